@@ -1,0 +1,412 @@
+//! Plans: what a backend runs.
+//!
+//! The planner lowers "apply `op` to a block `X` of `b` vectors" into a [`Plan`]: a list of
+//! [`Step`]s, each one [`Kernel`] reading and writing virtual buffers ([`BufId`]). Buffers are the
+//! input `X`, the output `Y = op·X`, operator parameters ([`Param`], uploaded once and cached by the
+//! backend) and temporaries (reused once their last reader has run). The same plan runs on every
+//! backend; [`Plan::explain`] prints each step with its shapes, FLOPs and bytes.
+//!
+//! Lowering goes in three passes: normalize (flatten products, push transposes to the leaves, merge
+//! adjacent diagonals and scalars, drop identities; see [`normalize`]), lower each leaf to kernels
+//! (the leaf's [`crate::LeafOp::lower`]), and reuse temporaries by lifetime.
+
+mod explain;
+mod kernel;
+pub mod normalize;
+
+pub use kernel::Kernel;
+pub use normalize::{Norm, NormStats};
+
+use crate::{DType, Error, Op, Result};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Index of a virtual buffer of a [`Plan`].
+///
+/// # Examples
+/// ```
+/// let b = linops_core::BufId(3);
+/// assert_eq!(b.index(), 3);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufId(pub u32);
+
+impl BufId {
+    /// The buffer's position in [`Plan::buffers`].
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::BufId(0).index(), 0);
+    /// ```
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Operator parameters (a dense matrix, a diagonal) shared by the op and the plans built from it.
+///
+/// `key` is unique per parameter array in the process, so a backend can cache its converted or
+/// uploaded copy; `data` is column-major `rows×cols`.
+///
+/// # Examples
+/// ```
+/// use linops_core::{Op, BufferRole};
+/// let op = Op::diagonal(vec![1.0, 2.0]).unwrap();
+/// let plan = linops_core::Plan::new(&op, 2, 1, linops_core::DType::F64).unwrap();
+/// assert!(plan.buffers().iter().any(|b| matches!(b.role, BufferRole::Param(_))));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Param {
+    /// Process-unique cache key.
+    pub key: u64,
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// Column-major values.
+    pub data: Arc<[f64]>,
+}
+
+/// What a virtual buffer holds.
+///
+/// # Examples
+/// ```
+/// use linops_core::{BufferRole, DType, Op, Plan};
+/// let plan = Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).unwrap();
+/// assert!(matches!(plan.buffers()[plan.input().index()].role, BufferRole::Input));
+/// ```
+#[derive(Debug, Clone)]
+pub enum BufferRole {
+    /// The block `X` the op is applied to.
+    Input,
+    /// The result `op·X`.
+    Output,
+    /// A temporary.
+    Temp,
+    /// Operator parameters.
+    Param(Param),
+}
+
+/// A virtual buffer: a `rows×cols` column-major matrix.
+///
+/// # Examples
+/// ```
+/// use linops_core::{DType, Op, Plan};
+/// let plan = Plan::new(&Op::identity(2).unwrap(), 2, 5, DType::F32).unwrap();
+/// assert_eq!(plan.buffers()[plan.output().index()].cols, 5);
+/// ```
+#[derive(Debug, Clone)]
+pub struct BufferDesc {
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// What it holds.
+    pub role: BufferRole,
+}
+
+/// One kernel launch of a plan: `output ← kernel(inputs, output)`.
+///
+/// # Examples
+/// ```
+/// use linops_core::{DType, Kernel, Op, Plan};
+/// let op = Op::dense(3, 2, vec![1.0; 6]).unwrap();
+/// let plan = Plan::new(&op, 2, 4, DType::F32).unwrap();
+/// assert!(matches!(plan.steps()[0].kernel, Kernel::Gemm { .. }));
+/// assert_eq!(plan.steps()[0].flops, 2 * 3 * 2 * 4);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The kernel and its scalar parameters.
+    pub kernel: Kernel,
+    /// Buffers read, in the kernel's argument order.
+    pub inputs: Vec<BufId>,
+    /// Buffer written (and read, when the kernel accumulates with `beta != 0`).
+    pub output: BufId,
+    /// Floating-point operations.
+    pub flops: u64,
+    /// Bytes read and written, in the plan's dtype.
+    pub bytes: u64,
+}
+
+/// A lowered operator application, ready for any backend.
+///
+/// # Examples
+/// ```
+/// use linops_core::{DType, Op, Plan};
+/// let a = Op::dense(3, 3, vec![1.0; 9]).unwrap();
+/// let d = Op::diagonal(vec![1.0, 2.0, 3.0]).unwrap();
+/// let op = Op::product(vec![d.clone(), d, a.t()]).unwrap();
+/// let plan = Plan::new(&op, 3, 2, DType::F32).unwrap();
+/// assert_eq!(plan.steps().len(), 2); // one GEMM, one diagonal scaling (the two diagonals merged)
+/// println!("{}", plan.explain());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Plan {
+    dtype: DType,
+    buffers: Vec<BufferDesc>,
+    steps: Vec<Step>,
+    input: BufId,
+    output: BufId,
+    source: String,
+    normalized: String,
+    stats: NormStats,
+}
+
+impl Plan {
+    /// Plans `op · X` for `X` of shape `x_rows × x_cols` computed in `dtype`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `x_rows` differs from the op's columns,
+    /// [`Error::EmptyDimension`] when `x_cols == 0` (or `x_rows == 0`).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// let op = Op::identity(3).unwrap();
+    /// assert!(Plan::new(&op, 3, 1, DType::F64).is_ok());
+    /// assert!(Plan::new(&op, 4, 1, DType::F64).is_err());
+    /// assert!(Plan::new(&op, 3, 0, DType::F64).is_err());
+    /// ```
+    pub fn new(op: &Op, x_rows: usize, x_cols: usize, dtype: DType) -> Result<Plan> {
+        let (rows, cols) = op.shape();
+        if x_rows == 0 || x_cols == 0 {
+            return Err(Error::EmptyDimension { context: "input block X".into(), rows: x_rows, cols: x_cols });
+        }
+        if x_rows != cols {
+            return Err(Error::ShapeMismatch {
+                context: format!("apply {}", op.describe()),
+                expected: format!("X with {cols} rows (the operator is {rows}x{cols})"),
+                found: format!("X of {x_rows}x{x_cols}"),
+            });
+        }
+        let mut stats = NormStats::default();
+        let norm = normalize::normalize(op, &mut stats)?;
+        let mut cx = Lowering::new(dtype, x_cols);
+        let input = cx.buffer(x_rows, x_cols, BufferRole::Input);
+        let output = cx.buffer(rows, x_cols, BufferRole::Output);
+        norm.lower(&mut cx, input, output, 1.0, 0.0)?;
+        Ok(Plan {
+            dtype,
+            buffers: cx.buffers,
+            steps: cx.steps,
+            input,
+            output,
+            source: op.describe(),
+            normalized: norm.describe(),
+            stats,
+        })
+    }
+
+    /// The dtype the plan computes in.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// assert_eq!(Plan::new(&Op::identity(1).unwrap(), 1, 1, DType::F32).unwrap().dtype(), DType::F32);
+    /// ```
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    /// The virtual buffers, indexed by [`BufId`].
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// assert_eq!(Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).unwrap().buffers().len(), 2);
+    /// ```
+    pub fn buffers(&self) -> &[BufferDesc] {
+        &self.buffers
+    }
+    /// The steps, in execution order.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// assert_eq!(Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).unwrap().steps().len(), 1);
+    /// ```
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+    /// The input buffer X.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// assert_eq!(Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).unwrap().input().0, 0);
+    /// ```
+    pub fn input(&self) -> BufId {
+        self.input
+    }
+    /// The output buffer op·X.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// assert_eq!(Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).unwrap().output().0, 1);
+    /// ```
+    pub fn output(&self) -> BufId {
+        self.output
+    }
+    /// `(rows, cols)` of buffer `id`.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// let p = Plan::new(&Op::identity(2).unwrap(), 2, 3, DType::F32).unwrap();
+    /// assert_eq!(p.shape_of(p.output()), (2, 3));
+    /// ```
+    pub fn shape_of(&self, id: BufId) -> (usize, usize) {
+        let b = &self.buffers[id.index()];
+        (b.rows, b.cols)
+    }
+    /// What normalization did (counts of rewrites).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// let a = Op::dense(2, 2, vec![1.0; 4]).unwrap();
+    /// let p = Plan::new(&Op::product(vec![a.clone(), a]).unwrap().t(), 2, 1, DType::F32).unwrap();
+    /// assert_eq!(p.stats().transposes_pushed, 1);
+    /// ```
+    pub fn stats(&self) -> &NormStats {
+        &self.stats
+    }
+    /// Total FLOPs of all steps.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// let p = Plan::new(&Op::dense(2, 2, vec![1.0; 4]).unwrap(), 2, 1, DType::F32).unwrap();
+    /// assert_eq!(p.total_flops(), 8);
+    /// ```
+    pub fn total_flops(&self) -> u64 {
+        self.steps.iter().map(|s| s.flops).sum()
+    }
+    /// Total bytes moved by all steps.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// let p = Plan::new(&Op::dense(2, 2, vec![1.0; 4]).unwrap(), 2, 1, DType::F32).unwrap();
+    /// assert_eq!(p.total_bytes(), 4 * (4 + 2 + 2));
+    /// ```
+    pub fn total_bytes(&self) -> u64 {
+        self.steps.iter().map(|s| s.bytes).sum()
+    }
+}
+
+/// The lowering context: allocates virtual buffers and records steps. Leaves use it in
+/// [`crate::LeafOp::lower`].
+///
+/// # Examples
+/// ```
+/// // Leaves receive a `Lowering` from the planner; see `Plan::new`.
+/// use linops_core::{DType, Op, Plan};
+/// assert!(Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).is_ok());
+/// ```
+#[derive(Debug)]
+pub struct Lowering {
+    dtype: DType,
+    batch: usize,
+    buffers: Vec<BufferDesc>,
+    steps: Vec<Step>,
+    params: HashMap<u64, BufId>,
+    free: Vec<BufId>,
+}
+
+impl Lowering {
+    fn new(dtype: DType, batch: usize) -> Self {
+        Self { dtype, batch, buffers: Vec::new(), steps: Vec::new(), params: HashMap::new(), free: Vec::new() }
+    }
+
+    fn buffer(&mut self, rows: usize, cols: usize, role: BufferRole) -> BufId {
+        self.buffers.push(BufferDesc { rows, cols, role });
+        BufId((self.buffers.len() - 1) as u32)
+    }
+
+    /// Number of columns of the block being transformed.
+    ///
+    /// # Examples
+    /// ```
+    /// // used by leaves that size temporaries; see `Plan::new`
+    /// ```
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// A temporary `rows×cols` buffer, reusing a released one of the same shape when possible.
+    ///
+    /// # Examples
+    /// ```
+    /// // called by leaves while lowering; see `Plan::new`
+    /// ```
+    pub fn temp(&mut self, rows: usize, cols: usize) -> BufId {
+        if let Some(pos) = self.free.iter().position(|b| {
+            let d = &self.buffers[b.index()];
+            d.rows == rows && d.cols == cols
+        }) {
+            return self.free.swap_remove(pos);
+        }
+        self.buffer(rows, cols, BufferRole::Temp)
+    }
+
+    /// Marks a temporary as dead: later `temp` calls may reuse it. Non-temporaries are ignored.
+    ///
+    /// # Examples
+    /// ```
+    /// // called by the planner after a temporary's last reader; see `Plan::new`
+    /// ```
+    pub fn release(&mut self, id: BufId) {
+        if matches!(self.buffers[id.index()].role, BufferRole::Temp) && !self.free.contains(&id) {
+            self.free.push(id);
+        }
+    }
+
+    /// The buffer holding parameter `p` (one buffer per parameter array per plan).
+    ///
+    /// # Examples
+    /// ```
+    /// // called by leaves while lowering; see `Plan::new`
+    /// ```
+    pub fn param(&mut self, p: &Param) -> BufId {
+        if let Some(id) = self.params.get(&p.key) {
+            return *id;
+        }
+        let id = self.buffer(p.rows, p.cols, BufferRole::Param(p.clone()));
+        self.params.insert(p.key, id);
+        id
+    }
+
+    /// `(rows, cols)` of a buffer.
+    ///
+    /// # Examples
+    /// ```
+    /// // called by leaves while lowering; see `Plan::new`
+    /// ```
+    pub fn shape_of(&self, id: BufId) -> (usize, usize) {
+        let b = &self.buffers[id.index()];
+        (b.rows, b.cols)
+    }
+
+    /// Appends a step after checking the shapes of its arguments, and computes its cost.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when the argument shapes do not fit the kernel (a planner bug:
+    /// caught here so that no backend ever runs a kernel on inconsistent shapes).
+    ///
+    /// # Examples
+    /// ```
+    /// // called by leaves while lowering; see `Plan::new`
+    /// ```
+    pub fn push(&mut self, kernel: Kernel, inputs: Vec<BufId>, output: BufId) -> Result<()> {
+        let shapes: Vec<(usize, usize)> = inputs.iter().map(|b| self.shape_of(*b)).collect();
+        let out = self.shape_of(output);
+        if inputs.contains(&output) {
+            return Err(Error::InvalidArgument(format!("planner bug: {} reads its own output", kernel.label())));
+        }
+        let (flops, elems) = kernel.check_and_cost(&shapes, out)?;
+        self.steps.push(Step { kernel, inputs, output, flops, bytes: elems * self.dtype.size_bytes() });
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+//! Plan execution on the CPU: one faer routine or column loop per step.
+
+use crate::{CpuBackend, CpuElem};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef};
+use linops_core::{BufferRole, Error, Kernel, Plan, Result};
+use std::sync::Arc;
+
+enum Slot<'a, T: CpuElem> {
+    Empty,
+    Input(&'a Mat<T>),
+    Param(Arc<Mat<T>>),
+    Owned(Mat<T>),
+}
+
+impl<T: CpuElem> Slot<'_, T> {
+    fn get(&self) -> Option<MatRef<'_, T>> {
+        match self {
+            Slot::Empty => None,
+            Slot::Input(m) => Some(m.as_ref()),
+            Slot::Param(m) => Some(m.as_ref().as_ref()),
+            Slot::Owned(m) => Some(m.as_ref()),
+        }
+    }
+}
+
+pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Result<Mat<T>> {
+    let want = plan.shape_of(plan.input());
+    if (x.nrows(), x.ncols()) != want {
+        return Err(Error::ShapeMismatch {
+            context: "execute".into(),
+            expected: format!("input {}x{}", want.0, want.1),
+            found: format!("{}x{}", x.nrows(), x.ncols()),
+        });
+    }
+    let mut slots: Vec<Slot<'_, T>> = plan
+        .buffers()
+        .iter()
+        .map(|b| match &b.role {
+            BufferRole::Input => Slot::Input(x),
+            BufferRole::Param(p) => Slot::Param(be.param(p)),
+            BufferRole::Output | BufferRole::Temp => Slot::Empty,
+        })
+        .collect();
+    for step in plan.steps() {
+        let (rows, cols) = plan.shape_of(step.output);
+        let mut out = match std::mem::replace(&mut slots[step.output.index()], Slot::Empty) {
+            Slot::Owned(m) => m,
+            _ => Mat::zeros(rows, cols),
+        };
+        {
+            let inputs: Vec<MatRef<'_, T>> = step
+                .inputs
+                .iter()
+                .map(|b| {
+                    slots[b.index()]
+                        .get()
+                        .ok_or_else(|| Error::InvalidArgument(format!("plan reads buffer {} before writing it", b.0)))
+                })
+                .collect::<Result<_>>()?;
+            run_step(be, &step.kernel, &inputs, &mut out);
+        }
+        slots[step.output.index()] = Slot::Owned(out);
+    }
+    match std::mem::replace(&mut slots[plan.output().index()], Slot::Empty) {
+        Slot::Owned(m) => Ok(m),
+        _ => Err(Error::InvalidArgument("plan never writes its output".into())),
+    }
+}
+
+fn t<T: CpuElem>(v: f64) -> T {
+    T::from_f64(v)
+}
+
+/// Runs one kernel. Shapes were checked when the step was planned.
+fn run_step<T: CpuElem>(be: &CpuBackend<T>, kernel: &Kernel, inputs: &[MatRef<'_, T>], out: &mut Mat<T>) {
+    match *kernel {
+        Kernel::Gemm { trans_a, trans_b, alpha, beta } => {
+            let a = if trans_a { inputs[0].transpose() } else { inputs[0] };
+            let b = if trans_b { inputs[1].transpose() } else { inputs[1] };
+            let accum = if beta == 0.0 {
+                Accum::Replace
+            } else {
+                if beta != 1.0 {
+                    scale_in_place(out, t(beta));
+                }
+                Accum::Add
+            };
+            matmul(out.as_mut(), accum, a, b, t::<T>(alpha), be.par());
+        }
+        Kernel::Axpby { alpha, beta } => {
+            let x = inputs[0];
+            let (alpha, beta) = (t::<T>(alpha), t::<T>(beta));
+            let zero_beta = beta == t(0.0);
+            for j in 0..out.ncols() {
+                let xc = x.col(j);
+                let oc = out.col_as_slice_mut(j);
+                for (i, o) in oc.iter_mut().enumerate() {
+                    let v = alpha * xc[i];
+                    *o = if zero_beta { v } else { v + beta * *o };
+                }
+            }
+        }
+        Kernel::DiagScale { alpha, beta } => {
+            let (d, x) = (inputs[0], inputs[1]);
+            let (alpha, beta) = (t::<T>(alpha), t::<T>(beta));
+            let zero_beta = beta == t(0.0);
+            let d = d.col(0);
+            for j in 0..out.ncols() {
+                let xc = x.col(j);
+                let oc = out.col_as_slice_mut(j);
+                for (i, o) in oc.iter_mut().enumerate() {
+                    let v = alpha * (d[i] * xc[i]);
+                    *o = if zero_beta { v } else { v + beta * *o };
+                }
+            }
+        }
+        Kernel::Transpose => out.copy_from(inputs[0].transpose()),
+    }
+}
+
+fn scale_in_place<T: CpuElem>(m: &mut Mat<T>, s: T) {
+    for j in 0..m.ncols() {
+        for v in m.col_as_slice_mut(j) {
+            *v *= s;
+        }
+    }
+}

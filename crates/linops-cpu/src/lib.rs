@@ -1,0 +1,188 @@
+//! linops-cpu: the faer CPU backend of linops, in `f32` and `f64`.
+//!
+//! Every kernel a plan can contain maps to a faer routine or a plain loop over contiguous columns:
+//! `gemm` → `faer::linalg::matmul::matmul`, `axpby`/`diag_scale` → column loops, `transpose` →
+//! a strided copy, column norms → faer's overflow-safe `norm_l2`. Instantiated with `f64` it is the
+//! reference every other backend is tested against; with `f32` it is the CPU fallback and the
+//! yardstick for the GPU tolerance rule (GPU error ≤ 2× CPU-f32 error vs the f64 reference).
+//!
+//! ```
+//! use linops_core::{Backend, DType, Op, Plan};
+//! use linops_cpu::CpuBackend;
+//! let cpu = CpuBackend::<f64>::new();
+//! let op = Op::diagonal(vec![2.0, 3.0]).unwrap();
+//! let x = cpu.upload(2, 1, &[1.0, 1.0]).unwrap();
+//! let y = cpu.execute(&Plan::new(&op, 2, 1, DType::F64).unwrap(), &x).unwrap();
+//! assert_eq!(cpu.download(&y).unwrap(), vec![2.0, 3.0]);
+//! ```
+
+mod execute;
+
+use faer::{Mat, Par};
+use linops_core::{Backend, Element, Error, Param, Plan, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+/// Element types the CPU backend computes in (`f32`, `f64`).
+///
+/// # Examples
+/// ```
+/// fn takes<T: linops_cpu::CpuElem>() {}
+/// takes::<f32>();
+/// takes::<f64>();
+/// ```
+pub trait CpuElem: Element + faer::traits::RealField {}
+impl CpuElem for f32 {}
+impl CpuElem for f64 {}
+
+type ParamCache<T> = HashMap<u64, (Weak<[f64]>, Arc<Mat<T>>)>;
+
+/// The faer backend computing in `T`.
+///
+/// # Examples
+/// ```
+/// use linops_core::Backend;
+/// let cpu = linops_cpu::CpuBackend::<f32>::new();
+/// assert_eq!(cpu.name(), "cpu-f32");
+/// ```
+#[derive(Debug)]
+pub struct CpuBackend<T: CpuElem> {
+    par: Par,
+    params: Mutex<ParamCache<T>>,
+}
+
+impl<T: CpuElem> Default for CpuBackend<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: CpuElem> CpuBackend<T> {
+    /// A backend using all cores (rayon).
+    ///
+    /// # Examples
+    /// ```
+    /// let _cpu = linops_cpu::CpuBackend::<f64>::new();
+    /// ```
+    pub fn new() -> Self {
+        Self::with_par(Par::rayon(0))
+    }
+
+    /// A backend with an explicit parallelism setting (`Par::Seq` for one thread).
+    ///
+    /// # Examples
+    /// ```
+    /// let _cpu = linops_cpu::CpuBackend::<f64>::with_par(faer::Par::Seq);
+    /// ```
+    pub fn with_par(par: Par) -> Self {
+        Self { par, params: Mutex::new(HashMap::new()) }
+    }
+
+    /// The parallelism setting.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(matches!(linops_cpu::CpuBackend::<f32>::with_par(faer::Par::Seq).par(), faer::Par::Seq));
+    /// ```
+    pub fn par(&self) -> Par {
+        self.par
+    }
+
+    /// The parameter as a `T` matrix, converted once and cached while the op is alive.
+    fn param(&self, p: &Param) -> Arc<Mat<T>> {
+        let mut cache = self.params.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((weak, m)) = cache.get(&p.key) {
+            if weak.strong_count() > 0 {
+                return m.clone();
+            }
+        }
+        cache.retain(|_, (w, _)| w.strong_count() > 0);
+        let m = Arc::new(Mat::from_fn(p.rows, p.cols, |i, j| T::from_f64(p.data[i + j * p.rows])));
+        cache.insert(p.key, (Arc::downgrade(&p.data), m.clone()));
+        m
+    }
+}
+
+/// The CPU model name (from `/proc/cpuinfo` where available), for benchmark tables.
+///
+/// # Examples
+/// ```
+/// assert!(!linops_cpu::cpu_name().is_empty());
+/// ```
+pub fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+impl<T: CpuElem> Backend for CpuBackend<T> {
+    type Elem = T;
+    type Mat = Mat<T>;
+
+    fn name(&self) -> String {
+        format!("cpu-{}", T::DTYPE)
+    }
+
+    fn device(&self) -> String {
+        format!("{} ({} threads)", cpu_name(), self.par.degree())
+    }
+
+    fn upload(&self, rows: usize, cols: usize, data: &[T]) -> Result<Mat<T>> {
+        if rows == 0 || cols == 0 {
+            return Err(Error::EmptyDimension { context: "upload".into(), rows, cols });
+        }
+        if data.len() != rows * cols {
+            return Err(Error::ShapeMismatch {
+                context: "upload".into(),
+                expected: format!("{} elements for {rows}x{cols}", rows * cols),
+                found: format!("{} elements", data.len()),
+            });
+        }
+        Ok(Mat::from_fn(rows, cols, |i, j| data[i + j * rows]))
+    }
+
+    fn download(&self, m: &Mat<T>) -> Result<Vec<T>> {
+        let mut out = Vec::with_capacity(m.nrows() * m.ncols());
+        for j in 0..m.ncols() {
+            out.extend_from_slice(m.col_as_slice(j));
+        }
+        Ok(out)
+    }
+
+    fn shape(&self, m: &Mat<T>) -> (usize, usize) {
+        (m.nrows(), m.ncols())
+    }
+
+    fn execute(&self, plan: &Plan, x: &Mat<T>) -> Result<Mat<T>> {
+        execute::run(self, plan, x)
+    }
+
+    fn col_norms(&self, x: &Mat<T>) -> Result<Vec<T>> {
+        Ok((0..x.ncols()).map(|j| x.col(j).norm_l2()).collect())
+    }
+
+    fn col_dots(&self, x: &Mat<T>, y: &Mat<T>) -> Result<Vec<T>> {
+        if (x.nrows(), x.ncols()) != (y.nrows(), y.ncols()) {
+            return Err(Error::ShapeMismatch {
+                context: "col_dots".into(),
+                expected: format!("{}x{}", x.nrows(), x.ncols()),
+                found: format!("{}x{}", y.nrows(), y.ncols()),
+            });
+        }
+        Ok((0..x.ncols())
+            .map(|j| {
+                let mut acc = T::from_f64(0.0);
+                for (a, b) in x.col_as_slice(j).iter().zip(y.col_as_slice(j)) {
+                    acc += *a * *b;
+                }
+                acc
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,475 @@
+//! `Engine`: backend choice, fallback, and the apply entry points.
+//!
+//! An engine owns one backend (CPU, or GPU with a CPU beside it for `f64` requests is *not* done
+//! implicitly: a GPU engine computes in `f32` and says so with [`Error::Unsupported`] when asked for
+//! `f64`). Every entry point checks its inputs (shapes, empty dimensions, NaN/Inf) the same way
+//! for every backend before any backend runs.
+
+use crate::matrix::{MatData, Matrix};
+use faer::{Mat, MatRef};
+use linops_core::{Backend, DType, Error, Op, Plan, Result, check_finite};
+use linops_cpu::{CpuBackend, CpuElem};
+
+/// Which kind of backend an engine runs on.
+///
+/// # Examples
+/// ```
+/// assert_eq!(linops::Engine::cpu().kind(), linops::BackendKind::Cpu);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The faer CPU backend.
+    Cpu,
+    /// The wgpu GPU backend.
+    Gpu,
+}
+
+/// Element types the engine accepts: `f32` and `f64` (sealed).
+///
+/// # Examples
+/// ```
+/// fn f<T: linops::Scalar>() {}
+/// f::<f32>();
+/// f::<f64>();
+/// ```
+pub trait Scalar: CpuElem + sealed::Sealed {
+    #[doc(hidden)]
+    fn cpu(e: &Engine) -> &CpuBackend<Self>;
+    #[doc(hidden)]
+    fn wrap(m: Mat<Self>) -> MatData;
+    #[doc(hidden)]
+    fn unwrap(d: &MatData) -> Option<&Mat<Self>>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+impl Scalar for f32 {
+    fn cpu(e: &Engine) -> &CpuBackend<f32> {
+        &e.cpu32
+    }
+    fn wrap(m: Mat<f32>) -> MatData {
+        MatData::Cpu32(m)
+    }
+    fn unwrap(d: &MatData) -> Option<&Mat<f32>> {
+        match d {
+            MatData::Cpu32(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+impl Scalar for f64 {
+    fn cpu(e: &Engine) -> &CpuBackend<f64> {
+        &e.cpu64
+    }
+    fn wrap(m: Mat<f64>) -> MatData {
+        MatData::Cpu64(m)
+    }
+    fn unwrap(d: &MatData) -> Option<&Mat<f64>> {
+        match d {
+            MatData::Cpu64(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// Runs operators on one backend.
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, Op, faer::Mat};
+/// let e = Engine::cpu();
+/// let op = Op::identity(2).unwrap().scaled(3.0).unwrap();
+/// let y = e.apply(&op, Mat::<f32>::from_fn(2, 1, |i, _| i as f32).as_ref()).unwrap();
+/// assert_eq!(y[(1, 0)], 3.0);
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    cpu32: CpuBackend<f32>,
+    cpu64: CpuBackend<f64>,
+    #[cfg(feature = "gpu")]
+    gpu: Option<linops_gpu::GpuBackend>,
+}
+
+fn env_backend() -> Result<Option<BackendKind>> {
+    match std::env::var("LINOPS_BACKEND") {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(None),
+            "cpu" => Ok(Some(BackendKind::Cpu)),
+            "gpu" => Ok(Some(BackendKind::Gpu)),
+            other => Err(Error::InvalidArgument(format!(
+                "LINOPS_BACKEND={other:?}: expected cpu, gpu or auto"
+            ))),
+        },
+    }
+}
+
+impl Engine {
+    /// The CPU engine (faer, all cores).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops::Engine::cpu().name(), "cpu");
+    /// ```
+    pub fn cpu() -> Engine {
+        Engine {
+            cpu32: CpuBackend::new(),
+            cpu64: CpuBackend::new(),
+            #[cfg(feature = "gpu")]
+            gpu: None,
+        }
+    }
+
+    /// The GPU engine on the adapter chosen by [`crate::DeviceOptions::from_env`].
+    ///
+    /// # Errors
+    /// [`Error::NoAdapter`] when no adapter exists or none matches `LINOPS_ADAPTER`;
+    /// [`Error::Unsupported`] when linops was built without the `gpu` feature.
+    ///
+    /// # Examples
+    /// ```
+    /// match linops::Engine::gpu() {
+    ///     Ok(e) => assert_eq!(e.name(), "gpu"),
+    ///     Err(e) => eprintln!("no GPU here: {e}"),
+    /// }
+    /// ```
+    pub fn gpu() -> Result<Engine> {
+        #[cfg(feature = "gpu")]
+        {
+            let dev = linops_gpu::GpuDevice::new(&linops_gpu::DeviceOptions::from_env())?;
+            Ok(Engine::from_device(dev))
+        }
+        #[cfg(not(feature = "gpu"))]
+        Err(Error::Unsupported("linops was built without the `gpu` feature".into()))
+    }
+
+    /// A GPU engine on a device opened elsewhere (so tests and applications share one adapter).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops::{DeviceOptions, Engine, GpuDevice};
+    /// if let Ok(dev) = GpuDevice::new(&DeviceOptions::from_env()) {
+    ///     assert_eq!(Engine::from_device(dev).name(), "gpu");
+    /// }
+    /// ```
+    #[cfg(feature = "gpu")]
+    pub fn from_device(dev: std::sync::Arc<linops_gpu::GpuDevice>) -> Engine {
+        let mut e = Engine::cpu();
+        e.gpu = Some(linops_gpu::GpuBackend::new(dev));
+        e
+    }
+
+    /// The GPU when an adapter exists, else the CPU with a one-line notice on stderr.
+    /// `LINOPS_BACKEND=cpu|gpu` forces the choice.
+    ///
+    /// # Errors
+    /// [`Error::NoAdapter`] when `LINOPS_BACKEND=gpu` and no adapter can be opened;
+    /// [`Error::InvalidArgument`] for an unknown `LINOPS_BACKEND` value.
+    ///
+    /// # Examples
+    /// ```
+    /// let e = linops::Engine::auto().unwrap();
+    /// println!("running on {} ({})", e.name(), e.device());
+    /// ```
+    pub fn auto() -> Result<Engine> {
+        match env_backend()? {
+            Some(BackendKind::Cpu) => Ok(Engine::cpu()),
+            Some(BackendKind::Gpu) => Engine::gpu(),
+            None => match Engine::gpu() {
+                Ok(e) => Ok(e),
+                Err(err) => {
+                    eprintln!("linops: no usable GPU ({err}); using the CPU backend");
+                    Ok(Engine::cpu())
+                }
+            },
+        }
+    }
+
+    /// The kind of backend.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops::Engine::cpu().kind(), linops::BackendKind::Cpu);
+    /// ```
+    pub fn kind(&self) -> BackendKind {
+        #[cfg(feature = "gpu")]
+        if self.gpu.is_some() {
+            return BackendKind::Gpu;
+        }
+        BackendKind::Cpu
+    }
+
+    /// `"cpu"` or `"gpu"`.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops::Engine::cpu().name(), "cpu");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        match self.kind() {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Gpu => "gpu",
+        }
+    }
+
+    /// The device: CPU model or GPU adapter name.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(!linops::Engine::cpu().device().is_empty());
+    /// ```
+    pub fn device(&self) -> String {
+        #[cfg(feature = "gpu")]
+        if let Some(g) = &self.gpu {
+            return g.device();
+        }
+        self.cpu64.device()
+    }
+
+    /// The GPU backend, when this is a GPU engine.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(linops::Engine::cpu().gpu_backend().is_none());
+    /// ```
+    #[cfg(feature = "gpu")]
+    pub fn gpu_backend(&self) -> Option<&linops_gpu::GpuBackend> {
+        self.gpu.as_ref()
+    }
+
+    /// The dtype this engine computes in for inputs of type `T`.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for `f64` on the GPU engine (it computes in `f32`).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops::Engine::cpu().compute_dtype::<f64>().unwrap(), linops::DType::F64);
+    /// ```
+    pub fn compute_dtype<T: Scalar>(&self) -> Result<DType> {
+        match (self.kind(), T::DTYPE) {
+            (BackendKind::Gpu, DType::F64) => Err(Error::Unsupported(
+                "the GPU backend computes in f32; pass f32 data, or use Engine::cpu() for f64".into(),
+            )),
+            (_, d) => Ok(d),
+        }
+    }
+
+    /// The plan this engine runs for `op · X` with `X` of `x_rows × x_cols` in type `T`.
+    ///
+    /// # Errors
+    /// As [`Plan::new`] and [`Engine::compute_dtype`].
+    ///
+    /// # Examples
+    /// ```
+    /// let e = linops::Engine::cpu();
+    /// let op = linops::Op::identity(3).unwrap();
+    /// println!("{}", e.plan::<f32>(&op, 3, 2).unwrap().explain());
+    /// ```
+    pub fn plan<T: Scalar>(&self, op: &Op, x_rows: usize, x_cols: usize) -> Result<Plan> {
+        Plan::new(op, x_rows, x_cols, self.compute_dtype::<T>()?)
+    }
+
+    /// `op · x`, returned to the host.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `x` has not `op.shape().1` rows, [`Error::EmptyDimension`]
+    /// for an empty `x`, [`Error::NonFinite`] for NaN/Inf in `x`, device limits and failures.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops::{Engine, Op, faer::Mat};
+    /// let e = Engine::cpu();
+    /// let op = Op::diagonal(vec![1.0, 2.0]).unwrap();
+    /// assert!(e.apply(&op, Mat::<f64>::zeros(3, 1).as_ref()).is_err());
+    /// ```
+    pub fn apply<T: Scalar>(&self, op: &Op, x: MatRef<'_, T>) -> Result<Mat<T>> {
+        let xm = self.upload(x)?;
+        let y = self.apply_to(op, &xm)?;
+        self.download(&y)
+    }
+
+    /// Moves a host matrix onto the engine's backend.
+    ///
+    /// # Errors
+    /// [`Error::EmptyDimension`], [`Error::NonFinite`], [`Error::Unsupported`] (f64 on GPU),
+    /// device limits ([`Error::DeviceLimit`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let e = linops::Engine::cpu();
+    /// let m = linops::faer::Mat::<f64>::from_fn(2, 2, |_, _| f64::NAN);
+    /// assert!(matches!(e.upload(m.as_ref()), Err(linops::Error::NonFinite { .. })));
+    /// ```
+    pub fn upload<T: Scalar>(&self, x: MatRef<'_, T>) -> Result<Matrix> {
+        let (rows, cols) = (x.nrows(), x.ncols());
+        if rows == 0 || cols == 0 {
+            return Err(Error::EmptyDimension { context: "input matrix".into(), rows, cols });
+        }
+        let data: Vec<T> = (0..cols).flat_map(|j| (0..rows).map(move |i| x[(i, j)])).collect();
+        check_finite("input matrix", rows, &data)?;
+        self.compute_dtype::<T>()?;
+        #[cfg(feature = "gpu")]
+        if let Some(g) = &self.gpu {
+            let f: Vec<f32> = data.iter().map(|v| v.to_f64() as f32).collect();
+            return Ok(Matrix { data: MatData::Gpu(g.upload(rows, cols, &f)?) });
+        }
+        Ok(Matrix { data: T::wrap(T::cpu(self).upload(rows, cols, &data)?) })
+    }
+
+    /// Copies a matrix back to the host as `T`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the matrix is stored in another dtype or lives on another
+    /// backend; device failures.
+    ///
+    /// # Examples
+    /// ```
+    /// let e = linops::Engine::cpu();
+    /// let m = e.upload(linops::faer::Mat::<f32>::identity(2, 2).as_ref()).unwrap();
+    /// assert_eq!(e.download::<f32>(&m).unwrap()[(1, 1)], 1.0);
+    /// assert!(e.download::<f64>(&m).is_err());
+    /// ```
+    pub fn download<T: Scalar>(&self, m: &Matrix) -> Result<Mat<T>> {
+        #[cfg(feature = "gpu")]
+        if let MatData::Gpu(g) = &m.data {
+            let (rows, cols) = m.shape();
+            let be = self.gpu_for(m)?;
+            if T::DTYPE != DType::F32 {
+                return Err(Error::InvalidArgument("a GPU matrix holds f32; download it as f32".into()));
+            }
+            let v = be.download(g)?;
+            return Ok(Mat::from_fn(rows, cols, |i, j| T::from_f64(v[i + j * rows] as f64)));
+        }
+        match T::unwrap(&m.data) {
+            Some(x) => Ok(x.clone()),
+            None => Err(Error::InvalidArgument(format!(
+                "matrix holds {} on {}; download it as {}",
+                m.dtype(),
+                m.location(),
+                m.dtype()
+            ))),
+        }
+    }
+
+    #[cfg(feature = "gpu")]
+    fn gpu_for(&self, m: &Matrix) -> Result<&linops_gpu::GpuBackend> {
+        self.gpu.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(format!("matrix lives on {} but this engine is {}", m.location(), self.name()))
+        })
+    }
+
+    /// `op · x` for a resident matrix; the result stays on the backend.
+    ///
+    /// # Errors
+    /// As [`Engine::apply`]; [`Error::InvalidArgument`] for a matrix of another engine kind.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops::{Engine, Op, faer::Mat};
+    /// let e = Engine::cpu();
+    /// let op = Op::identity(2).unwrap().scaled(2.0).unwrap();
+    /// let x = e.upload(Mat::<f32>::identity(2, 2).as_ref()).unwrap();
+    /// let y = e.apply_to(&op, &e.apply_to(&op, &x).unwrap()).unwrap(); // stays resident
+    /// assert_eq!(e.download::<f32>(&y).unwrap()[(0, 0)], 4.0);
+    /// ```
+    pub fn apply_to(&self, op: &Op, x: &Matrix) -> Result<Matrix> {
+        let (rows, cols) = x.shape();
+        match &x.data {
+            MatData::Cpu32(m) => {
+                self.require_cpu(x)?;
+                let plan = Plan::new(op, rows, cols, DType::F32)?;
+                Ok(Matrix { data: MatData::Cpu32(self.cpu32.execute(&plan, m)?) })
+            }
+            MatData::Cpu64(m) => {
+                self.require_cpu(x)?;
+                let plan = Plan::new(op, rows, cols, DType::F64)?;
+                Ok(Matrix { data: MatData::Cpu64(self.cpu64.execute(&plan, m)?) })
+            }
+            #[cfg(feature = "gpu")]
+            MatData::Gpu(m) => {
+                let be = self.gpu_for(x)?;
+                let plan = Plan::new(op, rows, cols, DType::F32)?;
+                Ok(Matrix { data: MatData::Gpu(be.execute(&plan, m)?) })
+            }
+        }
+    }
+
+    fn require_cpu(&self, m: &Matrix) -> Result<()> {
+        if self.kind() != BackendKind::Cpu {
+            return Err(Error::InvalidArgument(format!(
+                "matrix lives on {} but this engine is {}",
+                m.location(),
+                self.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Euclidean norm of each column of a resident matrix.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a matrix of another engine kind; device failures.
+    ///
+    /// # Examples
+    /// ```
+    /// let e = linops::Engine::cpu();
+    /// let m = e.upload(linops::faer::Mat::<f64>::from_fn(2, 1, |i, _| [3.0, 4.0][i]).as_ref()).unwrap();
+    /// assert_eq!(e.col_norms(&m).unwrap(), vec![5.0]);
+    /// ```
+    pub fn col_norms(&self, x: &Matrix) -> Result<Vec<f64>> {
+        match &x.data {
+            MatData::Cpu32(m) => {
+                self.require_cpu(x)?;
+                Ok(self.cpu32.col_norms(m)?.into_iter().map(f64::from).collect())
+            }
+            MatData::Cpu64(m) => {
+                self.require_cpu(x)?;
+                self.cpu64.col_norms(m)
+            }
+            #[cfg(feature = "gpu")]
+            MatData::Gpu(m) => Ok(self.gpu_for(x)?.col_norms(m)?.into_iter().map(f64::from).collect()),
+        }
+    }
+
+    /// Column-wise dot products `Σ_i x[i,j]·y[i,j]` of two resident matrices.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for different shapes, [`Error::InvalidArgument`] for mixed dtypes or
+    /// backends.
+    ///
+    /// # Examples
+    /// ```
+    /// let e = linops::Engine::cpu();
+    /// let m = e.upload(linops::faer::Mat::<f64>::from_fn(2, 1, |i, _| [3.0, 4.0][i]).as_ref()).unwrap();
+    /// assert_eq!(e.col_dots(&m, &m).unwrap(), vec![25.0]);
+    /// ```
+    pub fn col_dots(&self, x: &Matrix, y: &Matrix) -> Result<Vec<f64>> {
+        match (&x.data, &y.data) {
+            (MatData::Cpu32(a), MatData::Cpu32(b)) => {
+                self.require_cpu(x)?;
+                Ok(self.cpu32.col_dots(a, b)?.into_iter().map(f64::from).collect())
+            }
+            (MatData::Cpu64(a), MatData::Cpu64(b)) => {
+                self.require_cpu(x)?;
+                self.cpu64.col_dots(a, b)
+            }
+            #[cfg(feature = "gpu")]
+            (MatData::Gpu(a), MatData::Gpu(b)) => {
+                Ok(self.gpu_for(x)?.col_dots(a, b)?.into_iter().map(f64::from).collect())
+            }
+            _ => Err(Error::InvalidArgument(format!(
+                "col_dots of a {} matrix on {} and a {} matrix on {}",
+                x.dtype(),
+                x.location(),
+                y.dtype(),
+                y.location()
+            ))),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Device-resident matrix handles.
+//!
+//! A [`Matrix`] lives on the backend of the engine that made it (host memory for the CPU engine, a
+//! GPU buffer for the GPU engine), so a chain of applies never round-trips through the host.
+
+use faer::Mat;
+use linops_core::DType;
+
+/// A matrix resident on an engine's backend.
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, faer::Mat};
+/// let e = Engine::cpu();
+/// let m = e.upload(Mat::<f32>::zeros(3, 2).as_ref()).unwrap();
+/// assert_eq!(m.shape(), (3, 2));
+/// assert_eq!(m.dtype(), linops::DType::F32);
+/// ```
+#[derive(Debug)]
+pub struct Matrix {
+    pub(crate) data: MatData,
+}
+
+/// Storage of a [`Matrix`] (internal; not nameable outside the crate).
+#[derive(Debug)]
+pub enum MatData {
+    /// f32 on the CPU.
+    Cpu32(Mat<f32>),
+    /// f64 on the CPU.
+    Cpu64(Mat<f64>),
+    /// f32 on the GPU.
+    #[cfg(feature = "gpu")]
+    Gpu(linops_gpu::GpuMat),
+}
+
+impl Matrix {
+    /// `(rows, cols)`.
+    ///
+    /// # Examples
+    /// ```
+    /// let e = linops::Engine::cpu();
+    /// let m = e.upload(linops::faer::Mat::<f64>::zeros(1, 4).as_ref()).unwrap();
+    /// assert_eq!(m.shape(), (1, 4));
+    /// ```
+    pub fn shape(&self) -> (usize, usize) {
+        match &self.data {
+            MatData::Cpu32(m) => (m.nrows(), m.ncols()),
+            MatData::Cpu64(m) => (m.nrows(), m.ncols()),
+            #[cfg(feature = "gpu")]
+            MatData::Gpu(m) => (m.rows(), m.cols()),
+        }
+    }
+
+    /// The element type the matrix is stored in.
+    ///
+    /// # Examples
+    /// ```
+    /// let e = linops::Engine::cpu();
+    /// let m = e.upload(linops::faer::Mat::<f64>::zeros(1, 1).as_ref()).unwrap();
+    /// assert_eq!(m.dtype(), linops::DType::F64);
+    /// ```
+    pub fn dtype(&self) -> DType {
+        match &self.data {
+            MatData::Cpu32(_) => DType::F32,
+            MatData::Cpu64(_) => DType::F64,
+            #[cfg(feature = "gpu")]
+            MatData::Gpu(_) => DType::F32,
+        }
+    }
+
+    /// Where the matrix lives: `"cpu"` or `"gpu"`.
+    ///
+    /// # Examples
+    /// ```
+    /// let e = linops::Engine::cpu();
+    /// assert_eq!(e.upload(linops::faer::Mat::<f32>::zeros(1, 1).as_ref()).unwrap().location(), "cpu");
+    /// ```
+    pub fn location(&self) -> &'static str {
+        match &self.data {
+            MatData::Cpu32(_) | MatData::Cpu64(_) => "cpu",
+            #[cfg(feature = "gpu")]
+            MatData::Gpu(_) => "gpu",
+        }
+    }
+}
