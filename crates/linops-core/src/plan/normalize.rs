@@ -105,7 +105,7 @@ fn push(op: &Op, t: bool, stats: &mut NormStats) -> Result<Norm> {
             }
             push(inner.inner(), !t, stats)
         }
-        Op::Scaled(s) => Ok(scale(s.factor(), push(s.inner(), t, stats)?, stats)),
+        Op::Scaled(s) => scale(s.factor(), push(s.inner(), t, stats)?, stats),
         Op::Product(p) => {
             let mut factors = Vec::with_capacity(p.factors().len());
             let order: Vec<&Op> = if t { p.factors().iter().rev().collect() } else { p.factors().iter().collect() };
@@ -128,13 +128,24 @@ fn push(op: &Op, t: bool, stats: &mut NormStats) -> Result<Norm> {
     }
 }
 
-fn scale(s: f64, n: Norm, stats: &mut NormStats) -> Norm {
+fn scale(s: f64, n: Norm, stats: &mut NormStats) -> Result<Norm> {
     match n {
         Norm::Scaled(s2, inner) => {
             stats.scalars_merged += 1;
-            Norm::Scaled(s * s2, inner)
+            Ok(Norm::Scaled(s * s2, inner))
         }
-        n => Norm::Scaled(s, Box::new(n)),
+        n if diag_values(&n).is_some() => {
+            stats.scalars_merged += 1;
+            diag_leaf(diag_values(&n).expect("checked").into_iter().map(|x| x * s).collect())
+        }
+        Norm::Product(mut factors) if factors.iter().any(|f| diag_values(f).is_some()) => {
+            stats.scalars_merged += 1;
+            let pos = factors.iter().position(|f| diag_values(f).is_some()).expect("checked");
+            let v = diag_values(&factors[pos]).expect("checked").into_iter().map(|x| x * s).collect();
+            factors[pos] = diag_leaf(v)?;
+            Ok(Norm::Product(factors))
+        }
+        n => Ok(Norm::Scaled(s, Box::new(n))),
     }
 }
 
@@ -285,16 +296,22 @@ impl Norm {
                 .lower(cx, *transposed, x, out, alpha, beta),
             Norm::Scaled(s, inner) => inner.lower(cx, x, out, alpha * s, beta),
             Norm::Product(factors) => {
+                // Intermediates are this product's own temporaries, released after their one
+                // reader; `x` belongs to the caller (a sum may still read it) and is never released.
                 let batch = cx.shape_of(x).1;
                 let mut cur = x;
                 for f in factors[1..].iter().rev() {
                     let t = cx.temp(f.shape().0, batch);
                     f.lower(cx, cur, t, 1.0, 0.0)?;
-                    cx.release(cur);
+                    if cur != x {
+                        cx.release(cur);
+                    }
                     cur = t;
                 }
                 factors[0].lower(cx, cur, out, alpha, beta)?;
-                cx.release(cur);
+                if cur != x {
+                    cx.release(cur);
+                }
                 Ok(())
             }
             Norm::Sum(terms) => {

@@ -1,0 +1,138 @@
+//! `linops-bench`: runs a benchmark suite of linops and prints a table (and optionally JSON).
+//!
+//! ```text
+//! linops-bench quick     [--json PATH] [--backend cpu|gpu|all] [--reps N]
+//! linops-bench gpu-suite [--json PATH] [--reps N]
+//! ```
+//!
+//! Progress goes to stderr, the table to stdout. Targets: `cpu-f64` (the reference), `cpu` (f32)
+//! and `gpu` (f32, when `Engine::gpu()` opens an adapter; `LINOPS_ADAPTER` picks one and
+//! `LINOPS_BACKEND=cpu` skips it). Exit status: 0 when every measurement succeeded, 1 when some
+//! failed (rows of the others are still printed and written), 2 when the suite could not start.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use linops_bench::measure::Target;
+use linops_bench::row;
+use linops_bench::suites::{self, Suite};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Benchmarks of linops operators on the CPU (faer) and GPU (wgpu) backends.
+#[derive(Debug, Parser)]
+#[command(name = "linops-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// GEMM 256-1024 and the basic operators at two shapes (about 1-3 minutes).
+    Quick {
+        #[command(flatten)]
+        common: Common,
+        /// Which backends to run: `cpu` (f32 and f64), `gpu` (f32), or `all` (GPU when present).
+        #[arg(long, value_enum, default_value_t = BackendChoice::All)]
+        backend: BackendChoice,
+    },
+    /// GEMM 4096³ and 8192³ plus the quick operators at large sizes, on the GPU only.
+    GpuSuite {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Common {
+    /// Also write the rows as a JSON array to PATH.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Most timed repetitions per measurement (fewer when one apply is slow; see `measure`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    reps: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendChoice {
+    Cpu,
+    Gpu,
+    All,
+}
+
+fn env_forces_cpu() -> bool {
+    std::env::var("LINOPS_BACKEND").is_ok_and(|v| v.trim().eq_ignore_ascii_case("cpu"))
+}
+
+/// The targets for `choice`, or the reason the suite cannot start.
+fn targets(choice: BackendChoice, suite: &Suite) -> Result<Vec<Target>, String> {
+    let mut t = Vec::new();
+    if choice != BackendChoice::Gpu && !suite.gpu_only {
+        t.push(Target::cpu_f64());
+        t.push(Target::cpu_f32());
+    }
+    if choice == BackendChoice::Cpu && !suite.gpu_only {
+        return Ok(t);
+    }
+    let required = choice == BackendChoice::Gpu || suite.gpu_only;
+    if !required && env_forces_cpu() {
+        eprintln!("linops-bench: LINOPS_BACKEND=cpu; skipping the GPU rows");
+        return Ok(t);
+    }
+    match Target::gpu() {
+        Ok(g) => {
+            let soft = if g.is_software_gpu() { " (software adapter: few reps)" } else { "" };
+            eprintln!("linops-bench: GPU: {}{soft}", g.engine.device());
+            t.push(g);
+        }
+        Err(e) if required => return Err(format!("{} needs a GPU, and none could be opened: {e}", suite.name)),
+        Err(e) => eprintln!("linops-bench: no usable GPU ({e}); CPU rows only"),
+    }
+    Ok(t)
+}
+
+fn run(suite: &Suite, choice: BackendChoice, common: &Common) -> ExitCode {
+    let targets = match targets(choice, suite) {
+        Ok(t) => t,
+        Err(msg) => {
+            eprintln!("linops-bench: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut policy = suite.policy;
+    if let Some(n) = common.reps {
+        policy.max_reps = n as usize;
+    }
+    let start = Instant::now();
+    let out = suites::run_suite(suite, &targets, &policy);
+    let elapsed = start.elapsed().as_secs_f64();
+    print!("{}", row::table(&out.rows));
+    if let Some(path) = &common.json {
+        match row::write_json(path, &out.rows) {
+            Ok(()) => eprintln!("linops-bench: wrote {} rows to {}", out.rows.len(), path.display()),
+            Err(e) => {
+                eprintln!("linops-bench: cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    eprintln!("linops-bench: {} finished in {elapsed:.1} s, {} rows", suite.name, out.rows.len());
+    if out.failures.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("linops-bench: {} failure(s):", out.failures.len());
+    for f in &out.failures {
+        eprintln!("  {} on {}: {}", f.case, f.backend, f.error);
+    }
+    ExitCode::FAILURE
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (name, choice, common) = match &cli.command {
+        Command::Quick { common, backend } => ("quick", *backend, common),
+        Command::GpuSuite { common } => ("gpu-suite", BackendChoice::Gpu, common),
+    };
+    let suite = suites::find(name).expect("every subcommand names a registered suite");
+    run(suite, choice, common)
+}

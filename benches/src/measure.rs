@@ -1,0 +1,233 @@
+//! Timing one case on one backend, and checking its result against the `f64` reference.
+//!
+//! Protocol: upload `X` once (not timed); warm up with one apply (a second when the first took
+//! under [`RepPolicy::second_warmup_below_s`], so caches, pipelines and parameter uploads are
+//! settled); then time `reps` calls of `Engine::apply_to` by wall clock and report the median.
+//! On the GPU `apply_to` records the whole plan into one command buffer, submits it and waits, so
+//! the time includes launch overhead but no host↔device copy of `X` or `Y`. `reps` is chosen from
+//! the warm-up time so one measurement takes about [`RepPolicy::budget_s`], clamped to
+//! `[min_reps, max_reps]`: slow software GPUs (lavapipe) get few reps, fast kernels many.
+//!
+//! Error: `max_ij |Y − Y_ref| / max_ij |Y_ref|`, all in `f64`, with `Y_ref` the CPU `f64` result.
+
+use crate::cases::Case;
+use faer::{Mat, MatRef};
+use linops::{Engine, Result, Scalar};
+use linops_core::Element;
+use std::time::Instant;
+
+/// How many warm-ups and timed repetitions to run.
+///
+/// # Examples
+/// ```
+/// let p = linops_bench::measure::RepPolicy { max_reps: 5, ..Default::default() };
+/// assert_eq!(p.reps_for(10.0), p.min_reps.min(5));
+/// assert_eq!(p.reps_for(1e-6), 5);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct RepPolicy {
+    /// Most timed repetitions.
+    pub max_reps: usize,
+    /// Fewest timed repetitions (unless `max_reps` is smaller).
+    pub min_reps: usize,
+    /// Target seconds of timed work per (case, backend).
+    pub budget_s: f64,
+    /// A second warm-up runs when the first took less than this many seconds.
+    pub second_warmup_below_s: f64,
+}
+
+impl Default for RepPolicy {
+    fn default() -> Self {
+        RepPolicy { max_reps: 10, min_reps: 3, budget_s: 1.0, second_warmup_below_s: 0.5 }
+    }
+}
+
+impl RepPolicy {
+    /// Timed repetitions for an apply that took `warm_s` seconds when warm.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = linops_bench::measure::RepPolicy::default();
+    /// assert_eq!(p.reps_for(0.25), 4); // budget 1 s
+    /// ```
+    pub fn reps_for(&self, warm_s: f64) -> usize {
+        let by_budget = if warm_s > 0.0 { (self.budget_s / warm_s).ceil() as usize } else { self.max_reps };
+        by_budget.clamp(self.min_reps.min(self.max_reps), self.max_reps).max(1)
+    }
+}
+
+/// A backend a case runs on: an engine and the element type fed to it.
+///
+/// # Examples
+/// ```
+/// let t = linops_bench::measure::Target::cpu_f32();
+/// assert_eq!(t.label, "cpu");
+/// ```
+#[derive(Debug)]
+pub struct Target {
+    /// Row label: `cpu`, `cpu-f64` or `gpu`.
+    pub label: &'static str,
+    /// The engine.
+    pub engine: Engine,
+    /// Whether the engine is fed `f64` (else `f32`).
+    pub f64: bool,
+}
+
+impl Target {
+    /// CPU engine, `f32` data.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(!linops_bench::measure::Target::cpu_f32().f64);
+    /// ```
+    pub fn cpu_f32() -> Target {
+        Target { label: "cpu", engine: Engine::cpu(), f64: false }
+    }
+
+    /// CPU engine, `f64` data (the reference backend).
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(linops_bench::measure::Target::cpu_f64().f64);
+    /// ```
+    pub fn cpu_f64() -> Target {
+        Target { label: "cpu-f64", engine: Engine::cpu(), f64: true }
+    }
+
+    /// GPU engine (`f32`) on the adapter chosen by `LINOPS_ADAPTER`.
+    ///
+    /// # Errors
+    /// As [`Engine::gpu`]: [`linops::Error::NoAdapter`] when no adapter can be opened.
+    ///
+    /// # Examples
+    /// ```
+    /// match linops_bench::measure::Target::gpu() {
+    ///     Ok(t) => assert_eq!(t.label, "gpu"),
+    ///     Err(e) => eprintln!("no GPU: {e}"),
+    /// }
+    /// ```
+    pub fn gpu() -> Result<Target> {
+        Ok(Target { label: "gpu", engine: Engine::gpu()?, f64: false })
+    }
+
+    /// Whether this is a software GPU (lavapipe/llvmpipe, SwiftShader, WARP) or a CPU.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(!linops_bench::measure::Target::cpu_f32().is_software_gpu());
+    /// ```
+    pub fn is_software_gpu(&self) -> bool {
+        match self.engine.gpu_backend() {
+            Some(g) => g.gpu().is_software(),
+            None => false,
+        }
+    }
+}
+
+/// What one (case, target) measurement gives.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    /// Median seconds per apply.
+    pub median_s: f64,
+    /// Timed repetitions.
+    pub reps: usize,
+    /// `plan.total_flops()`.
+    pub flops: u64,
+    /// `plan.total_bytes()` (in the target's dtype).
+    pub bytes: u64,
+    /// The result of the last apply, in `f64`.
+    pub y: Mat<f64>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) }
+}
+
+fn run_typed<T: Scalar>(engine: &Engine, case: &Case, x: MatRef<'_, T>, policy: &RepPolicy) -> Result<Measurement> {
+    let plan = engine.plan::<T>(&case.op, x.nrows(), x.ncols())?;
+    let xm = engine.upload(x)?;
+    let timed = || -> Result<(f64, linops::Matrix)> {
+        let t0 = Instant::now();
+        let y = engine.apply_to(&case.op, &xm)?;
+        Ok((t0.elapsed().as_secs_f64(), y))
+    };
+    let (mut warm_s, _) = timed()?;
+    if warm_s < policy.second_warmup_below_s {
+        warm_s = timed()?.0;
+    }
+    let reps = policy.reps_for(warm_s);
+    let mut times = Vec::with_capacity(reps);
+    let mut last = None;
+    for _ in 0..reps {
+        let (t, y) = timed()?;
+        times.push(t);
+        last = Some(y); // the previous result is dropped here, outside the timed region
+    }
+    let y = engine.download::<T>(&last.expect("reps >= 1"))?;
+    let y = Mat::from_fn(y.nrows(), y.ncols(), |i, j| y[(i, j)].to_f64());
+    Ok(Measurement { median_s: median(times), reps, flops: plan.total_flops(), bytes: plan.total_bytes(), y })
+}
+
+/// Times `case` on `target` following `policy`.
+///
+/// # Errors
+/// Any error of planning, upload, apply or download (e.g. a kernel or device-limit failure).
+///
+/// # Examples
+/// ```
+/// use linops_bench::{cases, measure::{self, RepPolicy, Target}};
+/// let case = cases::diag(16, 2).unwrap();
+/// let m = measure::run(&Target::cpu_f32(), &case, &RepPolicy::default()).unwrap();
+/// assert!(m.median_s > 0.0 && m.flops == 32);
+/// ```
+pub fn run(target: &Target, case: &Case, policy: &RepPolicy) -> Result<Measurement> {
+    if target.f64 {
+        run_typed::<f64>(&target.engine, case, case.x.as_ref(), policy)
+    } else {
+        run_typed::<f32>(&target.engine, case, case.x_f32().as_ref(), policy)
+    }
+}
+
+/// The CPU `f64` reference `op · X` (one untimed apply).
+///
+/// # Errors
+/// As [`Engine::apply`].
+///
+/// # Examples
+/// ```
+/// let case = linops_bench::cases::scaled_identity(4, 1).unwrap();
+/// let y = linops_bench::measure::reference(&case).unwrap();
+/// assert_eq!(y[(2, 0)], 2.5 * case.x[(2, 0)]);
+/// ```
+pub fn reference(case: &Case) -> Result<Mat<f64>> {
+    Engine::cpu().apply::<f64>(&case.op, case.x.as_ref())
+}
+
+/// `max_ij |y − y_ref| / max_ij |y_ref|` (NaN anywhere gives NaN; an all-zero reference gives the
+/// absolute error).
+///
+/// # Examples
+/// ```
+/// use linops::faer::Mat;
+/// let r = Mat::<f64>::from_fn(2, 1, |i, _| [2.0, -4.0][i]);
+/// let y = Mat::<f64>::from_fn(2, 1, |i, _| [2.0, -3.0][i]);
+/// assert_eq!(linops_bench::measure::max_rel_err(y.as_ref(), r.as_ref()), 0.25);
+/// ```
+pub fn max_rel_err(y: MatRef<'_, f64>, y_ref: MatRef<'_, f64>) -> f64 {
+    assert_eq!((y.nrows(), y.ncols()), (y_ref.nrows(), y_ref.ncols()), "result shape differs from the reference");
+    let (mut diff, mut scale) = (0.0f64, 0.0f64);
+    for j in 0..y.ncols() {
+        for i in 0..y.nrows() {
+            let (a, b) = (y[(i, j)], y_ref[(i, j)]);
+            let d = (a - b).abs();
+            if d.is_nan() {
+                return f64::NAN;
+            }
+            diff = diff.max(d);
+            scale = scale.max(b.abs());
+        }
+    }
+    if scale > 0.0 { diff / scale } else { diff }
+}

@@ -1,0 +1,41 @@
+//! `gpu-suite`: large f32 problems for a real GPU.
+//!
+//! Cases: GEMM at `m=n=k ∈ {4096, 8192}` (0.14 and 1.1 TFLOP), then the `quick` operators at
+//! `n=8192,batch=1024` (dense operators of 8192², 256 MiB in f32) and at tall-skinny
+//! `n=8192,batch=64`, plus the memory-bound diagonal and scaled identity at `n=2²⁰,batch=64`
+//! (256 MiB per block in f32). Only the GPU is timed; the CPU `f64` reference is still computed
+//! once per case (untimed) for `max_rel_err`, which is the slow part on a small host.
+
+use super::{CaseSpec, Suite, quick};
+use crate::cases;
+use crate::measure::RepPolicy;
+
+/// The `gpu-suite` suite.
+pub const SUITE: Suite = Suite {
+    name: "gpu-suite",
+    about: "GEMM 4096/8192 and the quick operators at large sizes, GPU f32 only",
+    gpu_only: true,
+    policy: RepPolicy { max_reps: 20, min_reps: 5, budget_s: 2.0, second_warmup_below_s: 0.5 },
+    cases,
+};
+
+/// The cases of `gpu-suite`, in run order.
+///
+/// # Examples
+/// ```
+/// assert_eq!(linops_bench::suites::gpu::cases().len(), 14);
+/// ```
+pub fn cases() -> Vec<CaseSpec> {
+    let mut v = Vec::new();
+    for n in [4096, 8192] {
+        v.push(CaseSpec::new(format!("gemm m={n},n={n},k={n}"), move || cases::gemm(n, n, n)));
+    }
+    for (n, batch) in [(8192, 1024), (8192, 64)] {
+        v.extend(quick::structured(n, batch));
+    }
+    let (n, batch) = (1 << 20, 64);
+    let shape = format!("n={n},batch={batch}");
+    v.push(CaseSpec::new(format!("diag {shape}"), move || cases::diag(n, batch)));
+    v.push(CaseSpec::new(format!("scaled_identity {shape}"), move || cases::scaled_identity(n, batch)));
+    v
+}

@@ -1,0 +1,136 @@
+//! The WGSL registry: every shader of linops, included at compile time from `shaders/`.
+//!
+//! Each `.wgsl` file in the workspace's `shaders/` folder appears here exactly once, through
+//! `include_str!` (a missing file is a compile error). Shared WGSL snippets (none yet; a future
+//! `philox.wgsl` will be one) are prepended by [`assemble`], the only place where shader text is
+//! combined. Pipelines, tests and tools all read shader text through this module.
+
+/// One WGSL source file, assembled and ready for `create_shader_module`.
+#[derive(Debug, Clone)]
+pub struct ShaderSource {
+    /// Stem of the file in `shaders/` (also the pipeline label prefix), e.g. `"gemm"`.
+    pub name: &'static str,
+    /// Full WGSL text after [`assemble`] prepended the shared snippets it needs.
+    pub source: String,
+    /// The `@compute` entry points the file defines.
+    pub entry_points: Vec<&'static str>,
+}
+
+/// Raw file: (name, text, entry points, shared snippets it needs).
+struct RawShader {
+    name: &'static str,
+    text: &'static str,
+    entry_points: &'static [&'static str],
+    shared: &'static [&'static str],
+}
+
+/// Every shader file of the crate, in one table.
+const RAW: &[RawShader] = &[
+    RawShader {
+        name: "gemm",
+        text: include_str!("../../../shaders/gemm.wgsl"),
+        entry_points: &["gemm"],
+        shared: &[],
+    },
+    RawShader {
+        name: "elementwise",
+        text: include_str!("../../../shaders/elementwise.wgsl"),
+        entry_points: &["axpby", "scale", "diag_scale_left", "diag_scale_right"],
+        shared: &[],
+    },
+    RawShader {
+        name: "transpose",
+        text: include_str!("../../../shaders/transpose.wgsl"),
+        entry_points: &["transpose"],
+        shared: &[],
+    },
+    RawShader {
+        name: "reduce",
+        text: include_str!("../../../shaders/reduce.wgsl"),
+        entry_points: &["col_norms", "col_dots"],
+        shared: &[],
+    },
+];
+
+/// Shared WGSL snippets that [`assemble`] may prepend: (name, text). Empty for now.
+const SHARED: &[(&str, &str)] = &[];
+
+/// Names of the `naga::valid::Capabilities` flags the shaders need (as spelled by naga's
+/// bitflags, usable with `Capabilities::from_name`). Empty: every shader is core WGSL.
+///
+/// # Examples
+/// ```
+/// assert!(linops_gpu::shaders::REQUIRED_CAPABILITIES.is_empty());
+/// ```
+pub const REQUIRED_CAPABILITIES: &[&str] = &[];
+
+/// The naga capability names the shaders need; see [`REQUIRED_CAPABILITIES`].
+///
+/// # Examples
+/// ```
+/// assert_eq!(linops_gpu::shaders::required_capabilities(), &[] as &[&str]);
+/// ```
+#[must_use]
+pub fn required_capabilities() -> &'static [&'static str] {
+    REQUIRED_CAPABILITIES
+}
+
+/// Names of all shader files, in registry order.
+///
+/// # Examples
+/// ```
+/// assert!(linops_gpu::shaders::names().contains(&"gemm"));
+/// ```
+#[must_use]
+pub fn names() -> Vec<&'static str> {
+    RAW.iter().map(|r| r.name).collect()
+}
+
+/// The assembled WGSL of shader `name` (shared snippets first, then the file); an unknown name
+/// gives an empty string.
+///
+/// # Examples
+/// ```
+/// assert!(linops_gpu::shaders::assemble("gemm").contains("fn gemm"));
+/// assert!(linops_gpu::shaders::assemble("nope").is_empty());
+/// ```
+#[must_use]
+pub fn assemble(name: &str) -> String {
+    let Some(raw) = RAW.iter().find(|r| r.name == name) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for snippet in raw.shared {
+        if let Some((_, text)) = SHARED.iter().find(|(n, _)| n == snippet) {
+            out.push_str(text);
+            out.push('\n');
+        }
+    }
+    out.push_str(raw.text);
+    out
+}
+
+/// Every shader, assembled.
+///
+/// # Examples
+/// ```
+/// let all = linops_gpu::shaders::all();
+/// assert!(all.iter().any(|s| s.entry_points.contains(&"col_norms")));
+/// ```
+#[must_use]
+pub fn all() -> Vec<ShaderSource> {
+    RAW.iter()
+        .map(|r| ShaderSource {
+            name: r.name,
+            source: assemble(r.name),
+            entry_points: r.entry_points.to_vec(),
+        })
+        .collect()
+}
+
+/// The shader file that defines `entry_point`, if any.
+pub(crate) fn file_of(entry_point: &str) -> Option<&'static str> {
+    RAW.iter()
+        .find(|r| r.entry_points.contains(&entry_point))
+        .map(|r| r.name)
+}

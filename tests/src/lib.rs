@@ -1,0 +1,30 @@
+//! linops-tests: the correctness suite of linops, built as one test binary.
+//!
+//! - `shaders`: naga parses and validates every WGSL file of the registry with the capabilities we
+//!   request;
+//! - `market`: the cross-backend differential market (every op × {cpu f64, cpu f32, gpu f32} ×
+//!   awkward shapes) under the tolerance rule "GPU f32 error ≤ 2× CPU f32 error vs the f64
+//!   reference, plus one f32 ulp of the magnitude |op|·|X|", and checked-vs-trusted shader
+//!   bit-identity on the GPU;
+//! - `properties`: proptest over random operator trees (apply = dense·X, the adjoint identity);
+//! - `bad_input`: every class of bad input returns a typed error on every backend;
+//! - `planner`: normalization rewrites and plan structure;
+//! - `gpu_kernels`: each GPU kernel against its definition.
+//!
+//! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
+//! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
+
+#[cfg(test)]
+mod bad_input;
+#[cfg(test)]
+mod gpu_kernels;
+#[cfg(test)]
+mod market;
+#[cfg(test)]
+mod planner;
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod shaders;
+#[cfg(test)]
+mod support;

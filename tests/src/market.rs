@@ -1,0 +1,138 @@
+//! The differential market: every op × {cpu f64, cpu f32, gpu f32} × awkward shapes.
+//!
+//! For each case, X and the op's parameters are f32-representable, so every backend sees the same
+//! input. With Y64 the CPU f64 result (the reference):
+//! - CPU f64 agrees with the definition `to_dense(op)·X` within `2·(d + k)·u64·(|op|·|X|)`
+//!   (d the kernel depth, k the longest reduction, u64 = 2⁻⁵³);
+//! - the GPU f32 error `max|Y_gpu − Y64|` is at most `2·max|Y_cpu32 − Y64| + u32·max(|op|·|X|)`
+//!   (the tolerance rule of the project; the absolute term is one f32 ulp of the result's scale);
+//! - the GPU result with checked shader modules is bit-identical to the one with trusted modules
+//!   (a difference would mean an out-of-bounds access that the checks clamped).
+
+use crate::support::{Rng, depth, gpu_engines, magnitude, max_abs, max_err, max_inner, report, to_f32};
+use linops::{Engine, Op};
+
+struct Case {
+    name: String,
+    op: Op,
+    batch: usize,
+}
+
+const U32: f64 = 1.0 / 16_777_216.0;
+const U64: f64 = f64::EPSILON / 2.0;
+
+fn cases() -> Vec<Case> {
+    let mut rng = Rng::new(0x5EED_0001);
+    let mut v = Vec::new();
+    let mut push = |name: String, op: Op, batch: usize| v.push(Case { name, op, batch });
+    // GEMM shapes (m, k, batch): 1×1, primes, non-multiples of the tile, tall-skinny and wide.
+    let gemm = [
+        (1, 1, 1),
+        (3, 17, 5),
+        (17, 3, 1),
+        (64, 64, 64),
+        (127, 257, 33),
+        (257, 127, 1),
+        (1000, 3, 17),
+        (3, 1000, 17),
+        (17, 3, 1000),
+        (1000, 257, 64),
+        (64, 1000, 127),
+    ];
+    for (m, k, b) in gemm {
+        push(format!("dense {m}x{k}"), rng.dense_op(m, k), b);
+        push(format!("dense^T {m}x{k}"), rng.dense_op(k, m).t(), b);
+        push(format!("scaled dense {m}x{k}"), rng.dense_op(m, k).scaled(-0.75).unwrap(), b);
+    }
+    for (n, b) in [(1, 1), (3, 17), (17, 3), (64, 64), (127, 5), (257, 1000), (1000, 17)] {
+        push(format!("identity {n}"), Op::identity(n).unwrap(), b);
+        push(format!("diagonal {n}"), rng.diag_op(n), b);
+        push(format!("scaled identity {n}"), Op::identity(n).unwrap().scaled(2.5).unwrap(), b);
+        push(format!("diagonal^T scaled {n}"), rng.diag_op(n).t().scaled(0.5).unwrap(), b);
+    }
+    for (m, k, p, b) in [(1, 1, 1, 1), (3, 17, 5, 2), (127, 64, 257, 33), (1000, 17, 3, 64), (17, 257, 1000, 3)] {
+        let d = rng.diag_op(m);
+        let a = rng.dense_op(m, k);
+        let c = rng.dense_op(p, k);
+        push(format!("product diag·A·C^T {m}x{k}x{p}"), Op::product(vec![d.clone(), a.clone(), c.t()]).unwrap(), b);
+        push(format!("(diag·A·C^T)^T {m}x{k}x{p}"), Op::product(vec![d, a, c.t()]).unwrap().t(), b);
+    }
+    for (n, b) in [(1, 1), (17, 3), (127, 64), (257, 17), (1000, 5)] {
+        let a = rng.dense_op(n, n);
+        let d = rng.diag_op(n);
+        let sum = Op::sum(vec![a.clone(), d.clone(), Op::identity(n).unwrap().scaled(2.0).unwrap(), a.t()]).unwrap();
+        push(format!("sum A + D + 2I + A^T {n}"), sum.clone(), b);
+        let nested = Op::product(vec![sum.scaled(0.5).unwrap().t(), d.clone(), d, a]).unwrap();
+        push(format!("nested (0.5·sum)^T·D·D·A {n}"), nested, b);
+    }
+    v
+}
+
+#[test]
+fn differential_market() {
+    let cpu = Engine::cpu();
+    let gpu = gpu_engines();
+    let cases = cases();
+    let mut gpu_cases = 0usize;
+    for (ci, case) in cases.iter().enumerate() {
+        let (rows, cols) = case.op.shape();
+        let seed = 0xC0FFEE + ci as u64;
+        let x = Rng::new(seed).mat(cols, case.batch);
+        let x32 = to_f32(x.as_ref());
+        let what = format!("case {ci} `{}` (op {rows}x{cols}, X {cols}x{}, seed {seed:#x})", case.name, case.batch);
+
+        let y64 = cpu.apply(&case.op, x.as_ref()).unwrap_or_else(|e| panic!("{what}: cpu f64: {e}"));
+        let mag = magnitude(&case.op, x.as_ref());
+        let scale = max_abs(mag.as_ref());
+
+        // CPU f64 against the definition.
+        let dense = linops::to_faer(&case.op) * &x;
+        let gamma = 2.0 * (depth(&case.op) + max_inner(&case.op)) as f64 * U64;
+        for j in 0..case.batch {
+            for i in 0..rows {
+                let (got, want, bound) = (y64[(i, j)], dense[(i, j)], gamma * mag[(i, j)]);
+                assert!(
+                    (got - want).abs() <= bound,
+                    "{what}: cpu f64 vs to_dense·X at ({i}, {j}): got {got}, expected {want}, diff {}, bound {bound}",
+                    (got - want).abs()
+                );
+            }
+        }
+
+        let y32 = cpu.apply(&case.op, x32.as_ref()).unwrap_or_else(|e| panic!("{what}: cpu f32: {e}"));
+        let (err_cpu, _) = max_err(y32.as_ref(), y64.as_ref());
+
+        let Some((trusted, checked)) = &gpu else { continue };
+        let yg = trusted.apply(&case.op, x32.as_ref()).unwrap_or_else(|e| panic!("{what}: gpu: {e}"));
+        let (err_gpu, at) = max_err(yg.as_ref(), y64.as_ref());
+        let bound = 2.0 * err_cpu + U32 * scale;
+        assert!(
+            err_gpu <= bound,
+            "{what}: gpu f32 error {err_gpu:e} at {at:?} (gpu {}, ref {}) exceeds 2·cpu-f32 error {err_cpu:e} + u·scale {:e} = {bound:e}",
+            yg[at],
+            y64[at],
+            U32 * scale
+        );
+        let yc = checked.apply(&case.op, x32.as_ref()).unwrap_or_else(|e| panic!("{what}: gpu checked: {e}"));
+        for j in 0..case.batch {
+            for i in 0..rows {
+                assert_eq!(
+                    yc[(i, j)].to_bits(),
+                    yg[(i, j)].to_bits(),
+                    "{what}: checked and trusted shaders differ at ({i}, {j}): {} vs {}",
+                    yc[(i, j)],
+                    yg[(i, j)]
+                );
+            }
+        }
+        gpu_cases += 1;
+    }
+    let adapter = gpu.as_ref().map(|(t, _)| t.device()).unwrap_or_else(|| "none (skipped)".into());
+    report(&format!(
+        "differential market: {} cases on cpu-f64 and cpu-f32, {gpu_cases} GPU cases (trusted + checked shaders) on adapter: {adapter}",
+        cases.len()
+    ));
+    if gpu.is_some() {
+        assert_eq!(gpu_cases, cases.len(), "every case must run on the GPU");
+    }
+}
