@@ -54,6 +54,11 @@ override WG_Y: u32 = 16u;
 override RM: u32 = 8u;
 override RN: u32 = 8u;
 override BK: u32 = 16u;
+// Blocked summation: products are summed in `part` over KFLUSH k-tiles (KFLUSH * BK terms), then
+// added to `acc`. The rounding error of a length-k dot product then grows like
+// (KFLUSH * BK + k / (KFLUSH * BK)) * u instead of k * u (Higham, Accuracy and Stability, §3.1),
+// which keeps the GPU within the CPU's error for long reductions, at one add per KFLUSH * BK FMAs.
+override KFLUSH: u32 = 4u;
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 
@@ -94,13 +99,21 @@ fn gemm(
     let base_c = params.offset_c + t * params.stride_c;
 
     var acc: array<f32, 64>;
+    var part: array<f32, 64>;
     for (var q = 0u; q < MAX_R * MAX_R; q = q + 1u) {
         acc[q] = 0.0;
+        part[q] = 0.0;
     }
     var a_reg: array<f32, 8>;
     var b_reg: array<f32, 8>;
 
     for (var k0 = 0u; k0 < k; k0 = k0 + BK) {
+        if (k0 > 0u && (k0 / BK) % KFLUSH == 0u) {
+            for (var q = 0u; q < MAX_R * MAX_R; q = q + 1u) {
+                acc[q] = acc[q] + part[q];
+                part[q] = 0.0;
+            }
+        }
         // Stage op(A)[row0 .. row0 + TM, k0 .. k0 + BK] as a_tile[kk * TM + r].
         for (var e = flat; e < A_TILE; e = e + threads) {
             var r: u32;
@@ -162,11 +175,14 @@ fn gemm(
             }
             for (var r = 0u; r < RM; r = r + 1u) {
                 for (var s = 0u; s < RN; s = s + 1u) {
-                    acc[r * MAX_R + s] = fma(a_reg[r], b_reg[s], acc[r * MAX_R + s]);
+                    part[r * MAX_R + s] = fma(a_reg[r], b_reg[s], part[r * MAX_R + s]);
                 }
             }
         }
         workgroupBarrier();
+    }
+    for (var q = 0u; q < MAX_R * MAX_R; q = q + 1u) {
+        acc[q] = acc[q] + part[q];
     }
 
     let alpha = params.alpha;
