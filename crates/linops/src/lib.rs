@@ -29,6 +29,11 @@
 mod engine;
 mod matrix;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use engine::{BackendKind, Engine, Scalar};
 pub use matrix::Matrix;
 
