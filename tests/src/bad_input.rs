@@ -19,22 +19,52 @@ fn engines() -> Vec<Engine> {
 #[test]
 fn op_construction_rejects_bad_shapes_and_values() {
     let a = Op::dense(2, 3, vec![1.0; 6]).unwrap();
-    assert!(matches!(Op::product(vec![a.clone(), a.clone()]), Err(Error::ShapeMismatch { .. })));
-    assert!(matches!(Op::sum(vec![a.clone(), a.t()]), Err(Error::ShapeMismatch { .. })));
-    assert!(matches!(Op::product(vec![]), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        Op::product(vec![a.clone(), a.clone()]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        Op::sum(vec![a.clone(), a.t()]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        Op::product(vec![]),
+        Err(Error::InvalidArgument(_))
+    ));
     assert!(matches!(Op::sum(vec![]), Err(Error::InvalidArgument(_))));
-    assert!(matches!(Op::dense(2, 3, vec![1.0; 5]), Err(Error::ShapeMismatch { .. })));
-    assert!(matches!(Op::dense(0, 3, vec![]), Err(Error::EmptyDimension { .. })));
-    assert!(matches!(Op::dense(3, 0, vec![]), Err(Error::EmptyDimension { .. })));
+    assert!(matches!(
+        Op::dense(2, 3, vec![1.0; 5]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        Op::dense(0, 3, vec![]),
+        Err(Error::EmptyDimension { .. })
+    ));
+    assert!(matches!(
+        Op::dense(3, 0, vec![]),
+        Err(Error::EmptyDimension { .. })
+    ));
     assert!(matches!(Op::identity(0), Err(Error::EmptyDimension { .. })));
-    assert!(matches!(Op::diagonal(vec![]), Err(Error::EmptyDimension { .. })));
+    assert!(matches!(
+        Op::diagonal(vec![]),
+        Err(Error::EmptyDimension { .. })
+    ));
     match Op::dense(2, 2, vec![1.0, 2.0, f64::NAN, 4.0]) {
         Err(Error::NonFinite { row: 0, col: 1, .. }) => {}
         other => panic!("expected NonFinite at (0, 1), got {other:?}"),
     }
-    assert!(matches!(Op::diagonal(vec![1.0, f64::INFINITY]), Err(Error::NonFinite { row: 1, .. })));
-    assert!(matches!(a.clone().scaled(f64::NAN), Err(Error::NonFinite { .. })));
-    assert!(matches!(a.scaled(f64::NEG_INFINITY), Err(Error::NonFinite { .. })));
+    assert!(matches!(
+        Op::diagonal(vec![1.0, f64::INFINITY]),
+        Err(Error::NonFinite { row: 1, .. })
+    ));
+    assert!(matches!(
+        a.clone().scaled(f64::NAN),
+        Err(Error::NonFinite { .. })
+    ));
+    assert!(matches!(
+        a.scaled(f64::NEG_INFINITY),
+        Err(Error::NonFinite { .. })
+    ));
 }
 
 #[test]
@@ -45,13 +75,25 @@ fn apply_rejects_bad_inputs_on_every_backend() {
         let name = e.name();
         // Shape mismatch: X must have op.cols() rows.
         let err = e.apply(&op, Mat::<f32>::zeros(3, 2).as_ref()).unwrap_err();
-        assert!(matches!(err, Error::ShapeMismatch { .. }), "{name}: {err:?}");
-        assert!(err.to_string().contains("4 rows"), "{name}: message should say what was expected: {err}");
+        assert!(
+            matches!(err, Error::ShapeMismatch { .. }),
+            "{name}: {err:?}"
+        );
+        assert!(
+            err.to_string().contains("4 rows"),
+            "{name}: message should say what was expected: {err}"
+        );
         // Zero-sized X.
         let err = e.apply(&op, Mat::<f32>::zeros(4, 0).as_ref()).unwrap_err();
-        assert!(matches!(err, Error::EmptyDimension { .. }), "{name}: {err:?}");
+        assert!(
+            matches!(err, Error::EmptyDimension { .. }),
+            "{name}: {err:?}"
+        );
         let err = e.apply(&op, Mat::<f32>::zeros(0, 3).as_ref()).unwrap_err();
-        assert!(matches!(err, Error::EmptyDimension { .. }), "{name}: {err:?}");
+        assert!(
+            matches!(err, Error::EmptyDimension { .. }),
+            "{name}: {err:?}"
+        );
         // NaN and Inf in X, reported at their position.
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
             let mut x = Mat::<f32>::zeros(4, 2);
@@ -63,7 +105,10 @@ fn apply_rejects_bad_inputs_on_every_backend() {
         }
         // Matrices carry their dtype: downloading as another type is an error, not a cast.
         let m = e.upload(Mat::<f32>::zeros(2, 2).as_ref()).unwrap();
-        assert!(matches!(e.download::<f64>(&m), Err(Error::InvalidArgument(_))), "{name}");
+        assert!(
+            matches!(e.download::<f64>(&m), Err(Error::InvalidArgument(_))),
+            "{name}"
+        );
         kinds.push(name);
     }
     report(&format!("bad-input suite ran on: {}", kinds.join(", ")));
@@ -71,32 +116,59 @@ fn apply_rejects_bad_inputs_on_every_backend() {
 
 #[test]
 fn gpu_specific_errors_are_typed() {
-    let Some((gpu, _)) = gpu_engines() else { return };
+    let Some((gpu, _)) = gpu_engines() else {
+        return;
+    };
     let cpu = Engine::cpu();
     // The GPU computes in f32: f64 data is refused, not silently rounded.
     let op = Op::identity(2).unwrap();
-    assert!(matches!(gpu.apply(&op, Mat::<f64>::zeros(2, 1).as_ref()), Err(Error::Unsupported(_))));
+    assert!(matches!(
+        gpu.apply(&op, Mat::<f64>::zeros(2, 1).as_ref()),
+        Err(Error::Unsupported(_))
+    ));
     // A matrix of one engine is not accepted by another.
     let on_cpu = cpu.upload(Mat::<f32>::zeros(2, 1).as_ref()).unwrap();
-    assert!(matches!(gpu.apply_to(&op, &on_cpu), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        gpu.apply_to(&op, &on_cpu),
+        Err(Error::InvalidArgument(_))
+    ));
     let on_gpu = gpu.upload(Mat::<f32>::zeros(2, 1).as_ref()).unwrap();
-    assert!(matches!(cpu.apply_to(&op, &on_gpu), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        cpu.apply_to(&op, &on_gpu),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[test]
 fn gpu_output_over_the_binding_limit_is_a_device_limit_error() {
-    let Some((gpu, _)) = gpu_engines() else { return };
-    let limit = gpu.gpu_backend().expect("gpu engine").gpu().max_binding_bytes();
+    let Some((gpu, _)) = gpu_engines() else {
+        return;
+    };
+    let limit = gpu
+        .gpu_backend()
+        .expect("gpu engine")
+        .gpu()
+        .max_binding_bytes();
     // A tall 65536×1 operator applied to a wide 1×b block: tiny inputs, an output over the limit.
     let n = 65536usize;
     let b = (limit / (4 * n as u64)) as usize + 1;
     let op = Op::dense(n, 1, vec![1.0; n]).unwrap();
     let x = Mat::<f32>::from_fn(1, b, |_, _| 1.0);
     match gpu.apply(&op, x.as_ref()) {
-        Err(Error::DeviceLimit { limit_name, limit: l, requested, .. }) => {
-            assert!(requested > l, "requested {requested} should exceed the limit {l}");
+        Err(Error::DeviceLimit {
+            limit_name,
+            limit: l,
+            requested,
+            ..
+        }) => {
+            assert!(
+                requested > l,
+                "requested {requested} should exceed the limit {l}"
+            );
             assert!(!limit_name.is_empty());
         }
-        other => panic!("expected DeviceLimit for a {n}x{b} output (limit {limit} bytes), got {other:?}"),
+        other => {
+            panic!("expected DeviceLimit for a {n}x{b} output (limit {limit} bytes), got {other:?}")
+        }
     }
 }

@@ -24,9 +24,8 @@ pub fn test_device(checked: bool) -> Option<Arc<GpuDevice>> {
     static CHECKED: OnceLock<Result<Arc<GpuDevice>, Error>> = OnceLock::new();
     static TRUSTED: OnceLock<Result<Arc<GpuDevice>, Error>> = OnceLock::new();
     let cell = if checked { &CHECKED } else { &TRUSTED };
-    let dev = cell.get_or_init(|| {
-        GpuDevice::new(&DeviceOptions::from_env().with_checked_shaders(checked))
-    });
+    let dev = cell
+        .get_or_init(|| GpuDevice::new(&DeviceOptions::from_env().with_checked_shaders(checked)));
     match dev {
         Ok(d) => Some(Arc::clone(d)),
         Err(e) => {
@@ -78,7 +77,11 @@ fn on_both(what: &str, f: impl Fn(&Arc<GpuDevice>) -> Vec<f32>) -> Option<Vec<f3
     let (checked, trusted) = devices()?;
     let a = f(&checked);
     let b = f(&trusted);
-    assert_eq!(a.len(), b.len(), "{what}: checked/trusted output lengths differ");
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "{what}: checked/trusted output lengths differ"
+    );
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
         assert!(
             x.to_bits() == y.to_bits(),
@@ -108,7 +111,15 @@ fn assert_close(what: &str, actual: &[f32], expected: &[f64], bound: &[f64]) {
 // ---------------------------------------------------------------------------------------------
 
 /// Elements a GEMM operand spans (plus `slack` untouched ones at the end).
-fn span(rows: usize, cols: usize, ld: usize, offset: usize, stride: usize, batch: usize, slack: usize) -> usize {
+fn span(
+    rows: usize,
+    cols: usize,
+    ld: usize,
+    offset: usize,
+    stride: usize,
+    batch: usize,
+    slack: usize,
+) -> usize {
     offset + (batch - 1) * stride + (rows - 1) + (cols - 1) * ld + 1 + slack
 }
 
@@ -125,7 +136,11 @@ fn gemm_inputs(g: &GemmArgs, seed: u64, nan_c: bool) -> GemmInputs {
     let a = rng.vec(span(ra, ca, g.lda, g.offset_a, g.stride_a, g.batch, 3));
     let b = rng.vec(span(rb, cb, g.ldb, g.offset_b, g.stride_b, g.batch, 3));
     let n_c = span(g.m, g.n, g.ldc, g.offset_c, g.stride_c, g.batch, 3);
-    let c = if nan_c { vec![f32::NAN; n_c] } else { rng.vec(n_c) };
+    let c = if nan_c {
+        vec![f32::NAN; n_c]
+    } else {
+        rng.vec(n_c)
+    };
     GemmInputs { a, b, c }
 }
 
@@ -147,11 +162,23 @@ fn ref_gemm(g: &GemmArgs, inp: &GemmInputs) -> (Vec<f64>, Vec<f64>, Vec<bool>) {
     let (alpha, beta) = (f64::from(g.alpha), f64::from(g.beta));
     for t in 0..g.batch {
         let ea = |i: usize, p: usize| {
-            let idx = g.offset_a + t * g.stride_a + if g.trans_a { p + i * g.lda } else { i + p * g.lda };
+            let idx = g.offset_a
+                + t * g.stride_a
+                + if g.trans_a {
+                    p + i * g.lda
+                } else {
+                    i + p * g.lda
+                };
             f64::from(inp.a[idx])
         };
         let eb = |p: usize, j: usize| {
-            let idx = g.offset_b + t * g.stride_b + if g.trans_b { j + p * g.ldb } else { p + j * g.ldb };
+            let idx = g.offset_b
+                + t * g.stride_b
+                + if g.trans_b {
+                    j + p * g.ldb
+                } else {
+                    p + j * g.ldb
+                };
             f64::from(inp.b[idx])
         };
         for j in 0..g.n {
@@ -163,7 +190,11 @@ fn ref_gemm(g: &GemmArgs, inp: &GemmInputs) -> (Vec<f64>, Vec<f64>, Vec<bool>) {
                 }
                 let idx = g.offset_c + t * g.stride_c + i + j * g.ldc;
                 let old = f64::from(inp.c[idx]);
-                let (cterm, cabs) = if g.beta == 0.0 { (0.0, 0.0) } else { (beta * old, (beta * old).abs()) };
+                let (cterm, cabs) = if g.beta == 0.0 {
+                    (0.0, 0.0)
+                } else {
+                    (beta * old, (beta * old).abs())
+                };
                 out[idx] = alpha * s + cterm;
                 bound[idx] = 2.0 * (g.k as f64 + 2.0) * U * (alpha.abs() * abs + cabs);
                 written[idx] = true;
@@ -179,7 +210,9 @@ fn check_gemm(g: &GemmArgs, seed: u64, nan_c: bool) {
         g.m, g.n, g.k, g.trans_a, g.trans_b, g.alpha, g.beta, g.batch, g.tile
     );
     let inp = gemm_inputs(g, seed, nan_c);
-    let Some(got) = on_both(&what, |d| gpu_gemm(d, g, &inp)) else { return };
+    let Some(got) = on_both(&what, |d| gpu_gemm(d, g, &inp)) else {
+        return;
+    };
     let (expected, bound, written) = ref_gemm(g, &inp);
     for i in 0..got.len() {
         if written[i] {
@@ -202,7 +235,13 @@ fn check_gemm(g: &GemmArgs, seed: u64, nan_c: bool) {
     }
 }
 
-const SHAPES: &[(usize, usize, usize)] = &[(1, 1, 1), (3, 17, 5), (64, 64, 64), (127, 257, 33), (1000, 3, 17)];
+const SHAPES: &[(usize, usize, usize)] = &[
+    (1, 1, 1),
+    (3, 17, 5),
+    (64, 64, 64),
+    (127, 257, 33),
+    (1000, 3, 17),
+];
 const TRANS: &[(bool, bool)] = &[(false, false), (true, false), (false, true), (true, true)];
 
 #[test]
@@ -223,7 +262,10 @@ fn gemm_every_tile_config() {
     for tile in [GemmTile::T128, GemmTile::T64, GemmTile::T32] {
         for &(m, n, k) in &[(1, 1, 1), (127, 257, 33), (129, 130, 40), (33, 65, 17)] {
             for &(ta, tb) in TRANS {
-                let g = GemmArgs::new(m, n, k).with_trans_a(ta).with_trans_b(tb).with_tile(tile);
+                let g = GemmArgs::new(m, n, k)
+                    .with_trans_a(ta)
+                    .with_trans_b(tb)
+                    .with_tile(tile);
                 check_gemm(&g, seed, false);
                 seed += 1;
             }
@@ -235,7 +277,10 @@ fn gemm_every_tile_config() {
 fn gemm_alpha_beta() {
     let g = GemmArgs::new(37, 29, 23).with_alpha(-0.75).with_beta(1.5);
     check_gemm(&g, 200, false);
-    let g = GemmArgs::new(37, 29, 23).with_trans_a(true).with_alpha(2.0).with_beta(-1.0);
+    let g = GemmArgs::new(37, 29, 23)
+        .with_trans_a(true)
+        .with_alpha(2.0)
+        .with_beta(-1.0);
     check_gemm(&g, 201, false);
     let g = GemmArgs::new(1, 1, 1).with_alpha(0.0).with_beta(1.0);
     check_gemm(&g, 202, false);
@@ -245,7 +290,11 @@ fn gemm_alpha_beta() {
 fn gemm_beta_zero_does_not_read_nan_c() {
     for &(ta, tb) in TRANS {
         for tile in [GemmTile::Auto, GemmTile::T128, GemmTile::T32] {
-            let g = GemmArgs::new(70, 45, 19).with_trans_a(ta).with_trans_b(tb).with_alpha(1.25).with_tile(tile);
+            let g = GemmArgs::new(70, 45, 19)
+                .with_trans_a(ta)
+                .with_trans_b(tb)
+                .with_alpha(1.25)
+                .with_tile(tile);
             check_gemm(&g, 300, true);
         }
     }
@@ -257,7 +306,10 @@ fn gemm_batched_with_offsets_and_lds() {
     for &(ta, tb) in TRANS {
         for tile in [GemmTile::Auto, GemmTile::T64] {
             let (m, n, k) = (19, 23, 11);
-            let base = GemmArgs::new(m, n, k).with_trans_a(ta).with_trans_b(tb).with_tile(tile);
+            let base = GemmArgs::new(m, n, k)
+                .with_trans_a(ta)
+                .with_trans_b(tb)
+                .with_tile(tile);
             let (ra, ca) = if ta { (k, m) } else { (m, k) };
             let (rb, cb) = if tb { (n, k) } else { (k, n) };
             let (lda, ldb, ldc) = (ra + 3, rb + 5, m + 2);
@@ -275,7 +327,9 @@ fn gemm_batched_with_offsets_and_lds() {
     // Broadcast A (stride_a = 0) and interleaved outputs: C_t is rows t·m .. (t+1)·m of one
     // 3m × n matrix (ldc = 3m, stride_c = m).
     let (m, n, k) = (8, 5, 6);
-    let g = GemmArgs::new(m, n, k).with_ld(m, k, 3 * m).with_batch(3, 0, k * n, m);
+    let g = GemmArgs::new(m, n, k)
+        .with_ld(m, k, 3 * m)
+        .with_batch(3, 0, k * n, m);
     check_gemm(&g, 500, false);
 }
 
@@ -286,11 +340,22 @@ fn gemm_batched_with_offsets_and_lds() {
 #[test]
 fn axpby_matches_definition() {
     for (seed, &(r, c)) in [(1usize, 1usize), (37, 13), (256, 3)].iter().enumerate() {
-        for &(alpha, beta, nan_y) in &[(1.5f32, -0.5f32, false), (-2.0, 0.0, true), (0.0, 1.0, false)] {
+        for &(alpha, beta, nan_y) in &[
+            (1.5f32, -0.5f32, false),
+            (-2.0, 0.0, true),
+            (0.0, 1.0, false),
+        ] {
             let mut rng = SplitMix64(600 + seed as u64);
             let x = rng.vec(r * c);
-            let y0 = if nan_y { vec![f32::NAN; r * c] } else { rng.vec(r * c) };
-            let what = format!("axpby {r}x{c} alpha={alpha} beta={beta} seed={}", 600 + seed);
+            let y0 = if nan_y {
+                vec![f32::NAN; r * c]
+            } else {
+                rng.vec(r * c)
+            };
+            let what = format!(
+                "axpby {r}x{c} alpha={alpha} beta={beta} seed={}",
+                600 + seed
+            );
             let Some(got) = on_both(&what, |d| {
                 let xd = d.upload(r, c, &x).unwrap();
                 let yd = d.upload(r, c, &y0).unwrap();
@@ -302,10 +367,17 @@ fn axpby_matches_definition() {
                 return;
             };
             let (a, b) = (f64::from(alpha), f64::from(beta));
-            let yterm = |i: usize| if beta == 0.0 { 0.0 } else { b * f64::from(y0[i]) };
+            let yterm = |i: usize| {
+                if beta == 0.0 {
+                    0.0
+                } else {
+                    b * f64::from(y0[i])
+                }
+            };
             let expected: Vec<f64> = (0..r * c).map(|i| a * f64::from(x[i]) + yterm(i)).collect();
-            let bound: Vec<f64> =
-                (0..r * c).map(|i| 4.0 * U * ((a * f64::from(x[i])).abs() + yterm(i).abs())).collect();
+            let bound: Vec<f64> = (0..r * c)
+                .map(|i| 4.0 * U * ((a * f64::from(x[i])).abs() + yterm(i).abs()))
+                .collect();
             assert_close(&what, &got, &expected, &bound);
         }
     }
@@ -316,7 +388,9 @@ fn scale_copies_and_scales_beyond_one_dispatch_dimension() {
     // 4097 x 4096 = 16 781 312 elements > 65535 · 256: needs the 2-D grid.
     let (r, c) = (4097, 4096);
     let x = SplitMix64(700).vec(r * c);
-    let Some((checked, trusted)) = devices() else { return };
+    let Some((checked, trusted)) = devices() else {
+        return;
+    };
     if (r * c * 4) as u64 > checked.max_binding_bytes() {
         eprintln!("SKIPPED (scale 2-D grid: {r}x{c} exceeds the binding limit)");
         return;
@@ -348,7 +422,11 @@ fn scale_copies_and_scales_beyond_one_dispatch_dimension() {
         d.download(&yd).unwrap()
     });
     if let Some(y) = got {
-        assert!(y.iter().zip(&x).all(|(a, b)| a.to_bits() == (0.5 * b).to_bits()));
+        assert!(
+            y.iter()
+                .zip(&x)
+                .all(|(a, b)| a.to_bits() == (0.5 * b).to_bits())
+        );
     }
 }
 
@@ -387,7 +465,14 @@ fn diag_scale_left_and_right() {
 
 #[test]
 fn transpose_is_exact() {
-    for &(r, c) in &[(1usize, 1usize), (17, 33), (100, 3), (3, 100), (64, 64), (1, 70)] {
+    for &(r, c) in &[
+        (1usize, 1usize),
+        (17, 33),
+        (100, 3),
+        (3, 100),
+        (64, 64),
+        (1, 70),
+    ] {
         let x = SplitMix64(900 + (r * c) as u64).vec(r * c);
         let what = format!("transpose {r}x{c}");
         let Some(got) = on_both(&what, |d| {
@@ -434,13 +519,28 @@ fn col_norms_match_and_do_not_overflow() {
     }) else {
         return;
     };
-    assert!(got[4].is_infinite() && got[4] > 0.0, "{what}: column 4 norm {} is not +inf", got[4]);
+    assert!(
+        got[4].is_infinite() && got[4] > 0.0,
+        "{what}: column 4 norm {} is not +inf",
+        got[4]
+    );
     for j in [0usize, 1, 2, 3, 5] {
-        let exact: f64 = (0..r).map(|i| f64::from(x[i + j * r]).powi(2)).sum::<f64>().sqrt();
+        let exact: f64 = (0..r)
+            .map(|i| f64::from(x[i + j * r]).powi(2))
+            .sum::<f64>()
+            .sqrt();
         let bound = 2.0 * (r as f64 + 4.0) * U * exact;
         let diff = (f64::from(got[j]) - exact).abs();
-        assert!(got[j].is_finite(), "{what}: column {j} norm {} not finite", got[j]);
-        assert!(diff <= bound, "{what}: column {j}: actual {:e}, expected {exact:e}, diff {diff:e}, bound {bound:e}", got[j]);
+        assert!(
+            got[j].is_finite(),
+            "{what}: column {j} norm {} not finite",
+            got[j]
+        );
+        assert!(
+            diff <= bound,
+            "{what}: column {j}: actual {:e}, expected {exact:e}, diff {diff:e}, bound {bound:e}",
+            got[j]
+        );
     }
 }
 
@@ -463,11 +563,17 @@ fn col_dots_match_definition() {
             return;
         };
         let expected: Vec<f64> = (0..c)
-            .map(|j| (0..r).map(|i| f64::from(x[i + j * r]) * f64::from(y[i + j * r])).sum())
+            .map(|j| {
+                (0..r)
+                    .map(|i| f64::from(x[i + j * r]) * f64::from(y[i + j * r]))
+                    .sum()
+            })
             .collect();
         let bound: Vec<f64> = (0..c)
             .map(|j| {
-                let abs: f64 = (0..r).map(|i| (f64::from(x[i + j * r]) * f64::from(y[i + j * r])).abs()).sum();
+                let abs: f64 = (0..r)
+                    .map(|i| (f64::from(x[i + j * r]) * f64::from(y[i + j * r])).abs())
+                    .sum();
                 2.0 * (r as f64 + 2.0) * U * abs
             })
             .collect();
@@ -481,16 +587,26 @@ fn col_dots_match_definition() {
 
 #[test]
 fn oversized_matrix_is_a_device_limit_error() {
-    let Some(dev) = test_device(false) else { return };
+    let Some(dev) = test_device(false) else {
+        return;
+    };
     let elems = dev.max_binding_bytes() / 4 + 1;
     match dev.alloc(elems as usize, 1) {
-        Err(Error::DeviceLimit { limit_name, requested, limit, .. }) => {
+        Err(Error::DeviceLimit {
+            limit_name,
+            requested,
+            limit,
+            ..
+        }) => {
             assert!(limit_name.starts_with("max_"), "limit name {limit_name}");
             assert!(requested > limit);
         }
         other => panic!("alloc of {elems} f32 values: expected DeviceLimit, got {other:?}"),
     }
-    assert!(matches!(dev.alloc(usize::MAX, 3), Err(Error::DeviceLimit { .. })));
+    assert!(matches!(
+        dev.alloc(usize::MAX, 3),
+        Err(Error::DeviceLimit { .. })
+    ));
     assert!(matches!(dev.alloc(0, 3), Err(Error::EmptyDimension { .. })));
     assert!(matches!(dev.zeros(4, 0), Err(Error::EmptyDimension { .. })));
 }
@@ -523,53 +639,105 @@ fn pool_reuses_buffers_and_pipelines_are_cached() {
     assert_eq!(dev.download(&y).unwrap(), vec![4.0; 16]);
 
     // A matrix of another device is rejected.
-    let Some(shared) = test_device(false) else { return };
+    let Some(shared) = test_device(false) else {
+        return;
+    };
     let mut enc = shared.encoder();
-    assert!(matches!(enc.scale(1.0, &x, &y), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        enc.scale(1.0, &x, &y),
+        Err(Error::InvalidArgument(_))
+    ));
     dev.trim_pool();
     assert_eq!(dev.pool_stats().cached_bytes, 0);
 }
 
 #[test]
 fn bad_ranges_are_typed_errors() {
-    let Some(dev) = test_device(false) else { return };
+    let Some(dev) = test_device(false) else {
+        return;
+    };
     let a = dev.zeros(6, 4).unwrap();
     let b = dev.zeros(4, 5).unwrap();
     let c = dev.zeros(6, 5).unwrap();
     let mut enc = dev.encoder();
     // ld too small.
     let g = GemmArgs::new(6, 5, 4).with_ld(5, 4, 6);
-    assert!(matches!(enc.gemm(&g, &a, &b, &c), Err(Error::InvalidArgument(_))), "lda < m");
+    assert!(
+        matches!(enc.gemm(&g, &a, &b, &c), Err(Error::InvalidArgument(_))),
+        "lda < m"
+    );
     // Offset pushes A past its end.
     let g = GemmArgs::new(6, 5, 4).with_offsets(1, 0, 0);
-    assert!(matches!(enc.gemm(&g, &a, &b, &c), Err(Error::ShapeMismatch { .. })), "offset_a");
+    assert!(
+        matches!(enc.gemm(&g, &a, &b, &c), Err(Error::ShapeMismatch { .. })),
+        "offset_a"
+    );
     // Batch past the end of C.
     let g = GemmArgs::new(6, 5, 4).with_batch(2, 0, 0, 30);
-    assert!(matches!(enc.gemm(&g, &a, &b, &c), Err(Error::ShapeMismatch { .. })), "batch");
+    assert!(
+        matches!(enc.gemm(&g, &a, &b, &c), Err(Error::ShapeMismatch { .. })),
+        "batch"
+    );
     // Overlapping batched outputs.
     let big_c = dev.zeros(60, 5).unwrap();
     let g = GemmArgs::new(6, 5, 4).with_batch(2, 0, 0, 1);
-    assert!(matches!(enc.gemm(&g, &a, &b, &big_c), Err(Error::InvalidArgument(_))), "overlap");
+    assert!(
+        matches!(enc.gemm(&g, &a, &b, &big_c), Err(Error::InvalidArgument(_))),
+        "overlap"
+    );
     // C aliases A.
     let sq = dev.zeros(4, 4).unwrap();
     let g = GemmArgs::new(4, 4, 4);
-    assert!(matches!(enc.gemm(&g, &sq, &b, &sq), Err(Error::InvalidArgument(_))), "alias");
+    assert!(
+        matches!(enc.gemm(&g, &sq, &b, &sq), Err(Error::InvalidArgument(_))),
+        "alias"
+    );
     // Empty dimension.
-    assert!(matches!(enc.gemm(&GemmArgs::new(0, 5, 4), &a, &b, &c), Err(Error::EmptyDimension { .. })));
+    assert!(matches!(
+        enc.gemm(&GemmArgs::new(0, 5, 4), &a, &b, &c),
+        Err(Error::EmptyDimension { .. })
+    ));
     // Too many workgroups in z.
     let max = dev.limits().max_compute_workgroups_per_dimension as usize;
     let one = dev.zeros(1, 1).unwrap();
     let many = dev.zeros(max + 1, 1).unwrap();
     let g = GemmArgs::new(1, 1, 1).with_batch(max + 1, 0, 0, 1);
-    assert!(matches!(enc.gemm(&g, &one, &one, &many), Err(Error::DeviceLimit { .. })), "z limit");
+    assert!(
+        matches!(
+            enc.gemm(&g, &one, &one, &many),
+            Err(Error::DeviceLimit { .. })
+        ),
+        "z limit"
+    );
     // Elementwise shape checks.
-    assert!(matches!(enc.axpby(1.0, &a, 1.0, &c), Err(Error::ShapeMismatch { .. })));
-    assert!(matches!(enc.scale(1.0, &a, &a), Err(Error::InvalidArgument(_))));
-    assert!(matches!(enc.diag_scale(1.0, &b, &a, &a, Side::Left), Err(Error::ShapeMismatch { .. })));
-    assert!(matches!(enc.transpose(&a, &c), Err(Error::ShapeMismatch { .. })));
-    assert!(matches!(enc.col_norms(&a, &b), Err(Error::ShapeMismatch { .. })));
-    assert!(matches!(enc.col_dots(&a, &c, &one), Err(Error::ShapeMismatch { .. })));
-    assert!(matches!(dev.upload(2, 2, &[1.0; 3]), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(
+        enc.axpby(1.0, &a, 1.0, &c),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        enc.scale(1.0, &a, &a),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        enc.diag_scale(1.0, &b, &a, &a, Side::Left),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        enc.transpose(&a, &c),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        enc.col_norms(&a, &b),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        enc.col_dots(&a, &c, &one),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        dev.upload(2, 2, &[1.0; 3]),
+        Err(Error::ShapeMismatch { .. })
+    ));
     // Nothing valid was recorded; submitting the empty encoder is fine.
     assert!(enc.is_empty());
     enc.submit().unwrap();
@@ -577,7 +745,9 @@ fn bad_ranges_are_typed_errors() {
 
 #[test]
 fn submit_timed_reports_time_when_supported() {
-    let Some(dev) = test_device(false) else { return };
+    let Some(dev) = test_device(false) else {
+        return;
+    };
     let a = dev.upload(64, 64, &SplitMix64(1200).vec(64 * 64)).unwrap();
     let c = dev.alloc(64, 64).unwrap();
     let mut enc = dev.encoder();

@@ -9,7 +9,9 @@
 //! - the GPU result with checked shader modules is bit-identical to the one with trusted modules
 //!   (a difference would mean an out-of-bounds access that the checks clamped).
 
-use crate::support::{Rng, depth, gpu_engines, magnitude, max_abs, max_err, max_inner, report, to_f32};
+use crate::support::{
+    Rng, depth, gpu_engines, magnitude, max_abs, max_err, max_inner, report, to_f32,
+};
 use linops::{Engine, Op};
 
 struct Case {
@@ -42,25 +44,65 @@ fn cases() -> Vec<Case> {
     for (m, k, b) in gemm {
         push(format!("dense {m}x{k}"), rng.dense_op(m, k), b);
         push(format!("dense^T {m}x{k}"), rng.dense_op(k, m).t(), b);
-        push(format!("scaled dense {m}x{k}"), rng.dense_op(m, k).scaled(-0.75).unwrap(), b);
+        push(
+            format!("scaled dense {m}x{k}"),
+            rng.dense_op(m, k).scaled(-0.75).unwrap(),
+            b,
+        );
     }
-    for (n, b) in [(1, 1), (3, 17), (17, 3), (64, 64), (127, 5), (257, 1000), (1000, 17)] {
+    for (n, b) in [
+        (1, 1),
+        (3, 17),
+        (17, 3),
+        (64, 64),
+        (127, 5),
+        (257, 1000),
+        (1000, 17),
+    ] {
         push(format!("identity {n}"), Op::identity(n).unwrap(), b);
         push(format!("diagonal {n}"), rng.diag_op(n), b);
-        push(format!("scaled identity {n}"), Op::identity(n).unwrap().scaled(2.5).unwrap(), b);
-        push(format!("diagonal^T scaled {n}"), rng.diag_op(n).t().scaled(0.5).unwrap(), b);
+        push(
+            format!("scaled identity {n}"),
+            Op::identity(n).unwrap().scaled(2.5).unwrap(),
+            b,
+        );
+        push(
+            format!("diagonal^T scaled {n}"),
+            rng.diag_op(n).t().scaled(0.5).unwrap(),
+            b,
+        );
     }
-    for (m, k, p, b) in [(1, 1, 1, 1), (3, 17, 5, 2), (127, 64, 257, 33), (1000, 17, 3, 64), (17, 257, 1000, 3)] {
+    for (m, k, p, b) in [
+        (1, 1, 1, 1),
+        (3, 17, 5, 2),
+        (127, 64, 257, 33),
+        (1000, 17, 3, 64),
+        (17, 257, 1000, 3),
+    ] {
         let d = rng.diag_op(m);
         let a = rng.dense_op(m, k);
         let c = rng.dense_op(p, k);
-        push(format!("product diag·A·C^T {m}x{k}x{p}"), Op::product(vec![d.clone(), a.clone(), c.t()]).unwrap(), b);
-        push(format!("(diag·A·C^T)^T {m}x{k}x{p}"), Op::product(vec![d, a, c.t()]).unwrap().t(), b);
+        push(
+            format!("product diag·A·C^T {m}x{k}x{p}"),
+            Op::product(vec![d.clone(), a.clone(), c.t()]).unwrap(),
+            b,
+        );
+        push(
+            format!("(diag·A·C^T)^T {m}x{k}x{p}"),
+            Op::product(vec![d, a, c.t()]).unwrap().t(),
+            b,
+        );
     }
     for (n, b) in [(1, 1), (17, 3), (127, 64), (257, 17), (1000, 5)] {
         let a = rng.dense_op(n, n);
         let d = rng.diag_op(n);
-        let sum = Op::sum(vec![a.clone(), d.clone(), Op::identity(n).unwrap().scaled(2.0).unwrap(), a.t()]).unwrap();
+        let sum = Op::sum(vec![
+            a.clone(),
+            d.clone(),
+            Op::identity(n).unwrap().scaled(2.0).unwrap(),
+            a.t(),
+        ])
+        .unwrap();
         push(format!("sum A + D + 2I + A^T {n}"), sum.clone(), b);
         let nested = Op::product(vec![sum.scaled(0.5).unwrap().t(), d.clone(), d, a]).unwrap();
         push(format!("nested (0.5·sum)^T·D·D·A {n}"), nested, b);
@@ -79,9 +121,14 @@ fn differential_market() {
         let seed = 0xC0FFEE + ci as u64;
         let x = Rng::new(seed).mat(cols, case.batch);
         let x32 = to_f32(x.as_ref());
-        let what = format!("case {ci} `{}` (op {rows}x{cols}, X {cols}x{}, seed {seed:#x})", case.name, case.batch);
+        let what = format!(
+            "case {ci} `{}` (op {rows}x{cols}, X {cols}x{}, seed {seed:#x})",
+            case.name, case.batch
+        );
 
-        let y64 = cpu.apply(&case.op, x.as_ref()).unwrap_or_else(|e| panic!("{what}: cpu f64: {e}"));
+        let y64 = cpu
+            .apply(&case.op, x.as_ref())
+            .unwrap_or_else(|e| panic!("{what}: cpu f64: {e}"));
         let mag = magnitude(&case.op, x.as_ref());
         let scale = max_abs(mag.as_ref());
 
@@ -99,11 +146,17 @@ fn differential_market() {
             }
         }
 
-        let y32 = cpu.apply(&case.op, x32.as_ref()).unwrap_or_else(|e| panic!("{what}: cpu f32: {e}"));
+        let y32 = cpu
+            .apply(&case.op, x32.as_ref())
+            .unwrap_or_else(|e| panic!("{what}: cpu f32: {e}"));
         let (err_cpu, _) = max_err(y32.as_ref(), y64.as_ref());
 
-        let Some((trusted, checked)) = &gpu else { continue };
-        let yg = trusted.apply(&case.op, x32.as_ref()).unwrap_or_else(|e| panic!("{what}: gpu: {e}"));
+        let Some((trusted, checked)) = &gpu else {
+            continue;
+        };
+        let yg = trusted
+            .apply(&case.op, x32.as_ref())
+            .unwrap_or_else(|e| panic!("{what}: gpu: {e}"));
         let (err_gpu, at) = max_err(yg.as_ref(), y64.as_ref());
         let bound = 2.0 * err_cpu + U32 * scale;
         assert!(
@@ -113,7 +166,9 @@ fn differential_market() {
             y64[at],
             U32 * scale
         );
-        let yc = checked.apply(&case.op, x32.as_ref()).unwrap_or_else(|e| panic!("{what}: gpu checked: {e}"));
+        let yc = checked
+            .apply(&case.op, x32.as_ref())
+            .unwrap_or_else(|e| panic!("{what}: gpu checked: {e}"));
         for j in 0..case.batch {
             for i in 0..rows {
                 assert_eq!(
@@ -127,7 +182,10 @@ fn differential_market() {
         }
         gpu_cases += 1;
     }
-    let adapter = gpu.as_ref().map(|(t, _)| t.device()).unwrap_or_else(|| "none (skipped)".into());
+    let adapter = gpu
+        .as_ref()
+        .map(|(t, _)| t.device())
+        .unwrap_or_else(|| "none (skipped)".into());
     report(&format!(
         "differential market: {} cases on cpu-f64 and cpu-f32, {gpu_cases} GPU cases (trusted + checked shaders) on adapter: {adapter}",
         cases.len()

@@ -17,26 +17,43 @@ fn transposes_are_pushed_to_the_leaves() {
     let p = plan(&Op::product(vec![a, b]).unwrap().t(), 2);
     assert_eq!(p.stats().transposes_pushed, 1);
     let kernels: Vec<_> = p.steps().iter().map(|s| s.kernel).collect();
-    assert!(matches!(kernels[0], Kernel::Gemm { trans_a: true, .. }), "{kernels:?}");
-    assert!(matches!(kernels[1], Kernel::Gemm { trans_a: true, .. }), "{kernels:?}");
+    assert!(
+        matches!(kernels[0], Kernel::Gemm { trans_a: true, .. }),
+        "{kernels:?}"
+    );
+    assert!(
+        matches!(kernels[1], Kernel::Gemm { trans_a: true, .. }),
+        "{kernels:?}"
+    );
     assert_eq!(p.steps().len(), 2);
     // (Aᵀ)ᵀ = A: no transposed GEMM at all.
     let a = dense(2, 3, 1.0);
     let p = plan(&a.t().t(), 1);
-    assert!(matches!(p.steps()[0].kernel, Kernel::Gemm { trans_a: false, .. }));
+    assert!(matches!(
+        p.steps()[0].kernel,
+        Kernel::Gemm { trans_a: false, .. }
+    ));
 }
 
 #[test]
 fn products_are_flattened_and_identities_dropped() {
     let (a, b, c) = (dense(3, 3, 1.0), dense(3, 3, 2.0), dense(3, 3, 3.0));
     let i = Op::identity(3).unwrap();
-    let op = Op::product(vec![Op::product(vec![a, i.clone()]).unwrap(), Op::product(vec![b, c, i]).unwrap()]).unwrap();
+    let op = Op::product(vec![
+        Op::product(vec![a, i.clone()]).unwrap(),
+        Op::product(vec![b, c, i]).unwrap(),
+    ])
+    .unwrap();
     let p = plan(&op, 2);
     // product(a, I) normalizes to `a` (no longer a product); product(b, c, I) is spliced in.
     assert_eq!(p.stats().products_flattened, 1);
     assert_eq!(p.stats().identities_dropped, 2);
     assert_eq!(p.steps().len(), 3);
-    assert!(p.steps().iter().all(|s| matches!(s.kernel, Kernel::Gemm { .. })));
+    assert!(
+        p.steps()
+            .iter()
+            .all(|s| matches!(s.kernel, Kernel::Gemm { .. }))
+    );
 }
 
 #[test]
@@ -45,14 +62,20 @@ fn diagonals_and_scalars_merge() {
     let d2 = Op::diagonal(vec![4.0, 5.0, 6.0]).unwrap();
     let a = dense(3, 3, 1.0);
     // 2·(D1·(3·D2)·A): one diagonal scaling (with the 6 folded in) and one GEMM.
-    let op = Op::product(vec![d1, d2.scaled(3.0).unwrap(), a]).unwrap().scaled(2.0).unwrap();
+    let op = Op::product(vec![d1, d2.scaled(3.0).unwrap(), a])
+        .unwrap()
+        .scaled(2.0)
+        .unwrap();
     let p = plan(&op, 1);
     assert_eq!(p.steps().len(), 2, "{}", p.explain());
     assert_eq!(p.stats().diagonals_merged, 1);
     assert!(p.stats().scalars_merged >= 2);
     match p.steps()[1].kernel {
         Kernel::DiagScale { alpha, beta } => assert_eq!((alpha, beta), (1.0, 0.0)),
-        k => panic!("expected the merged diagonal last, got {k:?}\n{}", p.explain()),
+        k => panic!(
+            "expected the merged diagonal last, got {k:?}\n{}",
+            p.explain()
+        ),
     }
     let dparam = &p.buffers()[p.steps()[1].inputs[0].index()];
     match &dparam.role {
@@ -60,7 +83,10 @@ fn diagonals_and_scalars_merge() {
         r => panic!("diagonal should be a parameter, got {r:?}"),
     }
     // Nested scales multiply into one GEMM alpha.
-    let p = plan(&dense(2, 2, 1.0).scaled(3.0).unwrap().scaled(-2.0).unwrap(), 1);
+    let p = plan(
+        &dense(2, 2, 1.0).scaled(3.0).unwrap().scaled(-2.0).unwrap(),
+        1,
+    );
     assert!(matches!(p.steps()[0].kernel, Kernel::Gemm { alpha, .. } if alpha == -6.0));
 }
 
@@ -85,24 +111,52 @@ fn diagonal_terms_of_a_sum_merge_into_one() {
 fn temporaries_are_reused_by_lifetime() {
     let fs: Vec<Op> = (0..6).map(|i| dense(8, 8, i as f64)).collect();
     let p = plan(&Op::product(fs).unwrap(), 4);
-    let temps = p.buffers().iter().filter(|b| matches!(b.role, BufferRole::Temp)).count();
+    let temps = p
+        .buffers()
+        .iter()
+        .filter(|b| matches!(b.role, BufferRole::Temp))
+        .count();
     assert_eq!(p.steps().len(), 6);
-    assert_eq!(temps, 2, "a chain needs two alternating temporaries:\n{}", p.explain());
+    assert_eq!(
+        temps,
+        2,
+        "a chain needs two alternating temporaries:\n{}",
+        p.explain()
+    );
     for s in p.steps() {
-        assert!(!s.inputs.contains(&s.output), "a step reads its own output:\n{}", p.explain());
+        assert!(
+            !s.inputs.contains(&s.output),
+            "a step reads its own output:\n{}",
+            p.explain()
+        );
     }
 }
 
 #[test]
 fn explain_lists_kernels_shapes_flops_and_bytes() {
-    let op = Op::product(vec![Op::diagonal(vec![1.0; 5]).unwrap(), dense(3, 5, 1.0).t()]).unwrap();
+    let op = Op::product(vec![
+        Op::diagonal(vec![1.0; 5]).unwrap(),
+        dense(3, 5, 1.0).t(),
+    ])
+    .unwrap();
     let p = Plan::new(&op, 3, 7, DType::F32).unwrap();
     let text = p.explain();
-    for needle in ["gemm TN", "diag_scale", "Y[5x7]", "X[3x7]", "FLOPs", "bytes", "f32"] {
+    for needle in [
+        "gemm TN",
+        "diag_scale",
+        "Y[5x7]",
+        "X[3x7]",
+        "FLOPs",
+        "bytes",
+        "f32",
+    ] {
         assert!(text.contains(needle), "explain() lacks {needle:?}:\n{text}");
     }
     assert_eq!(p.steps()[0].flops, 2 * 5 * 3 * 7);
-    assert_eq!(p.total_bytes(), p.steps().iter().map(|s| s.bytes).sum::<u64>());
+    assert_eq!(
+        p.total_bytes(),
+        p.steps().iter().map(|s| s.bytes).sum::<u64>()
+    );
 }
 
 #[test]
@@ -112,6 +166,22 @@ fn a_sum_inside_a_product_keeps_its_input_alive() {
     let d = |v: f64| Op::dense(1, 1, vec![v]).unwrap();
     let inner = Op::sum(vec![Op::product(vec![d(2.0), d(3.0)]).unwrap(), d(5.0)]).unwrap();
     let op = Op::product(vec![inner, d(7.0), d(11.0)]).unwrap();
-    let y = linops::Engine::cpu().apply(&op, faer::Mat::<f64>::from_fn(1, 1, |_, _| 1.0).as_ref()).unwrap();
+    let y = linops::Engine::cpu()
+        .apply(&op, faer::Mat::<f64>::from_fn(1, 1, |_, _| 1.0).as_ref())
+        .unwrap();
     assert_eq!(y[(0, 0)], (2.0 * 3.0 + 5.0) * 7.0 * 11.0);
+}
+
+#[test]
+fn generic_leaves_plug_in_through_op_leaf() {
+    // A leaf wrapped with Op::leaf goes through the planner like a built-in one, and a symmetric
+    // leaf's transpose is dropped.
+    let d = linops::op::Diagonal::new(vec![2.0, 3.0]).unwrap();
+    let op = Op::leaf(d).t();
+    let p = plan(&op, 1);
+    assert!(matches!(p.steps()[0].kernel, Kernel::DiagScale { .. }));
+    let y = linops::Engine::cpu()
+        .apply(&op, faer::Mat::<f64>::from_fn(2, 1, |_, _| 1.0).as_ref())
+        .unwrap();
+    assert_eq!((y[(0, 0)], y[(1, 0)]), (2.0, 3.0));
 }

@@ -31,12 +31,22 @@ pub fn random_op(rng: &mut Rng, rows: usize, cols: usize, depth: usize) -> Op {
     match rng.below(6) {
         0 => leaf(rng),
         1 => random_op(rng, cols, rows, depth - 1).t(),
-        2 => random_op(rng, rows, cols, depth - 1).scaled(rng.uniform() * 2.0).unwrap(),
+        2 => random_op(rng, rows, cols, depth - 1)
+            .scaled(rng.uniform() * 2.0)
+            .unwrap(),
         3 => {
             let k = 1 + rng.below(6);
-            Op::product(vec![random_op(rng, rows, k, depth - 1), random_op(rng, k, cols, depth - 1)]).unwrap()
+            Op::product(vec![
+                random_op(rng, rows, k, depth - 1),
+                random_op(rng, k, cols, depth - 1),
+            ])
+            .unwrap()
         }
-        4 => Op::sum(vec![random_op(rng, rows, cols, depth - 1), random_op(rng, rows, cols, depth - 1)]).unwrap(),
+        4 => Op::sum(vec![
+            random_op(rng, rows, cols, depth - 1),
+            random_op(rng, rows, cols, depth - 1),
+        ])
+        .unwrap(),
         _ => {
             // A square detour in the middle: rows×rows · rows×cols · cols×cols.
             let l = random_op(rng, rows, rows, depth - 1);
@@ -49,15 +59,26 @@ pub fn random_op(rng: &mut Rng, rows: usize, cols: usize, depth: usize) -> Op {
 
 fn gpu() -> Option<&'static Engine> {
     static GPU: OnceLock<Option<Engine>> = OnceLock::new();
-    GPU.get_or_init(|| test_device(false).map(Engine::from_device)).as_ref()
+    GPU.get_or_init(|| test_device(false).map(Engine::from_device))
+        .as_ref()
 }
 
-fn check_apply(engine: &Engine, op: &Op, x: &Mat<f64>, u: f64, f32_path: bool) -> Result<(), TestCaseError> {
+fn check_apply(
+    engine: &Engine,
+    op: &Op,
+    x: &Mat<f64>,
+    u: f64,
+    f32_path: bool,
+) -> Result<(), TestCaseError> {
     let y: Mat<f64> = if f32_path {
-        let y = engine.apply(op, to_f32(x.as_ref()).as_ref()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let y = engine
+            .apply(op, to_f32(x.as_ref()).as_ref())
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         Mat::from_fn(y.nrows(), y.ncols(), |i, j| y[(i, j)] as f64)
     } else {
-        engine.apply(op, x.as_ref()).map_err(|e| TestCaseError::fail(e.to_string()))?
+        engine
+            .apply(op, x.as_ref())
+            .map_err(|e| TestCaseError::fail(e.to_string()))?
     };
     let want = linops::to_faer(op) * x;
     let mag = magnitude(op, x.as_ref());
@@ -91,14 +112,23 @@ fn inner(a: &Mat<f64>, b: &Mat<f64>) -> f64 {
 
 fn apply64(engine: &Engine, op: &Op, x: &Mat<f64>, f32_path: bool) -> Mat<f64> {
     if f32_path {
-        let y = engine.apply(op, to_f32(x.as_ref()).as_ref()).expect("gpu apply");
+        let y = engine
+            .apply(op, to_f32(x.as_ref()).as_ref())
+            .expect("gpu apply");
         Mat::from_fn(y.nrows(), y.ncols(), |i, j| y[(i, j)] as f64)
     } else {
         engine.apply(op, x.as_ref()).expect("cpu apply")
     }
 }
 
-fn check_adjoint(engine: &Engine, op: &Op, x: &Mat<f64>, y: &Mat<f64>, u: f64, f32_path: bool) -> Result<(), TestCaseError> {
+fn check_adjoint(
+    engine: &Engine,
+    op: &Op,
+    x: &Mat<f64>,
+    y: &Mat<f64>,
+    u: f64,
+    f32_path: bool,
+) -> Result<(), TestCaseError> {
     let ax = apply64(engine, op, x, f32_path);
     let aty = apply64(engine, &op.t(), y, f32_path);
     let (lhs, rhs) = (inner(y, &ax), inner(&aty, x));

@@ -47,11 +47,16 @@ pub fn abs_op(op: &Op) -> Op {
     match op {
         Op::Scaled(s) => abs_op(s.inner()).scaled(s.factor().abs()).expect("finite"),
         Op::Transpose(t) => abs_op(t.inner()).t(),
-        Op::Product(p) => Op::product(p.factors().iter().map(abs_op).collect()).expect("same shapes"),
+        Op::Product(p) => {
+            Op::product(p.factors().iter().map(abs_op).collect()).expect("same shapes")
+        }
         Op::Sum(s) => Op::sum(s.terms().iter().map(abs_op).collect()).expect("same shapes"),
         leaf => {
             let d = leaf.to_dense();
-            Op::from_host(HostMat::from_fn(d.rows(), d.cols(), |i, j| d.get(i, j).abs())).expect("finite")
+            Op::from_host(HostMat::from_fn(d.rows(), d.cols(), |i, j| {
+                d.get(i, j).abs()
+            }))
+            .expect("finite")
         }
     }
 }
@@ -72,7 +77,12 @@ pub fn max_inner(op: &Op) -> usize {
     match op {
         Op::Scaled(s) => max_inner(s.inner()),
         Op::Transpose(t) => max_inner(t.inner()),
-        Op::Product(p) => p.factors().iter().map(|f| f.shape().1.max(max_inner(f))).max().unwrap_or(1),
+        Op::Product(p) => p
+            .factors()
+            .iter()
+            .map(|f| f.shape().1.max(max_inner(f)))
+            .max()
+            .unwrap_or(1),
         Op::Sum(s) => s.terms().iter().map(max_inner).max().unwrap_or(1),
         leaf => leaf.shape().1,
     }
@@ -86,7 +96,10 @@ pub fn magnitude(op: &Op, x: MatRef<'_, f64>) -> Mat<f64> {
 }
 
 /// Max entrywise |a − b| with the index where it occurs.
-pub fn max_err<T: Copy + Into<f64>>(a: MatRef<'_, T>, reference: MatRef<'_, f64>) -> (f64, (usize, usize)) {
+pub fn max_err<T: Copy + Into<f64>>(
+    a: MatRef<'_, T>,
+    reference: MatRef<'_, f64>,
+) -> (f64, (usize, usize)) {
     let mut worst = (0.0f64, (0, 0));
     for j in 0..a.ncols() {
         for i in 0..a.nrows() {

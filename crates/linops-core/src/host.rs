@@ -71,7 +71,11 @@ impl<T: Element> HostMat<T> {
     /// assert_eq!(linops_core::HostMat::<f32>::zeros(2, 2).get(1, 1), 0.0);
     /// ```
     pub fn zeros(rows: usize, cols: usize) -> Self {
-        Self { rows, cols, data: vec![T::default(); rows * cols] }
+        Self {
+            rows,
+            cols,
+            data: vec![T::default(); rows * cols],
+        }
     }
 
     /// Number of rows.
@@ -104,7 +108,12 @@ impl<T: Element> HostMat<T> {
     /// assert_eq!(linops_core::HostMat::<f64>::from_fn(2, 2, |i, j| (i * j) as f64).get(1, 1), 1.0);
     /// ```
     pub fn get(&self, i: usize, j: usize) -> T {
-        assert!(i < self.rows && j < self.cols, "({i}, {j}) out of {}x{}", self.rows, self.cols);
+        assert!(
+            i < self.rows && j < self.cols,
+            "({i}, {j}) out of {}x{}",
+            self.rows,
+            self.cols
+        );
         self.data[i + j * self.rows]
     }
 
@@ -120,7 +129,12 @@ impl<T: Element> HostMat<T> {
     /// assert_eq!(m.get(0, 1), 4.0);
     /// ```
     pub fn set(&mut self, i: usize, j: usize, v: T) {
-        assert!(i < self.rows && j < self.cols, "({i}, {j}) out of {}x{}", self.rows, self.cols);
+        assert!(
+            i < self.rows && j < self.cols,
+            "({i}, {j}) out of {}x{}",
+            self.rows,
+            self.cols
+        );
         self.data[i + j * self.rows] = v;
     }
 

@@ -53,9 +53,12 @@ pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Re
                 .inputs
                 .iter()
                 .map(|b| {
-                    slots[b.index()]
-                        .get()
-                        .ok_or_else(|| Error::InvalidArgument(format!("plan reads buffer {} before writing it", b.0)))
+                    slots[b.index()].get().ok_or_else(|| {
+                        Error::InvalidArgument(format!(
+                            "plan reads buffer {} before writing it",
+                            b.0
+                        ))
+                    })
                 })
                 .collect::<Result<_>>()?;
             run_step(be, &step.kernel, &inputs, &mut out);
@@ -64,7 +67,9 @@ pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Re
     }
     match std::mem::replace(&mut slots[plan.output().index()], Slot::Empty) {
         Slot::Owned(m) => Ok(m),
-        _ => Err(Error::InvalidArgument("plan never writes its output".into())),
+        _ => Err(Error::InvalidArgument(
+            "plan never writes its output".into(),
+        )),
     }
 }
 
@@ -73,11 +78,29 @@ fn t<T: CpuElem>(v: f64) -> T {
 }
 
 /// Runs one kernel. Shapes were checked when the step was planned.
-fn run_step<T: CpuElem>(be: &CpuBackend<T>, kernel: &Kernel, inputs: &[MatRef<'_, T>], out: &mut Mat<T>) {
+fn run_step<T: CpuElem>(
+    be: &CpuBackend<T>,
+    kernel: &Kernel,
+    inputs: &[MatRef<'_, T>],
+    out: &mut Mat<T>,
+) {
     match *kernel {
-        Kernel::Gemm { trans_a, trans_b, alpha, beta } => {
-            let a = if trans_a { inputs[0].transpose() } else { inputs[0] };
-            let b = if trans_b { inputs[1].transpose() } else { inputs[1] };
+        Kernel::Gemm {
+            trans_a,
+            trans_b,
+            alpha,
+            beta,
+        } => {
+            let a = if trans_a {
+                inputs[0].transpose()
+            } else {
+                inputs[0]
+            };
+            let b = if trans_b {
+                inputs[1].transpose()
+            } else {
+                inputs[1]
+            };
             let accum = if beta == 0.0 {
                 Accum::Replace
             } else {

@@ -75,7 +75,10 @@ impl<T: CpuElem> CpuBackend<T> {
     /// let _cpu = linops_cpu::CpuBackend::<f64>::with_par(faer::Par::Seq);
     /// ```
     pub fn with_par(par: Par) -> Self {
-        Self { par, params: Mutex::new(HashMap::new()) }
+        Self {
+            par,
+            params: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The parallelism setting.
@@ -97,7 +100,9 @@ impl<T: CpuElem> CpuBackend<T> {
             }
         }
         cache.retain(|_, (w, _)| w.strong_count() > 0);
-        let m = Arc::new(Mat::from_fn(p.rows, p.cols, |i, j| T::from_f64(p.data[i + j * p.rows])));
+        let m = Arc::new(Mat::from_fn(p.rows, p.cols, |i, j| {
+            T::from_f64(p.data[i + j * p.rows])
+        }));
         cache.insert(p.key, (Arc::downgrade(&p.data), m.clone()));
         m
     }
@@ -135,7 +140,11 @@ impl<T: CpuElem> Backend for CpuBackend<T> {
 
     fn upload(&self, rows: usize, cols: usize, data: &[T]) -> Result<Mat<T>> {
         if rows == 0 || cols == 0 {
-            return Err(Error::EmptyDimension { context: "upload".into(), rows, cols });
+            return Err(Error::EmptyDimension {
+                context: "upload".into(),
+                rows,
+                cols,
+            });
         }
         if data.len() != rows * cols {
             return Err(Error::ShapeMismatch {

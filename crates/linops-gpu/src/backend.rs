@@ -42,7 +42,10 @@ impl GpuBackend {
     /// }
     /// ```
     pub fn new(dev: Arc<GpuDevice>) -> Self {
-        Self { dev, params: Mutex::new(HashMap::new()) }
+        Self {
+            dev,
+            params: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The device.
@@ -91,7 +94,10 @@ impl GpuBackend {
     /// ```
     pub fn execute_timed(&self, plan: &Plan, x: &GpuMat) -> Result<(GpuMat, Option<f64>)> {
         if plan.dtype() != DType::F32 {
-            return Err(Error::Unsupported(format!("the GPU backend computes in f32, not {}", plan.dtype())));
+            return Err(Error::Unsupported(format!(
+                "the GPU backend computes in f32, not {}",
+                plan.dtype()
+            )));
         }
         let want = plan.shape_of(plan.input());
         if (x.rows(), x.cols()) != want {
@@ -106,7 +112,9 @@ impl GpuBackend {
             slots.push(match &b.role {
                 BufferRole::Input => Slot::Input(x),
                 BufferRole::Param(p) => Slot::Param(self.param(p)?),
-                BufferRole::Output | BufferRole::Temp => Slot::Owned(self.dev.alloc(b.rows, b.cols)?),
+                BufferRole::Output | BufferRole::Temp => {
+                    Slot::Owned(self.dev.alloc(b.rows, b.cols)?)
+                }
             });
         }
         // Temporaries of DiagScale with beta != 0; kept alive until the submit has completed.
@@ -116,7 +124,12 @@ impl GpuBackend {
             let arg = |i: usize| slots[step.inputs[i].index()].get();
             let out = slots[step.output.index()].get();
             match step.kernel {
-                Kernel::Gemm { trans_a, trans_b, alpha, beta } => {
+                Kernel::Gemm {
+                    trans_a,
+                    trans_b,
+                    alpha,
+                    beta,
+                } => {
                     let (a, b) = (arg(0), arg(1));
                     let (m, n) = (out.rows(), out.cols());
                     let k = if trans_a { a.rows() } else { a.cols() };
@@ -128,7 +141,9 @@ impl GpuBackend {
                         .with_ld(a.rows(), b.rows(), out.rows());
                     enc.gemm(&args, a, b, out)?;
                 }
-                Kernel::Axpby { alpha, beta } => enc.axpby(alpha as f32, arg(0), beta as f32, out)?,
+                Kernel::Axpby { alpha, beta } => {
+                    enc.axpby(alpha as f32, arg(0), beta as f32, out)?
+                }
                 Kernel::DiagScale { alpha, beta } => {
                     if beta == 0.0 {
                         enc.diag_scale(alpha as f32, arg(0), arg(1), out, Side::Left)?;
@@ -147,7 +162,9 @@ impl GpuBackend {
         let out_index = plan.output().index();
         match slots.swap_remove(out_index) {
             Slot::Owned(m) => Ok((m, ms)),
-            _ => Err(Error::InvalidArgument("plan output is not an owned buffer".into())),
+            _ => Err(Error::InvalidArgument(
+                "plan output is not an owned buffer".into(),
+            )),
         }
     }
 }

@@ -59,7 +59,10 @@ impl DeviceOptions {
             }
             _ => AdapterChoice::HighPerformance,
         };
-        Self { adapter, checked_shaders: env_checked_shaders() }
+        Self {
+            adapter,
+            checked_shaders: env_checked_shaders(),
+        }
     }
 
     /// These options with `checked_shaders` set to `checked`.
@@ -153,7 +156,9 @@ fn looks_software(info: &wgpu::AdapterInfo) -> bool {
 /// Whether `LINOPS_CHECKED_SHADERS` asks for checked shaders (`1`, `true` or `yes`).
 fn env_checked_shaders() -> bool {
     matches!(
-        std::env::var("LINOPS_CHECKED_SHADERS").as_deref().map(str::trim),
+        std::env::var("LINOPS_CHECKED_SHADERS")
+            .as_deref()
+            .map(str::trim),
         Ok("1") | Ok("true") | Ok("yes")
     )
 }

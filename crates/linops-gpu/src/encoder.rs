@@ -33,7 +33,9 @@ pub struct GpuEncoder {
 impl std::fmt::Debug for GpuEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let labels: Vec<_> = self.steps.iter().map(|s| s.label).collect();
-        f.debug_struct("GpuEncoder").field("steps", &labels).finish()
+        f.debug_struct("GpuEncoder")
+            .field("steps", &labels)
+            .finish()
     }
 }
 
@@ -48,7 +50,10 @@ impl GpuDevice {
     /// ```
     #[must_use]
     pub fn encoder(self: &Arc<Self>) -> GpuEncoder {
-        GpuEncoder { device: Arc::clone(self), steps: Vec::new() }
+        GpuEncoder {
+            device: Arc::clone(self),
+            steps: Vec::new(),
+        }
     }
 }
 
@@ -107,15 +112,20 @@ impl GpuEncoder {
         }
         let pipeline = dev.pipeline(entry_point, constants)?;
         let bind_group = dev.scoped(entry_point, || {
-            let params = dev.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("linops params"),
-                contents: uniform,
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
+            let params = dev
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("linops params"),
+                    contents: uniform,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
             let layout = pipeline.get_bind_group_layout(0);
             let mut entries: Vec<wgpu::BindGroupEntry<'_>> = mats
                 .iter()
-                .map(|(b, m)| wgpu::BindGroupEntry { binding: *b, resource: m.binding() })
+                .map(|(b, m)| wgpu::BindGroupEntry {
+                    binding: *b,
+                    resource: m.binding(),
+                })
                 .collect();
             entries.push(wgpu::BindGroupEntry {
                 binding: uniform_binding,
@@ -177,9 +187,11 @@ impl GpuEncoder {
     fn run(self, timed: bool) -> Result<Option<f64>> {
         let dev = Arc::clone(&self.device);
         let readback = dev.scoped("submit", || {
-            let mut enc = dev.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("linops encoder"),
-            });
+            let mut enc = dev
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("linops encoder"),
+                });
             let queries = timed.then(|| {
                 let set = dev.device.create_query_set(&wgpu::QuerySetDescriptor {
                     label: Some("linops timestamps"),

@@ -34,4 +34,3 @@ pub use encoder::GpuEncoder;
 pub use kernels::elementwise::Side;
 pub use kernels::gemm::{GemmArgs, GemmConfig, GemmTile};
 pub use pool::{GpuMat, PoolStats};
-

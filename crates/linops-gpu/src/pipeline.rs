@@ -56,22 +56,24 @@ impl GpuDevice {
         if let Some(p) = self.pipelines.pipelines.lock().map_err(poisoned)?.get(&key) {
             return Ok(p.clone());
         }
-        let file = shaders::file_of(entry_point)
-            .ok_or_else(|| Error::Backend(format!("no shader defines entry point {entry_point}")))?;
+        let file = shaders::file_of(entry_point).ok_or_else(|| {
+            Error::Backend(format!("no shader defines entry point {entry_point}"))
+        })?;
         let module = self.module(file, checked)?;
         let label = format!("{entry_point}{}", if checked { " (checked)" } else { "" });
         let pipeline = self.scoped(&format!("compiling pipeline {label}"), || {
-            self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&label),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry_point),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    zero_initialize_workgroup_memory: checked,
-                },
-                cache: None,
-            })
+            self.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&label),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(entry_point),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants,
+                        zero_initialize_workgroup_memory: checked,
+                    },
+                    cache: None,
+                })
         })?;
         self.pipelines
             .pipelines
@@ -84,7 +86,13 @@ impl GpuDevice {
     /// The shader module of `file`, checked or trusted, created on first use.
     fn module(&self, file: &'static str, checked: bool) -> Result<wgpu::ShaderModule> {
         let poisoned = |_| Error::Backend("shader module cache lock poisoned".into());
-        if let Some(m) = self.pipelines.modules.lock().map_err(poisoned)?.get(&(file, checked)) {
+        if let Some(m) = self
+            .pipelines
+            .modules
+            .lock()
+            .map_err(poisoned)?
+            .get(&(file, checked))
+        {
             return Ok(m.clone());
         }
         let source = shaders::assemble(file);

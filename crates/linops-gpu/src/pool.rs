@@ -53,12 +53,16 @@ pub(crate) fn size_class(bytes: u64) -> u64 {
 
 impl BufferPool {
     pub(crate) fn new() -> Self {
-        Self { state: Mutex::new(PoolState::default()) }
+        Self {
+            state: Mutex::new(PoolState::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
         // A poisoned pool only means a panic elsewhere; its data is still consistent.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
@@ -106,7 +110,9 @@ pub(crate) struct PooledBuffer {
 impl PooledBuffer {
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
         // Invariant: `buffer` is Some until drop.
-        self.buffer.as_ref().unwrap_or_else(|| unreachable!("pooled buffer used after drop"))
+        self.buffer
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("pooled buffer used after drop"))
     }
 }
 
@@ -182,14 +188,19 @@ impl GpuDevice {
     /// Byte size of a rows × cols f32 matrix after checking it is non-empty and fits one binding.
     pub(crate) fn matrix_bytes(&self, what: &str, rows: usize, cols: usize) -> Result<u64> {
         if rows == 0 || cols == 0 {
-            return Err(Error::EmptyDimension { context: what.to_string(), rows, cols });
+            return Err(Error::EmptyDimension {
+                context: what.to_string(),
+                rows,
+                cols,
+            });
         }
         let limit_bytes = self.max_binding_bytes();
-        let limit_name = if self.limits().max_storage_buffer_binding_size <= self.limits().max_buffer_size {
-            "max_storage_buffer_binding_size"
-        } else {
-            "max_buffer_size"
-        };
+        let limit_name =
+            if self.limits().max_storage_buffer_binding_size <= self.limits().max_buffer_size {
+                "max_storage_buffer_binding_size"
+            } else {
+                "max_buffer_size"
+            };
         let bytes = (rows as u64)
             .checked_mul(cols as u64)
             .and_then(|n| n.checked_mul(4))
@@ -253,7 +264,11 @@ impl GpuDevice {
         Ok(GpuMat {
             rows,
             cols,
-            storage: Arc::new(PooledBuffer { buffer: Some(buffer), class, pool: Arc::clone(&self.pool) }),
+            storage: Arc::new(PooledBuffer {
+                buffer: Some(buffer),
+                class,
+                pool: Arc::clone(&self.pool),
+            }),
             device_id: self.id,
         })
     }
@@ -280,7 +295,8 @@ impl GpuDevice {
         }
         let m = self.alloc(rows, cols)?;
         self.scoped("upload", || {
-            self.queue.write_buffer(m.storage.buffer(), 0, bytemuck::cast_slice(data));
+            self.queue
+                .write_buffer(m.storage.buffer(), 0, bytemuck::cast_slice(data));
         })?;
         Ok(m)
     }
@@ -299,9 +315,11 @@ impl GpuDevice {
     pub fn zeros(&self, rows: usize, cols: usize) -> Result<GpuMat> {
         let m = self.alloc(rows, cols)?;
         self.scoped("zeros", || {
-            let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("linops zeros"),
-            });
+            let mut enc = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("linops zeros"),
+                });
             enc.clear_buffer(m.storage.buffer(), 0, Some(m.byte_len()));
             self.queue.submit([enc.finish()]);
         })?;
@@ -330,9 +348,11 @@ impl GpuDevice {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("linops download"),
-            });
+            let mut enc = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("linops download"),
+                });
             enc.copy_buffer_to_buffer(m.storage.buffer(), 0, &staging, 0, bytes);
             self.queue.submit([enc.finish()]);
             staging

@@ -145,7 +145,9 @@ impl Engine {
             Ok(Engine::from_device(dev))
         }
         #[cfg(not(feature = "gpu"))]
-        Err(Error::Unsupported("linops was built without the `gpu` feature".into()))
+        Err(Error::Unsupported(
+            "linops was built without the `gpu` feature".into(),
+        ))
     }
 
     /// A GPU engine on a device opened elsewhere (so tests and applications share one adapter).
@@ -254,7 +256,8 @@ impl Engine {
     pub fn compute_dtype<T: Scalar>(&self) -> Result<DType> {
         match (self.kind(), T::DTYPE) {
             (BackendKind::Gpu, DType::F64) => Err(Error::Unsupported(
-                "the GPU backend computes in f32; pass f32 data, or use Engine::cpu() for f64".into(),
+                "the GPU backend computes in f32; pass f32 data, or use Engine::cpu() for f64"
+                    .into(),
             )),
             (_, d) => Ok(d),
         }
@@ -309,17 +312,27 @@ impl Engine {
     pub fn upload<T: Scalar>(&self, x: MatRef<'_, T>) -> Result<Matrix> {
         let (rows, cols) = (x.nrows(), x.ncols());
         if rows == 0 || cols == 0 {
-            return Err(Error::EmptyDimension { context: "input matrix".into(), rows, cols });
+            return Err(Error::EmptyDimension {
+                context: "input matrix".into(),
+                rows,
+                cols,
+            });
         }
-        let data: Vec<T> = (0..cols).flat_map(|j| (0..rows).map(move |i| x[(i, j)])).collect();
+        let data: Vec<T> = (0..cols)
+            .flat_map(|j| (0..rows).map(move |i| x[(i, j)]))
+            .collect();
         check_finite("input matrix", rows, &data)?;
         self.compute_dtype::<T>()?;
         #[cfg(feature = "gpu")]
         if let Some(g) = &self.gpu {
             let f: Vec<f32> = data.iter().map(|v| v.to_f64() as f32).collect();
-            return Ok(Matrix { data: MatData::Gpu(g.upload(rows, cols, &f)?) });
+            return Ok(Matrix {
+                data: MatData::Gpu(g.upload(rows, cols, &f)?),
+            });
         }
-        Ok(Matrix { data: T::wrap(T::cpu(self).upload(rows, cols, &data)?) })
+        Ok(Matrix {
+            data: T::wrap(T::cpu(self).upload(rows, cols, &data)?),
+        })
     }
 
     /// Copies a matrix back to the host as `T`.
@@ -341,10 +354,14 @@ impl Engine {
             let (rows, cols) = m.shape();
             let be = self.gpu_for(m)?;
             if T::DTYPE != DType::F32 {
-                return Err(Error::InvalidArgument("a GPU matrix holds f32; download it as f32".into()));
+                return Err(Error::InvalidArgument(
+                    "a GPU matrix holds f32; download it as f32".into(),
+                ));
             }
             let v = be.download(g)?;
-            return Ok(Mat::from_fn(rows, cols, |i, j| T::from_f64(v[i + j * rows] as f64)));
+            return Ok(Mat::from_fn(rows, cols, |i, j| {
+                T::from_f64(v[i + j * rows] as f64)
+            }));
         }
         match T::unwrap(&m.data) {
             Some(x) => Ok(x.clone()),
@@ -360,7 +377,11 @@ impl Engine {
     #[cfg(feature = "gpu")]
     fn gpu_for(&self, m: &Matrix) -> Result<&linops_gpu::GpuBackend> {
         self.gpu.as_ref().ok_or_else(|| {
-            Error::InvalidArgument(format!("matrix lives on {} but this engine is {}", m.location(), self.name()))
+            Error::InvalidArgument(format!(
+                "matrix lives on {} but this engine is {}",
+                m.location(),
+                self.name()
+            ))
         })
     }
 
@@ -384,18 +405,24 @@ impl Engine {
             MatData::Cpu32(m) => {
                 self.require_cpu(x)?;
                 let plan = Plan::new(op, rows, cols, DType::F32)?;
-                Ok(Matrix { data: MatData::Cpu32(self.cpu32.execute(&plan, m)?) })
+                Ok(Matrix {
+                    data: MatData::Cpu32(self.cpu32.execute(&plan, m)?),
+                })
             }
             MatData::Cpu64(m) => {
                 self.require_cpu(x)?;
                 let plan = Plan::new(op, rows, cols, DType::F64)?;
-                Ok(Matrix { data: MatData::Cpu64(self.cpu64.execute(&plan, m)?) })
+                Ok(Matrix {
+                    data: MatData::Cpu64(self.cpu64.execute(&plan, m)?),
+                })
             }
             #[cfg(feature = "gpu")]
             MatData::Gpu(m) => {
                 let be = self.gpu_for(x)?;
                 let plan = Plan::new(op, rows, cols, DType::F32)?;
-                Ok(Matrix { data: MatData::Gpu(be.execute(&plan, m)?) })
+                Ok(Matrix {
+                    data: MatData::Gpu(be.execute(&plan, m)?),
+                })
             }
         }
     }
@@ -426,14 +453,24 @@ impl Engine {
         match &x.data {
             MatData::Cpu32(m) => {
                 self.require_cpu(x)?;
-                Ok(self.cpu32.col_norms(m)?.into_iter().map(f64::from).collect())
+                Ok(self
+                    .cpu32
+                    .col_norms(m)?
+                    .into_iter()
+                    .map(f64::from)
+                    .collect())
             }
             MatData::Cpu64(m) => {
                 self.require_cpu(x)?;
                 self.cpu64.col_norms(m)
             }
             #[cfg(feature = "gpu")]
-            MatData::Gpu(m) => Ok(self.gpu_for(x)?.col_norms(m)?.into_iter().map(f64::from).collect()),
+            MatData::Gpu(m) => Ok(self
+                .gpu_for(x)?
+                .col_norms(m)?
+                .into_iter()
+                .map(f64::from)
+                .collect()),
         }
     }
 
@@ -453,16 +490,24 @@ impl Engine {
         match (&x.data, &y.data) {
             (MatData::Cpu32(a), MatData::Cpu32(b)) => {
                 self.require_cpu(x)?;
-                Ok(self.cpu32.col_dots(a, b)?.into_iter().map(f64::from).collect())
+                Ok(self
+                    .cpu32
+                    .col_dots(a, b)?
+                    .into_iter()
+                    .map(f64::from)
+                    .collect())
             }
             (MatData::Cpu64(a), MatData::Cpu64(b)) => {
                 self.require_cpu(x)?;
                 self.cpu64.col_dots(a, b)
             }
             #[cfg(feature = "gpu")]
-            (MatData::Gpu(a), MatData::Gpu(b)) => {
-                Ok(self.gpu_for(x)?.col_dots(a, b)?.into_iter().map(f64::from).collect())
-            }
+            (MatData::Gpu(a), MatData::Gpu(b)) => Ok(self
+                .gpu_for(x)?
+                .col_dots(a, b)?
+                .into_iter()
+                .map(f64::from)
+                .collect()),
             _ => Err(Error::InvalidArgument(format!(
                 "col_dots of a {} matrix on {} and a {} matrix on {}",
                 x.dtype(),

@@ -34,9 +34,17 @@ impl Scaled {
     /// ```
     pub fn new(factor: f64, inner: Op) -> Result<Self> {
         if !factor.is_finite() {
-            return Err(Error::NonFinite { context: "scale factor".into(), row: 0, col: 0, value: factor });
+            return Err(Error::NonFinite {
+                context: "scale factor".into(),
+                row: 0,
+                col: 0,
+                value: factor,
+            });
         }
-        Ok(Self { factor, inner: Arc::new(inner) })
+        Ok(Self {
+            factor,
+            inner: Arc::new(inner),
+        })
     }
     /// The scale factor s.
     ///
@@ -82,7 +90,9 @@ impl Transpose {
     /// assert_eq!(Op::Transpose(Transpose::new(Op::identity(2).unwrap())).shape(), (2, 2));
     /// ```
     pub fn new(inner: Op) -> Self {
-        Self { inner: Arc::new(inner) }
+        Self {
+            inner: Arc::new(inner),
+        }
     }
     /// The transposed operator A.
     ///
@@ -123,7 +133,9 @@ impl Product {
     /// ```
     pub fn new(factors: Vec<Op>) -> Result<Self> {
         if factors.is_empty() {
-            return Err(Error::InvalidArgument("a product needs at least one factor".into()));
+            return Err(Error::InvalidArgument(
+                "a product needs at least one factor".into(),
+            ));
         }
         for (i, w) in factors.windows(2).enumerate() {
             let (l, r) = (w[0].shape(), w[1].shape());
@@ -135,7 +147,9 @@ impl Product {
                 });
             }
         }
-        Ok(Self { factors: factors.into() })
+        Ok(Self {
+            factors: factors.into(),
+        })
     }
     /// The factors, leftmost first.
     ///
@@ -176,7 +190,9 @@ impl Sum {
     /// ```
     pub fn new(terms: Vec<Op>) -> Result<Self> {
         if terms.is_empty() {
-            return Err(Error::InvalidArgument("a sum needs at least one term".into()));
+            return Err(Error::InvalidArgument(
+                "a sum needs at least one term".into(),
+            ));
         }
         let s0 = terms[0].shape();
         for (i, t) in terms.iter().enumerate().skip(1) {
@@ -188,7 +204,9 @@ impl Sum {
                 });
             }
         }
-        Ok(Self { terms: terms.into() })
+        Ok(Self {
+            terms: terms.into(),
+        })
     }
     /// The terms.
     ///

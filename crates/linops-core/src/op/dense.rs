@@ -37,7 +37,12 @@ impl Dense {
         m.check_finite("dense operator")?;
         let (rows, cols) = (m.rows(), m.cols());
         Ok(Self {
-            param: Param { key: next_param_key(), rows, cols, data: Arc::from(m.into_data()) },
+            param: Param {
+                key: next_param_key(),
+                rows,
+                cols,
+                data: Arc::from(m.into_data()),
+            },
         })
     }
 
@@ -78,6 +83,15 @@ impl LeafOp for Dense {
         beta: f64,
     ) -> Result<()> {
         let a = cx.param(&self.param);
-        cx.push(Kernel::Gemm { trans_a: transposed, trans_b: false, alpha, beta }, vec![a, x], out)
+        cx.push(
+            Kernel::Gemm {
+                trans_a: transposed,
+                trans_b: false,
+                alpha,
+                beta,
+            },
+            vec![a, x],
+            out,
+        )
     }
 }

@@ -36,7 +36,14 @@ impl Diagonal {
     pub fn new(d: Vec<f64>) -> Result<Self> {
         require_nonempty("diagonal", d.len(), 1)?;
         check_finite("diagonal", d.len(), &d)?;
-        Ok(Self { param: Param { key: next_param_key(), rows: d.len(), cols: 1, data: Arc::from(d) } })
+        Ok(Self {
+            param: Param {
+                key: next_param_key(),
+                rows: d.len(),
+                cols: 1,
+                data: Arc::from(d),
+            },
+        })
     }
 
     /// The diagonal entries.
@@ -63,6 +70,9 @@ impl LeafOp for Diagonal {
     }
     fn param_count(&self) -> usize {
         self.param.rows
+    }
+    fn is_symmetric(&self) -> bool {
+        true
     }
     fn lower(
         &self,

@@ -58,6 +58,9 @@ impl LeafOp for Identity {
     fn param_count(&self) -> usize {
         0
     }
+    fn is_symmetric(&self) -> bool {
+        true
+    }
     fn lower(
         &self,
         cx: &mut Lowering,

@@ -23,6 +23,7 @@ pub use identity::Identity;
 use crate::plan::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A linear operator leaf: a matrix the planner knows how to apply without further decomposition.
@@ -43,6 +44,10 @@ pub trait LeafOp: Debug + Send + Sync {
     fn to_dense(&self) -> HostMat;
     /// Number of stored parameters (reals).
     fn param_count(&self) -> usize;
+    /// Whether the operator equals its transpose (the planner then drops transposes of it).
+    fn is_symmetric(&self) -> bool {
+        false
+    }
     /// Emits plan steps computing `out = alpha·op(self)·x + beta·out`, where `op` is the transpose
     /// when `transposed` is set.
     ///
@@ -88,6 +93,9 @@ pub enum Op {
     Product(Product),
     /// `A₁ + A₂ + … + A_k`.
     Sum(Sum),
+    /// Any other leaf: structured families and sketches plug in here as [`LeafOp`] implementations
+    /// without touching the other variants or the planner.
+    Leaf(Arc<dyn LeafOp>),
 }
 
 impl Op {
@@ -203,6 +211,18 @@ impl Op {
         Ok(Op::Sum(Sum::new(ops)?))
     }
 
+    /// Wraps a leaf implementation (a structured family or a sketch) as an operator.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{Op, op::Diagonal};
+    /// let op = Op::leaf(Diagonal::new(vec![1.0, 2.0]).unwrap());
+    /// assert_eq!(op.shape(), (2, 2));
+    /// ```
+    pub fn leaf(l: impl LeafOp + 'static) -> Op {
+        Op::Leaf(Arc::new(l))
+    }
+
     /// The leaf behind this node, if it is one.
     ///
     /// # Examples
@@ -214,6 +234,7 @@ impl Op {
             Op::Dense(d) => Some(d),
             Op::Identity(d) => Some(d),
             Op::Diagonal(d) => Some(d),
+            Op::Leaf(l) => Some(l.as_ref()),
             Op::Scaled(_) | Op::Transpose(_) | Op::Product(_) | Op::Sum(_) => None,
         }
     }
@@ -236,7 +257,10 @@ impl Op {
                 (f[0].shape().0, f[f.len() - 1].shape().1)
             }
             Op::Sum(s) => s.terms()[0].shape(),
-            leaf => leaf.as_leaf().expect("every other variant is a leaf").shape(),
+            leaf => leaf
+                .as_leaf()
+                .expect("every other variant is a leaf")
+                .shape(),
         }
     }
 
@@ -254,15 +278,22 @@ impl Op {
             Op::Scaled(s) => {
                 let m = s.inner().to_dense();
                 let (r, c) = (m.rows(), m.cols());
-                HostMat::new(r, c, m.into_data().into_iter().map(|v| v * s.factor()).collect())
-                    .expect("same length")
+                HostMat::new(
+                    r,
+                    c,
+                    m.into_data().into_iter().map(|v| v * s.factor()).collect(),
+                )
+                .expect("same length")
             }
             Op::Transpose(t) => t.inner().to_dense().transpose(),
             Op::Product(p) => {
                 let f = p.factors();
                 let mut acc = f[f.len() - 1].to_dense();
                 for op in f[..f.len() - 1].iter().rev() {
-                    acc = op.to_dense().matmul(&acc).expect("shapes validated at construction");
+                    acc = op
+                        .to_dense()
+                        .matmul(&acc)
+                        .expect("shapes validated at construction");
                 }
                 acc
             }
@@ -315,11 +346,19 @@ impl Op {
             },
             Op::Product(p) => format!(
                 "product({})",
-                p.factors().iter().map(Op::describe).collect::<Vec<_>>().join(", ")
+                p.factors()
+                    .iter()
+                    .map(Op::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Op::Sum(s) => format!(
                 "sum({})",
-                s.terms().iter().map(Op::describe).collect::<Vec<_>>().join(", ")
+                s.terms()
+                    .iter()
+                    .map(Op::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             leaf => {
                 let l = leaf.as_leaf().expect("leaf");
@@ -342,7 +381,11 @@ pub(crate) fn next_param_key() -> u64 {
 
 pub(crate) fn require_nonempty(context: &str, rows: usize, cols: usize) -> Result<()> {
     if rows == 0 || cols == 0 {
-        return Err(Error::EmptyDimension { context: context.into(), rows, cols });
+        return Err(Error::EmptyDimension {
+            context: context.into(),
+            rows,
+            cols,
+        });
     }
     Ok(())
 }

@@ -37,7 +37,12 @@ impl Plan {
             s
         };
         match *k {
-            Kernel::Gemm { trans_a, trans_b, alpha, beta } => format!(
+            Kernel::Gemm {
+                trans_a,
+                trans_b,
+                alpha,
+                beta,
+            } => format!(
                 "gemm {}{}{}",
                 if trans_a { "T" } else { "N" },
                 if trans_b { "T" } else { "N" },
@@ -64,7 +69,11 @@ impl Plan {
         let mut s = String::new();
         let (xr, xc) = self.shape_of(self.input);
         let (yr, yc) = self.shape_of(self.output);
-        let _ = writeln!(s, "plan for Y[{yr}x{yc}] = op · X[{xr}x{xc}] in {}", self.dtype);
+        let _ = writeln!(
+            s,
+            "plan for Y[{yr}x{yc}] = op · X[{xr}x{xc}] in {}",
+            self.dtype
+        );
         let _ = writeln!(s, "  op:         {}", self.source);
         let _ = writeln!(s, "  normalized: {}", self.normalized);
         if self.stats.any() {
@@ -84,7 +93,11 @@ impl Plan {
             }
             let _ = writeln!(s, "  rewrites:   {}", parts.join(", "));
         }
-        let _ = writeln!(s, "  {:>3}  {:<28} {:<14} {:<34} {:>9} {:>9}", "#", "kernel", "output", "inputs", "FLOPs", "bytes");
+        let _ = writeln!(
+            s,
+            "  {:>3}  {:<28} {:<14} {:<34} {:>9} {:>9}",
+            "#", "kernel", "output", "inputs", "FLOPs", "bytes"
+        );
         for (i, st) in self.steps.iter().enumerate() {
             let inputs: Vec<String> = st.inputs.iter().map(|b| self.buf_name(*b)).collect();
             let _ = writeln!(
@@ -98,7 +111,11 @@ impl Plan {
                 si(st.bytes)
             );
         }
-        let temps = self.buffers.iter().filter(|b| matches!(b.role, BufferRole::Temp)).count();
+        let temps = self
+            .buffers
+            .iter()
+            .filter(|b| matches!(b.role, BufferRole::Temp))
+            .count();
         let _ = writeln!(
             s,
             "  total: {} steps, {} FLOPs, {} bytes, {} temporaries",

@@ -75,7 +75,11 @@ impl Kernel {
     /// assert_eq!(k.check_and_cost(&[(2, 3)], (2, 3)).unwrap(), (6, 12));
     /// assert!(k.check_and_cost(&[(2, 3)], (3, 2)).is_err());
     /// ```
-    pub fn check_and_cost(&self, inputs: &[(usize, usize)], out: (usize, usize)) -> Result<(u64, u64)> {
+    pub fn check_and_cost(
+        &self,
+        inputs: &[(usize, usize)],
+        out: (usize, usize),
+    ) -> Result<(u64, u64)> {
         let want = match self {
             Kernel::Gemm { .. } | Kernel::DiagScale { .. } => 2,
             Kernel::Axpby { .. } | Kernel::Transpose => 1,
@@ -95,12 +99,24 @@ impl Kernel {
         let (m, n) = (out.0 as u64, out.1 as u64);
         let reads_out = |beta: f64| if beta != 0.0 { m * n } else { 0 };
         match *self {
-            Kernel::Gemm { trans_a, trans_b, beta, .. } => {
+            Kernel::Gemm {
+                trans_a,
+                trans_b,
+                beta,
+                ..
+            } => {
                 let (a, b) = (inputs[0], inputs[1]);
                 let (am, ak) = if trans_a { (a.1, a.0) } else { a };
                 let (bk, bn) = if trans_b { (b.1, b.0) } else { b };
                 if am != out.0 || bn != out.1 || ak != bk {
-                    return Err(mismatch(format!("op(A) {}x{k} · op(B) {k}x{} into {}x{}", out.0, out.1, out.0, out.1, k = ak)));
+                    return Err(mismatch(format!(
+                        "op(A) {}x{k} · op(B) {k}x{} into {}x{}",
+                        out.0,
+                        out.1,
+                        out.0,
+                        out.1,
+                        k = ak
+                    )));
                 }
                 let k = ak as u64;
                 Ok((2 * m * n * k, m * k + k * n + m * n + reads_out(beta)))
@@ -109,14 +125,20 @@ impl Kernel {
                 if inputs[0] != out {
                     return Err(mismatch("X and out of equal shape".into()));
                 }
-                Ok((if beta != 0.0 { 3 } else { 1 } * m * n, 2 * m * n + reads_out(beta)))
+                Ok((
+                    if beta != 0.0 { 3 } else { 1 } * m * n,
+                    2 * m * n + reads_out(beta),
+                ))
             }
             Kernel::DiagScale { beta, .. } => {
                 let (d, x) = (inputs[0], inputs[1]);
                 if d != (out.0, 1) || x != out {
                     return Err(mismatch(format!("d {}x1 and X {}x{}", out.0, out.0, out.1)));
                 }
-                Ok((if beta != 0.0 { 4 } else { 2 } * m * n, 2 * m * n + m + reads_out(beta)))
+                Ok((
+                    if beta != 0.0 { 4 } else { 2 } * m * n,
+                    2 * m * n + m + reads_out(beta),
+                ))
             }
             Kernel::Transpose => {
                 if inputs[0] != (out.1, out.0) {

@@ -171,7 +171,11 @@ impl Plan {
     pub fn new(op: &Op, x_rows: usize, x_cols: usize, dtype: DType) -> Result<Plan> {
         let (rows, cols) = op.shape();
         if x_rows == 0 || x_cols == 0 {
-            return Err(Error::EmptyDimension { context: "input block X".into(), rows: x_rows, cols: x_cols });
+            return Err(Error::EmptyDimension {
+                context: "input block X".into(),
+                rows: x_rows,
+                cols: x_cols,
+            });
         }
         if x_rows != cols {
             return Err(Error::ShapeMismatch {
@@ -317,7 +321,14 @@ pub struct Lowering {
 
 impl Lowering {
     fn new(dtype: DType, batch: usize) -> Self {
-        Self { dtype, batch, buffers: Vec::new(), steps: Vec::new(), params: HashMap::new(), free: Vec::new() }
+        Self {
+            dtype,
+            batch,
+            buffers: Vec::new(),
+            steps: Vec::new(),
+            params: HashMap::new(),
+            free: Vec::new(),
+        }
     }
 
     fn buffer(&mut self, rows: usize, cols: usize, role: BufferRole) -> BufId {
@@ -403,10 +414,19 @@ impl Lowering {
         let shapes: Vec<(usize, usize)> = inputs.iter().map(|b| self.shape_of(*b)).collect();
         let out = self.shape_of(output);
         if inputs.contains(&output) {
-            return Err(Error::InvalidArgument(format!("planner bug: {} reads its own output", kernel.label())));
+            return Err(Error::InvalidArgument(format!(
+                "planner bug: {} reads its own output",
+                kernel.label()
+            )));
         }
         let (flops, elems) = kernel.check_and_cost(&shapes, out)?;
-        self.steps.push(Step { kernel, inputs, output, flops, bytes: elems * self.dtype.size_bytes() });
+        self.steps.push(Step {
+            kernel,
+            inputs,
+            output,
+            flops,
+            bytes: elems * self.dtype.size_bytes(),
+        });
         Ok(())
     }
 }

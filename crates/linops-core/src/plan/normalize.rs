@@ -94,7 +94,10 @@ pub fn normalize(op: &Op, stats: &mut NormStats) -> Result<Norm> {
 }
 
 fn is_composite(op: &Op) -> bool {
-    matches!(op, Op::Scaled(_) | Op::Transpose(_) | Op::Product(_) | Op::Sum(_))
+    matches!(
+        op,
+        Op::Scaled(_) | Op::Transpose(_) | Op::Product(_) | Op::Sum(_)
+    )
 }
 
 fn push(op: &Op, t: bool, stats: &mut NormStats) -> Result<Norm> {
@@ -108,7 +111,11 @@ fn push(op: &Op, t: bool, stats: &mut NormStats) -> Result<Norm> {
         Op::Scaled(s) => scale(s.factor(), push(s.inner(), t, stats)?, stats),
         Op::Product(p) => {
             let mut factors = Vec::with_capacity(p.factors().len());
-            let order: Vec<&Op> = if t { p.factors().iter().rev().collect() } else { p.factors().iter().collect() };
+            let order: Vec<&Op> = if t {
+                p.factors().iter().rev().collect()
+            } else {
+                p.factors().iter().collect()
+            };
             for f in order {
                 factors.push(push(f, t, stats)?);
             }
@@ -122,8 +129,11 @@ fn push(op: &Op, t: bool, stats: &mut NormStats) -> Result<Norm> {
             sum(terms, stats)
         }
         leaf => {
-            let symmetric = matches!(leaf, Op::Identity(_) | Op::Diagonal(_));
-            Ok(Norm::Leaf { op: leaf.clone(), transposed: t && !symmetric })
+            let symmetric = leaf.as_leaf().is_some_and(|l| l.is_symmetric());
+            Ok(Norm::Leaf {
+                op: leaf.clone(),
+                transposed: t && !symmetric,
+            })
         }
     }
 }
@@ -136,12 +146,25 @@ fn scale(s: f64, n: Norm, stats: &mut NormStats) -> Result<Norm> {
         }
         n if diag_values(&n).is_some() => {
             stats.scalars_merged += 1;
-            diag_leaf(diag_values(&n).expect("checked").into_iter().map(|x| x * s).collect())
+            diag_leaf(
+                diag_values(&n)
+                    .expect("checked")
+                    .into_iter()
+                    .map(|x| x * s)
+                    .collect(),
+            )
         }
         Norm::Product(mut factors) if factors.iter().any(|f| diag_values(f).is_some()) => {
             stats.scalars_merged += 1;
-            let pos = factors.iter().position(|f| diag_values(f).is_some()).expect("checked");
-            let v = diag_values(&factors[pos]).expect("checked").into_iter().map(|x| x * s).collect();
+            let pos = factors
+                .iter()
+                .position(|f| diag_values(f).is_some())
+                .expect("checked");
+            let v = diag_values(&factors[pos])
+                .expect("checked")
+                .into_iter()
+                .map(|x| x * s)
+                .collect();
             factors[pos] = diag_leaf(v)?;
             Ok(Norm::Product(factors))
         }
@@ -151,15 +174,26 @@ fn scale(s: f64, n: Norm, stats: &mut NormStats) -> Result<Norm> {
 
 fn diag_values(n: &Norm) -> Option<Vec<f64>> {
     match n {
-        Norm::Leaf { op: Op::Diagonal(d), .. } => Some(d.values().to_vec()),
-        Norm::Leaf { op: Op::Identity(i), .. } => Some(vec![1.0; i.dim()]),
-        Norm::Scaled(s, inner) => diag_values(inner).map(|v| v.into_iter().map(|x| x * s).collect()),
+        Norm::Leaf {
+            op: Op::Diagonal(d),
+            ..
+        } => Some(d.values().to_vec()),
+        Norm::Leaf {
+            op: Op::Identity(i),
+            ..
+        } => Some(vec![1.0; i.dim()]),
+        Norm::Scaled(s, inner) => {
+            diag_values(inner).map(|v| v.into_iter().map(|x| x * s).collect())
+        }
         _ => None,
     }
 }
 
 fn diag_leaf(values: Vec<f64>) -> Result<Norm> {
-    Ok(Norm::Leaf { op: Op::diagonal(values)?, transposed: false })
+    Ok(Norm::Leaf {
+        op: Op::diagonal(values)?,
+        transposed: false,
+    })
 }
 
 fn product(factors: Vec<Norm>, stats: &mut NormStats) -> Result<Norm> {
@@ -179,10 +213,15 @@ fn product(factors: Vec<Norm>, stats: &mut NormStats) -> Result<Norm> {
                 stats.products_flattened += 1;
                 pending.extend(inner.into_iter().rev());
             }
-            Norm::Leaf { op: Op::Identity(_), .. } => stats.identities_dropped += 1,
+            Norm::Leaf {
+                op: Op::Identity(_),
+                ..
+            } => stats.identities_dropped += 1,
             f => {
                 let merged = match (flat.last().and_then(diag_values), diag_values(&f)) {
-                    (Some(a), Some(b)) => Some(a.iter().zip(&b).map(|(x, y)| x * y).collect::<Vec<_>>()),
+                    (Some(a), Some(b)) => {
+                        Some(a.iter().zip(&b).map(|(x, y)| x * y).collect::<Vec<_>>())
+                    }
                     _ => None,
                 };
                 match merged {
@@ -200,17 +239,28 @@ fn product(factors: Vec<Norm>, stats: &mut NormStats) -> Result<Norm> {
     if s != 1.0 {
         if let Some(pos) = flat.iter().position(|f| diag_values(f).is_some()) {
             stats.scalars_merged += 1;
-            let v = diag_values(&flat[pos]).expect("checked").into_iter().map(|x| x * s).collect();
+            let v = diag_values(&flat[pos])
+                .expect("checked")
+                .into_iter()
+                .map(|x| x * s)
+                .collect();
             flat[pos] = diag_leaf(v)?;
             s = 1.0;
         }
     }
     let body = match flat.len() {
-        0 => Norm::Leaf { op: Op::identity(n_rows)?, transposed: false },
+        0 => Norm::Leaf {
+            op: Op::identity(n_rows)?,
+            transposed: false,
+        },
         1 => flat.pop().expect("one factor"),
         _ => Norm::Product(flat),
     };
-    Ok(if s == 1.0 { body } else { Norm::Scaled(s, Box::new(body)) })
+    Ok(if s == 1.0 {
+        body
+    } else {
+        Norm::Scaled(s, Box::new(body))
+    })
 }
 
 fn sum(terms: Vec<Norm>, stats: &mut NormStats) -> Result<Norm> {
@@ -241,10 +291,17 @@ fn sum(terms: Vec<Norm>, stats: &mut NormStats) -> Result<Norm> {
     }
     if diag_terms > 1 {
         stats.diagonals_merged += diag_terms - 1;
-        let pos = flat.iter().position(|f| diag_values(f).is_some()).expect("placeholder present");
+        let pos = flat
+            .iter()
+            .position(|f| diag_values(f).is_some())
+            .expect("placeholder present");
         flat[pos] = diag_leaf(diag.expect("diagonal terms seen"))?;
     }
-    Ok(if flat.len() == 1 { flat.pop().expect("one term") } else { Norm::Sum(flat) })
+    Ok(if flat.len() == 1 {
+        flat.pop().expect("one term")
+    } else {
+        Norm::Sum(flat)
+    })
 }
 
 impl Norm {
@@ -279,20 +336,39 @@ impl Norm {
     pub fn describe(&self) -> String {
         match self {
             Norm::Leaf { op, transposed } => {
-                if *transposed { format!("{}ᵀ", op.describe()) } else { op.describe() }
+                if *transposed {
+                    format!("{}ᵀ", op.describe())
+                } else {
+                    op.describe()
+                }
             }
             Norm::Scaled(s, n) => format!("{s}·{}", n.describe()),
-            Norm::Product(f) => format!("product({})", f.iter().map(Norm::describe).collect::<Vec<_>>().join(", ")),
-            Norm::Sum(t) => format!("sum({})", t.iter().map(Norm::describe).collect::<Vec<_>>().join(", ")),
+            Norm::Product(f) => format!(
+                "product({})",
+                f.iter().map(Norm::describe).collect::<Vec<_>>().join(", ")
+            ),
+            Norm::Sum(t) => format!(
+                "sum({})",
+                t.iter().map(Norm::describe).collect::<Vec<_>>().join(", ")
+            ),
         }
     }
 
     /// Emits steps computing `out = alpha·self·x + beta·out`.
-    pub(crate) fn lower(&self, cx: &mut Lowering, x: BufId, out: BufId, alpha: f64, beta: f64) -> Result<()> {
+    pub(crate) fn lower(
+        &self,
+        cx: &mut Lowering,
+        x: BufId,
+        out: BufId,
+        alpha: f64,
+        beta: f64,
+    ) -> Result<()> {
         match self {
             Norm::Leaf { op, transposed } => op
                 .as_leaf()
-                .ok_or_else(|| Error::InvalidArgument("planner bug: non-leaf in leaf position".into()))?
+                .ok_or_else(|| {
+                    Error::InvalidArgument("planner bug: non-leaf in leaf position".into())
+                })?
                 .lower(cx, *transposed, x, out, alpha, beta),
             Norm::Scaled(s, inner) => inner.lower(cx, x, out, alpha * s, beta),
             Norm::Product(factors) => {
@@ -324,4 +400,3 @@ impl Norm {
         }
     }
 }
-

@@ -55,7 +55,14 @@ impl GpuEncoder {
         if let Some(d) = d {
             mats.push((1, d));
         }
-        self.record(entry, &[("WG", f64::from(WG))], &mats, bytemuck::bytes_of(&params), 3, groups)
+        self.record(
+            entry,
+            &[("WG", f64::from(WG))],
+            &mats,
+            bytemuck::bytes_of(&params),
+            3,
+            groups,
+        )
     }
 
     /// Records y = alpha·x + beta·y (elementwise; y is not read when beta == 0).
@@ -121,7 +128,14 @@ impl GpuEncoder {
     /// enc.submit().unwrap();
     /// assert_eq!(dev.download(&y).unwrap(), vec![2.0, 3.0, 2.0, 3.0]);
     /// ```
-    pub fn diag_scale(&mut self, alpha: f32, d: &GpuMat, x: &GpuMat, y: &GpuMat, side: Side) -> Result<()> {
+    pub fn diag_scale(
+        &mut self,
+        alpha: f32,
+        d: &GpuMat,
+        x: &GpuMat,
+        y: &GpuMat,
+        side: Side,
+    ) -> Result<()> {
         let (len, entry) = match side {
             Side::Left => (x.rows(), "diag_scale_left"),
             Side::Right => (x.cols(), "diag_scale_right"),
@@ -130,7 +144,11 @@ impl GpuEncoder {
         check_shape(&format!("{entry}: y against x"), y, x.rows(), x.cols())?;
         check_distinct(entry, y, &[x, d])?;
         if x.rows() == 0 {
-            return Err(Error::EmptyDimension { context: entry.into(), rows: 0, cols: x.cols() });
+            return Err(Error::EmptyDimension {
+                context: entry.into(),
+                rows: 0,
+                cols: x.cols(),
+            });
         }
         self.elementwise(entry, x, Some(d), y, alpha, 0.0)
     }

@@ -78,9 +78,27 @@ impl GemmTile {
     pub fn config(self) -> Option<GemmConfig> {
         match self {
             GemmTile::Auto => None,
-            GemmTile::T128 => Some(GemmConfig { wg_x: 16, wg_y: 16, rm: 8, rn: 8, bk: 16 }),
-            GemmTile::T64 => Some(GemmConfig { wg_x: 16, wg_y: 16, rm: 4, rn: 4, bk: 16 }),
-            GemmTile::T32 => Some(GemmConfig { wg_x: 8, wg_y: 8, rm: 4, rn: 4, bk: 8 }),
+            GemmTile::T128 => Some(GemmConfig {
+                wg_x: 16,
+                wg_y: 16,
+                rm: 8,
+                rn: 8,
+                bk: 16,
+            }),
+            GemmTile::T64 => Some(GemmConfig {
+                wg_x: 16,
+                wg_y: 16,
+                rm: 4,
+                rn: 4,
+                bk: 16,
+            }),
+            GemmTile::T32 => Some(GemmConfig {
+                wg_x: 8,
+                wg_y: 8,
+                rm: 4,
+                rn: 4,
+                bk: 8,
+            }),
         }
     }
 }
@@ -209,7 +227,13 @@ impl GemmArgs {
 
     /// Sets the batch count and the three batch strides (in elements).
     #[must_use]
-    pub fn with_batch(mut self, batch: usize, stride_a: usize, stride_b: usize, stride_c: usize) -> Self {
+    pub fn with_batch(
+        mut self,
+        batch: usize,
+        stride_a: usize,
+        stride_b: usize,
+        stride_c: usize,
+    ) -> Self {
         self.batch = batch;
         self.stride_a = stride_a;
         self.stride_b = stride_b;
@@ -453,7 +477,13 @@ impl GpuEncoder {
         match fitting.last() {
             Some(c) => Ok(*c),
             None => {
-                let smallest = GemmTile::T32.config().unwrap_or(GemmConfig { wg_x: 8, wg_y: 8, rm: 4, rn: 4, bk: 8 });
+                let smallest = GemmTile::T32.config().unwrap_or(GemmConfig {
+                    wg_x: 8,
+                    wg_y: 8,
+                    rm: 4,
+                    rn: 4,
+                    bk: 8,
+                });
                 self.gemm_config_fits(&smallest)?;
                 Ok(smallest)
             }

@@ -26,7 +26,9 @@ use crate::GpuMat;
 /// Converts a size or index parameter to the shader's u32, or fails.
 pub(crate) fn to_u32(what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| {
-        Error::InvalidArgument(format!("{what} = {v} does not fit the kernels' u32 indices"))
+        Error::InvalidArgument(format!(
+            "{what} = {v} does not fit the kernels' u32 indices"
+        ))
     })
 }
 

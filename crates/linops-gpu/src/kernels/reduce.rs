@@ -24,7 +24,13 @@ struct ReduceParams {
 }
 
 impl GpuEncoder {
-    fn reduce(&mut self, entry: &'static str, x: &GpuMat, y: Option<&GpuMat>, out: &GpuMat) -> Result<()> {
+    fn reduce(
+        &mut self,
+        entry: &'static str,
+        x: &GpuMat,
+        y: Option<&GpuMat>,
+        out: &GpuMat,
+    ) -> Result<()> {
         let params = ReduceParams {
             rows: to_u32("rows", x.rows())?,
             cols: to_u32("cols", x.cols())?,
@@ -37,7 +43,14 @@ impl GpuEncoder {
         if let Some(y) = y {
             mats.push((1, y));
         }
-        self.record(entry, &[("WG", f64::from(WG))], &mats, bytemuck::bytes_of(&params), 3, groups)
+        self.record(
+            entry,
+            &[("WG", f64::from(WG))],
+            &mats,
+            bytemuck::bytes_of(&params),
+            3,
+            groups,
+        )
     }
 
     /// Records out\[j\] = ‖x\[:, j\]‖₂ for every column j (overflow-safe).

@@ -50,10 +50,19 @@ impl GpuEncoder {
             _pad0: 0,
             _pad1: 0,
         };
-        let max = u64::from(self.device.limits().max_compute_workgroups_per_dimension.max(1));
+        let max = u64::from(
+            self.device
+                .limits()
+                .max_compute_workgroups_per_dimension
+                .max(1),
+        );
         let row_blocks = (x.rows() as u64).div_ceil(u64::from(TILE));
         let gx = row_blocks.min(max);
-        let groups = [gx, (x.cols() as u64).div_ceil(u64::from(TILE)), row_blocks.div_ceil(gx)];
+        let groups = [
+            gx,
+            (x.cols() as u64).div_ceil(u64::from(TILE)),
+            row_blocks.div_ceil(gx),
+        ];
         let groups = self.check_workgroups("transpose", groups)?;
         self.record(
             "transpose",
