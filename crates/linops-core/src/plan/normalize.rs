@@ -330,8 +330,12 @@ impl Norm {
     /// # Examples
     /// ```
     /// use linops_core::{Op, NormStats, plan::normalize::normalize};
+    /// let a = Op::dense(2, 2, vec![1.0; 4]).unwrap();
+    /// let n = normalize(&a.scaled(2.0).unwrap(), &mut NormStats::default()).unwrap();
+    /// assert_eq!(n.describe(), "2·dense[2]");
+    /// // a scaled identity folds into a diagonal
     /// let n = normalize(&Op::identity(2).unwrap().scaled(2.0).unwrap(), &mut NormStats::default()).unwrap();
-    /// assert_eq!(n.describe(), "2·identity[2]");
+    /// assert_eq!(n.describe(), "diagonal[2]");
     /// ```
     pub fn describe(&self) -> String {
         match self {
