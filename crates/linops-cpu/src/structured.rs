@@ -8,7 +8,8 @@
 //! faer `matmul` (which packs strided operands itself). Parallelism: the batch columns are split
 //! recursively in halves over the backend's threads (`faer::utils::thread::join_raw`); every thread
 //! runs all blocks on its own columns with a sequential matmul, so outputs never overlap and small
-//! blocks (64×64) are not split further. Cost `2·b·m·k·B` FLOPs.
+//! blocks (64×64) are not split further; within a thread the columns go in panels that fit the L2
+//! cache, and every block visits a panel before the next one starts. Cost `2·b·m·k·B` FLOPs.
 
 use crate::CpuElem;
 use faer::linalg::matmul::matmul;
@@ -17,6 +18,11 @@ use linops_core::BlockLayout;
 
 /// Columns below which a column half is not split further between threads.
 const MIN_COLS_PER_THREAD: usize = 16;
+
+/// Bytes of `X` and `Y` columns one pass over all blocks may touch: a panel of this size stays in
+/// a core's L2 cache while every block visits it (a strided block writes one element of each
+/// cache line, so visiting the whole batch per block would move each line `b` times).
+const PANEL_BYTES: usize = 256 * 1024;
 
 /// `out[i, :] = alpha·X[idx[i], :] + beta·out[i, :]`; an index that is not an integer in
 /// `0..rows(X)` selects a zero row (never an out-of-bounds read).
@@ -117,6 +123,33 @@ fn columns<T: CpuElem>(
         );
         return;
     }
+    let per_col = (x.nrows() + out.nrows()) * std::mem::size_of::<T>();
+    let panel = (PANEL_BYTES / per_col.max(1)).max(4);
+    if cols > panel {
+        let mut out = out;
+        let mut c0 = 0;
+        while c0 < cols {
+            let w_cols = panel.min(cols - c0);
+            let o = out.as_mut().subcols_mut(c0, w_cols);
+            panel_blocks(g, (m, k, bc), w, x.subcols(c0, w_cols), o, alpha, accum);
+            c0 += w_cols;
+        }
+    } else {
+        panel_blocks(g, (m, k, bc), w, x, out, alpha, accum);
+    }
+}
+
+/// All blocks over one panel of columns, sequentially.
+fn panel_blocks<T: CpuElem>(
+    g: BlockGemm,
+    (m, k, bc): (usize, usize, usize),
+    w: MatRef<'_, T>,
+    x: MatRef<'_, T>,
+    out: MatMut<'_, T>,
+    alpha: T,
+    accum: Accum,
+) {
+    let cols = out.ncols();
     let (xs, xrs) = g.x_layout.step_and_stride(g.blocks, k);
     let (ys, yrs) = g.y_layout.step_and_stride(g.blocks, m);
     for t in 0..g.blocks {
