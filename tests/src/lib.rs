@@ -9,7 +9,9 @@
 //! - `properties`: proptest over random operator trees (apply = dense·X, the adjoint identity);
 //! - `bad_input`: every class of bad input returns a typed error on every backend;
 //! - `planner`: normalization rewrites and plan structure;
-//! - `gpu_kernels`: each GPU kernel against its definition.
+//! - `gpu_kernels`: each GPU kernel against its definition;
+//! - `structured`: permutation, low-rank, block-diagonal and Monarch families (market cases, the
+//!   adjoint identity, bad input, folded permutations in `explain()`, the Monarch projection).
 //!
 //! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
 //! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
@@ -26,5 +28,7 @@ mod planner;
 mod properties;
 #[cfg(test)]
 mod shaders;
+#[cfg(test)]
+mod structured;
 #[cfg(test)]
 mod support;

@@ -17,6 +17,8 @@ use linops::{Engine, Op};
 struct Case {
     name: String,
     op: Op,
+    /// The same map in factor form; `|factors|·|X|` is the magnitude rounding errors scale with.
+    factors: Op,
     batch: usize,
 }
 
@@ -26,7 +28,14 @@ const U64: f64 = f64::EPSILON / 2.0;
 fn cases() -> Vec<Case> {
     let mut rng = Rng::new(0x5EED_0001);
     let mut v = Vec::new();
-    let mut push = |name: String, op: Op, batch: usize| v.push(Case { name, op, batch });
+    let mut push = |name: String, op: Op, batch: usize| {
+        v.push(Case {
+            name,
+            factors: op.clone(),
+            op,
+            batch,
+        })
+    };
     // GEMM shapes (m, k, batch): 1×1, primes, non-multiples of the tile, tall-skinny and wide.
     let gemm = [
         (1, 1, 1),
@@ -107,6 +116,14 @@ fn cases() -> Vec<Case> {
         let nested = Op::product(vec![sum.scaled(0.5).unwrap().t(), d.clone(), d, a]).unwrap();
         push(format!("nested (0.5·sum)^T·D·D·A {n}"), nested, b);
     }
+    for (name, op, factors, batch) in crate::structured::cases() {
+        v.push(Case {
+            name,
+            op,
+            factors,
+            batch,
+        });
+    }
     v
 }
 
@@ -129,12 +146,12 @@ fn differential_market() {
         let y64 = cpu
             .apply(&case.op, x.as_ref())
             .unwrap_or_else(|e| panic!("{what}: cpu f64: {e}"));
-        let mag = magnitude(&case.op, x.as_ref());
+        let mag = magnitude(&case.factors, x.as_ref());
         let scale = max_abs(mag.as_ref());
 
         // CPU f64 against the definition.
         let dense = linops::to_faer(&case.op) * &x;
-        let gamma = 2.0 * (depth(&case.op) + max_inner(&case.op)) as f64 * U64;
+        let gamma = 2.0 * (depth(&case.factors) + max_inner(&case.factors)) as f64 * U64;
         for j in 0..case.batch {
             for i in 0..rows {
                 let (got, want, bound) = (y64[(i, j)], dense[(i, j)], gamma * mag[(i, j)]);

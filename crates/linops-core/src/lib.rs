@@ -26,4 +26,6 @@ pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use host::{HostMat, check_finite};
 pub use op::{LeafOp, Op};
-pub use plan::{BufId, BufferDesc, BufferRole, Kernel, Lowering, NormStats, Param, Plan, Step};
+pub use plan::{
+    BlockLayout, BufId, BufferDesc, BufferRole, Kernel, Lowering, NormStats, Param, Plan, Step,
+};

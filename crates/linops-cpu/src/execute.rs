@@ -139,6 +139,30 @@ fn run_step<T: CpuElem>(
             }
         }
         Kernel::Transpose => out.copy_from(inputs[0].transpose()),
+        Kernel::Gather { alpha, beta } => {
+            crate::structured::gather(inputs[0], inputs[1], out, t(alpha), t(beta))
+        }
+        Kernel::BlockGemm {
+            blocks,
+            trans,
+            x_layout,
+            y_layout,
+            alpha,
+            beta,
+        } => crate::structured::block_gemm(
+            crate::structured::BlockGemm {
+                blocks,
+                trans,
+                x_layout,
+                y_layout,
+            },
+            inputs[0],
+            inputs[1],
+            out,
+            t(alpha),
+            t(beta),
+            be.par(),
+        ),
     }
 }
 

@@ -155,6 +155,32 @@ impl GpuBackend {
                     }
                 }
                 Kernel::Transpose => enc.transpose(arg(0), out)?,
+                Kernel::Gather { alpha, beta } => {
+                    enc.gather(alpha as f32, arg(0), arg(1), beta as f32, out)?
+                }
+                Kernel::BlockGemm {
+                    blocks,
+                    trans,
+                    x_layout,
+                    y_layout,
+                    alpha,
+                    beta,
+                } => {
+                    let (w, x) = (arg(0), arg(1));
+                    let args = crate::BlockGemmArgs {
+                        blocks,
+                        m: out.rows() / blocks.max(1),
+                        k: x.rows() / blocks.max(1),
+                        n: out.cols(),
+                        trans,
+                        x_layout,
+                        y_layout,
+                        alpha: alpha as f32,
+                        beta: beta as f32,
+                        tile: crate::GemmTile::Auto,
+                    };
+                    enc.block_gemm(&args, w, x, out)?;
+                }
             }
         }
         let ms = enc.submit_timed()?;

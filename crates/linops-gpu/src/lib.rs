@@ -31,6 +31,7 @@ pub mod shaders;
 pub use backend::GpuBackend;
 pub use device::{AdapterChoice, DeviceInfo, DeviceOptions, GpuDevice};
 pub use encoder::GpuEncoder;
+pub use kernels::block_gemm::BlockGemmArgs;
 pub use kernels::elementwise::Side;
 pub use kernels::gemm::{GemmArgs, GemmConfig, GemmTile};
 pub use pool::{GpuMat, PoolStats};

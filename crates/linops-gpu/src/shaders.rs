@@ -50,6 +50,18 @@ const RAW: &[RawShader] = &[
         entry_points: &["col_norms", "col_dots"],
         shared: &[],
     },
+    RawShader {
+        name: "block_gemm",
+        text: include_str!("../../../shaders/block_gemm.wgsl"),
+        entry_points: &["block_gemm"],
+        shared: &[],
+    },
+    RawShader {
+        name: "permute",
+        text: include_str!("../../../shaders/permute.wgsl"),
+        entry_points: &["gather"],
+        shared: &[],
+    },
 ];
 
 /// Shared WGSL snippets that [`assemble`] may prepend: (name, text). Empty for now.

@@ -10,15 +10,23 @@
 //! count and how it lowers into plan steps. Adding a structured family means one new leaf type and
 //! one new variant; the composition nodes and the other leaves are untouched.
 
+mod block_diagonal;
 mod compose;
 mod dense;
 mod diagonal;
 mod identity;
+mod low_rank;
+mod monarch;
+mod permutation;
 
+pub use block_diagonal::BlockDiagonal;
 pub use compose::{Product, Scaled, Sum, Transpose};
 pub use dense::Dense;
 pub use diagonal::Diagonal;
 pub use identity::Identity;
+pub use low_rank::{DiagPlusLowRank, LowRank};
+pub use monarch::{Monarch, best_rank1};
+pub use permutation::Permutation;
 
 use crate::plan::Lowering;
 use crate::{BufId, Error, HostMat, Result};

@@ -51,6 +51,18 @@ impl Plan {
             Kernel::Axpby { alpha, beta } => format!("axpby{}", ab(alpha, beta)),
             Kernel::DiagScale { alpha, beta } => format!("diag_scale{}", ab(alpha, beta)),
             Kernel::Transpose => "transpose".into(),
+            Kernel::Gather { alpha, beta } => format!("gather{}", ab(alpha, beta)),
+            Kernel::BlockGemm {
+                blocks,
+                trans,
+                x_layout,
+                y_layout,
+                alpha,
+                beta,
+            } => {
+                super::block::explain_block_gemm(blocks, trans, x_layout, y_layout)
+                    + &ab(alpha, beta)
+            }
         }
     }
 

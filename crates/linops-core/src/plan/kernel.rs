@@ -4,6 +4,8 @@
 
 use crate::{Error, Result};
 
+pub use super::block::BlockLayout;
+
 /// A kernel and its scalar parameters. All matrices are column-major.
 ///
 /// Deliberately exhaustive: a new kernel fails to compile in every backend until each implements
@@ -44,6 +46,34 @@ pub enum Kernel {
     },
     /// `out = Xᵀ`; inputs `[X]`.
     Transpose,
+    /// Row gather `out[i, :] = alpha·X[idx[i], :] + beta·out[i, :]`; inputs `[idx, X]` with `idx`
+    /// an n×1 column of exact integers (a permutation's index array). An index outside
+    /// `0..rows(X)` selects a zero row: the kernel never reads out of bounds.
+    Gather {
+        /// Scale of the gathered rows.
+        alpha: f64,
+        /// Scale of the previous output.
+        beta: f64,
+    },
+    /// Batched block GEMM `Y_t = alpha·op(W_t)·X_t + beta·Y_t` for `t < blocks`, ONE launch;
+    /// inputs `[W, X]` with `W` the blocks side by side (`br × bc·blocks`, block `t` in columns
+    /// `t·bc..(t+1)·bc`), `op(W_t)` is `m×k`; `X_t` are the `k` rows of `X` that block `t` reads and
+    /// `Y_t` the `m` rows of `out` it writes, placed by [`BlockLayout`] (contiguous, or strided: a
+    /// perfect shuffle folded into the row indexing).
+    BlockGemm {
+        /// Number of blocks `b`.
+        blocks: usize,
+        /// Use `W_tᵀ`.
+        trans: bool,
+        /// Where block `t` reads its rows of `X`.
+        x_layout: BlockLayout,
+        /// Where block `t` writes its rows of `out`.
+        y_layout: BlockLayout,
+        /// Scale of the product.
+        alpha: f64,
+        /// Scale of the previous output.
+        beta: f64,
+    },
 }
 
 impl Kernel {
@@ -59,6 +89,8 @@ impl Kernel {
             Kernel::Axpby { .. } => "axpby",
             Kernel::DiagScale { .. } => "diag_scale",
             Kernel::Transpose => "transpose",
+            Kernel::Gather { .. } => "gather",
+            Kernel::BlockGemm { .. } => "block_gemm",
         }
     }
 
@@ -83,6 +115,7 @@ impl Kernel {
         let want = match self {
             Kernel::Gemm { .. } | Kernel::DiagScale { .. } => 2,
             Kernel::Axpby { .. } | Kernel::Transpose => 1,
+            Kernel::Gather { .. } | Kernel::BlockGemm { .. } => 2,
         };
         if inputs.len() != want {
             return Err(Error::InvalidArgument(format!(
@@ -145,6 +178,49 @@ impl Kernel {
                     return Err(mismatch(format!("X of {}x{}", out.1, out.0)));
                 }
                 Ok((0, 2 * m * n))
+            }
+            Kernel::Gather { beta, .. } => {
+                let (idx, x) = (inputs[0], inputs[1]);
+                if idx != (out.0, 1) || x.1 != out.1 {
+                    return Err(mismatch(format!(
+                        "idx {}x1 and X of {} columns",
+                        out.0, out.1
+                    )));
+                }
+                Ok((
+                    if beta != 0.0 { 3 } else { 1 } * m * n,
+                    2 * m * n + m + reads_out(beta),
+                ))
+            }
+            Kernel::BlockGemm {
+                blocks,
+                trans,
+                beta,
+                ..
+            } => {
+                let (w, x) = (inputs[0], inputs[1]);
+                if blocks == 0 || w.1 % blocks != 0 {
+                    return Err(mismatch(format!(
+                        "W of {blocks} equal blocks side by side (columns a multiple of {blocks})"
+                    )));
+                }
+                let (bm, bk) = if trans {
+                    (w.1 / blocks, w.0)
+                } else {
+                    (w.0, w.1 / blocks)
+                };
+                if x.0 != blocks * bk || out.0 != blocks * bm || x.1 != out.1 {
+                    return Err(mismatch(format!(
+                        "{blocks} blocks of {bm}x{bk}: X of {} rows, out of {} rows, equal columns",
+                        blocks * bk,
+                        blocks * bm
+                    )));
+                }
+                let (b, bm, bk) = (blocks as u64, bm as u64, bk as u64);
+                Ok((
+                    2 * b * bm * bk * n,
+                    b * bm * bk + b * bk * n + m * n + reads_out(beta),
+                ))
             }
         }
     }

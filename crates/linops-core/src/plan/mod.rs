@@ -10,11 +10,12 @@
 //! adjacent diagonals and scalars, drop identities; see [`normalize`]), lower each leaf to kernels
 //! (the leaf's [`crate::LeafOp::lower`]), and reuse temporaries by lifetime.
 
+mod block;
 mod explain;
 mod kernel;
 pub mod normalize;
 
-pub use kernel::Kernel;
+pub use kernel::{BlockLayout, Kernel};
 pub use normalize::{Norm, NormStats};
 
 use crate::{DType, Error, Op, Result};

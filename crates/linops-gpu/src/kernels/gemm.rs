@@ -428,7 +428,7 @@ impl GpuEncoder {
     }
 
     /// Whether `cfg` fits the device's workgroup limits.
-    fn gemm_config_fits(&self, cfg: &GemmConfig) -> std::result::Result<(), Error> {
+    pub(crate) fn gemm_config_fits(&self, cfg: &GemmConfig) -> std::result::Result<(), Error> {
         let l = self.device.limits();
         if cfg.workgroup_bytes() > l.max_compute_workgroup_storage_size {
             return Err(Error::DeviceLimit {

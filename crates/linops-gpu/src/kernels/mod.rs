@@ -13,9 +13,13 @@
 //! | [`axpby`](crate::GpuEncoder::axpby), [`scale`](crate::GpuEncoder::scale), [`diag_scale`](crate::GpuEncoder::diag_scale) | `elementwise.wgsl` | O(rows·cols) |
 //! | [`transpose`](crate::GpuEncoder::transpose) | `transpose.wgsl` | O(rows·cols) |
 //! | [`col_norms`](crate::GpuEncoder::col_norms), [`col_dots`](crate::GpuEncoder::col_dots) | `reduce.wgsl` | O(rows·cols) |
+//! | [`block_gemm`](crate::GpuEncoder::block_gemm) | `block_gemm.wgsl` | 2·b·m·k·n flops, one launch |
+//! | [`gather`](crate::GpuEncoder::gather) | `permute.wgsl` | O(rows·cols) |
 
+pub mod block_gemm;
 pub mod elementwise;
 pub mod gemm;
+pub mod permute;
 pub mod reduce;
 pub mod transpose;
 

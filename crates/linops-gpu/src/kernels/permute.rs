@@ -1,0 +1,102 @@
+//! Row gather (`shaders/permute.wgsl`): `y[i, :] = alpha·x[idx[i], :] + beta·y[i, :]`, the kernel of
+//! a standalone permutation.
+//!
+//! Storage: column-major f32; `idx` is a vector of exact integers stored as f32 (the plan's index
+//! parameter converted like every parameter), exact below 2²⁴, so `x` may have at most 2²⁴ rows.
+//! An index that is not an integer in `0..rows(x)` selects a zero row inside the shader, so no
+//! content of `idx` can cause an out-of-bounds read. Cost: one pass, `2·len(y) + rows(y)` elements.
+
+use linops_core::{Error, Result};
+
+use crate::kernels::{check_distinct, check_vector, grid_2d, to_u32};
+use crate::{GpuEncoder, GpuMat};
+
+/// Largest row count whose indices f32 holds exactly.
+const MAX_EXACT_INDEX: usize = 1 << 24;
+
+/// Workgroup size (`WG` override).
+const WG: u32 = 256;
+
+/// Uniform block of `permute.wgsl` (`GatherParams`).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GatherParams {
+    len: u32,
+    rows_out: u32,
+    rows_in: u32,
+    flags: u32,
+    alpha: f32,
+    beta: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+impl GpuEncoder {
+    /// Records `y[i, :] = alpha·x[idx[i], :] + beta·y[i, :]` (y is not read when beta == 0).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `idx` is not a vector of `rows(y)` entries or `x` and `y` differ
+    /// in columns; [`Error::DeviceLimit`] if `x` has more than 2²⁴ rows (indices would not be exact
+    /// in f32); [`Error::InvalidArgument`] if `y` is `x` or `idx`; [`Error::Backend`] on device
+    /// errors.
+    ///
+    /// # Examples
+    /// ```
+    /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+    /// let x = dev.upload(3, 1, &[10.0, 20.0, 30.0]).unwrap();
+    /// let idx = dev.upload(3, 1, &[2.0, 0.0, 1.0]).unwrap();
+    /// let y = dev.alloc(3, 1).unwrap();
+    /// let mut enc = dev.encoder();
+    /// enc.gather(1.0, &idx, &x, 0.0, &y).unwrap();
+    /// enc.submit().unwrap();
+    /// assert_eq!(dev.download(&y).unwrap(), vec![30.0, 10.0, 20.0]);
+    /// ```
+    pub fn gather(
+        &mut self,
+        alpha: f32,
+        idx: &GpuMat,
+        x: &GpuMat,
+        beta: f32,
+        y: &GpuMat,
+    ) -> Result<()> {
+        check_vector("gather: idx", idx, y.rows())?;
+        if x.cols() != y.cols() {
+            return Err(Error::ShapeMismatch {
+                context: "gather: y against x".into(),
+                expected: format!("{} columns", x.cols()),
+                found: format!("{} columns", y.cols()),
+            });
+        }
+        if x.rows() > MAX_EXACT_INDEX {
+            return Err(Error::DeviceLimit {
+                what: "gather: rows of x (indices are exact f32 integers)".into(),
+                requested: x.rows() as u64,
+                limit_name: "2^24 (exact f32 integers)".into(),
+                limit: MAX_EXACT_INDEX as u64,
+            });
+        }
+        check_distinct("gather", y, &[x, idx])?;
+        to_u32("x elements", x.len())?;
+        let params = GatherParams {
+            len: to_u32("elements", y.len())?,
+            rows_out: to_u32("rows", y.rows())?,
+            rows_in: to_u32("rows of x", x.rows())?,
+            flags: u32::from(beta == 0.0),
+            alpha,
+            beta,
+            _pad0: 0,
+            _pad1: 0,
+        };
+        let max = self.device.limits().max_compute_workgroups_per_dimension;
+        let groups =
+            self.check_workgroups("gather", grid_2d(y.len() as u64, u64::from(WG), max))?;
+        self.record(
+            "gather",
+            &[("WG", f64::from(WG))],
+            &[(0, x), (1, idx), (2, y)],
+            bytemuck::bytes_of(&params),
+            3,
+            groups,
+        )
+    }
+}
