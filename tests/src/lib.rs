@@ -9,7 +9,9 @@
 //! - `properties`: proptest over random operator trees (apply = dense·X, the adjoint identity);
 //! - `bad_input`: every class of bad input returns a typed error on every backend;
 //! - `planner`: normalization rewrites and plan structure;
-//! - `gpu_kernels`: each GPU kernel against its definition.
+//! - `gpu_kernels`: each GPU kernel against its definition;
+//! - `rng`: Philox known answers, CPU/GPU bit identity of random streams, statistical tests and
+//!   dense sketches.
 //!
 //! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
 //! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
@@ -24,6 +26,8 @@ mod market;
 mod planner;
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod rng;
 #[cfg(test)]
 mod shaders;
 #[cfg(test)]

@@ -33,4 +33,5 @@ pub use device::{AdapterChoice, DeviceInfo, DeviceOptions, GpuDevice};
 pub use encoder::GpuEncoder;
 pub use kernels::elementwise::Side;
 pub use kernels::gemm::{GemmArgs, GemmConfig, GemmTile};
+pub use kernels::sketch::SketchGemmArgs;
 pub use pool::{GpuMat, PoolStats};

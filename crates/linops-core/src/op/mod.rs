@@ -14,11 +14,13 @@ mod compose;
 mod dense;
 mod diagonal;
 mod identity;
+mod sketch_dense;
 
 pub use compose::{Product, Scaled, Sum, Transpose};
 pub use dense::Dense;
 pub use diagonal::Diagonal;
 pub use identity::Identity;
+pub use sketch_dense::DenseSketch;
 
 use crate::plan::Lowering;
 use crate::{BufId, Error, HostMat, Result};

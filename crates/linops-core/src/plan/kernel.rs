@@ -2,6 +2,7 @@
 //!
 //! Each kernel is one WGSL entry point on the GPU and one faer routine (or plain loop) on the CPU.
 
+use crate::rng::{Dist, RngState};
 use crate::{Error, Result};
 
 /// A kernel and its scalar parameters. All matrices are column-major.
@@ -44,6 +45,25 @@ pub enum Kernel {
     },
     /// `out = Xᵀ`; inputs `[X]`.
     Transpose,
+    /// `out = alpha·op(G)·X + beta·out` with `G` the `rows×cols` random matrix of `dist` under
+    /// `rng` (the Philox matrix layout of [`crate::rng`]), generated on the fly, never stored;
+    /// `op(G) = Gᵀ` when `trans`. Inputs `[X]`.
+    SketchGemm {
+        /// Entry distribution of `G`.
+        dist: Dist,
+        /// Generator state of `G`.
+        rng: RngState,
+        /// Rows of `G`.
+        rows: usize,
+        /// Columns of `G`.
+        cols: usize,
+        /// Use `Gᵀ`.
+        trans: bool,
+        /// Scale of the product (a sketch's `1/√d` is folded in here).
+        alpha: f64,
+        /// Scale of the previous output.
+        beta: f64,
+    },
 }
 
 impl Kernel {
@@ -59,6 +79,7 @@ impl Kernel {
             Kernel::Axpby { .. } => "axpby",
             Kernel::DiagScale { .. } => "diag_scale",
             Kernel::Transpose => "transpose",
+            Kernel::SketchGemm { .. } => "sketch_gemm",
         }
     }
 
@@ -82,7 +103,7 @@ impl Kernel {
     ) -> Result<(u64, u64)> {
         let want = match self {
             Kernel::Gemm { .. } | Kernel::DiagScale { .. } => 2,
-            Kernel::Axpby { .. } | Kernel::Transpose => 1,
+            Kernel::Axpby { .. } | Kernel::Transpose | Kernel::SketchGemm { .. } => 1,
         };
         if inputs.len() != want {
             return Err(Error::InvalidArgument(format!(
@@ -145,6 +166,23 @@ impl Kernel {
                     return Err(mismatch(format!("X of {}x{}", out.1, out.0)));
                 }
                 Ok((0, 2 * m * n))
+            }
+            Kernel::SketchGemm {
+                rows,
+                cols,
+                trans,
+                beta,
+                ..
+            } => {
+                let (gm, gk) = if trans { (cols, rows) } else { (rows, cols) };
+                if inputs[0] != (gk, out.1) || out.0 != gm {
+                    return Err(mismatch(format!(
+                        "op(G) {gm}x{gk} · X {gk}x{} into {gm}x{}",
+                        out.1, out.1
+                    )));
+                }
+                let k = gk as u64;
+                Ok((2 * m * n * k, k * n + m * n + reads_out(beta)))
             }
         }
     }

@@ -13,10 +13,14 @@
 //! | [`axpby`](crate::GpuEncoder::axpby), [`scale`](crate::GpuEncoder::scale), [`diag_scale`](crate::GpuEncoder::diag_scale) | `elementwise.wgsl` | O(rows·cols) |
 //! | [`transpose`](crate::GpuEncoder::transpose) | `transpose.wgsl` | O(rows·cols) |
 //! | [`col_norms`](crate::GpuEncoder::col_norms), [`col_dots`](crate::GpuEncoder::col_dots) | `reduce.wgsl` | O(rows·cols) |
+//! | [`philox_fill`](crate::GpuEncoder::philox_fill), [`random_fill`](crate::GpuEncoder::random_fill) | `random_fill.wgsl` (+ `philox.wgsl`) | one Philox block per 4 entries |
+//! | [`sketch_gemm`](crate::GpuEncoder::sketch_gemm) | `sketch_gemm.wgsl` (+ `philox.wgsl`) | 2·m·n·k flops + m·k generated entries per column tile |
 
 pub mod elementwise;
 pub mod gemm;
+pub mod random;
 pub mod reduce;
+pub mod sketch;
 pub mod transpose;
 
 use linops_core::{Error, Result};
