@@ -9,6 +9,8 @@
 //! - `properties`: proptest over random operator trees (apply = dense·X, the adjoint identity);
 //! - `bad_input`: every class of bad input returns a typed error on every backend;
 //! - `planner`: normalization rewrites and plan structure;
+//! - `rng`: Philox known answers, CPU/GPU bit identity of random streams, statistical tests and
+//!   dense sketches;
 //! - `gpu_kernels`: each GPU kernel against its definition;
 //! - `structured`: permutation, low-rank, block-diagonal and Monarch families (market cases, the
 //!   adjoint identity, bad input, folded permutations in `explain()`, the Monarch projection).
@@ -26,6 +28,8 @@ mod market;
 mod planner;
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod rng;
 #[cfg(test)]
 mod shaders;
 #[cfg(test)]

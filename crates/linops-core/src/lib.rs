@@ -20,6 +20,7 @@ pub mod error;
 pub mod host;
 pub mod op;
 pub mod plan;
+pub mod rng;
 
 pub use backend::Backend;
 pub use dtype::{DType, Element};

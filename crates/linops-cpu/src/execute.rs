@@ -139,6 +139,28 @@ fn run_step<T: CpuElem>(
             }
         }
         Kernel::Transpose => out.copy_from(inputs[0].transpose()),
+        Kernel::SketchGemm {
+            dist,
+            rng,
+            rows,
+            cols,
+            trans,
+            alpha,
+            beta,
+        } => crate::sketch::run(
+            &crate::sketch::SketchGemm {
+                dist,
+                rng,
+                rows,
+                cols,
+                trans,
+                alpha,
+                beta,
+            },
+            be.par(),
+            inputs[0],
+            out,
+        ),
         Kernel::Gather { alpha, beta } => {
             crate::structured::gather(inputs[0], inputs[1], out, t(alpha), t(beta))
         }

@@ -17,6 +17,7 @@
 //! ```
 
 mod execute;
+mod sketch;
 mod structured;
 
 use faer::{Mat, Par};

@@ -155,6 +155,27 @@ impl GpuBackend {
                     }
                 }
                 Kernel::Transpose => enc.transpose(arg(0), out)?,
+                Kernel::SketchGemm {
+                    dist,
+                    rng,
+                    rows,
+                    cols,
+                    trans,
+                    alpha,
+                    beta,
+                } => {
+                    let args = crate::SketchGemmArgs {
+                        dist,
+                        rng,
+                        g_rows: rows,
+                        g_cols: cols,
+                        trans,
+                        alpha: alpha as f32,
+                        beta: beta as f32,
+                        tile: crate::GemmTile::Auto,
+                    };
+                    enc.sketch_gemm(&args, arg(0), out)?;
+                }
                 Kernel::Gather { alpha, beta } => {
                     enc.gather(alpha as f32, arg(0), arg(1), beta as f32, out)?
                 }

@@ -34,4 +34,5 @@ pub use encoder::GpuEncoder;
 pub use kernels::block_gemm::BlockGemmArgs;
 pub use kernels::elementwise::Side;
 pub use kernels::gemm::{GemmArgs, GemmConfig, GemmTile};
+pub use kernels::sketch::SketchGemmArgs;
 pub use pool::{GpuMat, PoolStats};

@@ -1,9 +1,9 @@
 //! The WGSL registry: every shader of linops, included at compile time from `shaders/`.
 //!
 //! Each `.wgsl` file in the workspace's `shaders/` folder appears here exactly once, through
-//! `include_str!` (a missing file is a compile error). Shared WGSL snippets (none yet; a future
-//! `philox.wgsl` will be one) are prepended by [`assemble`], the only place where shader text is
-//! combined. Pipelines, tests and tools all read shader text through this module.
+//! `include_str!` (a missing file is a compile error). Shared WGSL snippets (`philox.wgsl`:
+//! Philox4x32-10 and the distributions) are prepended by [`assemble`], the only place where shader
+//! text is combined. Pipelines, tests and tools all read shader text through this module.
 
 /// One WGSL source file, assembled and ready for `create_shader_module`.
 #[derive(Debug, Clone)]
@@ -62,10 +62,22 @@ const RAW: &[RawShader] = &[
         entry_points: &["gather"],
         shared: &[],
     },
+    RawShader {
+        name: "random_fill",
+        text: include_str!("../../../shaders/random_fill.wgsl"),
+        entry_points: &["philox_bits", "random_fill"],
+        shared: &["philox"],
+    },
+    RawShader {
+        name: "sketch_gemm",
+        text: include_str!("../../../shaders/sketch_gemm.wgsl"),
+        entry_points: &["sketch_gemm"],
+        shared: &["philox"],
+    },
 ];
 
-/// Shared WGSL snippets that [`assemble`] may prepend: (name, text). Empty for now.
-const SHARED: &[(&str, &str)] = &[];
+/// Shared WGSL snippets that [`assemble`] may prepend: (name, text).
+const SHARED: &[(&str, &str)] = &[("philox", include_str!("../../../shaders/philox.wgsl"))];
 
 /// Names of the `naga::valid::Capabilities` flags the shaders need (as spelled by naga's
 /// bitflags, usable with `Capabilities::from_name`). Empty: every shader is core WGSL.
@@ -120,6 +132,17 @@ pub fn assemble(name: &str) -> String {
     }
     out.push_str(raw.text);
     out
+}
+
+/// Names of the shared snippets (files in `shaders/` that are prepended, not compiled alone).
+///
+/// # Examples
+/// ```
+/// assert_eq!(linops_gpu::shaders::shared_names(), vec!["philox"]);
+/// ```
+#[must_use]
+pub fn shared_names() -> Vec<&'static str> {
+    SHARED.iter().map(|(n, _)| *n).collect()
 }
 
 /// Every shader, assembled.

@@ -18,6 +18,7 @@ mod identity;
 mod low_rank;
 mod monarch;
 mod permutation;
+mod sketch_dense;
 
 pub use block_diagonal::BlockDiagonal;
 pub use compose::{Product, Scaled, Sum, Transpose};
@@ -27,6 +28,7 @@ pub use identity::Identity;
 pub use low_rank::{DiagPlusLowRank, LowRank};
 pub use monarch::{Monarch, best_rank1};
 pub use permutation::Permutation;
+pub use sketch_dense::DenseSketch;
 
 use crate::plan::Lowering;
 use crate::{BufId, Error, HostMat, Result};

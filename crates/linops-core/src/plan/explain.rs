@@ -51,6 +51,17 @@ impl Plan {
             Kernel::Axpby { alpha, beta } => format!("axpby{}", ab(alpha, beta)),
             Kernel::DiagScale { alpha, beta } => format!("diag_scale{}", ab(alpha, beta)),
             Kernel::Transpose => "transpose".into(),
+            Kernel::SketchGemm {
+                dist,
+                trans,
+                alpha,
+                beta,
+                ..
+            } => format!(
+                "sketch_gemm {dist:?} {}{}",
+                if trans { "T" } else { "N" },
+                ab(alpha, beta)
+            ),
             Kernel::Gather { alpha, beta } => format!("gather{}", ab(alpha, beta)),
             Kernel::BlockGemm {
                 blocks,

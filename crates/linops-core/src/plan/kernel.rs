@@ -2,6 +2,7 @@
 //!
 //! Each kernel is one WGSL entry point on the GPU and one faer routine (or plain loop) on the CPU.
 
+use crate::rng::{Dist, RngState};
 use crate::{Error, Result};
 
 pub use super::block::BlockLayout;
@@ -40,6 +41,25 @@ pub enum Kernel {
     /// `out = alpha·diag(d)·X + beta·out`; inputs `[d, X]` with `d` an n×1 column.
     DiagScale {
         /// Scale of the product.
+        alpha: f64,
+        /// Scale of the previous output.
+        beta: f64,
+    },
+    /// `out = alpha·op(G)·X + beta·out` with `G` the `rows×cols` random matrix of `dist` under
+    /// `rng` (the Philox matrix layout of [`crate::rng`]), generated on the fly, never stored;
+    /// `op(G) = Gᵀ` when `trans`. Inputs `[X]`.
+    SketchGemm {
+        /// Entry distribution of `G`.
+        dist: Dist,
+        /// Generator state of `G`.
+        rng: RngState,
+        /// Rows of `G`.
+        rows: usize,
+        /// Columns of `G`.
+        cols: usize,
+        /// Use `Gᵀ`.
+        trans: bool,
+        /// Scale of the product (a sketch's `1/√d` is folded in here).
         alpha: f64,
         /// Scale of the previous output.
         beta: f64,
@@ -91,6 +111,7 @@ impl Kernel {
             Kernel::Transpose => "transpose",
             Kernel::Gather { .. } => "gather",
             Kernel::BlockGemm { .. } => "block_gemm",
+            Kernel::SketchGemm { .. } => "sketch_gemm",
         }
     }
 
@@ -114,7 +135,7 @@ impl Kernel {
     ) -> Result<(u64, u64)> {
         let want = match self {
             Kernel::Gemm { .. } | Kernel::DiagScale { .. } => 2,
-            Kernel::Axpby { .. } | Kernel::Transpose => 1,
+            Kernel::Axpby { .. } | Kernel::Transpose | Kernel::SketchGemm { .. } => 1,
             Kernel::Gather { .. } | Kernel::BlockGemm { .. } => 2,
         };
         if inputs.len() != want {
@@ -221,6 +242,23 @@ impl Kernel {
                     2 * b * bm * bk * n,
                     b * bm * bk + b * bk * n + m * n + reads_out(beta),
                 ))
+            }
+            Kernel::SketchGemm {
+                rows,
+                cols,
+                trans,
+                beta,
+                ..
+            } => {
+                let (gm, gk) = if trans { (cols, rows) } else { (rows, cols) };
+                if inputs[0] != (gk, out.1) || out.0 != gm {
+                    return Err(mismatch(format!(
+                        "op(G) {gm}x{gk} · X {gk}x{} into {gm}x{}",
+                        out.1, out.1
+                    )));
+                }
+                let k = gk as u64;
+                Ok((2 * m * n * k, k * n + m * n + reads_out(beta)))
             }
         }
     }

@@ -456,7 +456,7 @@ impl GpuEncoder {
     /// The tile configuration for `g`: the requested one, or for `Auto` the largest that fits
     /// the device and yields at least 128 workgroups (one wave on a large GPU), else the
     /// smallest that fits.
-    fn gemm_config(&self, g: &GemmArgs) -> Result<GemmConfig> {
+    pub(crate) fn gemm_config(&self, g: &GemmArgs) -> Result<GemmConfig> {
         if let Some(cfg) = g.tile.config() {
             self.gemm_config_fits(&cfg)?;
             return Ok(cfg);

@@ -15,12 +15,16 @@
 //! | [`col_norms`](crate::GpuEncoder::col_norms), [`col_dots`](crate::GpuEncoder::col_dots) | `reduce.wgsl` | O(rows·cols) |
 //! | [`block_gemm`](crate::GpuEncoder::block_gemm) | `block_gemm.wgsl` | 2·b·m·k·n flops, one launch |
 //! | [`gather`](crate::GpuEncoder::gather) | `permute.wgsl` | O(rows·cols) |
+//! | [`philox_fill`](crate::GpuEncoder::philox_fill), [`random_fill`](crate::GpuEncoder::random_fill) | `random_fill.wgsl` (+ `philox.wgsl`) | one Philox block per 4 entries |
+//! | [`sketch_gemm`](crate::GpuEncoder::sketch_gemm) | `sketch_gemm.wgsl` (+ `philox.wgsl`) | 2·m·n·k flops + m·k generated entries per column tile |
 
 pub mod block_gemm;
 pub mod elementwise;
 pub mod gemm;
 pub mod permute;
+pub mod random;
 pub mod reduce;
+pub mod sketch;
 pub mod transpose;
 
 use linops_core::{Error, Result};

@@ -1,0 +1,79 @@
+//! `sketch_gemm` on the CPU: `out = alpha·op(G)·X + beta·out` with `G` generated panel by panel.
+//!
+//! `G` (`rows×cols`, the Philox matrix layout of `linops_core::rng`) is never held whole: column
+//! panels `G[:, J]` of [`PANEL`] columns are generated into one `rows×PANEL` scratch and
+//! multiplied by faer. For `op(G) = G` the panels accumulate `G[:, J]·X[J, :]` into `out`; for
+//! `op(G) = Gᵀ` each panel writes its own row block `out[J, :] = alpha·G[:, J]ᵀ·X + beta·out[J, :]`.
+//! Cost: `2·rows·cols·n` FLOPs plus generating `rows·cols` entries once; extra memory
+//! `rows·PANEL` elements.
+
+use crate::CpuElem;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
+use linops_core::rng::{Dist, RngState};
+
+/// Columns of `G` generated per panel.
+pub(crate) const PANEL: usize = 256;
+
+/// Arguments of one `sketch_gemm` step (from `Kernel::SketchGemm`).
+pub(crate) struct SketchGemm {
+    pub dist: Dist,
+    pub rng: RngState,
+    pub rows: usize,
+    pub cols: usize,
+    pub trans: bool,
+    pub alpha: f64,
+    pub beta: f64,
+}
+
+/// Runs the step; shapes were checked when it was planned.
+pub(crate) fn run<T: CpuElem>(k: &SketchGemm, par: Par, x: MatRef<'_, T>, out: &mut Mat<T>) {
+    let width = PANEL.min(k.cols);
+    let mut panel = Mat::<T>::zeros(k.rows, width);
+    let mut col = vec![0.0f32; k.rows];
+    let alpha = T::from_f64(k.alpha);
+    if !k.trans && k.beta != 0.0 && k.beta != 1.0 {
+        let b = T::from_f64(k.beta);
+        for j in 0..out.ncols() {
+            for v in out.col_as_slice_mut(j) {
+                *v *= b;
+            }
+        }
+    }
+    let mut j0 = 0;
+    while j0 < k.cols {
+        let w = width.min(k.cols - j0);
+        for c in 0..w {
+            k.rng.column_into(k.dist, 0, (j0 + c) as u64, &mut col);
+            for (dst, &g) in panel.col_as_slice_mut(c).iter_mut().zip(&col) {
+                *dst = T::from_f64(f64::from(g));
+            }
+        }
+        let g = panel.as_ref().subcols(0, w);
+        if k.trans {
+            let mut dst = out.as_mut().subrows_mut(j0, w);
+            let accum = if k.beta == 0.0 {
+                Accum::Replace
+            } else {
+                if k.beta != 1.0 {
+                    let b = T::from_f64(k.beta);
+                    for jj in 0..dst.ncols() {
+                        for i in 0..dst.nrows() {
+                            dst[(i, jj)] *= b;
+                        }
+                    }
+                }
+                Accum::Add
+            };
+            matmul(dst, accum, g.transpose(), x, alpha, par);
+        } else {
+            let accum = if j0 == 0 && k.beta == 0.0 {
+                Accum::Replace
+            } else {
+                Accum::Add
+            };
+            matmul(out.as_mut(), accum, g, x.subrows(j0, w), alpha, par);
+        }
+        j0 += w;
+    }
+}

@@ -1,0 +1,148 @@
+//! `sketch_gemm` (`shaders/sketch_gemm.wgsl`, with `philox.wgsl` prepended):
+//! `C = alpha·op(G)·X + beta·C` where the random matrix `G` is generated tile by tile in
+//! workgroup memory from its `RngState` and never stored.
+//!
+//! Storage: `X` is `k×n` and `C` is `m×n`, whole contiguous column-major matrices; `op(G)` is
+//! `m×k` (`G` is `g_rows×g_cols`, transposed when `trans`). Tiling as the GEMM ([`GemmTile`],
+//! chosen by the same rule); every configuration has `TM % 4 == 0` and `BK % 4 == 0`, so Philox
+//! blocks (four rows of one column of `G`) never straddle a tile.
+//!
+//! Cost: `2·m·n·k` flops plus `m·k` generated entries per column tile of `C` (`⌈n/TN⌉` times);
+//! memory traffic is `X` and `C` only.
+
+use linops_core::rng::{Dist, RngState};
+use linops_core::{Error, Result};
+
+use crate::kernels::{check_distinct, check_shape, to_u32};
+use crate::{GemmArgs, GemmTile, GpuEncoder, GpuMat};
+
+/// Arguments of [`GpuEncoder::sketch_gemm`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SketchGemmArgs {
+    /// Entry distribution of `G`.
+    pub dist: Dist,
+    /// Generator state of `G`.
+    pub rng: RngState,
+    /// Rows of `G`.
+    pub g_rows: usize,
+    /// Columns of `G`.
+    pub g_cols: usize,
+    /// Use `Gᵀ`.
+    pub trans: bool,
+    /// Scale of the product.
+    pub alpha: f32,
+    /// Scale of the old C (0: C is not read).
+    pub beta: f32,
+    /// Tile configuration.
+    pub tile: GemmTile,
+}
+
+/// Uniform block of `sketch_gemm.wgsl` (`SketchParams`).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SketchParams {
+    counter: [u32; 4],
+    key: [u32; 2],
+    m: u32,
+    n: u32,
+    k: u32,
+    flags: u32,
+    ldx: u32,
+    ldc: u32,
+    dist: u32,
+    alpha: f32,
+    beta: f32,
+    _pad0: u32,
+}
+
+impl GpuEncoder {
+    /// Records `c = alpha·op(G)·x + beta·c` with `G` generated on the fly (see the module docs).
+    ///
+    /// # Errors
+    /// [`Error::EmptyDimension`] for an empty `G`; [`Error::ShapeMismatch`] unless `x` is
+    /// `k×n` and `c` is `m×n` for `op(G)` of `m×k`; [`Error::InvalidArgument`] if `c` is `x`, a
+    /// dimension exceeds u32, or a matrix belongs to another device; [`Error::DeviceLimit`] if
+    /// the dispatch or tile does not fit; [`Error::Backend`] on device errors.
+    ///
+    /// # Examples
+    /// ```
+    /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+    /// use linops_core::rng::{Dist, RngState};
+    /// use linops_gpu::{GemmTile, SketchGemmArgs};
+    /// let s = RngState::new(1);
+    /// let x = dev.upload(3, 1, &[1.0, 0.0, 0.0]).unwrap(); // e_0
+    /// let c = dev.alloc(2, 1).unwrap();
+    /// let args = SketchGemmArgs { dist: Dist::Rademacher, rng: s, g_rows: 2, g_cols: 3,
+    ///     trans: false, alpha: 1.0, beta: 0.0, tile: GemmTile::Auto };
+    /// let mut enc = dev.encoder();
+    /// enc.sketch_gemm(&args, &x, &c).unwrap();
+    /// enc.submit().unwrap();
+    /// assert_eq!(dev.download(&c).unwrap(), vec![s.entry(Dist::Rademacher, 0, 0), s.entry(Dist::Rademacher, 1, 0)]);
+    /// ```
+    pub fn sketch_gemm(&mut self, args: &SketchGemmArgs, x: &GpuMat, c: &GpuMat) -> Result<()> {
+        let a = args;
+        if a.g_rows == 0 || a.g_cols == 0 {
+            return Err(Error::EmptyDimension {
+                context: "sketch_gemm: G".into(),
+                rows: a.g_rows,
+                cols: a.g_cols,
+            });
+        }
+        let (m, k) = if a.trans {
+            (a.g_cols, a.g_rows)
+        } else {
+            (a.g_rows, a.g_cols)
+        };
+        let n = x.cols();
+        check_shape("sketch_gemm: X", x, k, n)?;
+        check_shape("sketch_gemm: C", c, m, n)?;
+        check_distinct("sketch_gemm", c, &[x])?;
+        // Rows of G are read up to the next multiple of 4 (the block's first row + 3).
+        to_u32("sketch_gemm: rows of G + 3", a.g_rows.saturating_add(3))?;
+        let cfg = self.gemm_config(&GemmArgs::new(m, n, k).with_tile(a.tile))?;
+        if cfg.tile_m() % 4 != 0 || cfg.bk % 4 != 0 || cfg.rm > 8 || cfg.rn > 8 {
+            return Err(Error::InvalidArgument(format!(
+                "sketch_gemm: tile {}x{} with BK {} is not a multiple of the 4-row Philox block",
+                cfg.tile_m(),
+                cfg.tile_n(),
+                cfg.bk
+            )));
+        }
+        let params = SketchParams {
+            counter: a.rng.counter,
+            key: a.rng.key,
+            m: to_u32("m", m)?,
+            n: to_u32("n", n)?,
+            k: to_u32("k", k)?,
+            flags: u32::from(a.beta == 0.0),
+            ldx: to_u32("ldx", k)?,
+            ldc: to_u32("ldc", m)?,
+            dist: a.dist.code(),
+            alpha: a.alpha,
+            beta: a.beta,
+            _pad0: 0,
+        };
+        let groups = [
+            (m as u64).div_ceil(u64::from(cfg.tile_m())),
+            (n as u64).div_ceil(u64::from(cfg.tile_n())),
+            1,
+        ];
+        let workgroups = self.check_workgroups("sketch_gemm", groups)?;
+        let constants = [
+            ("WG_X", f64::from(cfg.wg_x)),
+            ("WG_Y", f64::from(cfg.wg_y)),
+            ("RM", f64::from(cfg.rm)),
+            ("RN", f64::from(cfg.rn)),
+            ("BK", f64::from(cfg.bk)),
+            ("TRANS_G", if a.trans { 1.0 } else { 0.0 }),
+        ];
+        self.record(
+            "sketch_gemm",
+            &constants,
+            &[(0, x), (1, c)],
+            bytemuck::bytes_of(&params),
+            2,
+            workgroups,
+        )
+    }
+}
