@@ -14,19 +14,33 @@ use std::hint::black_box;
 use std::time::Duration;
 
 fn kernel_cases() -> Vec<Case> {
-    let built = [cases::gemm(256, 256, 256), cases::gemm(512, 512, 512), cases::dense_t(4096, 64), cases::diag(4096, 64)];
-    built.into_iter().map(|c| c.expect("bench cases are valid")).collect()
+    let built = [
+        cases::gemm(256, 256, 256),
+        cases::gemm(512, 512, 512),
+        cases::dense_t(4096, 64),
+        cases::diag(4096, 64),
+    ];
+    built
+        .into_iter()
+        .map(|c| c.expect("bench cases are valid"))
+        .collect()
 }
 
 fn bench_engine(c: &mut Criterion, group_name: &str, engine: &Engine) {
     let mut group = c.benchmark_group(group_name);
     for case in kernel_cases() {
         let x = case.x_f32();
-        let plan = engine.plan::<f32>(&case.op, x.nrows(), x.ncols()).expect("plan");
+        let plan = engine
+            .plan::<f32>(&case.op, x.nrows(), x.ncols())
+            .expect("plan");
         let xm = engine.upload(x.as_ref()).expect("upload");
         group.throughput(Throughput::Elements(plan.total_flops()));
         group.bench_function(format!("{}/{}", case.op_name, case.shape), |b| {
-            b.iter_with_large_drop(|| engine.apply_to(black_box(&case.op), black_box(&xm)).expect("apply"))
+            b.iter_with_large_drop(|| {
+                engine
+                    .apply_to(black_box(&case.op), black_box(&xm))
+                    .expect("apply")
+            })
         });
     }
     group.finish();

@@ -76,7 +76,12 @@ pub fn gemm(m: usize, n: usize, k: usize) -> Result<Case> {
     let mut r = rng("gemm", &shape);
     let op = dense_op(&mut r, m, k)?;
     let x = r.uniform_mat(k, n);
-    Ok(Case { op_name: "gemm", shape, op, x })
+    Ok(Case {
+        op_name: "gemm",
+        shape,
+        op,
+        x,
+    })
 }
 
 /// Transposed dense apply: `Aᵀ · X` with `A` dense `n×n` and `X` of `n×batch`.
@@ -93,7 +98,12 @@ pub fn dense_t(n: usize, batch: usize) -> Result<Case> {
     let mut r = rng("dense_t", &shape);
     let op = dense_op(&mut r, n, n)?.t();
     let x = r.uniform_mat(n, batch);
-    Ok(Case { op_name: "dense_t", shape, op, x })
+    Ok(Case {
+        op_name: "dense_t",
+        shape,
+        op,
+        x,
+    })
 }
 
 /// Diagonal scaling: `diag(d) · X`.
@@ -110,7 +120,12 @@ pub fn diag(n: usize, batch: usize) -> Result<Case> {
     let mut r = rng("diag", &shape);
     let op = Op::diagonal(r.uniform_vec(n))?;
     let x = r.uniform_mat(n, batch);
-    Ok(Case { op_name: "diag", shape, op, x })
+    Ok(Case {
+        op_name: "diag",
+        shape,
+        op,
+        x,
+    })
 }
 
 /// Scaled identity: `2.5·I · X`.
@@ -127,7 +142,12 @@ pub fn scaled_identity(n: usize, batch: usize) -> Result<Case> {
     let mut r = rng("scaled_identity", &shape);
     let op = Op::identity(n)?.scaled(2.5)?;
     let x = r.uniform_mat(n, batch);
-    Ok(Case { op_name: "scaled_identity", shape, op, x })
+    Ok(Case {
+        op_name: "scaled_identity",
+        shape,
+        op,
+        x,
+    })
 }
 
 /// Product `diag(d) · A · B · X` with `A`, `B` dense `n×n` (two GEMMs and a scaling).
@@ -147,7 +167,12 @@ pub fn diag_dense_dense(n: usize, batch: usize) -> Result<Case> {
     let b = dense_op(&mut r, n, n)?;
     let op = Op::product(vec![d, a, b])?;
     let x = r.uniform_mat(n, batch);
-    Ok(Case { op_name: "diag_dense_dense", shape, op, x })
+    Ok(Case {
+        op_name: "diag_dense_dense",
+        shape,
+        op,
+        x,
+    })
 }
 
 /// Sum `(A + diag(d)) · X` with `A` dense `n×n`.
@@ -166,7 +191,12 @@ pub fn dense_plus_diag(n: usize, batch: usize) -> Result<Case> {
     let d = Op::diagonal(r.uniform_vec(n))?;
     let op = Op::sum(vec![a, d])?;
     let x = r.uniform_mat(n, batch);
-    Ok(Case { op_name: "dense_plus_diag", shape, op, x })
+    Ok(Case {
+        op_name: "dense_plus_diag",
+        shape,
+        op,
+        x,
+    })
 }
 
 /// The non-GEMM operations of the `quick` suite at `(n, batch)`, in a fixed order.

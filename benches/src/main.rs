@@ -81,11 +81,20 @@ fn targets(choice: BackendChoice, suite: &Suite) -> Result<Vec<Target>, String> 
     }
     match Target::gpu() {
         Ok(g) => {
-            let soft = if g.is_software_gpu() { " (software adapter: few reps)" } else { "" };
+            let soft = if g.is_software_gpu() {
+                " (software adapter: few reps)"
+            } else {
+                ""
+            };
             eprintln!("linops-bench: GPU: {}{soft}", g.engine.device());
             t.push(g);
         }
-        Err(e) if required => return Err(format!("{} needs a GPU, and none could be opened: {e}", suite.name)),
+        Err(e) if required => {
+            return Err(format!(
+                "{} needs a GPU, and none could be opened: {e}",
+                suite.name
+            ));
+        }
         Err(e) => eprintln!("linops-bench: no usable GPU ({e}); CPU rows only"),
     }
     Ok(t)
@@ -109,14 +118,22 @@ fn run(suite: &Suite, choice: BackendChoice, common: &Common) -> ExitCode {
     print!("{}", row::table(&out.rows));
     if let Some(path) = &common.json {
         match row::write_json(path, &out.rows) {
-            Ok(()) => eprintln!("linops-bench: wrote {} rows to {}", out.rows.len(), path.display()),
+            Ok(()) => eprintln!(
+                "linops-bench: wrote {} rows to {}",
+                out.rows.len(),
+                path.display()
+            ),
             Err(e) => {
                 eprintln!("linops-bench: cannot write {}: {e}", path.display());
                 return ExitCode::FAILURE;
             }
         }
     }
-    eprintln!("linops-bench: {} finished in {elapsed:.1} s, {} rows", suite.name, out.rows.len());
+    eprintln!(
+        "linops-bench: {} finished in {elapsed:.1} s, {} rows",
+        suite.name,
+        out.rows.len()
+    );
     if out.failures.is_empty() {
         return ExitCode::SUCCESS;
     }

@@ -38,7 +38,12 @@ pub struct RepPolicy {
 
 impl Default for RepPolicy {
     fn default() -> Self {
-        RepPolicy { max_reps: 10, min_reps: 3, budget_s: 1.0, second_warmup_below_s: 0.5 }
+        RepPolicy {
+            max_reps: 10,
+            min_reps: 3,
+            budget_s: 1.0,
+            second_warmup_below_s: 0.5,
+        }
     }
 }
 
@@ -51,8 +56,14 @@ impl RepPolicy {
     /// assert_eq!(p.reps_for(0.25), 4); // budget 1 s
     /// ```
     pub fn reps_for(&self, warm_s: f64) -> usize {
-        let by_budget = if warm_s > 0.0 { (self.budget_s / warm_s).ceil() as usize } else { self.max_reps };
-        by_budget.clamp(self.min_reps.min(self.max_reps), self.max_reps).max(1)
+        let by_budget = if warm_s > 0.0 {
+            (self.budget_s / warm_s).ceil() as usize
+        } else {
+            self.max_reps
+        };
+        by_budget
+            .clamp(self.min_reps.min(self.max_reps), self.max_reps)
+            .max(1)
     }
 }
 
@@ -81,7 +92,11 @@ impl Target {
     /// assert!(!linops_bench::measure::Target::cpu_f32().f64);
     /// ```
     pub fn cpu_f32() -> Target {
-        Target { label: "cpu", engine: Engine::cpu(), f64: false }
+        Target {
+            label: "cpu",
+            engine: Engine::cpu(),
+            f64: false,
+        }
     }
 
     /// CPU engine, `f64` data (the reference backend).
@@ -91,7 +106,11 @@ impl Target {
     /// assert!(linops_bench::measure::Target::cpu_f64().f64);
     /// ```
     pub fn cpu_f64() -> Target {
-        Target { label: "cpu-f64", engine: Engine::cpu(), f64: true }
+        Target {
+            label: "cpu-f64",
+            engine: Engine::cpu(),
+            f64: true,
+        }
     }
 
     /// GPU engine (`f32`) on the adapter chosen by `LINOPS_ADAPTER`.
@@ -107,7 +126,11 @@ impl Target {
     /// }
     /// ```
     pub fn gpu() -> Result<Target> {
-        Ok(Target { label: "gpu", engine: Engine::gpu()?, f64: false })
+        Ok(Target {
+            label: "gpu",
+            engine: Engine::gpu()?,
+            f64: false,
+        })
     }
 
     /// Whether this is a software GPU (lavapipe/llvmpipe, SwiftShader, WARP) or a CPU.
@@ -142,10 +165,19 @@ pub struct Measurement {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
 }
 
-fn run_typed<T: Scalar>(engine: &Engine, case: &Case, x: MatRef<'_, T>, policy: &RepPolicy) -> Result<Measurement> {
+fn run_typed<T: Scalar>(
+    engine: &Engine,
+    case: &Case,
+    x: MatRef<'_, T>,
+    policy: &RepPolicy,
+) -> Result<Measurement> {
     let plan = engine.plan::<T>(&case.op, x.nrows(), x.ncols())?;
     let xm = engine.upload(x)?;
     let timed = || -> Result<(f64, linops::Matrix)> {
@@ -167,7 +199,13 @@ fn run_typed<T: Scalar>(engine: &Engine, case: &Case, x: MatRef<'_, T>, policy: 
     }
     let y = engine.download::<T>(&last.expect("reps >= 1"))?;
     let y = Mat::from_fn(y.nrows(), y.ncols(), |i, j| y[(i, j)].to_f64());
-    Ok(Measurement { median_s: median(times), reps, flops: plan.total_flops(), bytes: plan.total_bytes(), y })
+    Ok(Measurement {
+        median_s: median(times),
+        reps,
+        flops: plan.total_flops(),
+        bytes: plan.total_bytes(),
+        y,
+    })
 }
 
 /// Times `case` on `target` following `policy`.
@@ -216,7 +254,11 @@ pub fn reference(case: &Case) -> Result<Mat<f64>> {
 /// assert_eq!(linops_bench::measure::max_rel_err(y.as_ref(), r.as_ref()), 0.25);
 /// ```
 pub fn max_rel_err(y: MatRef<'_, f64>, y_ref: MatRef<'_, f64>) -> f64 {
-    assert_eq!((y.nrows(), y.ncols()), (y_ref.nrows(), y_ref.ncols()), "result shape differs from the reference");
+    assert_eq!(
+        (y.nrows(), y.ncols()),
+        (y_ref.nrows(), y_ref.ncols()),
+        "result shape differs from the reference"
+    );
     let (mut diff, mut scale) = (0.0f64, 0.0f64);
     for j in 0..y.ncols() {
         for i in 0..y.nrows() {

@@ -92,5 +92,7 @@ impl SplitMix64 {
 /// assert_ne!(seed_for("gemm m=8"), seed_for("gemm m=9"));
 /// ```
 pub fn seed_for(label: &str) -> u64 {
-    label.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    label.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -86,7 +86,11 @@ fn fmt_value(v: &serde_json::Value) -> String {
 }
 
 fn fmt_num(v: f64) -> String {
-    if v == 0.0 || (1e-2..1e5).contains(&v.abs()) { format!("{v:.3}") } else { format!("{v:.2e}") }
+    if v == 0.0 || (1e-2..1e5).contains(&v.abs()) {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.2e}")
+    }
 }
 
 /// The rows as an aligned text table: the fixed columns, then every `extra` key in sorted order
@@ -106,11 +110,19 @@ pub fn table(rows: &[Row]) -> String {
         keys.dedup();
         keys
     };
-    let mut header: Vec<String> =
-        ["op", "shape", "backend", "device", "median_ms", "GFLOP/s", "GB/s", "max_rel_err"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let mut header: Vec<String> = [
+        "op",
+        "shape",
+        "backend",
+        "device",
+        "median_ms",
+        "GFLOP/s",
+        "GB/s",
+        "max_rel_err",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     header.extend(extra_keys.iter().map(|k| k.to_string()));
     let body: Vec<Vec<String>> = rows
         .iter()
@@ -123,14 +135,25 @@ pub fn table(rows: &[Row]) -> String {
                 fmt_num(r.median_ms),
                 fmt_num(r.gflops),
                 fmt_num(r.gbps),
-                r.max_rel_err.map_or_else(|| "ref".into(), |e| format!("{e:.2e}")),
+                r.max_rel_err
+                    .map_or_else(|| "ref".into(), |e| format!("{e:.2e}")),
             ];
-            cells.extend(extra_keys.iter().map(|k| r.extra.get(*k).map_or_else(|| "-".into(), fmt_value)));
+            cells.extend(
+                extra_keys
+                    .iter()
+                    .map(|k| r.extra.get(*k).map_or_else(|| "-".into(), fmt_value)),
+            );
             cells
         })
         .collect();
     let widths: Vec<usize> = (0..header.len())
-        .map(|c| body.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0))
+        .map(|c| {
+            body.iter()
+                .map(|r| r[c].chars().count())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     // Text columns (op, shape, backend, device) are left-aligned, numbers right-aligned.
     let line = |cells: &[String]| {

@@ -28,3 +28,5 @@ mod properties;
 mod shaders;
 #[cfg(test)]
 mod support;
+#[cfg(test)]
+mod transforms;

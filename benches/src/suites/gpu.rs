@@ -15,7 +15,12 @@ pub const SUITE: Suite = Suite {
     name: "gpu-suite",
     about: "GEMM 4096/8192 and the quick operators at large sizes, GPU f32 only",
     gpu_only: true,
-    policy: RepPolicy { max_reps: 20, min_reps: 5, budget_s: 2.0, second_warmup_below_s: 0.5 },
+    policy: RepPolicy {
+        max_reps: 20,
+        min_reps: 5,
+        budget_s: 2.0,
+        second_warmup_below_s: 0.5,
+    },
     cases,
 };
 
@@ -28,14 +33,22 @@ pub const SUITE: Suite = Suite {
 pub fn cases() -> Vec<CaseSpec> {
     let mut v = Vec::new();
     for n in [4096, 8192] {
-        v.push(CaseSpec::new(format!("gemm m={n},n={n},k={n}"), move || cases::gemm(n, n, n)));
+        v.push(CaseSpec::new(
+            format!("gemm m={n},n={n},k={n}"),
+            move || cases::gemm(n, n, n),
+        ));
     }
     for (n, batch) in [(8192, 1024), (8192, 64)] {
         v.extend(quick::structured(n, batch));
     }
     let (n, batch) = (1 << 20, 64);
     let shape = format!("n={n},batch={batch}");
-    v.push(CaseSpec::new(format!("diag {shape}"), move || cases::diag(n, batch)));
-    v.push(CaseSpec::new(format!("scaled_identity {shape}"), move || cases::scaled_identity(n, batch)));
+    v.push(CaseSpec::new(format!("diag {shape}"), move || {
+        cases::diag(n, batch)
+    }));
+    v.push(CaseSpec::new(
+        format!("scaled_identity {shape}"),
+        move || cases::scaled_identity(n, batch),
+    ));
     v
 }

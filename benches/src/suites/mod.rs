@@ -30,14 +30,22 @@ impl CaseSpec {
     /// let s = linops_bench::suites::CaseSpec::new("diag n=4,batch=1", || linops_bench::cases::diag(4, 1));
     /// assert_eq!((s.build)().unwrap().label(), s.label);
     /// ```
-    pub fn new(label: impl Into<String>, build: impl Fn() -> linops::Result<Case> + 'static) -> CaseSpec {
-        CaseSpec { label: label.into(), build: Box::new(build) }
+    pub fn new(
+        label: impl Into<String>,
+        build: impl Fn() -> linops::Result<Case> + 'static,
+    ) -> CaseSpec {
+        CaseSpec {
+            label: label.into(),
+            build: Box::new(build),
+        }
     }
 }
 
 impl std::fmt::Debug for CaseSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CaseSpec").field("label", &self.label).finish_non_exhaustive()
+        f.debug_struct("CaseSpec")
+            .field("label", &self.label)
+            .finish_non_exhaustive()
     }
 }
 
@@ -116,7 +124,11 @@ pub fn run_suite(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outco
     for spec in &specs {
         let fail_case = |out: &mut Outcome, what: &str, e: linops::Error| {
             eprintln!("  {} FAILED ({what}): {e}", spec.label);
-            out.failures.push(Failure { case: spec.label.clone(), backend: "-".into(), error: format!("{what}: {e}") });
+            out.failures.push(Failure {
+                case: spec.label.clone(),
+                backend: "-".into(),
+                error: format!("{what}: {e}"),
+            });
         };
         let case = match (spec.build)() {
             Ok(c) => c,
@@ -134,14 +146,23 @@ pub fn run_suite(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outco
                 Err(e) => fail_case(&mut out, "cpu-f64 reference", e),
             }
         }
-        let ordered = targets.iter().filter(|t| t.label == "cpu-f64").chain(targets.iter().filter(|t| t.label != "cpu-f64"));
+        let ordered = targets
+            .iter()
+            .filter(|t| t.label == "cpu-f64")
+            .chain(targets.iter().filter(|t| t.label != "cpu-f64"));
         for target in ordered {
             step += 1;
             eprint!("[{step}/{total}] {} on {} ... ", spec.label, target.label);
             let _ = std::io::stderr().flush();
             match measure::run(target, &case, policy) {
                 Ok(m) => {
-                    let mut row = Row::new(suite.name, case.op_name, &case.shape, target.label, &target.engine.device());
+                    let mut row = Row::new(
+                        suite.name,
+                        case.op_name,
+                        &case.shape,
+                        target.label,
+                        &target.engine.device(),
+                    );
                     row.median_ms = m.median_s * 1e3;
                     row.gflops = m.flops as f64 / m.median_s / 1e9;
                     row.gbps = m.bytes as f64 / m.median_s / 1e9;
@@ -150,13 +171,16 @@ pub fn run_suite(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outco
                     } else {
                         // NaN (JSON null, table NaN) when the reference itself failed.
                         row.max_rel_err =
-                            Some(y_ref.as_ref().map_or(f64::NAN, |r| measure::max_rel_err(m.y.as_ref(), r.as_ref())));
+                            Some(y_ref.as_ref().map_or(f64::NAN, |r| {
+                                measure::max_rel_err(m.y.as_ref(), r.as_ref())
+                            }));
                     }
                     eprintln!(
                         "{:.3} ms ({} reps){}",
                         row.median_ms,
                         m.reps,
-                        row.max_rel_err.map_or_else(String::new, |e| format!(", max_rel_err {e:.1e}"))
+                        row.max_rel_err
+                            .map_or_else(String::new, |e| format!(", max_rel_err {e:.1e}"))
                     );
                     out.rows.push(row);
                 }

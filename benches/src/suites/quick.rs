@@ -16,7 +16,12 @@ pub const SUITE: Suite = Suite {
     name: "quick",
     about: "GEMM 256-1024 and the basic operators at two shapes, on cpu, cpu-f64 and gpu",
     gpu_only: false,
-    policy: RepPolicy { max_reps: 10, min_reps: 3, budget_s: 1.0, second_warmup_below_s: 0.5 },
+    policy: RepPolicy {
+        max_reps: 10,
+        min_reps: 3,
+        budget_s: 1.0,
+        second_warmup_below_s: 0.5,
+    },
     cases,
 };
 
@@ -29,7 +34,10 @@ pub const SUITE: Suite = Suite {
 pub fn cases() -> Vec<CaseSpec> {
     let mut v = Vec::new();
     for n in [256, 512, 1024] {
-        v.push(CaseSpec::new(format!("gemm m={n},n={n},k={n}"), move || cases::gemm(n, n, n)));
+        v.push(CaseSpec::new(
+            format!("gemm m={n},n={n},k={n}"),
+            move || cases::gemm(n, n, n),
+        ));
     }
     for (n, batch) in [(512, 512), (4096, 64)] {
         v.extend(structured(n, batch));
@@ -49,8 +57,14 @@ pub fn structured(n: usize, batch: usize) -> Vec<CaseSpec> {
     vec![
         CaseSpec::new(format!("dense_t {shape}"), move || cases::dense_t(n, batch)),
         CaseSpec::new(format!("diag {shape}"), move || cases::diag(n, batch)),
-        CaseSpec::new(format!("scaled_identity {shape}"), move || cases::scaled_identity(n, batch)),
-        CaseSpec::new(format!("diag_dense_dense {shape}"), move || cases::diag_dense_dense(n, batch)),
-        CaseSpec::new(format!("dense_plus_diag {shape}"), move || cases::dense_plus_diag(n, batch)),
+        CaseSpec::new(format!("scaled_identity {shape}"), move || {
+            cases::scaled_identity(n, batch)
+        }),
+        CaseSpec::new(format!("diag_dense_dense {shape}"), move || {
+            cases::diag_dense_dense(n, batch)
+        }),
+        CaseSpec::new(format!("dense_plus_diag {shape}"), move || {
+            cases::dense_plus_diag(n, batch)
+        }),
     ]
 }

@@ -17,6 +17,7 @@
 //! ```
 
 mod execute;
+pub mod transforms;
 
 use faer::{Mat, Par};
 use linops_core::{Backend, Element, Error, Param, Plan, Result};
@@ -31,7 +32,7 @@ use std::sync::{Arc, Mutex, Weak};
 /// takes::<f32>();
 /// takes::<f64>();
 /// ```
-pub trait CpuElem: Element + faer::traits::RealField {}
+pub trait CpuElem: Element + faer::traits::RealField + transforms::FftElem {}
 impl CpuElem for f32 {}
 impl CpuElem for f64 {}
 

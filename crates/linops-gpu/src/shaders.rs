@@ -50,6 +50,18 @@ const RAW: &[RawShader] = &[
         entry_points: &["col_norms", "col_dots"],
         shared: &[],
     },
+    RawShader {
+        name: "fwht",
+        text: include_str!("../../../shaders/fwht.wgsl"),
+        entry_points: &["fwht_local", "fwht_stage", "fwht_last"],
+        shared: &[],
+    },
+    RawShader {
+        name: "dct",
+        text: include_str!("../../../shaders/dct.wgsl"),
+        entry_points: &["dct"],
+        shared: &[],
+    },
 ];
 
 /// Shared WGSL snippets that [`assemble`] may prepend: (name, text). Empty for now.

@@ -11,13 +11,17 @@
 //! one new variant; the composition nodes and the other leaves are untouched.
 
 mod compose;
+mod dct;
 mod dense;
 mod diagonal;
+mod hadamard;
 mod identity;
 
 pub use compose::{Product, Scaled, Sum, Transpose};
+pub use dct::Dct;
 pub use dense::Dense;
 pub use diagonal::Diagonal;
+pub use hadamard::Hadamard;
 pub use identity::Identity;
 
 use crate::plan::Lowering;

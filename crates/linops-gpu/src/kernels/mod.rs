@@ -13,8 +13,12 @@
 //! | [`axpby`](crate::GpuEncoder::axpby), [`scale`](crate::GpuEncoder::scale), [`diag_scale`](crate::GpuEncoder::diag_scale) | `elementwise.wgsl` | O(rows·cols) |
 //! | [`transpose`](crate::GpuEncoder::transpose) | `transpose.wgsl` | O(rows·cols) |
 //! | [`col_norms`](crate::GpuEncoder::col_norms), [`col_dots`](crate::GpuEncoder::col_dots) | `reduce.wgsl` | O(rows·cols) |
+//! | [`fwht`](crate::GpuEncoder::fwht) | `fwht.wgsl` | N·log₂N adds per column |
+//! | [`dct`](crate::GpuEncoder::dct) | `dct.wgsl` | 5·n·log₂n + O(n) flops per column |
 
+pub mod dct;
 pub mod elementwise;
+pub mod fwht;
 pub mod gemm;
 pub mod reduce;
 pub mod transpose;
