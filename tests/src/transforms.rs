@@ -52,7 +52,11 @@ impl Def {
         match self {
             Def::Wht { rows, cols } => {
                 let s = 1.0 / (rows.max(cols) as f64).sqrt();
-                if (i & j).count_ones() % 2 == 0 { s } else { -s }
+                if (i & j).count_ones().is_multiple_of(2) {
+                    s
+                } else {
+                    -s
+                }
             }
             Def::Dct { n, transposed } => {
                 let (k, j) = if transposed { (j, i) } else { (i, j) };

@@ -122,7 +122,11 @@ impl LeafOp for Hadamard {
     fn to_dense(&self) -> HostMat {
         let s = 1.0 / (self.n_pad as f64).sqrt();
         HostMat::from_fn(self.n_pad, self.n, |i, j| {
-            if (i & j).count_ones() % 2 == 0 { s } else { -s }
+            if (i & j).count_ones().is_multiple_of(2) {
+                s
+            } else {
+                -s
+            }
         })
     }
     fn param_count(&self) -> usize {

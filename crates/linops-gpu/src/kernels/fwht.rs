@@ -72,10 +72,7 @@ impl GpuEncoder {
         // Every index the shader forms is below cols·N (checked to fit u32) and below the length
         // of the buffer it reads: x[j·rows_in + r] with r < rows_in, y[j·rows_out + i] with
         // i < rows_out, scratch[j·N + i] with i < N.
-        to_u32(
-            "fwht: columns × transform length",
-            cols.checked_mul(n).unwrap_or(usize::MAX),
-        )?;
+        to_u32("fwht: columns × transform length", cols.saturating_mul(n))?;
         let b = n.min(CAP);
         let max = self.device.limits().max_compute_workgroups_per_dimension;
         let mut params = FwhtParams {
