@@ -36,3 +36,5 @@ mod shaders;
 mod structured;
 #[cfg(test)]
 mod support;
+#[cfg(test)]
+mod transforms;

@@ -127,6 +127,42 @@ fn cases() -> Vec<Case> {
         let nested = Op::product(vec![sum.scaled(0.5).unwrap().t(), d.clone(), d, a]).unwrap();
         push(format!("nested (0.5·sum)^T·D·D·A {n}"), nested, b);
     }
+    // Fast transforms (orthonormal Walsh–Hadamard and DCT-II/III): alone, transposed, padded,
+    // in sums (beta = 1 accumulation) and products.
+    use linops::op::{Dct, Hadamard};
+    for (n, b) in [(1, 1), (2, 3), (64, 17), (1024, 5)] {
+        let h = Op::leaf(Hadamard::new(n).unwrap());
+        push(format!("hadamard {n}"), h.clone(), b);
+        push(
+            format!("hadamard^T scaled {n}"),
+            h.t().scaled(-0.5).unwrap(),
+            b,
+        );
+        let d = rng.diag_op(n);
+        push(
+            format!("sum hadamard + D {n}"),
+            Op::sum(vec![h.clone(), d.clone()]).unwrap(),
+            b,
+        );
+        let c = Op::leaf(Dct::new(n).unwrap());
+        push(format!("dct {n}"), c.clone(), b);
+        push(format!("dct^T {n}"), c.t(), b);
+        push(
+            format!("product dct^T·D·hadamard {n}"),
+            Op::product(vec![c.t(), d, h]).unwrap(),
+            b,
+        );
+        push(
+            format!("sum dct + dct^T {n}"),
+            Op::sum(vec![c.clone(), c.t().scaled(2.0).unwrap()]).unwrap(),
+            b,
+        );
+    }
+    for (n, b) in [(3, 2), (100, 7), (600, 2)] {
+        let hp = Op::leaf(Hadamard::padded(n).unwrap());
+        push(format!("hadamard padded {n}"), hp.clone(), b);
+        push(format!("hadamard padded^T {n}"), hp.t(), b);
+    }
     for (name, op, factors, batch) in crate::structured::cases() {
         v.push(Case {
             name,

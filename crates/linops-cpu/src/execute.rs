@@ -74,7 +74,7 @@ pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Re
 }
 
 fn t<T: CpuElem>(v: f64) -> T {
-    T::from_f64(v)
+    <T as linops_core::Element>::from_f64(v)
 }
 
 /// Runs one kernel. Shapes were checked when the step was planned.
@@ -139,6 +139,14 @@ fn run_step<T: CpuElem>(
             }
         }
         Kernel::Transpose => out.copy_from(inputs[0].transpose()),
+        Kernel::Fwht { alpha, beta } => {
+            crate::transforms::fwht(inputs[0], out, alpha, beta, be.par())
+        }
+        Kernel::Dct {
+            inverse,
+            alpha,
+            beta,
+        } => T::dct_columns(inputs[0], inputs[1], out, inverse, alpha, beta, be.par()),
         Kernel::SketchGemm {
             dist,
             rng,

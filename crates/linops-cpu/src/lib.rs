@@ -19,6 +19,7 @@
 mod execute;
 mod sketch;
 mod structured;
+pub mod transforms;
 
 use faer::{Mat, Par};
 use linops_core::{Backend, Element, Error, Param, Plan, Result};
@@ -33,7 +34,7 @@ use std::sync::{Arc, Mutex, Weak};
 /// takes::<f32>();
 /// takes::<f64>();
 /// ```
-pub trait CpuElem: Element + faer::traits::RealField {}
+pub trait CpuElem: Element + faer::traits::RealField + transforms::FftElem {}
 impl CpuElem for f32 {}
 impl CpuElem for f64 {}
 

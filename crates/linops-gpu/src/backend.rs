@@ -155,6 +155,16 @@ impl GpuBackend {
                     }
                 }
                 Kernel::Transpose => enc.transpose(arg(0), out)?,
+                Kernel::Fwht { alpha, beta } => {
+                    let n = arg(0).rows().max(out.rows());
+                    let scale = alpha / (n as f64).sqrt();
+                    enc.fwht(scale as f32, arg(0), beta as f32, out)?
+                }
+                Kernel::Dct {
+                    inverse,
+                    alpha,
+                    beta,
+                } => enc.dct(inverse, alpha as f32, arg(0), arg(1), beta as f32, out)?,
                 Kernel::SketchGemm {
                     dist,
                     rng,

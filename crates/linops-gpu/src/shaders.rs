@@ -74,6 +74,18 @@ const RAW: &[RawShader] = &[
         entry_points: &["sketch_gemm"],
         shared: &["philox"],
     },
+    RawShader {
+        name: "fwht",
+        text: include_str!("../../../shaders/fwht.wgsl"),
+        entry_points: &["fwht_local", "fwht_stage", "fwht_last"],
+        shared: &[],
+    },
+    RawShader {
+        name: "dct",
+        text: include_str!("../../../shaders/dct.wgsl"),
+        entry_points: &["dct"],
+        shared: &[],
+    },
 ];
 
 /// Shared WGSL snippets that [`assemble`] may prepend: (name, text).

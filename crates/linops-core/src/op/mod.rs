@@ -12,8 +12,10 @@
 
 mod block_diagonal;
 mod compose;
+mod dct;
 mod dense;
 mod diagonal;
+mod hadamard;
 mod identity;
 mod low_rank;
 mod monarch;
@@ -22,8 +24,10 @@ mod sketch_dense;
 
 pub use block_diagonal::BlockDiagonal;
 pub use compose::{Product, Scaled, Sum, Transpose};
+pub use dct::Dct;
 pub use dense::Dense;
 pub use diagonal::Diagonal;
+pub use hadamard::Hadamard;
 pub use identity::Identity;
 pub use low_rank::{DiagPlusLowRank, LowRank};
 pub use monarch::{Monarch, best_rank1};

@@ -51,6 +51,16 @@ impl Plan {
             Kernel::Axpby { alpha, beta } => format!("axpby{}", ab(alpha, beta)),
             Kernel::DiagScale { alpha, beta } => format!("diag_scale{}", ab(alpha, beta)),
             Kernel::Transpose => "transpose".into(),
+            Kernel::Fwht { alpha, beta } => format!("fwht{}", ab(alpha, beta)),
+            Kernel::Dct {
+                inverse,
+                alpha,
+                beta,
+            } => format!(
+                "{}{}",
+                if inverse { "dct-iii" } else { "dct-ii" },
+                ab(alpha, beta)
+            ),
             Kernel::SketchGemm {
                 dist,
                 trans,

@@ -94,6 +94,27 @@ pub enum Kernel {
         /// Scale of the previous output.
         beta: f64,
     },
+
+    /// Orthonormal Walsh–Hadamard transform of each column: with `N = max(rows(X), rows(out))`
+    /// (a power of two), `out = alpha·Pₒᵀ·H_N·Pₓ·X + beta·out` where `Pₓ` zero-pads X to `N` rows
+    /// and `Pₒᵀ` keeps the first `rows(out)` rows; inputs `[X]`.
+    Fwht {
+        /// Scale of the transform.
+        alpha: f64,
+        /// Scale of the previous output.
+        beta: f64,
+    },
+    /// Orthonormal DCT-II of each column (`inverse`: its transpose, the DCT-III):
+    /// `out = alpha·C·X + beta·out` (or `Cᵀ`); inputs `[X, table]` with `table` the `n×4` twiddle
+    /// table of [`crate::op::Dct`].
+    Dct {
+        /// Apply the DCT-III (`Cᵀ = C⁻¹`) instead of the DCT-II.
+        inverse: bool,
+        /// Scale of the transform.
+        alpha: f64,
+        /// Scale of the previous output.
+        beta: f64,
+    },
 }
 
 impl Kernel {
@@ -112,6 +133,8 @@ impl Kernel {
             Kernel::Gather { .. } => "gather",
             Kernel::BlockGemm { .. } => "block_gemm",
             Kernel::SketchGemm { .. } => "sketch_gemm",
+            Kernel::Fwht { .. } => "fwht",
+            Kernel::Dct { .. } => "dct",
         }
     }
 
@@ -134,8 +157,11 @@ impl Kernel {
         out: (usize, usize),
     ) -> Result<(u64, u64)> {
         let want = match self {
-            Kernel::Gemm { .. } | Kernel::DiagScale { .. } => 2,
-            Kernel::Axpby { .. } | Kernel::Transpose | Kernel::SketchGemm { .. } => 1,
+            Kernel::Gemm { .. } | Kernel::DiagScale { .. } | Kernel::Dct { .. } => 2,
+            Kernel::Axpby { .. }
+            | Kernel::Transpose
+            | Kernel::SketchGemm { .. }
+            | Kernel::Fwht { .. } => 1,
             Kernel::Gather { .. } | Kernel::BlockGemm { .. } => 2,
         };
         if inputs.len() != want {
@@ -259,6 +285,35 @@ impl Kernel {
                 }
                 let k = gk as u64;
                 Ok((2 * m * n * k, k * n + m * n + reads_out(beta)))
+            }
+            Kernel::Fwht { beta, .. } => {
+                let x = inputs[0];
+                let big = x.0.max(out.0);
+                if x.1 != out.1 || !big.is_power_of_two() {
+                    return Err(mismatch(format!(
+                        "X and out with equal columns and max(rows) a power of two (X {}x{})",
+                        x.0, out.1
+                    )));
+                }
+                let nn = big as u64;
+                let log = u64::from(big.trailing_zeros());
+                // N·log₂N additions, one scaling per kept row, plus the beta update.
+                let flops = n * (nn * log + m + if beta != 0.0 { 2 * m } else { 0 });
+                Ok((flops, x.0 as u64 * n + m * n + reads_out(beta)))
+            }
+            Kernel::Dct { beta, .. } => {
+                let (x, table) = (inputs[0], inputs[1]);
+                if x != out || table != (out.0, 4) {
+                    return Err(mismatch(format!(
+                        "X {}x{} and a twiddle table {}x4",
+                        out.0, out.1, out.0
+                    )));
+                }
+                // The conventional 5·n·⌈log₂n⌉ of a complex FFT, 4n for the rotation and
+                // scaling, plus the beta update.
+                let log = u64::from(out.0.next_power_of_two().trailing_zeros());
+                let flops = n * (5 * m * log + 4 * m + if beta != 0.0 { 2 * m } else { 0 });
+                Ok((flops, 2 * m * n + 4 * m + reads_out(beta)))
             }
         }
     }

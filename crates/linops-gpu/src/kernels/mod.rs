@@ -17,9 +17,13 @@
 //! | [`gather`](crate::GpuEncoder::gather) | `permute.wgsl` | O(rows·cols) |
 //! | [`philox_fill`](crate::GpuEncoder::philox_fill), [`random_fill`](crate::GpuEncoder::random_fill) | `random_fill.wgsl` (+ `philox.wgsl`) | one Philox block per 4 entries |
 //! | [`sketch_gemm`](crate::GpuEncoder::sketch_gemm) | `sketch_gemm.wgsl` (+ `philox.wgsl`) | 2·m·n·k flops + m·k generated entries per column tile |
+//! | [`fwht`](crate::GpuEncoder::fwht) | `fwht.wgsl` | N·log₂N adds per column |
+//! | [`dct`](crate::GpuEncoder::dct) | `dct.wgsl` | 5·n·log₂n + O(n) flops per column |
 
 pub mod block_gemm;
+pub mod dct;
 pub mod elementwise;
+pub mod fwht;
 pub mod gemm;
 pub mod permute;
 pub mod random;
