@@ -17,6 +17,7 @@
 //! ```
 
 mod execute;
+mod structured_more;
 
 use faer::{Mat, Par};
 use linops_core::{Backend, Element, Error, Param, Plan, Result};

@@ -13,10 +13,14 @@
 //! | [`axpby`](crate::GpuEncoder::axpby), [`scale`](crate::GpuEncoder::scale), [`diag_scale`](crate::GpuEncoder::diag_scale) | `elementwise.wgsl` | O(rows·cols) |
 //! | [`transpose`](crate::GpuEncoder::transpose) | `transpose.wgsl` | O(rows·cols) |
 //! | [`col_norms`](crate::GpuEncoder::col_norms), [`col_dots`](crate::GpuEncoder::col_dots) | `reduce.wgsl` | O(rows·cols) |
+//! | [`batch_transpose`](crate::GpuEncoder::batch_transpose) | `batch_transpose.wgsl` | O(len) |
+//! | [`spmm`](crate::GpuEncoder::spmm) | `spmm.wgsl` | 2·nnz·b flops |
 
+pub mod batch_transpose;
 pub mod elementwise;
 pub mod gemm;
 pub mod reduce;
+pub mod spmm;
 pub mod transpose;
 
 use linops_core::{Error, Result};
