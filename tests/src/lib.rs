@@ -27,4 +27,6 @@ mod properties;
 #[cfg(test)]
 mod shaders;
 #[cfg(test)]
+mod structured_more;
+#[cfg(test)]
 mod support;

@@ -11,14 +11,20 @@
 //! one new variant; the composition nodes and the other leaves are untouched.
 
 mod compose;
+mod csr;
 mod dense;
 mod diagonal;
+mod householder;
 mod identity;
+mod kronecker;
 
 pub use compose::{Product, Scaled, Sum, Transpose};
+pub use csr::Csr;
 pub use dense::Dense;
 pub use diagonal::Diagonal;
+pub use householder::Householder;
 pub use identity::Identity;
+pub use kronecker::Kronecker;
 
 use crate::plan::Lowering;
 use crate::{BufId, Error, HostMat, Result};
