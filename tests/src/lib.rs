@@ -35,6 +35,8 @@ mod shaders;
 #[cfg(test)]
 mod structured;
 #[cfg(test)]
+mod structured_more;
+#[cfg(test)]
 mod support;
 #[cfg(test)]
 mod transforms;

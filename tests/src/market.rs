@@ -163,6 +163,7 @@ fn cases() -> Vec<Case> {
         push(format!("hadamard padded {n}"), hp.clone(), b);
         push(format!("hadamard padded^T {n}"), hp.t(), b);
     }
+    structured_more_cases(&mut rng, &mut push);
     for (name, op, factors, batch) in crate::structured::cases() {
         v.push(Case {
             name,
@@ -226,6 +227,52 @@ fn cases() -> Vec<Case> {
     }
     v.extend(cases_gen);
     v
+}
+
+/// Householder products, Kronecker products and sparse CSR (tests/src/structured_more.rs).
+fn structured_more_cases(rng: &mut Rng, push: &mut impl FnMut(String, Op, usize)) {
+    use linops::op::{Csr, Householder, Kronecker};
+    for (n, k, b) in [(1, 1, 1), (17, 5, 3), (64, 64, 17), (257, 16, 5)] {
+        let q = Op::leaf(Householder::from_vectors(n, k, rng.vec(n * k)).unwrap());
+        push(format!("householder n={n} k={k}"), q.clone(), b);
+        push(format!("householder^T n={n} k={k}"), q.t(), b);
+    }
+    for (dims, b) in [
+        (vec![(1, 1), (1, 1)], 1),
+        (vec![(3, 2), (4, 5)], 7),
+        (vec![(17, 13), (5, 9)], 3),
+        (vec![(2, 3), (3, 2), (4, 4)], 5),
+    ] {
+        let f: Vec<Op> = dims.iter().map(|&(m, n)| rng.dense_op(m, n)).collect();
+        let k = Op::leaf(Kronecker::new(f).unwrap());
+        push(format!("kronecker {dims:?}"), k.clone(), b);
+        push(format!("kronecker^T {dims:?}"), k.t(), b);
+    }
+    let inner = Op::leaf(Kronecker::new(vec![rng.dense_op(2, 3), rng.diag_op(2)]).unwrap());
+    let mixed =
+        Op::leaf(Kronecker::new(vec![rng.diag_op(5), inner, rng.dense_op(3, 3).t()]).unwrap());
+    push("kronecker D⊗(A⊗D)⊗B^T".into(), mixed.clone(), 4);
+    push(
+        "kronecker (D⊗(A⊗D)⊗B^T)^T".into(),
+        mixed.t().scaled(0.5).unwrap(),
+        4,
+    );
+    for (m, n, per_row, b) in [
+        (1, 1, 1, 1),
+        (17, 3, 2, 5),
+        (127, 257, 9, 33),
+        (1000, 64, 4, 3),
+    ] {
+        let mut trip = Vec::new();
+        for i in 0..m {
+            for _ in 0..per_row {
+                trip.push((i, rng.below(n), rng.uniform()));
+            }
+        }
+        let s = Op::leaf(Csr::from_triplets(m, n, &trip).unwrap());
+        push(format!("csr {m}x{n} ({per_row}/row)"), s.clone(), b);
+        push(format!("csr^T {m}x{n} ({per_row}/row)"), s.t(), b);
+    }
 }
 
 #[test]

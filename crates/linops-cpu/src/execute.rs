@@ -139,6 +139,20 @@ fn run_step<T: CpuElem>(
             }
         }
         Kernel::Transpose => out.copy_from(inputs[0].transpose()),
+        Kernel::BatchTranspose {
+            rows,
+            cols,
+            alpha,
+            beta,
+        } => crate::structured_more::batch_transpose(rows, cols, t(alpha), t(beta), inputs[0], out),
+        Kernel::Spmm { alpha, beta } => crate::structured_more::spmm(
+            be.par(),
+            t(alpha),
+            t(beta),
+            [inputs[0], inputs[1], inputs[2]],
+            inputs[3],
+            out,
+        ),
         Kernel::Fwht { alpha, beta } => {
             crate::transforms::fwht(inputs[0], out, alpha, beta, be.par())
         }

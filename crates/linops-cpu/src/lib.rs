@@ -19,6 +19,7 @@
 mod execute;
 mod sketch;
 mod structured;
+mod structured_more;
 pub mod transforms;
 
 use faer::{Mat, Par};

@@ -155,6 +155,19 @@ impl GpuBackend {
                     }
                 }
                 Kernel::Transpose => enc.transpose(arg(0), out)?,
+                Kernel::BatchTranspose {
+                    rows,
+                    cols,
+                    alpha,
+                    beta,
+                } => enc.batch_transpose(rows, cols, alpha as f32, arg(0), beta as f32, out)?,
+                Kernel::Spmm { alpha, beta } => enc.spmm(
+                    alpha as f32,
+                    [arg(0), arg(1), arg(2)],
+                    arg(3),
+                    beta as f32,
+                    out,
+                )?,
                 Kernel::Fwht { alpha, beta } => {
                     let n = arg(0).rows().max(out.rows());
                     let scale = alpha / (n as f64).sqrt();

@@ -86,6 +86,18 @@ const RAW: &[RawShader] = &[
         entry_points: &["dct"],
         shared: &[],
     },
+    RawShader {
+        name: "batch_transpose",
+        text: include_str!("../../../shaders/batch_transpose.wgsl"),
+        entry_points: &["batch_transpose"],
+        shared: &[],
+    },
+    RawShader {
+        name: "spmm",
+        text: include_str!("../../../shaders/spmm.wgsl"),
+        entry_points: &["spmm"],
+        shared: &[],
+    },
 ];
 
 /// Shared WGSL snippets that [`assemble`] may prepend: (name, text).

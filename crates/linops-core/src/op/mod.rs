@@ -12,11 +12,14 @@
 
 mod block_diagonal;
 mod compose;
+mod csr;
 mod dct;
 mod dense;
 mod diagonal;
 mod hadamard;
+mod householder;
 mod identity;
+mod kronecker;
 mod low_rank;
 mod monarch;
 mod permutation;
@@ -24,11 +27,14 @@ mod sketch_dense;
 
 pub use block_diagonal::BlockDiagonal;
 pub use compose::{Product, Scaled, Sum, Transpose};
+pub use csr::Csr;
 pub use dct::Dct;
 pub use dense::Dense;
 pub use diagonal::Diagonal;
 pub use hadamard::Hadamard;
+pub use householder::Householder;
 pub use identity::Identity;
+pub use kronecker::Kronecker;
 pub use low_rank::{DiagPlusLowRank, LowRank};
 pub use monarch::{Monarch, best_rank1};
 pub use permutation::Permutation;

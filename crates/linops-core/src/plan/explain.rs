@@ -51,6 +51,13 @@ impl Plan {
             Kernel::Axpby { alpha, beta } => format!("axpby{}", ab(alpha, beta)),
             Kernel::DiagScale { alpha, beta } => format!("diag_scale{}", ab(alpha, beta)),
             Kernel::Transpose => "transpose".into(),
+            Kernel::BatchTranspose {
+                rows,
+                cols,
+                alpha,
+                beta,
+            } => format!("batch_transpose {rows}x{cols}{}", ab(alpha, beta)),
+            Kernel::Spmm { alpha, beta } => format!("spmm{}", ab(alpha, beta)),
             Kernel::Fwht { alpha, beta } => format!("fwht{}", ab(alpha, beta)),
             Kernel::Dct {
                 inverse,

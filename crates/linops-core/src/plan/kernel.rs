@@ -115,6 +115,31 @@ pub enum Kernel {
         /// Scale of the previous output.
         beta: f64,
     },
+    /// Batched transpose with scaling: the input's `L` elements (column-major, any buffer shape)
+    /// are `L / (rows·cols)` consecutive `rows×cols` column-major matrices; the output (any shape
+    /// with `L` elements) receives their transposes, `out = alpha·Xₜᵀ + beta·out`; inputs `[X]`.
+    /// With `cols == 1` it is a scaled copy between buffers of different shapes (a reshape). Used
+    /// by the Kronecker vec trick to rotate tensor modes.
+    BatchTranspose {
+        /// Rows of each matrix of the input.
+        rows: usize,
+        /// Columns of each matrix of the input.
+        cols: usize,
+        /// Scale of the transposed input.
+        alpha: f64,
+        /// Scale of the previous output.
+        beta: f64,
+    },
+    /// Sparse (CSR) times dense: `out = alpha·S·X + beta·out`; inputs `[indptr, indices, values,
+    /// X]` with `indptr` an `(m+1)×1` column, `indices`/`values` `nnz×1` columns (indices are
+    /// integers stored as reals, below 2²⁴) and `X` `k×b`. Entries whose column index is not below
+    /// `k` are skipped (a validated [`crate::op::Csr`] has none).
+    Spmm {
+        /// Scale of the product.
+        alpha: f64,
+        /// Scale of the previous output.
+        beta: f64,
+    },
 }
 
 impl Kernel {
@@ -135,6 +160,8 @@ impl Kernel {
             Kernel::SketchGemm { .. } => "sketch_gemm",
             Kernel::Fwht { .. } => "fwht",
             Kernel::Dct { .. } => "dct",
+            Kernel::BatchTranspose { .. } => "batch_transpose",
+            Kernel::Spmm { .. } => "spmm",
         }
     }
 
@@ -161,7 +188,9 @@ impl Kernel {
             Kernel::Axpby { .. }
             | Kernel::Transpose
             | Kernel::SketchGemm { .. }
-            | Kernel::Fwht { .. } => 1,
+            | Kernel::Fwht { .. }
+            | Kernel::BatchTranspose { .. } => 1,
+            Kernel::Spmm { .. } => 4,
             Kernel::Gather { .. } | Kernel::BlockGemm { .. } => 2,
         };
         if inputs.len() != want {
@@ -314,6 +343,36 @@ impl Kernel {
                 let log = u64::from(out.0.next_power_of_two().trailing_zeros());
                 let flops = n * (5 * m * log + 4 * m + if beta != 0.0 { 2 * m } else { 0 });
                 Ok((flops, 2 * m * n + 4 * m + reads_out(beta)))
+            }
+            Kernel::BatchTranspose {
+                rows, cols, beta, ..
+            } => {
+                let len = inputs[0].0 as u64 * inputs[0].1 as u64;
+                let block = rows as u64 * cols as u64;
+                if block == 0 || len != m * n || !len.is_multiple_of(block) {
+                    return Err(mismatch(format!(
+                        "X and out with the same number of elements, a multiple of {rows}·{cols}"
+                    )));
+                }
+                Ok((
+                    if beta != 0.0 { 3 } else { 1 } * len,
+                    2 * len + reads_out(beta),
+                ))
+            }
+            Kernel::Spmm { beta, .. } => {
+                let (p, i, v, x) = (inputs[0], inputs[1], inputs[2], inputs[3]);
+                if p != (out.0 + 1, 1) || i.1 != 1 || v != i || x.1 != out.1 {
+                    return Err(mismatch(format!(
+                        "indptr {}x1, indices and values nnz×1, X k×{}",
+                        out.0 + 1,
+                        out.1
+                    )));
+                }
+                let nnz = i.0 as u64;
+                Ok((
+                    2 * nnz * n + if beta != 0.0 { 2 } else { 1 } * m * n,
+                    (m + 1) + 2 * nnz + nnz * n + m * n + reads_out(beta),
+                ))
             }
         }
     }

@@ -17,9 +17,12 @@
 //! | [`gather`](crate::GpuEncoder::gather) | `permute.wgsl` | O(rows·cols) |
 //! | [`philox_fill`](crate::GpuEncoder::philox_fill), [`random_fill`](crate::GpuEncoder::random_fill) | `random_fill.wgsl` (+ `philox.wgsl`) | one Philox block per 4 entries |
 //! | [`sketch_gemm`](crate::GpuEncoder::sketch_gemm) | `sketch_gemm.wgsl` (+ `philox.wgsl`) | 2·m·n·k flops + m·k generated entries per column tile |
+//! | [`batch_transpose`](crate::GpuEncoder::batch_transpose) | `batch_transpose.wgsl` | O(len) |
+//! | [`spmm`](crate::GpuEncoder::spmm) | `spmm.wgsl` | 2·nnz·b flops |
 //! | [`fwht`](crate::GpuEncoder::fwht) | `fwht.wgsl` | N·log₂N adds per column |
 //! | [`dct`](crate::GpuEncoder::dct) | `dct.wgsl` | 5·n·log₂n + O(n) flops per column |
 
+pub mod batch_transpose;
 pub mod block_gemm;
 pub mod dct;
 pub mod elementwise;
@@ -29,6 +32,7 @@ pub mod permute;
 pub mod random;
 pub mod reduce;
 pub mod sketch;
+pub mod spmm;
 pub mod transpose;
 
 use linops_core::{Error, Result};

@@ -1,0 +1,319 @@
+//! Sparse matrix in compressed sparse row (CSR) form, applied to dense blocks (SpMM).
+//!
+//! Mathematics: `S` is `rows×cols` with `nnz` stored entries; `S·X` for `X` of `b` columns.
+//!
+//! Storage: `indptr` (`rows+1`), `indices` and `values` (`nnz` each): the entries of row `r` are
+//! at positions `indptr[r]..indptr[r+1]`. The transpose is stored too, as the CSR of `Sᵀ` (the CSC
+//! of `S`), built at construction, so `Sᵀ·X` is the same row-wise kernel without atomics.
+//! Indices are held as exact integers in the `f64` parameter arrays; the GPU converts parameters
+//! to `f32`, exact for integers below 2²⁴, so `rows`, `cols` and `nnz` must stay below
+//! 2²⁴ = 16,777,216 (a [`Error::DeviceLimit`] otherwise).
+//!
+//! Normalization policy (at construction): column indices within a row are sorted; duplicate
+//! `(row, col)` entries are summed (in their input order); explicit zeros, including duplicates
+//! that sum to zero, are kept. A matrix with no entries stores one explicit zero at `(0, 0)` so that
+//! no parameter array is empty. Rejected with a typed error: an `indptr` of the wrong length, not
+//! starting at 0, decreasing, or not ending at `nnz`; `indices`/`values` of different lengths;
+//! a column index `≥ cols`; a NaN or infinite value.
+//!
+//! Cost of `S·X`: `2·nnz·b` FLOPs; bytes `(rows+1) + 2·nnz` of structure, up to `nnz·b` reads of
+//! `X`, `rows·b` writes. CPU: a row-parallel loop; GPU: one invocation per output element
+//! (row, column of `X`), no float atomics.
+
+use super::{LeafOp, next_param_key, require_nonempty};
+use crate::plan::{Kernel, Lowering, Param};
+use crate::{BufId, Error, HostMat, Result};
+use std::sync::Arc;
+
+/// Largest `rows`, `cols` and `nnz` (exclusive): indices must be exact in `f32`.
+pub const CSR_INDEX_LIMIT: usize = 1 << 24;
+
+/// One CSR structure as plan parameters.
+#[derive(Debug, Clone)]
+struct CsrParams {
+    indptr: Param,
+    indices: Param,
+    values: Param,
+}
+
+impl CsrParams {
+    fn new(rows: usize, indptr: Vec<usize>, indices: Vec<usize>, values: Vec<f64>) -> Self {
+        let nnz = values.len();
+        let col = |data: Vec<f64>, rows: usize| Param {
+            key: next_param_key(),
+            rows,
+            cols: 1,
+            data: Arc::from(data),
+        };
+        Self {
+            indptr: col(indptr.into_iter().map(|v| v as f64).collect(), rows + 1),
+            indices: col(indices.into_iter().map(|v| v as f64).collect(), nnz),
+            values: col(values, nnz),
+        }
+    }
+}
+
+/// A sparse `rows×cols` matrix in CSR form.
+///
+/// # Examples
+/// ```
+/// use linops_core::{LeafOp, op::Csr};
+/// // [[1, 0, 2], [0, 0, 3]] with row 0 given unsorted and a duplicate (2 = 1.5 + 0.5).
+/// let s = Csr::new(2, 3, vec![0, 3, 4], vec![2, 0, 2, 2], vec![1.5, 1.0, 0.5, 3.0]).unwrap();
+/// assert_eq!(s.nnz(), 3);
+/// assert_eq!(s.to_dense().get(0, 2), 2.0);
+/// assert_eq!(s.to_dense().get(1, 2), 3.0);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Csr {
+    rows: usize,
+    cols: usize,
+    fwd: CsrParams,
+    bwd: CsrParams,
+}
+
+impl Csr {
+    /// A CSR matrix from its three arrays (normalized: sorted columns, duplicates summed).
+    ///
+    /// # Errors
+    /// [`Error::EmptyDimension`] for `rows == 0` or `cols == 0`; [`Error::ShapeMismatch`] when
+    /// `indptr` has not `rows+1` entries, `indices` and `values` differ in length, or
+    /// `indptr[rows] != nnz`; [`Error::InvalidArgument`] when `indptr[0] != 0`, `indptr`
+    /// decreases, or a column index is `≥ cols`; [`Error::NonFinite`] for NaN/Inf values;
+    /// [`Error::DeviceLimit`] when `rows`, `cols` or `nnz` reach 2²⁴.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::op::Csr;
+    /// assert!(Csr::new(1, 2, vec![0, 1], vec![2], vec![1.0]).is_err()); // column 2 of 2
+    /// assert!(Csr::new(2, 2, vec![0, 1, 0], vec![0], vec![1.0]).is_err()); // indptr decreases
+    /// assert!(Csr::new(1, 1, vec![0, 1], vec![0], vec![f64::NAN]).is_err());
+    /// ```
+    pub fn new(
+        rows: usize,
+        cols: usize,
+        indptr: Vec<usize>,
+        indices: Vec<usize>,
+        values: Vec<f64>,
+    ) -> Result<Self> {
+        require_nonempty("csr matrix", rows, cols)?;
+        for (what, v) in [("rows", rows), ("cols", cols), ("nnz", values.len())] {
+            if v >= CSR_INDEX_LIMIT {
+                return Err(Error::DeviceLimit {
+                    what: format!("csr matrix {what}"),
+                    requested: v as u64,
+                    limit_name: "exact f32 integer indices (2^24, exclusive)".into(),
+                    limit: CSR_INDEX_LIMIT as u64,
+                });
+            }
+        }
+        if indptr.len() != rows + 1 {
+            return Err(Error::ShapeMismatch {
+                context: "csr indptr".into(),
+                expected: format!("{} entries (rows + 1)", rows + 1),
+                found: format!("{} entries", indptr.len()),
+            });
+        }
+        if indices.len() != values.len() {
+            return Err(Error::ShapeMismatch {
+                context: "csr indices and values".into(),
+                expected: format!("{} indices (one per value)", values.len()),
+                found: format!("{} indices", indices.len()),
+            });
+        }
+        if indptr[0] != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "csr indptr[0] = {} (must be 0)",
+                indptr[0]
+            )));
+        }
+        if let Some(r) = (0..rows).find(|&r| indptr[r + 1] < indptr[r]) {
+            return Err(Error::InvalidArgument(format!(
+                "csr indptr decreases at row {r}: {} then {}",
+                indptr[r],
+                indptr[r + 1]
+            )));
+        }
+        if indptr[rows] != values.len() {
+            return Err(Error::ShapeMismatch {
+                context: "csr indptr[rows]".into(),
+                expected: format!("nnz = {}", values.len()),
+                found: format!("{}", indptr[rows]),
+            });
+        }
+        for r in 0..rows {
+            for p in indptr[r]..indptr[r + 1] {
+                if indices[p] >= cols {
+                    return Err(Error::InvalidArgument(format!(
+                        "csr column index {} at position {p} (row {r}) is not below cols = {cols}",
+                        indices[p]
+                    )));
+                }
+                if !values[p].is_finite() {
+                    return Err(Error::NonFinite {
+                        context: "csr values".into(),
+                        row: r,
+                        col: indices[p],
+                        value: values[p],
+                    });
+                }
+            }
+        }
+        // Normalize: per row, sort by column (stable) and sum duplicates.
+        let mut entries: Vec<(usize, usize, f64)> = Vec::with_capacity(values.len());
+        for r in 0..rows {
+            let start = entries.len();
+            entries.extend((indptr[r]..indptr[r + 1]).map(|p| (r, indices[p], values[p])));
+            entries[start..].sort_by_key(|e| e.1);
+        }
+        let mut merged: Vec<(usize, usize, f64)> = Vec::with_capacity(entries.len());
+        for e in entries {
+            match merged.last_mut() {
+                Some(last) if last.0 == e.0 && last.1 == e.1 => last.2 += e.2,
+                _ => merged.push(e),
+            }
+        }
+        if let Some(e) = merged.iter().find(|e| !e.2.is_finite()) {
+            return Err(Error::NonFinite {
+                context: "csr values (sum of duplicates)".into(),
+                row: e.0,
+                col: e.1,
+                value: e.2,
+            });
+        }
+        if merged.is_empty() {
+            merged.push((0, 0, 0.0));
+        }
+        let fwd = build(rows, merged.iter().map(|&(r, c, v)| (r, c, v)));
+        // The transpose: entries sorted by (col, row), a stable counting pass.
+        let mut by_col = merged.clone();
+        by_col.sort_by_key(|e| (e.1, e.0));
+        let bwd = build(cols, by_col.into_iter().map(|(r, c, v)| (c, r, v)));
+        Ok(Self {
+            rows,
+            cols,
+            fwd,
+            bwd,
+        })
+    }
+
+    /// A CSR matrix from `(row, col, value)` triplets in any order (duplicates summed).
+    ///
+    /// # Errors
+    /// As [`Csr::new`]; a row index `≥ rows` is [`Error::InvalidArgument`].
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{LeafOp, op::Csr};
+    /// let s = Csr::from_triplets(2, 2, &[(1, 0, 4.0), (0, 1, 1.0), (1, 0, 1.0)]).unwrap();
+    /// assert_eq!(s.to_dense().get(1, 0), 5.0);
+    /// ```
+    pub fn from_triplets(
+        rows: usize,
+        cols: usize,
+        triplets: &[(usize, usize, f64)],
+    ) -> Result<Self> {
+        if let Some(t) = triplets.iter().find(|t| t.0 >= rows) {
+            return Err(Error::InvalidArgument(format!(
+                "csr triplet row index {} is not below rows = {rows}",
+                t.0
+            )));
+        }
+        let mut sorted: Vec<(usize, usize, f64)> = triplets.to_vec();
+        sorted.sort_by_key(|t| t.0);
+        let mut indptr = vec![0usize; rows + 1];
+        for t in &sorted {
+            indptr[t.0 + 1] += 1;
+        }
+        for r in 0..rows {
+            indptr[r + 1] += indptr[r];
+        }
+        let indices = sorted.iter().map(|t| t.1).collect();
+        let values = sorted.iter().map(|t| t.2).collect();
+        Self::new(rows, cols, indptr, indices, values)
+    }
+
+    /// Number of stored entries after normalization.
+    ///
+    /// # Examples
+    /// ```
+    /// let s = linops_core::op::Csr::new(1, 2, vec![0, 2], vec![1, 1], vec![1.0, 2.0]).unwrap();
+    /// assert_eq!(s.nnz(), 1);
+    /// ```
+    pub fn nnz(&self) -> usize {
+        self.fwd.values.rows
+    }
+
+    /// The normalized row pointers, column indices and values.
+    ///
+    /// # Examples
+    /// ```
+    /// let s = linops_core::op::Csr::new(1, 3, vec![0, 2], vec![2, 0], vec![1.0, 2.0]).unwrap();
+    /// let (p, i, v) = s.arrays();
+    /// assert_eq!((p, i, v), (vec![0, 2], vec![0, 2], vec![2.0, 1.0]));
+    /// ```
+    pub fn arrays(&self) -> (Vec<usize>, Vec<usize>, Vec<f64>) {
+        let ints = |p: &Param| p.data.iter().map(|v| *v as usize).collect();
+        (
+            ints(&self.fwd.indptr),
+            ints(&self.fwd.indices),
+            self.fwd.values.data.to_vec(),
+        )
+    }
+}
+
+/// CSR arrays of `n` rows from entries sorted by (row, col).
+fn build(n: usize, entries: impl Iterator<Item = (usize, usize, f64)>) -> CsrParams {
+    let mut indptr = vec![0usize; n + 1];
+    let (mut indices, mut values) = (Vec::new(), Vec::new());
+    for (r, c, v) in entries {
+        indptr[r + 1] += 1;
+        indices.push(c);
+        values.push(v);
+    }
+    for r in 0..n {
+        indptr[r + 1] += indptr[r];
+    }
+    CsrParams::new(n, indptr, indices, values)
+}
+
+impl LeafOp for Csr {
+    fn name(&self) -> &'static str {
+        "csr"
+    }
+    fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+    fn to_dense(&self) -> HostMat {
+        let mut m = HostMat::zeros(self.rows, self.cols);
+        let (p, i, v) = self.arrays();
+        for r in 0..self.rows {
+            for q in p[r]..p[r + 1] {
+                m.set(r, i[q], m.get(r, i[q]) + v[q]);
+            }
+        }
+        m
+    }
+    fn param_count(&self) -> usize {
+        // Stored reals of both orientations: indptr, indices and values of S and of Sᵀ.
+        (self.rows + 1) + (self.cols + 1) + 4 * self.nnz()
+    }
+    fn lower(
+        &self,
+        cx: &mut Lowering,
+        transposed: bool,
+        x: BufId,
+        out: BufId,
+        alpha: f64,
+        beta: f64,
+    ) -> Result<()> {
+        let s = if transposed { &self.bwd } else { &self.fwd };
+        let inputs = vec![
+            cx.param(&s.indptr),
+            cx.param(&s.indices),
+            cx.param(&s.values),
+            x,
+        ];
+        cx.push(Kernel::Spmm { alpha, beta }, inputs, out)
+    }
+}
