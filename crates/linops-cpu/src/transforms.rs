@@ -1,11 +1,11 @@
 //! Fast transforms on the CPU, one contiguous column at a time (rayon over columns).
 //!
-//! - [`fwht`]: orthonormal Walsh–Hadamard transform, in place on a column of `N = 2^m` entries:
+//! - `fwht`: orthonormal Walsh–Hadamard transform, in place on a column of `N = 2^m` entries:
 //!   stages `h = 1, 2, 4, …, N/2` of butterflies `(a, b) → (a + b, a − b)` on pairs `h` apart,
 //!   then one scaling by `alpha/√N`. `N·log₂N` additions and no allocation per column (one
 //!   scratch column per thread, only when the output has fewer rows than `N` or `beta ≠ 0`). The
 //!   stage order is the GPU kernel's, so both round identically.
-//! - [`dct`]: orthonormal DCT-II / DCT-III by Makhoul's reordering around an `n`-point complex
+//! - `dct`: orthonormal DCT-II / DCT-III by Makhoul's reordering around an `n`-point complex
 //!   FFT (rustfft: radix-2/4 for powers of two, mixed radix or Rader/Bluestein otherwise), so
 //!   `O(n log n)` for every `n`; one FFT plan per step, one buffer and scratch per thread.
 

@@ -305,10 +305,27 @@ impl Plan {
 /// [`crate::LeafOp::lower`].
 ///
 /// # Examples
+/// A custom leaf `2·I` lowered through a temporary (a real leaf would use one step):
 /// ```
-/// // Leaves receive a `Lowering` from the planner; see `Plan::new`.
-/// use linops_core::{DType, Op, Plan};
-/// assert!(Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).is_ok());
+/// use linops_core::{BufId, DType, HostMat, Kernel, LeafOp, Lowering, Op, Plan, Result};
+/// #[derive(Debug)]
+/// struct TwiceIdentity(usize);
+/// impl LeafOp for TwiceIdentity {
+///     fn name(&self) -> &'static str { "twice_identity" }
+///     fn shape(&self) -> (usize, usize) { (self.0, self.0) }
+///     fn to_dense(&self) -> HostMat { HostMat::from_fn(self.0, self.0, |i, j| if i == j { 2.0 } else { 0.0 }) }
+///     fn param_count(&self) -> usize { 0 }
+///     fn lower(&self, cx: &mut Lowering, _t: bool, x: BufId, out: BufId, alpha: f64, beta: f64) -> Result<()> {
+///         let t = cx.temp(self.0, cx.batch());
+///         cx.push(Kernel::Axpby { alpha: 2.0, beta: 0.0 }, vec![x], t)?;
+///         cx.push(Kernel::Axpby { alpha, beta }, vec![t], out)?;
+///         cx.release(t);
+///         Ok(())
+///     }
+/// }
+/// let plan = Plan::new(&Op::leaf(TwiceIdentity(3)), 3, 2, DType::F64).unwrap();
+/// assert_eq!(plan.steps().len(), 2);
+/// assert_eq!(plan.shape_of(plan.steps()[0].output), (3, 2));
 /// ```
 #[derive(Debug)]
 pub struct Lowering {
@@ -339,20 +356,14 @@ impl Lowering {
 
     /// Number of columns of the block being transformed.
     ///
-    /// # Examples
-    /// ```
-    /// // used by leaves that size temporaries; see `Plan::new`
-    /// ```
+    /// See the example on [`Lowering`].
     pub fn batch(&self) -> usize {
         self.batch
     }
 
     /// A temporary `rows×cols` buffer, reusing a released one of the same shape when possible.
     ///
-    /// # Examples
-    /// ```
-    /// // called by leaves while lowering; see `Plan::new`
-    /// ```
+    /// See the example on [`Lowering`].
     pub fn temp(&mut self, rows: usize, cols: usize) -> BufId {
         if let Some(pos) = self.free.iter().position(|b| {
             let d = &self.buffers[b.index()];
@@ -365,10 +376,7 @@ impl Lowering {
 
     /// Marks a temporary as dead: later `temp` calls may reuse it. Non-temporaries are ignored.
     ///
-    /// # Examples
-    /// ```
-    /// // called by the planner after a temporary's last reader; see `Plan::new`
-    /// ```
+    /// See the example on [`Lowering`].
     pub fn release(&mut self, id: BufId) {
         if matches!(self.buffers[id.index()].role, BufferRole::Temp) && !self.free.contains(&id) {
             self.free.push(id);
@@ -377,10 +385,7 @@ impl Lowering {
 
     /// The buffer holding parameter `p` (one buffer per parameter array per plan).
     ///
-    /// # Examples
-    /// ```
-    /// // called by leaves while lowering; see `Plan::new`
-    /// ```
+    /// See the example on [`Lowering`].
     pub fn param(&mut self, p: &Param) -> BufId {
         if let Some(id) = self.params.get(&p.key) {
             return *id;
@@ -392,10 +397,7 @@ impl Lowering {
 
     /// `(rows, cols)` of a buffer.
     ///
-    /// # Examples
-    /// ```
-    /// // called by leaves while lowering; see `Plan::new`
-    /// ```
+    /// See the example on [`Lowering`].
     pub fn shape_of(&self, id: BufId) -> (usize, usize) {
         let b = &self.buffers[id.index()];
         (b.rows, b.cols)
@@ -407,10 +409,7 @@ impl Lowering {
     /// [`Error::ShapeMismatch`] when the argument shapes do not fit the kernel (a planner bug:
     /// caught here so that no backend ever runs a kernel on inconsistent shapes).
     ///
-    /// # Examples
-    /// ```
-    /// // called by leaves while lowering; see `Plan::new`
-    /// ```
+    /// See the example on [`Lowering`].
     pub fn push(&mut self, kernel: Kernel, inputs: Vec<BufId>, output: BufId) -> Result<()> {
         let shapes: Vec<(usize, usize)> = inputs.iter().map(|b| self.shape_of(*b)).collect();
         let out = self.shape_of(output);
