@@ -6,7 +6,7 @@
 //! - [`measure`]: the timing protocol (warm-up, median of reps) and the error against the CPU
 //!   `f64` reference.
 //! - [`row`]: result rows, the text table and the JSON writer.
-//! - [`suites`]: the suite registry (`quick`, `gpu-suite`) and the runner.
+//! - [`suites`]: the suite registry (`quick`, `gpu-suite`, `structured`) and the runner.
 
 pub mod cases;
 pub mod measure;

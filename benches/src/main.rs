@@ -3,11 +3,13 @@
 //! ```text
 //! linops-bench quick     [--json PATH] [--backend cpu|gpu|all] [--reps N]
 //! linops-bench gpu-suite [--json PATH] [--reps N]
+//! linops-bench structured [--json PATH] [--backend cpu|gpu|all] [--reps N]
 //! ```
 //!
 //! Progress goes to stderr, the table to stdout. Targets: `cpu-f64` (the reference), `cpu` (f32)
 //! and `gpu` (f32, when `Engine::gpu()` opens an adapter; `LINOPS_ADAPTER` picks one and
-//! `LINOPS_BACKEND=cpu` skips it). Exit status: 0 when every measurement succeeded, 1 when some
+//! `LINOPS_BACKEND=cpu` skips it). `structured` times no `cpu-f64` rows, and on a software GPU
+//! (lavapipe) runs its GPU rows only with an explicit `--backend gpu`. Exit status: 0 when every measurement succeeded, 1 when some
 //! failed (rows of the others are still printed and written), 2 when the suite could not start.
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -41,6 +43,16 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Structured operator families vs the dense GEMM (n 1024/4096, batch 1/64/1024), with
+    /// `speedup_vs_dense` and `flop_ratio` columns (a few minutes on a 2-core CPU).
+    Structured {
+        #[command(flatten)]
+        common: Common,
+        /// Which backends to run: `cpu` (f32), `gpu` (f32; required for a software adapter), or
+        /// `all` (GPU when present and not a software adapter).
+        #[arg(long, value_enum, default_value_t = BackendChoice::All)]
+        backend: BackendChoice,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,7 +60,8 @@ struct Common {
     /// Also write the rows as a JSON array to PATH.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
-    /// Most timed repetitions per measurement (suite default: quick 10, gpu-suite 20); fewer are
+    /// Most timed repetitions per measurement (suite default: quick 10, gpu-suite 20,
+    /// structured 10); fewer are
     /// run when one apply is slow.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     reps: Option<u32>,
@@ -69,7 +82,9 @@ fn env_forces_cpu() -> bool {
 fn targets(choice: BackendChoice, suite: &Suite) -> Result<Vec<Target>, String> {
     let mut t = Vec::new();
     if choice != BackendChoice::Gpu && !suite.gpu_only {
-        t.push(Target::cpu_f64());
+        if suite.f64_target {
+            t.push(Target::cpu_f64());
+        }
         t.push(Target::cpu_f32());
     }
     if choice == BackendChoice::Cpu && !suite.gpu_only {
@@ -81,6 +96,14 @@ fn targets(choice: BackendChoice, suite: &Suite) -> Result<Vec<Target>, String> 
         return Ok(t);
     }
     match Target::gpu() {
+        Ok(g) if g.is_software_gpu() && suite.software_gpu_opt_in && !required => {
+            eprintln!(
+                "linops-bench: GPU {} is a software adapter; skipping the GPU rows of {} \
+                 (pass --backend gpu to run them)",
+                g.engine.device(),
+                suite.name
+            );
+        }
         Ok(g) => {
             let soft = if g.is_software_gpu() {
                 " (software adapter: few reps)"
@@ -150,6 +173,7 @@ fn main() -> ExitCode {
     let (name, choice, common) = match &cli.command {
         Command::Quick { common, backend } => ("quick", *backend, common),
         Command::GpuSuite { common } => ("gpu-suite", BackendChoice::Gpu, common),
+        Command::Structured { common, backend } => ("structured", *backend, common),
     };
     let suite = suites::find(name).expect("every subcommand names a registered suite");
     run(suite, choice, common)

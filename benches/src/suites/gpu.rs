@@ -14,6 +14,8 @@ use crate::measure::RepPolicy;
 pub const SUITE: Suite = Suite {
     name: "gpu-suite",
     about: "GEMM 4096/8192 and the quick operators at large sizes, GPU f32 only",
+    f64_target: true,
+    software_gpu_opt_in: false,
     gpu_only: true,
     policy: RepPolicy {
         max_reps: 20,
@@ -22,6 +24,7 @@ pub const SUITE: Suite = Suite {
         second_warmup_below_s: 0.5,
     },
     cases,
+    runner: None,
 };
 
 /// The cases of `gpu-suite`, in run order.

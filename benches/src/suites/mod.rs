@@ -4,10 +4,13 @@
 //! time, so large suites never hold all their inputs at once), its rep policy and whether it runs
 //! on the GPU only. [`run_suite`] measures every (case, target) pair, prints progress on stderr,
 //! and returns the rows plus the failures (a failure is recorded and the run goes on).
-//! Adding a suite: a module here with a `suite()` function, and one line in [`SUITES`].
+//! A suite that needs more than one row per (case, target) — shared baselines, extra columns —
+//! sets [`Suite::runner`] and is run by that function instead (`structured` does).
+//! Adding a suite: a module here with a `SUITE` constant, and one line in [`SUITES`].
 
 pub mod gpu;
 pub mod quick;
+pub mod structured;
 
 use crate::cases::Case;
 use crate::measure::{self, RepPolicy, Target};
@@ -58,11 +61,22 @@ pub struct Suite {
     pub about: &'static str,
     /// Whether the suite only makes sense on a GPU (no CPU rows; errors without a GPU).
     pub gpu_only: bool,
+    /// Whether a `cpu-f64` target is timed (else `f64` is only the untimed reference).
+    pub f64_target: bool,
+    /// Whether GPU rows on a software adapter (lavapipe) run only when `--backend gpu` is given
+    /// explicitly (the binary skips them otherwise, with a notice).
+    pub software_gpu_opt_in: bool,
     /// Default rep policy (`--reps` overrides `max_reps`).
     pub policy: RepPolicy,
     /// The cases, in run order.
     pub cases: fn() -> Vec<CaseSpec>,
+    /// A custom runner replacing the generic one of [`run_suite`] (`None`: one row per
+    /// (case, target)).
+    pub runner: Option<Runner>,
 }
+
+/// A suite's custom runner: `(suite, targets, policy) → rows and failures`.
+pub type Runner = fn(&Suite, &[Target], &RepPolicy) -> Outcome;
 
 /// Every suite, in the order `linops-bench` lists them.
 ///
@@ -70,7 +84,7 @@ pub struct Suite {
 /// ```
 /// assert!(linops_bench::suites::find("quick").is_some());
 /// ```
-pub const SUITES: &[Suite] = &[quick::SUITE, gpu::SUITE];
+pub const SUITES: &[Suite] = &[quick::SUITE, gpu::SUITE, structured::SUITE];
 
 /// The suite called `name`.
 ///
@@ -107,17 +121,24 @@ pub struct Outcome {
 ///
 /// A `cpu-f64` target, when present, is the reference: its result is `Y_ref` and its row has
 /// `max_rel_err = None`. Without one the reference is computed by one untimed CPU `f64` apply.
+/// A suite with a [`Suite::runner`] is handed to it instead.
 ///
 /// # Examples
 /// ```
 /// use linops_bench::{measure::{RepPolicy, Target}, suites::{self, CaseSpec, Suite}};
 /// fn cases() -> Vec<CaseSpec> { vec![CaseSpec::new("diag n=8,batch=2", || linops_bench::cases::diag(8, 2))] }
-/// let suite = Suite { name: "tiny", about: "", gpu_only: false, policy: RepPolicy::default(), cases };
+/// let suite = Suite {
+///     name: "tiny", about: "", gpu_only: false, f64_target: true, software_gpu_opt_in: false,
+///     policy: RepPolicy::default(), cases, runner: None,
+/// };
 /// let out = suites::run_suite(&suite, &[Target::cpu_f64(), Target::cpu_f32()], &suite.policy);
 /// assert_eq!(out.rows.len(), 2);
 /// assert!(out.rows[0].max_rel_err.is_none() && out.rows[1].max_rel_err.unwrap() < 1e-6);
 /// ```
 pub fn run_suite(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
+    if let Some(runner) = suite.runner {
+        return runner(suite, targets, policy);
+    }
     let specs = (suite.cases)();
     let total = specs.len() * targets.len();
     let mut out = Outcome::default();

@@ -15,6 +15,8 @@ use crate::measure::RepPolicy;
 pub const SUITE: Suite = Suite {
     name: "quick",
     about: "GEMM 256-1024 and the basic operators at two shapes, on cpu, cpu-f64 and gpu",
+    f64_target: true,
+    software_gpu_opt_in: false,
     gpu_only: false,
     policy: RepPolicy {
         max_reps: 10,
@@ -23,6 +25,7 @@ pub const SUITE: Suite = Suite {
         second_warmup_below_s: 0.5,
     },
     cases,
+    runner: None,
 };
 
 /// The cases of `quick`, in run order.

@@ -1,0 +1,468 @@
+//! `structured`: every structured operator family against the dense GEMM it replaces.
+//!
+//! For `n ∈ {1024, 4096}` and `batch ∈ {1, 64, 1024}`, each family below is applied to one seeded
+//! `n×batch` block `X` (shared by every family and the dense baseline at that `(n, batch)`), on
+//! the `cpu` (f32) target and, when present, the `gpu` (f32) one. Rows carry two extra fields:
+//!
+//! - `speedup_vs_dense` = median time of a dense `n×n` apply to the same `X` on the same backend
+//!   ÷ median time of the structured apply;
+//! - `flop_ratio` = dense plan FLOPs (`2·n²·batch`) ÷ structured plan FLOPs, both from
+//!   `engine.plan::<f32>(..).total_flops()`.
+//!
+//! **The dense baseline is measured once per `(n, batch, backend)`**, with a random dense `n×n`
+//! matrix, and shared by every family at that `(n, batch)`: the time of a dense GEMM depends on
+//! its shape, not on its entries, so no family's `to_dense()` is formed (at n = 4096 that would be
+//! 16M entries per family). The baseline has its own row (`op = dense`, speedup and ratio 1).
+//!
+//! Families (shape text lists their parameters, e.g. `n=4096,blocks=64,batch=1024`):
+//!
+//! | op | parameters |
+//! |---|---|
+//! | `monarch` | square, `blocks = √n` (32 at 1024, 64 at 4096), `Monarch::square` |
+//! | `block_diagonal` | 64 square blocks of `n/64` |
+//! | `low_rank` | `U·diag(s)·Vᵀ`, rank 64 |
+//! | `diag_plus_low_rank` | `D + U·Vᵀ`, rank 64 |
+//! | `householder` | `k = 64` reflectors (`Householder::from_vectors`) |
+//! | `kronecker` | two dense `√n×√n` factors |
+//! | `hadamard` | orthonormal Walsh–Hadamard |
+//! | `dct2` | orthonormal DCT-II |
+//! | `csr` | 16 distinct random nonzeros per row |
+//! | `permutation` | a random permutation (Fisher–Yates) |
+//!
+//! `max_rel_err` is against the CPU `f64` apply of the *structured* operator, computed (untimed)
+//! only where it is cheap, `batch ≤ 64`; at `batch = 1024` it is NaN (JSON `null`). No `cpu-f64`
+//! rows are timed. On a software GPU (lavapipe) the GPU rows are skipped unless `--backend gpu`
+//! is given (a dense 4096² apply takes minutes there); `main` handles that through
+//! [`Suite::software_gpu_opt_in`].
+//!
+//! Time on a 2-core CPU: the dense `4096×4096 · 4096×1024` apply (~0.7 s) dominates; the rep
+//! policy (budget 0.5 s, at least 3 reps) keeps it to a few applies.
+
+use super::{CaseSpec, Failure, Outcome, Suite};
+use crate::cases::Case;
+use crate::measure::{self, Measurement, RepPolicy, Target};
+use crate::rng::{SplitMix64, seed_for};
+use crate::row::Row;
+use faer::Mat;
+use linops::op::{
+    BlockDiagonal, Csr, Dct, DiagPlusLowRank, Hadamard, Householder, Kronecker, LowRank, Monarch,
+    Permutation,
+};
+use linops::{HostMat, Op, Result};
+use std::io::Write as _;
+
+/// The `structured` suite.
+pub const SUITE: Suite = Suite {
+    name: "structured",
+    about: "structured operator families vs the dense GEMM, n 1024/4096, batch 1/64/1024",
+    gpu_only: false,
+    f64_target: false,
+    software_gpu_opt_in: true,
+    policy: RepPolicy {
+        max_reps: 10,
+        min_reps: 3,
+        budget_s: 0.5,
+        second_warmup_below_s: 0.5,
+    },
+    cases,
+    runner: Some(run),
+};
+
+/// Operator sizes.
+pub const SIZES: [usize; 2] = [1024, 4096];
+/// Block widths.
+pub const BATCHES: [usize; 3] = [1, 64, 1024];
+/// Rank of the low-rank families and reflector count of the Householder family.
+pub const RANK: usize = 64;
+/// Blocks of the block-diagonal family.
+pub const BD_BLOCKS: usize = 64;
+/// Nonzeros per row of the CSR family.
+pub const NNZ_PER_ROW: usize = 16;
+/// Largest batch with a `max_rel_err` (the `f64` reference is computed only up to here).
+pub const REF_MAX_BATCH: usize = 64;
+
+/// The family names, in run order.
+pub const FAMILIES: [&str; 10] = [
+    "monarch",
+    "block_diagonal",
+    "low_rank",
+    "diag_plus_low_rank",
+    "householder",
+    "kronecker",
+    "hadamard",
+    "dct2",
+    "csr",
+    "permutation",
+];
+
+fn isqrt(n: usize) -> usize {
+    let mut b = (n as f64).sqrt() as usize;
+    while b * b > n {
+        b -= 1;
+    }
+    while (b + 1) * (b + 1) <= n {
+        b += 1;
+    }
+    b
+}
+
+fn host(r: &mut SplitMix64, rows: usize, cols: usize) -> Result<HostMat> {
+    HostMat::new(rows, cols, r.uniform_vec(rows * cols))
+}
+
+/// The family `name` at size `n` (a perfect square for `monarch`/`kronecker`, a power of two for
+/// `hadamard`, a multiple of 64 for `block_diagonal`), with its parameter text
+/// (e.g. `blocks=32`, empty when it has none).
+///
+/// # Errors
+/// The constructor's error for an unsupported `n`; [`linops::Error::InvalidArgument`] for an
+/// unknown name.
+///
+/// # Examples
+/// ```
+/// let (op, params) = linops_bench::suites::structured::family("monarch", 16).unwrap();
+/// assert_eq!((op.shape(), params.as_str()), ((16, 16), "blocks=4"));
+/// ```
+pub fn family(name: &str, n: usize) -> Result<(Op, String)> {
+    let mut r = SplitMix64::new(seed_for(&format!("structured {name} n={n}")));
+    let b = isqrt(n);
+    Ok(match name {
+        "monarch" => {
+            let (l, rr) = (r.uniform_vec(b * b * b), r.uniform_vec(b * b * b));
+            (Op::leaf(Monarch::square(b, l, rr)?), format!("blocks={b}"))
+        }
+        "block_diagonal" => {
+            let p = n / BD_BLOCKS;
+            let data = r.uniform_vec(BD_BLOCKS * p * p);
+            (
+                Op::leaf(BlockDiagonal::from_stacked(BD_BLOCKS, p, p, data)?),
+                format!("blocks={BD_BLOCKS}"),
+            )
+        }
+        "low_rank" => {
+            let u = host(&mut r, n, RANK)?;
+            let s = r.uniform_vec(RANK);
+            let v = host(&mut r, n, RANK)?;
+            (Op::leaf(LowRank::new(u, s, v)?), format!("rank={RANK}"))
+        }
+        "diag_plus_low_rank" => {
+            let d = r.uniform_vec(n);
+            let u = host(&mut r, n, RANK)?;
+            let v = host(&mut r, n, RANK)?;
+            (
+                Op::leaf(DiagPlusLowRank::new(d, u, v)?),
+                format!("rank={RANK}"),
+            )
+        }
+        "householder" => (
+            Op::leaf(Householder::from_vectors(n, RANK, r.uniform_vec(n * RANK))?),
+            format!("k={RANK}"),
+        ),
+        "kronecker" => {
+            let a = Op::dense(b, b, r.uniform_vec(b * b))?;
+            let c = Op::dense(b, b, r.uniform_vec(b * b))?;
+            (
+                Op::leaf(Kronecker::new(vec![a, c])?),
+                format!("factors={b}x{b}"),
+            )
+        }
+        "hadamard" => (Op::leaf(Hadamard::new(n)?), String::new()),
+        "dct2" => (Op::leaf(Dct::new(n)?), String::new()),
+        "csr" => {
+            let per_row = NNZ_PER_ROW.min(n);
+            let mut indptr = Vec::with_capacity(n + 1);
+            let mut indices = Vec::with_capacity(n * per_row);
+            indptr.push(0);
+            let mut row = Vec::with_capacity(per_row);
+            for _ in 0..n {
+                row.clear();
+                while row.len() < per_row {
+                    let c = (r.next_u64() % n as u64) as usize;
+                    if !row.contains(&c) {
+                        row.push(c);
+                    }
+                }
+                row.sort_unstable();
+                indices.extend_from_slice(&row);
+                indptr.push(indices.len());
+            }
+            let values = r.uniform_vec(indices.len());
+            (
+                Op::leaf(Csr::new(n, n, indptr, indices, values)?),
+                format!("nnz_per_row={per_row}"),
+            )
+        }
+        "permutation" => {
+            let mut perm: Vec<usize> = (0..n).collect();
+            for i in (1..n).rev() {
+                let j = (r.next_u64() % (i as u64 + 1)) as usize;
+                perm.swap(i, j);
+            }
+            (Op::leaf(Permutation::new(perm)?), String::new())
+        }
+        other => {
+            return Err(linops::Error::InvalidArgument(format!(
+                "unknown structured family `{other}`"
+            )));
+        }
+    })
+}
+
+fn family_op_name(name: &str) -> &'static str {
+    FAMILIES
+        .iter()
+        .find(|f| **f == name)
+        .copied()
+        .unwrap_or("unknown")
+}
+
+/// Shape text: `n=…[,params],batch=…`.
+///
+/// # Examples
+/// ```
+/// use linops_bench::suites::structured::shape;
+/// assert_eq!(shape(4096, "blocks=64", 1024), "n=4096,blocks=64,batch=1024");
+/// assert_eq!(shape(1024, "", 1), "n=1024,batch=1");
+/// ```
+pub fn shape(n: usize, params: &str, batch: usize) -> String {
+    if params.is_empty() {
+        format!("n={n},batch={batch}")
+    } else {
+        format!("n={n},{params},batch={batch}")
+    }
+}
+
+/// The input block shared by every family (and the dense baseline) at `(n, batch)`.
+fn block(n: usize, batch: usize) -> Mat<f64> {
+    SplitMix64::new(seed_for(&format!("structured x n={n},batch={batch}"))).uniform_mat(n, batch)
+}
+
+/// The random dense `n×n` baseline operator.
+fn dense_baseline(n: usize) -> Result<Op> {
+    let mut r = SplitMix64::new(seed_for(&format!("structured dense n={n}")));
+    Op::dense(n, n, r.uniform_vec(n * n))
+}
+
+/// The cases of `structured` as independent specs (dense baseline, then the families, for each
+/// `(n, batch)`). [`run`] builds the same operators and inputs but shares them across batches
+/// and backends.
+///
+/// # Examples
+/// ```
+/// let specs = linops_bench::suites::structured::cases();
+/// assert_eq!(specs.len(), 2 * 3 * 11);
+/// assert_eq!(specs[0].label, "dense n=1024,batch=1");
+/// assert_eq!(specs[1].label, "monarch n=1024,blocks=32,batch=1");
+/// ```
+pub fn cases() -> Vec<CaseSpec> {
+    let mut v = Vec::new();
+    for n in SIZES {
+        let b = isqrt(n);
+        for batch in BATCHES {
+            let sh = shape(n, "", batch);
+            v.push(CaseSpec::new(format!("dense {sh}"), move || {
+                Ok(Case {
+                    op_name: "dense",
+                    shape: shape(n, "", batch),
+                    op: dense_baseline(n)?,
+                    x: block(n, batch),
+                })
+            }));
+            for name in FAMILIES {
+                let params = match name {
+                    "monarch" => format!("blocks={b}"),
+                    "block_diagonal" => format!("blocks={BD_BLOCKS}"),
+                    "low_rank" | "diag_plus_low_rank" => format!("rank={RANK}"),
+                    "householder" => format!("k={RANK}"),
+                    "kronecker" => format!("factors={b}x{b}"),
+                    "csr" => format!("nnz_per_row={}", NNZ_PER_ROW.min(n)),
+                    _ => String::new(),
+                };
+                v.push(CaseSpec::new(
+                    format!("{name} {}", shape(n, &params, batch)),
+                    move || {
+                        let (op, params) = family(name, n)?;
+                        Ok(Case {
+                            op_name: family_op_name(name),
+                            shape: shape(n, &params, batch),
+                            op,
+                            x: block(n, batch),
+                        })
+                    },
+                ));
+            }
+        }
+    }
+    v
+}
+
+fn progress(step: usize, total: usize, label: &str, target: &str) {
+    eprint!("[{step}/{total}] {label} on {target} ... ");
+    let _ = std::io::stderr().flush();
+}
+
+fn failure(out: &mut Outcome, case: &str, backend: &str, error: String) {
+    eprintln!("FAILED: {error}");
+    out.failures.push(Failure {
+        case: case.into(),
+        backend: backend.into(),
+        error,
+    });
+}
+
+fn make_row(target: &Target, case: &Case, m: &Measurement) -> Row {
+    let mut row = Row::new(
+        SUITE.name,
+        case.op_name,
+        &case.shape,
+        target.label,
+        &target.engine.device(),
+    );
+    row.median_ms = m.median_s * 1e3;
+    row.gflops = m.flops as f64 / m.median_s / 1e9;
+    row.gbps = m.bytes as f64 / m.median_s / 1e9;
+    row
+}
+
+fn json_num(v: Option<f64>) -> serde_json::Value {
+    v.filter(|v| v.is_finite())
+        .map_or(serde_json::Value::Null, |v| serde_json::json!(v))
+}
+
+/// Runs the suite on `targets` (a `cpu-f64` target is ignored: its rows are not part of this
+/// suite). See the module documentation for what is measured.
+///
+/// # Examples
+/// ```no_run
+/// use linops_bench::{measure::Target, suites::structured};
+/// let out = structured::run(&structured::SUITE, &[Target::cpu_f32()], &structured::SUITE.policy);
+/// assert!(out.rows.iter().any(|r| r.extra.contains_key("speedup_vs_dense")));
+/// ```
+pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
+    let targets: Vec<&Target> = targets.iter().filter(|t| t.label != "cpu-f64").collect();
+    let total = SIZES.len() * BATCHES.len() * (1 + FAMILIES.len()) * targets.len();
+    let mut out = Outcome::default();
+    let mut step = 0;
+    for n in SIZES {
+        // Operators are built once per n and shared by the batches (the backends cache their
+        // converted parameters while an op is alive).
+        let dense = dense_baseline(n);
+        let fams: Vec<(&'static str, Result<(Op, String)>)> =
+            FAMILIES.iter().map(|&f| (f, family(f, n))).collect();
+        for batch in BATCHES {
+            let x = block(n, batch);
+            let base_shape = shape(n, "", batch);
+            // Dense baseline: once per (n, batch, backend).
+            let mut dense_s: Vec<Option<f64>> = vec![None; targets.len()];
+            let mut dense_flops: Vec<Option<u64>> = vec![None; targets.len()];
+            let dense_case = match &dense {
+                Ok(op) => Some(Case {
+                    op_name: "dense",
+                    shape: base_shape.clone(),
+                    op: op.clone(),
+                    x: x.clone(),
+                }),
+                Err(e) => {
+                    step += targets.len();
+                    eprintln!("  dense {base_shape} FAILED (building the case): {e}");
+                    out.failures.push(Failure {
+                        case: format!("dense {base_shape}"),
+                        backend: "-".into(),
+                        error: format!("building the case: {e}"),
+                    });
+                    None
+                }
+            };
+            if let Some(case) = &dense_case {
+                for (ti, target) in targets.iter().enumerate() {
+                    step += 1;
+                    progress(step, total, &case.label(), target.label);
+                    dense_flops[ti] = target
+                        .engine
+                        .plan::<f32>(&case.op, n, batch)
+                        .ok()
+                        .map(|p| p.total_flops());
+                    match measure::run(target, case, &target.policy(policy)) {
+                        Ok(m) => {
+                            dense_s[ti] = Some(m.median_s);
+                            let mut row = make_row(target, case, &m);
+                            row.max_rel_err = Some(f64::NAN); // the baseline is not checked
+                            row.extra
+                                .insert("speedup_vs_dense".into(), json_num(Some(1.0)));
+                            row.extra.insert("flop_ratio".into(), json_num(Some(1.0)));
+                            eprintln!("{:.3} ms ({} reps)", row.median_ms, m.reps);
+                            out.rows.push(row);
+                        }
+                        Err(e) => failure(&mut out, &case.label(), target.label, e.to_string()),
+                    }
+                }
+            }
+            drop(dense_case);
+            for (name, fam) in &fams {
+                let (op, params) = match fam {
+                    Ok(f) => f,
+                    Err(e) => {
+                        step += targets.len();
+                        let label = format!("{name} {base_shape}");
+                        eprintln!("  {label} FAILED (building the case): {e}");
+                        out.failures.push(Failure {
+                            case: label,
+                            backend: "-".into(),
+                            error: format!("building the case: {e}"),
+                        });
+                        continue;
+                    }
+                };
+                let case = Case {
+                    op_name: family_op_name(name),
+                    shape: shape(n, params, batch),
+                    op: op.clone(),
+                    x: x.clone(),
+                };
+                let y_ref = if batch <= REF_MAX_BATCH {
+                    match measure::reference(&case) {
+                        Ok(y) => Some(y),
+                        Err(e) => {
+                            eprintln!("  {} FAILED (cpu-f64 reference): {e}", case.label());
+                            out.failures.push(Failure {
+                                case: case.label(),
+                                backend: "-".into(),
+                                error: format!("cpu-f64 reference: {e}"),
+                            });
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                for (ti, target) in targets.iter().enumerate() {
+                    step += 1;
+                    progress(step, total, &case.label(), target.label);
+                    match measure::run(target, &case, &target.policy(policy)) {
+                        Ok(m) => {
+                            let mut row = make_row(target, &case, &m);
+                            row.max_rel_err = Some(y_ref.as_ref().map_or(f64::NAN, |r| {
+                                measure::max_rel_err(m.y.as_ref(), r.as_ref())
+                            }));
+                            let speedup = dense_s[ti].map(|d| d / m.median_s);
+                            let ratio = dense_flops[ti].map(|d| d as f64 / m.flops.max(1) as f64);
+                            row.extra
+                                .insert("speedup_vs_dense".into(), json_num(speedup));
+                            row.extra.insert("flop_ratio".into(), json_num(ratio));
+                            eprintln!(
+                                "{:.3} ms ({} reps), speedup {}",
+                                row.median_ms,
+                                m.reps,
+                                speedup.map_or_else(|| "-".into(), |s| format!("{s:.1}x"))
+                            );
+                            out.rows.push(row);
+                        }
+                        Err(e) => failure(&mut out, &case.label(), target.label, e.to_string()),
+                    }
+                }
+            }
+        }
+    }
+    let _ = suite;
+    out
+}
