@@ -46,7 +46,8 @@ pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Re
         let (rows, cols) = plan.shape_of(step.output);
         let mut out = match std::mem::replace(&mut slots[step.output.index()], Slot::Empty) {
             Slot::Owned(m) => m,
-            _ => Mat::zeros(rows, cols),
+            _ if step.output == plan.output() => Mat::zeros(rows, cols),
+            _ => be.take_scratch(rows, cols),
         };
         {
             let inputs: Vec<MatRef<'_, T>> = step
@@ -65,7 +66,17 @@ pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Re
         }
         slots[step.output.index()] = Slot::Owned(out);
     }
-    match std::mem::replace(&mut slots[plan.output().index()], Slot::Empty) {
+    let out = std::mem::replace(&mut slots[plan.output().index()], Slot::Empty);
+    be.keep_scratch(
+        slots
+            .into_iter()
+            .filter_map(|s| match s {
+                Slot::Owned(m) => Some(m),
+                _ => None,
+            })
+            .collect(),
+    );
+    match out {
         Slot::Owned(m) => Ok(m),
         _ => Err(Error::InvalidArgument(
             "plan never writes its output".into(),

@@ -39,6 +39,9 @@ pub trait CpuElem: Element + faer::traits::RealField + transforms::FftElem {}
 impl CpuElem for f32 {}
 impl CpuElem for f64 {}
 
+/// Most bytes of plan temporaries a backend keeps between executions.
+const SCRATCH_KEEP_BYTES: usize = 256 << 20;
+
 type ParamCache<T> = HashMap<u64, (Weak<[f64]>, Arc<Mat<T>>)>;
 
 /// The faer backend computing in `T`.
@@ -53,6 +56,9 @@ type ParamCache<T> = HashMap<u64, (Weak<[f64]>, Arc<Mat<T>>)>;
 pub struct CpuBackend<T: CpuElem> {
     par: Par,
     params: Mutex<ParamCache<T>>,
+    /// Plan temporaries kept between executions (see [`execute`]): a repeated apply reuses them
+    /// instead of faulting in and zeroing fresh pages every time.
+    scratch: Mutex<Vec<Mat<T>>>,
 }
 
 impl<T: CpuElem> Default for CpuBackend<T> {
@@ -82,6 +88,7 @@ impl<T: CpuElem> CpuBackend<T> {
         Self {
             par,
             params: Mutex::new(HashMap::new()),
+            scratch: Mutex::new(Vec::new()),
         }
     }
 
@@ -96,6 +103,38 @@ impl<T: CpuElem> CpuBackend<T> {
     }
 
     /// The parameter as a `T` matrix, converted once and cached while the op is alive.
+    /// A `rows×cols` temporary: a kept one of that shape if any (its contents are stale; every
+    /// kernel's first write to a buffer uses `beta = 0`, which never reads it), else a new one.
+    fn take_scratch(&self, rows: usize, cols: usize) -> Mat<T> {
+        let mut pool = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        match pool
+            .iter()
+            .position(|m| m.nrows() == rows && m.ncols() == cols)
+        {
+            Some(i) => pool.swap_remove(i),
+            None => Mat::zeros(rows, cols),
+        }
+    }
+
+    /// Keeps temporaries for the next execution, at most [`SCRATCH_KEEP_BYTES`] in all (newest
+    /// first).
+    fn keep_scratch(&self, mats: Vec<Mat<T>>) {
+        let mut pool = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        pool.extend(mats);
+        let mut bytes = 0usize;
+        let size = std::mem::size_of::<T>();
+        let mut keep = pool.len();
+        for (i, m) in pool.iter().enumerate().rev() {
+            bytes += m.nrows() * m.ncols() * size;
+            if bytes > SCRATCH_KEEP_BYTES {
+                keep = pool.len() - 1 - i;
+                break;
+            }
+        }
+        let drop_n = pool.len() - keep;
+        pool.drain(..drop_n);
+    }
+
     fn param(&self, p: &Param) -> Arc<Mat<T>> {
         let mut cache = self.params.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((weak, m)) = cache.get(&p.key) {

@@ -19,10 +19,10 @@ use linops_core::BlockLayout;
 /// Columns below which a column half is not split further between threads.
 const MIN_COLS_PER_THREAD: usize = 16;
 
-/// Bytes of `X` and `Y` columns one pass over all blocks may touch: a panel of this size stays in
-/// a core's L2 cache while every block visits it (a strided block writes one element of each
-/// cache line, so visiting the whole batch per block would move each line `b` times).
-const PANEL_BYTES: usize = 256 * 1024;
+/// Columns of one panel: every block visits a panel before the next panel starts. Wide enough
+/// that each block's matmul (`m×k·k×64`) amortizes faer's per-call overhead, narrow enough that
+/// a gathered panel (`n×64`) stays in a core's L2 cache.
+const PANEL_COLS: usize = 64;
 
 /// `out[i, :] = alpha·X[idx[i], :] + beta·out[i, :]`; an index that is not an integer in
 /// `0..rows(X)` selects a zero row (never an out-of-bounds read).
@@ -85,19 +85,7 @@ pub(crate) fn block_gemm<T: CpuElem>(
             && x.ncols() == out.ncols(),
         "block_gemm: shapes not checked by the planner"
     );
-    let accum = if beta == T::from_f64(0.0) {
-        Accum::Replace
-    } else {
-        if beta != T::from_f64(1.0) {
-            for j in 0..out.ncols() {
-                for v in out.col_as_slice_mut(j) {
-                    *v *= beta;
-                }
-            }
-        }
-        Accum::Add
-    };
-    columns(g, (m, k, bc), w, x, out.as_mut(), alpha, accum, par);
+    columns(g, (m, k, bc), w, x, out.as_mut(), alpha, beta, par);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -108,7 +96,7 @@ fn columns<T: CpuElem>(
     x: MatRef<'_, T>,
     out: MatMut<'_, T>,
     alpha: T,
-    accum: Accum,
+    beta: T,
     par: Par,
 ) {
     let cols = out.ncols();
@@ -117,66 +105,144 @@ fn columns<T: CpuElem>(
         let (left, right) = out.split_at_col_mut(half);
         let (xl, xr) = x.split_at_col(half);
         faer::utils::thread::join_raw(
-            |p| columns(g, (m, k, bc), w, xl, left, alpha, accum, p),
-            |p| columns(g, (m, k, bc), w, xr, right, alpha, accum, p),
+            |p| columns(g, (m, k, bc), w, xl, left, alpha, beta, p),
+            |p| columns(g, (m, k, bc), w, xr, right, alpha, beta, p),
             par,
         );
         return;
     }
-    let per_col = (x.nrows() + out.nrows()) * std::mem::size_of::<T>();
-    let panel = (PANEL_BYTES / per_col.max(1)).max(4);
-    if cols > panel {
-        let mut out = out;
-        let mut c0 = 0;
-        while c0 < cols {
-            let w_cols = panel.min(cols - c0);
-            let o = out.as_mut().subcols_mut(c0, w_cols);
-            panel_blocks(g, (m, k, bc), w, x.subcols(c0, w_cols), o, alpha, accum);
-            c0 += w_cols;
-        }
+    // Scratch for one panel: X rows gathered into block order, and the blocks' products.
+    let panel = PANEL_COLS.min(cols);
+    let mut xs = if g.x_layout == BlockLayout::Strided {
+        Mat::<T>::zeros(x.nrows(), panel)
     } else {
-        panel_blocks(g, (m, k, bc), w, x, out, alpha, accum);
+        Mat::<T>::zeros(0, 0)
+    };
+    let mut ys = if g.y_layout == BlockLayout::Strided {
+        Mat::<T>::zeros(out.nrows(), panel)
+    } else {
+        Mat::<T>::zeros(0, 0)
+    };
+    let (xw, yw) = (xs.ncols(), ys.ncols());
+    let mut out = out;
+    let mut c0 = 0;
+    while c0 < cols {
+        let w_cols = panel.min(cols - c0);
+        let o = out.as_mut().subcols_mut(c0, w_cols);
+        let xp = x.subcols(c0, w_cols);
+        panel_blocks(
+            g,
+            (m, k, bc),
+            w,
+            xp,
+            o,
+            (alpha, beta),
+            (
+                xs.as_mut().subcols_mut(0, xw.min(w_cols)),
+                ys.as_mut().subcols_mut(0, yw.min(w_cols)),
+            ),
+        );
+        c0 += w_cols;
     }
 }
 
-/// All blocks over one panel of columns, sequentially.
+/// All blocks over one panel of columns, sequentially. A strided side is first gathered into (or
+/// afterwards scattered from) a contiguous block-ordered scratch, so every block is a matmul of
+/// contiguous `m×k·k×panel` operands: the shuffle costs one in-cache copy of the panel.
 fn panel_blocks<T: CpuElem>(
     g: BlockGemm,
     (m, k, bc): (usize, usize, usize),
     w: MatRef<'_, T>,
     x: MatRef<'_, T>,
     out: MatMut<'_, T>,
-    alpha: T,
-    accum: Accum,
+    (alpha, beta): (T, T),
+    (xs, ys): (MatMut<'_, T>, MatMut<'_, T>),
 ) {
+    let b = g.blocks;
     let cols = out.ncols();
-    let (xs, xrs) = g.x_layout.step_and_stride(g.blocks, k);
-    let (ys, yrs) = g.y_layout.step_and_stride(g.blocks, m);
-    for t in 0..g.blocks {
-        let a = w.subcols(t * bc, bc);
-        let a = if g.trans { a.transpose() } else { a };
-        // SAFETY: the layouts are bijections onto the rows (module docs of BlockLayout): block t
-        // touches rows t·step + i·row_stride ≤ (blocks−1)·step + (rows−1)·row_stride
-        // = blocks·rows − 1 < nrows (asserted above), and columns 0..cols of the views are the
-        // matrices' own columns. Distinct blocks write disjoint rows; the mutable view is the only
-        // live access to `out` while it exists.
-        let (xt, yt) = unsafe {
-            let xt = MatRef::from_raw_parts(
-                x.ptr_at(t * xs, 0),
-                k,
-                cols,
-                x.row_stride() * xrs as isize,
-                x.col_stride(),
-            );
-            let yt = MatMut::from_raw_parts_mut(
-                out.ptr_at_mut(t * ys, 0),
-                m,
-                cols,
-                out.row_stride() * yrs as isize,
-                out.col_stride(),
-            );
-            (xt, yt)
+    let zero = T::from_f64(0.0);
+    let one = T::from_f64(1.0);
+    // X side: the block-ordered rows (row t·k + i holds X row t + i·b when strided).
+    let mut xs = xs;
+    let xb: MatRef<'_, T> = if g.x_layout == BlockLayout::Strided {
+        for j in 0..cols {
+            let src = x
+                .col(j)
+                .try_as_col_major()
+                .expect("X is contiguous")
+                .as_slice();
+            let dst = xs
+                .as_mut()
+                .col_mut(j)
+                .try_as_col_major_mut()
+                .expect("scratch is contiguous")
+                .as_slice_mut();
+            // A b×k → k×b transpose in L1: read X's rows in order, write each block's run.
+            for i in 0..k {
+                let row = &src[i * b..(i + 1) * b];
+                for (d, &v) in dst.chunks_exact_mut(k).zip(row) {
+                    d[i] = v;
+                }
+            }
+        }
+        xs.as_ref()
+    } else {
+        x
+    };
+    let mut out = out;
+    if g.y_layout == BlockLayout::Strided {
+        let mut ys = ys;
+        for t in 0..b {
+            let a = w.subcols(t * bc, bc);
+            let a = if g.trans { a.transpose() } else { a };
+            let yt = ys.as_mut().subrows_mut(t * m, m);
+            matmul(yt, Accum::Replace, a, xb.subrows(t * k, k), alpha, Par::Seq);
+        }
+        // Scatter: out row t + i·b takes block t's row i.
+        for j in 0..cols {
+            let src = ys
+                .as_ref()
+                .col(j)
+                .try_as_col_major()
+                .expect("scratch is contiguous")
+                .as_slice();
+            let dst = out
+                .as_mut()
+                .col_mut(j)
+                .try_as_col_major_mut()
+                .expect("output is contiguous")
+                .as_slice_mut();
+            for i in 0..m {
+                let row = &mut dst[i * b..(i + 1) * b];
+                if beta == zero {
+                    for (o, blk) in row.iter_mut().zip(src.chunks_exact(m)) {
+                        *o = blk[i];
+                    }
+                } else {
+                    for (o, blk) in row.iter_mut().zip(src.chunks_exact(m)) {
+                        *o = blk[i] + beta * *o;
+                    }
+                }
+            }
+        }
+    } else {
+        let accum = if beta == zero {
+            Accum::Replace
+        } else {
+            if beta != one {
+                for j in 0..cols {
+                    for v in out.as_mut().col_mut(j).iter_mut() {
+                        *v *= beta;
+                    }
+                }
+            }
+            Accum::Add
         };
-        matmul(yt, accum, a, xt, alpha, Par::Seq);
+        for t in 0..b {
+            let a = w.subcols(t * bc, bc);
+            let a = if g.trans { a.transpose() } else { a };
+            let yt = out.as_mut().subrows_mut(t * m, m);
+            matmul(yt, accum, a, xb.subrows(t * k, k), alpha, Par::Seq);
+        }
     }
 }
