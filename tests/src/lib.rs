@@ -9,6 +9,7 @@
 //! - `properties`: proptest over random operator trees (apply = dense·X, the adjoint identity);
 //! - `bad_input`: every class of bad input returns a typed error on every backend;
 //! - `planner`: normalization rewrites and plan structure;
+//! - `cost`: the cost model's structured-vs-materialized choice and calibration;
 //! - `rng`: Philox known answers, CPU/GPU bit identity of random streams, statistical tests and
 //!   dense sketches;
 //! - `gpu_kernels`: each GPU kernel against its definition;
@@ -20,6 +21,8 @@
 
 #[cfg(test)]
 mod bad_input;
+#[cfg(test)]
+mod cost;
 #[cfg(test)]
 mod gpu_kernels;
 #[cfg(test)]

@@ -277,7 +277,7 @@ fn structured_more_cases(rng: &mut Rng, push: &mut impl FnMut(String, Op, usize)
 
 #[test]
 fn differential_market() {
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     let gpu = gpu_engines();
     let cases = cases();
     let mut gpu_cases = 0usize;

@@ -158,7 +158,7 @@ proptest! {
         let mut rng = Rng::new(seed);
         let op = random_op(&mut rng, rows, cols, d);
         let x = rng.mat(cols, batch);
-        check_apply(&Engine::cpu(), &op, &x, U64, false)?;
+        check_apply(&crate::support::cpu_engine(), &op, &x, U64, false)?;
         if let Some(g) = gpu() {
             check_apply(g, &op, &x, U32, true)?;
         }
@@ -170,7 +170,7 @@ proptest! {
         let op = random_op(&mut rng, rows, cols, d);
         let x = rng.mat(cols, batch);
         let y = rng.mat(rows, batch);
-        check_adjoint(&Engine::cpu(), &op, &x, &y, U64, false)?;
+        check_adjoint(&crate::support::cpu_engine(), &op, &x, &y, U64, false)?;
         if let Some(g) = gpu() {
             check_adjoint(g, &op, &x, &y, U32, true)?;
         }

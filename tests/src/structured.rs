@@ -184,7 +184,7 @@ pub fn cases() -> Vec<StructuredCase> {
 }
 
 fn engines() -> Vec<Engine> {
-    let mut v = vec![Engine::cpu()];
+    let mut v = vec![crate::support::cpu_engine()];
     if let Some((gpu, _)) = gpu_engines() {
         v.push(gpu);
     }
@@ -274,11 +274,13 @@ fn leaves_equal_their_factor_forms() {
 fn permutation_convention_and_shuffle() {
     let p = Permutation::new(vec![2, 0, 1]).unwrap();
     let x = Mat::from_fn(3, 1, |i, _| 10.0 * (i + 1) as f64);
-    let y = Engine::cpu()
+    let y = crate::support::cpu_engine()
         .apply(&Op::leaf(p.clone()), x.as_ref())
         .unwrap();
     assert_eq!((y[(0, 0)], y[(1, 0)], y[(2, 0)]), (30.0, 10.0, 20.0));
-    let yt = Engine::cpu().apply(&Op::leaf(p).t(), y.as_ref()).unwrap();
+    let yt = crate::support::cpu_engine()
+        .apply(&Op::leaf(p).t(), y.as_ref())
+        .unwrap();
     assert_eq!(yt, x);
     // S(r, c)ᵀ = S(c, r): the inverse of a reshape-transpose is the reverse one.
     for (r, c) in [(1, 1), (2, 3), (4, 4), (5, 7)] {
@@ -672,7 +674,7 @@ fn cpu_block_gemm_column_panels_and_thread_split_agree_with_dense() {
     ] {
         for (op, factors) in [(op.clone(), factors.clone()), (op.t(), factors.t())] {
             let x = rng.mat(op.shape().1, 41);
-            let y = Engine::cpu().apply(&op, x.as_ref()).unwrap();
+            let y = crate::support::cpu_engine().apply(&op, x.as_ref()).unwrap();
             let want = linops::to_faer(&op) * &x;
             let mag = magnitude(&factors, x.as_ref());
             for j in 0..41 {

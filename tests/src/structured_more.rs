@@ -66,7 +66,7 @@ fn reflectors_one_by_one(
 
 #[test]
 fn householder_matches_reflectors_and_is_orthogonal() {
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     for (n, k, b) in [
         (1, 1, 1),
         (2, 1, 3),
@@ -120,7 +120,7 @@ fn householder_lapack_convention_matches_definition() {
         .collect();
     let op = Op::leaf(Householder::new(n, k, v.clone(), tau.clone()).unwrap());
     let x = rng.mat(n, 4);
-    let got = Engine::cpu().apply(&op, x.as_ref()).unwrap();
+    let got = crate::support::cpu_engine().apply(&op, x.as_ref()).unwrap();
     let want = reflectors_one_by_one(n, k, &v, &tau, &x, false);
     assert_close("householder LAPACK τ", &got, &want, 1e-13);
 }
@@ -161,14 +161,14 @@ fn householder_rejects_bad_input() {
     ));
     let op = Op::leaf(Householder::from_vectors(3, 1, vec![1.0; 3]).unwrap());
     assert!(matches!(
-        Engine::cpu().apply(&op, Mat::<f64>::zeros(4, 1).as_ref()),
+        crate::support::cpu_engine().apply(&op, Mat::<f64>::zeros(4, 1).as_ref()),
         Err(Error::ShapeMismatch { .. })
     ));
 }
 
 /// `apply(op)` and `apply(opᵀ)` against the dense form, and the adjoint identity.
 fn check_against_dense(what: &str, op: &Op, b: usize, seed: u64) {
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     let (m, n) = op.shape();
     let mut rng = Rng::new(seed);
     let dense = linops::to_faer(op);
@@ -247,7 +247,9 @@ fn kronecker_matches_dense_for_every_factor_kind() {
     check_against_dense("sum of Kroneckers", &sum, 2, 7);
     assert_eq!(k3.param_count(), 6 + 20 + 6);
     // No dense n²×n² GEMM in the plan: the widest GEMM multiplies a factor.
-    let plan = Engine::cpu().plan::<f64>(&k3, 30, 2).unwrap();
+    let plan = crate::support::cpu_engine()
+        .plan::<f64>(&k3, 30, 2)
+        .unwrap();
     assert!(
         plan.steps().iter().all(|s| s.flops <= 2 * 5 * 4 * 30 * 2),
         "{}",
@@ -269,7 +271,7 @@ fn kronecker_rejects_bad_input() {
     let k =
         Op::leaf(Kronecker::new(vec![Op::identity(2).unwrap(), Op::identity(3).unwrap()]).unwrap());
     assert!(matches!(
-        Engine::cpu().apply(&k, Mat::<f64>::zeros(5, 1).as_ref()),
+        crate::support::cpu_engine().apply(&k, Mat::<f64>::zeros(5, 1).as_ref()),
         Err(Error::ShapeMismatch { .. })
     ));
 }
@@ -396,7 +398,7 @@ fn structured_more_on_gpu() {
         report("structured_more_on_gpu: SKIPPED (no GPU adapter)");
         return;
     };
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     let mut rng = Rng::new(0x9A);
     let h = Op::leaf(Householder::from_vectors(20, 6, rng.vec(120)).unwrap());
     let s = Op::leaf(

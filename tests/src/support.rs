@@ -1,6 +1,7 @@
 //! Shared test support: seeded inputs, engines for every backend, error measures.
 
 use faer::{Mat, MatRef};
+use linops::plan::CostModel;
 use linops::{Engine, HostMat, Op};
 
 pub use crate::gpu_kernels::test_device;
@@ -128,10 +129,20 @@ pub fn to_f32(m: MatRef<'_, f64>) -> Mat<f32> {
 }
 
 /// GPU engines on the trusted-shader and the checked-shader device, or `None` (loudly skipped).
+/// They apply every structure as such ([`CostModel::structure_only`]): these tests are about
+/// the kernels, not the planner's materialization choice.
 pub fn gpu_engines() -> Option<(Engine, Engine)> {
     let trusted = test_device(false)?;
     let checked = test_device(true)?;
-    Some((Engine::from_device(trusted), Engine::from_device(checked)))
+    Some((
+        Engine::from_device(trusted).with_cost_model(CostModel::structure_only()),
+        Engine::from_device(checked).with_cost_model(CostModel::structure_only()),
+    ))
+}
+
+/// The CPU engine applying every structure as such (see [`gpu_engines`]).
+pub fn cpu_engine() -> Engine {
+    Engine::cpu().with_cost_model(CostModel::structure_only())
 }
 
 /// Writes a line to the real stderr (visible even when the harness captures output).

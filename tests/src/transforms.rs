@@ -177,7 +177,7 @@ fn check_all(def: Def, batch: usize, seed: u64, rows_checked: Option<Vec<usize>>
         "{def:?} ({}) on X {cols}x{batch}, seed {seed:#x}",
         op.describe()
     );
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     let y64 = cpu
         .apply(&op, x.as_ref())
         .unwrap_or_else(|e| panic!("{what}: cpu f64: {e}"));
@@ -387,7 +387,7 @@ fn transforms_are_orthogonal_and_invert() {
             transposed: true,
         },
     ];
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     let gpu = gpu_engines();
     for def in defs {
         let (rows, cols) = def.shape();
@@ -489,7 +489,7 @@ fn bad_transform_inputs_are_typed_errors() {
         Err(Error::EmptyDimension { .. })
     ));
     assert!(matches!(Dct::new(0), Err(Error::EmptyDimension { .. })));
-    let mut engines = vec![Engine::cpu()];
+    let mut engines = vec![crate::support::cpu_engine()];
     if let Some((g, _)) = gpu_engines() {
         engines.push(g);
     }

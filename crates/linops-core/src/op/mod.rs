@@ -68,6 +68,12 @@ pub trait LeafOp: Debug + Send + Sync {
     fn is_symmetric(&self) -> bool {
         false
     }
+    /// Whether a cost model may replace the leaf by its dense form when a GEMM is estimated to be
+    /// cheaper ([`crate::plan::cost`]); false for operators that must never be stored (sketches
+    /// generated on the fly).
+    fn materializable(&self) -> bool {
+        true
+    }
     /// Emits plan steps computing `out = alpha·op(self)·x + beta·out`, where `op` is the transpose
     /// when `transposed` is set.
     ///

@@ -167,6 +167,11 @@ impl DenseSketch {
 }
 
 impl LeafOp for DenseSketch {
+    /// Never: a sketch is generated inside its kernel and never stored.
+    fn materializable(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         match self.dist {
             Dist::Gaussian => "gaussian_sketch",

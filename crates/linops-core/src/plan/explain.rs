@@ -13,6 +13,14 @@ fn si(v: u64) -> String {
     }
 }
 
+fn secs(v: f64) -> String {
+    match v {
+        v if v >= 1.0 => format!("{v:.2} s"),
+        v if v >= 1e-3 => format!("{:.2} ms", v * 1e3),
+        v => format!("{:.1} µs", v * 1e6),
+    }
+}
+
 impl Plan {
     fn buf_name(&self, id: super::BufId) -> String {
         let b = &self.buffers[id.index()];
@@ -132,6 +140,22 @@ impl Plan {
                 }
             }
             let _ = writeln!(s, "  rewrites:   {}", parts.join(", "));
+        }
+        for d in &self.decisions {
+            let _ = writeln!(
+                s,
+                "  cost:       {} structured {} vs dense GEMM {} → {} ({}; model {})",
+                d.leaf,
+                secs(d.structured_s),
+                secs(d.dense_s),
+                if d.materialized {
+                    "materialized"
+                } else {
+                    "structured"
+                },
+                d.reason,
+                self.model
+            );
         }
         let _ = writeln!(
             s,

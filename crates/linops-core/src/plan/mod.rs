@@ -11,16 +11,58 @@
 //! (the leaf's [`crate::LeafOp::lower`]), and reuse temporaries by lifetime.
 
 mod block;
+pub mod cost;
 mod explain;
 mod kernel;
 pub mod normalize;
 
+pub use cost::{CostModel, Decision};
 pub use kernel::{BlockLayout, Kernel};
 pub use normalize::{Norm, NormStats};
 
 use crate::{DType, Error, Op, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Applies the cost model to every structured leaf of a normalized tree.
+fn choose(
+    norm: Norm,
+    model: &CostModel,
+    batch: usize,
+    dtype: DType,
+    out: &mut Vec<Decision>,
+) -> Result<Norm> {
+    Ok(match norm {
+        Norm::Leaf {
+            op: Op::Leaf(leaf),
+            transposed,
+        } => {
+            let d = model.decide(&leaf, transposed, batch, dtype)?;
+            let materialized = d.materialized;
+            out.push(d);
+            let op = if materialized {
+                cost::materialized(&leaf)?
+            } else {
+                Op::Leaf(leaf)
+            };
+            Norm::Leaf { op, transposed }
+        }
+        leaf @ Norm::Leaf { .. } => leaf,
+        Norm::Scaled(s, inner) => {
+            Norm::Scaled(s, Box::new(choose(*inner, model, batch, dtype, out)?))
+        }
+        Norm::Product(f) => Norm::Product(
+            f.into_iter()
+                .map(|n| choose(n, model, batch, dtype, out))
+                .collect::<Result<_>>()?,
+        ),
+        Norm::Sum(t) => Norm::Sum(
+            t.into_iter()
+                .map(|n| choose(n, model, batch, dtype, out))
+                .collect::<Result<_>>()?,
+        ),
+    })
+}
 
 /// Index of a virtual buffer of a [`Plan`].
 ///
@@ -152,6 +194,8 @@ pub struct Plan {
     source: String,
     normalized: String,
     stats: NormStats,
+    model: String,
+    decisions: Vec<Decision>,
 }
 
 impl Plan {
@@ -170,6 +214,50 @@ impl Plan {
     /// assert!(Plan::new(&op, 3, 0, DType::F64).is_err());
     /// ```
     pub fn new(op: &Op, x_rows: usize, x_cols: usize, dtype: DType) -> Result<Plan> {
+        Self::build(op, x_rows, x_cols, dtype, None)
+    }
+
+    /// Plans `op · X` like [`Plan::new`], letting `model` choose for each structured leaf between
+    /// applying its structure and materializing it for a dense GEMM (see [`cost`]); the estimates
+    /// and choices are in [`Plan::decisions`] and in `explain()`.
+    ///
+    /// # Errors
+    /// As [`Plan::new`]; materializing a leaf can fail only as `Op::from_host` does.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan, plan::CostModel, op::LowRank};
+    /// // A "low-rank" factorization of full rank 256 costs twice the dense GEMM:
+    /// let u = linops_core::HostMat::from_fn(256, 256, |i, j| ((i * 7 + j) % 13) as f64 - 6.0);
+    /// let lr = Op::leaf(LowRank::new(u.clone(), vec![1.0; 256], u).unwrap());
+    /// let plan = Plan::with_model(&lr, 256, 256, DType::F32, &CostModel::cpu_default()).unwrap();
+    /// assert!(plan.decisions()[0].materialized);
+    /// assert!(plan.explain().contains("materialized"));
+    /// // A true low rank (8) keeps its structure:
+    /// let u = linops_core::HostMat::from_fn(256, 8, |i, j| ((i * 7 + j) % 13) as f64 - 6.0);
+    /// let lr = Op::leaf(LowRank::new(u.clone(), vec![1.0; 8], u).unwrap());
+    /// let plan = Plan::with_model(&lr, 256, 256, DType::F32, &CostModel::cpu_default()).unwrap();
+    /// assert!(!plan.decisions()[0].materialized);
+    /// // Plan::new never materializes and records no decisions.
+    /// assert!(Plan::new(&lr, 256, 256, DType::F32).unwrap().decisions().is_empty());
+    /// ```
+    pub fn with_model(
+        op: &Op,
+        x_rows: usize,
+        x_cols: usize,
+        dtype: DType,
+        model: &CostModel,
+    ) -> Result<Plan> {
+        Self::build(op, x_rows, x_cols, dtype, Some(model))
+    }
+
+    fn build(
+        op: &Op,
+        x_rows: usize,
+        x_cols: usize,
+        dtype: DType,
+        model: Option<&CostModel>,
+    ) -> Result<Plan> {
         let (rows, cols) = op.shape();
         if x_rows == 0 || x_cols == 0 {
             return Err(Error::EmptyDimension {
@@ -186,7 +274,11 @@ impl Plan {
             });
         }
         let mut stats = NormStats::default();
-        let norm = normalize::normalize(op, &mut stats)?;
+        let mut norm = normalize::normalize(op, &mut stats)?;
+        let mut decisions = Vec::new();
+        if let Some(m) = model {
+            norm = choose(norm, m, x_cols, dtype, &mut decisions)?;
+        }
         let mut cx = Lowering::new(dtype, x_cols);
         let input = cx.buffer(x_rows, x_cols, BufferRole::Input);
         let output = cx.buffer(rows, x_cols, BufferRole::Output);
@@ -200,7 +292,17 @@ impl Plan {
             source: op.describe(),
             normalized: norm.describe(),
             stats,
+            model: model.map_or_else(String::new, |m| m.name().to_string()),
+            decisions,
         })
+    }
+
+    /// The cost model's structured-vs-materialized decisions, one per structured leaf (empty for
+    /// [`Plan::new`]).
+    ///
+    /// See the example on [`Plan::with_model`].
+    pub fn decisions(&self) -> &[Decision] {
+        &self.decisions
     }
 
     /// The dtype the plan computes in.

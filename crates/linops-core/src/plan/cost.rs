@@ -1,0 +1,376 @@
+//! The cost model: estimated seconds of a plan on one backend, and the planner's choice between
+//! applying a structured leaf and materializing it for one dense GEMM.
+//!
+//! **Model.** A step costs `launch + max(flops / rate(kernel), bytes / bandwidth)`: a fixed
+//! per-launch overhead, then whichever of compute and memory traffic is the bottleneck (a
+//! roofline). `rate` is a per-kernel throughput in FLOP/s (a dense GEMM reaches a far larger
+//! fraction of peak than a 64×64 block GEMM or a gather), `bandwidth` the backend's streaming
+//! bytes/s; FLOPs and bytes are the step's own counts ([`super::Step`]). A plan costs the sum of
+//! its steps.
+//!
+//! **Where the numbers come from.** [`CostModel::cpu_default`] holds rates measured on the
+//! project's 2-core AMD EPYC development machine (f32, 2026-11-26: dense GEMM 1024³ at about
+//! 110 GFLOP/s, 64×64 block GEMM panels about 35 GFLOP/s, streaming about 10 GB/s);
+//! [`CostModel::gpu_default`] holds round figures for a current discrete GPU. Both are starting
+//! points: `linops::Engine::calibrate` measures the rates of the backend it runs on (timing a
+//! dense GEMM, a block GEMM, a copy and an empty launch) and installs them.
+//!
+//! **Materialization.** For every structured leaf of the normalized operator (an [`Op::Leaf`]
+//! whose [`LeafOp::materializable`] is true), the planner estimates the leaf's own plan and one
+//! dense GEMM `rows×cols · cols×batch`. It materializes the leaf (its `to_dense()`, built once per
+//! leaf and shared by every later plan through a process-wide cache keyed by the leaf's identity,
+//! so backends keep their uploaded copy) when all of these hold:
+//! - the dense estimate is below `ratio` (default 0.8) times the structured one;
+//! - the structured estimate exceeds `min_seconds` (default 50 µs): below that an apply is
+//!   dominated by fixed costs that the model does not resolve, and a dense copy costs memory for
+//!   nothing;
+//! - the dense form has at most `max_dense_entries` entries (default 2²⁴).
+//!
+//! Every candidate's two estimates and the outcome are kept in the plan ([`super::Plan::decisions`])
+//! and printed by `explain()`. [`CostModel::structure_only`] never materializes: it is what
+//! [`super::Plan::new`] uses, and what tests of the structured kernels pin.
+
+use crate::op::LeafOp;
+use crate::{DType, Op, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use super::{Kernel, Plan};
+
+/// Per-backend throughput figures and the materialization policy; see the module docs.
+///
+/// # Examples
+/// ```
+/// use linops_core::plan::CostModel;
+/// let m = CostModel::cpu_default().with_rate("block_gemm", 20e9);
+/// assert_eq!(m.rate("block_gemm"), 20e9);
+/// assert!(CostModel::structure_only().name().contains("structure"));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostModel {
+    name: String,
+    launch_s: f64,
+    bytes_per_s: f64,
+    default_rate: f64,
+    rates: HashMap<&'static str, f64>,
+    materialize: bool,
+    ratio: f64,
+    min_seconds: f64,
+    max_dense_entries: usize,
+}
+
+/// One structured-vs-materialized decision of the planner, shown by `explain()`.
+///
+/// # Examples
+/// ```
+/// use linops_core::{DType, Op, Plan, plan::CostModel, op::Hadamard};
+/// let h = Op::leaf(Hadamard::new(1024).unwrap());
+/// let plan = Plan::with_model(&h, 1024, 64, DType::F32, &CostModel::cpu_default()).unwrap();
+/// let d = &plan.decisions()[0];
+/// assert_eq!(d.leaf, "hadamard[1024]");
+/// assert!(!d.materialized); // O(n log n) beats the n² GEMM
+/// assert!(d.structured_s < d.dense_s);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The leaf, as `describe()` prints it (with `ᵀ` when transposed).
+    pub leaf: String,
+    /// Estimated seconds of applying the structure.
+    pub structured_s: f64,
+    /// Estimated seconds of one dense GEMM with the materialized matrix.
+    pub dense_s: f64,
+    /// Whether the plan uses the materialized matrix.
+    pub materialized: bool,
+    /// Why, in a few words.
+    pub reason: &'static str,
+}
+
+impl CostModel {
+    fn base(name: &str, launch_s: f64, bytes_per_s: f64, default_rate: f64) -> Self {
+        Self {
+            name: name.into(),
+            launch_s,
+            bytes_per_s,
+            default_rate,
+            rates: HashMap::new(),
+            materialize: true,
+            ratio: 0.8,
+            min_seconds: 50e-6,
+            max_dense_entries: 1 << 24,
+        }
+    }
+
+    /// Never materializes (estimates are still computed with the CPU figures and shown).
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(!linops_core::plan::CostModel::structure_only().materializes());
+    /// ```
+    pub fn structure_only() -> Self {
+        let mut m = Self::cpu_default();
+        m.name = "structure-only".into();
+        m.materialize = false;
+        m
+    }
+
+    /// Figures measured on the 2-core AMD EPYC development machine, f32 (see the module docs).
+    ///
+    /// # Examples
+    /// ```
+    /// let m = linops_core::plan::CostModel::cpu_default();
+    /// assert!(m.rate("gemm") > m.rate("block_gemm"));
+    /// ```
+    pub fn cpu_default() -> Self {
+        let mut m = Self::base("cpu-default", 2e-6, 10e9, 5e9);
+        for (k, v) in [
+            ("gemm", 110e9),
+            ("block_gemm", 35e9),
+            ("sketch_gemm", 40e9),
+            ("fwht", 8e9),
+            ("dct", 4e9),
+            ("spmm", 2e9),
+        ] {
+            m.rates.insert(k, v);
+        }
+        m
+    }
+
+    /// Round figures for a current discrete GPU (tens of TFLOP/s for GEMM, ~2 TB/s, ~8 µs per
+    /// launch); calibrate for real decisions.
+    ///
+    /// # Examples
+    /// ```
+    /// let m = linops_core::plan::CostModel::gpu_default();
+    /// assert!(m.launch_seconds() > 0.0);
+    /// ```
+    pub fn gpu_default() -> Self {
+        let mut m = Self::base("gpu-default", 8e-6, 2e12, 5e11);
+        for (k, v) in [
+            ("gemm", 20e12),
+            ("block_gemm", 5e12),
+            ("sketch_gemm", 10e12),
+            ("fwht", 1e12),
+            ("dct", 5e11),
+            ("spmm", 2e11),
+        ] {
+            m.rates.insert(k, v);
+        }
+        m
+    }
+
+    /// The model's name (shown by `explain()`).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::plan::CostModel::cpu_default().name(), "cpu-default");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the planner may materialize leaves under this model.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(linops_core::plan::CostModel::cpu_default().materializes());
+    /// ```
+    pub fn materializes(&self) -> bool {
+        self.materialize
+    }
+
+    /// Throughput of a kernel (by [`Kernel::label`]) in FLOP/s.
+    ///
+    /// # Examples
+    /// ```
+    /// let m = linops_core::plan::CostModel::cpu_default();
+    /// assert!(m.rate("no such kernel") > 0.0); // the default rate
+    /// ```
+    pub fn rate(&self, label: &str) -> f64 {
+        self.rates.get(label).copied().unwrap_or(self.default_rate)
+    }
+
+    /// Fixed seconds per kernel launch.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::plan::CostModel::cpu_default().with_launch(1e-5).launch_seconds(), 1e-5);
+    /// ```
+    pub fn launch_seconds(&self) -> f64 {
+        self.launch_s
+    }
+
+    /// Streaming bandwidth in bytes/s.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::plan::CostModel::cpu_default().with_bandwidth(5e9).bandwidth(), 5e9);
+    /// ```
+    pub fn bandwidth(&self) -> f64 {
+        self.bytes_per_s
+    }
+
+    /// Sets the rate of one kernel (FLOP/s; non-finite or non-positive values are ignored).
+    ///
+    /// # Examples
+    /// ```
+    /// let m = linops_core::plan::CostModel::cpu_default().with_rate("gemm", -1.0);
+    /// assert_eq!(m.rate("gemm"), 110e9);
+    /// ```
+    pub fn with_rate(mut self, label: &'static str, flops_per_s: f64) -> Self {
+        if flops_per_s.is_finite() && flops_per_s > 0.0 {
+            self.rates.insert(label, flops_per_s);
+        }
+        self
+    }
+
+    /// Sets the per-launch overhead (seconds; negative or non-finite values are ignored).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::plan::CostModel::cpu_default().with_launch(0.0).launch_seconds(), 0.0);
+    /// ```
+    pub fn with_launch(mut self, seconds: f64) -> Self {
+        if seconds.is_finite() && seconds >= 0.0 {
+            self.launch_s = seconds;
+        }
+        self
+    }
+
+    /// Sets the streaming bandwidth (bytes/s; non-positive or non-finite values are ignored).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::plan::CostModel::cpu_default().with_bandwidth(0.0).bandwidth(), 10e9);
+    /// ```
+    pub fn with_bandwidth(mut self, bytes_per_s: f64) -> Self {
+        if bytes_per_s.is_finite() && bytes_per_s > 0.0 {
+            self.bytes_per_s = bytes_per_s;
+        }
+        self
+    }
+
+    /// Sets the materialization policy: `ratio` (dense must be below `ratio`× structured),
+    /// `min_seconds` (structured estimates below it are never materialized) and the largest dense
+    /// form in entries. Out-of-range values are clamped (`ratio` to `(0, 1]`, the others to ≥ 0).
+    ///
+    /// # Examples
+    /// ```
+    /// let m = linops_core::plan::CostModel::cpu_default().with_policy(0.5, 0.0, 1 << 20);
+    /// assert!(m.materializes());
+    /// ```
+    pub fn with_policy(mut self, ratio: f64, min_seconds: f64, max_dense_entries: usize) -> Self {
+        self.ratio = if ratio.is_finite() {
+            ratio.clamp(f64::MIN_POSITIVE, 1.0)
+        } else {
+            self.ratio
+        };
+        self.min_seconds = if min_seconds.is_finite() {
+            min_seconds.max(0.0)
+        } else {
+            self.min_seconds
+        };
+        self.max_dense_entries = max_dense_entries;
+        self
+    }
+
+    /// Renames the model (e.g. `"calibrated on <device>"`).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::plan::CostModel::cpu_default().named("x").name(), "x");
+    /// ```
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Estimated seconds of one kernel doing `flops` FLOPs and moving `bytes` bytes.
+    ///
+    /// # Examples
+    /// ```
+    /// let m = linops_core::plan::CostModel::cpu_default().with_launch(0.0);
+    /// // 1 GFLOP of GEMM is compute bound: 1e9 / 110e9 s.
+    /// assert!((m.kernel_seconds("gemm", 1_000_000_000, 1000) - 1.0 / 110.0).abs() < 1e-12);
+    /// ```
+    pub fn kernel_seconds(&self, label: &str, flops: u64, bytes: u64) -> f64 {
+        self.launch_s + (flops as f64 / self.rate(label)).max(bytes as f64 / self.bytes_per_s)
+    }
+
+    /// Estimated seconds of a whole plan (the sum over its steps).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan, plan::CostModel};
+    /// let p = Plan::new(&Op::dense(64, 64, vec![1.0; 4096]).unwrap(), 64, 8, DType::F32).unwrap();
+    /// assert!(CostModel::cpu_default().plan_seconds(&p) > 0.0);
+    /// ```
+    pub fn plan_seconds(&self, plan: &Plan) -> f64 {
+        plan.steps()
+            .iter()
+            .map(|s| self.kernel_seconds(s.kernel.label(), s.flops, s.bytes))
+            .sum()
+    }
+
+    /// The decision for one leaf applied (transposed or not) to `batch` columns in `dtype`.
+    pub(super) fn decide(
+        &self,
+        leaf: &Arc<dyn LeafOp>,
+        transposed: bool,
+        batch: usize,
+        dtype: DType,
+    ) -> Result<Decision> {
+        let op = Op::Leaf(leaf.clone());
+        let op = if transposed { op.t() } else { op };
+        let (rows, cols) = op.shape();
+        let structured = Plan::new(&op, cols, batch, dtype)?;
+        let structured_s = self.plan_seconds(&structured);
+        let gemm = Kernel::Gemm {
+            trans_a: false,
+            trans_b: false,
+            alpha: 1.0,
+            beta: 0.0,
+        };
+        let (flops, elems) = gemm.check_and_cost(&[(rows, cols), (cols, batch)], (rows, batch))?;
+        let dense_s = self.kernel_seconds("gemm", flops, elems * dtype.size_bytes());
+        let (materialized, reason) = if !self.materialize {
+            (false, "model never materializes")
+        } else if !leaf.materializable() {
+            (false, "leaf is never materialized")
+        } else if rows.saturating_mul(cols) > self.max_dense_entries {
+            (false, "dense form too large")
+        } else if structured_s < self.min_seconds {
+            (false, "too small to matter")
+        } else if dense_s < self.ratio * structured_s {
+            (true, "dense GEMM is cheaper")
+        } else {
+            (false, "structure is cheaper")
+        };
+        Ok(Decision {
+            leaf: op.describe(),
+            structured_s,
+            dense_s,
+            materialized,
+            reason,
+        })
+    }
+}
+
+type MaterializedCache = Mutex<Vec<(Weak<dyn LeafOp>, Op)>>;
+
+/// The dense form of `leaf`, built once per leaf while the leaf lives: later plans reuse the same
+/// `Op` (and so the same parameter key, so a backend keeps its uploaded copy).
+pub(super) fn materialized(leaf: &Arc<dyn LeafOp>) -> Result<Op> {
+    static CACHE: OnceLock<MaterializedCache> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    cache.retain(|(w, _)| w.strong_count() > 0);
+    if let Some((_, op)) = cache.iter().find(|(w, _)| {
+        w.upgrade()
+            .is_some_and(|l| std::ptr::addr_eq(Arc::as_ptr(&l), Arc::as_ptr(leaf)))
+    }) {
+        return Ok(op.clone());
+    }
+    let op = Op::from_host(leaf.to_dense())?;
+    cache.push((Arc::downgrade(leaf), op.clone()));
+    Ok(op)
+}

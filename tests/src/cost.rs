@@ -1,0 +1,161 @@
+//! The cost model's structured-vs-materialized choice: which way it goes, that the materialized
+//! plan computes the same map, that a materialization is built once and reused, and calibration.
+
+use crate::support::{Rng, gpu_engines, max_abs, max_err, report};
+use linops::op::{DenseSketch, LowRank, Monarch};
+use linops::plan::BufferRole;
+use linops::plan::CostModel;
+use linops::{DType, Engine, HostMat, Op, Plan};
+use linops_core::rng::RngState;
+
+fn full_rank_low_rank(rng: &mut Rng, n: usize) -> Op {
+    let u = HostMat::from_fn(n, n, |_, _| rng.uniform());
+    let v = HostMat::from_fn(n, n, |_, _| rng.uniform());
+    Op::leaf(LowRank::new(u, rng.vec(n), v).unwrap())
+}
+
+fn monarch(rng: &mut Rng, b: usize) -> Op {
+    Op::leaf(Monarch::square(b, rng.vec(b * b * b), rng.vec(b * b * b)).unwrap())
+}
+
+/// Keys of the parameter buffers a plan reads.
+fn param_keys(p: &Plan) -> Vec<u64> {
+    p.buffers()
+        .iter()
+        .filter_map(|b| match &b.role {
+            BufferRole::Param(p) => Some(p.key),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn full_rank_low_rank_is_materialized_and_computes_the_same_map() {
+    let mut rng = Rng::new(71);
+    let n = 256;
+    let op = full_rank_low_rank(&mut rng, n);
+    let e = Engine::cpu(); // the default CPU model
+    let plan = e.plan::<f64>(&op, n, n).unwrap();
+    let d = &plan.decisions()[0];
+    // rank n: 2·(2n³) structured FLOPs vs 2n³ dense.
+    assert!(d.materialized, "{d:?}");
+    assert!(d.dense_s < d.structured_s);
+    assert!(
+        plan.explain().contains("materialized"),
+        "{}",
+        plan.explain()
+    );
+    assert_eq!(plan.steps().len(), 1, "{}", plan.explain());
+    // Same map: the materialized apply equals to_dense·X to f64 rounding.
+    let x = rng.mat(n, n);
+    let y = e.apply(&op, x.as_ref()).unwrap();
+    let want = linops::to_faer(&op) * &x;
+    let scale = max_abs(want.as_ref());
+    let (err, at) = max_err(y.as_ref(), want.as_ref());
+    assert!(
+        err <= 1e-12 * scale * n as f64,
+        "err {err} at {at:?}, scale {scale}"
+    );
+    // Built once: a second plan reads the same parameter (so backends keep their copy).
+    let again = e.plan::<f64>(&op, n, n).unwrap();
+    assert_eq!(param_keys(&plan), param_keys(&again));
+    // The structure-only model keeps the low-rank steps.
+    let s = Plan::with_model(&op, n, n, DType::F64, &CostModel::structure_only()).unwrap();
+    assert!(!s.decisions()[0].materialized);
+    assert!(s.steps().len() >= 2, "{}", s.explain());
+}
+
+#[test]
+fn decisions_follow_shape_and_batch() {
+    let mut rng = Rng::new(72);
+    let m = CostModel::cpu_default();
+    // Monarch 1024 (32 blocks): 32× fewer FLOPs than dense; structure at every batch.
+    let op = monarch(&mut rng, 32);
+    for batch in [1, 64, 1024] {
+        let p = Plan::with_model(&op, 1024, batch, DType::F32, &m).unwrap();
+        assert!(!p.decisions()[0].materialized, "{}", p.explain());
+    }
+    // A model on which block GEMMs are 100× slower than GEMMs per FLOP, and launches are
+    // expensive: Monarch loses to dense at large batch, but a one-column apply stays too small
+    // to matter.
+    let slow = CostModel::cpu_default()
+        .with_rate("block_gemm", 1e9)
+        .with_launch(20e-6);
+    let p = Plan::with_model(&op, 1024, 1024, DType::F32, &slow).unwrap();
+    assert!(p.decisions()[0].materialized, "{}", p.explain());
+    let p1 = Plan::with_model(&op, 1024, 1, DType::F32, &slow).unwrap();
+    assert!(!p1.decisions()[0].materialized, "{}", p1.explain());
+    // The transposed leaf is decided as a transposed leaf.
+    let pt = Plan::with_model(&op.t(), 1024, 1024, DType::F32, &slow).unwrap();
+    assert!(
+        pt.decisions()[0].leaf.ends_with('ᵀ'),
+        "{:?}",
+        pt.decisions()
+    );
+    assert!(pt.decisions()[0].materialized);
+    // Composition: each structured leaf of a product is decided on its own.
+    let h = Op::leaf(linops::op::Hadamard::new(1024).unwrap());
+    let prod = Op::product(vec![h, op.clone()]).unwrap();
+    let pp = Plan::with_model(&prod, 1024, 1024, DType::F32, &slow).unwrap();
+    let got: Vec<bool> = pp.decisions().iter().map(|d| d.materialized).collect();
+    assert_eq!(got, vec![false, true], "{}", pp.explain());
+}
+
+#[test]
+fn sketches_are_never_materialized() {
+    let s = Op::leaf(DenseSketch::gaussian(64, 512, RngState::new(3)).unwrap());
+    let hostile = CostModel::cpu_default().with_rate("sketch_gemm", 1e6);
+    let p = Plan::with_model(&s, 512, 512, DType::F32, &hostile).unwrap();
+    let d = &p.decisions()[0];
+    assert!(!d.materialized && d.dense_s < d.structured_s, "{d:?}");
+    assert_eq!(d.reason, "leaf is never materialized");
+}
+
+#[test]
+fn materialized_plan_agrees_on_every_backend() {
+    let mut rng = Rng::new(73);
+    let op = monarch(&mut rng, 8); // n = 64
+    let force = CostModel::cpu_default()
+        .with_rate("block_gemm", 1e3)
+        .with_policy(0.8, 0.0, 1 << 24);
+    let x = rng.mat(64, 5);
+    let want = linops::to_faer(&op) * &x;
+    let scale = crate::support::max_abs(crate::support::magnitude(&op, x.as_ref()).as_ref());
+    let xf = crate::support::to_f32(x.as_ref());
+    let cpu = Engine::cpu().with_cost_model(force.clone());
+    assert!(cpu.plan::<f32>(&op, 64, 5).unwrap().decisions()[0].materialized);
+    let y: faer::Mat<f32> = cpu.apply(&op, xf.as_ref()).unwrap();
+    let bound = 64.0 * f32::EPSILON as f64 * scale;
+    let (err, at) = max_err(y.as_ref(), want.as_ref());
+    assert!(err <= bound, "cpu f32: err {err} at {at:?} > {bound}");
+    match gpu_engines() {
+        Some((g, _)) => {
+            g.set_cost_model(force);
+            let y: faer::Mat<f32> = g.apply(&op, xf.as_ref()).unwrap();
+            let (gerr, at) = max_err(y.as_ref(), want.as_ref());
+            assert!(gerr <= 2.0 * err + bound, "gpu: err {gerr} at {at:?}");
+        }
+        None => report("cost: materialized_plan_agrees_on_every_backend GPU half SKIPPED"),
+    }
+}
+
+#[test]
+fn calibration_measures_positive_rates() {
+    let e = Engine::cpu();
+    let m = e.calibrate().unwrap();
+    for label in ["gemm", "block_gemm", "fwht", "spmm"] {
+        let r = m.rate(label);
+        assert!(r.is_finite() && r > 0.0, "{label}: {r}");
+    }
+    assert!(m.bandwidth().is_finite() && m.bandwidth() > 0.0);
+    assert!(m.launch_seconds() >= 0.0 && m.launch_seconds() < 0.1);
+    assert_eq!(e.cost_model(), m);
+    match gpu_engines() {
+        Some((g, _)) => {
+            let gm = g.calibrate().unwrap();
+            assert!(gm.rate("gemm").is_finite() && gm.rate("gemm") > 0.0);
+            assert!(gm.name().starts_with("calibrated on"));
+        }
+        None => report("cost: GPU calibration SKIPPED"),
+    }
+}
