@@ -159,3 +159,76 @@ fn calibration_measures_positive_rates() {
         None => report("cost: GPU calibration SKIPPED"),
     }
 }
+
+fn random_perm(rng: &mut Rng, n: usize) -> Vec<usize> {
+    let mut p: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        p.swap(i, rng.below(i + 1));
+    }
+    p
+}
+
+#[test]
+fn permutations_fold_into_dense_neighbours_and_each_other() {
+    use linops::op::Permutation;
+    let mut rng = Rng::new(74);
+    let (m, n, b) = (7, 5, 3);
+    let pm = Op::leaf(Permutation::new(random_perm(&mut rng, m)).unwrap());
+    let pn = Op::leaf(Permutation::new(random_perm(&mut rng, n)).unwrap());
+    let pn2 = Op::leaf(Permutation::new(random_perm(&mut rng, n)).unwrap());
+    let a = rng.dense_op(m, n);
+    let at = rng.dense_op(n, m).t();
+    let e = crate::support::cpu_engine();
+    let cases: Vec<(&str, Op, usize)> = vec![
+        ("P·A", Op::product(vec![pm.clone(), a.clone()]).unwrap(), 1),
+        ("A·P", Op::product(vec![a.clone(), pn.clone()]).unwrap(), 1),
+        ("Pᵀ·Bᵀ", Op::product(vec![pm.t(), at.clone()]).unwrap(), 1),
+        ("Bᵀ·Pᵀ", Op::product(vec![at.clone(), pn.t()]).unwrap(), 1),
+        (
+            "P·A·P₁·P₂",
+            Op::product(vec![pm.clone(), a.clone(), pn.clone(), pn2.t()]).unwrap(),
+            3,
+        ),
+        (
+            "P₁·P₂ alone",
+            Op::product(vec![pn.clone(), pn2.clone()]).unwrap(),
+            1,
+        ),
+        (
+            "3·P·A (scaled)",
+            Op::product(vec![pm.clone(), a.clone()])
+                .unwrap()
+                .scaled(3.0)
+                .unwrap(),
+            1,
+        ),
+    ];
+    for (name, op, folds) in cases {
+        let plan = e.plan::<f64>(&op, n, b).unwrap();
+        assert_eq!(
+            plan.stats().permutations_folded,
+            folds,
+            "{name}: {}",
+            plan.explain()
+        );
+        assert_eq!(plan.steps().len(), 1, "{name}: {}", plan.explain());
+        assert!(plan.explain().contains("permutations folded"), "{name}");
+        let x = rng.mat(n, b);
+        let y = e.apply(&op, x.as_ref()).unwrap();
+        let want = linops::to_faer(&op) * &x;
+        let (err, at) = max_err(y.as_ref(), want.as_ref());
+        let scale = max_abs(crate::support::magnitude(&op, x.as_ref()).as_ref());
+        assert!(err <= 1e-14 * scale, "{name}: err {err} at {at:?}");
+        // The fold is built once: a second plan reads the same parameters.
+        let again = e.plan::<f64>(&op, n, b).unwrap();
+        assert_eq!(param_keys(&plan), param_keys(&again), "{name}");
+    }
+    // A permutation next to a non-dense factor stays a gather.
+    let d = Op::leaf(linops::op::Hadamard::new(8).unwrap());
+    let p8 = Op::leaf(Permutation::new(random_perm(&mut rng, 8)).unwrap());
+    let plan = e
+        .plan::<f64>(&Op::product(vec![p8, d]).unwrap(), 8, 2)
+        .unwrap();
+    assert_eq!(plan.stats().permutations_folded, 0);
+    assert_eq!(plan.steps().len(), 2, "{}", plan.explain());
+}

@@ -74,6 +74,11 @@ pub trait LeafOp: Debug + Send + Sync {
     fn materializable(&self) -> bool {
         true
     }
+    /// The leaf as `Any`, for planner rewrites that need to recognize a concrete leaf type (the
+    /// permutation folding of [`crate::plan::normalize`]); `None` by default.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
     /// Emits plan steps computing `out = alpha·op(self)·x + beta·out`, where `op` is the transpose
     /// when `transposed` is set.
     ///

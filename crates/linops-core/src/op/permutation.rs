@@ -121,6 +121,11 @@ impl Permutation {
         self.perm.data.iter().map(|&v| v as usize).collect()
     }
 
+    /// The index arrays as parameters: `(perm, inv)`.
+    pub(crate) fn params(&self) -> (&Param, &Param) {
+        (&self.perm, &self.inv)
+    }
+
     /// The inverse permutation (equal to the transpose).
     ///
     /// # Examples
@@ -139,6 +144,9 @@ impl Permutation {
 impl LeafOp for Permutation {
     fn name(&self) -> &'static str {
         "permutation"
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
     fn shape(&self) -> (usize, usize) {
         (self.perm.rows, self.perm.rows)

@@ -134,6 +134,10 @@ impl Plan {
                 (st.diagonals_merged, "diagonals merged"),
                 (st.scalars_merged, "scalars merged"),
                 (st.identities_dropped, "identities dropped"),
+                (
+                    st.permutations_folded,
+                    "permutations folded into a neighbour",
+                ),
             ] {
                 if n > 0 {
                     parts.push(format!("{n} {what}"));

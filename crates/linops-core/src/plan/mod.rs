@@ -13,6 +13,7 @@
 mod block;
 pub mod cost;
 mod explain;
+mod fold;
 mod kernel;
 pub mod normalize;
 

@@ -8,7 +8,10 @@
 //! - identity factors of a product are dropped;
 //! - adjacent diagonal factors of a product are merged into one diagonal, and a product's scalar is
 //!   folded into one of its diagonals when it has one;
-//! - diagonal, identity and scaled-identity terms of a sum are merged into one diagonal term.
+//! - diagonal, identity and scaled-identity terms of a sum are merged into one diagonal term;
+//! - a permutation factor of a product is folded into a neighbouring dense factor (its rows or
+//!   columns reordered once, cached) or composed with a neighbouring permutation
+//!   ([`super::fold`]), so it costs no pass of its own.
 
 use super::Lowering;
 use crate::{BufId, Error, Op, Result};
@@ -36,6 +39,9 @@ pub struct NormStats {
     pub scalars_merged: usize,
     /// Identity factors removed from products.
     pub identities_dropped: usize,
+    /// Permutation factors folded into a neighbouring dense factor or permutation
+    /// (see [`super::fold`]).
+    pub permutations_folded: usize,
 }
 
 impl NormStats {
@@ -235,6 +241,7 @@ fn product(factors: Vec<Norm>, stats: &mut NormStats) -> Result<Norm> {
             }
         }
     }
+    stats.permutations_folded += super::fold::fold_permutations(&mut flat)?;
     // Fold the scalar into a diagonal factor when there is one.
     if s != 1.0 {
         if let Some(pos) = flat.iter().position(|f| diag_values(f).is_some()) {

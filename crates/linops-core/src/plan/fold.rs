@@ -1,0 +1,155 @@
+//! Folding permutation factors of a product into their neighbours, so they cost no pass.
+//!
+//! Let `op(P)` act by `(op(P)·X)[i, :] = X[idx[i], :]` (`idx` is the permutation's index array,
+//! or its inverse when transposed). In a normalized product, adjacent factors are rewritten:
+//!
+//! - `op(P₁)·op(P₂)` → one permutation with `idx[i] = idx₂[idx₁[i]]` (one gather instead of two);
+//! - `op(P)·M` with `M` dense (or a transposed dense) → the dense `M'` with `M'[i, :] = M[idx[i], :]`;
+//! - `M·op(P)` → the dense `M'` with `M'[:, idx[i]] = M[:, i]`.
+//!
+//! The rewritten factor is built on the host once per pair of live parameters and cached
+//! process-wide (keyed by the parameters' keys and orientation, dropped when either parameter
+//! dies), so every later plan reuses the same parameter and backends keep their uploaded copy.
+//! A dense factor larger than 2²⁴ entries is left alone (the fold would copy it). Each fold counts
+//! in [`super::NormStats::permutations_folded`], which `explain()` prints.
+
+use super::Norm;
+use crate::op::{Dense, Permutation};
+use crate::{HostMat, Op, Param, Result};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+/// Largest dense factor (entries) a permutation is folded into.
+const MAX_FOLD_ENTRIES: usize = 1 << 24;
+
+/// What a factor is, for folding.
+enum Kind<'a> {
+    /// A permutation with its effective index array parameter (`perm`, or `inv` when transposed).
+    Perm(&'a Param),
+    /// A dense matrix, transposed or not.
+    Dense(&'a Param, bool),
+    Other,
+}
+
+fn kind(n: &Norm) -> Kind<'_> {
+    match n {
+        Norm::Leaf {
+            op: Op::Dense(d),
+            transposed,
+        } => Kind::Dense(d.param(), *transposed),
+        Norm::Leaf {
+            op: Op::Leaf(l),
+            transposed,
+        } => match l.as_any().and_then(|a| a.downcast_ref::<Permutation>()) {
+            Some(p) => {
+                let (perm, inv) = p.params();
+                Kind::Perm(if *transposed { inv } else { perm })
+            }
+            None => Kind::Other,
+        },
+        _ => Kind::Other,
+    }
+}
+
+fn indices(p: &Param) -> Vec<usize> {
+    p.data.iter().map(|&v| v as usize).collect()
+}
+
+/// The dense matrix `op(M)` of a dense parameter.
+fn dense_of(p: &Param, transposed: bool) -> HostMat {
+    let (r, c) = (p.rows, p.cols);
+    if transposed {
+        HostMat::from_fn(c, r, |i, j| p.data[j + i * r])
+    } else {
+        HostMat::from_fn(r, c, |i, j| p.data[i + j * r])
+    }
+}
+
+type FoldCache = Mutex<Vec<((u64, bool, u64, bool, u8), [Weak<[f64]>; 2], Op)>>;
+
+/// The folded factor for `(left, right)`, from the cache or built by `build`.
+fn cached(
+    key: (u64, bool, u64, bool, u8),
+    live: [&Param; 2],
+    build: impl FnOnce() -> Result<Op>,
+) -> Result<Op> {
+    static CACHE: OnceLock<FoldCache> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    cache.retain(|(_, w, _)| w.iter().all(|w| w.strong_count() > 0));
+    if let Some((_, _, op)) = cache.iter().find(|(k, _, _)| *k == key) {
+        return Ok(op.clone());
+    }
+    let op = build()?;
+    cache.push((
+        key,
+        [Arc::downgrade(&live[0].data), Arc::downgrade(&live[1].data)],
+        op.clone(),
+    ));
+    Ok(op)
+}
+
+/// One fold of `a·b`, or `None` when the pair does not fold.
+fn fold_pair(a: &Norm, b: &Norm) -> Result<Option<Norm>> {
+    let leaf = |op: Op| Norm::Leaf {
+        op,
+        transposed: false,
+    };
+    Ok(match (kind(a), kind(b)) {
+        (Kind::Perm(p1), Kind::Perm(p2)) => {
+            let op = cached((p1.key, false, p2.key, false, 0), [p1, p2], || {
+                let (i1, i2) = (indices(p1), indices(p2));
+                Ok(Op::leaf(Permutation::new(
+                    i1.iter().map(|&i| i2[i]).collect(),
+                )?))
+            })?;
+            Some(leaf(op))
+        }
+        (Kind::Perm(p), Kind::Dense(m, t)) if m.rows * m.cols <= MAX_FOLD_ENTRIES => {
+            let op = cached((p.key, false, m.key, t, 1), [p, m], || {
+                let idx = indices(p);
+                let d = dense_of(m, t);
+                Ok(Op::Dense(Dense::new(HostMat::from_fn(
+                    d.rows(),
+                    d.cols(),
+                    |i, j| d.get(idx[i], j),
+                ))?))
+            })?;
+            Some(leaf(op))
+        }
+        (Kind::Dense(m, t), Kind::Perm(p)) if m.rows * m.cols <= MAX_FOLD_ENTRIES => {
+            let op = cached((m.key, t, p.key, false, 2), [m, p], || {
+                let idx = indices(p);
+                let mut inv = vec![0usize; idx.len()];
+                for (i, &k) in idx.iter().enumerate() {
+                    inv[k] = i;
+                }
+                let d = dense_of(m, t);
+                Ok(Op::Dense(Dense::new(HostMat::from_fn(
+                    d.rows(),
+                    d.cols(),
+                    |i, j| d.get(i, inv[j]),
+                ))?))
+            })?;
+            Some(leaf(op))
+        }
+        _ => None,
+    })
+}
+
+/// Folds every foldable adjacent pair of a product's factors (left to right, repeatedly, so a
+/// chain `P₁·P₂·A` becomes one dense factor); returns the number of folds.
+pub(super) fn fold_permutations(flat: &mut Vec<Norm>) -> Result<usize> {
+    let mut folds = 0;
+    let mut i = 0;
+    while i + 1 < flat.len() {
+        match fold_pair(&flat[i], &flat[i + 1])? {
+            Some(n) => {
+                flat.splice(i..i + 2, [n]);
+                folds += 1;
+                i = i.saturating_sub(1);
+            }
+            None => i += 1,
+        }
+    }
+    Ok(folds)
+}
