@@ -1,13 +1,15 @@
 //! CPU SpMM for a short, wide sparse `S` (`m×k`, `m` small, `k ≥ 2m`): the sketching
 //! orientation `S·X` of the sparse sketches, where `X` (`k×b`) is far larger than the output.
 //!
-//! Method: the CSR of `S` is re-read as its CSC (a counting pass, `O(nnz + k)`), then the columns
-//! of `X` are taken [`PANEL`] at a time; for each chunk of [`CHUNK`] rows of `X`, the `CHUNK×PANEL`
-//! block is transposed into a small in-cache panel, and every row `i` of it is scattered into the
-//! `m×PANEL` accumulator (row-major, in cache for `m ≤ 4096`): `acc[r][·] += S(r, i)·X(i, ·)` for
-//! the stored entries of column `i` of `S`, a `PANEL`-wide multiply-add the compiler vectorizes.
-//! Each element of `X` is read once from memory, no float atomics; panels run in parallel (rayon)
-//! and each owns its accumulator. Cost: `2·nnz·b` FLOPs (`nnz·⌈b/PANEL⌉·PANEL` multiply-adds),
+//! Method: the CSR of `S` is re-blocked by chunks of [`CHUNK`] columns (a counting pass,
+//! `O(nnz + m·k/CHUNK)`: entries ordered by (chunk, row), column indices local to the chunk). The
+//! columns of `X` are taken [`PANEL`] at a time; for each chunk, the `CHUNK×PANEL` block of `X` is
+//! transposed into an in-cache panel (128 KiB for f32), and every row `r` of `S` gathers its
+//! entries in that chunk into a `PANEL`-wide register accumulator,
+//! `a += S(r, i)·panel[i][·]`, added once to the `m×PANEL` accumulator of the output: a
+//! `PANEL`-wide multiply-add the compiler vectorizes, no stores in the inner loop. Each element of
+//! `X` is read once from memory, no float atomics; panels run in parallel (rayon) and each owns
+//! its accumulator. Cost: `2·nnz·b` FLOPs (`nnz·⌈b/PANEL⌉·PANEL` multiply-adds),
 //! `k·b` reads of `X`, `m·b` writes.
 //!
 //! The generic row-wise gather (`structured_more::spmm`) stays the path for every other shape.
@@ -19,7 +21,7 @@ use rayon::prelude::*;
 /// Columns of `X` processed together (the SIMD width of the scatter-add).
 pub(crate) const PANEL: usize = 16;
 /// Rows of `X` transposed into the panel at a time.
-pub(crate) const CHUNK: usize = 256;
+pub(crate) const CHUNK: usize = 2048;
 
 /// Whether the scatter path is chosen for `S` of `m×k`: a short accumulator and a wide `S`.
 pub(crate) fn applies(m: usize, k: usize) -> bool {
@@ -40,29 +42,34 @@ pub(crate) fn spmm_wide<T: CpuElem>(
     let xcols: Vec<&[T]> = (0..b)
         .map(|j| x.col(j).try_as_col_major().map(|c| c.as_slice()))
         .collect::<Option<_>>()?;
-    // CSC of S: for each row i of X, the (output row, value) pairs, rows ascending.
-    let mut ptr = vec![0usize; k + 1];
-    for &(s, e) in ranges {
+    // Blocked CSR of S: entries ordered by (chunk of X rows, row of S, column), with column
+    // indices local to their chunk. bptr[c·m + r] .. bptr[c·m + r + 1] are row r's entries in
+    // chunk c.
+    let chunks = k.div_ceil(CHUNK);
+    let mut bptr = vec![0usize; chunks * m + 1];
+    for (r, &(s, e)) in ranges.iter().enumerate() {
         for &c in &cols[s..e] {
             if c < k {
-                ptr[c + 1] += 1;
+                bptr[(c / CHUNK) * m + r + 1] += 1;
             }
         }
     }
-    for i in 0..k {
-        ptr[i + 1] += ptr[i];
+    for i in 0..chunks * m {
+        bptr[i + 1] += bptr[i];
     }
     let zero = T::from_f64(0.0);
-    let mut fill = ptr.clone();
-    let mut rows = vec![0u32; ptr[k]];
-    let mut vals = vec![zero; ptr[k]];
+    let nnz = bptr[chunks * m];
+    let mut fill = bptr.clone();
+    let mut local = vec![0u32; nnz];
+    let mut vals = vec![zero; nnz];
     for (r, &(s, e)) in ranges.iter().enumerate() {
         for p in s..e {
             let c = cols[p];
             if c < k {
-                rows[fill[c]] = r as u32;
-                vals[fill[c]] = values[p];
-                fill[c] += 1;
+                let slot = &mut fill[(c / CHUNK) * m + r];
+                local[*slot] = (c % CHUNK) as u32;
+                vals[*slot] = values[p];
+                *slot += 1;
             }
         }
     }
@@ -71,27 +78,32 @@ pub(crate) fn spmm_wide<T: CpuElem>(
         let w = PANEL.min(b - j0);
         let mut acc = vec![[zero; PANEL]; m];
         let mut buf = vec![[zero; PANEL]; CHUNK];
-        for i0 in (0..k).step_by(CHUNK) {
+        for ch in 0..chunks {
+            let i0 = ch * CHUNK;
             let len = CHUNK.min(k - i0);
             for (c, col) in xcols[j0..j0 + w].iter().enumerate() {
                 for (dst, v) in buf.iter_mut().zip(&col[i0..i0 + len]) {
                     dst[c] = *v;
                 }
             }
-            for (t, xi) in buf[..len].iter().enumerate() {
-                let i = i0 + t;
-                for q in ptr[i]..ptr[i + 1] {
-                    let (a, v) = (&mut acc[rows[q] as usize], vals[q]);
+            let base = ch * m;
+            for (r, out) in acc.iter_mut().enumerate() {
+                let mut a = [zero; PANEL];
+                for q in bptr[base + r]..bptr[base + r + 1] {
+                    let (xi, v) = (&buf[local[q] as usize], vals[q]);
                     for c in 0..PANEL {
                         a[c] += v * xi[c];
                     }
+                }
+                for c in 0..PANEL {
+                    out[c] += a[c];
                 }
             }
         }
         acc
     };
     let panels = b.div_ceil(PANEL);
-    let parallel = par.degree() > 1 && panels > 1 && ptr[k] * b >= 1 << 15;
+    let parallel = par.degree() > 1 && panels > 1 && nnz * b >= 1 << 15;
     let accs: Vec<Vec<[T; PANEL]>> = if parallel {
         (0..panels).into_par_iter().map(panel).collect()
     } else {
