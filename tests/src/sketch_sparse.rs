@@ -20,7 +20,7 @@ use linops_core::{Error, LeafOp};
 use std::sync::Arc;
 
 /// Market cases `(name, op, batch)`: each family, both orientations, awkward shapes; plus a short,
-/// wide general CSR (the CPU scatter path) — appended to the differential market.
+/// wide general CSR (the CPU wide path) — appended to the differential market.
 pub(crate) fn market_cases() -> Vec<(String, Op, usize)> {
     let mut v = Vec::new();
     for (i, (d, m, s, b)) in [
@@ -75,7 +75,7 @@ fn families(d: usize, m: usize, seed: u64) -> Vec<(String, Arc<dyn LeafOp>)> {
 }
 
 /// `S·X` and `Sᵀ·Y` on the CPU (f64 and f32) equal the dense products; the short, wide `S·X`
-/// takes the scatter path (batches 1, 16 and 37 cover a partial, a full and several panels), `Sᵀ`
+/// takes the CPU wide path (batches 1, 16 and 37 cover a partial, a full and several panels), `Sᵀ`
 /// the row-wise gather.
 #[test]
 fn apply_equals_dense_on_cpu() {

@@ -9,8 +9,8 @@
 
 use faer::Mat;
 use linops::op::SparseSign;
-use linops_core::rng::RngState;
 use linops::{Engine, Op};
+use linops_core::rng::RngState;
 use std::process::ExitCode;
 use std::time::Instant;
 

@@ -20,8 +20,8 @@ use crate::rng::{SplitMix64, seed_for};
 use crate::row::Row;
 use faer::Mat;
 use linops::op::{DenseSketch, SparseSign, Srht, VerySparseProjection};
-use linops_core::rng::RngState;
 use linops::{Op, Result};
+use linops_core::rng::RngState;
 use std::io::Write as _;
 
 /// The `sketch` suite.

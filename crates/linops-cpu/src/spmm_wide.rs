@@ -18,12 +18,12 @@ use crate::CpuElem;
 use faer::{MatRef, Par};
 use rayon::prelude::*;
 
-/// Columns of `X` processed together (the SIMD width of the scatter-add).
+/// Columns of `X` processed together (the SIMD width of the multiply-add).
 pub(crate) const PANEL: usize = 16;
 /// Rows of `X` transposed into the panel at a time.
 pub(crate) const CHUNK: usize = 2048;
 
-/// Whether the scatter path is chosen for `S` of `m×k`: a short accumulator and a wide `S`.
+/// Whether the wide path is chosen for `S` of `m×k`: a short accumulator and a wide `S`.
 pub(crate) fn applies(m: usize, k: usize) -> bool {
     m <= 4096 && k >= 2 * m
 }
@@ -77,6 +77,8 @@ pub(crate) fn spmm_wide<T: CpuElem>(
         let j0 = p * PANEL;
         let w = PANEL.min(b - j0);
         let mut acc = vec![[zero; PANEL]; m];
+        // On the heap: 128 KiB (f32) to 256 KiB (f64) is too much for a rayon worker's stack.
+        #[allow(clippy::useless_vec)]
         let mut buf = vec![[zero; PANEL]; CHUNK];
         for ch in 0..chunks {
             let i0 = ch * CHUNK;

@@ -60,7 +60,7 @@ pub(crate) fn batch_transpose<T: CpuElem>(
 
 /// `out = alpha·S·X + beta·out` with `S` in CSR form `[indptr, indices, values]` (integers stored
 /// as reals). Entries with a column index not below `X.nrows()` are skipped. A short, wide `S`
-/// takes the scatter path of [`crate::spmm_wide`]; otherwise the `rows·b` output elements are
+/// takes the wide path of [`crate::spmm_wide`]; otherwise the `rows·b` output elements are
 /// split into contiguous ranges (rows of consecutive columns) over threads.
 pub(crate) fn spmm<T: CpuElem>(
     par: Par,
@@ -85,7 +85,7 @@ pub(crate) fn spmm<T: CpuElem>(
         })
         .collect();
     let cols: Vec<usize> = indices.iter().map(|v| index(*v).min(k)).collect();
-    // A short, wide S (the sketching orientation) streams X once and scatters instead.
+    // A short, wide S (the sketching orientation) streams X once through a blocked gather.
     if crate::spmm_wide::applies(m, k)
         && let Some(acc) = crate::spmm_wide::spmm_wide(par, &ranges, &cols, &values, x, m)
     {

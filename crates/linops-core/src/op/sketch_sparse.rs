@@ -37,8 +37,8 @@
 //!
 //! **Applying.** `S·X` and `Sᵀ·Y` lower to one `Spmm` step on the stored CSR of `S` or `Sᵀ`: a
 //! gather-sum per output entry on the GPU (no float atomics); on the CPU a short, wide `S` (the
-//! sketching orientation) streams each column of `X` once and scatters into an in-cache
-//! accumulator. Cost: `2·nnz·b` FLOPs for `b` columns, plus reading `X` once.
+//! sketching orientation) streams `X` once through an in-cache transposed panel and gathers
+//! into register accumulators. Cost: `2·nnz·b` FLOPs for `b` columns, plus reading `X` once.
 //! Construction costs `O(nnz·log nnz)` (sort for the two CSR orders) plus `d·m/4` Philox blocks
 //! for the very sparse projection (every entry is drawn) or `m·⌈(2s + ⌈s/32⌉)/4⌉` for the
 //! sparse sign sketch.
