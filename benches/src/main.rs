@@ -4,6 +4,7 @@
 //! linops-bench quick     [--json PATH] [--backend cpu|gpu|all] [--reps N]
 //! linops-bench gpu-suite [--json PATH] [--reps N]
 //! linops-bench structured [--json PATH] [--backend cpu|gpu|all] [--reps N]
+//! linops-bench sketch     [--json PATH] [--backend cpu|gpu|all] [--reps N]
 //! ```
 //!
 //! Progress goes to stderr, the table to stdout. Targets: `cpu-f64` (the reference), `cpu` (f32)
@@ -46,6 +47,16 @@ enum Command {
     /// Structured operator families vs the dense GEMM (n 1024/4096, batch 1/64/1024), with
     /// `speedup_vs_dense` and `flop_ratio` columns (a few minutes on a 2-core CPU).
     Structured {
+        #[command(flatten)]
+        common: Common,
+        /// Which backends to run: `cpu` (f32), `gpu` (f32; required for a software adapter), or
+        /// `all` (GPU when present and not a software adapter).
+        #[arg(long, value_enum, default_value_t = BackendChoice::All)]
+        backend: BackendChoice,
+    },
+    /// Sketching families on m×1024 f32 down to d = 256 (m 16384 CPU, 65536 GPU) vs a stored
+    /// Gaussian GEMM, with a `distortion` column.
+    Sketch {
         #[command(flatten)]
         common: Common,
         /// Which backends to run: `cpu` (f32), `gpu` (f32; required for a software adapter), or
@@ -174,6 +185,7 @@ fn main() -> ExitCode {
         Command::Quick { common, backend } => ("quick", *backend, common),
         Command::GpuSuite { common } => ("gpu-suite", BackendChoice::Gpu, common),
         Command::Structured { common, backend } => ("structured", *backend, common),
+        Command::Sketch { common, backend } => ("sketch", *backend, common),
     };
     let suite = suites::find(name).expect("every subcommand names a registered suite");
     run(suite, choice, common)

@@ -14,7 +14,9 @@
 //!   dense sketches;
 //! - `gpu_kernels`: each GPU kernel against its definition;
 //! - `structured`: permutation, low-rank, block-diagonal and Monarch families (market cases, the
-//!   adjoint identity, bad input, folded permutations in `explain()`, the Monarch projection).
+//!   adjoint identity, bad input, folded permutations in `explain()`, the Monarch projection);
+//! - `sketch_sparse`: sparse sign (CountSketch/OSNAP), very sparse projection and SRHT (structure,
+//!   CPU/GPU bit identity, subspace embedding bounds, SRHT orthogonality, bad input).
 //!
 //! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
 //! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
@@ -35,6 +37,8 @@ mod properties;
 mod rng;
 #[cfg(test)]
 mod shaders;
+#[cfg(test)]
+mod sketch_sparse;
 #[cfg(test)]
 mod structured;
 #[cfg(test)]

@@ -226,6 +226,15 @@ fn cases() -> Vec<Case> {
         }
     }
     v.extend(cases_gen);
+    for (name, op, batch) in crate::sketch_sparse::market_cases() {
+        v.push(Case {
+            name,
+            factors: op.clone(),
+            op,
+            batch,
+            gen_rel: 0.0,
+        });
+    }
     v
 }
 

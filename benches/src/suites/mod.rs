@@ -10,6 +10,7 @@
 
 pub mod gpu;
 pub mod quick;
+pub mod sketch;
 pub mod structured;
 
 use crate::cases::Case;
@@ -84,7 +85,7 @@ pub type Runner = fn(&Suite, &[Target], &RepPolicy) -> Outcome;
 /// ```
 /// assert!(linops_bench::suites::find("quick").is_some());
 /// ```
-pub const SUITES: &[Suite] = &[quick::SUITE, gpu::SUITE, structured::SUITE];
+pub const SUITES: &[Suite] = &[quick::SUITE, gpu::SUITE, structured::SUITE, sketch::SUITE];
 
 /// The suite called `name`.
 ///

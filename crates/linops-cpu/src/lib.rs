@@ -18,6 +18,7 @@
 
 mod execute;
 mod sketch;
+mod spmm_wide;
 mod structured;
 mod structured_more;
 pub mod transforms;

@@ -59,8 +59,9 @@ pub(crate) fn batch_transpose<T: CpuElem>(
 }
 
 /// `out = alpha·S·X + beta·out` with `S` in CSR form `[indptr, indices, values]` (integers stored
-/// as reals). Entries with a column index not below `X.nrows()` are skipped. The `rows·b` output
-/// elements are split into contiguous ranges (rows of consecutive columns) over threads.
+/// as reals). Entries with a column index not below `X.nrows()` are skipped. A short, wide `S`
+/// takes the wide path of [`crate::spmm_wide`]; otherwise the `rows·b` output elements are
+/// split into contiguous ranges (rows of consecutive columns) over threads.
 pub(crate) fn spmm<T: CpuElem>(
     par: Par,
     alpha: T,
@@ -70,7 +71,6 @@ pub(crate) fn spmm<T: CpuElem>(
     out: &mut Mat<T>,
 ) {
     let [indptr, indices, values] = csr.map(flat);
-    let xs = flat(x);
     let (m, b, k) = (out.nrows(), out.ncols(), x.nrows());
     let nnz = values.len();
     let index = |v: T| -> usize {
@@ -85,6 +85,14 @@ pub(crate) fn spmm<T: CpuElem>(
         })
         .collect();
     let cols: Vec<usize> = indices.iter().map(|v| index(*v).min(k)).collect();
+    // A short, wide S (the sketching orientation) streams X once through a blocked gather.
+    if crate::spmm_wide::applies(m, k)
+        && let Some(acc) = crate::spmm_wide::spmm_wide(par, &ranges, &cols, &values, x, m)
+    {
+        store(&acc, alpha, beta, out);
+        return;
+    }
+    let xs = flat(x);
     let mut acc = vec![T::from_f64(0.0); m * b];
     let work = |first: usize, chunk: &mut [T]| {
         for (o, a) in chunk.iter_mut().enumerate() {

@@ -28,15 +28,30 @@ use std::sync::Arc;
 /// Largest `rows`, `cols` and `nnz` (exclusive): indices must be exact in `f32`.
 pub const CSR_INDEX_LIMIT: usize = 1 << 24;
 
-/// One CSR structure as plan parameters.
+/// One CSR structure as plan parameters (shared with the sparse sketches).
 #[derive(Debug, Clone)]
-struct CsrParams {
+pub(crate) struct CsrParams {
     indptr: Param,
     indices: Param,
     values: Param,
 }
 
 impl CsrParams {
+    /// Stored entries.
+    pub(crate) fn nnz(&self) -> usize {
+        self.values.rows
+    }
+
+    /// The row pointers, column indices and values as host arrays.
+    pub(crate) fn arrays(&self) -> (Vec<usize>, Vec<usize>, Vec<f64>) {
+        let ints = |p: &Param| p.data.iter().map(|v| *v as usize).collect();
+        (
+            ints(&self.indptr),
+            ints(&self.indices),
+            self.values.data.to_vec(),
+        )
+    }
+
     fn new(rows: usize, indptr: Vec<usize>, indices: Vec<usize>, values: Vec<f64>) -> Self {
         let nnz = values.len();
         let col = |data: Vec<f64>, rows: usize| Param {
@@ -181,14 +196,7 @@ impl Csr {
                 value: e.2,
             });
         }
-        if merged.is_empty() {
-            merged.push((0, 0, 0.0));
-        }
-        let fwd = build(rows, merged.iter().map(|&(r, c, v)| (r, c, v)));
-        // The transpose: entries sorted by (col, row), a stable counting pass.
-        let mut by_col = merged.clone();
-        by_col.sort_by_key(|e| (e.1, e.0));
-        let bwd = build(cols, by_col.into_iter().map(|(r, c, v)| (c, r, v)));
+        let (fwd, bwd) = csr_pair(rows, cols, merged);
         Ok(Self {
             rows,
             cols,
@@ -241,7 +249,7 @@ impl Csr {
     /// assert_eq!(s.nnz(), 1);
     /// ```
     pub fn nnz(&self) -> usize {
-        self.fwd.values.rows
+        self.fwd.nnz()
     }
 
     /// The normalized row pointers, column indices and values.
@@ -253,13 +261,56 @@ impl Csr {
     /// assert_eq!((p, i, v), (vec![0, 2], vec![0, 2], vec![2.0, 1.0]));
     /// ```
     pub fn arrays(&self) -> (Vec<usize>, Vec<usize>, Vec<f64>) {
-        let ints = |p: &Param| p.data.iter().map(|v| *v as usize).collect();
-        (
-            ints(&self.fwd.indptr),
-            ints(&self.fwd.indices),
-            self.fwd.values.data.to_vec(),
-        )
+        self.fwd.arrays()
     }
+}
+
+/// The CSR parameters of `S` (`rows×cols`) and of `Sᵀ` from normalized entries `(row, col,
+/// value)`: sorted by (row, col), no duplicates, indices in range (the caller guarantees it). An
+/// empty list stores one explicit zero at `(0, 0)`, so no parameter array is empty.
+pub(crate) fn csr_pair(
+    rows: usize,
+    cols: usize,
+    mut entries: Vec<(usize, usize, f64)>,
+) -> (CsrParams, CsrParams) {
+    if entries.is_empty() {
+        entries.push((0, 0, 0.0));
+    }
+    let fwd = build(rows, entries.iter().copied());
+    // The transpose: entries sorted by (col, row).
+    entries.sort_unstable_by_key(|e| (e.1, e.0));
+    let bwd = build(cols, entries.into_iter().map(|(r, c, v)| (c, r, v)));
+    (fwd, bwd)
+}
+
+/// Emits the `Spmm` step `out = alpha·S·x + beta·out` for the CSR structure `s`.
+pub(crate) fn lower_spmm(
+    cx: &mut Lowering,
+    s: &CsrParams,
+    x: BufId,
+    out: BufId,
+    alpha: f64,
+    beta: f64,
+) -> Result<()> {
+    let inputs = vec![
+        cx.param(&s.indptr),
+        cx.param(&s.indices),
+        cx.param(&s.values),
+        x,
+    ];
+    cx.push(Kernel::Spmm { alpha, beta }, inputs, out)
+}
+
+/// Dense form of `scale` times a CSR structure of `rows×cols`.
+pub(crate) fn csr_dense(rows: usize, cols: usize, s: &CsrParams, scale: f64) -> HostMat {
+    let mut m = HostMat::zeros(rows, cols);
+    for r in 0..rows {
+        for q in s.indptr.data[r] as usize..s.indptr.data[r + 1] as usize {
+            let c = s.indices.data[q] as usize;
+            m.set(r, c, m.get(r, c) + scale * s.values.data[q]);
+        }
+    }
+    m
 }
 
 /// CSR arrays of `n` rows from entries sorted by (row, col).
@@ -285,14 +336,7 @@ impl LeafOp for Csr {
         (self.rows, self.cols)
     }
     fn to_dense(&self) -> HostMat {
-        let mut m = HostMat::zeros(self.rows, self.cols);
-        let (p, i, v) = self.arrays();
-        for r in 0..self.rows {
-            for q in p[r]..p[r + 1] {
-                m.set(r, i[q], m.get(r, i[q]) + v[q]);
-            }
-        }
-        m
+        csr_dense(self.rows, self.cols, &self.fwd, 1.0)
     }
     fn param_count(&self) -> usize {
         // Stored reals of both orientations: indptr, indices and values of S and of Sᵀ.
@@ -308,12 +352,6 @@ impl LeafOp for Csr {
         beta: f64,
     ) -> Result<()> {
         let s = if transposed { &self.bwd } else { &self.fwd };
-        let inputs = vec![
-            cx.param(&s.indptr),
-            cx.param(&s.indices),
-            cx.param(&s.values),
-            x,
-        ];
-        cx.push(Kernel::Spmm { alpha, beta }, inputs, out)
+        lower_spmm(cx, s, x, out, alpha, beta)
     }
 }

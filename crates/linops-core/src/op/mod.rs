@@ -24,6 +24,8 @@ mod low_rank;
 mod monarch;
 mod permutation;
 mod sketch_dense;
+mod sketch_sparse;
+mod srht;
 
 pub use block_diagonal::BlockDiagonal;
 pub use compose::{Product, Scaled, Sum, Transpose};
@@ -39,6 +41,8 @@ pub use low_rank::{DiagPlusLowRank, LowRank};
 pub use monarch::{Monarch, best_rank1};
 pub use permutation::Permutation;
 pub use sketch_dense::DenseSketch;
+pub use sketch_sparse::{SparseSign, VerySparseProjection};
+pub use srht::Srht;
 
 use crate::plan::Lowering;
 use crate::{BufId, Error, HostMat, Result};
