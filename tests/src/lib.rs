@@ -13,7 +13,9 @@
 //!   dense sketches;
 //! - `gpu_kernels`: each GPU kernel against its definition;
 //! - `structured`: permutation, low-rank, block-diagonal and Monarch families (market cases, the
-//!   adjoint identity, bad input, folded permutations in `explain()`, the Monarch projection).
+//!   adjoint identity, bad input, folded permutations in `explain()`, the Monarch projection);
+//! - `sampling`: row samplers (chi-square frequencies, `E[SᵀS] = I`, CPU/GPU bits), approximate
+//!   leverage scores, the streaming sketch accumulator, approximate matrix products.
 //!
 //! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
 //! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
@@ -30,6 +32,8 @@ mod planner;
 mod properties;
 #[cfg(test)]
 mod rng;
+#[cfg(test)]
+mod sampling;
 #[cfg(test)]
 mod shaders;
 #[cfg(test)]

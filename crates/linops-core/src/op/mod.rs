@@ -23,6 +23,7 @@ mod kronecker;
 mod low_rank;
 mod monarch;
 mod permutation;
+mod row_sampler;
 mod sketch_dense;
 
 pub use block_diagonal::BlockDiagonal;
@@ -38,6 +39,7 @@ pub use kronecker::Kronecker;
 pub use low_rank::{DiagPlusLowRank, LowRank};
 pub use monarch::{Monarch, best_rank1};
 pub use permutation::Permutation;
+pub use row_sampler::RowSampler;
 pub use sketch_dense::DenseSketch;
 
 use crate::plan::Lowering;
