@@ -17,6 +17,8 @@
 //!   adjoint identity, bad input, folded permutations in `explain()`, the Monarch projection);
 //! - `sketch_sparse`: sparse sign (CountSketch/OSNAP), very sparse projection and SRHT (structure,
 //!   CPU/GPU bit identity, subspace embedding bounds, SRHT orthogonality, bad input).
+//! - `sampling`: row samplers (chi-square frequencies, `E[SᵀS] = I`, CPU/GPU bits), approximate
+//!   leverage scores, the streaming sketch accumulator, approximate matrix products.
 //!
 //! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
 //! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
@@ -35,6 +37,8 @@ mod planner;
 mod properties;
 #[cfg(test)]
 mod rng;
+#[cfg(test)]
+mod sampling;
 #[cfg(test)]
 mod shaders;
 #[cfg(test)]

@@ -26,8 +26,11 @@
 //! linops: operator parameters when the op is built, `X` when it is applied or uploaded
 //! ([`Error::NonFinite`]). Results are not scanned: a finite input can still overflow to ±Inf.
 
+pub mod amm;
 mod engine;
 mod matrix;
+pub mod sampling;
+pub mod stream;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
