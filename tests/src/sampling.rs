@@ -165,7 +165,7 @@ fn samplers() -> Vec<(&'static str, RowSampler)> {
 /// f32, and the same bits on the GPU (trusted and checked shaders).
 #[test]
 fn samplers_same_bits_cpu_gpu() {
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     let gpu = gpu_engines();
     for (what, s) in samplers() {
         let (d, m) = s.shape();
@@ -275,7 +275,7 @@ fn approximate_leverage_within_theory() {
         jl_cols: k,
         rng: RngState::new(4242),
     };
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     let as_tree = Op::product(vec![
         Op::diagonal(w.clone()).unwrap(),
         linops::dense(g.as_ref()).unwrap(),
@@ -351,7 +351,7 @@ fn accumulator_blocks_shuffled_split_merged() {
     for i in (1..blocks.len()).rev() {
         blocks.swap(i, shuffle.below(i + 1));
     }
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     let gpu = gpu_engines();
     for family in [SketchFamily::Gaussian, SketchFamily::Rademacher] {
         let spec = SketchSpec::new(family, d, m, RngState::new(99).skip_columns(3)).unwrap();
@@ -455,7 +455,7 @@ fn amm_norm_sampling_unbiased_and_within_dkm() {
     let (a, b) = amm_inputs();
     let exact = a.transpose() * &b;
     let (c, n) = (40usize, 400u64);
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     let samples: Vec<Mat<f64>> = (0..n)
         .map(|s| {
             amm_norm_sampling(&cpu, a.as_ref(), b.as_ref(), c, RngState::new(7000 + s)).unwrap()
@@ -559,7 +559,7 @@ fn sampling_bad_input() {
     ));
     // Applying to a wrong shape or NaN data.
     let s = Op::leaf(RowSampler::uniform(3, 5, r).unwrap());
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     assert!(matches!(
         cpu.apply(&s, Mat::<f64>::zeros(4, 2).as_ref()),
         Err(Error::ShapeMismatch { .. })

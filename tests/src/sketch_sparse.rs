@@ -79,7 +79,7 @@ fn families(d: usize, m: usize, seed: u64) -> Vec<(String, Arc<dyn LeafOp>)> {
 /// the row-wise gather.
 #[test]
 fn apply_equals_dense_on_cpu() {
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     let (d, m) = (24, 700);
     let mut rng = Rng::new(0xA11);
     for (name, leaf) in families(d, m, 77) {
@@ -123,7 +123,7 @@ fn apply_equals_dense_on_cpu() {
 #[test]
 fn same_seed_same_sketch_cpu_gpu() {
     let (d, m) = (16, 300);
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     let gpu = gpu_engines();
     let eye = Mat::<f32>::identity(m, m);
     let eye_d = Mat::<f32>::identity(d, d);
@@ -314,7 +314,7 @@ fn subspace_embedding_second_moment() {
 /// (`|S(r, j)| = 1/√d`).
 #[test]
 fn srht_orthogonality() {
-    let cpu = Engine::cpu();
+    let cpu = crate::support::cpu_engine();
     for (d, m) in [(512, 300), (256, 256), (64, 200)] {
         let s = Srht::new(d, m, RngState::new(d as u64 + m as u64)).unwrap();
         let n_pad = s.padded_len();
