@@ -14,12 +14,15 @@
 //! - `gpu_kernels`: each GPU kernel against its definition;
 //! - `structured`: permutation, low-rank, block-diagonal and Monarch families (market cases, the
 //!   adjoint identity, bad input, folded permutations in `explain()`, the Monarch projection).
+//! - `butterfly`: butterfly, block butterfly, flat block butterfly and Pixelated butterfly.
 //!
 //! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
 //! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
 
 #[cfg(test)]
 mod bad_input;
+#[cfg(test)]
+mod butterfly;
 #[cfg(test)]
 mod gpu_kernels;
 #[cfg(test)]

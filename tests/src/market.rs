@@ -164,7 +164,10 @@ fn cases() -> Vec<Case> {
         push(format!("hadamard padded^T {n}"), hp.t(), b);
     }
     structured_more_cases(&mut rng, &mut push);
-    for (name, op, factors, batch) in crate::structured::cases() {
+    for (name, op, factors, batch) in crate::structured::cases()
+        .into_iter()
+        .chain(crate::butterfly::cases())
+    {
         v.push(Case {
             name,
             op,
