@@ -3,7 +3,7 @@
 //! ```text
 //! linops-bench quick     [--json PATH] [--backend cpu|gpu|all] [--reps N]
 //! linops-bench gpu-suite [--json PATH] [--reps N]
-//! linops-bench structured [--json PATH] [--backend cpu|gpu|all] [--reps N]
+//! linops-bench structured [--json PATH] [--backend cpu|gpu|all] [--reps N] [--family NAME]...
 //! linops-bench sketch     [--json PATH] [--backend cpu|gpu|all] [--reps N]
 //! ```
 //!
@@ -53,6 +53,10 @@ enum Command {
         /// `all` (GPU when present and not a software adapter).
         #[arg(long, value_enum, default_value_t = BackendChoice::All)]
         backend: BackendChoice,
+        /// Run only these families (repeatable, e.g. `--family butterfly`); the dense baseline
+        /// always runs. Default: every family.
+        #[arg(long = "family", value_name = "NAME")]
+        family: Vec<String>,
     },
     /// Sketching families on m×1024 f32 down to d = 256 (m 16384 CPU, 65536 GPU) vs a stored
     /// Gaussian GEMM, with a `distortion` column.
@@ -184,7 +188,17 @@ fn main() -> ExitCode {
     let (name, choice, common) = match &cli.command {
         Command::Quick { common, backend } => ("quick", *backend, common),
         Command::GpuSuite { common } => ("gpu-suite", BackendChoice::Gpu, common),
-        Command::Structured { common, backend } => ("structured", *backend, common),
+        Command::Structured {
+            common,
+            backend,
+            family,
+        } => {
+            if let Err(e) = suites::structured::set_family_filter(family) {
+                eprintln!("linops-bench: {e}");
+                return ExitCode::from(2);
+            }
+            ("structured", *backend, common)
+        }
         Command::Sketch { common, backend } => ("sketch", *backend, common),
     };
     let suite = suites::find(name).expect("every subcommand names a registered suite");

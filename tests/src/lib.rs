@@ -19,12 +19,15 @@
 //!   CPU/GPU bit identity, subspace embedding bounds, SRHT orthogonality, bad input).
 //! - `sampling`: row samplers (chi-square frequencies, `E[SᵀS] = I`, CPU/GPU bits), approximate
 //!   leverage scores, the streaming sketch accumulator, approximate matrix products.
+//! - `butterfly`: butterfly, block butterfly, flat block butterfly and Pixelated butterfly.
 //!
 //! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
 //! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
 
 #[cfg(test)]
 mod bad_input;
+#[cfg(test)]
+mod butterfly;
 #[cfg(test)]
 mod cost;
 #[cfg(test)]

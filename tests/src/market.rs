@@ -167,6 +167,7 @@ fn cases() -> Vec<Case> {
     for (name, op, factors, batch) in crate::structured::cases()
         .into_iter()
         .chain(crate::sampling::market_cases())
+        .chain(crate::butterfly::cases())
     {
         v.push(Case {
             name,

@@ -183,7 +183,7 @@ pub fn cases() -> Vec<StructuredCase> {
     v
 }
 
-fn engines() -> Vec<Engine> {
+pub(crate) fn engines() -> Vec<Engine> {
     let mut v = vec![crate::support::cpu_engine()];
     if let Some((gpu, _)) = gpu_engines() {
         v.push(gpu);
@@ -192,7 +192,7 @@ fn engines() -> Vec<Engine> {
 }
 
 /// ⟨Y, A·X⟩ against ⟨Aᵀ·Y, X⟩ for one engine and dtype (`T` = f32 or f64).
-fn adjoint_check<T: linops::Scalar + Into<f64>>(
+pub(crate) fn adjoint_check<T: linops::Scalar + Into<f64>>(
     e: &Engine,
     (name, op, factors, batch): &StructuredCase,
     seed: u64,

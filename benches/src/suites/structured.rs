@@ -28,6 +28,12 @@
 //! | `dct2` | orthonormal DCT-II |
 //! | `csr` | 16 distinct random nonzeros per row |
 //! | `permutation` | a random permutation (Fisher–Yates) |
+//! | `butterfly` | `log₂n` butterfly factors of 2×2 blocks (`blocks = n`, `factors = log₂n`) |
+//! | `block_butterfly` | block butterfly, `b = 32` (`blocks = n/32`, `factors = log₂(n/32)`) |
+//! | `pixelated_butterfly` | flat block butterfly (`b = 32`) plus a rank-64 `U·Vᵀ` |
+//!
+//! `--family NAME` (repeatable; [`set_family_filter`]) runs only the named families (the dense
+//! baseline always runs).
 //!
 //! `max_rel_err` is against the CPU `f64` apply of the *structured* operator, computed (untimed)
 //! only where it is cheap, `batch ≤ 64`; at `batch = 1024` it is NaN (JSON `null`). No `cpu-f64`
@@ -44,6 +50,7 @@ use crate::measure::{self, Measurement, RepPolicy, Target};
 use crate::rng::{SplitMix64, seed_for};
 use crate::row::Row;
 use faer::Mat;
+use linops::op::{BlockButterfly, Butterfly, FlatBlockButterfly, PixelatedButterfly};
 use linops::op::{
     BlockDiagonal, Csr, Dct, DiagPlusLowRank, Hadamard, Householder, Kronecker, LowRank, Monarch,
     Permutation,
@@ -81,8 +88,11 @@ pub const NNZ_PER_ROW: usize = 16;
 /// Largest batch with a `max_rel_err` (the `f64` reference is computed only up to here).
 pub const REF_MAX_BATCH: usize = 64;
 
+/// Block size of the block and Pixelated butterfly families.
+pub const BUTTERFLY_BLOCK: usize = 32;
+
 /// The family names, in run order.
-pub const FAMILIES: [&str; 10] = [
+pub const FAMILIES: [&str; 13] = [
     "monarch",
     "block_diagonal",
     "low_rank",
@@ -93,7 +103,50 @@ pub const FAMILIES: [&str; 10] = [
     "dct2",
     "csr",
     "permutation",
+    "butterfly",
+    "block_butterfly",
+    "pixelated_butterfly",
 ];
+
+static FAMILY_FILTER: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Restricts [`run`] to the named families (the dense baseline always runs); an empty list keeps
+/// every family. Set once per process (later calls keep the first filter).
+///
+/// # Errors
+/// [`linops::Error::InvalidArgument`] naming an unknown family (and listing the known ones).
+///
+/// # Examples
+/// ```
+/// use linops_bench::suites::structured::set_family_filter;
+/// assert!(set_family_filter(&["no_such_family".to_string()]).is_err());
+/// ```
+pub fn set_family_filter(names: &[String]) -> Result<()> {
+    if let Some(bad) = names.iter().find(|n| !FAMILIES.contains(&n.as_str())) {
+        return Err(linops::Error::InvalidArgument(format!(
+            "unknown structured family `{bad}` (known: {})",
+            FAMILIES.join(", ")
+        )));
+    }
+    let _ = FAMILY_FILTER.set(names.to_vec());
+    Ok(())
+}
+
+fn selected(name: &str) -> bool {
+    FAMILY_FILTER
+        .get()
+        .is_none_or(|f| f.is_empty() || f.iter().any(|n| n == name))
+}
+
+/// Butterfly parameters: uniform, scaled by `1/√(2b)` so the factors stay near unit size.
+fn twiddle(r: &mut SplitMix64, len: usize, b: usize) -> Vec<f64> {
+    let s = 1.0 / ((2 * b) as f64).sqrt();
+    r.uniform_vec(len).into_iter().map(|v| v * s).collect()
+}
+
+fn log2(m: usize) -> usize {
+    m.trailing_zeros() as usize
+}
 
 fn isqrt(n: usize) -> usize {
     let mut b = (n as f64).sqrt() as usize;
@@ -200,6 +253,34 @@ pub fn family(name: &str, n: usize) -> Result<(Op, String)> {
             }
             (Op::leaf(Permutation::new(perm)?), String::new())
         }
+        "butterfly" => {
+            let l = log2(n);
+            (
+                Op::leaf(Butterfly::new(n, twiddle(&mut r, 2 * n * l, 1))?),
+                format!("blocks={n},factors={l}"),
+            )
+        }
+        "block_butterfly" => {
+            let bs = BUTTERFLY_BLOCK;
+            let l = log2(n / bs);
+            let t = twiddle(&mut r, 2 * n * bs * l, bs);
+            (
+                Op::leaf(BlockButterfly::new(n, bs, t)?),
+                format!("blocks={},factors={l}", n / bs),
+            )
+        }
+        "pixelated_butterfly" => {
+            let bs = BUTTERFLY_BLOCK;
+            let m = n / bs;
+            let v = twiddle(&mut r, m * (1 + log2(m)) * bs * bs, bs);
+            let flat = FlatBlockButterfly::new(n, bs, v)?;
+            let u = host(&mut r, n, RANK)?;
+            let w = host(&mut r, n, RANK)?;
+            (
+                Op::leaf(PixelatedButterfly::new(flat, u, w)?),
+                format!("blocks={m},rank={RANK}"),
+            )
+        }
         other => {
             return Err(linops::Error::InvalidArgument(format!(
                 "unknown structured family `{other}`"
@@ -250,7 +331,7 @@ fn dense_baseline(n: usize) -> Result<Op> {
 /// # Examples
 /// ```
 /// let specs = linops_bench::suites::structured::cases();
-/// assert_eq!(specs.len(), 2 * 3 * 11);
+/// assert_eq!(specs.len(), 2 * 3 * 14);
 /// assert_eq!(specs[0].label, "dense n=1024,batch=1");
 /// assert_eq!(specs[1].label, "monarch n=1024,blocks=32,batch=1");
 /// ```
@@ -276,6 +357,15 @@ pub fn cases() -> Vec<CaseSpec> {
                     "householder" => format!("k={RANK}"),
                     "kronecker" => format!("factors={b}x{b}"),
                     "csr" => format!("nnz_per_row={}", NNZ_PER_ROW.min(n)),
+                    "butterfly" => format!("blocks={n},factors={}", log2(n)),
+                    "block_butterfly" => format!(
+                        "blocks={},factors={}",
+                        n / BUTTERFLY_BLOCK,
+                        log2(n / BUTTERFLY_BLOCK)
+                    ),
+                    "pixelated_butterfly" => {
+                        format!("blocks={},rank={RANK}", n / BUTTERFLY_BLOCK)
+                    }
                     _ => String::new(),
                 };
                 v.push(CaseSpec::new(
@@ -340,15 +430,19 @@ fn json_num(v: Option<f64>) -> serde_json::Value {
 /// ```
 pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
     let targets: Vec<&Target> = targets.iter().filter(|t| t.label != "cpu-f64").collect();
-    let total = SIZES.len() * BATCHES.len() * (1 + FAMILIES.len()) * targets.len();
+    let n_fams = FAMILIES.iter().filter(|f| selected(f)).count();
+    let total = SIZES.len() * BATCHES.len() * (1 + n_fams) * targets.len();
     let mut out = Outcome::default();
     let mut step = 0;
     for n in SIZES {
         // Operators are built once per n and shared by the batches (the backends cache their
         // converted parameters while an op is alive).
         let dense = dense_baseline(n);
-        let fams: Vec<(&'static str, Result<(Op, String)>)> =
-            FAMILIES.iter().map(|&f| (f, family(f, n))).collect();
+        let fams: Vec<(&'static str, Result<(Op, String)>)> = FAMILIES
+            .iter()
+            .filter(|f| selected(f))
+            .map(|&f| (f, family(f, n)))
+            .collect();
         for batch in BATCHES {
             let x = block(n, batch);
             let base_shape = shape(n, "", batch);

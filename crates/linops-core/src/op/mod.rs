@@ -11,6 +11,7 @@
 //! one new variant; the composition nodes and the other leaves are untouched.
 
 mod block_diagonal;
+mod butterfly;
 mod compose;
 mod csr;
 mod dct;
@@ -29,6 +30,7 @@ mod sketch_sparse;
 mod srht;
 
 pub use block_diagonal::BlockDiagonal;
+pub use butterfly::{BlockButterfly, Butterfly, FlatBlockButterfly, PixelatedButterfly};
 pub use compose::{Product, Scaled, Sum, Transpose};
 pub use csr::Csr;
 pub use dct::Dct;
