@@ -23,6 +23,8 @@ mod bad_input;
 #[cfg(test)]
 mod gpu_kernels;
 #[cfg(test)]
+mod lstsq;
+#[cfg(test)]
 mod market;
 #[cfg(test)]
 mod planner;
@@ -33,10 +35,14 @@ mod rng;
 #[cfg(test)]
 mod shaders;
 #[cfg(test)]
+mod streaming;
+#[cfg(test)]
 mod structured;
 #[cfg(test)]
 mod structured_more;
 #[cfg(test)]
 mod support;
+#[cfg(test)]
+mod trace;
 #[cfg(test)]
 mod transforms;
