@@ -12,6 +12,7 @@
 //! - `rng`: Philox known answers, CPU/GPU bit identity of random streams, statistical tests and
 //!   dense sketches;
 //! - `gpu_kernels`: each GPU kernel against its definition;
+//! - `resident`: `Engine::gemm`/`Engine::axpby` on resident matrices against faer on every backend;
 //! - `structured`: permutation, low-rank, block-diagonal and Monarch families (market cases, the
 //!   adjoint identity, bad input, folded permutations in `explain()`, the Monarch projection).
 //!
@@ -28,6 +29,8 @@ mod market;
 mod planner;
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod resident;
 #[cfg(test)]
 mod rng;
 #[cfg(test)]
