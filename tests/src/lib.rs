@@ -12,6 +12,7 @@
 //! - `rng`: Philox known answers, CPU/GPU bit identity of random streams, statistical tests and
 //!   dense sketches;
 //! - `gpu_kernels`: each GPU kernel against its definition;
+//! - `randnla`: the randomized drivers against faer's exact SVD on a spectrum zoo (theory bounds);
 //! - `resident`: `Engine::gemm`/`Engine::axpby` on resident matrices against faer on every backend;
 //! - `structured`: permutation, low-rank, block-diagonal and Monarch families (market cases, the
 //!   adjoint identity, bad input, folded permutations in `explain()`, the Monarch projection).
@@ -29,6 +30,8 @@ mod market;
 mod planner;
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod randnla;
 #[cfg(test)]
 mod resident;
 #[cfg(test)]

@@ -28,6 +28,7 @@
 
 mod engine;
 mod matrix;
+pub mod randnla;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
