@@ -12,6 +12,8 @@
 //! - `rng`: Philox known answers, CPU/GPU bit identity of random streams, statistical tests and
 //!   dense sketches;
 //! - `gpu_kernels`: each GPU kernel against its definition;
+//! - `randnla`: the randomized drivers against faer's exact SVD on a spectrum zoo (theory bounds);
+//! - `resident`: `Engine::gemm`/`Engine::axpby` on resident matrices against faer on every backend;
 //! - `structured`: permutation, low-rank, block-diagonal and Monarch families (market cases, the
 //!   adjoint identity, bad input, folded permutations in `explain()`, the Monarch projection).
 //!
@@ -27,9 +29,15 @@ mod lstsq;
 #[cfg(test)]
 mod market;
 #[cfg(test)]
+mod matfun;
+#[cfg(test)]
 mod planner;
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod randnla;
+#[cfg(test)]
+mod resident;
 #[cfg(test)]
 mod rng;
 #[cfg(test)]
