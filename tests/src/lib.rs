@@ -13,6 +13,8 @@
 //! - `rng`: Philox known answers, CPU/GPU bit identity of random streams, statistical tests and
 //!   dense sketches;
 //! - `gpu_kernels`: each GPU kernel against its definition;
+//! - `randnla`: the randomized drivers against faer's exact SVD on a spectrum zoo (theory bounds);
+//! - `resident`: `Engine::gemm`/`Engine::axpby` on resident matrices against faer on every backend;
 //! - `structured`: permutation, low-rank, block-diagonal and Monarch families (market cases, the
 //!   adjoint identity, bad input, folded permutations in `explain()`, the Monarch projection);
 //! - `sketch_sparse`: sparse sign (CountSketch/OSNAP), very sparse projection and SRHT (structure,
@@ -33,11 +35,19 @@ mod cost;
 #[cfg(test)]
 mod gpu_kernels;
 #[cfg(test)]
+mod lstsq;
+#[cfg(test)]
 mod market;
+#[cfg(test)]
+mod matfun;
 #[cfg(test)]
 mod planner;
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod randnla;
+#[cfg(test)]
+mod resident;
 #[cfg(test)]
 mod rng;
 #[cfg(test)]
@@ -47,10 +57,14 @@ mod shaders;
 #[cfg(test)]
 mod sketch_sparse;
 #[cfg(test)]
+mod streaming;
+#[cfg(test)]
 mod structured;
 #[cfg(test)]
 mod structured_more;
 #[cfg(test)]
 mod support;
+#[cfg(test)]
+mod trace;
 #[cfg(test)]
 mod transforms;

@@ -3,7 +3,7 @@
 //! A backend owns matrices (`Mat`), moves them between host and backend, and runs plans. The CPU
 //! backend (faer) and the GPU backend (wgpu) implement it; algorithms are written once against it.
 
-use crate::{Element, Plan, Result};
+use crate::{Element, Error, Plan, Result};
 
 /// An executor of plans.
 ///
@@ -54,4 +54,104 @@ pub trait Backend: Send + Sync {
     /// # Errors
     /// [`crate::Error::ShapeMismatch`] when the shapes differ; device failures.
     fn col_dots(&self, x: &Self::Mat, y: &Self::Mat) -> Result<Vec<Self::Elem>>;
+    /// `alpha·op(A)·op(B) + beta·C` on resident matrices (`op(M) = Mᵀ` when `trans_*`); `C` is
+    /// required iff `beta ≠ 0` (and ignored, though shape-checked, when `beta == 0`).
+    ///
+    /// # Errors
+    /// [`crate::Error::ShapeMismatch`] for incompatible shapes (see [`gemm_shape`]),
+    /// [`crate::Error::InvalidArgument`] for non-finite scalars or a missing `C`; device failures.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        &self,
+        alpha: f64,
+        a: &Self::Mat,
+        trans_a: bool,
+        b: &Self::Mat,
+        trans_b: bool,
+        beta: f64,
+        c: Option<&Self::Mat>,
+    ) -> Result<Self::Mat>;
+    /// `alpha·X + beta·Y` on resident matrices of equal shape.
+    ///
+    /// # Errors
+    /// [`crate::Error::ShapeMismatch`] when the shapes differ, [`crate::Error::InvalidArgument`]
+    /// for non-finite scalars; device failures.
+    fn axpby(&self, alpha: f64, x: &Self::Mat, beta: f64, y: &Self::Mat) -> Result<Self::Mat>;
+}
+
+/// Checks the operands of [`Backend::gemm`] and returns `(m, n, k)` of `op(A)` (m×k) times
+/// `op(B)` (k×n).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for non-finite `alpha`/`beta` or `beta ≠ 0` without `C`;
+/// [`Error::ShapeMismatch`] when the inner dimensions differ or `C` is not m×n.
+///
+/// # Examples
+/// ```
+/// use linops_core::gemm_shape;
+/// assert_eq!(gemm_shape(1.0, (3, 4), true, (3, 2), false, 0.0, None).unwrap(), (4, 2, 3));
+/// assert!(gemm_shape(1.0, (3, 4), false, (3, 2), false, 0.0, None).is_err());
+/// assert!(gemm_shape(1.0, (3, 4), true, (3, 2), false, 1.0, None).is_err());
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_shape(
+    alpha: f64,
+    a: (usize, usize),
+    trans_a: bool,
+    b: (usize, usize),
+    trans_b: bool,
+    beta: f64,
+    c: Option<(usize, usize)>,
+) -> Result<(usize, usize, usize)> {
+    if !alpha.is_finite() || !beta.is_finite() {
+        return Err(Error::InvalidArgument(format!(
+            "gemm: alpha = {alpha} and beta = {beta} must be finite"
+        )));
+    }
+    let (m, ka) = if trans_a { (a.1, a.0) } else { a };
+    let (kb, n) = if trans_b { (b.1, b.0) } else { b };
+    if ka != kb {
+        return Err(Error::ShapeMismatch {
+            context: "gemm: inner dimensions of op(A)·op(B)".into(),
+            expected: format!("op(B) with {ka} rows (op(A) is {m}x{ka})"),
+            found: format!("op(B) is {kb}x{n}"),
+        });
+    }
+    match c {
+        None if beta != 0.0 => Err(Error::InvalidArgument(format!(
+            "gemm: beta = {beta} needs a C matrix"
+        ))),
+        Some(cs) if cs != (m, n) => Err(Error::ShapeMismatch {
+            context: "gemm: C".into(),
+            expected: format!("{m}x{n}"),
+            found: format!("{}x{}", cs.0, cs.1),
+        }),
+        _ => Ok((m, n, ka)),
+    }
+}
+
+/// Checks the operands of [`Backend::axpby`].
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for non-finite scalars, [`Error::ShapeMismatch`] for unequal shapes.
+///
+/// # Examples
+/// ```
+/// assert!(linops_core::axpby_shape(1.0, (2, 3), 2.0, (2, 3)).is_ok());
+/// assert!(linops_core::axpby_shape(1.0, (2, 3), 2.0, (3, 2)).is_err());
+/// ```
+pub fn axpby_shape(alpha: f64, x: (usize, usize), beta: f64, y: (usize, usize)) -> Result<()> {
+    if !alpha.is_finite() || !beta.is_finite() {
+        return Err(Error::InvalidArgument(format!(
+            "axpby: alpha = {alpha} and beta = {beta} must be finite"
+        )));
+    }
+    if x != y {
+        return Err(Error::ShapeMismatch {
+            context: "axpby: Y against X".into(),
+            expected: format!("{}x{}", x.0, x.1),
+            found: format!("{}x{}", y.0, y.1),
+        });
+    }
+    Ok(())
 }

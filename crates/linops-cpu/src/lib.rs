@@ -23,8 +23,10 @@ mod structured;
 mod structured_more;
 pub mod transforms;
 
+use faer::Accum;
+use faer::linalg::matmul::matmul;
 use faer::{Mat, Par};
-use linops_core::{Backend, Element, Error, Param, Plan, Result};
+use linops_core::{Backend, Element, Error, Param, Plan, Result, axpby_shape, gemm_shape};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -237,5 +239,46 @@ impl<T: CpuElem> Backend for CpuBackend<T> {
                 acc
             })
             .collect())
+    }
+
+    fn gemm(
+        &self,
+        alpha: f64,
+        a: &Mat<T>,
+        trans_a: bool,
+        b: &Mat<T>,
+        trans_b: bool,
+        beta: f64,
+        c: Option<&Mat<T>>,
+    ) -> Result<Mat<T>> {
+        let shape = |m: &Mat<T>| (m.nrows(), m.ncols());
+        let (m, n, _) = gemm_shape(
+            alpha,
+            shape(a),
+            trans_a,
+            shape(b),
+            trans_b,
+            beta,
+            c.map(shape),
+        )?;
+        let ar = if trans_a { a.transpose() } else { a.as_ref() };
+        let br = if trans_b { b.transpose() } else { b.as_ref() };
+        let (mut out, accum) = match c {
+            Some(c) if beta != 0.0 => {
+                let bt = T::from_f64(beta);
+                (Mat::from_fn(m, n, |i, j| bt * c[(i, j)]), Accum::Add)
+            }
+            _ => (Mat::zeros(m, n), Accum::Replace),
+        };
+        matmul(out.as_mut(), accum, ar, br, T::from_f64(alpha), self.par);
+        Ok(out)
+    }
+
+    fn axpby(&self, alpha: f64, x: &Mat<T>, beta: f64, y: &Mat<T>) -> Result<Mat<T>> {
+        axpby_shape(alpha, (x.nrows(), x.ncols()), beta, (y.nrows(), y.ncols()))?;
+        let (a, b) = (T::from_f64(alpha), T::from_f64(beta));
+        Ok(Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
+            a * x[(i, j)] + b * y[(i, j)]
+        }))
     }
 }

@@ -6,7 +6,9 @@
 //! read back: the output stays on the device until the caller downloads it.
 
 use crate::{GemmArgs, GpuDevice, GpuMat, Side};
-use linops_core::{Backend, BufferRole, DType, Error, Kernel, Param, Plan, Result};
+use linops_core::{
+    Backend, BufferRole, DType, Error, Kernel, Param, Plan, Result, axpby_shape, gemm_shape,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -305,5 +307,55 @@ impl Backend for GpuBackend {
         enc.col_dots(x, y, &out)?;
         enc.submit()?;
         self.dev.download(&out)
+    }
+
+    fn gemm(
+        &self,
+        alpha: f64,
+        a: &GpuMat,
+        trans_a: bool,
+        b: &GpuMat,
+        trans_b: bool,
+        beta: f64,
+        c: Option<&GpuMat>,
+    ) -> Result<GpuMat> {
+        let shape = |m: &GpuMat| (m.rows(), m.cols());
+        let (m, n, k) = gemm_shape(
+            alpha,
+            shape(a),
+            trans_a,
+            shape(b),
+            trans_b,
+            beta,
+            c.map(shape),
+        )?;
+        let out = self.dev.alloc(m, n)?;
+        let mut enc = self.dev.encoder();
+        let beta = match c {
+            Some(c) if beta != 0.0 => {
+                enc.scale(1.0, c, &out)?;
+                beta
+            }
+            _ => 0.0,
+        };
+        let args = GemmArgs::new(m, n, k)
+            .with_trans_a(trans_a)
+            .with_trans_b(trans_b)
+            .with_alpha(alpha as f32)
+            .with_beta(beta as f32)
+            .with_ld(a.rows(), b.rows(), m);
+        enc.gemm(&args, a, b, &out)?;
+        enc.submit()?;
+        Ok(out)
+    }
+
+    fn axpby(&self, alpha: f64, x: &GpuMat, beta: f64, y: &GpuMat) -> Result<GpuMat> {
+        axpby_shape(alpha, (x.rows(), x.cols()), beta, (y.rows(), y.cols()))?;
+        let out = self.dev.alloc(x.rows(), x.cols())?;
+        let mut enc = self.dev.encoder();
+        enc.scale(beta as f32, y, &out)?;
+        enc.axpby(alpha as f32, x, 1.0, &out)?;
+        enc.submit()?;
+        Ok(out)
     }
 }

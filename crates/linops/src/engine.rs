@@ -654,4 +654,123 @@ impl Engine {
             ))),
         }
     }
+
+    fn mixed(&self, what: &str, ms: &[&Matrix]) -> Error {
+        let list: Vec<String> = ms
+            .iter()
+            .map(|m| format!("a {} matrix on {}", m.dtype(), m.location()))
+            .collect();
+        Error::InvalidArgument(format!(
+            "{what} of {} (engine is {})",
+            list.join(" and "),
+            self.name()
+        ))
+    }
+
+    /// `alpha·op(A)·op(B) + beta·C` on resident matrices (`op(M) = Mᵀ` when `trans_*`); the result
+    /// stays on the backend. `C` is required iff `beta ≠ 0`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for incompatible shapes, [`Error::InvalidArgument`] for mixed
+    /// dtypes or backends, non-finite scalars or a missing `C`; device failures.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops::{Engine, faer::Mat};
+    /// let e = Engine::cpu();
+    /// let a = e.upload(Mat::<f64>::from_fn(3, 2, |i, j| (i + j) as f64).as_ref()).unwrap();
+    /// let g = e.gemm(1.0, &a, true, &a, false, 0.0, None).unwrap(); // AᵀA, 2×2
+    /// assert_eq!(e.download::<f64>(&g).unwrap()[(0, 1)], 0.0 * 1.0 + 1.0 * 2.0 + 2.0 * 3.0);
+    /// let h = e.gemm(1.0, &a, true, &a, false, -1.0, Some(&g)).unwrap(); // AᵀA − AᵀA
+    /// assert_eq!(e.download::<f64>(&h).unwrap()[(1, 1)], 0.0);
+    /// assert!(e.gemm(1.0, &a, false, &a, false, 0.0, None).is_err()); // 3×2 · 3×2
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm(
+        &self,
+        alpha: f64,
+        a: &Matrix,
+        trans_a: bool,
+        b: &Matrix,
+        trans_b: bool,
+        beta: f64,
+        c: Option<&Matrix>,
+    ) -> Result<Matrix> {
+        let mut all = vec![a, b];
+        all.extend(c);
+        match (&a.data, &b.data) {
+            (MatData::Cpu32(x), MatData::Cpu32(y)) => {
+                self.require_cpu(a)?;
+                let cm = match c.map(|m| &m.data) {
+                    None => None,
+                    Some(MatData::Cpu32(m)) => Some(m),
+                    Some(_) => return Err(self.mixed("gemm", &all)),
+                };
+                Ok(Matrix {
+                    data: MatData::Cpu32(self.cpu32.gemm(alpha, x, trans_a, y, trans_b, beta, cm)?),
+                })
+            }
+            (MatData::Cpu64(x), MatData::Cpu64(y)) => {
+                self.require_cpu(a)?;
+                let cm = match c.map(|m| &m.data) {
+                    None => None,
+                    Some(MatData::Cpu64(m)) => Some(m),
+                    Some(_) => return Err(self.mixed("gemm", &all)),
+                };
+                Ok(Matrix {
+                    data: MatData::Cpu64(self.cpu64.gemm(alpha, x, trans_a, y, trans_b, beta, cm)?),
+                })
+            }
+            #[cfg(feature = "gpu")]
+            (MatData::Gpu(x), MatData::Gpu(y)) => {
+                let be = self.gpu_for(a)?;
+                let cm = match c.map(|m| &m.data) {
+                    None => None,
+                    Some(MatData::Gpu(m)) => Some(m),
+                    Some(_) => return Err(self.mixed("gemm", &all)),
+                };
+                Ok(Matrix {
+                    data: MatData::Gpu(be.gemm(alpha, x, trans_a, y, trans_b, beta, cm)?),
+                })
+            }
+            _ => Err(self.mixed("gemm", &all)),
+        }
+    }
+
+    /// `alpha·X + beta·Y` on resident matrices of equal shape; the result stays on the backend.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for different shapes, [`Error::InvalidArgument`] for mixed dtypes
+    /// or backends and non-finite scalars; device failures.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops::{Engine, faer::Mat};
+    /// let e = Engine::cpu();
+    /// let x = e.upload(Mat::<f32>::from_fn(2, 1, |i, _| i as f32).as_ref()).unwrap();
+    /// let y = e.upload(Mat::<f32>::from_fn(2, 1, |_, _| 1.0).as_ref()).unwrap();
+    /// let z = e.axpby(2.0, &x, -1.0, &y).unwrap();
+    /// assert_eq!(e.download::<f32>(&z).unwrap()[(1, 0)], 1.0);
+    /// ```
+    pub fn axpby(&self, alpha: f64, x: &Matrix, beta: f64, y: &Matrix) -> Result<Matrix> {
+        match (&x.data, &y.data) {
+            (MatData::Cpu32(a), MatData::Cpu32(b)) => {
+                self.require_cpu(x)?;
+                Ok(Matrix {
+                    data: MatData::Cpu32(self.cpu32.axpby(alpha, a, beta, b)?),
+                })
+            }
+            (MatData::Cpu64(a), MatData::Cpu64(b)) => {
+                self.require_cpu(x)?;
+                Ok(Matrix {
+                    data: MatData::Cpu64(self.cpu64.axpby(alpha, a, beta, b)?),
+                })
+            }
+            #[cfg(feature = "gpu")]
+            (MatData::Gpu(a), MatData::Gpu(b)) => Ok(Matrix {
+                data: MatData::Gpu(self.gpu_for(x)?.axpby(alpha, a, beta, b)?),
+            }),
+            _ => Err(self.mixed("axpby", &[x, y])),
+        }
+    }
 }

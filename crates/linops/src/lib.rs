@@ -31,6 +31,7 @@ mod engine;
 mod matrix;
 pub mod sampling;
 pub mod stream;
+pub mod randnla;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

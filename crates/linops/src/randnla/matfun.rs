@@ -1,0 +1,340 @@
+//! GEMM-only matrix functions on resident matrices: every product runs through [`Engine::gemm`]
+//! and [`Engine::axpby`] on the engine's backend; only scalars (norms) come back to the host.
+//!
+//! - [`polar_newton_schulz`] (cubic): `X₀ = A/‖A‖_F`, `X ← 1.5·X − 0.5·X·(XᵀX)`. Each singular
+//!   value follows `σ ← σ(3 − σ²)/2`, which converges to 1 for `σ ∈ (0, √3)`: quadratically near 1,
+//!   by a factor 1.5 per step while `σ ≪ 1`, so about `log_{1.5}(κ) + 5` steps. The limit is the
+//!   orthogonal polar factor `U·Vᵀ` of `A = U·Σ·Vᵀ` (full column rank, `m ≥ n`). Stops when
+//!   `‖XᵀX − I‖_F ≤ tol` or when the residual stops decreasing; returns that residual.
+//! - [`polar_newton_schulz`] (Muon quintic, [`NsKind::MuonQuintic`]): `X ← a·X + b·X·G + c·X·G²`,
+//!   `G = XᵀX`, `(a, b, c) = (3.4445, −4.7750, 2.0315)`, a fixed number of steps (5 in Muon). The
+//!   scalar map `p(σ) = aσ + bσ³ + cσ⁵` has a steep slope at 0 and maps `[0.68, 1.13]` into
+//!   `[0.682, 1.137]`: it does *not* converge to orthogonality; after 5 steps the singular values are
+//!   `p⁵(σ₀)` (the tests check this), in `[0.682, 1.135]` for `σ₀ ∈ [0.006, 1]`.
+//! - [`sqrt_newton_schulz`]: coupled Newton–Schulz for SPD `A`: `Y₀ = A/s`, `Z₀ = I`
+//!   (`s = ‖A‖_F ≥ λ_max`), `T = (3I − Z·Y)/2`, `Y ← Y·T`, `Z ← T·Z`; `Y → (A/s)^{1/2}`,
+//!   `Z → (A/s)^{−1/2}` (Higham 2008, §6.7), converging for eigenvalues of `A/s` in `(0, 1]` with
+//!   the same scalar dynamics as the cubic polar iteration on `√λ`. Stops on `‖I − Z·Y‖_F ≤ tol`;
+//!   returns `‖Y·Y − A‖_F/‖A‖_F` for the returned `Y = √s·Y_k`.
+//! - [`inverse_root`]: coupled Newton for `A^{−1/p}` (Guo and Higham 2006; the iteration in
+//!   Shampoo implementations), `p ∈ {2, 4}`: `c = ‖A‖_F^{1/p}`, `X₀ = I/c`, `M₀ = A/c^p`,
+//!   `T = ((p + 1)I − M)/p`, `X ← X·T`, `M ← T^p·M`; `M = X^p·A → I`, `X → A^{−1/p}`. Converges for
+//!   eigenvalues of `M₀` in `(0, 1]`; stops on `‖M − I‖_F ≤ tol`, which it returns.
+//!
+//! **Cost.** Per step: cubic polar 2 GEMMs (`2mn² + 2mn²`), quintic 3, coupled sqrt 3
+//! (`n³` each ×2), inverse root `p + 1`. Memory: a few `n×n` (or `m×n`) resident matrices. All
+//! in the engine's precision (f32 on the GPU), so residuals floor at about `√n·u` times a modest
+//! factor; the default tolerance is `tol = 4·√n·u·(n_cols)` of the dtype (see [`default_tol`]).
+
+use crate::{DType, Engine, Error, Matrix, Op, Result, Scalar};
+use faer::Mat;
+
+/// Which Newton–Schulz polynomial [`polar_newton_schulz`] iterates.
+///
+/// # Examples
+/// ```
+/// assert_ne!(linops::randnla::matfun::NsKind::Cubic, linops::randnla::matfun::NsKind::MuonQuintic);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NsKind {
+    /// `X ← 1.5X − 0.5·X·XᵀX`, converges to the polar factor.
+    Cubic,
+    /// Muon's `(3.4445, −4.7750, 2.0315)` quintic: fast, singular values end in ~[0.68, 1.14].
+    MuonQuintic,
+}
+
+/// Result of a matrix-function iteration.
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, Op, randnla::matfun::{polar_newton_schulz, NsKind}};
+/// let e = Engine::cpu();
+/// let r = polar_newton_schulz::<f64>(&e, &Op::diagonal(vec![2.0, 0.5]).unwrap(), NsKind::Cubic, None, 60).unwrap();
+/// assert!(r.converged && r.residual < 1e-12);
+/// ```
+#[derive(Debug)]
+pub struct MatFunResult {
+    /// The result (resident on the engine).
+    pub x: Matrix,
+    /// The inverse square root for [`sqrt_newton_schulz`] (`None` elsewhere).
+    pub inverse: Option<Matrix>,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Whether the stopping test was met (always true for the fixed-step quintic).
+    pub converged: bool,
+    /// The residual estimate for the returned matrix (see each function).
+    pub residual: f64,
+}
+
+/// Default tolerance: `4·n·u` of the dtype (`n` the Gram dimension), the floor of the
+/// residuals' rounding for `n×n` products.
+///
+/// # Examples
+/// ```
+/// assert!(linops::randnla::matfun::default_tol(linops::DType::F32, 10) > 1e-6);
+/// ```
+pub fn default_tol(d: DType, n: usize) -> f64 {
+    let u = match d {
+        DType::F32 => f64::from(f32::EPSILON) / 2.0,
+        DType::F64 => f64::EPSILON / 2.0,
+    };
+    4.0 * n as f64 * u
+}
+
+fn frob(e: &Engine, m: &Matrix) -> Result<f64> {
+    Ok(e.col_norms(m)?.iter().map(|v| v * v).sum::<f64>().sqrt())
+}
+
+fn eye<T: Scalar>(e: &Engine, n: usize) -> Result<Matrix> {
+    e.upload(Mat::<T>::identity(n, n).as_ref())
+}
+
+/// `op` as a resident `m×n` matrix (`op · I_n`).
+fn resident<T: Scalar>(e: &Engine, op: &Op) -> Result<Matrix> {
+    let n = op.shape().1;
+    e.apply_to(op, &eye::<T>(e, n)?)
+}
+
+fn check_square(op: &Op, what: &str) -> Result<usize> {
+    let (m, n) = op.shape();
+    if m != n {
+        return Err(Error::ShapeMismatch {
+            context: what.into(),
+            expected: "a square operator".into(),
+            found: format!("{m}x{n}"),
+        });
+    }
+    Ok(n)
+}
+
+fn check_iters(max_iter: usize, tol: Option<f64>) -> Result<()> {
+    if max_iter == 0 {
+        return Err(Error::InvalidArgument("max_iter must be at least 1".into()));
+    }
+    if let Some(t) = tol {
+        if !t.is_finite() || t <= 0.0 {
+            return Err(Error::InvalidArgument(format!(
+                "tol must be positive, got {t}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Newton–Schulz orthogonalization of `A` (`m×n`, `m ≥ n`): the polar factor (cubic) or Muon's
+/// quintic (`max_iter` fixed steps). Residual: `‖XᵀX − I‖_F`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for `m < n`, `max_iter == 0`, a bad `tol` or a zero operator;
+/// engine errors (`f64` on the GPU).
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, Op, randnla::matfun::{polar_newton_schulz, NsKind}};
+/// let r = polar_newton_schulz::<f64>(&Engine::cpu(), &Op::identity(3).unwrap(), NsKind::MuonQuintic, None, 5).unwrap();
+/// assert_eq!(r.iterations, 5);
+/// ```
+pub fn polar_newton_schulz<T: Scalar>(
+    e: &Engine,
+    op: &Op,
+    kind: NsKind,
+    tol: Option<f64>,
+    max_iter: usize,
+) -> Result<MatFunResult> {
+    check_iters(max_iter, tol)?;
+    let (m, n) = op.shape();
+    if m < n {
+        return Err(Error::InvalidArgument(format!(
+            "newton-schulz needs m >= n (transpose a wide operator), got {m}x{n}"
+        )));
+    }
+    let tol = tol.unwrap_or(default_tol(e.compute_dtype::<T>()?, n));
+    let a = resident::<T>(e, op)?;
+    let f = frob(e, &a)?;
+    if f == 0.0 {
+        return Err(Error::InvalidArgument(
+            "newton-schulz of a zero operator".into(),
+        ));
+    }
+    let i = eye::<T>(e, n)?;
+    let mut x = e.axpby(1.0 / f, &a, 0.0, &a)?;
+    let mut g = e.gemm(1.0, &x, true, &x, false, 0.0, None)?;
+    let mut res = frob(e, &e.axpby(1.0, &g, -1.0, &i)?)?;
+    let mut it = 0;
+    let mut converged = kind == NsKind::MuonQuintic;
+    while it < max_iter {
+        if kind == NsKind::Cubic && res <= tol {
+            converged = true;
+            break;
+        }
+        let xn = match kind {
+            NsKind::Cubic => e.gemm(-0.5, &x, false, &g, false, 1.5, Some(&x))?,
+            NsKind::MuonQuintic => {
+                let (a5, b5, c5) = (3.4445, -4.7750, 2.0315);
+                let h = e.gemm(c5, &g, false, &g, false, b5, Some(&g))?;
+                e.gemm(1.0, &x, false, &h, false, a5, Some(&x))?
+            }
+        };
+        let gn = e.gemm(1.0, &xn, true, &xn, false, 0.0, None)?;
+        let rn = frob(e, &e.axpby(1.0, &gn, -1.0, &i)?)?;
+        it += 1;
+        if kind == NsKind::Cubic && rn >= res && res < 0.5 {
+            // Stagnation at the rounding floor: keep the better iterate.
+            converged = res <= 100.0 * tol;
+            break;
+        }
+        (x, g, res) = (xn, gn, rn);
+    }
+    if kind == NsKind::Cubic && res <= tol {
+        converged = true;
+    }
+    Ok(MatFunResult {
+        x,
+        inverse: None,
+        iterations: it,
+        converged,
+        residual: res,
+    })
+}
+
+/// Coupled Newton–Schulz square root of an SPD operator: `x ≈ A^{1/2}`, `inverse ≈ A^{−1/2}`.
+/// Residual: `‖X·X − A‖_F/‖A‖_F`.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] for a non-square op; [`Error::InvalidArgument`] for bad options or a
+/// zero operator; engine errors.
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, Op, randnla::matfun::sqrt_newton_schulz};
+/// let e = Engine::cpu();
+/// let r = sqrt_newton_schulz::<f64>(&e, &Op::diagonal(vec![4.0, 1.0]).unwrap(), None, 50).unwrap();
+/// let x = e.download::<f64>(&r.x).unwrap();
+/// assert!((x[(0, 0)] - 2.0).abs() < 1e-12 && r.converged);
+/// ```
+pub fn sqrt_newton_schulz<T: Scalar>(
+    e: &Engine,
+    op: &Op,
+    tol: Option<f64>,
+    max_iter: usize,
+) -> Result<MatFunResult> {
+    check_iters(max_iter, tol)?;
+    let n = check_square(op, "newton-schulz square root")?;
+    let tol = tol.unwrap_or(default_tol(e.compute_dtype::<T>()?, n));
+    let a = resident::<T>(e, op)?;
+    let s = frob(e, &a)?;
+    if s == 0.0 {
+        return Err(Error::InvalidArgument(
+            "square root of a zero operator".into(),
+        ));
+    }
+    let i = eye::<T>(e, n)?;
+    let mut y = e.axpby(1.0 / s, &a, 0.0, &a)?;
+    let mut z = eye::<T>(e, n)?;
+    let (mut it, mut converged, mut prev) = (0, false, f64::INFINITY);
+    while it < max_iter {
+        let zy = e.gemm(1.0, &z, false, &y, false, 0.0, None)?;
+        let r = frob(e, &e.axpby(1.0, &i, -1.0, &zy)?)?;
+        if r <= tol {
+            converged = true;
+            break;
+        }
+        if r >= prev && r < 0.5 {
+            converged = r <= 100.0 * tol;
+            break;
+        }
+        prev = r;
+        let t = e.axpby(1.5, &i, -0.5, &zy)?;
+        y = e.gemm(1.0, &y, false, &t, false, 0.0, None)?;
+        z = e.gemm(1.0, &t, false, &z, false, 0.0, None)?;
+        it += 1;
+    }
+    let x = e.axpby(s.sqrt(), &y, 0.0, &y)?;
+    let zi = e.axpby(1.0 / s.sqrt(), &z, 0.0, &z)?;
+    let xx = e.gemm(1.0, &x, false, &x, false, -1.0, Some(&a))?;
+    let residual = frob(e, &xx)? / s;
+    Ok(MatFunResult {
+        x,
+        inverse: Some(zi),
+        iterations: it,
+        converged,
+        residual,
+    })
+}
+
+/// Coupled Newton inverse `p`-th root (`p ∈ {2, 4}`) of an SPD operator: `x ≈ A^{−1/p}`.
+/// Residual: `‖M − I‖_F` with `M = X^p·A` carried by the iteration.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for `p ∉ {2, 4}`, bad options or a zero operator;
+/// [`Error::ShapeMismatch`] for a non-square op; engine errors.
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, Op, randnla::matfun::inverse_root};
+/// let e = Engine::cpu();
+/// let r = inverse_root::<f64>(&e, &Op::diagonal(vec![16.0, 1.0]).unwrap(), 4, None, 100).unwrap();
+/// assert!((e.download::<f64>(&r.x).unwrap()[(0, 0)] - 0.5).abs() < 1e-12);
+/// ```
+pub fn inverse_root<T: Scalar>(
+    e: &Engine,
+    op: &Op,
+    p: u32,
+    tol: Option<f64>,
+    max_iter: usize,
+) -> Result<MatFunResult> {
+    check_iters(max_iter, tol)?;
+    if p != 2 && p != 4 {
+        return Err(Error::InvalidArgument(format!(
+            "inverse_root supports p = 2 or 4, got {p}"
+        )));
+    }
+    let n = check_square(op, "inverse root")?;
+    let tol = tol.unwrap_or(default_tol(e.compute_dtype::<T>()?, n));
+    let a = resident::<T>(e, op)?;
+    let f = frob(e, &a)?;
+    if f == 0.0 {
+        return Err(Error::InvalidArgument(
+            "inverse root of a zero operator".into(),
+        ));
+    }
+    let c = f.powf(1.0 / f64::from(p));
+    let i = eye::<T>(e, n)?;
+    let mut x = e.axpby(1.0 / c, &i, 0.0, &i)?;
+    let mut mm = e.axpby(1.0 / f, &a, 0.0, &a)?;
+    let pf = f64::from(p);
+    let (mut it, mut converged, mut prev) = (0, false, f64::INFINITY);
+    let mut res = frob(e, &e.axpby(1.0, &mm, -1.0, &i)?)?;
+    while it < max_iter {
+        if res <= tol {
+            converged = true;
+            break;
+        }
+        if res >= prev && res < 0.5 {
+            converged = res <= 100.0 * tol;
+            break;
+        }
+        prev = res;
+        let t = e.axpby((pf + 1.0) / pf, &i, -1.0 / pf, &mm)?;
+        x = e.gemm(1.0, &x, false, &t, false, 0.0, None)?;
+        let t2 = e.gemm(1.0, &t, false, &t, false, 0.0, None)?;
+        let tp = if p == 4 {
+            e.gemm(1.0, &t2, false, &t2, false, 0.0, None)?
+        } else {
+            t2
+        };
+        mm = e.gemm(1.0, &tp, false, &mm, false, 0.0, None)?;
+        res = frob(e, &e.axpby(1.0, &mm, -1.0, &i)?)?;
+        it += 1;
+    }
+    if res <= tol {
+        converged = true;
+    }
+    Ok(MatFunResult {
+        x,
+        inverse: None,
+        iterations: it,
+        converged,
+        residual: res,
+    })
+}

@@ -1,0 +1,143 @@
+//! Orthonormalization of tall-skinny resident matrices: CholeskyQR2 with a Householder fallback.
+//!
+//! **Mathematics.** For `X` (`m×k`, `m ≥ k`) CholeskyQR forms the Gram matrix `G = XᵀX`
+//! (on the device, [`Engine::gemm`]), factors `G = RᵀR` in `f64` on the host (faer Cholesky) and
+//! sets `Q = X·R⁻¹` (on the device, `gemm` with the uploaded `R⁻¹`). One pass loses
+//! orthogonality like `κ(X)²·u`; the second pass (CholeskyQR2, Yamamoto et al. 2015) applied to
+//! the first `Q` restores `‖QᵀQ − I‖ = O((mk + k²)·u)` whenever `κ(X) ≲ u^{-1/2}`. The condition is
+//! estimated from the exact (f64) eigenvalues of the computed Gram matrix,
+//! `κ̂ = (λ_max/λ_min)^{1/2}`; when the Cholesky factorization fails or `κ̂ > (8·k·u)^{-1/2}` the
+//! Gram matrix is not safely positive definite and the factorization falls back to Householder QR
+//! on the host (faer, `f64`), and [`QrMethod::Householder`] says so.
+//!
+//! **Cost.** CholeskyQR2: two Gram products (`2mk²` flops each) and two `X·R⁻¹` products (`2mk²`
+//! each) on the device, two `k×k` downloads, two uploads, `O(k³)` on the host. Householder:
+//! download `X`, `4mk²` host flops, upload `Q`.
+
+use super::{to_host, unit_roundoff, upload_like};
+use crate::{Engine, Error, Matrix, Result};
+use faer::{Mat, Side};
+
+/// Which algorithm produced a [`QrFactors`].
+///
+/// # Examples
+/// ```
+/// assert_ne!(linops::randnla::qr::QrMethod::CholeskyQr2, linops::randnla::qr::QrMethod::Householder);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QrMethod {
+    /// Two passes of CholeskyQR on the backend.
+    CholeskyQr2,
+    /// Householder QR on the host (the Gram matrix was not safely positive definite).
+    Householder,
+}
+
+/// `X = Q·R` with `Q` resident (`m×k`, orthonormal columns) and `R` upper triangular on the host.
+#[derive(Debug)]
+pub struct QrFactors {
+    /// The orthonormal factor, on the engine's backend, in the dtype of `X`.
+    pub q: Matrix,
+    /// The `k×k` upper-triangular factor in `f64`.
+    pub r: Mat<f64>,
+    /// The path that ran.
+    pub method: QrMethod,
+    /// The condition estimate `κ̂(X)` from the Gram eigenvalues (infinite when not positive).
+    pub cond_estimate: f64,
+}
+
+/// Inverse of an upper-triangular `k×k` matrix by back substitution (`O(k³/3)`).
+pub(crate) fn upper_inverse(r: &Mat<f64>) -> Mat<f64> {
+    let k = r.nrows();
+    let mut inv = Mat::<f64>::zeros(k, k);
+    for j in 0..k {
+        inv[(j, j)] = 1.0 / r[(j, j)];
+        for i in (0..j).rev() {
+            let mut s = 0.0;
+            for t in i + 1..=j {
+                s += r[(i, t)] * inv[(t, j)];
+            }
+            inv[(i, j)] = -s / r[(i, i)];
+        }
+    }
+    inv
+}
+
+/// One CholeskyQR pass: `κ̂` and `(Q, R)`, or `None` when the Gram matrix is not safely PD.
+type Pass = (f64, Option<(Matrix, Mat<f64>)>);
+
+fn chol_pass(e: &Engine, x: &Matrix, limit: f64) -> Result<Pass> {
+    let g = to_host(e, &e.gemm(1.0, x, true, x, false, 0.0, None)?)?;
+    let k = g.nrows();
+    let g = Mat::<f64>::from_fn(k, k, |i, j| 0.5 * (g[(i, j)] + g[(j, i)]));
+    let ev = g
+        .self_adjoint_eigenvalues(Side::Lower)
+        .map_err(|e| Error::Backend(format!("Gram eigenvalues: {e:?}")))?;
+    let (lo, hi) = (ev[0], ev[k - 1]);
+    let cond = if lo > 0.0 {
+        (hi / lo).sqrt()
+    } else {
+        f64::INFINITY
+    };
+    if !(cond <= limit) {
+        return Ok((cond, None));
+    }
+    let Ok(llt) = g.llt(Side::Lower) else {
+        return Ok((cond, None));
+    };
+    let r = llt.L().transpose().to_owned();
+    let rinv = upload_like(e, x, &upper_inverse(&r))?;
+    let q = e.gemm(1.0, x, false, &rinv, false, 0.0, None)?;
+    Ok((cond, Some((q, r))))
+}
+
+/// Orthonormalizes the columns of a resident `m×k` matrix (`m ≥ k`): CholeskyQR2 on the backend,
+/// or Householder QR on the host when the Gram matrix is not safely positive definite.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when `X` has more columns than rows; device failures.
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, faer::Mat, randnla::qr::{orthonormalize, QrMethod}};
+/// let e = Engine::cpu();
+/// let x = e.upload(Mat::<f64>::from_fn(6, 2, |i, j| (i * (j + 1)) as f64 + 1.0).as_ref()).unwrap();
+/// let f = orthonormalize(&e, &x).unwrap();
+/// assert_eq!(f.method, QrMethod::CholeskyQr2);
+/// let q = e.download::<f64>(&f.q).unwrap();
+/// assert!(((q.transpose() * &q)[(0, 1)]).abs() < 1e-14);
+/// // a rank-deficient input takes the Householder path
+/// let y = e.upload(Mat::<f64>::from_fn(6, 2, |i, _| i as f64).as_ref()).unwrap();
+/// assert_eq!(orthonormalize(&e, &y).unwrap().method, QrMethod::Householder);
+/// ```
+pub fn orthonormalize(e: &Engine, x: &Matrix) -> Result<QrFactors> {
+    let (m, k) = x.shape();
+    if k > m {
+        return Err(Error::InvalidArgument(format!(
+            "orthonormalize: a {m}x{k} matrix has more columns than rows"
+        )));
+    }
+    let u = unit_roundoff(x.dtype());
+    let limit = 1.0 / (8.0 * k as f64 * u).sqrt();
+    let (cond, first) = chol_pass(e, x, limit)?;
+    if let Some((q1, r1)) = first {
+        // The second pass sees κ(Q₁) ≈ 1 + O(κ(X)²u) ≪ limit.
+        if let (_, Some((q, r2))) = chol_pass(e, &q1, limit)? {
+            return Ok(QrFactors {
+                q,
+                r: &r2 * &r1,
+                method: QrMethod::CholeskyQr2,
+                cond_estimate: cond,
+            });
+        }
+    }
+    let h = to_host(e, x)?;
+    let qr = h.qr();
+    let q = qr.compute_thin_Q();
+    let r = qr.thin_R().to_owned();
+    Ok(QrFactors {
+        q: upload_like(e, x, &q)?,
+        r,
+        method: QrMethod::Householder,
+        cond_estimate: cond,
+    })
+}

@@ -1,0 +1,165 @@
+//! Randomized range finders: fixed rank with power iterations, and adaptive with an a-posteriori
+//! error estimate.
+//!
+//! **Mathematics.** Fixed rank (HMT Alg. 4.4, randomized subspace iteration): `Q₀ = orth(A·Ω)`,
+//! then `q` times `W = orth(Aᵀ·Q)`, `Q = orth(A·W)` — the basis of `(AAᵀ)^q·A·Ω`, re-orthonormalized
+//! after every application (CholeskyQR2, [`super::qr`]) so rounding does not wash out directions
+//! below `u^{1/(2q+1)}·σ₁`. Adaptive (HMT Alg. 4.2 in blocks): grow `Q` by blocks of `b` columns
+//! `orth((I − QQᵀ)·A·Ω_b)` (projection applied twice, block Gram–Schmidt), and keep `r` probe
+//! columns `Z = (I − QQᵀ)·A·Ω_p`; HMT §4.3 gives, with probability at least `1 − 10^{-r}`,
+//! `‖(I − QQᵀ)A‖ ≤ 10·√(2/π)·max_i ‖Z·e_i‖`, and the loop stops once this estimate is below `tol`.
+//!
+//! **Storage and cost.** Only resident blocks of `l` (or `b`, `r`) columns; `(2q+1)` applications
+//! of `A`/`Aᵀ` to `l` columns and `O(m·l²)` device flops for the fixed variant; the adaptive
+//! variant applies `A` once per block plus once to the `r` probes.
+
+use super::qr::{QrMethod, orthonormalize};
+use super::{check_dtype, check_rank, gaussian, hcat};
+use crate::{Engine, Error, Matrix, Op, Result, Scalar};
+
+/// An orthonormal basis of an approximate range.
+#[derive(Debug)]
+pub struct RangeBasis {
+    /// `m×l` orthonormal columns, resident.
+    pub q: Matrix,
+    /// How many of the orthonormalizations fell back to Householder QR.
+    pub householder_fallbacks: usize,
+}
+
+/// The basis from [`adaptive_range_finder`] with its error estimate.
+#[derive(Debug)]
+pub struct AdaptiveRange {
+    /// `m×l` orthonormal columns, resident (`l` a multiple of the block size, capped at `max_rank`).
+    pub q: Matrix,
+    /// The HMT §4.3 estimate `10·√(2/π)·max_i ‖(I − QQᵀ)·A·ω_i‖` of `‖(I − QQᵀ)A‖₂` at exit.
+    pub estimate: f64,
+    /// Whether `estimate ≤ tol` (otherwise `max_rank` was reached first).
+    pub converged: bool,
+}
+
+/// `Q` with orthonormal columns spanning `(AAᵀ)^q·A·Ω` for an `n×l` Gaussian `Ω` from `seed`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for `l` outside `1..=min(m, n)`; [`Error::Unsupported`] for `f64` on
+/// the GPU engine; device failures.
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, Op, faer::Mat, randnla::range::range_finder};
+/// let e = Engine::cpu();
+/// // a rank-2 operator: the basis of size 2 captures it exactly
+/// let a = linops::dense(Mat::from_fn(8, 6, |i, j| (i + j) as f64 + (i * j) as f64).as_ref()).unwrap();
+/// let b = range_finder::<f64>(&e, &a, 2, 1, 7).unwrap();
+/// let q = e.download::<f64>(&b.q).unwrap();
+/// let d = linops::to_faer(&a);
+/// let resid = &d - &q * (q.transpose() * &d);
+/// assert!(resid.norm_max() < 1e-12 * d.norm_max());
+/// ```
+pub fn range_finder<T: Scalar>(
+    e: &Engine,
+    a: &Op,
+    l: usize,
+    q: usize,
+    seed: u64,
+) -> Result<RangeBasis> {
+    check_dtype::<T>(e)?;
+    check_rank("range_finder", a, l)?;
+    let n = a.shape().1;
+    let at = a.t();
+    let omega = gaussian::<T>(e, n, l, seed)?;
+    let mut fallbacks = 0;
+    let mut orth = |x: &Matrix| -> Result<Matrix> {
+        let f = orthonormalize(e, x)?;
+        fallbacks += usize::from(f.method == QrMethod::Householder);
+        Ok(f.q)
+    };
+    let mut basis = orth(&e.apply_to(a, &omega)?)?;
+    for _ in 0..q {
+        let w = orth(&e.apply_to(&at, &basis)?)?;
+        basis = orth(&e.apply_to(a, &w)?)?;
+    }
+    Ok(RangeBasis {
+        q: basis,
+        householder_fallbacks: fallbacks,
+    })
+}
+
+/// `Y − Q·(Qᵀ·Y)` on the backend.
+pub(crate) fn project_out(e: &Engine, q: &Matrix, y: &Matrix) -> Result<Matrix> {
+    let c = e.gemm(1.0, q, true, y, false, 0.0, None)?;
+    e.gemm(-1.0, q, false, &c, false, 1.0, Some(y))
+}
+
+/// Grows an orthonormal basis in blocks of `block` columns until the HMT §4.3 estimate with
+/// `probes` Gaussian probe vectors is at most `tol`, or the basis has `max_rank` columns.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for `block`, `probes` or `max_rank` of 0, `max_rank > min(m, n)`,
+/// or a negative or non-finite `tol`; as [`range_finder`].
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, faer::Mat, randnla::range::adaptive_range_finder};
+/// let e = Engine::cpu();
+/// let a = linops::dense(Mat::from_fn(40, 30, |i, j| 0.5f64.powi((i + j) as i32)).as_ref()).unwrap();
+/// let r = adaptive_range_finder::<f64>(&e, &a, 1e-8, 4, 5, 30, 3).unwrap();
+/// assert!(r.converged && r.estimate <= 1e-8);
+/// assert!(r.q.shape().1 <= 8); // a rank-1 operator
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn adaptive_range_finder<T: Scalar>(
+    e: &Engine,
+    a: &Op,
+    tol: f64,
+    block: usize,
+    probes: usize,
+    max_rank: usize,
+    seed: u64,
+) -> Result<AdaptiveRange> {
+    check_dtype::<T>(e)?;
+    check_rank("adaptive_range_finder", a, max_rank)?;
+    if block == 0 || probes == 0 || !(tol.is_finite() && tol >= 0.0) {
+        return Err(Error::InvalidArgument(format!(
+            "adaptive_range_finder: block {block} and probes {probes} must be positive and tol {tol} finite and >= 0"
+        )));
+    }
+    let n = a.shape().1;
+    let factor = 10.0 * (2.0 / std::f64::consts::PI).sqrt();
+    let estimate_of = |z: &Matrix| -> Result<f64> {
+        Ok(factor * e.col_norms(z)?.into_iter().fold(0.0, f64::max))
+    };
+    let mut z = e.apply_to(a, &gaussian::<T>(e, n, probes, seed)?)?;
+    let mut estimate = estimate_of(&z)?;
+    let mut blocks: Vec<Matrix> = Vec::new();
+    let mut rank = 0;
+    let mut round = 1u64;
+    while estimate > tol && rank < max_rank {
+        let b = block.min(max_rank - rank);
+        let mut y = e.apply_to(a, &gaussian::<T>(e, n, b, seed.wrapping_add(round))?)?;
+        round += 1;
+        for _ in 0..2 {
+            for qb in &blocks {
+                y = project_out(e, qb, &y)?;
+            }
+        }
+        let qb = orthonormalize(e, &y)?.q;
+        z = project_out(e, &qb, &z)?;
+        estimate = estimate_of(&z)?;
+        blocks.push(qb);
+        rank += b;
+    }
+    let q = if blocks.is_empty() {
+        // The estimate was already below tol: the empty basis; return one block anyway so the
+        // caller gets a valid (m×1) orthonormal matrix spanning A·ω₁.
+        let y = e.apply_to(a, &gaussian::<T>(e, n, 1, seed.wrapping_add(round))?)?;
+        orthonormalize(e, &y)?.q
+    } else {
+        let refs: Vec<&Matrix> = blocks.iter().collect();
+        hcat(e, &refs)?
+    };
+    Ok(AdaptiveRange {
+        q,
+        estimate,
+        converged: estimate <= tol,
+    })
+}

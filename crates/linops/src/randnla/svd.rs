@@ -1,0 +1,210 @@
+//! Randomized SVD (HMT 2011, Alg. 5.1) and block Krylov SVD (Musco & Musco 2015).
+//!
+//! **Mathematics.** Given an orthonormal basis `Q` (`m×s`) of an approximate range of `A`
+//! ([`super::range`]), `B = QᵀA` is formed as `Bᵀ = Aᵀ·Q` (`n×s`, one application of `Aᵀ`) and
+//! factored `Bᵀ = Q̃·R̃` on the device ([`super::qr::orthonormalize`]); the `s×s` matrix
+//! `R̃ᵀ = Û·Σ·Ŵᵀ` is decomposed in `f64` on the host (faer SVD), so that
+//! `A ≈ QQᵀA = (Q·Û)·Σ·(Q̃·Ŵ)ᵀ`, and the leading `k` triplets are kept; `U = Q·Û` and `V = Q̃·Ŵ` are
+//! device `gemm`s. Randomized SVD takes `Q` from `q` power iterations on `l = k + p` columns, with
+//! (HMT Cor. 10.10) `E‖A − UΣVᵀ‖ ≤ [1 + √(k/(p−1)) + e√(k+p)/p·√(min(m,n) − k)]^{1/(2q+1)}·σ_{k+1}`
+//! for the rank-`l` projection; truncating to rank `k` adds at most `σ_{k+1}` of the best rank-`k`
+//! of `QQᵀA`. Block Krylov takes `Q` from the Krylov space
+//! `[AΩ, (AAᵀ)AΩ, …, (AAᵀ)^q AΩ]` (`l(q+1)` columns, each block orthogonalized against the
+//! previous ones), whose gap-independent guarantee is `‖A − UΣVᵀ‖ ≤ (1 + ε)·σ_{k+1}` after
+//! `q = O(log n/√ε)` iterations (vs `O(log n/ε)` for subspace iteration).
+//!
+//! **Error estimate.** Both return `10·√(2/π)·max_i ‖(A − UΣVᵀ)·ω_i‖` over `r` fresh Gaussian
+//! probes (HMT §4.3): an upper bound on `‖A − UΣVᵀ‖₂` with probability at least `1 − 10^{-r}`.
+//!
+//! **Cost.** Randomized SVD: `2q + 2` applications of `A`/`Aᵀ` to `l` columns, plus one to the
+//! `r` probes; block Krylov: `2q + 2` applications to `l` columns, basis `s = l(q+1)`; both
+//! `O((m + n)·s²)` device flops and `O(s³)` host flops.
+
+use super::qr::{QrMethod, orthonormalize};
+use super::range::{project_out, range_finder};
+use super::{check_dtype, check_rank, gaussian, hcat, to_host, upload_like};
+use crate::{Engine, Error, Matrix, Op, Result, Scalar};
+use faer::Mat;
+
+/// Parameters of the randomized SVD drivers.
+///
+/// # Examples
+/// ```
+/// let o = linops::randnla::svd::SvdOptions::default();
+/// assert_eq!((o.oversample, o.power_iters, o.probes), (10, 2, 10));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SvdOptions {
+    /// Oversampling `p`: the sketch has `l = k + p` columns.
+    pub oversample: usize,
+    /// Power iterations `q` (randomized SVD), or Krylov depth (block Krylov).
+    pub power_iters: usize,
+    /// Seed of the test matrices.
+    pub seed: u64,
+    /// Probe vectors `r` of the a-posteriori error estimate (0 skips it).
+    pub probes: usize,
+}
+
+impl Default for SvdOptions {
+    fn default() -> Self {
+        Self {
+            oversample: 10,
+            power_iters: 2,
+            seed: 0x5EED,
+            probes: 10,
+        }
+    }
+}
+
+/// A rank-`k` approximation `A ≈ U·diag(σ)·Vᵀ` with resident factors.
+#[derive(Debug)]
+pub struct RandomizedSvd {
+    /// `m×k` left singular vectors (resident).
+    pub u: Matrix,
+    /// The `k` singular values, nonincreasing.
+    pub s: Vec<f64>,
+    /// `n×k` right singular vectors (resident); `Vᵀ` is its transpose.
+    pub v: Matrix,
+    /// HMT §4.3 estimate of `‖A − UΣVᵀ‖₂` (`NaN` when `probes == 0`).
+    pub error_estimate: f64,
+    /// How many orthonormalizations fell back to Householder QR.
+    pub householder_fallbacks: usize,
+}
+
+fn finish<T: Scalar>(
+    e: &Engine,
+    a: &Op,
+    q: &Matrix,
+    k: usize,
+    opts: &SvdOptions,
+    mut fallbacks: usize,
+) -> Result<RandomizedSvd> {
+    let bt = e.apply_to(&a.t(), q)?;
+    let f = orthonormalize(e, &bt)?;
+    fallbacks += usize::from(f.method == QrMethod::Householder);
+    let core = f.r.transpose().to_owned();
+    let svd = core
+        .svd()
+        .map_err(|err| Error::Backend(format!("core SVD did not converge: {err:?}")))?;
+    let s_all = svd.S().column_vector();
+    let s: Vec<f64> = (0..k).map(|i| s_all[i]).collect();
+    let uh = svd.U().subcols(0, k).to_owned();
+    let wh = svd.V().subcols(0, k).to_owned();
+    let u = e.gemm(1.0, q, false, &upload_like(e, q, &uh)?, false, 0.0, None)?;
+    let v = e.gemm(1.0, &f.q, false, &upload_like(e, q, &wh)?, false, 0.0, None)?;
+    let error_estimate = if opts.probes == 0 {
+        f64::NAN
+    } else {
+        let n = a.shape().1;
+        let omega = gaussian::<T>(e, n, opts.probes, opts.seed ^ 0xE57_1A7E)?;
+        let ao = e.apply_to(a, &omega)?;
+        let vo = to_host(e, &e.gemm(1.0, &v, true, &omega, false, 0.0, None)?)?;
+        let svo = Mat::<f64>::from_fn(k, opts.probes, |i, j| s[i] * vo[(i, j)]);
+        let resid = e.gemm(
+            -1.0,
+            &u,
+            false,
+            &upload_like(e, q, &svo)?,
+            false,
+            1.0,
+            Some(&ao),
+        )?;
+        let worst = e.col_norms(&resid)?.into_iter().fold(0.0, f64::max);
+        10.0 * (2.0 / std::f64::consts::PI).sqrt() * worst
+    };
+    Ok(RandomizedSvd {
+        u,
+        s,
+        v,
+        error_estimate,
+        householder_fallbacks: fallbacks,
+    })
+}
+
+/// Rank-`k` randomized SVD of `a` (HMT Alg. 5.1) with `l = k + p` columns and `q` power
+/// iterations, in the engine's precision `T`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for `k == 0` or `k + p > min(m, n)`; [`Error::Unsupported`] for
+/// `f64` on the GPU engine; device failures.
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, faer::Mat, randnla::svd::{randomized_svd, SvdOptions}};
+/// let e = Engine::cpu();
+/// let a = linops::dense(Mat::from_fn(30, 20, |i, j| 0.5f64.powi(i as i32) * ((i + 2 * j) as f64).cos()).as_ref()).unwrap();
+/// let opts = SvdOptions { oversample: 5, ..SvdOptions::default() };
+/// let r = randomized_svd::<f64>(&e, &a, 3, &opts).unwrap();
+/// let exact = linops::to_faer(&a).singular_values().unwrap();
+/// assert!((r.s[0] - exact[0]).abs() < 1e-10 * exact[0]);
+/// assert!(r.error_estimate >= 0.0);
+/// ```
+pub fn randomized_svd<T: Scalar>(
+    e: &Engine,
+    a: &Op,
+    k: usize,
+    opts: &SvdOptions,
+) -> Result<RandomizedSvd> {
+    check_dtype::<T>(e)?;
+    check_rank("randomized_svd", a, k)?;
+    let l = k + opts.oversample;
+    check_rank("randomized_svd (k + oversample)", a, l)?;
+    let basis = range_finder::<T>(e, a, l, opts.power_iters, opts.seed)?;
+    finish::<T>(e, a, &basis.q, k, opts, basis.householder_fallbacks)
+}
+
+/// Rank-`k` block Krylov SVD (Musco & Musco 2015): blocks of `l = k + p` columns, Krylov depth
+/// `q` (basis of `l·(q+1)` columns).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for `k == 0` or `(k + p)·(q + 1) > min(m, n)`; as
+/// [`randomized_svd`].
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, faer::Mat, randnla::svd::{block_krylov_svd, SvdOptions}};
+/// let e = Engine::cpu();
+/// let a = linops::dense(Mat::from_fn(30, 20, |i, j| 1.0 / (1.0 + i as f64 + j as f64)).as_ref()).unwrap();
+/// let opts = SvdOptions { oversample: 2, power_iters: 2, ..SvdOptions::default() };
+/// let r = block_krylov_svd::<f64>(&e, &a, 2, &opts).unwrap();
+/// let exact = linops::to_faer(&a).singular_values().unwrap();
+/// assert!((r.s[1] - exact[1]).abs() < 1e-8 * exact[0]);
+/// ```
+pub fn block_krylov_svd<T: Scalar>(
+    e: &Engine,
+    a: &Op,
+    k: usize,
+    opts: &SvdOptions,
+) -> Result<RandomizedSvd> {
+    check_dtype::<T>(e)?;
+    check_rank("block_krylov_svd", a, k)?;
+    let l = k + opts.oversample;
+    let s = l
+        .checked_mul(opts.power_iters + 1)
+        .ok_or_else(|| Error::InvalidArgument("block_krylov_svd: basis size overflows".into()))?;
+    check_rank("block_krylov_svd (basis (k + p)(q + 1))", a, s)?;
+    let n = a.shape().1;
+    let at = a.t();
+    let mut fallbacks = 0;
+    let first = orthonormalize(e, &e.apply_to(a, &gaussian::<T>(e, n, l, opts.seed)?)?)?;
+    fallbacks += usize::from(first.method == QrMethod::Householder);
+    let mut blocks = vec![first.q];
+    for _ in 0..opts.power_iters {
+        let prev = blocks
+            .last()
+            .ok_or_else(|| Error::InvalidArgument("no block".into()))?;
+        let mut y = e.apply_to(a, &e.apply_to(&at, prev)?)?;
+        for _ in 0..2 {
+            for b in &blocks {
+                y = project_out(e, b, &y)?;
+            }
+        }
+        let f = orthonormalize(e, &y)?;
+        fallbacks += usize::from(f.method == QrMethod::Householder);
+        blocks.push(f.q);
+    }
+    let refs: Vec<&Matrix> = blocks.iter().collect();
+    let whole = orthonormalize(e, &hcat(e, &refs)?)?;
+    fallbacks += usize::from(whole.method == QrMethod::Householder);
+    finish::<T>(e, a, &whole.q, k, opts, fallbacks)
+}
