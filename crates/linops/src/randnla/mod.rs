@@ -12,7 +12,11 @@
 //! - [`qr`]: CholeskyQR2 orthonormalization on the device with a Householder fallback;
 //! - [`range`]: fixed-rank range finder with power iterations, and the adaptive range finder with
 //!   the HMT §4.3 a-posteriori estimator;
-//! - [`svd`]: randomized SVD (HMT Alg. 5.1) and block Krylov SVD (Musco & Musco 2015).
+//! - [`svd`]: randomized SVD (HMT Alg. 5.1) and block Krylov SVD (Musco & Musco 2015);
+//! - [`nystrom`]: shifted randomized Nyström for PSD operators (Tropp et al. 2017) and
+//!   Nyström-preconditioned CG (Frangella, Tropp & Udell 2023);
+//! - [`id`]: column and row interpolative decompositions from a sketch and column-pivoted QR,
+//!   and CUR.
 //!
 //! **Storage and cost.** The operator is never materialized: it is only applied, through
 //! [`Engine::apply_to`], to resident blocks of `l ≪ n` columns, and the tall-skinny algebra
@@ -22,6 +26,8 @@
 //! `O((m + n)·l²)` device flops and `O(l³)` host flops. Drivers run in the engine's precision
 //! `T ∈ {f32, f64}` (the GPU engine: `f32`).
 
+pub mod id;
+pub mod nystrom;
 pub mod qr;
 pub mod range;
 pub mod svd;
