@@ -303,3 +303,362 @@ fn randnla_rejects_bad_parameters() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Nyström, Nyström-PCG, interpolative decompositions and CUR.
+//
+// Bounds:
+// - Nyström (Tropp, Yurtsever, Udell, Cevher 2017, Thm. 4.1): the rank-k truncation from a sketch
+//   of ℓ = k + p columns satisfies E‖A − Â_k‖_* ≤ (1 + k/(p − 1))·Σ_{j>k} λ_j (trace norm; checked
+//   on one fixed-seed draw), plus a precision floor 2k·(n·u·λ₁ + ν) (the rounding perturbation has
+//   rank ≤ 2k and spectral size ≤ n·u·λ₁, the shift ν); and Â ⪯ A, so λ̂_i ≤ λ_i + floor.
+// - Nyström-PCG (Frangella, Tropp, Udell 2023, Thm. 5.1): with ℓ ≥ 2·d_eff(μ) + 1,
+//   E κ(P^{-1/2}(A + μI)P^{-1/2}) < 28, so ‖r_t‖/‖b‖ ≤ √κ(A + μI)·2((√28 − 1)/(√28 + 1))^t and
+//   PCG reaches tol within t* = ⌈ln(2√κ(A+μI)/tol)/ln((√28 + 1)/(√28 − 1))⌉ iterations.
+// - Column ID: ‖A − A[:, J]X‖₂ ≤ √(1 + ‖T‖²)·‖A(I − Y⁺Y)‖₂ + ‖AY⁺‖₂·‖R₂₂‖₂ (exact identity, see
+//   `linops::randnla::id`), and ‖A(I − Y⁺Y)‖₂ obeys the HMT Cor. 10.9 bound (q = 0).
+// - CUR with U = C⁺AR⁺: ‖A − CUR‖ ≤ ‖A − CX‖ + ‖A − XᵣᵀR‖.
+
+use linops::randnla::id::{IdOptions, column_id, cur, row_id};
+use linops::randnla::nystrom::{CgOptions, NystromOptions, nystrom, nystrom_pcg};
+
+const NP: usize = 300;
+
+fn psd(lambda: &[f64], seed: u64) -> Mat<f64> {
+    let u = orthogonal(NP, NP, seed);
+    let ul = Mat::from_fn(NP, NP, |i, j| u[(i, j)] * lambda[j]);
+    let a = &ul * u.transpose();
+    Mat::from_fn(NP, NP, |i, j| 0.5 * (a[(i, j)] + a[(j, i)]))
+}
+
+fn sym_eigs(m: &Mat<f64>) -> Vec<f64> {
+    let n = m.nrows();
+    let s = Mat::from_fn(n, n, |i, j| 0.5 * (m[(i, j)] + m[(j, i)]));
+    s.self_adjoint_eigenvalues(faer::Side::Lower).unwrap()
+}
+
+fn nystrom_checks<T: Scalar>(e: &Engine, label: &str) {
+    let u = u_of(T::DTYPE);
+    for (name, lambda) in [
+        (
+            "exponential",
+            (0..NP).map(|j| 0.7f64.powi(j as i32)).collect::<Vec<f64>>(),
+        ),
+        (
+            "polynomial",
+            (1..=NP).map(|j| (j as f64).powi(-3)).collect::<Vec<f64>>(),
+        ),
+    ] {
+        let a = psd(&lambda, 0x4E5);
+        let op = linops::dense(a.as_ref()).unwrap();
+        let (k, p) = (10, 10);
+        let r = nystrom::<T>(
+            e,
+            &op,
+            k,
+            &NystromOptions {
+                oversample: p,
+                seed: 5,
+            },
+        )
+        .unwrap();
+        let uh = to_host(e, &r.u);
+        let approx = Mat::from_fn(NP, k, |i, j| uh[(i, j)] * r.lambda[j]) * uh.transpose();
+        let err_tr: f64 = sym_eigs(&(&a - &approx)).iter().map(|v| v.abs()).sum();
+        let tail: f64 = lambda[k..].iter().sum();
+        let floor = 2.0 * k as f64 * (NP as f64 * u * lambda[0] + r.shift);
+        let bound = (1.0 + k as f64 / (p as f64 - 1.0)) * tail + floor;
+        let what = format!(
+            "{label} nystrom {name}: trace-norm error {err_tr:e}, tail {tail:e}, bound {bound:e}, shift {:e}, fallbacks {}",
+            r.shift, r.householder_fallbacks
+        );
+        report(&what);
+        assert!(err_tr <= bound, "{what}");
+        for (i, (got, exact)) in r.lambda.iter().zip(&lambda).enumerate() {
+            assert!(
+                *got <= exact + floor,
+                "{what}: lambda_{i} {got} above {exact}"
+            );
+        }
+        let orth = (uh.transpose() * &uh - Mat::<f64>::identity(k, k)).norm_max();
+        assert!(
+            orth <= 6.0 * (NP * k) as f64 * u,
+            "{what}: U not orthonormal ({orth:e})"
+        );
+    }
+}
+
+fn pcg_checks<T: Scalar>(e: &Engine, label: &str, mu: f64, tol: f64) {
+    // geometric spectrum 0.8^j: many distinct eigenvalues above μ, so plain CG is slow
+    let lambda: Vec<f64> = (0..NP).map(|j| 0.8f64.powi(j as i32)).collect();
+    let a = psd(&lambda, 0x9C6);
+    let op = linops::dense(a.as_ref()).unwrap();
+    let d_eff: f64 = lambda.iter().map(|l| l / (l + mu)).sum();
+    let l = 2 * d_eff.ceil() as usize + 1;
+    let pre = nystrom::<T>(
+        e,
+        &op,
+        l,
+        &NystromOptions {
+            oversample: 0,
+            seed: 9,
+        },
+    )
+    .unwrap();
+    let b = Rng::new(0xB).vec(NP);
+    let opts = CgOptions { tol, max_iters: NP };
+    let pcg = nystrom_pcg::<T>(e, &op, mu, &b, Some(&pre), &opts).unwrap();
+    let cg = nystrom_pcg::<T>(e, &op, mu, &b, None, &opts).unwrap();
+    let kappa = (lambda[0] + mu) / (lambda[NP - 1] + mu);
+    let rate = (28f64.sqrt() + 1.0) / (28f64.sqrt() - 1.0);
+    let t_star = ((2.0 * kappa.sqrt() / tol).ln() / rate.ln()).ceil() as usize;
+    let what = format!(
+        "{label} nystrom-pcg mu {mu:e}: d_eff {d_eff:.1}, l {l}, kappa {kappa:e}; pcg {} iters (bound {t_star}, true res {:e}), cg {} iters (converged {}, true res {:e})",
+        pcg.iterations, pcg.true_residual, cg.iterations, cg.converged, cg.true_residual
+    );
+    report(&what);
+    assert!(pcg.converged, "{what}: pcg did not converge");
+    assert!(
+        pcg.iterations <= t_star,
+        "{what}: above the Frangella bound"
+    );
+    assert!(
+        *pcg.residuals.last().unwrap() <= tol && pcg.residuals.len() == pcg.iterations + 1,
+        "{what}"
+    );
+    // the true residual: the recursive one plus the matvec rounding (n·u·‖A+μI‖·‖x‖/‖b‖)
+    let xnorm = pcg.x.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let bnorm = b.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let floor = NP as f64 * u_of(T::DTYPE) * (lambda[0] + mu) * xnorm / bnorm;
+    assert!(pcg.true_residual <= tol + floor, "{what}: true residual");
+    assert!(
+        !cg.converged || cg.iterations >= 2 * pcg.iterations,
+        "{what}: PCG not far fewer iterations than CG"
+    );
+}
+
+fn id_checks<T: Scalar>(e: &Engine, label: &str) {
+    let u = u_of(T::DTYPE);
+    let (k, p) = (K, 10);
+    for (zi, (name, sigma)) in zoo().into_iter().enumerate() {
+        let a = build(&sigma, 0x3000 + zi as u64);
+        let op = linops::dense(a.as_ref()).unwrap();
+        let opts = IdOptions {
+            oversample: p,
+            seed: 31,
+            probes: 10,
+        };
+        let id = column_id::<T>(e, &op, k, &opts)
+            .unwrap_or_else(|err| panic!("{label} {name} column id: {err}"));
+        let c = Mat::from_fn(M, k, |i, j| a[(i, id.cols[j])]);
+        let err = spectral(&(&a - &c * &id.x));
+        // deterministic identity bound with the computed sketch
+        let y = &id.sketch;
+        let ypinv = y.thin_svd().unwrap();
+        let s = ypinv.S().column_vector();
+        let cut = s[0] * 1e-14;
+        let yp = Mat::from_fn(N, y.nrows(), |i, j| {
+            (0..s.nrows())
+                .filter(|&t| s[t] > cut)
+                .map(|t| ypinv.V()[(i, t)] / s[t] * ypinv.U()[(j, t)])
+                .sum::<f64>()
+        });
+        let e_s = spectral(&(&a - &a * &yp * y));
+        let ayp = spectral(&(&a * &yp));
+        let fl = (1.0 + id.growth) * N as f64 * u * sigma[0];
+        let det = (1.0 + id.growth * id.growth).sqrt() * e_s + ayp * id.sketch_residual + fl;
+        let hmt = hmt_bound(&sigma, k, p, 0) - sigma[k]; // range bound without truncation
+        let what = format!(
+            "{label} {name} column id: error {err:e}, sigma_k+1 {:e}, growth {:.2}, sketch resid {:e}, identity bound {det:e}, HMT(sketch) {hmt:e} vs {e_s:e}, estimate {:e}",
+            sigma[k], id.growth, id.sketch_residual, id.error_estimate
+        );
+        report(&what);
+        assert!(err <= det, "{what}: identity bound");
+        assert!(e_s <= hmt + fl, "{what}: HMT bound on the sketch");
+        assert!(
+            id.error_estimate >= err * (1.0 - 1e-6) - fl,
+            "{what}: estimate below error"
+        );
+        // X interpolates: X[:, J] = I
+        for (i, &cj) in id.cols.iter().enumerate() {
+            for t in 0..k {
+                assert_eq!(id.x[(t, cj)], if t == i { 1.0 } else { 0.0 });
+            }
+        }
+        // CUR
+        let f = cur::<T>(e, &op, k, &opts).unwrap();
+        let rid = row_id::<T>(
+            e,
+            &op,
+            k,
+            &IdOptions {
+                seed: opts.seed + 1,
+                ..opts
+            },
+        )
+        .unwrap();
+        assert_eq!(f.rows, rid.cols);
+        assert_eq!(f.cols, id.cols);
+        let rr = Mat::from_fn(k, N, |i, j| a[(rid.cols[i], j)]);
+        let err_row = spectral(&(&a - rid.x.transpose() * &rr));
+        let (ch, rh) = (to_host(e, &f.c), to_host(e, &f.r));
+        let err_cur = spectral(&(&a - &ch * &f.u * &rh));
+        let fl_cur = 2.0 * (1.0 + id.growth + rid.growth) * N as f64 * u * sigma[0];
+        let what = format!(
+            "{label} {name} CUR: error {err_cur:e}, column-ID {err:e} + row-ID {err_row:e}"
+        );
+        report(&what);
+        assert!(err_cur <= err + err_row + fl_cur, "{what}");
+    }
+}
+
+#[test]
+fn randnla_nystrom_id_cpu_f64() {
+    let e = Engine::cpu();
+    nystrom_checks::<f64>(&e, "cpu f64");
+    pcg_checks::<f64>(&e, "cpu f64", 1e-6, 1e-10);
+    id_checks::<f64>(&e, "cpu f64");
+}
+
+#[test]
+fn randnla_nystrom_id_cpu_f32() {
+    let e = Engine::cpu();
+    nystrom_checks::<f32>(&e, "cpu f32");
+    pcg_checks::<f32>(&e, "cpu f32", 1e-4, 1e-5);
+    id_checks::<f32>(&e, "cpu f32");
+}
+
+#[test]
+fn randnla_nystrom_id_gpu_f32() {
+    let Some((g, _)) = gpu_engines() else {
+        report("SKIPPED randnla nystrom/id on gpu f32: no adapter");
+        return;
+    };
+    nystrom_checks::<f32>(&g, "gpu f32");
+    pcg_checks::<f32>(&g, "gpu f32", 1e-4, 1e-5);
+    id_checks::<f32>(&g, "gpu f32");
+}
+
+#[test]
+fn randnla_nystrom_id_reject_bad_parameters() {
+    let e = Engine::cpu();
+    let rect = linops::dense(Rng::new(1).mat(20, 10).as_ref()).unwrap();
+    let sq = linops::dense(Mat::<f64>::identity(10, 10).as_ref()).unwrap();
+    let no = NystromOptions::default();
+    assert!(matches!(
+        nystrom::<f64>(&e, &rect, 2, &no),
+        Err(linops::Error::ShapeMismatch { .. })
+    ));
+    assert!(nystrom::<f64>(&e, &sq, 0, &no).is_err());
+    assert!(nystrom::<f64>(&e, &sq, 2, &no).is_err()); // 2 + 10 > 10
+    // an indefinite operator is detected
+    let neg =
+        linops::dense(Mat::<f64>::from_fn(10, 10, |i, j| if i == j { -1.0 } else { 0.0 }).as_ref())
+            .unwrap();
+    assert!(matches!(
+        nystrom::<f64>(
+            &e,
+            &neg,
+            2,
+            &NystromOptions {
+                oversample: 2,
+                seed: 1
+            }
+        ),
+        Err(linops::Error::InvalidArgument(_))
+    ));
+    let opts = CgOptions::default();
+    let b = vec![1.0; 10];
+    assert!(nystrom_pcg::<f64>(&e, &sq, -1.0, &b, None, &opts).is_err());
+    assert!(nystrom_pcg::<f64>(&e, &sq, f64::NAN, &b, None, &opts).is_err());
+    assert!(nystrom_pcg::<f64>(&e, &sq, 0.0, &b[..9], None, &opts).is_err());
+    let mut bn = b.clone();
+    bn[3] = f64::INFINITY;
+    assert!(matches!(
+        nystrom_pcg::<f64>(&e, &sq, 0.0, &bn, None, &opts),
+        Err(linops::Error::NonFinite { .. })
+    ));
+    assert!(
+        nystrom_pcg::<f64>(
+            &e,
+            &sq,
+            0.0,
+            &b,
+            None,
+            &CgOptions {
+                tol: 0.0,
+                max_iters: 5
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        nystrom_pcg::<f64>(
+            &e,
+            &sq,
+            0.0,
+            &b,
+            None,
+            &CgOptions {
+                tol: 1e-6,
+                max_iters: 0
+            }
+        )
+        .is_err()
+    );
+    let small = nystrom::<f64>(
+        &e,
+        &sq,
+        2,
+        &NystromOptions {
+            oversample: 0,
+            seed: 1,
+        },
+    )
+    .unwrap();
+    let other = linops::dense(Mat::<f64>::identity(12, 12).as_ref()).unwrap();
+    assert!(nystrom_pcg::<f64>(&e, &other, 0.0, &[1.0; 12], Some(&small), &opts).is_err());
+    // zero right-hand side: x = 0 at once
+    let z = nystrom_pcg::<f64>(&e, &sq, 0.0, &[0.0; 10], None, &opts).unwrap();
+    assert!(z.converged && z.iterations == 0);
+    // ID / CUR
+    let io = IdOptions::default();
+    assert!(column_id::<f64>(&e, &rect, 0, &io).is_err());
+    assert!(column_id::<f64>(&e, &rect, 11, &io).is_err());
+    assert!(
+        column_id::<f64>(
+            &e,
+            &rect,
+            2,
+            &IdOptions {
+                oversample: usize::MAX,
+                ..io
+            }
+        )
+        .is_err()
+    );
+    assert!(cur::<f64>(&e, &rect, 0, &io).is_err());
+    // rank 1 but k = 3: the sketch's R₁₁ is singular
+    let r1 =
+        linops::dense(Mat::<f64>::from_fn(20, 10, |i, j| (i + 1) as f64 * (j + 1) as f64).as_ref())
+            .unwrap();
+    assert!(matches!(
+        column_id::<f64>(&e, &r1, 3, &io),
+        Err(linops::Error::InvalidArgument(_))
+    ));
+    if let Some((g, _)) = gpu_engines() {
+        assert!(
+            nystrom::<f64>(
+                &g,
+                &sq,
+                2,
+                &NystromOptions {
+                    oversample: 0,
+                    seed: 1
+                }
+            )
+            .is_err()
+        );
+        assert!(column_id::<f64>(&g, &rect, 2, &io).is_err());
+    }
+}

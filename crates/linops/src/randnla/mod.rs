@@ -13,6 +13,10 @@
 //! - [`range`]: fixed-rank range finder with power iterations, and the adaptive range finder with
 //!   the HMT §4.3 a-posteriori estimator;
 //! - [`svd`]: randomized SVD (HMT Alg. 5.1) and block Krylov SVD (Musco & Musco 2015);
+//! - [`nystrom`]: shifted randomized Nyström for PSD operators (Tropp et al. 2017) and
+//!   Nyström-preconditioned CG (Frangella, Tropp & Udell 2023);
+//! - [`id`]: column and row interpolative decompositions from a sketch and column-pivoted QR,
+//!   and CUR.
 //! - [`lstsq`]: sketch-and-solve and sketch-and-precondition (Blendenpik/LSRN + LSQR) least squares;
 //! - [`trace`]: Hutchinson and Hutch++ trace estimation;
 //! - [`streaming`]: Frequent Directions and block power / Oja streaming PCA;
@@ -26,6 +30,8 @@
 //! `O((m + n)·l²)` device flops and `O(l³)` host flops. Drivers run in the engine's precision
 //! `T ∈ {f32, f64}` (the GPU engine: `f32`).
 
+pub mod id;
+pub mod nystrom;
 pub mod qr;
 pub mod range;
 pub mod svd;

@@ -78,7 +78,7 @@ fn chol_pass(e: &Engine, x: &Matrix, limit: f64) -> Result<Pass> {
     } else {
         f64::INFINITY
     };
-    if !(cond <= limit) {
+    if cond.is_nan() || cond > limit {
         return Ok((cond, None));
     }
     let Ok(llt) = g.llt(Side::Lower) else {

@@ -1,0 +1,275 @@
+//! Interpolative decompositions from a sketch: column ID, row ID and CUR.
+//!
+//! **Mathematics (column ID).** `A` (`m×n`) `≈ A[:, J]·X` with `|J| = k`. Sketch `Y = S·A`
+//! (`ℓ×n`, `ℓ = k + p`, `S` Gaussian, formed as `Yᵀ = Aᵀ·Sᵀ` on the backend), then a column-pivoted
+//! (Businger–Golub) QR of `Y` on the host in f64 (faer): `Y·Πᵀ = Q·[R₁₁ R₁₂; 0 R₂₂]`. `J` are the first
+//! `k` pivots and, in pivoted order, `X = [I  T]` with `T = R₁₁⁻¹R₁₂` (Martinsson & Tropp 2020, §13).
+//! Writing `E = A(I − Y⁺Y)` (the sketch's residual, bounded by HMT Cor. 10.9 for the Gaussian
+//! range finder of `Aᵀ`) and `W = Y − Y[:, J]X` (`‖W‖₂ = ‖R₂₂‖₂`), one has exactly
+//! `A − A[:, J]X = E·(I − Π_J X) + A·Y⁺·W`, hence
+//! `‖A − A[:, J]X‖₂ ≤ √(1 + ‖T‖₂²)·‖E‖₂ + ‖AY⁺‖₂·‖R₂₂‖₂`. The growth factor `‖T‖₂` is returned; it is
+//! at most `√(k(n − k))` for a strong RRQR (Gu & Eisenstat 1996) and, for Businger–Golub pivoting,
+//! small in practice though `2^{k−1}` in the worst case.
+//!
+//! **Row ID** is the column ID of `Aᵀ`: `A ≈ Xᵀ·A[I, :]`.
+//!
+//! **CUR.** `C = A[:, J]` and `R = A[I, :]` from a column ID of `A` and a row ID; the core is
+//! `U = C⁺·A·R⁺` (pseudo-inverses in f64 on the host), the `U` minimizing `‖A − CUR‖_F` for the
+//! given `C`, `R` (Stewart 1999). Since `A − CC⁺AR⁺R = (A − CC⁺A) + CC⁺(A − AR⁺R)` and
+//! `‖A − CC⁺A‖ ≤ ‖A − CX‖`, `‖A − CUR‖ ≤ ‖A − A[:, J]X‖ + ‖A − Xᵣᵀ·A[I, :]‖` (both ID errors).
+//!
+//! **Error estimate.** The IDs return `10·√(2/π)·max_i ‖(A − A[:, J]X)·ω_i‖` over `r` Gaussian probes,
+//! an upper bound on `‖A − A[:, J]X‖₂` with probability at least `1 − 10^{-r}` (HMT §4.3).
+//!
+//! **Storage and cost.** The operator is only applied: column ID, one application of `Aᵀ` to `ℓ`
+//! columns plus `O(ℓ·n·k)` host flops for the pivoted QR (`Y` is `ℓ×n`, on the host), and two
+//! applications of `A` to `r` probes for the estimate. CUR: two IDs, one application of `A` and
+//! one of `Aᵀ` to `k` selector columns, and one of `A` to `R⁺` (`k` columns). `X` (`k×n`) and `U`
+//! (`k×k`) are host f64; `C` and `R` are resident.
+
+use super::qr::upper_inverse;
+use super::{check_dtype, check_rank, gaussian, to_host, unit_roundoff, upload_as, upload_like};
+use crate::{Engine, Error, Matrix, Op, Result, Scalar};
+use faer::Mat;
+
+/// Parameters of [`column_id`], [`row_id`] and [`cur`].
+///
+/// # Examples
+/// ```
+/// let o = linops::randnla::id::IdOptions::default();
+/// assert_eq!((o.oversample, o.probes), (10, 10));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdOptions {
+    /// Oversampling `p`: the sketch has `ℓ = k + p` rows.
+    pub oversample: usize,
+    /// Seed of the sketch and of the probes.
+    pub seed: u64,
+    /// Probe vectors `r` of the a-posteriori error estimate (0 skips it).
+    pub probes: usize,
+}
+
+impl Default for IdOptions {
+    fn default() -> Self {
+        Self {
+            oversample: 10,
+            seed: 0x5EED,
+            probes: 10,
+        }
+    }
+}
+
+/// A column interpolative decomposition `A ≈ A[:, cols]·x`.
+#[derive(Debug, Clone)]
+pub struct ColumnId {
+    /// The `k` selected column indices (pivot order).
+    pub cols: Vec<usize>,
+    /// The `k×n` interpolation matrix (f64); `x[:, cols] = I`.
+    pub x: Mat<f64>,
+    /// The growth factor `‖R₁₁⁻¹R₁₂‖₂` (0 when `k = n`).
+    pub growth: f64,
+    /// `‖R₂₂‖₂`, the part of the sketch the `k` columns do not interpolate.
+    pub sketch_residual: f64,
+    /// The sketch `Y = S·A` (`ℓ×n`, f64), kept for a-posteriori checks.
+    pub sketch: Mat<f64>,
+    /// HMT §4.3 estimate of `‖A − A[:, cols]·x‖₂` (`NaN` when `probes == 0`).
+    pub error_estimate: f64,
+}
+
+fn spectral_norm(m: &Mat<f64>) -> Result<f64> {
+    if m.nrows() == 0 || m.ncols() == 0 {
+        return Ok(0.0);
+    }
+    let s = m
+        .singular_values()
+        .map_err(|err| Error::Backend(format!("SVD did not converge: {err:?}")))?;
+    Ok(s.first().copied().unwrap_or(0.0))
+}
+
+/// Column ID `A ≈ A[:, J]·X` of rank `k` from a Gaussian sketch with `k + p` rows and a
+/// column-pivoted QR, in the engine's precision `T` for the sketch (f64 on the host after).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for `k` outside `1..=min(m, n)`, an overflowing `k + p`, or a sketch
+/// of numerical rank below `k` (`R₁₁` singular); [`Error::Unsupported`] for `f64` on the GPU
+/// engine; device failures.
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, faer::Mat, randnla::id::{column_id, IdOptions}};
+/// let e = Engine::cpu();
+/// // rank 2: columns are combinations of two vectors
+/// let a = Mat::from_fn(12, 8, |i, j| (i as f64).sin() * (j as f64 + 1.0) + (i as f64).cos() * (j * j) as f64);
+/// let op = linops::dense(a.as_ref()).unwrap();
+/// let id = column_id::<f64>(&e, &op, 2, &IdOptions { oversample: 3, ..Default::default() }).unwrap();
+/// let c = Mat::from_fn(12, 2, |i, j| a[(i, id.cols[j])]);
+/// assert!((&a - &c * &id.x).norm_max() < 1e-10 * a.norm_max());
+/// ```
+pub fn column_id<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> Result<ColumnId> {
+    check_dtype::<T>(e)?;
+    check_rank("column_id", a, k)?;
+    let (m, n) = a.shape();
+    let l = k
+        .checked_add(opts.oversample)
+        .ok_or_else(|| Error::InvalidArgument("column_id: k + oversample overflows".into()))?;
+    let omega = gaussian::<T>(e, m, l, opts.seed)?;
+    let yt = e.apply_to(&a.t(), &omega)?;
+    let sketch = to_host(e, &yt)?.transpose().to_owned();
+    let cp = sketch.col_piv_qr();
+    let perm = cp.P().arrays().0.to_vec();
+    let r = cp.thin_R().to_owned();
+    let r11 = r.submatrix(0, 0, k, k).to_owned();
+    let u = unit_roundoff(T::DTYPE);
+    let r00 = r11[(0, 0)].abs();
+    let rkk = r11[(k - 1, k - 1)].abs();
+    if rkk.is_nan() || r00.is_nan() || rkk <= 0.0 || r00 <= 0.0 || rkk < u * r00 {
+        return Err(Error::InvalidArgument(format!(
+            "column_id: the sketch has numerical rank below k = {k} (|R_kk| = {rkk:e}, |R_11| = {r00:e})"
+        )));
+    }
+    let t = upper_inverse(&r11) * r.submatrix(0, k, k, n - k);
+    let growth = spectral_norm(&t)?;
+    let rows = r.nrows();
+    let r22 = r.submatrix(k, k, rows - k, n - k).to_owned();
+    let sketch_residual = spectral_norm(&r22)?;
+    let mut x = Mat::<f64>::zeros(k, n);
+    for (pos, &col) in perm.iter().enumerate() {
+        for i in 0..k {
+            x[(i, col)] = if pos < k {
+                if pos == i { 1.0 } else { 0.0 }
+            } else {
+                t[(i, pos - k)]
+            };
+        }
+    }
+    let cols: Vec<usize> = perm[..k].to_vec();
+    let error_estimate = if opts.probes == 0 {
+        f64::NAN
+    } else {
+        let probes = gaussian::<T>(e, n, opts.probes, opts.seed ^ 0x1D_E57)?;
+        let ao = e.apply_to(a, &probes)?;
+        let xo = &x * to_host(e, &probes)?;
+        let mut sel = Mat::<f64>::zeros(n, opts.probes);
+        for (i, &c) in cols.iter().enumerate() {
+            for j in 0..opts.probes {
+                sel[(c, j)] = xo[(i, j)];
+            }
+        }
+        let aw = e.apply_to(a, &upload_like(e, &ao, &sel)?)?;
+        let resid = e.axpby(1.0, &ao, -1.0, &aw)?;
+        let worst = e.col_norms(&resid)?.into_iter().fold(0.0, f64::max);
+        10.0 * (2.0 / std::f64::consts::PI).sqrt() * worst
+    };
+    Ok(ColumnId {
+        cols,
+        x,
+        growth,
+        sketch_residual,
+        sketch,
+        error_estimate,
+    })
+}
+
+/// Row ID `A ≈ Xᵀ·A[I, :]`: the [`column_id`] of `Aᵀ` (`cols` are row indices of `A`).
+///
+/// # Errors
+/// As [`column_id`].
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, faer::Mat, randnla::id::{row_id, IdOptions}};
+/// let e = Engine::cpu();
+/// let a = Mat::from_fn(8, 12, |i, j| (j as f64).sin() * (i as f64 + 1.0));
+/// let op = linops::dense(a.as_ref()).unwrap();
+/// let id = row_id::<f64>(&e, &op, 1, &IdOptions::default()).unwrap();
+/// let r = Mat::from_fn(1, 12, |_, j| a[(id.cols[0], j)]);
+/// assert!((&a - id.x.transpose() * &r).norm_max() < 1e-10 * a.norm_max());
+/// ```
+pub fn row_id<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> Result<ColumnId> {
+    column_id::<T>(e, &a.t(), k, opts)
+}
+
+/// A CUR decomposition `A ≈ C·U·R` with `C = A[:, cols]`, `R = A[rows, :]`, `U = C⁺·A·R⁺`.
+#[derive(Debug)]
+pub struct Cur {
+    /// Selected column indices.
+    pub cols: Vec<usize>,
+    /// Selected row indices.
+    pub rows: Vec<usize>,
+    /// `m×k` columns of `A` (resident).
+    pub c: Matrix,
+    /// The `k×k` core `C⁺·A·R⁺` (f64).
+    pub u: Mat<f64>,
+    /// `k×n` rows of `A` (resident).
+    pub r: Matrix,
+    /// The column ID's estimate of `‖A − A[:, cols]·X‖₂`.
+    pub col_error_estimate: f64,
+    /// The row ID's estimate of `‖A − Xᵣᵀ·A[rows, :]‖₂`.
+    pub row_error_estimate: f64,
+}
+
+/// Pseudo-inverse in f64 via the SVD, discarding singular values below `cut·σ₁`.
+fn pinv(m: &Mat<f64>, cut: f64) -> Result<Mat<f64>> {
+    let svd = m
+        .thin_svd()
+        .map_err(|err| Error::Backend(format!("SVD did not converge: {err:?}")))?;
+    let s = svd.S().column_vector();
+    let top = if s.nrows() > 0 { s[0] } else { 0.0 };
+    let inv = Mat::<f64>::from_fn(s.nrows(), 1, |i, _| {
+        if s[i] > cut * top { 1.0 / s[i] } else { 0.0 }
+    });
+    let vs = Mat::<f64>::from_fn(svd.V().nrows(), s.nrows(), |i, j| {
+        svd.V()[(i, j)] * inv[(j, 0)]
+    });
+    Ok(vs * svd.U().transpose())
+}
+
+/// Rank-`k` CUR decomposition from a column ID of `A` and a row ID (a column ID of `Aᵀ`), with
+/// core `U = C⁺·A·R⁺`.
+///
+/// # Errors
+/// As [`column_id`].
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, faer::Mat, randnla::id::{cur, IdOptions}};
+/// let e = Engine::cpu();
+/// let a = Mat::from_fn(10, 9, |i, j| 1.0 / (1.0 + (i + j) as f64)); // numerically low rank
+/// let op = linops::dense(a.as_ref()).unwrap();
+/// let f = cur::<f64>(&e, &op, 6, &IdOptions { oversample: 3, ..Default::default() }).unwrap();
+/// let (c, r) = (e.download::<f64>(&f.c).unwrap(), e.download::<f64>(&f.r).unwrap());
+/// assert!((&a - &c * &f.u * &r).norm_max() < 1e-5 * a.norm_max());
+/// ```
+pub fn cur<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> Result<Cur> {
+    let (m, n) = a.shape();
+    let cid = column_id::<T>(e, a, k, opts)?;
+    let rid = row_id::<T>(
+        e,
+        a,
+        k,
+        &IdOptions {
+            seed: opts.seed.wrapping_add(1),
+            ..*opts
+        },
+    )?;
+    let sel_c = Mat::<f64>::from_fn(n, k, |i, j| if i == cid.cols[j] { 1.0 } else { 0.0 });
+    let c = e.apply_to(a, &upload_as::<T>(e, &sel_c)?)?;
+    let sel_r = Mat::<f64>::from_fn(m, k, |i, j| if i == rid.cols[j] { 1.0 } else { 0.0 });
+    let rt = e.apply_to(&a.t(), &upload_as::<T>(e, &sel_r)?)?;
+    let eye = upload_as::<T>(e, &Mat::<f64>::identity(k, k))?;
+    let r = e.gemm(1.0, &eye, false, &rt, true, 0.0, None)?;
+    let cut = (m.max(n) as f64) * unit_roundoff(T::DTYPE);
+    let c_pinv = pinv(&to_host(e, &c)?, cut)?;
+    let r_pinv = pinv(&to_host(e, &r)?, cut)?;
+    let ar = to_host(e, &e.apply_to(a, &upload_as::<T>(e, &r_pinv)?)?)?;
+    let u = &c_pinv * &ar;
+    Ok(Cur {
+        cols: cid.cols,
+        rows: rid.cols,
+        c,
+        u,
+        r,
+        col_error_estimate: cid.error_estimate,
+        row_error_estimate: rid.error_estimate,
+    })
+}

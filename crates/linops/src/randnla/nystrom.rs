@@ -1,0 +1,383 @@
+//! Randomized Nyström approximation of a positive-semidefinite operator, and Nyström-preconditioned
+//! conjugate gradients for `(A + μI)·x = b`.
+//!
+//! **Mathematics (Nyström).** The numerically stable shifted algorithm of Tropp, Yurtsever, Udell
+//! and Cevher (2017, Alg. 3): with an `n×ℓ` Gaussian test matrix orthonormalized to `Ω`
+//! (`ℓ = k + p`), form `Y = A·Ω`, the shift `ν = √n·eps(‖Y‖₂)` (`eps(x) = 2u·x`, `u` the unit
+//! roundoff of the engine's precision), `Y_ν = Y + ν·Ω`, the Cholesky factor `ΩᵀY_ν = CᵀC`,
+//! `B = Y_ν·C⁻¹` and its thin SVD `B = U·Σ·Wᵀ`; then `Â = U·Λ·Uᵀ` with `Λ = max(0, Σ² − νI)`, truncated
+//! to the leading `k` pairs. Without rounding `Â_ℓ = (AΩ)(ΩᵀAΩ)⁺(AΩ)ᵀ ⪯ A`, and for the rank-`k`
+//! truncation (Tropp et al. 2017, Thm. 4.1) `E‖A − Â_k‖_* ≤ (1 + k/(p − 1))·Σ_{j>k} λ_j(A)` in the
+//! trace norm (`p ≥ 2`). Should rounding make `ΩᵀY_ν` numerically indefinite (f32 Gram on the
+//! device), `ν` is multiplied by 10 and the factorization retried (at most 8 times); the shift used
+//! is reported.
+//!
+//! **Mathematics (PCG).** Frangella, Tropp and Udell (2023): from a rank-`ℓ` Nyström
+//! approximation `U·Λ·Uᵀ` the preconditioner is applied as
+//! `P⁻¹ = (λ_ℓ + μ)·U(Λ + μI)⁻¹Uᵀ + (I − UUᵀ)`. When `ℓ ≥ 2·d_eff(μ) + 1`, with
+//! `d_eff(μ) = Σ_j λ_j/(λ_j + μ)`, `E κ(P^{-1/2}(A + μI)P^{-1/2}) < 28` (their Thm. 5.1), so PCG
+//! reduces the `(A + μI)`-norm error by `2((√κ − 1)/(√κ + 1))^t` in `t` iterations, independent
+//! of `κ(A + μI)`. The iteration stops when `‖r_t‖/‖b‖ ≤ tol` (the recursively updated residual).
+//!
+//! **Precision.** The Nyström factors are computed in the engine's precision `T` (f32 on the GPU).
+//! CG itself runs in f64 on the host: its vectors are `n`-long, and only `A·v` goes through the
+//! engine (one upload, one application, one download per iteration). With an f32 engine the
+//! products carry relative errors `O(n·u₃₂)`, so the attainable true relative residual is about
+//! `n·u₃₂·κ`-limited; [`CgResult::true_residual`] reports `‖b − (A + μI)x‖/‖b‖` recomputed through
+//! the engine at exit. The preconditioner's `U` is re-orthonormalized on the host in f64
+//! (Householder QR) so that `P⁻¹` is symmetric positive definite to f64 accuracy.
+//!
+//! **Storage and cost.** Nyström: one application of `A` to `ℓ` columns, `O(n·ℓ²)` device flops,
+//! `O(ℓ³)` host flops; `U` stays resident (`n×k`). PCG: one application of `A` to one column and
+//! `4nℓ` host flops for `P⁻¹` per iteration.
+
+use super::qr::{QrMethod, orthonormalize, upper_inverse};
+use super::{check_dtype, check_rank, gaussian, to_host, unit_roundoff, upload_like};
+use crate::{Engine, Error, Matrix, Op, Result, Scalar};
+use faer::{Mat, Side};
+
+/// Parameters of [`nystrom`].
+///
+/// # Examples
+/// ```
+/// let o = linops::randnla::nystrom::NystromOptions::default();
+/// assert_eq!(o.oversample, 10);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NystromOptions {
+    /// Oversampling `p`: the sketch has `ℓ = k + p` columns (0 is allowed: the rank-`ℓ` Nyström).
+    pub oversample: usize,
+    /// Seed of the test matrix.
+    pub seed: u64,
+}
+
+impl Default for NystromOptions {
+    fn default() -> Self {
+        Self {
+            oversample: 10,
+            seed: 0x5EED,
+        }
+    }
+}
+
+/// A rank-`k` Nyström approximation `A ≈ U·diag(λ)·Uᵀ` of a PSD operator.
+#[derive(Debug)]
+pub struct Nystrom {
+    /// `n×k` orthonormal eigenvector estimates (resident, in the engine's precision).
+    pub u: Matrix,
+    /// The `k` eigenvalue estimates, nonincreasing and nonnegative.
+    pub lambda: Vec<f64>,
+    /// The shift `ν` that was used (larger than `√n·eps(‖Y‖)` when a retry was needed).
+    pub shift: f64,
+    /// How many orthonormalizations fell back to Householder QR.
+    pub householder_fallbacks: usize,
+}
+
+fn check_square(what: &str, a: &Op) -> Result<usize> {
+    let (m, n) = a.shape();
+    if m != n {
+        return Err(Error::ShapeMismatch {
+            context: what.into(),
+            expected: "a square (PSD) operator".into(),
+            found: format!("{m}x{n}"),
+        });
+    }
+    Ok(n)
+}
+
+/// Rank-`k` randomized Nyström approximation of the PSD operator `a` (Tropp et al. 2017, Alg. 3),
+/// with `ℓ = k + p` sketch columns, in the engine's precision `T`. `a` is assumed symmetric
+/// positive semidefinite (it is only applied, never inspected).
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] for a non-square operator; [`Error::InvalidArgument`] for `k == 0`,
+/// `k + p > n`, or when `ΩᵀAΩ` is not positive semidefinite even after shifting (the operator is
+/// not PSD); [`Error::Unsupported`] for `f64` on the GPU engine; device failures.
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, faer::Mat, randnla::nystrom::{nystrom, NystromOptions}};
+/// let e = Engine::cpu();
+/// let g = Mat::from_fn(20, 3, |i, j| ((i + 1) * (j + 2)) as f64 % 7.0 - 3.0);
+/// let a = linops::dense((&g * g.transpose()).as_ref()).unwrap(); // PSD, rank 3
+/// let r = nystrom::<f64>(&e, &a, 3, &NystromOptions { oversample: 2, seed: 1 }).unwrap();
+/// let u = e.download::<f64>(&r.u).unwrap();
+/// let approx = Mat::from_fn(20, 3, |i, j| u[(i, j)] * r.lambda[j]) * u.transpose();
+/// assert!((&approx - linops::to_faer(&a)).norm_max() < 1e-9 * r.lambda[0]);
+/// ```
+pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -> Result<Nystrom> {
+    check_dtype::<T>(e)?;
+    let n = check_square("nystrom", a)?;
+    check_rank("nystrom", a, k)?;
+    let l = k
+        .checked_add(opts.oversample)
+        .ok_or_else(|| Error::InvalidArgument("nystrom: k + oversample overflows".into()))?;
+    check_rank("nystrom (k + oversample)", a, l)?;
+    let mut fallbacks = 0;
+    let f = orthonormalize(e, &gaussian::<T>(e, n, l, opts.seed)?)?;
+    fallbacks += usize::from(f.method == QrMethod::Householder);
+    let omega = f.q;
+    let y = e.apply_to(a, &omega)?;
+    // ‖Y‖₂ from the ℓ×ℓ Gram matrix (f64 eigenvalues on the host).
+    let gy = to_host(e, &e.gemm(1.0, &y, true, &y, false, 0.0, None)?)?;
+    let gy = Mat::<f64>::from_fn(l, l, |i, j| 0.5 * (gy[(i, j)] + gy[(j, i)]));
+    let ev = gy
+        .self_adjoint_eigenvalues(Side::Lower)
+        .map_err(|err| Error::Backend(format!("nystrom: Gram eigenvalues: {err:?}")))?;
+    let norm_y = ev[l - 1].max(0.0).sqrt();
+    let u = unit_roundoff(y.dtype());
+    let mut nu = (n as f64).sqrt() * 2.0 * u * norm_y;
+    if nu == 0.0 {
+        // A·Ω = 0: the operator vanishes on the sketch; any positive shift keeps C invertible.
+        nu = f64::MIN_POSITIVE.sqrt();
+    }
+    let mut factored = None;
+    for _ in 0..8 {
+        let y_nu = e.axpby(1.0, &y, nu, &omega)?;
+        let g = to_host(e, &e.gemm(1.0, &omega, true, &y_nu, false, 0.0, None)?)?;
+        let g = Mat::<f64>::from_fn(l, l, |i, j| 0.5 * (g[(i, j)] + g[(j, i)]));
+        if let Ok(llt) = g.llt(Side::Lower) {
+            factored = Some((y_nu, llt.L().transpose().to_owned()));
+            break;
+        }
+        nu *= 10.0;
+    }
+    let (y_nu, c) = factored.ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "nystrom: Omega^T A Omega is not positive semidefinite even with shift {nu:e}; is the operator PSD?"
+        ))
+    })?;
+    let b = e.gemm(
+        1.0,
+        &y_nu,
+        false,
+        &upload_like(e, &y, &upper_inverse(&c))?,
+        false,
+        0.0,
+        None,
+    )?;
+    let fb = orthonormalize(e, &b)?;
+    fallbacks += usize::from(fb.method == QrMethod::Householder);
+    let svd = fb
+        .r
+        .svd()
+        .map_err(|err| Error::Backend(format!("nystrom: core SVD did not converge: {err:?}")))?;
+    let s = svd.S().column_vector();
+    let lambda: Vec<f64> = (0..k).map(|i| (s[i] * s[i] - nu).max(0.0)).collect();
+    let uh = svd.U().subcols(0, k).to_owned();
+    let um = e.gemm(
+        1.0,
+        &fb.q,
+        false,
+        &upload_like(e, &y, &uh)?,
+        false,
+        0.0,
+        None,
+    )?;
+    Ok(Nystrom {
+        u: um,
+        lambda,
+        shift: nu,
+        householder_fallbacks: fallbacks,
+    })
+}
+
+/// Stopping rule and budget of [`nystrom_pcg`].
+///
+/// # Examples
+/// ```
+/// let o = linops::randnla::nystrom::CgOptions::default();
+/// assert!(o.tol > 0.0 && o.max_iters > 0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CgOptions {
+    /// Stop when `‖r‖/‖b‖ ≤ tol`.
+    pub tol: f64,
+    /// Iteration budget.
+    pub max_iters: usize,
+}
+
+impl Default for CgOptions {
+    fn default() -> Self {
+        Self {
+            tol: 1e-8,
+            max_iters: 500,
+        }
+    }
+}
+
+/// The outcome of [`nystrom_pcg`].
+#[derive(Debug, Clone)]
+pub struct CgResult {
+    /// The approximate solution (f64).
+    pub x: Vec<f64>,
+    /// Iterations run (applications of `A`, not counting the final residual check).
+    pub iterations: usize,
+    /// `‖r_t‖/‖b‖` for `t = 0..=iterations` (recursively updated residuals; `r_0 = b`).
+    pub residuals: Vec<f64>,
+    /// `‖b − (A + μI)x‖/‖b‖` recomputed through the engine at exit.
+    pub true_residual: f64,
+    /// Whether the recursive residual reached `tol` (false on budget exhaustion or breakdown).
+    pub converged: bool,
+}
+
+/// Solves `(A + μI)·x = b` by conjugate gradients in f64 on the host with `A·v` applied through
+/// the engine in precision `T`, preconditioned by the Nyström approximation `pre` (Frangella,
+/// Tropp & Udell 2023), or unpreconditioned when `pre` is `None`. `A` is assumed PSD.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] for a non-square operator, a `b` of the wrong length or a
+/// preconditioner of another size; [`Error::NonFinite`] for NaN/Inf in `b`;
+/// [`Error::InvalidArgument`] for a negative or non-finite `μ`, `tol` not in `(0, ∞)`, a zero
+/// budget, or `λ_ℓ + μ ≤ 0`; as [`Engine::apply_to`].
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, Op, randnla::nystrom::{nystrom, nystrom_pcg, CgOptions, NystromOptions}};
+/// let e = Engine::cpu();
+/// let a = Op::diagonal((0..50).map(|j| 0.5f64.powi(j)).collect()).unwrap();
+/// let pre = nystrom::<f64>(&e, &a, 20, &NystromOptions { oversample: 0, seed: 3 }).unwrap();
+/// let b = vec![1.0; 50];
+/// let opts = CgOptions { tol: 1e-10, max_iters: 200 };
+/// let r = nystrom_pcg::<f64>(&e, &a, 1e-6, &b, Some(&pre), &opts).unwrap();
+/// assert!(r.converged && r.true_residual < 1e-9);
+/// ```
+pub fn nystrom_pcg<T: Scalar>(
+    e: &Engine,
+    a: &Op,
+    mu: f64,
+    b: &[f64],
+    pre: Option<&Nystrom>,
+    opts: &CgOptions,
+) -> Result<CgResult> {
+    check_dtype::<T>(e)?;
+    let n = check_square("nystrom_pcg", a)?;
+    if b.len() != n {
+        return Err(Error::ShapeMismatch {
+            context: "nystrom_pcg right-hand side".into(),
+            expected: format!("{n} entries"),
+            found: format!("{} entries", b.len()),
+        });
+    }
+    if let Some(idx) = b.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            context: "nystrom_pcg right-hand side".into(),
+            row: idx,
+            col: 0,
+            value: b[idx],
+        });
+    }
+    if !(mu.is_finite() && mu >= 0.0 && opts.tol.is_finite() && opts.tol > 0.0)
+        || opts.max_iters == 0
+    {
+        return Err(Error::InvalidArgument(format!(
+            "nystrom_pcg: mu {mu} must be finite and >= 0, tol {} finite and > 0, max_iters {} positive",
+            opts.tol, opts.max_iters
+        )));
+    }
+    // The preconditioner, on the host in f64: P⁻¹r = r + U·(d ∘ (Uᵀr)).
+    let precond = match pre {
+        None => None,
+        Some(p) => {
+            let (rows, l) = p.u.shape();
+            if rows != n || p.lambda.len() != l {
+                return Err(Error::ShapeMismatch {
+                    context: "nystrom_pcg preconditioner".into(),
+                    expected: format!("{n} rows and one eigenvalue per column"),
+                    found: format!("{rows}x{l} with {} eigenvalues", p.lambda.len()),
+                });
+            }
+            let floor = p.lambda[l - 1] + mu;
+            if floor.is_nan() || floor <= 0.0 {
+                return Err(Error::InvalidArgument(format!(
+                    "nystrom_pcg: lambda_l + mu = {floor:e} must be positive"
+                )));
+            }
+            let uq = to_host(e, &p.u)?.qr().compute_thin_Q();
+            let d: Vec<f64> = p
+                .lambda
+                .iter()
+                .map(|lam| floor / (lam + mu) - 1.0)
+                .collect();
+            Some((uq, d))
+        }
+    };
+    let apply_pre = |r: &[f64]| -> Vec<f64> {
+        match &precond {
+            None => r.to_vec(),
+            Some((uq, d)) => {
+                let l = d.len();
+                let mut c = vec![0.0; l];
+                for (j, cj) in c.iter_mut().enumerate() {
+                    let s: f64 = (0..n).map(|i| uq[(i, j)] * r[i]).sum();
+                    *cj = s * d[j];
+                }
+                (0..n)
+                    .map(|i| r[i] + (0..l).map(|j| uq[(i, j)] * c[j]).sum::<f64>())
+                    .collect()
+            }
+        }
+    };
+    let matvec = |v: &[f64]| -> Result<Vec<f64>> {
+        let vm = Mat::<T>::from_fn(n, 1, |i, _| T::from_f64(v[i]));
+        if v.iter().all(|x| *x == 0.0) {
+            return Ok(vec![0.0; n]);
+        }
+        let av = to_host(e, &e.apply_to(a, &e.upload(vm.as_ref())?)?)?;
+        Ok((0..n).map(|i| av[(i, 0)] + mu * v[i]).collect())
+    };
+    let dot = |x: &[f64], y: &[f64]| -> f64 { x.iter().zip(y).map(|(a, b)| a * b).sum() };
+    let bnorm = dot(b, b).sqrt();
+    let mut x = vec![0.0; n];
+    if bnorm == 0.0 {
+        return Ok(CgResult {
+            x,
+            iterations: 0,
+            residuals: vec![0.0],
+            true_residual: 0.0,
+            converged: true,
+        });
+    }
+    let mut r = b.to_vec();
+    let mut z = apply_pre(&r);
+    let mut p = z.clone();
+    let mut rz = dot(&r, &z);
+    let mut residuals = vec![1.0];
+    let mut converged = false;
+    let mut iterations = 0;
+    while iterations < opts.max_iters {
+        let w = matvec(&p)?;
+        let pw = dot(&p, &w);
+        if !(pw > 0.0 && rz > 0.0) {
+            break; // breakdown: A + μI is not positive definite to working accuracy
+        }
+        let alpha = rz / pw;
+        for i in 0..n {
+            x[i] += alpha * p[i];
+            r[i] -= alpha * w[i];
+        }
+        iterations += 1;
+        let rel = dot(&r, &r).sqrt() / bnorm;
+        residuals.push(rel);
+        if rel <= opts.tol {
+            converged = true;
+            break;
+        }
+        z = apply_pre(&r);
+        let rz_new = dot(&r, &z);
+        let beta = rz_new / rz;
+        rz = rz_new;
+        for i in 0..n {
+            p[i] = z[i] + beta * p[i];
+        }
+    }
+    let ax = matvec(&x)?;
+    let true_residual = (0..n).map(|i| (b[i] - ax[i]).powi(2)).sum::<f64>().sqrt() / bnorm;
+    Ok(CgResult {
+        x,
+        iterations,
+        residuals,
+        true_residual,
+        converged,
+    })
+}
