@@ -29,9 +29,9 @@
 pub mod amm;
 mod engine;
 mod matrix;
+pub mod randnla;
 pub mod sampling;
 pub mod stream;
-pub mod randnla;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -91,10 +91,11 @@ pub(crate) fn apply_f64(engine: &Engine, op: &Op, x: MatRef<'_, f64>) -> Result<
 /// use linops::{Engine, Op, sampling::{LeverageParams, leverage_scores}};
 /// use linops_core::rng::RngState;
 /// let a = Op::dense(4, 2, vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0]).unwrap();
-/// let p = LeverageParams { sketch_rows: 4, jl_cols: 64, rng: RngState::new(3) };
+/// let p = LeverageParams { sketch_rows: 64, jl_cols: 256, rng: RngState::new(3) };
 /// let l = leverage_scores(&Engine::cpu(), &a, &p).unwrap();
 /// assert_eq!(l[3], 0.0); // a zero row has leverage 0
-/// assert!(l[0] > 0.3 && l[0] < 3.0); // exact: 1
+/// // exact: 1; with d = 64 sketch rows and 256 JL columns the relative error is a few tenths
+/// assert!(l[0] > 0.4 && l[0] < 2.5, "{l:?}");
 /// ```
 pub fn leverage_scores(engine: &Engine, a: &Op, params: &LeverageParams) -> Result<Vec<f64>> {
     let (m, n) = a.shape();
