@@ -14,7 +14,7 @@
 use crate::support::{
     Rng, depth, gpu_engines, magnitude, max_abs, max_err, max_inner, report, to_f32,
 };
-use linops::{Engine, Op};
+use linops::Op;
 use linops_core::op::DenseSketch;
 use linops_core::rng::{GAUSSIAN_GPU_MAX_ULPS, RngState};
 

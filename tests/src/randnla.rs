@@ -161,12 +161,10 @@ fn svd_checks<T: Scalar>(e: &Engine, label: &str) {
                 r.error_estimate >= err * (1.0 - 1e-6) - fl,
                 "{what}: estimate below error"
             );
-            for i in 0..K {
+            for (i, (got, want)) in r.s.iter().zip(&sigma).take(K).enumerate() {
                 assert!(
-                    (r.s[i] - sigma[i]).abs() <= err + fl,
-                    "{what}: sigma_{i} = {} vs {}",
-                    r.s[i],
-                    sigma[i]
+                    (got - want).abs() <= err + fl,
+                    "{what}: sigma_{i} = {got} vs {want}"
                 );
             }
         }

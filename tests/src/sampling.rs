@@ -7,7 +7,7 @@ use faer::Mat;
 use linops::amm::{PrioritySketch, amm_norm_sampling, amm_priority, norm_weights};
 use linops::sampling::{LeverageParams, exact_leverage_scores, leverage_sampler, leverage_scores};
 use linops::stream::{SketchAccumulator, SketchFamily, SketchSpec};
-use linops::{Engine, Error, HostMat, LeafOp, Op};
+use linops::{Error, HostMat, LeafOp, Op};
 use linops_core::op::RowSampler;
 use linops_core::rng::RngState;
 

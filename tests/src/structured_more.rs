@@ -9,7 +9,7 @@
 use crate::support::{Rng, gpu_engines, max_abs, report, to_f32};
 use faer::Mat;
 use linops::op::{Csr, Householder, Kronecker};
-use linops::{Engine, Error, LeafOp, Op};
+use linops::{Error, LeafOp, Op};
 
 const U64: f64 = f64::EPSILON / 2.0;
 

@@ -22,7 +22,7 @@
 use crate::support::{Rng, gpu_engines, report, to_f32};
 use faer::{Mat, MatRef};
 use linops::op::{Dct, Hadamard};
-use linops::{Engine, Error, Op};
+use linops::{Error, Op};
 use std::f64::consts::PI;
 
 const U32: f64 = 1.0 / 16_777_216.0;
