@@ -5,6 +5,7 @@
 //! linops-bench gpu-suite [--json PATH] [--reps N]
 //! linops-bench structured [--json PATH] [--backend cpu|gpu|all] [--reps N] [--family NAME]...
 //! linops-bench sketch     [--json PATH] [--backend cpu|gpu|all] [--reps N]
+//! linops-bench randnla    [--json PATH] [--backend cpu|gpu|all] [--reps N]
 //! ```
 //!
 //! Progress goes to stderr, the table to stdout. Targets: `cpu-f64` (the reference), `cpu` (f32)
@@ -65,6 +66,16 @@ enum Command {
         common: Common,
         /// Which backends to run: `cpu` (f32), `gpu` (f32; required for a software adapter), or
         /// `all` (GPU when present and not a software adapter).
+        #[arg(long, value_enum, default_value_t = BackendChoice::All)]
+        backend: BackendChoice,
+    },
+    /// Randomized drivers (SVD, least squares, Nyström PCG, Newton–Schulz) on problems with
+    /// known answers: median time and error relative to the optimal or exact answer.
+    Randnla {
+        #[command(flatten)]
+        common: Common,
+        /// Which backends to run: `cpu` (f32 and f64), `gpu` (f32; required for a software
+        /// adapter), or `all`.
         #[arg(long, value_enum, default_value_t = BackendChoice::All)]
         backend: BackendChoice,
     },
@@ -200,6 +211,7 @@ fn main() -> ExitCode {
             ("structured", *backend, common)
         }
         Command::Sketch { common, backend } => ("sketch", *backend, common),
+        Command::Randnla { common, backend } => ("randnla", *backend, common),
     };
     let suite = suites::find(name).expect("every subcommand names a registered suite");
     run(suite, choice, common)

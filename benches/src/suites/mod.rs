@@ -10,6 +10,7 @@
 
 pub mod gpu;
 pub mod quick;
+pub mod randnla;
 pub mod sketch;
 pub mod structured;
 
@@ -85,7 +86,13 @@ pub type Runner = fn(&Suite, &[Target], &RepPolicy) -> Outcome;
 /// ```
 /// assert!(linops_bench::suites::find("quick").is_some());
 /// ```
-pub const SUITES: &[Suite] = &[quick::SUITE, gpu::SUITE, structured::SUITE, sketch::SUITE];
+pub const SUITES: &[Suite] = &[
+    quick::SUITE,
+    gpu::SUITE,
+    structured::SUITE,
+    sketch::SUITE,
+    randnla::SUITE,
+];
 
 /// The suite called `name`.
 ///
