@@ -109,6 +109,11 @@ fn sketches_are_never_materialized() {
     let d = &p.decisions()[0];
     assert!(!d.materialized && d.dense_s < d.structured_s, "{d:?}");
     assert_eq!(d.reason, "leaf is never materialized");
+    // Nor the sparse sketches, whatever their estimates.
+    let ss = Op::leaf(linops::op::SparseSign::new(64, 512, 8, RngState::new(4)).unwrap());
+    let hostile = CostModel::cpu_default().with_rate("spmm", 1e3);
+    let p = Plan::with_model(&ss, 512, 512, DType::F32, &hostile).unwrap();
+    assert!(!p.decisions()[0].materialized, "{}", p.explain());
 }
 
 #[test]

@@ -143,6 +143,11 @@ fn block(m: usize) -> Mat<f64> {
 /// ```
 pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
     let targets: Vec<&Target> = targets.iter().filter(|t| t.label != "cpu-f64").collect();
+    for t in &targets {
+        // Time each sketch as such, never a materialized dense copy.
+        t.engine
+            .set_cost_model(linops::plan::CostModel::structure_only());
+    }
     let mut out = Outcome::default();
     let total = targets.len() * FAMILIES.len();
     let mut step = 0;

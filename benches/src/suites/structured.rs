@@ -7,7 +7,10 @@
 //! - `speedup_vs_dense` = median time of a dense `n×n` apply to the same `X` on the same backend
 //!   ÷ median time of the structured apply;
 //! - `flop_ratio` = dense plan FLOPs (`2·n²·batch`) ÷ structured plan FLOPs, both from
-//!   `engine.plan::<f32>(..).total_flops()`.
+//!   `engine.plan::<f32>(..).total_flops()`;
+//! - `planner_choice` = what the engine's default cost model would run (`structured` or
+//!   `materialized`, [`linops::plan::CostModel`]); the timed apply always runs the structure
+//!   (the suite pins `CostModel::structure_only`), so the two can be compared.
 //!
 //! **The dense baseline is measured once per `(n, batch, backend)`**, with a random dense `n×n`
 //! matrix, and shared by every family at that `(n, batch)`: the time of a dense GEMM depends on
@@ -430,6 +433,16 @@ fn json_num(v: Option<f64>) -> serde_json::Value {
 /// ```
 pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
     let targets: Vec<&Target> = targets.iter().filter(|t| t.label != "cpu-f64").collect();
+    // Time the structure itself; record what the engine's own cost model would choose.
+    let models: Vec<linops::plan::CostModel> = targets
+        .iter()
+        .map(|t| {
+            let m = t.engine.cost_model();
+            t.engine
+                .set_cost_model(linops::plan::CostModel::structure_only());
+            m
+        })
+        .collect();
     let n_fams = FAMILIES.iter().filter(|f| selected(f)).count();
     let total = SIZES.len() * BATCHES.len() * (1 + n_fams) * targets.len();
     let mut out = Outcome::default();
@@ -543,6 +556,23 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
                             row.extra
                                 .insert("speedup_vs_dense".into(), json_num(speedup));
                             row.extra.insert("flop_ratio".into(), json_num(ratio));
+                            let choice = linops::Plan::with_model(
+                                &case.op,
+                                n,
+                                batch,
+                                linops::DType::F32,
+                                &models[ti],
+                            )
+                            .map(|p| {
+                                if p.decisions().iter().any(|d| d.materialized) {
+                                    "materialized"
+                                } else {
+                                    "structured"
+                                }
+                            })
+                            .unwrap_or("-");
+                            row.extra
+                                .insert("planner_choice".into(), serde_json::json!(choice));
                             eprintln!(
                                 "{:.3} ms ({} reps), speedup {}",
                                 row.median_ms,

@@ -284,6 +284,10 @@ impl RowSampler {
 }
 
 impl LeafOp for RowSampler {
+    /// Never: a sketch is applied through its sparse or fast form, not stored dense.
+    fn materializable(&self) -> bool {
+        false
+    }
     fn name(&self) -> &'static str {
         "row_sampler"
     }

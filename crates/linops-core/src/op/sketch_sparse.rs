@@ -232,6 +232,10 @@ impl SparseSign {
 }
 
 impl LeafOp for SparseSign {
+    /// Never: a sketch is applied through its sparse or fast form, not stored dense.
+    fn materializable(&self) -> bool {
+        false
+    }
     fn name(&self) -> &'static str {
         "sparse_sign"
     }
@@ -401,6 +405,10 @@ impl VerySparseProjection {
 }
 
 impl LeafOp for VerySparseProjection {
+    /// Never: a sketch is applied through its sparse or fast form, not stored dense.
+    fn materializable(&self) -> bool {
+        false
+    }
     fn name(&self) -> &'static str {
         "very_sparse_projection"
     }

@@ -174,6 +174,10 @@ impl Srht {
 }
 
 impl LeafOp for Srht {
+    /// Never: a sketch is applied through its sparse or fast form, not stored dense.
+    fn materializable(&self) -> bool {
+        false
+    }
     fn name(&self) -> &'static str {
         "srht"
     }

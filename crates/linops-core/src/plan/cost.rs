@@ -16,7 +16,7 @@
 //! dense GEMM, a block GEMM, a copy and an empty launch) and installs them.
 //!
 //! **Materialization.** For every structured leaf of the normalized operator (an [`Op::Leaf`]
-//! whose [`LeafOp::materializable`] is true), the planner estimates the leaf's own plan and one
+//! whose [`LeafOp::materializable`] is true — every sketch and sampler says false), the planner estimates the leaf's own plan and one
 //! dense GEMM `rows×cols · cols×batch`. It materializes the leaf (its `to_dense()`, built once per
 //! leaf and shared by every later plan through a process-wide cache keyed by the leaf's identity,
 //! so backends keep their uploaded copy) when all of these hold:
@@ -128,7 +128,7 @@ impl CostModel {
             ("sketch_gemm", 40e9),
             ("fwht", 8e9),
             ("dct", 4e9),
-            ("spmm", 2e9),
+            ("spmm", 4e9),
         ] {
             m.rates.insert(k, v);
         }
