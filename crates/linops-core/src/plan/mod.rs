@@ -13,7 +13,7 @@
 mod block;
 pub mod cost;
 mod explain;
-mod fold;
+pub mod fold;
 mod kernel;
 pub mod normalize;
 

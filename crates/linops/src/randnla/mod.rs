@@ -1,4 +1,4 @@
-//! Randomized numerical linear algebra drivers on any [`Op`](crate::Op).
+//! Randomized numerical linear algebra drivers on any [`Op`].
 //!
 //! **Mathematics.** Every driver follows the sketch-then-solve pattern of Halko, Martinsson and
 //! Tropp (HMT 2011): draw a Gaussian test matrix `Ω` (`n×l`, from a seed, via
