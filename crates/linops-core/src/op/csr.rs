@@ -196,13 +196,28 @@ impl Csr {
                 value: e.2,
             });
         }
-        let (fwd, bwd) = csr_pair(rows, cols, merged);
-        Ok(Self {
+        Ok(Self::from_normalized(rows, cols, merged))
+    }
+
+    /// A CSR matrix from entries sorted by (row, col) without duplicates, indices in range and
+    /// values finite (the caller guarantees it; see [`csr_pair`]).
+    pub(crate) fn from_normalized(
+        rows: usize,
+        cols: usize,
+        entries: Vec<(usize, usize, f64)>,
+    ) -> Self {
+        let (fwd, bwd) = csr_pair(rows, cols, entries);
+        Self {
             rows,
             cols,
             fwd,
             bwd,
-        })
+        }
+    }
+
+    /// The dense form of `scale·S`.
+    pub(crate) fn scaled_dense(&self, scale: f64) -> HostMat {
+        csr_dense(self.rows, self.cols, &self.fwd, scale)
     }
 
     /// A CSR matrix from `(row, col, value)` triplets in any order (duplicates summed).
@@ -268,7 +283,7 @@ impl Csr {
 /// The CSR parameters of `S` (`rows×cols`) and of `Sᵀ` from normalized entries `(row, col,
 /// value)`: sorted by (row, col), no duplicates, indices in range (the caller guarantees it). An
 /// empty list stores one explicit zero at `(0, 0)`, so no parameter array is empty.
-pub(crate) fn csr_pair(
+fn csr_pair(
     rows: usize,
     cols: usize,
     mut entries: Vec<(usize, usize, f64)>,
@@ -284,7 +299,7 @@ pub(crate) fn csr_pair(
 }
 
 /// Emits the `Spmm` step `out = alpha·S·x + beta·out` for the CSR structure `s`.
-pub(crate) fn lower_spmm(
+fn lower_spmm(
     cx: &mut Lowering,
     s: &CsrParams,
     x: BufId,
@@ -302,7 +317,7 @@ pub(crate) fn lower_spmm(
 }
 
 /// Dense form of `scale` times a CSR structure of `rows×cols`.
-pub(crate) fn csr_dense(rows: usize, cols: usize, s: &CsrParams, scale: f64) -> HostMat {
+fn csr_dense(rows: usize, cols: usize, s: &CsrParams, scale: f64) -> HostMat {
     let mut m = HostMat::zeros(rows, cols);
     for r in 0..rows {
         for q in s.indptr.data[r] as usize..s.indptr.data[r + 1] as usize {
@@ -336,7 +351,7 @@ impl LeafOp for Csr {
         (self.rows, self.cols)
     }
     fn to_dense(&self) -> HostMat {
-        csr_dense(self.rows, self.cols, &self.fwd, 1.0)
+        self.scaled_dense(1.0)
     }
     fn param_count(&self) -> usize {
         // Stored reals of both orientations: indptr, indices and values of S and of Sᵀ.

@@ -43,8 +43,8 @@
 //! for the very sparse projection (every entry is drawn) or `m·⌈(2s + ⌈s/32⌉)/4⌉` for the
 //! sparse sign sketch.
 
-use super::csr::{CSR_INDEX_LIMIT, CsrParams, csr_dense, csr_pair, lower_spmm};
-use super::{LeafOp, require_nonempty};
+use super::csr::CSR_INDEX_LIMIT;
+use super::{Csr, LeafOp, require_nonempty};
 use crate::plan::Lowering;
 use crate::rng::RngState;
 use crate::{BufId, Error, HostMat, Result};
@@ -112,8 +112,8 @@ pub struct SparseSign {
     cols: usize,
     per_col: usize,
     rng: RngState,
-    fwd: CsrParams,
-    bwd: CsrParams,
+    /// The ±1 pattern (the scale rides on the kernel's `alpha`).
+    csr: Csr,
 }
 
 impl SparseSign {
@@ -148,14 +148,13 @@ impl SparseSign {
             }
         }
         entries.sort_unstable_by_key(|e| (e.0, e.1));
-        let (fwd, bwd) = csr_pair(d, m, entries);
+        let csr = Csr::from_normalized(d, m, entries);
         Ok(Self {
             rows: d,
             cols: m,
             per_col: s,
             rng,
-            fwd,
-            bwd,
+            csr,
         })
     }
 
@@ -243,10 +242,10 @@ impl LeafOp for SparseSign {
         (self.rows, self.cols)
     }
     fn to_dense(&self) -> HostMat {
-        csr_dense(self.rows, self.cols, &self.fwd, self.scale())
+        self.csr.scaled_dense(self.scale())
     }
     fn param_count(&self) -> usize {
-        (self.rows + 1) + (self.cols + 1) + 4 * self.fwd.nnz()
+        self.csr.param_count()
     }
     fn lower(
         &self,
@@ -257,8 +256,8 @@ impl LeafOp for SparseSign {
         alpha: f64,
         beta: f64,
     ) -> Result<()> {
-        let s = if transposed { &self.bwd } else { &self.fwd };
-        lower_spmm(cx, s, x, out, alpha * self.scale(), beta)
+        self.csr
+            .lower(cx, transposed, x, out, alpha * self.scale(), beta)
     }
 }
 
@@ -279,8 +278,8 @@ pub struct VerySparseProjection {
     cols: usize,
     density: f64,
     rng: RngState,
-    fwd: CsrParams,
-    bwd: CsrParams,
+    /// The ±1 pattern (the scale rides on the kernel's `alpha`).
+    csr: Csr,
 }
 
 impl VerySparseProjection {
@@ -341,14 +340,13 @@ impl VerySparseProjection {
         }
         index_limit("very sparse projection", "nnz", entries.len())?;
         entries.sort_unstable_by_key(|e| (e.0, e.1));
-        let (fwd, bwd) = csr_pair(d, m, entries);
+        let csr = Csr::from_normalized(d, m, entries);
         Ok(Self {
             rows: d,
             cols: m,
             density: threshold as f64 / 2f64.powi(32),
             rng,
-            fwd,
-            bwd,
+            csr,
         })
     }
 
@@ -388,7 +386,7 @@ impl VerySparseProjection {
     /// ```
     #[must_use]
     pub fn nnz(&self) -> usize {
-        self.fwd.nnz()
+        self.csr.nnz()
     }
 
     /// The generator state.
@@ -416,10 +414,10 @@ impl LeafOp for VerySparseProjection {
         (self.rows, self.cols)
     }
     fn to_dense(&self) -> HostMat {
-        csr_dense(self.rows, self.cols, &self.fwd, self.scale())
+        self.csr.scaled_dense(self.scale())
     }
     fn param_count(&self) -> usize {
-        (self.rows + 1) + (self.cols + 1) + 4 * self.fwd.nnz()
+        self.csr.param_count()
     }
     fn lower(
         &self,
@@ -430,7 +428,7 @@ impl LeafOp for VerySparseProjection {
         alpha: f64,
         beta: f64,
     ) -> Result<()> {
-        let s = if transposed { &self.bwd } else { &self.fwd };
-        lower_spmm(cx, s, x, out, alpha * self.scale(), beta)
+        self.csr
+            .lower(cx, transposed, x, out, alpha * self.scale(), beta)
     }
 }
