@@ -95,6 +95,17 @@ fn resident<T: Scalar>(e: &Engine, op: &Op) -> Result<Matrix> {
     e.apply_to(op, &eye::<T>(e, n)?)
 }
 
+/// `(A, A/‖A‖_F, ‖A‖_F)` for `op` as a resident matrix; a zero operator is an error naming `what`.
+fn normalized<T: Scalar>(e: &Engine, op: &Op, what: &str) -> Result<(Matrix, Matrix, f64)> {
+    let a = resident::<T>(e, op)?;
+    let f = frob(e, &a)?;
+    if f == 0.0 {
+        return Err(Error::InvalidArgument(format!("{what} of a zero operator")));
+    }
+    let scaled = e.axpby(1.0 / f, &a, 0.0, &a)?;
+    Ok((a, scaled, f))
+}
+
 fn check_square(op: &Op, what: &str) -> Result<usize> {
     let (m, n) = op.shape();
     if m != n {
@@ -149,15 +160,8 @@ pub fn polar_newton_schulz<T: Scalar>(
         )));
     }
     let tol = tol.unwrap_or(default_tol(e.compute_dtype::<T>()?, n));
-    let a = resident::<T>(e, op)?;
-    let f = frob(e, &a)?;
-    if f == 0.0 {
-        return Err(Error::InvalidArgument(
-            "newton-schulz of a zero operator".into(),
-        ));
-    }
+    let (_, mut x, _) = normalized::<T>(e, op, "newton-schulz")?;
     let i = eye::<T>(e, n)?;
-    let mut x = e.axpby(1.0 / f, &a, 0.0, &a)?;
     let mut g = e.gemm(1.0, &x, true, &x, false, 0.0, None)?;
     let mut res = frob(e, &e.axpby(1.0, &g, -1.0, &i)?)?;
     let mut it = 0;
@@ -221,15 +225,8 @@ pub fn sqrt_newton_schulz<T: Scalar>(
     check_iters(max_iter, tol)?;
     let n = check_square(op, "newton-schulz square root")?;
     let tol = tol.unwrap_or(default_tol(e.compute_dtype::<T>()?, n));
-    let a = resident::<T>(e, op)?;
-    let s = frob(e, &a)?;
-    if s == 0.0 {
-        return Err(Error::InvalidArgument(
-            "square root of a zero operator".into(),
-        ));
-    }
+    let (a, mut y, s) = normalized::<T>(e, op, "square root")?;
     let i = eye::<T>(e, n)?;
-    let mut y = e.axpby(1.0 / s, &a, 0.0, &a)?;
     let mut z = eye::<T>(e, n)?;
     let (mut it, mut converged, mut prev) = (0, false, f64::INFINITY);
     while it < max_iter {
@@ -291,17 +288,10 @@ pub fn inverse_root<T: Scalar>(
     }
     let n = check_square(op, "inverse root")?;
     let tol = tol.unwrap_or(default_tol(e.compute_dtype::<T>()?, n));
-    let a = resident::<T>(e, op)?;
-    let f = frob(e, &a)?;
-    if f == 0.0 {
-        return Err(Error::InvalidArgument(
-            "inverse root of a zero operator".into(),
-        ));
-    }
+    let (_, mut mm, f) = normalized::<T>(e, op, "inverse root")?;
     let c = f.powf(1.0 / f64::from(p));
     let i = eye::<T>(e, n)?;
     let mut x = e.axpby(1.0 / c, &i, 0.0, &i)?;
-    let mut mm = e.axpby(1.0 / f, &a, 0.0, &a)?;
     let pf = f64::from(p);
     let (mut it, mut converged, mut prev) = (0, false, f64::INFINITY);
     let mut res = frob(e, &e.axpby(1.0, &mm, -1.0, &i)?)?;
