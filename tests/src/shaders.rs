@@ -86,3 +86,113 @@ fn every_file_in_shaders_dir_is_registered() {
         }
     }
 }
+
+/// A WGSL or Rust field type reduced to what the byte layout depends on: scalar kind and count.
+fn rust_field_kind(ty: &str) -> (&'static str, u32) {
+    let scalar = |s: &str| match s.trim() {
+        "u32" => "u32",
+        "i32" => "i32",
+        "f32" => "f32",
+        other => panic!("uniform field type {other:?} has no WGSL counterpart in this test"),
+    };
+    match ty.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        Some(inner) => {
+            let (s, n) = inner.split_once(';').expect("array type [T; N]");
+            (scalar(s), n.trim().parse().expect("array length"))
+        }
+        None => (scalar(ty), 1),
+    }
+}
+
+fn wgsl_field_kind(inner: &naga::TypeInner) -> (&'static str, u32) {
+    let scalar = |s: &naga::Scalar| match (s.kind, s.width) {
+        (naga::ScalarKind::Uint, 4) => "u32",
+        (naga::ScalarKind::Sint, 4) => "i32",
+        (naga::ScalarKind::Float, 4) => "f32",
+        other => panic!("uniform member of scalar {other:?} is not expected"),
+    };
+    match inner {
+        naga::TypeInner::Scalar(s) => (scalar(s), 1),
+        naga::TypeInner::Vector { size, scalar: s } => (scalar(s), *size as u32),
+        other => panic!("uniform member of type {other:?} is not expected"),
+    }
+}
+
+/// The Rust and WGSL sides of every uniform struct agree: same members in the same order, with the
+/// same names, scalar types, offsets and sizes, and the same total size (naga's layout is the one
+/// the shader compiler uses). And every `var<uniform>` of every shader has a Rust record, so a new
+/// uniform struct cannot skip this check.
+#[test]
+fn uniform_structs_match_their_rust_layouts() {
+    let layouts = linops_gpu::uniform::layouts();
+    let mut checked = 0;
+    for shader in linops_gpu::shaders::all() {
+        let module = naga::front::wgsl::parse_str(&shader.source).expect("parses (checked above)");
+        let mut layouter = naga::proc::Layouter::default();
+        layouter
+            .update(module.to_ctx())
+            .expect("naga lays out every type");
+        for (_, var) in module.global_variables.iter() {
+            if var.space != naga::AddressSpace::Uniform {
+                continue;
+            }
+            let ty = &module.types[var.ty];
+            let name = ty.name.as_deref().unwrap_or("<anonymous>");
+            let naga::TypeInner::Struct { members, span } = &ty.inner else {
+                panic!("{}.wgsl: uniform {name} is not a struct", shader.name);
+            };
+            let rust = layouts
+                .iter()
+                .find(|l| l.shader == shader.name && l.name == name)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}.wgsl binds uniform struct {name} with no Rust record in \
+                         linops_gpu::uniform::layouts()",
+                        shader.name
+                    )
+                });
+            assert_eq!(
+                rust.size, *span as usize,
+                "{}: {name} is {} bytes in Rust, {span} in WGSL",
+                shader.name, rust.size
+            );
+            let wgsl: Vec<_> = members
+                .iter()
+                .map(|m| {
+                    let (kind, n) = wgsl_field_kind(&module.types[m.ty].inner);
+                    (
+                        m.name.clone().unwrap_or_default(),
+                        m.offset as usize,
+                        layouter[m.ty].size as usize,
+                        kind,
+                        n,
+                    )
+                })
+                .collect();
+            let ours: Vec<_> = rust
+                .fields
+                .iter()
+                .map(|f| {
+                    let (kind, n) = rust_field_kind(f.ty);
+                    (f.name.to_string(), f.offset, f.size, kind, n)
+                })
+                .collect();
+            assert_eq!(
+                ours, wgsl,
+                "{}: {name} differs between Rust (left) and WGSL (right): \
+                 (name, offset, size, scalar, count)",
+                shader.name
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked,
+        layouts.len(),
+        "every Rust uniform record is bound by its shader ({} records, {checked} matched)",
+        layouts.len()
+    );
+    crate::support::report(&format!(
+        "uniform layouts: {checked} structs agree between Rust and naga"
+    ));
+}

@@ -27,6 +27,7 @@ pub mod kernels;
 pub mod pipeline;
 pub mod pool;
 pub mod shaders;
+pub mod uniform;
 
 pub use backend::GpuBackend;
 pub use device::{AdapterChoice, DeviceInfo, DeviceOptions, GpuDevice};

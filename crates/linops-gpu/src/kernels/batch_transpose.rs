@@ -13,18 +13,18 @@ use crate::{GpuEncoder, GpuMat};
 /// Workgroup size (`WG` override).
 const WG: u32 = 256;
 
-/// Uniform block of `batch_transpose.wgsl` (`BtParams`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct BtParams {
-    len: u32,
-    rows: u32,
-    cols: u32,
-    alpha: f32,
-    beta: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+crate::uniform_struct! {
+    /// Uniform block of `batch_transpose.wgsl` (`BtParams`).
+    struct BtParams in "batch_transpose" {
+        len: u32,
+        rows: u32,
+        cols: u32,
+        alpha: f32,
+        beta: f32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
 }
 
 impl GpuEncoder {

@@ -40,26 +40,26 @@ pub struct BlockGemmArgs {
     pub tile: GemmTile,
 }
 
-/// Uniform block of `block_gemm.wgsl` (`BlockGemmParams`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct BlockGemmParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-    lda: u32,
-    a_stride: u32,
-    ldx: u32,
-    ldy: u32,
-    x_step: u32,
-    x_rs: u32,
-    y_step: u32,
-    y_rs: u32,
-    alpha: f32,
-    beta: f32,
-    _pad0: u32,
-    _pad1: u32,
+crate::uniform_struct! {
+    /// Uniform block of `block_gemm.wgsl` (`BlockGemmParams`).
+    struct BlockGemmParams in "block_gemm" {
+        m: u32,
+        n: u32,
+        k: u32,
+        flags: u32,
+        lda: u32,
+        a_stride: u32,
+        ldx: u32,
+        ldy: u32,
+        x_step: u32,
+        x_rs: u32,
+        y_step: u32,
+        y_rs: u32,
+        alpha: f32,
+        beta: f32,
+        _pad0: u32,
+        _pad1: u32,
+    }
 }
 
 impl GpuEncoder {

@@ -22,18 +22,18 @@ const WG: u32 = 256;
 /// Longest DCT the kernel takes (`CAP` in the shader).
 pub const DCT_MAX_LEN: usize = 2048;
 
-/// Uniform block of `dct.wgsl` (`DctParams`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct DctParams {
-    n: u32,
-    log2n: u32,
-    cols: u32,
-    inverse: u32,
-    s0: f32,
-    sk: f32,
-    post: f32,
-    beta: f32,
+crate::uniform_struct! {
+    /// Uniform block of `dct.wgsl` (`DctParams`).
+    struct DctParams in "dct" {
+        n: u32,
+        log2n: u32,
+        cols: u32,
+        inverse: u32,
+        s0: f32,
+        sk: f32,
+        post: f32,
+        beta: f32,
+    }
 }
 
 /// Whether the GPU DCT kernel takes length `n` (a power of two, at most [`DCT_MAX_LEN`]).

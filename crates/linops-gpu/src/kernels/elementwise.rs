@@ -22,14 +22,14 @@ pub enum Side {
 /// Workgroup size of the elementwise kernels (`WG` override).
 const WG: u32 = 256;
 
-/// Uniform block of `elementwise.wgsl` (`EwParams`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct EwParams {
-    len: u32,
-    rows: u32,
-    alpha: f32,
-    beta: f32,
+crate::uniform_struct! {
+    /// Uniform block of `elementwise.wgsl` (`EwParams`).
+    struct EwParams in "elementwise" {
+        len: u32,
+        rows: u32,
+        alpha: f32,
+        beta: f32,
+    }
 }
 
 impl GpuEncoder {

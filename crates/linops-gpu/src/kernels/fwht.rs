@@ -20,22 +20,22 @@ const WG: u32 = 256;
 /// Entries of workgroup memory in `fwht_local` (`CAP` in the shader).
 const CAP: usize = 4096;
 
-/// Uniform block of `fwht.wgsl` (`FwhtParams`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct FwhtParams {
-    rows_in: u32,
-    rows_out: u32,
-    n: u32,
-    b: u32,
-    cols: u32,
-    h: u32,
-    groups: u32,
-    single: u32,
-    scale: f32,
-    beta: f32,
-    _pad0: u32,
-    _pad1: u32,
+crate::uniform_struct! {
+    /// Uniform block of `fwht.wgsl` (`FwhtParams`).
+    struct FwhtParams in "fwht" {
+        rows_in: u32,
+        rows_out: u32,
+        n: u32,
+        b: u32,
+        cols: u32,
+        h: u32,
+        groups: u32,
+        single: u32,
+        scale: f32,
+        beta: f32,
+        _pad0: u32,
+        _pad1: u32,
+    }
 }
 
 impl GpuEncoder {

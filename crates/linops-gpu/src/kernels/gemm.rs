@@ -255,30 +255,30 @@ impl GemmArgs {
     }
 }
 
-/// Uniform block of `gemm.wgsl` (`GemmParams`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GemmParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-    lda: u32,
-    ldb: u32,
-    ldc: u32,
-    batch: u32,
-    offset_a: u32,
-    offset_b: u32,
-    offset_c: u32,
-    _pad0: u32,
-    stride_a: u32,
-    stride_b: u32,
-    stride_c: u32,
-    _pad1: u32,
-    alpha: f32,
-    beta: f32,
-    _pad2: u32,
-    _pad3: u32,
+crate::uniform_struct! {
+    /// Uniform block of `gemm.wgsl` (`GemmParams`).
+    struct GemmParams in "gemm" {
+        m: u32,
+        n: u32,
+        k: u32,
+        flags: u32,
+        lda: u32,
+        ldb: u32,
+        ldc: u32,
+        batch: u32,
+        offset_a: u32,
+        offset_b: u32,
+        offset_c: u32,
+        _pad0: u32,
+        stride_a: u32,
+        stride_b: u32,
+        stride_c: u32,
+        _pad1: u32,
+        alpha: f32,
+        beta: f32,
+        _pad2: u32,
+        _pad3: u32,
+    }
 }
 
 const FLAG_BETA_ZERO: u32 = 1;

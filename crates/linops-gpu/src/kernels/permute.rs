@@ -17,18 +17,18 @@ const MAX_EXACT_INDEX: usize = 1 << 24;
 /// Workgroup size (`WG` override).
 const WG: u32 = 256;
 
-/// Uniform block of `permute.wgsl` (`GatherParams`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GatherParams {
-    len: u32,
-    rows_out: u32,
-    rows_in: u32,
-    flags: u32,
-    alpha: f32,
-    beta: f32,
-    _pad0: u32,
-    _pad1: u32,
+crate::uniform_struct! {
+    /// Uniform block of `permute.wgsl` (`GatherParams`).
+    struct GatherParams in "permute" {
+        len: u32,
+        rows_out: u32,
+        rows_in: u32,
+        flags: u32,
+        alpha: f32,
+        beta: f32,
+        _pad0: u32,
+        _pad1: u32,
+    }
 }
 
 impl GpuEncoder {

@@ -19,20 +19,22 @@ use crate::{GpuEncoder, GpuMat};
 /// Workgroup size (`WG` override).
 const WG: u32 = 256;
 
-/// Uniform block of `random_fill.wgsl` (`FillParams`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct FillParams {
-    counter: [u32; 4],
-    key: [u32; 2],
-    rows: u32,
-    cols: u32,
-    i0: u32,
-    j0: u32,
-    dist: u32,
-    blocks_per_col: u32,
-    total: u32,
-    _pad: [u32; 3],
+crate::uniform_struct! {
+    /// Uniform block of `random_fill.wgsl` (`FillParams`).
+    struct FillParams in "random_fill" {
+        counter: [u32; 4],
+        key: [u32; 2],
+        rows: u32,
+        cols: u32,
+        i0: u32,
+        j0: u32,
+        dist: u32,
+        blocks_per_col: u32,
+        total: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
 }
 
 impl GpuEncoder {
@@ -70,7 +72,9 @@ impl GpuEncoder {
             total: u32::try_from(total).map_err(|_| {
                 Error::InvalidArgument(format!("{entry}: {total} Philox blocks exceed u32"))
             })?,
-            _pad: [0; 3],
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
         };
         let max = self.device.limits().max_compute_workgroups_per_dimension;
         let groups = self.check_workgroups(entry, grid_2d(total, u64::from(WG), max))?;

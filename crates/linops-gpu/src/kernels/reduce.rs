@@ -13,14 +13,14 @@ use crate::{GpuEncoder, GpuMat};
 /// Workgroup size of the reductions (`WG` override; a power of two).
 const WG: u32 = 256;
 
-/// Uniform block of `reduce.wgsl` (`ReduceParams`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ReduceParams {
-    rows: u32,
-    cols: u32,
-    _pad0: u32,
-    _pad1: u32,
+crate::uniform_struct! {
+    /// Uniform block of `reduce.wgsl` (`ReduceParams`).
+    struct ReduceParams in "reduce" {
+        rows: u32,
+        cols: u32,
+        _pad0: u32,
+        _pad1: u32,
+    }
 }
 
 impl GpuEncoder {

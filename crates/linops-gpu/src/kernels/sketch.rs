@@ -37,22 +37,22 @@ pub struct SketchGemmArgs {
     pub tile: GemmTile,
 }
 
-/// Uniform block of `sketch_gemm.wgsl` (`SketchParams`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct SketchParams {
-    counter: [u32; 4],
-    key: [u32; 2],
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-    ldx: u32,
-    ldc: u32,
-    dist: u32,
-    alpha: f32,
-    beta: f32,
-    _pad0: u32,
+crate::uniform_struct! {
+    /// Uniform block of `sketch_gemm.wgsl` (`SketchParams`).
+    struct SketchParams in "sketch_gemm" {
+        counter: [u32; 4],
+        key: [u32; 2],
+        m: u32,
+        n: u32,
+        k: u32,
+        flags: u32,
+        ldx: u32,
+        ldc: u32,
+        dist: u32,
+        alpha: f32,
+        beta: f32,
+        _pad0: u32,
+    }
 }
 
 impl GpuEncoder {

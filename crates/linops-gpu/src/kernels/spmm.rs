@@ -14,18 +14,18 @@ use crate::{GpuEncoder, GpuMat};
 /// Workgroup size (`WG` override).
 const WG: u32 = 256;
 
-/// Uniform block of `spmm.wgsl` (`SpmmParams`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct SpmmParams {
-    m: u32,
-    k: u32,
-    b: u32,
-    nnz: u32,
-    alpha: f32,
-    beta: f32,
-    _pad0: u32,
-    _pad1: u32,
+crate::uniform_struct! {
+    /// Uniform block of `spmm.wgsl` (`SpmmParams`).
+    struct SpmmParams in "spmm" {
+        m: u32,
+        k: u32,
+        b: u32,
+        nnz: u32,
+        alpha: f32,
+        beta: f32,
+        _pad0: u32,
+        _pad1: u32,
+    }
 }
 
 impl GpuEncoder {

@@ -12,14 +12,14 @@ use crate::{GpuEncoder, GpuMat};
 /// Tile edge of the transpose kernel (`TILE` override).
 const TILE: u32 = 16;
 
-/// Uniform block of `transpose.wgsl` (`TransposeParams`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct TransposeParams {
-    rows: u32,
-    cols: u32,
-    _pad0: u32,
-    _pad1: u32,
+crate::uniform_struct! {
+    /// Uniform block of `transpose.wgsl` (`TransposeParams`).
+    struct TransposeParams in "transpose" {
+        rows: u32,
+        cols: u32,
+        _pad0: u32,
+        _pad1: u32,
+    }
 }
 
 impl GpuEncoder {
