@@ -12,9 +12,10 @@
 //   1: c      storage, read_write  — C
 //   2: params uniform              — SketchParams
 //
-// Work decomposition: as gemm.wgsl (TM x TN tile of C per workgroup, TM = WG_X * RM,
-// TN = WG_Y * RN, RM x RN register micro-tile per invocation with strided ownership, BK-deep
-// k slices, blocked summation over KFLUSH slices), except that the op(G) slice
+// Work decomposition: the shared tile loop of gemm_tile.wgsl (prepended), as gemm.wgsl (TM x TN
+// tile of C per workgroup, TM = WG_X * RM, TN = WG_Y * RN, RM x RN register micro-tile per
+// invocation with strided ownership, BK-deep k slices, blocked summation over KFLUSH slices),
+// except that the op(G) slice
 // [row0 .. row0 + TM, k0 .. k0 + BK] is generated into workgroup memory: one Philox block gives
 // four consecutive rows of one column of G, so the slice takes TM * BK / 4 blocks, spread over
 // the invocations. Without transpose the four rows are four rows of the tile (TM % 4 == 0 and
@@ -39,141 +40,74 @@ struct SketchParams {
     _pad0: u32,
 }
 
-override WG_X: u32 = 16u;
-override WG_Y: u32 = 16u;
-override RM: u32 = 4u;
-override RN: u32 = 4u;
-override BK: u32 = 16u;
-override KFLUSH: u32 = 4u;
 override TRANS_G: bool = false;
-
-override TM: u32 = WG_X * RM;
-override TN: u32 = WG_Y * RN;
-override A_TILE: u32 = TM * BK;
-override B_TILE: u32 = TN * BK;
-
-const MAX_R: u32 = 8u;
-const FLAG_BETA_ZERO: u32 = 1u;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> c: array<f32>;
 @group(0) @binding(2) var<uniform> params: SketchParams;
 
-var<workgroup> a_tile: array<f32, A_TILE>;
-var<workgroup> b_tile: array<f32, B_TILE>;
+fn stage_tiles(k0: u32, row0: u32, col0: u32, flat: u32, threads: u32) {
+    let m = params.m;
+    let n = params.n;
+    let k = params.k;
+    // Generate op(G)[row0 .. row0 + TM, k0 .. k0 + BK] as a_tile[kk * TM + r].
+    for (var e = flat; e < A_TILE / 4u; e = e + threads) {
+        if (TRANS_G) {
+            // op(G)(r, p) = G(p, r): a block is G rows p .. p + 3 (four k indices) of
+            // G column row0 + r.
+            let kb = e % (BK / 4u);
+            let r = e / (BK / 4u);
+            let gj = row0 + r;
+            let gp = k0 + 4u * kb;
+            var v = vec4<f32>(0.0);
+            if (gj < m && gp < k) {
+                v = rng_dist_block(params.dist, rng_matrix_block(params.counter, params.key, gp, gj));
+            }
+            for (var q = 0u; q < 4u; q = q + 1u) {
+                a_tile[(4u * kb + q) * TM + r] = select(0.0, v[q], gp + q < k);
+            }
+        } else {
+            // op(G)(i, p) = G(i, p): a block is G rows row0 + 4 rb .. + 3 of column k0 + kk.
+            let rb = e % (TM / 4u);
+            let kk = e / (TM / 4u);
+            let gi = row0 + 4u * rb;
+            let gp = k0 + kk;
+            var v = vec4<f32>(0.0);
+            if (gi < m && gp < k) {
+                v = rng_dist_block(params.dist, rng_matrix_block(params.counter, params.key, gi, gp));
+            }
+            for (var q = 0u; q < 4u; q = q + 1u) {
+                a_tile[kk * TM + 4u * rb + q] = select(0.0, v[q], gi + q < m);
+            }
+        }
+    }
+    // Stage X[k0 .. k0 + BK, col0 .. col0 + TN] as b_tile[kk * TN + s] (k contiguous).
+    for (var e = flat; e < B_TILE; e = e + threads) {
+        let kk = e % BK;
+        let s = e / BK;
+        let gj = col0 + s;
+        let gp = k0 + kk;
+        var v = 0.0;
+        if (gj < n && gp < k) {
+            v = x[gp + gj * params.ldx];
+        }
+        b_tile[kk * TN + s] = v;
+    }
+}
+
+fn c_index(i: u32, j: u32) -> u32 {
+    return i + j * params.ldc;
+}
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn sketch_gemm(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let m = params.m;
-    let n = params.n;
-    let k = params.k;
     let row0 = wid.x * TM;
     let col0 = wid.y * TN;
-    let tx = lid.x;
-    let ty = lid.y;
-    let flat = tx + ty * WG_X;
-    let threads = WG_X * WG_Y;
-
     var acc: array<f32, 64>;
-    var part: array<f32, 64>;
-    for (var q = 0u; q < MAX_R * MAX_R; q = q + 1u) {
-        acc[q] = 0.0;
-        part[q] = 0.0;
-    }
-    var a_reg: array<f32, 8>;
-    var b_reg: array<f32, 8>;
-
-    for (var k0 = 0u; k0 < k; k0 = k0 + BK) {
-        if (k0 > 0u && (k0 / BK) % KFLUSH == 0u) {
-            for (var q = 0u; q < MAX_R * MAX_R; q = q + 1u) {
-                acc[q] = acc[q] + part[q];
-                part[q] = 0.0;
-            }
-        }
-        // Generate op(G)[row0 .. row0 + TM, k0 .. k0 + BK] as a_tile[kk * TM + r].
-        for (var e = flat; e < A_TILE / 4u; e = e + threads) {
-            if (TRANS_G) {
-                // op(G)(r, p) = G(p, r): a block is G rows p .. p + 3 (four k indices) of
-                // G column row0 + r.
-                let kb = e % (BK / 4u);
-                let r = e / (BK / 4u);
-                let gj = row0 + r;
-                let gp = k0 + 4u * kb;
-                var v = vec4<f32>(0.0);
-                if (gj < m && gp < k) {
-                    v = rng_dist_block(params.dist, rng_matrix_block(params.counter, params.key, gp, gj));
-                }
-                for (var q = 0u; q < 4u; q = q + 1u) {
-                    a_tile[(4u * kb + q) * TM + r] = select(0.0, v[q], gp + q < k);
-                }
-            } else {
-                // op(G)(i, p) = G(i, p): a block is G rows row0 + 4 rb .. + 3 of column k0 + kk.
-                let rb = e % (TM / 4u);
-                let kk = e / (TM / 4u);
-                let gi = row0 + 4u * rb;
-                let gp = k0 + kk;
-                var v = vec4<f32>(0.0);
-                if (gi < m && gp < k) {
-                    v = rng_dist_block(params.dist, rng_matrix_block(params.counter, params.key, gi, gp));
-                }
-                for (var q = 0u; q < 4u; q = q + 1u) {
-                    a_tile[kk * TM + 4u * rb + q] = select(0.0, v[q], gi + q < m);
-                }
-            }
-        }
-        // Stage X[k0 .. k0 + BK, col0 .. col0 + TN] as b_tile[kk * TN + s] (k contiguous).
-        for (var e = flat; e < B_TILE; e = e + threads) {
-            let kk = e % BK;
-            let s = e / BK;
-            let gj = col0 + s;
-            let gp = k0 + kk;
-            var v = 0.0;
-            if (gj < n && gp < k) {
-                v = x[gp + gj * params.ldx];
-            }
-            b_tile[kk * TN + s] = v;
-        }
-        workgroupBarrier();
-
-        for (var kk = 0u; kk < BK; kk = kk + 1u) {
-            for (var r = 0u; r < RM; r = r + 1u) {
-                a_reg[r] = a_tile[kk * TM + tx + r * WG_X];
-            }
-            for (var s = 0u; s < RN; s = s + 1u) {
-                b_reg[s] = b_tile[kk * TN + ty + s * WG_Y];
-            }
-            for (var r = 0u; r < RM; r = r + 1u) {
-                for (var s = 0u; s < RN; s = s + 1u) {
-                    part[r * MAX_R + s] = fma(a_reg[r], b_reg[s], part[r * MAX_R + s]);
-                }
-            }
-        }
-        workgroupBarrier();
-    }
-    for (var q = 0u; q < MAX_R * MAX_R; q = q + 1u) {
-        acc[q] = acc[q] + part[q];
-    }
-
-    let alpha = params.alpha;
-    let beta = params.beta;
+    gemm_tile(params.k, row0, col0, lid, &acc);
     let beta_zero = (params.flags & FLAG_BETA_ZERO) != 0u;
-    for (var s = 0u; s < RN; s = s + 1u) {
-        let j = col0 + ty + s * WG_Y;
-        if (j < n) {
-            for (var r = 0u; r < RM; r = r + 1u) {
-                let i = row0 + tx + r * WG_X;
-                if (i < m) {
-                    let idx = i + j * params.ldc;
-                    var v = alpha * acc[r * MAX_R + s];
-                    if (!beta_zero) {
-                        v = fma(beta, c[idx], v);
-                    }
-                    c[idx] = v;
-                }
-            }
-        }
-    }
+    gemm_tile_store(params.m, params.n, row0, col0, lid, &acc, params.alpha, params.beta, beta_zero);
 }

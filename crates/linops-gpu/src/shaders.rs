@@ -2,7 +2,8 @@
 //!
 //! Each `.wgsl` file in the workspace's `shaders/` folder appears here exactly once, through
 //! `include_str!` (a missing file is a compile error). Shared WGSL snippets (`philox.wgsl`:
-//! Philox4x32-10 and the distributions) are prepended by [`assemble`], the only place where shader
+//! Philox4x32-10 and the distributions; `gemm_tile.wgsl`: the register-blocked tile loop of the
+//! GEMM family; `gemm_stage_a.wgsl`: staging of a stored A slice) are prepended by [`assemble`], the only place where shader
 //! text is combined. Pipelines, tests and tools all read shader text through this module.
 
 /// One WGSL source file, assembled and ready for `create_shader_module`.
@@ -30,7 +31,7 @@ const RAW: &[RawShader] = &[
         name: "gemm",
         text: include_str!("../../../shaders/gemm.wgsl"),
         entry_points: &["gemm"],
-        shared: &[],
+        shared: &["gemm_tile", "gemm_stage_a"],
     },
     RawShader {
         name: "elementwise",
@@ -54,7 +55,7 @@ const RAW: &[RawShader] = &[
         name: "block_gemm",
         text: include_str!("../../../shaders/block_gemm.wgsl"),
         entry_points: &["block_gemm"],
-        shared: &[],
+        shared: &["gemm_tile", "gemm_stage_a"],
     },
     RawShader {
         name: "permute",
@@ -72,7 +73,7 @@ const RAW: &[RawShader] = &[
         name: "sketch_gemm",
         text: include_str!("../../../shaders/sketch_gemm.wgsl"),
         entry_points: &["sketch_gemm"],
-        shared: &["philox"],
+        shared: &["philox", "gemm_tile"],
     },
     RawShader {
         name: "fwht",
@@ -101,7 +102,11 @@ const RAW: &[RawShader] = &[
 ];
 
 /// Shared WGSL snippets that [`assemble`] may prepend: (name, text).
-const SHARED: &[(&str, &str)] = &[("philox", include_str!("../../../shaders/philox.wgsl"))];
+const SHARED: &[(&str, &str)] = &[
+    ("philox", include_str!("../../../shaders/philox.wgsl")),
+    ("gemm_tile", include_str!("../../../shaders/gemm_tile.wgsl")),
+    ("gemm_stage_a", include_str!("../../../shaders/gemm_stage_a.wgsl")),
+];
 
 /// Names of the `naga::valid::Capabilities` flags the shaders need (as spelled by naga's
 /// bitflags, usable with `Capabilities::from_name`). Empty: every shader is core WGSL.
@@ -162,7 +167,7 @@ pub fn assemble(name: &str) -> String {
 ///
 /// # Examples
 /// ```
-/// assert_eq!(linops_gpu::shaders::shared_names(), vec!["philox"]);
+/// assert_eq!(linops_gpu::shaders::shared_names(), vec!["philox", "gemm_tile", "gemm_stage_a"]);
 /// ```
 #[must_use]
 pub fn shared_names() -> Vec<&'static str> {

@@ -12,8 +12,9 @@
 
 use linops_core::{BlockLayout, Error, Result};
 
+use crate::kernels::gemm::TileRule;
 use crate::kernels::{check_distinct, check_shape, to_u32};
-use crate::{GemmConfig, GemmTile, GpuEncoder, GpuMat};
+use crate::{GemmTile, GpuEncoder, GpuMat};
 
 /// Arguments of [`GpuEncoder::block_gemm`]; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,55 +142,15 @@ impl GpuEncoder {
             _pad0: 0,
             _pad1: 0,
         };
-        let cfg = self.block_gemm_config(g)?;
-        let groups = [
-            (g.m as u64).div_ceil(u64::from(cfg.tile_m())),
-            (g.n as u64).div_ceil(u64::from(cfg.tile_n())),
-            g.blocks as u64,
-        ];
-        let workgroups = self.check_workgroups("block_gemm", groups)?;
-        let constants = [
-            ("WG_X", f64::from(cfg.wg_x)),
-            ("WG_Y", f64::from(cfg.wg_y)),
-            ("RM", f64::from(cfg.rm)),
-            ("RN", f64::from(cfg.rn)),
-            ("BK", f64::from(cfg.bk)),
-            ("TRANS_A", if g.trans { 1.0 } else { 0.0 }),
-        ];
-        self.record(
+        let cfg = self.tile_config(g.tile, TileRule::CoverRows(g.m))?;
+        self.record_tiled(
             "block_gemm",
-            &constants,
+            &cfg,
+            [g.m, g.n, g.blocks],
+            &[("TRANS_A", if g.trans { 1.0 } else { 0.0 })],
             &[(0, w), (1, x), (2, y)],
             bytemuck::bytes_of(&params),
             3,
-            workgroups,
         )
-    }
-
-    /// The requested tile, or for `Auto` the smallest fitting one whose rows cover `m`
-    /// (the largest fitting one when none does).
-    fn block_gemm_config(&self, g: &BlockGemmArgs) -> Result<GemmConfig> {
-        if let Some(cfg) = g.tile.config() {
-            self.gemm_config_fits(&cfg)?;
-            return Ok(cfg);
-        }
-        let fitting: Vec<GemmConfig> = [GemmTile::T32, GemmTile::T64, GemmTile::T128]
-            .iter()
-            .filter_map(|t| t.config())
-            .filter(|c| self.gemm_config_fits(c).is_ok())
-            .collect();
-        if let Some(c) = fitting.iter().find(|c| c.tile_m() as usize >= g.m) {
-            return Ok(*c);
-        }
-        match fitting.last() {
-            Some(c) => Ok(*c),
-            None => {
-                let t32 = GemmTile::T32
-                    .config()
-                    .ok_or_else(|| Error::Backend("block_gemm: no tile configuration".into()))?;
-                self.gemm_config_fits(&t32)?;
-                Ok(t32)
-            }
-        }
     }
 }

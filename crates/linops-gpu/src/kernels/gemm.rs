@@ -401,28 +401,60 @@ impl GpuEncoder {
             _pad2: 0,
             _pad3: 0,
         };
-        let cfg = self.gemm_config(g)?;
-        let groups = [
-            (g.m as u64).div_ceil(u64::from(cfg.tile_m())),
-            (g.n as u64).div_ceil(u64::from(cfg.tile_n())),
-            g.batch as u64,
+        let cfg = self.tile_config(g.tile, TileRule::Occupancy(g.m, g.n, g.batch))?;
+        let transposes = [
+            ("TRANS_A", if g.trans_a { 1.0 } else { 0.0 }),
+            ("TRANS_B", if g.trans_b { 1.0 } else { 0.0 }),
         ];
-        let workgroups = self.check_workgroups("gemm", groups)?;
-        let constants = [
+        self.record_tiled(
+            "gemm",
+            &cfg,
+            [g.m, g.n, g.batch],
+            &transposes,
+            &[(0, a), (1, b), (2, c)],
+            bytemuck::bytes_of(&params),
+            3,
+        )
+    }
+
+    /// Records one launch of a kernel built on `gemm_tile.wgsl` (`gemm`, `block_gemm`,
+    /// `sketch_gemm`): a grid of `(⌈m/TM⌉, ⌈n/TN⌉, z)` workgroups of `cfg`'s tile, with the tile's
+    /// override constants plus the kernel's own `extra` ones.
+    ///
+    /// # Errors
+    /// [`Error::DeviceLimit`] if the grid does not fit the device; [`Error::Backend`] on device
+    /// errors.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record_tiled(
+        &mut self,
+        entry_point: &'static str,
+        cfg: &GemmConfig,
+        [m, n, z]: [usize; 3],
+        extra: &[(&'static str, f64)],
+        mats: &[(u32, &GpuMat)],
+        uniform: &[u8],
+        uniform_binding: u32,
+    ) -> Result<()> {
+        let groups = [
+            (m as u64).div_ceil(u64::from(cfg.tile_m())),
+            (n as u64).div_ceil(u64::from(cfg.tile_n())),
+            z as u64,
+        ];
+        let workgroups = self.check_workgroups(entry_point, groups)?;
+        let mut constants = vec![
             ("WG_X", f64::from(cfg.wg_x)),
             ("WG_Y", f64::from(cfg.wg_y)),
             ("RM", f64::from(cfg.rm)),
             ("RN", f64::from(cfg.rn)),
             ("BK", f64::from(cfg.bk)),
-            ("TRANS_A", if g.trans_a { 1.0 } else { 0.0 }),
-            ("TRANS_B", if g.trans_b { 1.0 } else { 0.0 }),
         ];
+        constants.extend_from_slice(extra);
         self.record(
-            "gemm",
+            entry_point,
             &constants,
-            &[(0, a), (1, b), (2, c)],
-            bytemuck::bytes_of(&params),
-            3,
+            mats,
+            uniform,
+            uniform_binding,
             workgroups,
         )
     }
@@ -453,40 +485,57 @@ impl GpuEncoder {
         Ok(())
     }
 
-    /// The tile configuration for `g`: the requested one, or for `Auto` the largest that fits
-    /// the device and yields at least 128 workgroups (one wave on a large GPU), else the
-    /// smallest that fits.
-    pub(crate) fn gemm_config(&self, g: &GemmArgs) -> Result<GemmConfig> {
-        if let Some(cfg) = g.tile.config() {
+    /// The tile configuration: the requested one (checked against the device), or for `Auto`
+    /// the choice of `rule` among the configurations that fit the device.
+    ///
+    /// # Errors
+    /// [`Error::DeviceLimit`] when the requested tile, or for `Auto` even the smallest tile,
+    /// does not fit the device.
+    pub(crate) fn tile_config(&self, requested: GemmTile, rule: TileRule) -> Result<GemmConfig> {
+        if let Some(cfg) = requested.config() {
             self.gemm_config_fits(&cfg)?;
             return Ok(cfg);
         }
+        // Largest first.
         let fitting: Vec<GemmConfig> = [GemmTile::T128, GemmTile::T64, GemmTile::T32]
             .iter()
             .filter_map(|t| t.config())
             .filter(|c| self.gemm_config_fits(c).is_ok())
             .collect();
-        let groups = |c: &GemmConfig| {
-            (g.m as u64).div_ceil(u64::from(c.tile_m()))
-                * (g.n as u64).div_ceil(u64::from(c.tile_n()))
-                * g.batch as u64
+        let choice = match rule {
+            TileRule::Occupancy(m, n, z) => {
+                let groups = |c: &GemmConfig| {
+                    (m as u64).div_ceil(u64::from(c.tile_m()))
+                        * (n as u64).div_ceil(u64::from(c.tile_n()))
+                        * z as u64
+                };
+                fitting.iter().find(|c| groups(c) >= 128).or(fitting.last())
+            }
+            TileRule::CoverRows(m) => fitting
+                .iter()
+                .rev()
+                .find(|c| c.tile_m() as usize >= m)
+                .or(fitting.first()),
         };
-        if let Some(c) = fitting.iter().find(|c| groups(c) >= 128) {
-            return Ok(*c);
-        }
-        match fitting.last() {
+        match choice {
             Some(c) => Ok(*c),
             None => {
-                let smallest = GemmTile::T32.config().unwrap_or(GemmConfig {
-                    wg_x: 8,
-                    wg_y: 8,
-                    rm: 4,
-                    rn: 4,
-                    bk: 8,
-                });
+                let smallest = GemmTile::T32
+                    .config()
+                    .ok_or_else(|| Error::Backend("gemm: no tile configuration".into()))?;
                 self.gemm_config_fits(&smallest)?;
                 Ok(smallest)
             }
         }
     }
+}
+
+/// How [`GemmTile::Auto`] chooses among the tiles that fit the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TileRule {
+    /// For an `m×n` output `z` times over: the largest tile that still yields at least 128
+    /// workgroups (one wave on a large GPU), else the smallest.
+    Occupancy(usize, usize, usize),
+    /// For blocks of `m` rows: the smallest tile whose rows cover `m`, else the largest.
+    CoverRows(usize),
 }

@@ -13,8 +13,9 @@
 use linops_core::rng::{Dist, RngState};
 use linops_core::{Error, Result};
 
+use crate::kernels::gemm::TileRule;
 use crate::kernels::{check_distinct, check_shape, to_u32};
-use crate::{GemmArgs, GemmTile, GpuEncoder, GpuMat};
+use crate::{GemmTile, GpuEncoder, GpuMat};
 
 /// Arguments of [`GpuEncoder::sketch_gemm`].
 #[derive(Debug, Clone, PartialEq)]
@@ -99,7 +100,7 @@ impl GpuEncoder {
         check_distinct("sketch_gemm", c, &[x])?;
         // Rows of G are read up to the next multiple of 4 (the block's first row + 3).
         to_u32("sketch_gemm: rows of G + 3", a.g_rows.saturating_add(3))?;
-        let cfg = self.gemm_config(&GemmArgs::new(m, n, k).with_tile(a.tile))?;
+        let cfg = self.tile_config(a.tile, TileRule::Occupancy(m, n, 1))?;
         if cfg.tile_m() % 4 != 0 || cfg.bk % 4 != 0 || cfg.rm > 8 || cfg.rn > 8 {
             return Err(Error::InvalidArgument(format!(
                 "sketch_gemm: tile {}x{} with BK {} is not a multiple of the 4-row Philox block",
@@ -122,27 +123,14 @@ impl GpuEncoder {
             beta: a.beta,
             _pad0: 0,
         };
-        let groups = [
-            (m as u64).div_ceil(u64::from(cfg.tile_m())),
-            (n as u64).div_ceil(u64::from(cfg.tile_n())),
-            1,
-        ];
-        let workgroups = self.check_workgroups("sketch_gemm", groups)?;
-        let constants = [
-            ("WG_X", f64::from(cfg.wg_x)),
-            ("WG_Y", f64::from(cfg.wg_y)),
-            ("RM", f64::from(cfg.rm)),
-            ("RN", f64::from(cfg.rn)),
-            ("BK", f64::from(cfg.bk)),
-            ("TRANS_G", if a.trans { 1.0 } else { 0.0 }),
-        ];
-        self.record(
+        self.record_tiled(
             "sketch_gemm",
-            &constants,
+            &cfg,
+            [m, n, 1],
+            &[("TRANS_G", if a.trans { 1.0 } else { 0.0 })],
             &[(0, x), (1, c)],
             bytemuck::bytes_of(&params),
             2,
-            workgroups,
         )
     }
 }
