@@ -35,5 +35,5 @@ pub use encoder::GpuEncoder;
 pub use kernels::block_gemm::BlockGemmArgs;
 pub use kernels::elementwise::Side;
 pub use kernels::gemm::{GemmArgs, GemmConfig, GemmTile};
-pub use kernels::sketch::SketchGemmArgs;
+pub use kernels::sketch_gemm::SketchGemmArgs;
 pub use pool::{GpuMat, PoolStats};

@@ -58,8 +58,8 @@ const RAW: &[RawShader] = &[
         shared: &["gemm_tile", "gemm_stage_a"],
     },
     RawShader {
-        name: "permute",
-        text: include_str!("../../../shaders/permute.wgsl"),
+        name: "gather",
+        text: include_str!("../../../shaders/gather.wgsl"),
         entry_points: &["gather"],
         shared: &[],
     },
@@ -105,7 +105,10 @@ const RAW: &[RawShader] = &[
 const SHARED: &[(&str, &str)] = &[
     ("philox", include_str!("../../../shaders/philox.wgsl")),
     ("gemm_tile", include_str!("../../../shaders/gemm_tile.wgsl")),
-    ("gemm_stage_a", include_str!("../../../shaders/gemm_stage_a.wgsl")),
+    (
+        "gemm_stage_a",
+        include_str!("../../../shaders/gemm_stage_a.wgsl"),
+    ),
 ];
 
 /// Names of the `naga::valid::Capabilities` flags the shaders need (as spelled by naga's

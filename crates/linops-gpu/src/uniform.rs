@@ -85,10 +85,10 @@ pub fn layouts() -> Vec<UniformLayout> {
         elementwise::EwParams::layout(),
         fwht::FwhtParams::layout(),
         gemm::GemmParams::layout(),
-        permute::GatherParams::layout(),
-        random::FillParams::layout(),
+        gather::GatherParams::layout(),
+        random_fill::FillParams::layout(),
         reduce::ReduceParams::layout(),
-        sketch::SketchParams::layout(),
+        sketch_gemm::SketchParams::layout(),
         spmm::SpmmParams::layout(),
         transpose::TransposeParams::layout(),
     ]

@@ -14,7 +14,7 @@
 //! | [`transpose`](crate::GpuEncoder::transpose) | `transpose.wgsl` | O(rows·cols) |
 //! | [`col_norms`](crate::GpuEncoder::col_norms), [`col_dots`](crate::GpuEncoder::col_dots) | `reduce.wgsl` | O(rows·cols) |
 //! | [`block_gemm`](crate::GpuEncoder::block_gemm) | `block_gemm.wgsl` | 2·b·m·k·n flops, one launch |
-//! | [`gather`](crate::GpuEncoder::gather) | `permute.wgsl` | O(rows·cols) |
+//! | [`gather`](crate::GpuEncoder::gather) | `gather.wgsl` | O(rows·cols) |
 //! | [`philox_fill`](crate::GpuEncoder::philox_fill), [`random_fill`](crate::GpuEncoder::random_fill) | `random_fill.wgsl` (+ `philox.wgsl`) | one Philox block per 4 entries |
 //! | [`sketch_gemm`](crate::GpuEncoder::sketch_gemm) | `sketch_gemm.wgsl` (+ `philox.wgsl`) | 2·m·n·k flops + m·k generated entries per column tile |
 //! | [`batch_transpose`](crate::GpuEncoder::batch_transpose) | `batch_transpose.wgsl` | O(len) |
@@ -27,11 +27,11 @@ pub mod block_gemm;
 pub mod dct;
 pub mod elementwise;
 pub mod fwht;
+pub mod gather;
 pub mod gemm;
-pub mod permute;
-pub mod random;
+pub mod random_fill;
 pub mod reduce;
-pub mod sketch;
+pub mod sketch_gemm;
 pub mod spmm;
 pub mod transpose;
 

@@ -1,4 +1,4 @@
-//! Row gather (`shaders/permute.wgsl`): `y[i, :] = alpha·x[idx[i], :] + beta·y[i, :]`, the kernel of
+//! Row gather (`shaders/gather.wgsl`): `y[i, :] = alpha·x[idx[i], :] + beta·y[i, :]`, the kernel of
 //! a standalone permutation.
 //!
 //! Storage: column-major f32; `idx` is a vector of exact integers stored as f32 (the plan's index
@@ -18,8 +18,8 @@ const MAX_EXACT_INDEX: usize = 1 << 24;
 const WG: u32 = 256;
 
 crate::uniform_struct! {
-    /// Uniform block of `permute.wgsl` (`GatherParams`).
-    struct GatherParams in "permute" {
+    /// Uniform block of `gather.wgsl` (`GatherParams`).
+    struct GatherParams in "gather" {
         len: u32,
         rows_out: u32,
         rows_in: u32,

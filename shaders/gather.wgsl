@@ -1,4 +1,4 @@
-// permute.wgsl — row gather, the kernel of a standalone permutation (column-major f32).
+// gather.wgsl — row gather, the kernel of a standalone permutation (column-major f32).
 //
 // Entry point:
 //   gather: y[i, j] = alpha * x[idx[i], j] + beta * y[i, j]   (y is not read when beta == 0)
