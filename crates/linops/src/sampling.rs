@@ -23,8 +23,7 @@
 //! **Cost.** Sketch `2·d·m·n` (on the engine), QR `O(d·n²)` on the host, `R⁻¹·G` `O(n²·k)` on the
 //! host, `A·(R⁻¹G)` `2·m·n·k` (on the engine), row norms `m·k`.
 
-use crate::randnla::check_block;
-use crate::randnla::host_la::pow2_pair;
+use crate::randnla::{apply_f32, check_block};
 use crate::{Engine, Error, HostMat, Op, Result, op::DenseSketch, op::RowSampler};
 use faer::{Mat, MatRef};
 use linops_core::rng::RngState;
@@ -67,43 +66,14 @@ impl LeverageParams {
     }
 }
 
-/// `op·x` on the engine in `f64` when it computes in `f64`, else through `f32` ([`apply_f32`]).
+/// `op·x` on the engine in `f64` when it computes in `f64`, else through `f32` (with the data
+/// scaled into f32's range, [`crate::randnla::apply_f32`]).
 pub(crate) fn apply_f64(engine: &Engine, op: &Op, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
     if engine.compute_dtype::<f64>().is_ok() {
         engine.apply(op, x)
     } else {
         apply_f32(engine, op, x)
     }
-}
-
-/// `op·x` computed in `f32` on the engine for f64 data: a block whose largest entry lies outside
-/// `[2^-32, 2^32]` is multiplied by the power of two that brings it near 1 and the result divided
-/// by it again (exact), so data beyond f32's range (or close to its ends) enters the engine in
-/// range.
-pub(crate) fn apply_f32(engine: &Engine, op: &Op, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
-    let k = crate::randnla::scale_exponent(crate::DType::F32, max_abs(x));
-    let (f1, f2) = pow2_pair(k);
-    let x32 = Mat::<f32>::from_fn(x.nrows(), x.ncols(), |i, j| (x[(i, j)] * f1 * f2) as f32);
-    let y = engine.apply(op, x32.as_ref())?;
-    let (g1, g2) = pow2_pair(-k);
-    Ok(Mat::from_fn(y.nrows(), y.ncols(), |i, j| {
-        f64::from(y[(i, j)]) * g1 * g2
-    }))
-}
-
-/// `max |x_ij|` (`NaN` if an entry is NaN).
-fn max_abs(x: MatRef<'_, f64>) -> f64 {
-    let mut m = 0.0f64;
-    for j in 0..x.ncols() {
-        for i in 0..x.nrows() {
-            let v = x[(i, j)].abs();
-            if v.is_nan() {
-                return f64::NAN;
-            }
-            m = m.max(v);
-        }
-    }
-    m
 }
 
 /// Approximate leverage scores of the rows of a tall operator `a` (`m×n`, `m ≥ n`), applied

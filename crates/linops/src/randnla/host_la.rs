@@ -131,14 +131,24 @@ pub(crate) fn rademacher(n: usize, k: usize, rng: RngState) -> Mat<f64> {
     })
 }
 
-/// The exponent `e` with `2^e ≤ max|m_ij| < 2^{e+1}` (0 for a zero or non-finite matrix).
-pub(crate) fn max_exponent(m: MatRef<'_, f64>) -> i32 {
+/// `max |m_ij|` (`NaN` if an entry is NaN).
+pub(crate) fn max_abs(m: MatRef<'_, f64>) -> f64 {
     let mut amax = 0.0f64;
     for j in 0..m.ncols() {
         for i in 0..m.nrows() {
-            amax = amax.max(m[(i, j)].abs());
+            let v = m[(i, j)].abs();
+            if v.is_nan() {
+                return f64::NAN;
+            }
+            amax = amax.max(v);
         }
     }
+    amax
+}
+
+/// The exponent `e` with `2^e ≤ max|m_ij| < 2^{e+1}` (0 for a zero or non-finite matrix).
+pub(crate) fn max_exponent(m: MatRef<'_, f64>) -> i32 {
+    let amax = max_abs(m);
     if amax == 0.0 || !amax.is_finite() {
         0
     } else {

@@ -40,9 +40,8 @@
 //! 2000×50 problems, within 1–4× of faer's QR for κ ∈ {1e2, 1e6, 1e10} in 62–85 iterations total. Memory: `d×n` on the host, `m×64` per sketch
 //! column block on the engine.
 
-use super::check_block;
 use super::host_la::{check_positive, col, norm, singular_values, solve_upper, solve_upper_t};
-use crate::sampling::apply_f32;
+use super::{apply_f32, check_block};
 use crate::{BackendKind, DType, Engine, Error, Op, Result};
 use faer::Mat;
 use linops_core::op::DenseSketch;
@@ -204,7 +203,7 @@ fn resolve_dtype(engine: &Engine, opts: &LstsqOptions) -> Result<DType> {
 }
 
 /// `op · X` on `engine` in precision `dtype`, returned as f64 (in f32 through
-/// [`crate::sampling::apply_f32`], which scales `X` into f32's range).
+/// [`super::apply_f32`], which scales `X` into f32's range).
 fn apply_in(engine: &Engine, op: &Op, x: &Mat<f64>, dtype: DType) -> Result<Mat<f64>> {
     match dtype {
         DType::F64 => engine.apply::<f64>(op, x.as_ref()),

@@ -56,7 +56,7 @@ pub mod streaming;
 pub mod trace;
 
 use crate::{Engine, Error, Matrix, Op, Result, Scalar};
-use faer::Mat;
+use faer::{Mat, MatRef};
 use linops_core::DType;
 use linops_core::op::DenseSketch;
 use linops_core::rng::RngState;
@@ -167,6 +167,21 @@ pub(crate) fn max_col_norm(e: &Engine, x: &Matrix) -> Result<f64> {
         } else {
             m.max(v)
         }
+    }))
+}
+
+/// `op·x` computed in `f32` on the engine for f64 data: a block whose largest entry lies outside
+/// `[2^-32, 2^32]` is multiplied by the power of two that brings it near 1 and the result divided
+/// by it again (exact), so data beyond f32's range (or close to its ends) enters the engine in
+/// range.
+pub(crate) fn apply_f32(engine: &Engine, op: &Op, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
+    let k = scale_exponent(DType::F32, host_la::max_abs(x));
+    let (f1, f2) = host_la::pow2_pair(k);
+    let x32 = Mat::<f32>::from_fn(x.nrows(), x.ncols(), |i, j| (x[(i, j)] * f1 * f2) as f32);
+    let y = engine.apply(op, x32.as_ref())?;
+    let (g1, g2) = host_la::pow2_pair(-k);
+    Ok(Mat::from_fn(y.nrows(), y.ncols(), |i, j| {
+        f64::from(y[(i, j)]) * g1 * g2
     }))
 }
 
