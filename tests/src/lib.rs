@@ -22,6 +22,9 @@
 //! - `sampling`: row samplers (chi-square frequencies, `E[SᵀS] = I`, CPU/GPU bits), approximate
 //!   leverage scores, the streaming sketch accumulator, approximate matrix products.
 //! - `butterfly`: butterfly, block butterfly, flat block butterfly and Pixelated butterfly.
+//! - `reliability_drivers`: the randomized drivers on extreme input (issue 15): checked sizes and
+//!   documented size limits, homogeneity under `A → 2^e·A` across the exponent range, no silent
+//!   wrong answer (scaled norms, CholeskyQR2 pre-scaling, re-projection, CG breakdown).
 //!
 //! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
 //! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
@@ -46,6 +49,8 @@ mod planner;
 mod properties;
 #[cfg(test)]
 mod randnla;
+#[cfg(test)]
+mod reliability_drivers;
 #[cfg(test)]
 mod resident;
 #[cfg(test)]

@@ -24,6 +24,8 @@
 //! (same `h`) is what makes the two independent samples overlap on the heavy rows. Cost per side:
 //! `O(m·p)` for norms, `O(m log m)` for the ranks, storage `k·p + 2k` reals.
 
+use crate::randnla::host_la::norm;
+use crate::randnla::{check_block, exponent, ldexp};
 use crate::sampling::apply_f64;
 use crate::{Engine, Error, HostMat, Op, Result, op::RowSampler};
 use faer::{Mat, MatRef};
@@ -40,10 +42,26 @@ fn check_input(context: &str, a: MatRef<'_, f64>) -> Result<()> {
     HostMat::from_fn(a.nrows(), a.ncols(), |i, j| a[(i, j)]).check_finite(context)
 }
 
-fn row_norms_sq(a: MatRef<'_, f64>) -> Vec<f64> {
+/// Euclidean norms of the rows, without over- or underflow (scaled sums of squares).
+fn row_norms(a: MatRef<'_, f64>) -> Vec<f64> {
+    let mut row = vec![0.0; a.ncols()];
     (0..a.nrows())
-        .map(|i| (0..a.ncols()).map(|j| a[(i, j)] * a[(i, j)]).sum())
+        .map(|i| {
+            row.iter_mut().enumerate().for_each(|(j, v)| *v = a[(i, j)]);
+            norm(&row)
+        })
         .collect()
+}
+
+/// `v·2^{-e}` for the power of two `2^e ≤ max v_i` (exact), and `e`: weights that only matter
+/// through their ratios, brought near 1 so that their products neither over- nor underflow.
+fn pow2_normalized(v: Vec<f64>) -> (Vec<f64>, i32) {
+    let top = v.iter().fold(0.0f64, |m, x| m.max(*x));
+    if top == 0.0 {
+        return (v, 0);
+    }
+    let e = exponent(top);
+    (v.into_iter().map(|x| ldexp(x, -e)).collect(), e)
 }
 
 /// The DKM sampling weights `‖A_i‖·‖B_i‖` (unnormalized) of the shared rows.
@@ -69,17 +87,19 @@ pub fn norm_weights(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Result<Vec<f64>> 
             found: format!("{} rows", b.nrows()),
         });
     }
-    Ok(row_norms_sq(a)
+    Ok(row_norms(a)
         .into_iter()
-        .zip(row_norms_sq(b))
-        .map(|(x, y)| (x * y).sqrt())
+        .zip(row_norms(b))
+        .map(|(x, y)| x * y)
         .collect())
 }
 
 /// The norm-proportional (DKM) estimate of `AᵀB` from `c` sampled rows, applied on `engine`.
 ///
 /// # Errors
-/// As [`norm_weights`]; [`Error::EmptyDimension`] for `c == 0`; engine errors.
+/// As [`norm_weights`]; [`Error::EmptyDimension`] for `c == 0`; [`Error::DeviceLimit`] when the
+/// `c×max(p, q)` sample exceeds [`MAX_BLOCK_ENTRIES`](crate::randnla::MAX_BLOCK_ENTRIES); engine
+/// errors.
 ///
 /// # Examples
 /// ```
@@ -95,7 +115,7 @@ pub fn amm_norm_sampling(
     c: usize,
     rng: RngState,
 ) -> Result<Mat<f64>> {
-    let w = norm_weights(a, b)?;
+    norm_weights(a, b)?; // validates both inputs and their row counts
     if c == 0 {
         return Err(Error::EmptyDimension {
             context: "amm sample count c".into(),
@@ -103,6 +123,16 @@ pub fn amm_norm_sampling(
             cols: 1,
         });
     }
+    check_block(
+        &format!("amm: c = {c} sampled rows"),
+        c,
+        a.ncols().max(b.ncols()),
+    )?;
+    // The weights ‖A_i‖·‖B_i‖ matter only through their ratios: normalize each side by a power
+    // of two so that the products stay representable whatever the scales of A and B.
+    let (na, _) = pow2_normalized(row_norms(a));
+    let (nb, _) = pow2_normalized(row_norms(b));
+    let w: Vec<f64> = na.iter().zip(&nb).map(|(x, y)| x * y).collect();
     if w.iter().all(|&v| v == 0.0) {
         // Every term A_iᵀB_i is zero: the product is exactly zero.
         return Ok(Mat::zeros(a.ncols(), b.ncols()));
@@ -132,6 +162,9 @@ pub struct PrioritySketch {
     weights: Vec<f64>,
     values: Mat<f64>,
     tau: f64,
+    /// The weights are `(‖A_i‖·2^{-scale})²` (exact rescaling, module docs); `tau` is in their
+    /// units.
+    scale: i32,
 }
 
 /// The shared hash `h(i) ∈ [0, 1)` of row `i`: `uniform_f64(w₀, w₁)` of the Philox block at
@@ -170,7 +203,10 @@ impl PrioritySketch {
                 cols: 1,
             });
         }
-        let w = row_norms_sq(a);
+        // w_i = ‖A_i‖² matters only through the ratios h(i)/w_i and w_i·τ: scale the norms by
+        // a power of two first (exact) so that the squares neither over- nor underflow.
+        let (norms, scale) = pow2_normalized(row_norms(a));
+        let w: Vec<f64> = norms.iter().map(|v| v * v).collect();
         let mut ranked: Vec<(f64, usize)> = w
             .iter()
             .enumerate()
@@ -191,6 +227,7 @@ impl PrioritySketch {
             weights,
             values,
             tau,
+            scale,
         })
     }
 
@@ -217,7 +254,8 @@ impl PrioritySketch {
     /// ```
     #[must_use]
     pub fn threshold(&self) -> f64 {
-        self.tau
+        // τ for the weights ‖A_i‖² is τ_scaled·2^{-2·scale} (exact unless it leaves f64's range).
+        ldexp(self.tau, -2 * self.scale)
     }
 
     /// The estimate of `AᵀB` from this sketch (of `A`) and `other` (of `B`).

@@ -23,6 +23,7 @@
 //! **Cost.** Sketch `2·d·m·n` (on the engine), QR `O(d·n²)` on the host, `R⁻¹·G` `O(n²·k)` on the
 //! host, `A·(R⁻¹G)` `2·m·n·k` (on the engine), row norms `m·k`.
 
+use crate::randnla::{apply_f32, check_block};
 use crate::{Engine, Error, HostMat, Op, Result, op::DenseSketch, op::RowSampler};
 use faer::{Mat, MatRef};
 use linops_core::rng::RngState;
@@ -58,23 +59,20 @@ impl LeverageParams {
     #[must_use]
     pub fn auto(m: usize, n: usize, rng: RngState) -> Self {
         Self {
-            sketch_rows: 4 * n.max(1),
+            sketch_rows: n.max(1).saturating_mul(4),
             jl_cols: ((8.0 * (m.max(2) as f64).ln()).ceil() as usize).max(8),
             rng,
         }
     }
 }
 
-/// `op·x` on the engine in `f64` when it computes in `f64`, else through `f32`.
+/// `op·x` on the engine in `f64` when it computes in `f64`, else through `f32` (with the data
+/// scaled into f32's range, [`crate::randnla::apply_f32`]).
 pub(crate) fn apply_f64(engine: &Engine, op: &Op, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
     if engine.compute_dtype::<f64>().is_ok() {
         engine.apply(op, x)
     } else {
-        let x32 = Mat::<f32>::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] as f32);
-        let y = engine.apply(op, x32.as_ref())?;
-        Ok(Mat::from_fn(y.nrows(), y.ncols(), |i, j| {
-            f64::from(y[(i, j)])
-        }))
+        apply_f32(engine, op, x)
     }
 }
 
@@ -83,7 +81,9 @@ pub(crate) fn apply_f64(engine: &Engine, op: &Op, x: MatRef<'_, f64>) -> Result<
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] when `m < n`, `sketch_rows < n`, `jl_cols == 0`, or the sketch
-/// `S·A` is numerically rank deficient (a diagonal entry of `R` at most `n·u·max|R|`); engine
+/// `S·A` is numerically rank deficient (a diagonal entry of `R` at most `n·u·max|R|`);
+/// [`Error::DeviceLimit`] when `S` (`sketch_rows×max(m, n)`), `I_n` or the JL block
+/// (`max(m, n)×jl_cols`) exceeds [`MAX_BLOCK_ENTRIES`](crate::randnla::MAX_BLOCK_ENTRIES); engine
 /// errors.
 ///
 /// # Examples
@@ -115,6 +115,19 @@ pub fn leverage_scores(engine: &Engine, a: &Op, params: &LeverageParams) -> Resu
             "leverage JL columns must be at least 1".into(),
         ));
     }
+    // Blocks: S (d×m, possibly materialized), S·A (d×n) from I_n (n×n), G (n×k) and A·R⁻¹G (m×k).
+    let d = params.sketch_rows;
+    check_block(
+        &format!("leverage scores: sketch_rows = {d} rows of S"),
+        d,
+        m.max(n),
+    )?;
+    check_block("leverage scores: the n×n identity S·A is formed from", n, n)?;
+    check_block(
+        &format!("leverage scores: jl_cols = {} JL columns", params.jl_cols),
+        m.max(n),
+        params.jl_cols,
+    )?;
     // 1. S·A = (S·A)·I_n, on the engine.
     let s = Op::leaf(DenseSketch::gaussian(params.sketch_rows, m, params.rng)?);
     let sa = apply_f64(

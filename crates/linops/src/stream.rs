@@ -22,6 +22,7 @@
 //! `2·γ·(|S|·|A|)_{ij}` with `γ = (m + p + 2)·u` (`p` blocks, `u` the unit roundoff of the engine's
 //! compute type).
 
+use crate::randnla::check_block;
 use crate::sampling::apply_f64;
 use crate::{Engine, Error, Op, Result, op::DenseSketch};
 use faer::{Mat, MatRef};
@@ -229,7 +230,9 @@ impl SketchAccumulator {
     /// # Errors
     /// [`Error::EmptyDimension`] for an empty block; [`Error::InvalidArgument`] when the rows leave
     /// `0 .. m` or overlap rows already pushed; [`Error::ShapeMismatch`] when `n` differs from the
-    /// earlier blocks; [`Error::NonFinite`] for NaN/Inf in the block; engine errors.
+    /// earlier blocks; [`Error::NonFinite`] for NaN/Inf in the block; [`Error::DeviceLimit`] when
+    /// the `d×max(n, b)` partial sum exceeds
+    /// [`MAX_BLOCK_ENTRIES`](crate::randnla::MAX_BLOCK_ENTRIES); engine errors.
     ///
     /// # Examples
     /// ```
@@ -271,6 +274,15 @@ impl SketchAccumulator {
                 found: format!("{n} columns"),
             });
         }
+        // The partial sum is d×n and the column block of S d×b (it may be materialized).
+        check_block(
+            &format!(
+                "sketch accumulator: S·A of d = {} rows and n = {n} columns",
+                self.spec.d
+            ),
+            self.spec.d,
+            n.max(b),
+        )?;
         let range = row_offset..row_offset + b;
         self.check_disjoint(&range)?;
         let part = apply_f64(engine, &self.spec.column_block(row_offset, b)?, block)?;

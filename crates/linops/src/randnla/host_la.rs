@@ -2,6 +2,7 @@
 //! orthonormal bases, norms and random probe blocks. Everything here is `O(n²)` or a faer call on a
 //! small (`k`-column) matrix.
 
+use super::{exponent, ldexp};
 use faer::{Mat, MatRef};
 use linops_core::rng::{Dist, RngState};
 use linops_core::{Error, Result};
@@ -30,9 +31,82 @@ pub(crate) fn solve_upper_t(r: MatRef<'_, f64>, x: &mut [f64]) {
     }
 }
 
-/// Euclidean norm.
+/// `2^k` as a product of two factors that are both normal numbers (for `|k| ≤ 2000`), so that
+/// `v·f1·f2 = v·2^k` exactly whenever the result and `v·f1` are normal.
+pub(crate) fn pow2_pair(k: i32) -> (f64, f64) {
+    if k > 1000 {
+        (2f64.powi(1000), 2f64.powi(k - 1000))
+    } else if k < -1000 {
+        (2f64.powi(-1000), 2f64.powi(k + 1000))
+    } else {
+        (2f64.powi(k), 1.0)
+    }
+}
+
+/// Euclidean norm without over- or underflow, and exactly homogeneous: with `2^e ≤ max|x_i| <
+/// 2^{e+1}`, `‖x‖ = 2^e·√(Σ(x_i·2^{-e})²)` (the scalings are exact; the sum of squares lies in
+/// `[1, 4·len)`). `NaN` if any entry is NaN, `+∞` if any is infinite.
 pub(crate) fn norm(x: &[f64]) -> f64 {
-    x.iter().map(|v| v * v).sum::<f64>().sqrt()
+    let mut amax = 0.0f64;
+    for v in x {
+        if v.is_nan() {
+            return f64::NAN;
+        }
+        amax = amax.max(v.abs());
+    }
+    if amax == 0.0 || amax.is_infinite() {
+        return amax;
+    }
+    let e = exponent(amax);
+    let (f1, f2) = pow2_pair(-e);
+    let ssq: f64 = x
+        .iter()
+        .map(|v| {
+            let t = v * f1 * f2;
+            t * t
+        })
+        .sum();
+    ldexp(ssq.sqrt(), e)
+}
+
+/// `Σ x_i·y_i` with both vectors scaled by the powers of two at or below their largest entries
+/// (exact), so the products neither over- nor underflow when the dot product is representable;
+/// the same bits as the plain sum whenever that one neither over- nor underflows.
+pub(crate) fn dot(x: &[f64], y: &[f64]) -> f64 {
+    let pow = |v: &[f64]| {
+        let amax = v.iter().fold(0.0f64, |m, t| m.max(t.abs()));
+        if amax == 0.0 || !amax.is_finite() {
+            0
+        } else {
+            exponent(amax)
+        }
+    };
+    let (ex, ey) = (pow(x), pow(y));
+    let ((x1, x2), (y1, y2)) = (pow2_pair(-ex), pow2_pair(-ey));
+    let s: f64 = x
+        .iter()
+        .zip(y)
+        .map(|(a, b)| (a * x1 * x2) * (b * y1 * y2))
+        .sum();
+    ldexp(s, ex + ey)
+}
+
+/// `(Σ x_i)/len` and the sample standard deviation `√(Σ(x_i − mean)²/(len − 1))`, formed after
+/// scaling by the power of two at or below `max|x_i|` (exact), so neither overflows when the
+/// squares would and both are exactly homogeneous. Needs `len ≥ 2`.
+pub(crate) fn mean_and_std(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let amax = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if amax == 0.0 || !amax.is_finite() || x.iter().any(|v| v.is_nan()) {
+        let mean = x.iter().sum::<f64>() / n;
+        let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0);
+        return (mean, var.sqrt());
+    }
+    let e = exponent(amax);
+    let xs: Vec<f64> = x.iter().map(|v| ldexp(*v, -e)).collect();
+    let mean = xs.iter().sum::<f64>() / n;
+    let dev: Vec<f64> = xs.iter().map(|v| v - mean).collect();
+    (ldexp(mean, e), ldexp(norm(&dev) / (n - 1.0).sqrt(), e))
 }
 
 /// A column as a `len×1` matrix.
@@ -57,10 +131,59 @@ pub(crate) fn rademacher(n: usize, k: usize, rng: RngState) -> Mat<f64> {
     })
 }
 
-/// Singular values of a small matrix, largest first.
+/// `max |m_ij|` (`NaN` if an entry is NaN).
+pub(crate) fn max_abs(m: MatRef<'_, f64>) -> f64 {
+    let mut amax = 0.0f64;
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            let v = m[(i, j)].abs();
+            if v.is_nan() {
+                return f64::NAN;
+            }
+            amax = amax.max(v);
+        }
+    }
+    amax
+}
+
+/// The exponent `e` with `2^e ≤ max|m_ij| < 2^{e+1}` (0 for a zero or non-finite matrix).
+pub(crate) fn max_exponent(m: MatRef<'_, f64>) -> i32 {
+    let amax = max_abs(m);
+    if amax == 0.0 || !amax.is_finite() {
+        0
+    } else {
+        exponent(amax)
+    }
+}
+
+/// `m·2^k` (exact whenever the entries stay normal).
+pub(crate) fn scale_mat(m: MatRef<'_, f64>, k: i32) -> Mat<f64> {
+    let (f1, f2) = pow2_pair(k);
+    Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)] * f1 * f2)
+}
+
+/// Thin SVD `m = U·diag(s)·Vᵀ` computed by faer on `m·2^{-e}` (largest entry in `[1, 2)`), with
+/// `s` scaled back: faer's iterations need not converge on entries near the ends of f64's range,
+/// and the power-of-two scaling makes the result exactly homogeneous.
+pub(crate) fn thin_svd(m: MatRef<'_, f64>) -> Result<(Mat<f64>, Vec<f64>, Mat<f64>)> {
+    let e = max_exponent(m);
+    let svd = scale_mat(m, -e)
+        .thin_svd()
+        .map_err(|err| Error::Backend(format!("faer SVD failed: {err:?}")))?;
+    let s = svd.S().column_vector();
+    let sv = (0..s.nrows()).map(|i| ldexp(s[i], e)).collect();
+    Ok((svd.U().to_owned(), sv, svd.V().to_owned()))
+}
+
+/// Singular values of a small matrix, largest first (scaled as in [`thin_svd`]).
 pub(crate) fn singular_values(m: MatRef<'_, f64>) -> Result<Vec<f64>> {
-    m.singular_values()
-        .map_err(|e| Error::Backend(format!("faer SVD failed: {e:?}")))
+    let e = max_exponent(m);
+    Ok(scale_mat(m, -e)
+        .singular_values()
+        .map_err(|err| Error::Backend(format!("faer SVD failed: {err:?}")))?
+        .into_iter()
+        .map(|v| ldexp(v, e))
+        .collect())
 }
 
 /// Rejects a non-finite or non-positive tolerance-like parameter.

@@ -27,8 +27,12 @@
 //! one of `Aᵀ` to `k` selector columns, and one of `A` to `R⁺` (`k` columns). `X` (`k×n`) and `U`
 //! (`k×k`) are host f64; `C` and `R` are resident.
 
+use super::host_la::{singular_values, thin_svd};
 use super::qr::upper_inverse;
-use super::{check_dtype, check_rank, gaussian, to_host, unit_roundoff, upload_as, upload_like};
+use super::{
+    check_block, check_dtype, check_rank, checked_sum, gaussian, to_host, unit_roundoff, upload_as,
+    upload_like,
+};
 use crate::{Engine, Error, Matrix, Op, Result, Scalar};
 use faer::Mat;
 
@@ -80,10 +84,7 @@ fn spectral_norm(m: &Mat<f64>) -> Result<f64> {
     if m.nrows() == 0 || m.ncols() == 0 {
         return Ok(0.0);
     }
-    let s = m
-        .singular_values()
-        .map_err(|err| Error::Backend(format!("SVD did not converge: {err:?}")))?;
-    Ok(s.first().copied().unwrap_or(0.0))
+    Ok(singular_values(m.as_ref())?.first().copied().unwrap_or(0.0))
 }
 
 /// Column ID `A ≈ A[:, J]·X` of rank `k` from a Gaussian sketch with `k + p` rows and a
@@ -91,7 +92,9 @@ fn spectral_norm(m: &Mat<f64>) -> Result<f64> {
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for `k` outside `1..=min(m, n)`, an overflowing `k + p`, or a sketch
-/// of numerical rank below `k` (`R₁₁` singular); [`Error::Unsupported`] for `f64` on the GPU
+/// of numerical rank below `k` (`R₁₁` singular); [`Error::DeviceLimit`] when the sketch
+/// (`(k + p)×max(m, n, k + p)`) or the probe block (`max(n, r)×r`) exceeds
+/// [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES); [`Error::Unsupported`] for `f64` on the GPU
 /// engine; device failures.
 ///
 /// # Examples
@@ -109,9 +112,15 @@ pub fn column_id<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> R
     check_dtype::<T>(e)?;
     check_rank("column_id", a, k)?;
     let (m, n) = a.shape();
-    let l = k
-        .checked_add(opts.oversample)
-        .ok_or_else(|| Error::InvalidArgument("column_id: k + oversample overflows".into()))?;
+    let l = checked_sum("column_id", ("k", k), ("oversample", opts.oversample))?;
+    // Ω is m×ℓ (generated from an ℓ×ℓ identity), the sketch ℓ×n; the probes n×r and r×r.
+    let sketch_what = format!(
+        "column_id: sketch of k + oversample = {k} + {} rows",
+        opts.oversample
+    );
+    check_block(&sketch_what, l, m.max(n).max(l))?;
+    let probe_what = format!("column_id: probes = {} error-estimate vectors", opts.probes);
+    check_block(&probe_what, n.max(opts.probes), opts.probes)?;
     let omega = gaussian::<T>(e, m, l, opts.seed)?;
     let yt = e.apply_to(&a.t(), &omega)?;
     let sketch = to_host(e, &yt)?.transpose().to_owned();
@@ -210,18 +219,14 @@ pub struct Cur {
 
 /// Pseudo-inverse in f64 via the SVD, discarding singular values below `cut·σ₁`.
 fn pinv(m: &Mat<f64>, cut: f64) -> Result<Mat<f64>> {
-    let svd = m
-        .thin_svd()
-        .map_err(|err| Error::Backend(format!("SVD did not converge: {err:?}")))?;
-    let s = svd.S().column_vector();
-    let top = if s.nrows() > 0 { s[0] } else { 0.0 };
-    let inv = Mat::<f64>::from_fn(s.nrows(), 1, |i, _| {
-        if s[i] > cut * top { 1.0 / s[i] } else { 0.0 }
-    });
-    let vs = Mat::<f64>::from_fn(svd.V().nrows(), s.nrows(), |i, j| {
-        svd.V()[(i, j)] * inv[(j, 0)]
-    });
-    Ok(vs * svd.U().transpose())
+    let (u, s, v) = thin_svd(m.as_ref())?;
+    let top = s.first().copied().unwrap_or(0.0);
+    let inv: Vec<f64> = s
+        .iter()
+        .map(|&si| if si > cut * top { 1.0 / si } else { 0.0 })
+        .collect();
+    let vs = Mat::<f64>::from_fn(v.nrows(), s.len(), |i, j| v[(i, j)] * inv[j]);
+    Ok(vs * u.transpose())
 }
 
 /// Rank-`k` CUR decomposition from a column ID of `A` and a row ID (a column ID of `Aᵀ`), with

@@ -24,6 +24,10 @@
 //! [`LstsqOptions::check_iter`] iterations, when the Ritz estimate of `cond(A·R⁻¹)` from LSQR's
 //! Golub–Kahan bidiagonal predicts more than `max_iter` iterations to reach `tol`.
 //!
+//! **Scale.** LSQR's stopping tests compare ratios (`‖r‖/‖b‖`, `‖Āᵀr‖/(‖Ā‖‖r‖)`) of norms formed
+//! without squaring unscaled entries, so `b → 2^e·b` gives exactly `x → 2^e·x` (same iterations,
+//! same bits) across the exponent range, and `A → 2^e·A` gives `x → 2^{-e}·x` to rounding.
+//!
 //! **Cost.** Sketch: `2·d·m·n` flops (plus `2·m·n²` for `A·I` column blocks when `A` is not dense
 //! in the product). QR: `2·d·n²` on the host. LSQR: per iteration one `A·v`, one `Aᵀ·u`, two
 //! triangular solves and `O(m + n)` vector work.
@@ -37,6 +41,7 @@
 //! column block on the engine.
 
 use super::host_la::{check_positive, col, norm, singular_values, solve_upper, solve_upper_t};
+use super::{apply_f32, check_block};
 use crate::{BackendKind, DType, Engine, Error, Op, Result};
 use faer::Mat;
 use linops_core::op::DenseSketch;
@@ -167,7 +172,17 @@ fn check_problem(op: &Op, b: &[f64], opts: &LstsqOptions) -> Result<(usize, usiz
     if opts.max_iter == 0 {
         return Err(Error::InvalidArgument("max_iter must be at least 1".into()));
     }
-    let d = ((opts.sketch_factor * n as f64).ceil() as usize).max(n + 1);
+    // `as usize` saturates, so a huge factor gives usize::MAX and fails the block check.
+    let d = ((opts.sketch_factor * n as f64).ceil() as usize).max(n.saturating_add(1));
+    // S (d×m) may be materialized by the planner and S·A is d×n.
+    check_block(
+        &format!(
+            "lstsq sketch of d = ceil(sketch_factor·n) = {d} rows (sketch_factor = {}, n = {n})",
+            opts.sketch_factor
+        ),
+        d,
+        m.max(n),
+    )?;
     if d > u32::MAX as usize {
         return Err(Error::InvalidArgument(format!(
             "sketch of {d} rows is too large"
@@ -187,17 +202,12 @@ fn resolve_dtype(engine: &Engine, opts: &LstsqOptions) -> Result<DType> {
     }
 }
 
-/// `op · X` on `engine` in precision `dtype`, returned as f64.
+/// `op · X` on `engine` in precision `dtype`, returned as f64 (in f32 through
+/// [`super::apply_f32`], which scales `X` into f32's range).
 fn apply_in(engine: &Engine, op: &Op, x: &Mat<f64>, dtype: DType) -> Result<Mat<f64>> {
     match dtype {
         DType::F64 => engine.apply::<f64>(op, x.as_ref()),
-        DType::F32 => {
-            let x32 = Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] as f32);
-            let y = engine.apply::<f32>(op, x32.as_ref())?;
-            Ok(Mat::from_fn(y.nrows(), y.ncols(), |i, j| {
-                f64::from(y[(i, j)])
-            }))
-        }
+        DType::F32 => apply_f32(engine, op, x.as_ref()),
     }
 }
 
@@ -274,7 +284,8 @@ fn sketch_qr(
 /// # Errors
 /// [`Error::ShapeMismatch`] when `b` has not `m` entries; [`Error::InvalidArgument`] for a wide
 /// operator, bad options or a rank-deficient sketch; [`Error::NonFinite`] for NaN/Inf in `b`;
-/// engine errors.
+/// [`Error::DeviceLimit`] when the sketch (`d×max(m, n)`) exceeds
+/// [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES); engine errors.
 ///
 /// # Examples
 /// ```
@@ -685,7 +696,7 @@ pub fn known_solution_problem(
     let us = Mat::from_fn(m, n, |i, j| uq[(i, j)] * sigma(j));
     let a = &us * v.transpose();
     let ax = &a * &xs;
-    let axn = (0..m).map(|i| ax[(i, 0)] * ax[(i, 0)]).sum::<f64>().sqrt();
+    let axn = norm(&(0..m).map(|i| ax[(i, 0)]).collect::<Vec<_>>());
     let b = (0..m)
         .map(|i| ax[(i, 0)] + rho * axn * uq[(i, n)])
         .collect();

@@ -26,6 +26,8 @@
 //! in the engine's precision (f32 on the GPU), so residuals floor at about `√n·u` times a modest
 //! factor; the default tolerance is `tol = 4·√n·u·(n_cols)` of the dtype (see [`default_tol`]).
 
+use super::host_la::norm;
+use super::{check_block, exponent, ldexp, scale_pow2, to_host};
 use crate::{DType, Engine, Error, Matrix, Op, Result, Scalar};
 use faer::Mat;
 
@@ -81,8 +83,49 @@ pub fn default_tol(d: DType, n: usize) -> f64 {
     4.0 * n as f64 * u
 }
 
+/// `‖M‖_F` from the column norms, without squaring unscaled norms.
 fn frob(e: &Engine, m: &Matrix) -> Result<f64> {
-    Ok(e.col_norms(m)?.iter().map(|v| v * v).sum::<f64>().sqrt())
+    Ok(norm(&e.col_norms(m)?))
+}
+
+/// `‖A‖_F = 2^k·f` with `f ∈ [1, 2)`, so that neither the norm nor its reciprocal needs to be
+/// representable. When the backend's column norms under- or overflow (entries near the ends of the
+/// dtype's range), the norm is recomputed on the host in f64 after scaling by the power of two at
+/// or below `max|a_ij|`. `None` for `A = 0` exactly.
+fn frob_parts(e: &Engine, a: &Matrix) -> Result<Option<(i32, f64)>> {
+    let f = frob(e, a)?;
+    if f > 0.0 && f.is_finite() {
+        let k = exponent(f);
+        return Ok(Some((k, ldexp(f, -k))));
+    }
+    let h = to_host(e, a)?;
+    let (m, n) = (h.nrows(), h.ncols());
+    let mut amax = 0.0f64;
+    for j in 0..n {
+        for i in 0..m {
+            let v = h[(i, j)];
+            if !v.is_finite() {
+                return Err(Error::NonFinite {
+                    context: "matrix function operator".into(),
+                    row: i,
+                    col: j,
+                    value: v,
+                });
+            }
+            amax = amax.max(v.abs());
+        }
+    }
+    if amax == 0.0 {
+        return Ok(None);
+    }
+    let e0 = exponent(amax);
+    let entries: Vec<f64> = (0..n)
+        .flat_map(|j| (0..m).map(move |i| (i, j)))
+        .map(|(i, j)| ldexp(h[(i, j)], -e0))
+        .collect();
+    let fs = norm(&entries); // in [1, 2·√(mn)): finite
+    let k = exponent(fs);
+    Ok(Some((e0 + k, ldexp(fs, -k))))
 }
 
 fn eye<T: Scalar>(e: &Engine, n: usize) -> Result<Matrix> {
@@ -95,15 +138,23 @@ fn resident<T: Scalar>(e: &Engine, op: &Op) -> Result<Matrix> {
     e.apply_to(op, &eye::<T>(e, n)?)
 }
 
-/// `(A, A/‖A‖_F, ‖A‖_F)` for `op` as a resident matrix; a zero operator is an error naming `what`.
-fn normalized<T: Scalar>(e: &Engine, op: &Op, what: &str) -> Result<(Matrix, Matrix, f64)> {
+/// `(A, A/‖A‖_F, ‖A‖_F)` for `op` as a resident matrix, with `‖A‖_F = 2^k·f` as `(k, f)`: `A` is
+/// scaled by `2^{-k}` (exact) and then by `1/f ∈ (1/2, 1]`, so `A/‖A‖_F` has the same bits
+/// for `A` and `2^e·A` and neither factor leaves the dtype's range. Only an exactly zero operator
+/// (Frobenius norm 0) is an error, naming `what`; so is an `m×n` or `n×n` block beyond
+/// [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES).
+fn normalized<T: Scalar>(e: &Engine, op: &Op, what: &str) -> Result<(Matrix, Matrix, (i32, f64))> {
+    let (m, n) = op.shape();
+    check_block(&format!("{what}: the resident operator"), m, n)?;
+    check_block(&format!("{what}: the n×n iterates"), n, n)?;
     let a = resident::<T>(e, op)?;
-    let f = frob(e, &a)?;
-    if f == 0.0 {
+    let Some((k, f)) = frob_parts(e, &a)? else {
         return Err(Error::InvalidArgument(format!("{what} of a zero operator")));
-    }
-    let scaled = e.axpby(1.0 / f, &a, 0.0, &a)?;
-    Ok((a, scaled, f))
+    };
+    let unit = scale_pow2(e, &a, -k)?;
+    let unit = unit.as_ref().unwrap_or(&a);
+    let scaled = e.axpby(1.0 / f, unit, 0.0, unit)?;
+    Ok((a, scaled, (k, f)))
 }
 
 fn check_square(op: &Op, what: &str) -> Result<usize> {
@@ -136,8 +187,10 @@ fn check_iters(max_iter: usize, tol: Option<f64>) -> Result<()> {
 /// quintic (`max_iter` fixed steps). Residual: `‖XᵀX − I‖_F`.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] for `m < n`, `max_iter == 0`, a bad `tol` or a zero operator;
-/// engine errors (`f64` on the GPU).
+/// [`Error::InvalidArgument`] for `m < n`, `max_iter == 0`, a bad `tol` or a zero operator (only
+/// an exactly zero one: tiny operators are normalized exactly); [`Error::DeviceLimit`] for an
+/// `m×n` or `n×n` block beyond [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES); engine errors
+/// (`f64` on the GPU).
 ///
 /// # Examples
 /// ```
@@ -206,7 +259,8 @@ pub fn polar_newton_schulz<T: Scalar>(
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] for a non-square op; [`Error::InvalidArgument`] for bad options or a
-/// zero operator; engine errors.
+/// zero operator; [`Error::DeviceLimit`] for an `n×n` block beyond
+/// [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES); engine errors.
 ///
 /// # Examples
 /// ```
@@ -225,7 +279,7 @@ pub fn sqrt_newton_schulz<T: Scalar>(
     check_iters(max_iter, tol)?;
     let n = check_square(op, "newton-schulz square root")?;
     let tol = tol.unwrap_or(default_tol(e.compute_dtype::<T>()?, n));
-    let (a, mut y, s) = normalized::<T>(e, op, "square root")?;
+    let (a, mut y, (k, f)) = normalized::<T>(e, op, "square root")?;
     let i = eye::<T>(e, n)?;
     let mut z = eye::<T>(e, n)?;
     let (mut it, mut converged, mut prev) = (0, false, f64::INFINITY);
@@ -246,10 +300,20 @@ pub fn sqrt_newton_schulz<T: Scalar>(
         z = e.gemm(1.0, &t, false, &z, false, 0.0, None)?;
         it += 1;
     }
-    let x = e.axpby(s.sqrt(), &y, 0.0, &y)?;
-    let zi = e.axpby(1.0 / s.sqrt(), &z, 0.0, &z)?;
+    // ‖A‖_F^{1/2} = 2^{k/2}·√f for even k, 2^{(k−1)/2}·√(2f) for odd k: exact powers of two.
+    let (half, root) = if k % 2 == 0 {
+        (k / 2, f.sqrt())
+    } else {
+        ((k - 1) / 2, (2.0 * f).sqrt())
+    };
+    let x = e.axpby(root, &y, 0.0, &y)?;
+    let x = scale_pow2(e, &x, half)?.unwrap_or(x);
+    let zi = e.axpby(1.0 / root, &z, 0.0, &z)?;
+    let zi = scale_pow2(e, &zi, -half)?.unwrap_or(zi);
+    // ‖X·X − A‖_F/‖A‖_F, with both scaled by 2^{-k} first.
     let xx = e.gemm(1.0, &x, false, &x, false, -1.0, Some(&a))?;
-    let residual = frob(e, &xx)? / s;
+    let xx = scale_pow2(e, &xx, -k)?.unwrap_or(xx);
+    let residual = frob(e, &xx)? / f;
     Ok(MatFunResult {
         x,
         inverse: Some(zi),
@@ -264,7 +328,8 @@ pub fn sqrt_newton_schulz<T: Scalar>(
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for `p ∉ {2, 4}`, bad options or a zero operator;
-/// [`Error::ShapeMismatch`] for a non-square op; engine errors.
+/// [`Error::ShapeMismatch`] for a non-square op; [`Error::DeviceLimit`] for an `n×n` block beyond
+/// [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES); engine errors.
 ///
 /// # Examples
 /// ```
@@ -288,10 +353,15 @@ pub fn inverse_root<T: Scalar>(
     }
     let n = check_square(op, "inverse root")?;
     let tol = tol.unwrap_or(default_tol(e.compute_dtype::<T>()?, n));
-    let (_, mut mm, f) = normalized::<T>(e, op, "inverse root")?;
-    let c = f.powf(1.0 / f64::from(p));
+    let (_, mut mm, (k, f)) = normalized::<T>(e, op, "inverse root")?;
+    // c = ‖A‖_F^{1/p} = 2^{q}·(2^{r}·f)^{1/p} with k = p·q + r, 0 ≤ r < p: X₀ = I/c never leaves
+    // the dtype's range on the way.
+    let pi = p as i32;
+    let (q, r) = (k.div_euclid(pi), k.rem_euclid(pi));
+    let c = (f * f64::from(1u32 << r)).powf(1.0 / f64::from(p));
     let i = eye::<T>(e, n)?;
-    let mut x = e.axpby(1.0 / c, &i, 0.0, &i)?;
+    let x0 = e.axpby(1.0 / c, &i, 0.0, &i)?;
+    let mut x = scale_pow2(e, &x0, -q)?.unwrap_or(x0);
     let pf = f64::from(p);
     let (mut it, mut converged, mut prev) = (0, false, f64::INFINITY);
     let mut res = frob(e, &e.axpby(1.0, &mm, -1.0, &i)?)?;

@@ -29,6 +29,19 @@
 //! faer. One randomized SVD costs `2q + 2` applications of `A` or `Aᵀ` to `l` columns plus
 //! `O((m + n)·l²)` device flops and `O(l³)` host flops. Drivers run in the engine's precision
 //! `T ∈ {f32, f64}` (the GPU engine: `f32`).
+//!
+//! **Size limit.** No driver allocates a dense block (a test matrix, a sketch, a probe block, a
+//! streaming buffer) of more than [`MAX_BLOCK_ENTRIES`] entries: every size a caller can pass
+//! (target rank plus oversampling, probe counts, sketch factors, buffer lengths) and every block
+//! derived from the operator's shape is checked against it, with checked arithmetic, before
+//! anything proportional to it is allocated, and a larger request is a typed
+//! [`Error::DeviceLimit`] naming the parameter and the size.
+//!
+//! **Scale.** The drivers are homogeneous: for `A → 2^e·A` (and `b → 2^e·b`) the answer scales
+//! accordingly across the exponent range of the precision. Norms are formed without squaring
+//! unscaled entries, Gram matrices and Cholesky factorizations see blocks pre-scaled by a power of
+//! two (exact), and every threshold (tolerances, shifts, breakdown and rank tests) is relative to a
+//! norm of the input.
 
 pub mod id;
 pub mod nystrom;
@@ -36,17 +49,141 @@ pub mod qr;
 pub mod range;
 pub mod svd;
 
-mod host_la;
+pub(crate) mod host_la;
 pub mod lstsq;
 pub mod matfun;
 pub mod streaming;
 pub mod trace;
 
 use crate::{Engine, Error, Matrix, Op, Result, Scalar};
-use faer::Mat;
+use faer::{Mat, MatRef};
 use linops_core::DType;
 use linops_core::op::DenseSketch;
 use linops_core::rng::RngState;
+
+/// The largest dense block, in entries, that a driver allocates on the host or the engine:
+/// `2³²` (32 GiB in f64), the element limit of one GPU buffer, applied on every engine so that a
+/// driver fails early with [`Error::DeviceLimit`] instead of aborting on an allocation failure.
+///
+/// # Examples
+/// ```
+/// use linops::{Engine, Error, Op, randnla::{MAX_BLOCK_ENTRIES, trace::hutchinson}};
+/// assert_eq!(MAX_BLOCK_ENTRIES, 1 << 32);
+/// // 2⁴⁰ probes of length 3 would need a 3×2⁴⁰ probe block
+/// let r = hutchinson::<f64>(&Engine::cpu(), &Op::identity(3).unwrap(), 1 << 40, 0);
+/// assert!(matches!(r, Err(Error::DeviceLimit { .. })));
+/// ```
+pub const MAX_BLOCK_ENTRIES: u64 = 1 << 32;
+
+/// Checks that a `rows×cols` dense block fits [`MAX_BLOCK_ENTRIES`] (and `isize::MAX` bytes of
+/// f64); `what` names the block and the parameters it comes from.
+pub(crate) fn check_block(what: &str, rows: usize, cols: usize) -> Result<()> {
+    let entries = (rows as u128) * (cols as u128);
+    let limit = MAX_BLOCK_ENTRIES.min(isize::MAX as u64 / 8);
+    if entries > u128::from(limit) {
+        return Err(Error::DeviceLimit {
+            what: format!("{what} (a {rows}x{cols} block)"),
+            requested: u64::try_from(entries).unwrap_or(u64::MAX),
+            limit_name: "linops::randnla::MAX_BLOCK_ENTRIES (entries of one dense block)".into(),
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// `a + b` for sizes a caller chose, or [`Error::InvalidArgument`] naming both.
+pub(crate) fn checked_sum(what: &str, a: (&str, usize), b: (&str, usize)) -> Result<usize> {
+    a.1.checked_add(b.1).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "{what}: {} + {} = {} + {} overflows usize",
+            a.0, b.0, a.1, b.1
+        ))
+    })
+}
+
+/// The exponent `e` with `2^e ≤ |v| < 2^{e+1}` of a finite nonzero `v` (subnormals included).
+pub(crate) fn exponent(v: f64) -> i32 {
+    let bits = v.abs().to_bits();
+    let raw = (bits >> 52) as i32;
+    if raw == 0 {
+        let mant = bits & ((1u64 << 52) - 1);
+        -1074 + (63 - mant.leading_zeros() as i32)
+    } else {
+        raw - 1023
+    }
+}
+
+/// `v·2^k`, exact whenever the result is a normal number (steps of at most `2^±1000`).
+pub(crate) fn ldexp(mut v: f64, mut k: i32) -> f64 {
+    while k > 1000 {
+        v *= 2f64.powi(1000);
+        k -= 1000;
+    }
+    while k < -1000 {
+        v *= 2f64.powi(-1000);
+        k += 1000;
+    }
+    v * 2f64.powi(k)
+}
+
+/// The power-of-two exponent `k` that brings a nonzero finite norm `top` of a block of dtype `d`
+/// near 1, or 0 when `top` lies in the window `[2^-w, 2^w]` (`w` a quarter of the dtype's maximal
+/// exponent) where the block's squares, Gram matrix and products neither over- nor underflow, so
+/// ordinary input runs unscaled. Scaling by `2^k` is exact, so either choice gives the same bits.
+pub(crate) fn scale_exponent(d: DType, top: f64) -> i32 {
+    if top == 0.0 || !top.is_finite() {
+        return 0;
+    }
+    let w = match d {
+        DType::F32 => 32,
+        DType::F64 => 256,
+    };
+    let e = exponent(top);
+    if e.abs() <= w { 0 } else { -e }
+}
+
+/// `2^k·X` on the backend (exact, in steps that stay inside the dtype's range); `None` for `k = 0`.
+pub(crate) fn scale_pow2(e: &Engine, x: &Matrix, k: i32) -> Result<Option<Matrix>> {
+    let step = match x.dtype() {
+        DType::F32 => 100,
+        DType::F64 => 1000,
+    };
+    let mut left = k;
+    let mut out: Option<Matrix> = None;
+    while left != 0 {
+        let s = left.clamp(-step, step);
+        let src = out.as_ref().unwrap_or(x);
+        out = Some(e.axpby(2f64.powi(s), src, 0.0, src)?);
+        left -= s;
+    }
+    Ok(out)
+}
+
+/// The largest column norm of a resident block (`NaN` when a norm is NaN).
+pub(crate) fn max_col_norm(e: &Engine, x: &Matrix) -> Result<f64> {
+    Ok(e.col_norms(x)?.into_iter().fold(0.0, |m: f64, v| {
+        if v.is_nan() || m.is_nan() {
+            f64::NAN
+        } else {
+            m.max(v)
+        }
+    }))
+}
+
+/// `op·x` computed in `f32` on the engine for f64 data: a block whose largest entry lies outside
+/// `[2^-32, 2^32]` is multiplied by the power of two that brings it near 1 and the result divided
+/// by it again (exact), so data beyond f32's range (or close to its ends) enters the engine in
+/// range.
+pub(crate) fn apply_f32(engine: &Engine, op: &Op, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
+    let k = scale_exponent(DType::F32, host_la::max_abs(x));
+    let (f1, f2) = host_la::pow2_pair(k);
+    let x32 = Mat::<f32>::from_fn(x.nrows(), x.ncols(), |i, j| (x[(i, j)] * f1 * f2) as f32);
+    let y = engine.apply(op, x32.as_ref())?;
+    let (g1, g2) = host_la::pow2_pair(-k);
+    Ok(Mat::from_fn(y.nrows(), y.ncols(), |i, j| {
+        f64::from(y[(i, j)]) * g1 * g2
+    }))
+}
 
 /// Unit roundoff of a dtype (`2⁻²⁴` for f32, `2⁻⁵³` for f64).
 pub(crate) fn unit_roundoff(d: DType) -> f64 {
@@ -85,7 +222,12 @@ pub(crate) fn to_host(e: &Engine, m: &Matrix) -> Result<Mat<f64>> {
 
 /// A standard Gaussian `n×l` test matrix `Ω` (entries `N(0, 1)`), resident, generated on the
 /// backend from `seed` by applying `√l·Sᵀ` (`S` the `l×n` [`DenseSketch::gaussian`]) to `I_l`.
+///
+/// Both `Ω` and the `l×l` identity it is generated from are checked against
+/// [`MAX_BLOCK_ENTRIES`].
 pub(crate) fn gaussian<T: Scalar>(e: &Engine, n: usize, l: usize, seed: u64) -> Result<Matrix> {
+    check_block("gaussian test matrix", n, l)?;
+    check_block("identity the gaussian test matrix is generated from", l, l)?;
     let s = DenseSketch::gaussian(l, n, RngState::new(seed))?;
     let omega = Op::leaf(s).t().scaled((l as f64).sqrt())?;
     let eye = e.upload(Mat::<T>::identity(l, l).as_ref())?;

@@ -31,8 +31,12 @@
 //! `O(ℓ³)` host flops; `U` stays resident (`n×k`). PCG: one application of `A` to one column and
 //! `4nℓ` host flops for `P⁻¹` per iteration.
 
+use super::host_la::{dot, norm, pow2_pair};
 use super::qr::{QrMethod, orthonormalize, upper_inverse};
-use super::{check_dtype, check_rank, gaussian, to_host, unit_roundoff, upload_like};
+use super::{
+    check_dtype, check_rank, checked_sum, exponent, gaussian, ldexp, max_col_norm, scale_exponent,
+    scale_pow2, to_host, unit_roundoff, upload_like,
+};
 use crate::{Engine, Error, Matrix, Op, Result, Scalar};
 use faer::{Mat, Side};
 
@@ -109,15 +113,33 @@ pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -
     check_dtype::<T>(e)?;
     let n = check_square("nystrom", a)?;
     check_rank("nystrom", a, k)?;
-    let l = k
-        .checked_add(opts.oversample)
-        .ok_or_else(|| Error::InvalidArgument("nystrom: k + oversample overflows".into()))?;
-    check_rank("nystrom (k + oversample)", a, l)?;
+    let l = checked_sum("nystrom", ("k", k), ("oversample", opts.oversample))?;
+    check_rank(
+        &format!("nystrom (k + oversample = {k} + {})", opts.oversample),
+        a,
+        l,
+    )?;
     let mut fallbacks = 0;
     let f = orthonormalize(e, &gaussian::<T>(e, n, l, opts.seed)?)?;
     fallbacks += usize::from(f.method == QrMethod::Householder);
     let omega = f.q;
-    let y = e.apply_to(a, &omega)?;
+    let y_raw = e.apply_to(a, &omega)?;
+    // Y·2^{2j} (exact; an even power so that the Cholesky factor scales exactly too) brings ‖Y‖
+    // near 1 when it lies outside the safe window: the Gram matrices below neither over- nor
+    // underflow, and λ and ν are scaled back by 2^{-2j} at the end.
+    let top = max_col_norm(e, &y_raw)?;
+    if !top.is_finite() {
+        return Err(Error::InvalidArgument(format!(
+            "nystrom: A·Ω has a column of norm {top:e} in {}; the operator's entries exceed the \
+             engine's precision",
+            y_raw.dtype()
+        )));
+    }
+    let shift_exp = {
+        let k2 = scale_exponent(y_raw.dtype(), top);
+        k2 - k2.rem_euclid(2)
+    };
+    let y = scale_pow2(e, &y_raw, shift_exp)?.unwrap_or(y_raw);
     // ‖Y‖₂ from the ℓ×ℓ Gram matrix (f64 eigenvalues on the host).
     let gy = to_host(e, &e.gemm(1.0, &y, true, &y, false, 0.0, None)?)?;
     let gy = Mat::<f64>::from_fn(l, l, |i, j| 0.5 * (gy[(i, j)] + gy[(j, i)]));
@@ -129,7 +151,8 @@ pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -
     let mut nu = (n as f64).sqrt() * 2.0 * u * norm_y;
     if nu == 0.0 {
         // A·Ω = 0: the operator vanishes on the sketch; any positive shift keeps C invertible.
-        nu = f64::MIN_POSITIVE.sqrt();
+        // Take it relative to ‖Ω‖₂ = 1 in the engine's precision, so f32 and f64 agree.
+        nu = (n as f64).sqrt() * 2.0 * u;
     }
     let mut factored = None;
     for _ in 0..8 {
@@ -163,7 +186,9 @@ pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -
         .svd()
         .map_err(|err| Error::Backend(format!("nystrom: core SVD did not converge: {err:?}")))?;
     let s = svd.S().column_vector();
-    let lambda: Vec<f64> = (0..k).map(|i| (s[i] * s[i] - nu).max(0.0)).collect();
+    let lambda: Vec<f64> = (0..k)
+        .map(|i| ldexp((s[i] * s[i] - nu).max(0.0), -shift_exp))
+        .collect();
     let uh = svd.U().subcols(0, k).to_owned();
     let um = e.gemm(
         1.0,
@@ -177,7 +202,7 @@ pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -
     Ok(Nystrom {
         u: um,
         lambda,
-        shift: nu,
+        shift: ldexp(nu, -shift_exp),
         householder_fallbacks: fallbacks,
     })
 }
@@ -217,7 +242,8 @@ pub struct CgResult {
     pub residuals: Vec<f64>,
     /// `‖b − (A + μI)x‖/‖b‖` recomputed through the engine at exit.
     pub true_residual: f64,
-    /// Whether the recursive residual reached `tol` (false on budget exhaustion or breakdown).
+    /// Whether the recursive residual reached `tol` (false on budget exhaustion; a breakdown is an
+    /// error).
     pub converged: bool,
 }
 
@@ -229,7 +255,9 @@ pub struct CgResult {
 /// [`Error::ShapeMismatch`] for a non-square operator, a `b` of the wrong length or a
 /// preconditioner of another size; [`Error::NonFinite`] for NaN/Inf in `b`;
 /// [`Error::InvalidArgument`] for a negative or non-finite `μ`, `tol` not in `(0, ∞)`, a zero
-/// budget, or `λ_ℓ + μ ≤ 0`; as [`Engine::apply_to`].
+/// budget, `λ_ℓ + μ ≤ 0`, or a CG breakdown (named with its iteration): a Rayleigh quotient
+/// `pᵀ(A + μI)p/‖p‖²` at most `8√n·u·‖A + μI‖`, i.e. `A + μI` singular or indefinite to working
+/// accuracy; as [`Engine::apply_to`].
 ///
 /// # Examples
 /// ```
@@ -318,26 +346,43 @@ pub fn nystrom_pcg<T: Scalar>(
             }
         }
     };
+    // (A + μI)·v through the engine, with v scaled by the power of two at or below max|v_i|
+    // (exact) so that it enters the engine's precision without over- or underflow.
     let matvec = |v: &[f64]| -> Result<Vec<f64>> {
-        let vm = Mat::<T>::from_fn(n, 1, |i, _| T::from_f64(v[i]));
-        if v.iter().all(|x| *x == 0.0) {
+        let amax = v.iter().fold(0.0f64, |m, t| m.max(t.abs()));
+        if amax == 0.0 {
             return Ok(vec![0.0; n]);
         }
+        let kv = exponent(amax);
+        let ((f1, f2), (g1, g2)) = (pow2_pair(-kv), pow2_pair(kv));
+        let vm = Mat::<T>::from_fn(n, 1, |i, _| T::from_f64(v[i] * f1 * f2));
         let av = to_host(e, &e.apply_to(a, &e.upload(vm.as_ref())?)?)?;
-        Ok((0..n).map(|i| av[(i, 0)] + mu * v[i]).collect())
+        Ok((0..n).map(|i| av[(i, 0)] * g1 * g2 + mu * v[i]).collect())
     };
-    let dot = |x: &[f64], y: &[f64]| -> f64 { x.iter().zip(y).map(|(a, b)| a * b).sum() };
-    let bnorm = dot(b, b).sqrt();
-    let mut x = vec![0.0; n];
-    if bnorm == 0.0 {
+    let bnorm0 = norm(b);
+    if bnorm0 == 0.0 {
         return Ok(CgResult {
-            x,
+            x: vec![0.0; n],
             iterations: 0,
             residuals: vec![0.0],
             true_residual: 0.0,
             converged: true,
         });
     }
+    // Solve for b·2^{-kb} (‖·‖ ∈ [1, 2)) and scale x back: exact, so x(2^e·b) = 2^e·x(b) bit for
+    // bit, and the iteration's scalars stay far from over- and underflow.
+    let kb = exponent(bnorm0);
+    let bs: Vec<f64> = b.iter().map(|v| ldexp(*v, -kb)).collect();
+    let b = &bs[..];
+    let bnorm = norm(b);
+    // Breakdown: a Rayleigh quotient pᵀ(A + μI)p/‖p‖² at most τ·‖A + μI‖ (estimated by the largest
+    // ‖(A + μI)p‖/‖p‖ seen) means A + μI is singular or indefinite to working accuracy. For SPD
+    // A + μI the quotient is at least λ_min, so τ = 8√n·u only fires when κ ≳ 1/(8√n·u), where
+    // the engine's products cannot resolve the system anyway; it fires before α = rᵀz/pᵀw blows
+    // the iterate up (once p lies in the numerical null space, pᵀw is rounding noise).
+    let tau = 8.0 * (n as f64).sqrt() * unit_roundoff(T::DTYPE);
+    let mut anorm: f64 = 0.0;
+    let mut x = vec![0.0; n];
     let mut r = b.to_vec();
     let mut z = apply_pre(&r);
     let mut p = z.clone();
@@ -348,8 +393,17 @@ pub fn nystrom_pcg<T: Scalar>(
     while iterations < opts.max_iters {
         let w = matvec(&p)?;
         let pw = dot(&p, &w);
-        if !(pw > 0.0 && rz > 0.0) {
-            break; // breakdown: A + μI is not positive definite to working accuracy
+        let (pn, wn) = (norm(&p), norm(&w));
+        anorm = anorm.max(wn / pn);
+        let rayleigh = pw / pn / pn;
+        if !(rayleigh > tau * anorm && rz > 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "nystrom_pcg: CG breakdown at iteration {}: the Rayleigh quotient \
+                 pᵀ(A + μI)p/‖p‖² = {rayleigh:e} is not above τ·‖A + μI‖ = {tau:.1e}·{anorm:e} \
+                 (or rᵀz = {rz:e} ≤ 0): A + μI (μ = {mu:e}) is singular or indefinite to \
+                 working accuracy; is A positive semidefinite, and is μ > 0 needed?",
+                iterations + 1
+            )));
         }
         let alpha = rz / pw;
         for i in 0..n {
@@ -357,7 +411,7 @@ pub fn nystrom_pcg<T: Scalar>(
             r[i] -= alpha * w[i];
         }
         iterations += 1;
-        let rel = dot(&r, &r).sqrt() / bnorm;
+        let rel = norm(&r) / bnorm;
         residuals.push(rel);
         if rel <= opts.tol {
             converged = true;
@@ -372,9 +426,9 @@ pub fn nystrom_pcg<T: Scalar>(
         }
     }
     let ax = matvec(&x)?;
-    let true_residual = (0..n).map(|i| (b[i] - ax[i]).powi(2)).sum::<f64>().sqrt() / bnorm;
+    let true_residual = norm(&(0..n).map(|i| b[i] - ax[i]).collect::<Vec<_>>()) / bnorm;
     Ok(CgResult {
-        x,
+        x: x.into_iter().map(|v| ldexp(v, kb)).collect(),
         iterations,
         residuals,
         true_residual,

@@ -8,14 +8,25 @@
 //! estimated from the exact (f64) eigenvalues of the computed Gram matrix,
 //! `κ̂ = (λ_max/λ_min)^{1/2}`; when the Cholesky factorization fails or `κ̂ > (8·k·u)^{-1/2}` the
 //! Gram matrix is not safely positive definite and the factorization falls back to Householder QR
-//! on the host (faer, `f64`), and [`QrMethod::Householder`] says so.
+//! on the host (faer, `f64`), and [`QrMethod::Householder`] says so. So does any other failure of
+//! the Gram route: a non-finite Gram matrix, an eigenvalue solver that does not converge.
+//!
+//! **Scale.** The Gram matrix squares the entries, so a block whose largest column norm lies
+//! outside `[2^-w, 2^w]` (`w` = 32 in f32, 256 in f64) is first multiplied by the power of two
+//! `2^k` that brings that norm near 1, and `R` is multiplied back by `2^{-k}`. Powers of two scale
+//! exactly, and Cholesky, the triangular inverse and the products are homogeneous under them, so
+//! `Q` has the same bits for `X` and `2^e·X` and `R` scales exactly: ordinary input (no scaling) is
+//! unaffected, and `1e200` or `1e-160` in f64, `1e30` in f32, take the CholeskyQR2 route as
+//! `1` does. Columns too far apart for any common scale (`1e200` next to `1e-200`) make the scaled
+//! Gram matrix singular and go to Householder, which is columnwise backward stable.
 //!
 //! **Cost.** CholeskyQR2: two Gram products (`2mk²` flops each) and two `X·R⁻¹` products (`2mk²`
 //! each) on the device, two `k×k` downloads, two uploads, `O(k³)` on the host. Householder:
 //! download `X`, `4mk²` host flops, upload `Q`.
 
-use super::{to_host, unit_roundoff, upload_like};
-use crate::{Engine, Error, Matrix, Result};
+use super::host_la::{max_exponent, scale_mat};
+use super::{ldexp, max_col_norm, scale_exponent, scale_pow2, to_host, unit_roundoff, upload_like};
+use crate::{Engine, Error, HostMat, Matrix, Result};
 use faer::{Mat, Side};
 
 /// Which algorithm produced a [`QrFactors`].
@@ -69,9 +80,12 @@ fn chol_pass(e: &Engine, x: &Matrix, limit: f64) -> Result<Pass> {
     let g = to_host(e, &e.gemm(1.0, x, true, x, false, 0.0, None)?)?;
     let k = g.nrows();
     let g = Mat::<f64>::from_fn(k, k, |i, j| 0.5 * (g[(i, j)] + g[(j, i)]));
-    let ev = g
-        .self_adjoint_eigenvalues(Side::Lower)
-        .map_err(|e| Error::Backend(format!("Gram eigenvalues: {e:?}")))?;
+    if (0..k).any(|j| (0..k).any(|i| !g[(i, j)].is_finite())) {
+        return Ok((f64::INFINITY, None));
+    }
+    let Ok(ev) = g.self_adjoint_eigenvalues(Side::Lower) else {
+        return Ok((f64::INFINITY, None));
+    };
     let (lo, hi) = (ev[0], ev[k - 1]);
     let cond = if lo > 0.0 {
         (hi / lo).sqrt()
@@ -94,7 +108,8 @@ fn chol_pass(e: &Engine, x: &Matrix, limit: f64) -> Result<Pass> {
 /// or Householder QR on the host when the Gram matrix is not safely positive definite.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] when `X` has more columns than rows; device failures.
+/// [`Error::InvalidArgument`] when `X` has more columns than rows; [`Error::NonFinite`] when `X`
+/// holds NaN or ±Inf; device failures.
 ///
 /// # Examples
 /// ```
@@ -118,22 +133,38 @@ pub fn orthonormalize(e: &Engine, x: &Matrix) -> Result<QrFactors> {
     }
     let u = unit_roundoff(x.dtype());
     let limit = 1.0 / (8.0 * k as f64 * u).sqrt();
-    let (cond, first) = chol_pass(e, x, limit)?;
-    if let Some((q1, r1)) = first {
-        // The second pass sees κ(Q₁) ≈ 1 + O(κ(X)²u) ≪ limit.
-        if let (_, Some((q, r2))) = chol_pass(e, &q1, limit)? {
-            return Ok(QrFactors {
-                q,
-                r: &r2 * &r1,
-                method: QrMethod::CholeskyQr2,
-                cond_estimate: cond,
-            });
+    let top = max_col_norm(e, x)?;
+    // A non-finite column norm: non-finite entries (named below) or a norm beyond the dtype's
+    // range; either way the host path decides.
+    let mut cond = f64::INFINITY;
+    if top.is_finite() {
+        let shift = scale_exponent(x.dtype(), top);
+        let scaled = scale_pow2(e, x, shift)?;
+        let xs = scaled.as_ref().unwrap_or(x);
+        let (c, first) = chol_pass(e, xs, limit)?;
+        cond = c;
+        if let Some((q1, r1)) = first {
+            // The second pass sees κ(Q₁) ≈ 1 + O(κ(X)²u) ≪ limit.
+            if let (_, Some((q, r2))) = chol_pass(e, &q1, limit)? {
+                let r = &r2 * &r1;
+                let r = Mat::<f64>::from_fn(k, k, |i, j| ldexp(r[(i, j)], -shift));
+                return Ok(QrFactors {
+                    q,
+                    r,
+                    method: QrMethod::CholeskyQr2,
+                    cond_estimate: cond,
+                });
+            }
         }
     }
     let h = to_host(e, x)?;
-    let qr = h.qr();
+    HostMat::from_fn(m, k, |i, j| h[(i, j)]).check_finite("orthonormalize input")?;
+    // faer's QR on X·2^{-s} (largest entry in [1, 2)), R scaled back: exact, and safe near the
+    // ends of f64's range.
+    let s = max_exponent(h.as_ref());
+    let qr = scale_mat(h.as_ref(), -s).qr();
     let q = qr.compute_thin_Q();
-    let r = qr.thin_R().to_owned();
+    let r = scale_mat(qr.thin_R(), s);
     Ok(QrFactors {
         q: upload_like(e, x, &q)?,
         r,

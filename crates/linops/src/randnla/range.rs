@@ -8,13 +8,19 @@
 //! `orth((I − QQᵀ)·A·Ω_b)` (projection applied twice, block Gram–Schmidt), and keep `r` probe
 //! columns `Z = (I − QQᵀ)·A·Ω_p`; HMT §4.3 gives, with probability at least `1 − 10^{-r}`,
 //! `‖(I − QQᵀ)A‖ ≤ 10·√(2/π)·max_i ‖Z·e_i‖`, and the loop stops once this estimate is below `tol`.
+//! Orthonormalizing a projected block amplifies what rounding left of its components along `Q` by
+//! up to `‖Y‖/‖(I − QQᵀ)Y‖`, which is `O(1/u)` once the basis has grown past the numerical rank;
+//! so the orthonormalized block is projected again (twice) and re-orthonormalized ("twice is
+//! enough", Giraud, Langou, Rozložník 2005), which keeps `‖QᵀQ − I‖ = O(m·l·u)`. A block whose
+//! projection is at the rounding level, `max_j ‖(I − QQᵀ)y_j‖ ≤ 10(√m + √n)·u·max_j ‖y_j‖`, holds
+//! no direction of `A` that the precision can resolve: it is dropped and the loop stops.
 //!
 //! **Storage and cost.** Only resident blocks of `l` (or `b`, `r`) columns; `(2q+1)` applications
 //! of `A`/`Aᵀ` to `l` columns and `O(m·l²)` device flops for the fixed variant; the adaptive
 //! variant applies `A` once per block plus once to the `r` probes.
 
 use super::qr::{QrMethod, orthonormalize};
-use super::{check_dtype, check_rank, gaussian, hcat};
+use super::{check_block, check_dtype, check_rank, gaussian, hcat, max_col_norm, unit_roundoff};
 use crate::{Engine, Error, Matrix, Op, Result, Scalar};
 
 /// An orthonormal basis of an approximate range.
@@ -29,11 +35,12 @@ pub struct RangeBasis {
 /// The basis from [`adaptive_range_finder`] with its error estimate.
 #[derive(Debug)]
 pub struct AdaptiveRange {
-    /// `m×l` orthonormal columns, resident (`l` a multiple of the block size, capped at `max_rank`).
+    /// `m×l` orthonormal columns, resident (`l` a multiple of the block size, capped at `max_rank`;
+    /// smaller when a block was rounding noise, i.e. the numerical rank of `A` was reached).
     pub q: Matrix,
     /// The HMT §4.3 estimate `10·√(2/π)·max_i ‖(I − QQᵀ)·A·ω_i‖` of `‖(I − QQᵀ)A‖₂` at exit.
     pub estimate: f64,
-    /// Whether `estimate ≤ tol` (otherwise `max_rank` was reached first).
+    /// Whether `estimate ≤ tol` (otherwise `max_rank` or the numerical rank was reached first).
     pub converged: bool,
 }
 
@@ -90,12 +97,25 @@ pub(crate) fn project_out(e: &Engine, q: &Matrix, y: &Matrix) -> Result<Matrix> 
     e.gemm(-1.0, q, false, &c, false, 1.0, Some(y))
 }
 
+/// `(I − QQᵀ)²·Y` for `Q = [Q₁ Q₂ …]`, block by block (block classical Gram–Schmidt, twice).
+fn project_twice(e: &Engine, blocks: &[Matrix], y: &Matrix) -> Result<Matrix> {
+    let mut out: Option<Matrix> = None;
+    for _ in 0..2 {
+        for qb in blocks {
+            out = Some(project_out(e, qb, out.as_ref().unwrap_or(y))?);
+        }
+    }
+    out.ok_or_else(|| Error::InvalidArgument("projection against an empty basis".into()))
+}
+
 /// Grows an orthonormal basis in blocks of `block` columns until the HMT §4.3 estimate with
-/// `probes` Gaussian probe vectors is at most `tol`, or the basis has `max_rank` columns.
+/// `probes` Gaussian probe vectors is at most `tol`, the basis has `max_rank` columns, or a new
+/// block is rounding noise (the numerical rank of `A` is reached; module docs).
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for `block`, `probes` or `max_rank` of 0, `max_rank > min(m, n)`,
-/// or a negative or non-finite `tol`; as [`range_finder`].
+/// or a negative or non-finite `tol`; [`Error::DeviceLimit`] when the probe block exceeds
+/// [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES); as [`range_finder`].
 ///
 /// # Examples
 /// ```
@@ -123,7 +143,18 @@ pub fn adaptive_range_finder<T: Scalar>(
             "adaptive_range_finder: block {block} and probes {probes} must be positive and tol {tol} finite and >= 0"
         )));
     }
-    let n = a.shape().1;
+    let (m, n) = a.shape();
+    check_block(
+        &format!("adaptive_range_finder: probes = {probes} probe vectors"),
+        m.max(n),
+        probes,
+    )?;
+    check_block(
+        &format!("adaptive_range_finder: probes = {probes}"),
+        probes,
+        probes,
+    )?;
+    let noise = 10.0 * ((m as f64).sqrt() + (n as f64).sqrt()) * unit_roundoff(T::DTYPE);
     let factor = 10.0 * (2.0 / std::f64::consts::PI).sqrt();
     let estimate_of = |z: &Matrix| -> Result<f64> {
         Ok(factor * e.col_norms(z)?.into_iter().fold(0.0, f64::max))
@@ -135,14 +166,20 @@ pub fn adaptive_range_finder<T: Scalar>(
     let mut round = 1u64;
     while estimate > tol && rank < max_rank {
         let b = block.min(max_rank - rank);
-        let mut y = e.apply_to(a, &gaussian::<T>(e, n, b, seed.wrapping_add(round))?)?;
+        let y0 = e.apply_to(a, &gaussian::<T>(e, n, b, seed.wrapping_add(round))?)?;
         round += 1;
-        for _ in 0..2 {
-            for qb in &blocks {
-                y = project_out(e, qb, &y)?;
+        let qb = if blocks.is_empty() {
+            orthonormalize(e, &y0)?.q
+        } else {
+            let y = project_twice(e, &blocks, &y0)?;
+            // False for a block at the rounding level (and for NaN norms).
+            let resolved = max_col_norm(e, &y)? > noise * max_col_norm(e, &y0)?;
+            if !resolved {
+                break; // A·Ω_b lies in span(Q) to working accuracy
             }
-        }
-        let qb = orthonormalize(e, &y)?.q;
+            let qb = orthonormalize(e, &y)?.q;
+            orthonormalize(e, &project_twice(e, &blocks, &qb)?)?.q
+        };
         z = project_out(e, &qb, &z)?;
         estimate = estimate_of(&z)?;
         blocks.push(qb);

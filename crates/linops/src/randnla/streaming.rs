@@ -21,7 +21,8 @@
 //! Block Oja applies `A_t` and `A_tᵀ` on the engine (`4·b·d·k` flops for a dense block) and
 //! orthonormalizes `d×k` on the host (`O(d·k²)`). Memory: `2ℓ×d` (FD), `d×k` (Oja).
 
-use super::host_la::{check_positive, orth, rademacher, to_f64};
+use super::host_la::{check_positive, norm, orth, rademacher, thin_svd, to_f64};
+use super::{check_block, exponent, ldexp, max_col_norm, scale_pow2};
 use crate::{Engine, Error, Op, Result, Scalar};
 use faer::Mat;
 use linops_core::rng::RngState;
@@ -34,7 +35,7 @@ fn block_rows<T: Scalar>(engine: &Engine, block: &Op) -> Result<Mat<f64>> {
     Ok(to_f64(at.transpose()))
 }
 
-fn check_block(block: &Op, d: usize, who: &str) -> Result<()> {
+fn check_block_cols(block: &Op, d: usize, who: &str) -> Result<()> {
     if block.shape().1 != d {
         return Err(Error::ShapeMismatch {
             context: format!("{who} row block"),
@@ -70,7 +71,9 @@ impl FrequentDirections {
     /// An empty sketch for rows of length `d`, keeping `ell` rows.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when `d == 0` or `ell < 2`.
+    /// [`Error::InvalidArgument`] when `d == 0` or `ell < 2`; [`Error::DeviceLimit`] when the
+    /// `2ℓ×d` buffer exceeds [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES) (checked before
+    /// anything is allocated).
     ///
     /// # Examples
     /// ```
@@ -82,6 +85,11 @@ impl FrequentDirections {
                 "frequent directions needs d >= 1 and ell >= 2, got d = {d}, ell = {ell}"
             )));
         }
+        check_block(
+            &format!("frequent directions: a buffer of 2·ell = 2·{ell} rows of length d = {d}"),
+            ell.saturating_mul(2),
+            d,
+        )?;
         Ok(Self {
             d,
             ell,
@@ -96,7 +104,9 @@ impl FrequentDirections {
     /// Feeds one row block (`b×d` op), computed in `T` on `engine`.
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] when the block has not `d` columns; engine and SVD failures.
+    /// [`Error::ShapeMismatch`] when the block has not `d` columns; [`Error::DeviceLimit`] when a
+    /// `b×max(b, d)` block exceeds [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES); engine and SVD
+    /// failures.
     ///
     /// # Examples
     /// ```
@@ -105,7 +115,17 @@ impl FrequentDirections {
     /// assert!(fd.update::<f64>(&Engine::cpu(), &Op::identity(3).unwrap()).is_err());
     /// ```
     pub fn update<T: Scalar>(&mut self, engine: &Engine, block: &Op) -> Result<()> {
-        check_block(block, self.d, "frequent directions")?;
+        check_block_cols(block, self.d, "frequent directions")?;
+        let b = block.shape().0;
+        // The rows come as A_tᵀ·I_b: a b×b identity and a d×b result.
+        check_block(
+            &format!(
+                "frequent directions: a row block of {b} rows of length {}",
+                self.d
+            ),
+            b,
+            b.max(self.d),
+        )?;
         let rows = block_rows::<T>(engine, block)?;
         for i in 0..rows.nrows() {
             if self.filled == 2 * self.ell {
@@ -124,23 +144,21 @@ impl FrequentDirections {
 
     /// SVD of the buffer, subtract `σ_ℓ²`, keep the top rows.
     fn shrink(&mut self) -> Result<()> {
-        let b = self.buf.as_ref().subrows(0, self.filled);
-        let svd = b
-            .thin_svd()
-            .map_err(|e| Error::Backend(format!("faer SVD failed: {e:?}")))?;
-        let s = svd.S().column_vector();
-        let v = svd.V();
-        let r = s.nrows();
-        let delta = if r >= self.ell {
-            s[self.ell - 1] * s[self.ell - 1]
-        } else {
-            0.0
-        };
-        self.shrinkage += delta;
+        let (_, s, v) = thin_svd(self.buf.as_ref().subrows(0, self.filled))?;
+        let r = s.len();
+        let s_ell = if r >= self.ell { s[self.ell - 1] } else { 0.0 };
+        self.shrinkage += s_ell * s_ell;
         let mut out = Mat::<f64>::zeros(2 * self.ell, self.d);
         let mut kept = 0;
         for i in 0..r.min(self.ell) {
-            let sp = (s[i] * s[i] - delta).max(0.0).sqrt();
+            // √(σ_i² − σ_ℓ²) = σ_i·√((1 − ρ)(1 + ρ)), ρ = σ_ℓ/σ_i: no squares that could over- or
+            // underflow, so the sketch scales with the rows.
+            let sp = if s[i] > s_ell {
+                let rho = s_ell / s[i];
+                s[i] * ((1.0 - rho) * (1.0 + rho)).sqrt()
+            } else {
+                0.0
+            };
             if sp > 0.0 {
                 for j in 0..self.d {
                     out[(kept, j)] = sp * v[(j, i)];
@@ -207,13 +225,10 @@ impl FrequentDirections {
                 b[(i, j)] = self.buf[(i, j)];
             }
         }
-        let svd = b
-            .svd()
-            .map_err(|e| Error::Backend(format!("faer SVD failed: {e:?}")))?;
-        let s = svd.S().column_vector();
-        let v = svd.V().subcols(0, k).to_owned();
+        let (_, s, v) = thin_svd(b.as_ref())?;
+        let v = v.subcols(0, k).to_owned();
         let lam = (0..k)
-            .map(|i| if i < s.nrows() { s[i] * s[i] } else { 0.0 })
+            .map(|i| if i < s.len() { s[i] * s[i] } else { 0.0 })
             .collect();
         Ok((v, lam))
     }
@@ -241,7 +256,9 @@ impl BlockOja {
     /// `Some(η)` Oja's rule `Q ← orth(Q + η·k·A_tᵀA_t·Q/‖A_t·Q‖_F²)`.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for `k == 0`, `k > d` or a non-positive `η`.
+    /// [`Error::InvalidArgument`] for `k == 0`, `k > d` or a non-positive `η`;
+    /// [`Error::DeviceLimit`] when the `d×k` basis exceeds
+    /// [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES) (checked before anything is allocated).
     ///
     /// # Examples
     /// ```
@@ -256,6 +273,11 @@ impl BlockOja {
         if let Some(e) = eta {
             check_positive("eta", e)?;
         }
+        check_block(
+            &format!("block oja: a basis of d = {d} rows and k = {k} columns"),
+            d,
+            k,
+        )?;
         let q = orth(rademacher(d, k, RngState::new(seed)).as_ref());
         Ok(Self { q, eta, blocks: 0 })
     }
@@ -263,7 +285,8 @@ impl BlockOja {
     /// Feeds one row block (`b×d` op): `A_tᵀ·(A_t·Q)` on `engine` in `T`, orth on the host.
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] when the block has not `d` columns; engine failures.
+    /// [`Error::ShapeMismatch`] when the block has not `d` columns; [`Error::DeviceLimit`] when the
+    /// `b×k` product exceeds [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES); engine failures.
     ///
     /// # Examples
     /// ```
@@ -272,19 +295,46 @@ impl BlockOja {
     /// assert!(o.update::<f64>(&Engine::cpu(), &Op::identity(2).unwrap()).is_err());
     /// ```
     pub fn update<T: Scalar>(&mut self, engine: &Engine, block: &Op) -> Result<()> {
-        check_block(block, self.q.nrows(), "block oja")?;
+        check_block_cols(block, self.q.nrows(), "block oja")?;
         let (d, k) = (self.q.nrows(), self.q.ncols());
+        check_block(
+            &format!(
+                "block oja: A_t·Q for a row block of {} rows",
+                block.shape().0
+            ),
+            block.shape().0,
+            k,
+        )?;
         let qt = Mat::<T>::from_fn(d, k, |i, j| T::from_f64(self.q[(i, j)]));
         let qm = engine.upload(qt.as_ref())?;
         let aq = engine.apply_to(block, &qm)?;
-        let ataq = engine.apply_to(&block.t(), &aq)?;
+        // A_tᵀ·A_t·Q squares the block's scale: apply A_tᵀ to A_t·Q·2^{-s} (exact, s the
+        // exponent of its largest column norm), so that y = A_tᵀA_tQ·2^{-s} neither over- nor
+        // underflows; only its span (power) or y/‖A_tQ‖_F² (Oja) is used.
+        let top = max_col_norm(engine, &aq)?;
+        let s = if top > 0.0 && top.is_finite() {
+            exponent(top)
+        } else {
+            0
+        };
+        let aq_scaled = scale_pow2(engine, &aq, -s)?;
+        let aq = aq_scaled.as_ref().unwrap_or(&aq);
+        let ataq = engine.apply_to(&block.t(), aq)?;
         let y = to_f64(engine.download::<T>(&ataq)?.as_ref());
         let y = match self.eta {
             None => y,
             Some(eta) => {
-                let f2: f64 = engine.col_norms(&aq)?.iter().map(|v| v * v).sum::<f64>();
-                let scale = if f2 > 0.0 { eta / f2 * k as f64 } else { 0.0 };
-                Mat::from_fn(d, k, |i, j| self.q[(i, j)] + scale * y[(i, j)])
+                // η·k·A_tᵀA_tQ/‖A_tQ‖_F² = η·k·(y/f/f)·2^{-s} with f = ‖A_tQ‖_F·2^{-s}
+                // (dividing twice: f² need not be representable).
+                let f = norm(&engine.col_norms(aq)?);
+                let step = eta * k as f64;
+                if f > 0.0 && f.is_finite() {
+                    Mat::from_fn(d, k, |i, j| {
+                        self.q[(i, j)] + step * ldexp(y[(i, j)] / f / f, -s)
+                    })
+                } else {
+                    self.q.clone()
+                }
             }
         };
         self.q = orth(y.as_ref());

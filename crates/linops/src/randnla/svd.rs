@@ -20,9 +20,13 @@
 //! `r` probes; block Krylov: `2q + 2` applications to `l` columns, basis `s = l(q+1)`; both
 //! `O((m + n)·s²)` device flops and `O(s³)` host flops.
 
+use super::host_la::thin_svd;
 use super::qr::{QrMethod, orthonormalize};
 use super::range::{project_out, range_finder};
-use super::{check_dtype, check_rank, gaussian, hcat, to_host, upload_like};
+use super::{
+    check_block, check_dtype, check_rank, checked_sum, gaussian, hcat, max_col_norm,
+    scale_exponent, scale_pow2, to_host, upload_like,
+};
 use crate::{Engine, Error, Matrix, Op, Result, Scalar};
 use faer::Mat;
 
@@ -71,6 +75,17 @@ pub struct RandomizedSvd {
     pub householder_fallbacks: usize,
 }
 
+/// The `n×r` probe block of the error estimate fits [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES)
+/// (checked at entry, before any work).
+fn check_probes(what: &str, a: &Op, probes: usize) -> Result<()> {
+    check_block(
+        &format!("{what}: probes = {probes} error-estimate vectors"),
+        a.shape().1,
+        probes,
+    )?;
+    check_block(&format!("{what}: probes = {probes}"), probes, probes)
+}
+
 fn finish<T: Scalar>(
     e: &Engine,
     a: &Op,
@@ -82,14 +97,10 @@ fn finish<T: Scalar>(
     let bt = e.apply_to(&a.t(), q)?;
     let f = orthonormalize(e, &bt)?;
     fallbacks += usize::from(f.method == QrMethod::Householder);
-    let core = f.r.transpose().to_owned();
-    let svd = core
-        .svd()
-        .map_err(|err| Error::Backend(format!("core SVD did not converge: {err:?}")))?;
-    let s_all = svd.S().column_vector();
-    let s: Vec<f64> = (0..k).map(|i| s_all[i]).collect();
-    let uh = svd.U().subcols(0, k).to_owned();
-    let wh = svd.V().subcols(0, k).to_owned();
+    let (uc, s_all, vc) = thin_svd(f.r.transpose())?;
+    let s: Vec<f64> = s_all[..k].to_vec();
+    let uh = uc.subcols(0, k).to_owned();
+    let wh = vc.subcols(0, k).to_owned();
     let u = e.gemm(1.0, q, false, &upload_like(e, q, &uh)?, false, 0.0, None)?;
     let v = e.gemm(1.0, &f.q, false, &upload_like(e, q, &wh)?, false, 0.0, None)?;
     let error_estimate = if opts.probes == 0 {
@@ -125,8 +136,10 @@ fn finish<T: Scalar>(
 /// iterations, in the engine's precision `T`.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] for `k == 0` or `k + p > min(m, n)`; [`Error::Unsupported`] for
-/// `f64` on the GPU engine; device failures.
+/// [`Error::InvalidArgument`] for `k == 0` or `k + p > min(m, n)` (an overflowing `k + p`
+/// included); [`Error::DeviceLimit`] when the `n×probes` probe block exceeds
+/// [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES); [`Error::Unsupported`] for `f64` on the GPU
+/// engine; device failures.
 ///
 /// # Examples
 /// ```
@@ -147,8 +160,16 @@ pub fn randomized_svd<T: Scalar>(
 ) -> Result<RandomizedSvd> {
     check_dtype::<T>(e)?;
     check_rank("randomized_svd", a, k)?;
-    let l = k + opts.oversample;
-    check_rank("randomized_svd (k + oversample)", a, l)?;
+    let l = checked_sum("randomized_svd", ("k", k), ("oversample", opts.oversample))?;
+    check_rank(
+        &format!(
+            "randomized_svd (k + oversample = {k} + {})",
+            opts.oversample
+        ),
+        a,
+        l,
+    )?;
+    check_probes("randomized_svd", a, opts.probes)?;
     let basis = range_finder::<T>(e, a, l, opts.power_iters, opts.seed)?;
     finish::<T>(e, a, &basis.q, k, opts, basis.householder_fallbacks)
 }
@@ -157,8 +178,8 @@ pub fn randomized_svd<T: Scalar>(
 /// `q` (basis of `l·(q+1)` columns).
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] for `k == 0` or `(k + p)·(q + 1) > min(m, n)`; as
-/// [`randomized_svd`].
+/// [`Error::InvalidArgument`] for `k == 0` or `(k + p)·(q + 1) > min(m, n)` (overflowing sizes
+/// included); as [`randomized_svd`].
 ///
 /// # Examples
 /// ```
@@ -178,11 +199,31 @@ pub fn block_krylov_svd<T: Scalar>(
 ) -> Result<RandomizedSvd> {
     check_dtype::<T>(e)?;
     check_rank("block_krylov_svd", a, k)?;
-    let l = k + opts.oversample;
-    let s = l
-        .checked_mul(opts.power_iters + 1)
-        .ok_or_else(|| Error::InvalidArgument("block_krylov_svd: basis size overflows".into()))?;
-    check_rank("block_krylov_svd (basis (k + p)(q + 1))", a, s)?;
+    let l = checked_sum(
+        "block_krylov_svd",
+        ("k", k),
+        ("oversample", opts.oversample),
+    )?;
+    let s = opts
+        .power_iters
+        .checked_add(1)
+        .and_then(|depth| l.checked_mul(depth))
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "block_krylov_svd: the basis (k + oversample)·(power_iters + 1) = ({k} + {})·({} + 1) \
+                 overflows usize",
+                opts.oversample, opts.power_iters
+            ))
+        })?;
+    check_rank(
+        &format!(
+            "block_krylov_svd (basis (k + oversample)·(power_iters + 1) = ({k} + {})·({} + 1))",
+            opts.oversample, opts.power_iters
+        ),
+        a,
+        s,
+    )?;
+    check_probes("block_krylov_svd", a, opts.probes)?;
     let n = a.shape().1;
     let at = a.t();
     let mut fallbacks = 0;
@@ -193,7 +234,12 @@ pub fn block_krylov_svd<T: Scalar>(
         let prev = blocks
             .last()
             .ok_or_else(|| Error::InvalidArgument("no block".into()))?;
-        let mut y = e.apply_to(a, &e.apply_to(&at, prev)?)?;
+        // A·Aᵀ squares the operator's scale: bring Aᵀ·Q near 1 by a power of two first (exact;
+        // y is orthonormalized next, so its scale is immaterial).
+        let w = e.apply_to(&at, prev)?;
+        let shift = scale_exponent(w.dtype(), max_col_norm(e, &w)?);
+        let w = scale_pow2(e, &w, shift)?.unwrap_or(w);
+        let mut y = e.apply_to(a, &w)?;
         for _ in 0..2 {
             for b in &blocks {
                 y = project_out(e, b, &y)?;

@@ -18,7 +18,8 @@
 //! on the engine; Hutch++ downloads `A·S` (`n×k`) for a host f64 thin QR (`O(n·k²)`). Precision:
 //! the engine's (`T = f32` on the GPU); sums of the `N` terms are accumulated in f64 on the host.
 
-use super::host_la::{orth, rademacher, to_f64};
+use super::check_block;
+use super::host_la::{mean_and_std, orth, rademacher, to_f64};
 use crate::{Engine, Error, Op, Result, Scalar};
 use faer::Mat;
 use linops_core::rng::RngState;
@@ -56,23 +57,23 @@ fn check_square(op: &Op) -> Result<usize> {
     Ok(r)
 }
 
-/// `(mean, sample variance / N)` of the quadratic forms `z_jᵀ·A·z_j`.
+/// `(mean, standard error)` of the quadratic forms `z_jᵀ·A·z_j`: the sample standard deviation
+/// over `√N`, formed without squaring unscaled terms.
 fn quad_forms<T: Scalar>(engine: &Engine, op: &Op, z: &Mat<f64>) -> Result<(f64, f64)> {
     let zt = Mat::from_fn(z.nrows(), z.ncols(), |i, j| T::from_f64(z[(i, j)]));
     let zm = engine.upload(zt.as_ref())?;
     let az = engine.apply_to(op, &zm)?;
     let q = engine.col_dots(&zm, &az)?;
-    let n = q.len() as f64;
-    let mean = q.iter().sum::<f64>() / n;
-    let var = q.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0);
-    Ok((mean, var / n))
+    let (mean, std) = mean_and_std(&q);
+    Ok((mean, std / (q.len() as f64).sqrt()))
 }
 
 /// Hutchinson's estimator with `probes` Rademacher vectors from `seed`, computed in `T` on `engine`.
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] for a non-square op; [`Error::InvalidArgument`] for fewer than 2
-/// probes; engine errors (e.g. `f64` on the GPU).
+/// probes; [`Error::DeviceLimit`] when the `n×probes` probe block exceeds
+/// [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES); engine errors (e.g. `f64` on the GPU).
 ///
 /// # Examples
 /// ```
@@ -92,11 +93,16 @@ pub fn hutchinson<T: Scalar>(
             "hutchinson needs at least 2 probes (for its variance), got {probes}"
         )));
     }
+    check_block(
+        &format!("hutchinson: probes = {probes} probe vectors of length {n}"),
+        n,
+        probes,
+    )?;
     let z = rademacher(n, probes, RngState::new(seed));
-    let (mean, var) = quad_forms::<T>(engine, op, &z)?;
+    let (mean, std_error) = quad_forms::<T>(engine, op, &z)?;
     Ok(TraceEstimate {
         estimate: mean,
-        std_error: var.sqrt(),
+        std_error,
         matvecs: probes,
         projected_trace: 0.0,
     })
@@ -106,7 +112,8 @@ pub fn hutchinson<T: Scalar>(
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] for a non-square op; [`Error::InvalidArgument`] when `matvecs < 6`
-/// or `k ≥ n` (then compute the trace exactly); engine errors.
+/// or `k ≥ n` (then compute the trace exactly); [`Error::DeviceLimit`] when an `n×k` probe block
+/// exceeds [`MAX_BLOCK_ENTRIES`](super::MAX_BLOCK_ENTRIES); engine errors.
 ///
 /// # Examples
 /// ```
@@ -129,6 +136,11 @@ pub fn hutch_plus_plus<T: Scalar>(
             "hutch++ needs 6 <= matvecs and matvecs/3 < n = {n}, got {matvecs}"
         )));
     }
+    check_block(
+        &format!("hutch++: matvecs = {matvecs} ({k} probe vectors of length {n} per block)"),
+        n,
+        k,
+    )?;
     let rng = RngState::new(seed);
     let s = rademacher(n, k, rng);
     let g = rademacher(n, k, rng.skip_columns(k as u64));
@@ -142,10 +154,10 @@ pub fn hutch_plus_plus<T: Scalar>(
     // g' = (I − QQᵀ)·g, in f64 on the host.
     let qtg = q.transpose() * &g;
     let gp = &g - &q * &qtg;
-    let (mean, var) = quad_forms::<T>(engine, op, &gp)?;
+    let (mean, std_error) = quad_forms::<T>(engine, op, &gp)?;
     Ok(TraceEstimate {
         estimate: projected + mean,
-        std_error: var.sqrt(),
+        std_error,
         matvecs: 3 * k,
         projected_trace: projected,
     })
