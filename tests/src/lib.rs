@@ -22,6 +22,9 @@
 //! - `sampling`: row samplers (chi-square frequencies, `E[SᵀS] = I`, CPU/GPU bits), approximate
 //!   leverage scores, the streaming sketch accumulator, approximate matrix products.
 //! - `butterfly`: butterfly, block butterfly, flat block butterfly and Pixelated butterfly.
+//! - `reliability_core`: no panic, abort or silent wrong answer in the operator algebra, planner,
+//!   backends and engine (issue 15): Monarch projection and column norms at any magnitude, the
+//!   outcome independent of the cost model, f32 range checks, `gemm` with `alpha = 0`, huge sizes.
 //!
 //! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
 //! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
@@ -46,6 +49,8 @@ mod planner;
 mod properties;
 #[cfg(test)]
 mod randnla;
+#[cfg(test)]
+mod reliability_core;
 #[cfg(test)]
 mod resident;
 #[cfg(test)]
