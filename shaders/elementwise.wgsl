@@ -3,8 +3,10 @@
 // Entry points (x, y are rows x cols, element (i, j) at i + j * rows; len = rows * cols):
 //   axpby:            y = alpha * x + beta * y   (y is not read when beta == 0)
 //   scale:            y = alpha * x
-//   diag_scale_left:  y[i, j] = alpha * d[i] * x[i, j]   (d has rows entries)
-//   diag_scale_right: y[i, j] = alpha * d[j] * x[i, j]   (d has cols entries)
+//   diag_scale_left:  y[i, j] = alpha * (d[i] * x[i, j])   (d has rows entries; the CPU
+//                     backend's order, so an alpha and a d whose product would over- or
+//                     underflow on their own are not multiplied first)
+//   diag_scale_right: y[i, j] = alpha * (d[j] * x[i, j])   (d has cols entries)
 //
 // Bindings (group 0; an entry point binds only what it uses):
 //   0: x      storage, read
@@ -73,7 +75,7 @@ fn diag_scale_left(
     let e = element_index(wid, nwg, lidx);
     if (e < params.len) {
         let i = e % params.rows;
-        y[e] = (params.alpha * d[i]) * x[e];
+        y[e] = params.alpha * (d[i] * x[e]);
     }
 }
 
@@ -86,6 +88,6 @@ fn diag_scale_right(
     let e = element_index(wid, nwg, lidx);
     if (e < params.len) {
         let j = e / params.rows;
-        y[e] = (params.alpha * d[j]) * x[e];
+        y[e] = params.alpha * (d[j] * x[e]);
     }
 }

@@ -1,8 +1,10 @@
 // reduce.wgsl — per-column reductions of contiguous column-major f32 matrices.
 //
 // Entry points (x, y are rows x cols, element (i, j) at i + j * rows; out is 1 x cols):
-//   col_norms: out[j] = sqrt(sum_i x[i, j]^2), overflow-safe: first the column's max |x| is
-//              reduced (scale), then sum_i (x[i, j] / scale)^2, out[j] = scale * sqrt(sum).
+//   col_norms: out[j] = sqrt(sum_i x[i, j]^2), overflow- and underflow-safe: first the column's
+//              max |x| is reduced (scale), then sum_i (x[i, j] / scale)^2, out[j] =
+//              scale * sqrt(sum); a subnormal scale is boosted by 2^64 first (1 / scale would
+//              overflow).
 //   col_dots:  out[j] = sum_i x[i, j] * y[i, j].
 //
 // Bindings (group 0; an entry point binds only what it uses):
@@ -80,12 +82,17 @@ fn col_norms(
 
     // Pass 2: sum of (x / scale)^2; scale == 0 means an all-zero column.
     // An infinite scale (an infinite entry) gives an infinite norm without dividing.
-    let finite_scale = scale > 0.0 && scale <= 3.4028235e38;
+    // A subnormal scale would make 1 / scale overflow: the column is first multiplied by
+    // boost = 2^64 (exact), so the scale the entries are divided by is normal and 1 / it finite.
+    // (A device that flushes subnormals to zero sees such a column as zero: sb == 0, norm 0.)
+    let boost = select(1.0, 18446744073709551616.0, scale < 1.1754944e-38);
+    let sb = scale * boost;
+    let finite_scale = sb > 0.0 && sb <= 3.4028235e38;
     var s = 0.0;
     if (valid && finite_scale) {
-        let inv = 1.0 / scale;
+        let inv = 1.0 / sb;
         for (var i = lidx; i < rows; i = i + WG) {
-            let v = x[base + i] * inv;
+            let v = (x[base + i] * boost) * inv;
             s = fma(v, v, s);
         }
     }

@@ -25,6 +25,9 @@
 //! - `reliability_drivers`: the randomized drivers on extreme input (issue 15): checked sizes and
 //!   documented size limits, homogeneity under `A → 2^e·A` across the exponent range, no silent
 //!   wrong answer (scaled norms, CholeskyQR2 pre-scaling, re-projection, CG breakdown).
+//! - `reliability_core`: no panic, abort or silent wrong answer in the operator algebra, planner,
+//!   backends and engine (issue 15): Monarch projection and column norms at any magnitude, the
+//!   outcome independent of the cost model, f32 range checks, `gemm` with `alpha = 0`, huge sizes.
 //!
 //! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
 //! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
@@ -49,6 +52,8 @@ mod planner;
 mod properties;
 #[cfg(test)]
 mod randnla;
+#[cfg(test)]
+mod reliability_core;
 #[cfg(test)]
 mod reliability_drivers;
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! A backend owns matrices (`Mat`), moves them between host and backend, and runs plans. The CPU
 //! backend (faer) and the GPU backend (wgpu) implement it; algorithms are written once against it.
 
-use crate::{Element, Error, Plan, Result};
+use crate::{DType, Element, Error, Plan, Result};
 
 /// An executor of plans.
 ///
@@ -59,7 +59,9 @@ pub trait Backend: Send + Sync {
     ///
     /// # Errors
     /// [`crate::Error::ShapeMismatch`] for incompatible shapes (see [`gemm_shape`]),
-    /// [`crate::Error::InvalidArgument`] for non-finite scalars or a missing `C`; device failures.
+    /// [`crate::Error::InvalidArgument`] for non-finite scalars, scalars outside the backend's
+    /// precision ([`check_scalar`]) or a missing `C`; device failures. With `alpha == 0` the
+    /// product is not formed and with `beta == 0` `C` is not read (BLAS semantics: no `0·Inf`).
     #[allow(clippy::too_many_arguments)]
     fn gemm(
         &self,
@@ -75,7 +77,8 @@ pub trait Backend: Send + Sync {
     ///
     /// # Errors
     /// [`crate::Error::ShapeMismatch`] when the shapes differ, [`crate::Error::InvalidArgument`]
-    /// for non-finite scalars; device failures.
+    /// for non-finite scalars or scalars outside the backend's precision ([`check_scalar`]);
+    /// device failures.
     fn axpby(&self, alpha: f64, x: &Self::Mat, beta: f64, y: &Self::Mat) -> Result<Self::Mat>;
 }
 
@@ -154,4 +157,33 @@ pub fn axpby_shape(alpha: f64, x: (usize, usize), beta: f64, y: (usize, usize)) 
         });
     }
     Ok(())
+}
+
+/// Checks that a scalar passed to a backend (`alpha`, `beta` of [`Backend::gemm`] or
+/// [`Backend::axpby`]) rounds to a finite value of the backend's `dtype`: an `f32` backend takes
+/// `f64` scalars, and one beyond `f32`'s range would turn every result into ±Inf. Magnitudes below
+/// the smallest `f32` round to subnormals or zero, as any conversion does.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming `what` (e.g. `"gemm alpha"`), the value and the range.
+///
+/// # Examples
+/// ```
+/// use linops_core::{DType, check_scalar};
+/// assert!(check_scalar("axpby alpha", 1e300, DType::F64).is_ok());
+/// assert!(check_scalar("axpby alpha", 1e300, DType::F32).is_err());
+/// assert!(check_scalar("axpby alpha", f64::NAN, DType::F64).is_err());
+/// ```
+pub fn check_scalar(what: &str, v: f64, dtype: DType) -> Result<()> {
+    let (finite, max) = match dtype {
+        DType::F64 => (v.is_finite(), f64::MAX),
+        DType::F32 => ((v as f32).is_finite(), f64::from(f32::MAX)),
+    };
+    if finite {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "{what} = {v:e} is outside {dtype}'s range (finite, |v| ≤ {max:e}); compute in f64 or \
+         rescale"
+    )))
 }

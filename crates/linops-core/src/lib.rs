@@ -22,7 +22,7 @@ pub mod op;
 pub mod plan;
 pub mod rng;
 
-pub use backend::{Backend, axpby_shape, gemm_shape};
+pub use backend::{Backend, axpby_shape, check_scalar, gemm_shape};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use host::{HostMat, check_finite};

@@ -2,7 +2,8 @@
 //!
 //! Every kernel a plan can contain maps to a faer routine or a plain loop over contiguous columns:
 //! `gemm` → `faer::linalg::matmul::matmul`, `axpby`/`diag_scale` → column loops, `transpose` →
-//! a strided copy, column norms → faer's overflow-safe `norm_l2`. Instantiated with `f64` it is the
+//! a strided copy, column norms → an overflow- and underflow-safe loop (a sum of squares in `f64`
+//! for `f32` data, a scaled two-pass sum for `f64`). Instantiated with `f64` it is the
 //! reference every other backend is tested against; with `f32` it is the CPU fallback and the
 //! yardstick for the GPU tolerance rule (GPU error ≤ 2× CPU-f32 error vs the f64 reference).
 //!
@@ -26,7 +27,9 @@ pub mod transforms;
 use faer::Accum;
 use faer::linalg::matmul::matmul;
 use faer::{Mat, Par};
-use linops_core::{Backend, Element, Error, Param, Plan, Result, axpby_shape, gemm_shape};
+use linops_core::{
+    Backend, DType, Element, Error, Param, Plan, Result, axpby_shape, check_scalar, gemm_shape,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -154,6 +157,36 @@ impl<T: CpuElem> CpuBackend<T> {
     }
 }
 
+/// The Euclidean norm of a column, overflow- and underflow-safe in both precisions.
+///
+/// `f32`: the squares of `f32` values are exact in `f64` and their sum can neither overflow
+/// (`n·f32::MAX² < f64::MAX`) nor underflow (the smallest `f32` subnormal squared is a normal
+/// `f64`), so the sum is taken in `f64` and rounded once. `f64`: two passes, the largest magnitude
+/// `s` first, then `s·√(Σ(x/s)²)` (each `x/s` is at most 1 in magnitude, so nothing overflows,
+/// and dividing by a subnormal `s` stays finite).
+fn col_norm<T: CpuElem>(col: &[T]) -> T {
+    match T::DTYPE {
+        DType::F32 => {
+            let sum: f64 = col.iter().map(|v| v.to_f64() * v.to_f64()).sum();
+            T::from_f64(sum.sqrt())
+        }
+        DType::F64 => {
+            let scale = col.iter().fold(0.0f64, |m, v| m.max(v.to_f64().abs()));
+            if scale == 0.0 || !scale.is_finite() {
+                return T::from_f64(scale);
+            }
+            let sum: f64 = col
+                .iter()
+                .map(|v| {
+                    let q = v.to_f64() / scale;
+                    q * q
+                })
+                .sum();
+            T::from_f64(scale * sum.sqrt())
+        }
+    }
+}
+
 /// The CPU model name (from `/proc/cpuinfo` where available), for benchmark tables.
 ///
 /// # Examples
@@ -219,7 +252,9 @@ impl<T: CpuElem> Backend for CpuBackend<T> {
     }
 
     fn col_norms(&self, x: &Mat<T>) -> Result<Vec<T>> {
-        Ok((0..x.ncols()).map(|j| x.col(j).norm_l2()).collect())
+        Ok((0..x.ncols())
+            .map(|j| col_norm(x.col_as_slice(j)))
+            .collect())
     }
 
     fn col_dots(&self, x: &Mat<T>, y: &Mat<T>) -> Result<Vec<T>> {
@@ -261,6 +296,19 @@ impl<T: CpuElem> Backend for CpuBackend<T> {
             beta,
             c.map(shape),
         )?;
+        check_scalar("gemm alpha", alpha, T::DTYPE)?;
+        check_scalar("gemm beta", beta, T::DTYPE)?;
+        if alpha == 0.0 {
+            // BLAS semantics: op(A)·op(B) is not formed (it may overflow, and 0·Inf is NaN), and
+            // with beta = 0 C is not read (a NaN in C does not propagate).
+            return Ok(match c {
+                Some(c) if beta != 0.0 => {
+                    let bt = T::from_f64(beta);
+                    Mat::from_fn(m, n, |i, j| bt * c[(i, j)])
+                }
+                _ => Mat::zeros(m, n),
+            });
+        }
         let ar = if trans_a { a.transpose() } else { a.as_ref() };
         let br = if trans_b { b.transpose() } else { b.as_ref() };
         let (mut out, accum) = match c {
@@ -276,6 +324,8 @@ impl<T: CpuElem> Backend for CpuBackend<T> {
 
     fn axpby(&self, alpha: f64, x: &Mat<T>, beta: f64, y: &Mat<T>) -> Result<Mat<T>> {
         axpby_shape(alpha, (x.nrows(), x.ncols()), beta, (y.nrows(), y.ncols()))?;
+        check_scalar("axpby alpha", alpha, T::DTYPE)?;
+        check_scalar("axpby beta", beta, T::DTYPE)?;
         let (a, b) = (T::from_f64(alpha), T::from_f64(beta));
         Ok(Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
             a * x[(i, j)] + b * y[(i, j)]

@@ -7,7 +7,8 @@
 
 use crate::{GemmArgs, GpuDevice, GpuMat, Side};
 use linops_core::{
-    Backend, BufferRole, DType, Error, Kernel, Param, Plan, Result, axpby_shape, gemm_shape,
+    Backend, BufferRole, DType, Error, Kernel, Param, Plan, Result, axpby_shape, check_scalar,
+    gemm_shape,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -329,6 +330,22 @@ impl Backend for GpuBackend {
             beta,
             c.map(shape),
         )?;
+        check_scalar("gemm alpha", alpha, DType::F32)?;
+        check_scalar("gemm beta", beta, DType::F32)?;
+        if alpha == 0.0 {
+            // BLAS semantics: op(A)·op(B) is not formed (it may overflow, and 0·Inf is NaN), and
+            // with beta = 0 C is not read (a NaN in C does not propagate).
+            return match c {
+                Some(c) if beta != 0.0 => {
+                    let out = self.dev.alloc(m, n)?;
+                    let mut enc = self.dev.encoder();
+                    enc.scale(beta as f32, c, &out)?;
+                    enc.submit()?;
+                    Ok(out)
+                }
+                _ => self.dev.zeros(m, n),
+            };
+        }
         let out = self.dev.alloc(m, n)?;
         let mut enc = self.dev.encoder();
         let beta = match c {
@@ -351,6 +368,8 @@ impl Backend for GpuBackend {
 
     fn axpby(&self, alpha: f64, x: &GpuMat, beta: f64, y: &GpuMat) -> Result<GpuMat> {
         axpby_shape(alpha, (x.rows(), x.cols()), beta, (y.rows(), y.cols()))?;
+        check_scalar("axpby alpha", alpha, DType::F32)?;
+        check_scalar("axpby beta", beta, DType::F32)?;
         let out = self.dev.alloc(x.rows(), x.cols())?;
         let mut enc = self.dev.encoder();
         enc.scale(beta as f32, y, &out)?;

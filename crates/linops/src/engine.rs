@@ -416,7 +416,9 @@ impl Engine {
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] when `x` has not `op.shape().1` rows, [`Error::EmptyDimension`]
-    /// for an empty `x`, [`Error::NonFinite`] for NaN/Inf in `x`, device limits and failures.
+    /// for an empty `x`, [`Error::NonFinite`] for NaN/Inf in `x`, [`Error::InvalidArgument`] for
+    /// an operator parameter or scale factor outside the compute precision's range (an `f32`
+    /// engine and a parameter beyond `f32`, see [`crate::errors`]), device limits and failures.
     ///
     /// # Examples
     /// ```
@@ -575,7 +577,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Euclidean norm of each column of a resident matrix.
+    /// Euclidean norm of each column of a resident matrix, overflow- and underflow-safe on every
+    /// backend (a representable norm is returned even when its squares are not; one beyond the
+    /// precision is `+Inf`).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a matrix of another engine kind; device failures.
@@ -672,7 +676,10 @@ impl Engine {
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] for incompatible shapes, [`Error::InvalidArgument`] for mixed
-    /// dtypes or backends, non-finite scalars or a missing `C`; device failures.
+    /// dtypes or backends, non-finite scalars, scalars outside the matrices' precision
+    /// (`1e300` for `f32` data) or a missing `C`; device failures. BLAS semantics on every
+    /// backend: with `alpha == 0` the product is not formed (it may overflow; `0·Inf` is NaN),
+    /// and with `beta == 0` `C` is not read.
     ///
     /// # Examples
     /// ```
@@ -684,6 +691,8 @@ impl Engine {
     /// let h = e.gemm(1.0, &a, true, &a, false, -1.0, Some(&g)).unwrap(); // AᵀA − AᵀA
     /// assert_eq!(e.download::<f64>(&h).unwrap()[(1, 1)], 0.0);
     /// assert!(e.gemm(1.0, &a, false, &a, false, 0.0, None).is_err()); // 3×2 · 3×2
+    /// let z = e.gemm(0.0, &a, true, &a, false, 0.0, None).unwrap(); // alpha = 0: AᵀA not formed
+    /// assert_eq!(e.download::<f64>(&z).unwrap()[(1, 1)], 0.0);
     /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn gemm(
@@ -741,7 +750,8 @@ impl Engine {
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] for different shapes, [`Error::InvalidArgument`] for mixed dtypes
-    /// or backends and non-finite scalars; device failures.
+    /// or backends, non-finite scalars and scalars outside the matrices' precision; device
+    /// failures.
     ///
     /// # Examples
     /// ```

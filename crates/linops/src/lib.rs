@@ -22,9 +22,13 @@
 //! one-line notice on stderr); `LINOPS_BACKEND=cpu|gpu` forces one; `LINOPS_ADAPTER=<substring>`
 //! picks an adapter by name (`software` picks a CPU adapter such as lavapipe).
 //!
-//! Non-finite policy: NaN and ±Inf are rejected, on every backend alike, wherever data enters
-//! linops: operator parameters when the op is built, `X` when it is applied or uploaded
-//! ([`Error::NonFinite`]). Results are not scanned: a finite input can still overflow to ±Inf.
+//! Errors, NaN/Inf and limits (the whole policy, in one place: [`errors`]): every call returns a
+//! typed [`Error`], never a panic or an abort. NaN and ±Inf are rejected, on every backend alike,
+//! wherever data enters linops: operator parameters when the op is built, `X` when it is applied
+//! or uploaded ([`Error::NonFinite`]). Results are not scanned: a finite input can still overflow
+//! to ±Inf, the same way under every cost model. An `f32` engine refuses parameters and scalars
+//! beyond `f32`'s range ([`Error::InvalidArgument`]); sizes are checked before anything
+//! proportional to them is allocated ([`Error::DeviceLimit`]).
 
 pub mod amm;
 mod engine;
@@ -32,6 +36,12 @@ mod matrix;
 pub mod randnla;
 pub mod sampling;
 pub mod stream;
+
+/// Errors, NaN/Inf policy, precision ranges and size limits (`docs/errors.md`, with its example
+/// run as a doctest).
+pub mod errors {
+    #![doc = include_str!("../../../docs/errors.md")]
+}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -11,10 +11,9 @@
 //! `t·q..` of `X` in place (leading dimension `b·q`, no copy). The GPU runs it as one dispatch with
 //! the block index in the grid's z dimension; the CPU as one faer GEMM per block.
 
-use super::{LeafOp, next_param_key, require_nonempty};
+use super::{LeafOp, require_nonempty};
 use crate::plan::{BlockLayout, Kernel, Lowering, Param};
 use crate::{BufId, Error, HostMat, Result};
-use std::sync::Arc;
 
 /// `diag(A₀, …, A_{b−1})` with equal `p×q` blocks.
 ///
@@ -98,12 +97,7 @@ impl BlockDiagonal {
         })?;
         Ok(Self {
             blocks,
-            param: Param {
-                key: next_param_key(),
-                rows: p,
-                cols,
-                data: Arc::from(m.into_data()),
-            },
+            param: Param::of_shape(p, cols, m.into_data()),
         })
     }
 

@@ -44,6 +44,7 @@
 //! up to `2b·n·B` reads of `X` and `n·B` writes. Flat: `(2·b·(1+L) + 1)·n·B` FLOPs; Pixelated adds
 //! the low-rank `4·n·r·B + 2·r·B` (and `n·B` for accumulating).
 
+use super::csr::CSR_INDEX_LIMIT;
 use super::{Csr, LeafOp, LowRank};
 use crate::plan::Lowering;
 use crate::{BufId, Error, HostMat, Op, Result};
@@ -56,6 +57,16 @@ fn levels_of(context: &str, n: usize, b: usize) -> Result<usize> {
             context: format!("{context} (n = {n}, block size b = {b})"),
             rows: n,
             cols: n,
+        });
+    }
+    if n >= CSR_INDEX_LIMIT {
+        // Checked first: the factors are CSR matrices of n rows (exact f32 indices), and every
+        // size below (2·n·b per factor, n·b·(1 + L) flat values) then fits in a usize.
+        return Err(Error::DeviceLimit {
+            what: format!("{context} size n"),
+            requested: n as u64,
+            limit_name: "exact f32 integer indices (2^24, exclusive)".into(),
+            limit: CSR_INDEX_LIMIT as u64,
         });
     }
     if !n.is_multiple_of(b) {

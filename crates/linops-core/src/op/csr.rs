@@ -20,10 +20,9 @@
 //! `X`, `rows·b` writes. CPU: a row-parallel loop; GPU: one invocation per output element
 //! (row, column of `X`), no float atomics.
 
-use super::{LeafOp, next_param_key, require_nonempty};
+use super::{LeafOp, require_nonempty};
 use crate::plan::{Kernel, Lowering, Param};
 use crate::{BufId, Error, HostMat, Result};
-use std::sync::Arc;
 
 /// Largest `rows`, `cols` and `nnz` (exclusive): indices must be exact in `f32`.
 pub const CSR_INDEX_LIMIT: usize = 1 << 24;
@@ -54,12 +53,7 @@ impl CsrParams {
 
     fn new(rows: usize, indptr: Vec<usize>, indices: Vec<usize>, values: Vec<f64>) -> Self {
         let nnz = values.len();
-        let col = |data: Vec<f64>, rows: usize| Param {
-            key: next_param_key(),
-            rows,
-            cols: 1,
-            data: Arc::from(data),
-        };
+        let col = |data: Vec<f64>, rows: usize| Param::of_shape(rows, 1, data);
         Self {
             indptr: col(indptr.into_iter().map(|v| v as f64).collect(), rows + 1),
             indices: col(indices.into_iter().map(|v| v as f64).collect(), nnz),
@@ -223,7 +217,8 @@ impl Csr {
     /// A CSR matrix from `(row, col, value)` triplets in any order (duplicates summed).
     ///
     /// # Errors
-    /// As [`Csr::new`]; a row index `≥ rows` is [`Error::InvalidArgument`].
+    /// As [`Csr::new`] (the 2²⁴ limits on `rows`, `cols` and the triplet count are checked
+    /// before anything is allocated); a row index `≥ rows` is [`Error::InvalidArgument`].
     ///
     /// # Examples
     /// ```
@@ -236,6 +231,17 @@ impl Csr {
         cols: usize,
         triplets: &[(usize, usize, f64)],
     ) -> Result<Self> {
+        // The limits first: `indptr` below has rows + 1 entries whatever the triplets hold.
+        for (what, v) in [("rows", rows), ("cols", cols), ("nnz", triplets.len())] {
+            if v >= CSR_INDEX_LIMIT {
+                return Err(Error::DeviceLimit {
+                    what: format!("csr matrix {what}"),
+                    requested: v as u64,
+                    limit_name: "exact f32 integer indices (2^24, exclusive)".into(),
+                    limit: CSR_INDEX_LIMIT as u64,
+                });
+            }
+        }
         if let Some(t) = triplets.iter().find(|t| t.0 >= rows) {
             return Err(Error::InvalidArgument(format!(
                 "csr triplet row index {} is not below rows = {rows}",

@@ -16,11 +16,10 @@
 //! factors (WGSL's `cos`/`sin` only promise an absolute error of 2⁻¹¹). Backends cache it like
 //! a parameter.
 
-use super::{LeafOp, next_param_key};
+use super::{LeafOp, check_generated, try_filled};
 use crate::plan::{Kernel, Lowering, Param};
 use crate::{BufId, Error, HostMat, Result};
 use std::f64::consts::PI;
-use std::sync::Arc;
 
 /// The orthonormal DCT-II of length `n` (its transpose is the DCT-III, the inverse).
 ///
@@ -41,7 +40,9 @@ impl Dct {
     /// The `n×n` orthonormal DCT-II.
     ///
     /// # Errors
-    /// [`Error::EmptyDimension`] when `n == 0`.
+    /// [`Error::EmptyDimension`] when `n == 0`; [`Error::DeviceLimit`] when the `n×4` table
+    /// exceeds [`super::MAX_GENERATED_ENTRIES`] (checked before allocating), [`Error::Backend`]
+    /// when the allocator refuses a smaller one.
     ///
     /// # Examples
     /// ```
@@ -57,8 +58,9 @@ impl Dct {
                 cols: 0,
             });
         }
+        let entries = check_generated("DCT twiddle table (n×4)", n.checked_mul(4))?;
         let nf = n as f64;
-        let mut data = vec![0.0; 4 * n];
+        let mut data = try_filled("DCT twiddle table", entries, 0.0)?;
         for k in 0..n {
             let kf = k as f64;
             let (s1, c1) = (2.0 * PI * kf / nf).sin_cos();
@@ -69,12 +71,7 @@ impl Dct {
             data[3 * n + k] = s2;
         }
         Ok(Self {
-            table: Param {
-                key: next_param_key(),
-                rows: n,
-                cols: 4,
-                data: Arc::from(data),
-            },
+            table: Param::of_shape(n, 4, data),
         })
     }
 

@@ -3,10 +3,9 @@
 //! Storage: `rows·cols` reals, column-major, `f64` on the host (each backend converts once and caches
 //! the upload). Cost of `A·X` with `X` of `b` columns: `2·rows·cols·b` FLOPs, one GEMM.
 
-use super::{LeafOp, next_param_key, require_nonempty};
+use super::{LeafOp, require_nonempty};
 use crate::plan::{Kernel, Lowering, Param};
 use crate::{BufId, HostMat, Result};
-use std::sync::Arc;
 
 /// A dense matrix operator.
 ///
@@ -37,12 +36,7 @@ impl Dense {
         m.check_finite("dense operator")?;
         let (rows, cols) = (m.rows(), m.cols());
         Ok(Self {
-            param: Param {
-                key: next_param_key(),
-                rows,
-                cols,
-                data: Arc::from(m.into_data()),
-            },
+            param: Param::of_shape(rows, cols, m.into_data()),
         })
     }
 

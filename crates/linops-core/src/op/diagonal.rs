@@ -4,10 +4,9 @@
 //! `b` columns: `3·n·b` FLOPs, one pass over `X`. The planner merges adjacent diagonals of a
 //! product into one and folds scalars into them.
 
-use super::{LeafOp, next_param_key, require_nonempty};
+use super::{LeafOp, require_nonempty};
 use crate::plan::{Kernel, Lowering, Param};
 use crate::{BufId, HostMat, Result, check_finite};
-use std::sync::Arc;
 
 /// `diag(d)`.
 ///
@@ -37,12 +36,7 @@ impl Diagonal {
         require_nonempty("diagonal", d.len(), 1)?;
         check_finite("diagonal", d.len(), &d)?;
         Ok(Self {
-            param: Param {
-                key: next_param_key(),
-                rows: d.len(),
-                cols: 1,
-                data: Arc::from(d),
-            },
+            param: Param::of_shape(d.len(), 1, d),
         })
     }
 

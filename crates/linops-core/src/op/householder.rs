@@ -16,10 +16,9 @@
 //! GEMMs and one axpby. Cost for `X` of `b` columns: `4·n·k·b + 2·k²·b` FLOPs plus one pass over
 //! `X` (dense: `2·n²·b`).
 
-use super::{LeafOp, next_param_key, require_nonempty};
+use super::{LeafOp, check_generated, require_nonempty, try_filled};
 use crate::plan::{Kernel, Lowering, Param};
 use crate::{BufId, Error, HostMat, Result, check_finite};
-use std::sync::Arc;
 
 /// `Q = H₁·…·H_k`, `H_i = I − τ_i·v_i·v_iᵀ`, applied in compact WY form.
 ///
@@ -44,7 +43,10 @@ impl Householder {
     /// # Errors
     /// [`Error::EmptyDimension`] for `n == 0` or `k == 0`, [`Error::ShapeMismatch`] when `v` has
     /// not `n·k` entries or `tau` not `k`, [`Error::NonFinite`] for NaN/Inf in `v` or `tau`,
-    /// [`Error::InvalidArgument`] for a zero reflector vector.
+    /// [`Error::InvalidArgument`] for a zero reflector vector, [`Error::DeviceLimit`] when the
+    /// `k×k` factor `T` (larger than the data `V` when `k > n`) exceeds
+    /// [`super::MAX_GENERATED_ENTRIES`] (checked before allocating), [`Error::Backend`] when the
+    /// allocator refuses a smaller one.
     ///
     /// # Examples
     /// ```
@@ -81,20 +83,19 @@ impl Householder {
                 )));
             }
         }
-        let t = larft(n, k, &v, &tau);
+        // T is k×k: more than the data when k > n, so its size is checked and its allocation
+        // fallible.
+        let entries = check_generated("householder factor T (k×k)", k.checked_mul(k))?;
+        let t = larft(
+            n,
+            k,
+            &v,
+            &tau,
+            try_filled("householder factor T", entries, 0.0)?,
+        );
         Ok(Self {
-            v: Param {
-                key: next_param_key(),
-                rows: n,
-                cols: k,
-                data: Arc::from(v),
-            },
-            t: Param {
-                key: next_param_key(),
-                rows: k,
-                cols: k,
-                data: Arc::from(t),
-            },
+            v: Param::of_shape(n, k, v),
+            t: Param::of_shape(k, k, t),
             tau,
         })
     }
@@ -174,8 +175,7 @@ impl Householder {
 }
 
 /// `T` of the compact WY form (forward, column-wise storage; LAPACK `xLARFT`), column-major `k×k`.
-fn larft(n: usize, k: usize, v: &[f64], tau: &[f64]) -> Vec<f64> {
-    let mut t = vec![0.0; k * k];
+fn larft(n: usize, k: usize, v: &[f64], tau: &[f64], mut t: Vec<f64>) -> Vec<f64> {
     let mut w = vec![0.0; k];
     for i in 0..k {
         let vi = &v[i * n..(i + 1) * n];

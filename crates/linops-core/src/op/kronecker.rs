@@ -19,7 +19,7 @@
 //! `k + 1` passes of data movement (`k` mode rotations, one copy into the output).
 
 use super::{LeafOp, Op};
-use crate::plan::normalize::{NormStats, normalize};
+use crate::plan::normalize::{NormStats, normalize_in};
 use crate::plan::{Kernel, Lowering};
 use crate::{BufId, Error, HostMat, Result};
 
@@ -136,12 +136,25 @@ impl LeafOp for Kronecker {
         let b = cx.shape_of(x).1;
         let mut cur = x;
         let mut len = if transposed { self.rows } else { self.cols };
+        // An intermediate can be longer than both X and the output (factors of m > d before
+        // factors of m < d): its size is checked, never wrapped.
+        let too_big = |what: String, rows: usize, cols: usize| Error::DeviceLimit {
+            what: format!("kronecker temporary {what}"),
+            requested: u64::MAX,
+            limit_name: format!("usize elements ({rows}·{cols} overflows)"),
+            limit: usize::MAX as u64,
+        };
         for f in &self.factors {
             let f = if transposed { f.t() } else { f.clone() };
             let (m, d) = f.shape();
             let rest = len / d;
+            let cols = rest
+                .checked_mul(b)
+                .ok_or_else(|| too_big(format!("{d}x({rest}·{b})"), rest, b))?;
+            m.checked_mul(cols)
+                .ok_or_else(|| too_big(format!("{m}x{cols}"), m, cols))?;
             // Rotate the slowest mode (d) to the front: each column is a rest×d matrix.
-            let front = cx.temp(d, rest * b);
+            let front = cx.temp(d, cols);
             cx.push(
                 Kernel::BatchTranspose {
                     rows: rest,
@@ -155,8 +168,9 @@ impl LeafOp for Kronecker {
             if cur != x {
                 cx.release(cur);
             }
-            let applied = cx.temp(m, rest * b);
-            normalize(&f, &mut NormStats::default())?.lower(cx, front, applied, 1.0, 0.0)?;
+            let applied = cx.temp(m, cols);
+            normalize_in(&f, cx.dtype(), &mut NormStats::default())?
+                .lower(cx, front, applied, 1.0, 0.0)?;
             cx.release(front);
             cur = applied;
             len = m * rest;

@@ -11,28 +11,17 @@
 //!
 //! Storage: `U`, `V` column-major, `s` or `d` as columns, all `f64` plan parameters.
 
-use super::{LeafOp, next_param_key, require_nonempty};
+use super::{LeafOp, require_nonempty};
 use crate::plan::{Kernel, Lowering, Param};
 use crate::{BufId, Error, HostMat, Result, check_finite};
-use std::sync::Arc;
 
 fn mat_param(m: HostMat) -> Param {
     let (rows, cols) = (m.rows(), m.cols());
-    Param {
-        key: next_param_key(),
-        rows,
-        cols,
-        data: Arc::from(m.into_data()),
-    }
+    Param::of_shape(rows, cols, m.into_data())
 }
 
 fn vec_param(v: Vec<f64>) -> Param {
-    Param {
-        key: next_param_key(),
-        rows: v.len(),
-        cols: 1,
-        data: Arc::from(v),
-    }
+    Param::of_shape(v.len(), 1, v)
 }
 
 fn param_mat(p: &Param) -> HostMat {

@@ -412,6 +412,47 @@ impl Op {
     }
 }
 
+/// The most entries an operator builds from its sizes alone, with no caller data behind them (a
+/// transform's table, a shuffle's index array, a block of a generated sketch): 2³² (32 GiB of
+/// `f64`). A larger request is an [`Error::DeviceLimit`] before anything is allocated; a smaller
+/// one that the allocator refuses is an [`Error::Backend`], never an abort.
+///
+/// # Examples
+/// ```
+/// use linops_core::{Error, op::{Dct, MAX_GENERATED_ENTRIES}};
+/// assert_eq!(MAX_GENERATED_ENTRIES, 1 << 32);
+/// assert!(matches!(Dct::new(1 << 40), Err(Error::DeviceLimit { .. })));
+/// ```
+pub const MAX_GENERATED_ENTRIES: usize = 1 << 32;
+
+/// Checks `entries` (`None`: the size computation overflowed) against
+/// [`MAX_GENERATED_ENTRIES`].
+pub(crate) fn check_generated(context: &str, entries: Option<usize>) -> Result<usize> {
+    match entries {
+        Some(e) if e <= MAX_GENERATED_ENTRIES => Ok(e),
+        _ => Err(Error::DeviceLimit {
+            what: format!("{context} (entries built from its sizes)"),
+            requested: entries.map_or(u64::MAX, |e| e as u64),
+            limit_name: "linops_core::op::MAX_GENERATED_ENTRIES".into(),
+            limit: MAX_GENERATED_ENTRIES as u64,
+        }),
+    }
+}
+
+/// A vector of `len` copies of `fill`, allocated fallibly: a request the allocator refuses is an
+/// [`Error::Backend`] naming `context` and the size, not an abort of the process.
+pub(crate) fn try_filled<T: Clone>(context: &str, len: usize, fill: T) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|e| {
+        Error::Backend(format!(
+            "{context}: host allocation of {len} entries ({} bytes) failed: {e}",
+            len.saturating_mul(std::mem::size_of::<T>())
+        ))
+    })?;
+    v.resize(len, fill);
+    Ok(v)
+}
+
 /// A process-unique key for a parameter array, so backends can cache converted uploads.
 pub(crate) fn next_param_key() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);

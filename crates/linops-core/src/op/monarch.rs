@@ -226,13 +226,19 @@ impl Monarch {
                         slice[sg + j * s] = a.get(sg * b2 + l_idx, t * p + j);
                     }
                 }
-                let (sigma, u, v) = best_rank1(s, p, &slice);
+                // σ₁ = σ·2^e with the slice scaled into [1, 2) first, so nothing over- or
+                // underflows at any magnitude; the 2^e is split between the two factors (exact
+                // power-of-two products, so projecting 2^k·A gives 2^k times the result).
+                let Some(Rank1 { sigma, exp, u, v }) = rank1_scaled(s, p, &slice) else {
+                    continue; // a zero slice: its block entries stay zero
+                };
                 let root = sigma.sqrt();
+                let (el, er) = (exp.div_euclid(2), exp - exp.div_euclid(2));
                 for sg in 0..s {
-                    l[l_idx * s * b1 + sg + t * s] = root * u[sg];
+                    l[l_idx * s * b1 + sg + t * s] = ldexp(root * u[sg], el);
                 }
                 for j in 0..p {
-                    r[t * b2 * p + l_idx + j * b2] = root * v[j];
+                    r[t * b2 * p + l_idx + j * b2] = ldexp(root * v[j], er);
                 }
             }
         }
@@ -253,15 +259,86 @@ impl Monarch {
 /// `(σ₂/σ₁)²` per step, so the returned error exceeds the optimal one by a relative amount below
 /// the stopping tolerance once converged (immediately when `a` has rank 1).
 ///
+/// Scale: the iteration runs on `a·2⁻ᵉ` with `2ᵉ ≤ max|a| < 2ᵉ⁺¹` (an exact scaling), so no
+/// square over- or underflows whatever the magnitude of `a` (entries of 10²⁰⁰ or 10⁻³⁰⁰ alike);
+/// `σ` is `+∞` only when `σ₁` itself exceeds `f64::MAX`.
+///
+/// # Errors
+/// [`Error::EmptyDimension`] for `rows == 0` or `cols == 0`, [`Error::ShapeMismatch`] when
+/// `a.len() != rows·cols`, [`Error::NonFinite`] for NaN/Inf in `a`.
+///
 /// # Examples
 /// ```
 /// // [[3, 6], [4, 8]] = 5·[0.6, 0.8]ᵀ·√5·[1, 2]/√5: σ = 5√5.
-/// let (s, u, v) = linops_core::op::best_rank1(2, 2, &[3.0, 4.0, 6.0, 8.0]);
+/// let (s, u, v) = linops_core::op::best_rank1(2, 2, &[3.0, 4.0, 6.0, 8.0]).unwrap();
 /// assert!((s - 5.0 * 5f64.sqrt()).abs() < 1e-12);
 /// assert!((u[0].abs() - 0.6).abs() < 1e-12 && (v[1].abs() - 2.0 / 5f64.sqrt()).abs() < 1e-12);
+/// // The same matrix times 1e200: σ scales, nothing overflows.
+/// let (s, _, _) = linops_core::op::best_rank1(2, 2, &[3e200, 4e200, 6e200, 8e200]).unwrap();
+/// assert!((s / (5e200 * 5f64.sqrt()) - 1.0).abs() < 1e-12);
+/// assert!(linops_core::op::best_rank1(2, 2, &[1.0]).is_err()); // 1 entry for a 2x2
 /// ```
-pub fn best_rank1(rows: usize, cols: usize, a: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
-    let at = |i: usize, j: usize| a[i + j * rows];
+pub fn best_rank1(rows: usize, cols: usize, a: &[f64]) -> Result<(f64, Vec<f64>, Vec<f64>)> {
+    require_nonempty("best rank-1 approximation", rows, cols)?;
+    if rows.checked_mul(cols) != Some(a.len()) {
+        return Err(Error::ShapeMismatch {
+            context: "best rank-1 approximation".into(),
+            expected: format!("{rows}x{cols} = {} entries", rows.saturating_mul(cols)),
+            found: format!("{} entries", a.len()),
+        });
+    }
+    crate::check_finite("best rank-1 approximation input", rows, a)?;
+    Ok(match rank1_scaled(rows, cols, a) {
+        Some(Rank1 { sigma, exp, u, v }) => (ldexp(sigma, exp), u, v),
+        None => (0.0, vec![0.0; rows], vec![0.0; cols]),
+    })
+}
+
+/// `σ₁ = sigma·2^exp` with unit singular vectors `u`, `v`.
+struct Rank1 {
+    sigma: f64,
+    exp: i32,
+    u: Vec<f64>,
+    v: Vec<f64>,
+}
+
+/// `2^k` for `k` in the normal exponent range `-1022..=1023`.
+fn pow2(k: i32) -> f64 {
+    debug_assert!((-1022..=1023).contains(&k));
+    f64::from_bits(((k + 1023) as u64) << 52)
+}
+
+/// `x·2^k`, exact unless the result is subnormal, for any `k` (in steps of at most 2¹⁰⁰⁰).
+fn ldexp(mut x: f64, mut k: i32) -> f64 {
+    while k > 1000 {
+        x *= pow2(1000);
+        k -= 1000;
+    }
+    while k < -1000 {
+        x *= pow2(-1000);
+        k += 1000;
+    }
+    x * pow2(k)
+}
+
+/// The `e` with `2^e ≤ m < 2^(e+1)`, for a finite `m > 0` (subnormals included).
+fn exponent(m: f64) -> i32 {
+    if m < f64::MIN_POSITIVE {
+        return exponent(m * pow2(64)) - 64;
+    }
+    ((m.to_bits() >> 52) & 0x7ff) as i32 - 1023
+}
+
+/// The power iteration of [`best_rank1`] on `a·2^-e` (`None` when `a = 0`); `a` is finite and
+/// `rows·cols` long.
+fn rank1_scaled(rows: usize, cols: usize, a: &[f64]) -> Option<Rank1> {
+    let max = a.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    if max == 0.0 {
+        return None;
+    }
+    let exp = exponent(max);
+    let scaled: Vec<f64> = a.iter().map(|&x| ldexp(x, -exp)).collect();
+    let at = |i: usize, j: usize| scaled[i + j * rows];
     let mul = |v: &[f64]| -> Vec<f64> {
         (0..rows)
             .map(|i| (0..cols).map(|j| at(i, j) * v[j]).sum())
@@ -284,7 +361,7 @@ pub fn best_rank1(rows: usize, cols: usize, a: &[f64]) -> (f64, Vec<f64>, Vec<f6
     let mut v: Vec<f64> = (0..cols).map(|j| at(best_row, j)).collect();
     let nv = norm(&v);
     if nv == 0.0 {
-        return (0.0, vec![0.0; rows], vec![0.0; cols]);
+        return None;
     }
     v.iter_mut().for_each(|x| *x /= nv);
     let mut w = mul(&v);
@@ -311,10 +388,10 @@ pub fn best_rank1(rows: usize, cols: usize, a: &[f64]) -> (f64, Vec<f64>, Vec<f6
     }
     let sigma = energy.sqrt();
     if sigma == 0.0 {
-        return (0.0, vec![0.0; rows], vec![0.0; cols]);
+        return None;
     }
     let u = w.iter().map(|x| x / sigma).collect();
-    (sigma, u, v)
+    Some(Rank1 { sigma, exp, u, v })
 }
 
 impl LeafOp for Monarch {

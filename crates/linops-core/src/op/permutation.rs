@@ -18,7 +18,7 @@
 //! `2·n·b + n` elements moved (plus `n·b` read when `beta ≠ 0`). A standalone permutation is one
 //! gather step; inside a Monarch operator it costs nothing (folded into the block GEMMs).
 
-use super::{LeafOp, next_param_key, require_nonempty};
+use super::{LeafOp, check_generated, require_nonempty, try_filled};
 use crate::plan::{Kernel, Lowering, Param};
 use crate::{BufId, Error, HostMat, Result};
 
@@ -70,12 +70,7 @@ impl Permutation {
             }
             inv[p] = i;
         }
-        let param = |v: &[usize]| Param {
-            key: next_param_key(),
-            rows: n,
-            cols: 1,
-            data: v.iter().map(|&i| i as f64).collect::<Vec<_>>().into(),
-        };
+        let param = |v: &[usize]| Param::of_shape(n, 1, v.iter().map(|&i| i as f64).collect());
         Ok(Self {
             perm: param(&perm),
             inv: param(&inv),
@@ -87,7 +82,9 @@ impl Permutation {
     ///
     /// # Errors
     /// [`Error::EmptyDimension`] when `rows` or `cols` is 0, [`Error::InvalidArgument`] when
-    /// `rows·cols` overflows.
+    /// `rows·cols` overflows, [`Error::DeviceLimit`] when it exceeds
+    /// [`super::MAX_GENERATED_ENTRIES`] (checked before allocating), [`Error::Backend`] when the
+    /// allocator refuses a smaller one.
     ///
     /// # Examples
     /// ```
@@ -101,7 +98,8 @@ impl Permutation {
         let n = rows.checked_mul(cols).ok_or_else(|| {
             Error::InvalidArgument(format!("perfect shuffle: {rows}·{cols} overflows"))
         })?;
-        let mut perm = vec![0; n];
+        let n = check_generated(&format!("perfect shuffle S({rows}, {cols})"), Some(n))?;
+        let mut perm = try_filled("perfect shuffle", n, 0usize)?;
         for a in 0..rows {
             for b in 0..cols {
                 perm[b + a * cols] = a + b * rows;

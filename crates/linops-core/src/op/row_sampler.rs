@@ -72,6 +72,7 @@ impl RowSampler {
     /// ```
     pub fn uniform(d: usize, m: usize, rng: RngState) -> Result<Self> {
         require_nonempty("row sampler", d, m)?;
+        Self::check_limits(d, m)?; // before the m weights are allocated
         Self::from_weights(d, &vec![1.0; m], rng)
     }
 
@@ -182,8 +183,7 @@ impl RowSampler {
         Ok(())
     }
 
-    fn from_weights(d: usize, w: &[f64], rng: RngState) -> Result<Self> {
-        let m = w.len();
+    fn check_limits(d: usize, m: usize) -> Result<()> {
         for (what, v) in [("rows d", d), ("cols m", m)] {
             if v >= CSR_INDEX_LIMIT {
                 return Err(Error::DeviceLimit {
@@ -194,6 +194,12 @@ impl RowSampler {
                 });
             }
         }
+        Ok(())
+    }
+
+    fn from_weights(d: usize, w: &[f64], rng: RngState) -> Result<Self> {
+        let m = w.len();
+        Self::check_limits(d, m)?;
         let mut cdf = Vec::with_capacity(m);
         let mut acc = 0.0f64;
         for &v in w {

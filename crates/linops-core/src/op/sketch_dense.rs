@@ -132,7 +132,9 @@ impl DenseSketch {
     /// The submatrix `S[r0 .. r0 + rows, c0 .. c0 + cols]`, generated on its own.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when the block leaves the operator or is empty.
+    /// [`Error::InvalidArgument`] when the block leaves the operator or is empty;
+    /// [`Error::DeviceLimit`] when it has more than [`super::MAX_GENERATED_ENTRIES`] entries
+    /// (checked before allocating), [`Error::Backend`] when the allocator refuses a smaller one.
     ///
     /// # Examples
     /// ```
@@ -154,9 +156,14 @@ impl DenseSketch {
                 self.cols
             )));
         }
+        let entries = super::check_generated(
+            &format!("dense sketch block of {rows}x{cols}"),
+            rows.checked_mul(cols),
+        )?;
         let scale = self.scale();
-        let mut data = Vec::with_capacity(rows * cols);
-        let mut col = vec![0.0f32; rows];
+        let mut data = super::try_filled("dense sketch block", entries, 0.0)?;
+        data.clear();
+        let mut col = super::try_filled("dense sketch block column", rows, 0.0f32)?;
         for j in 0..cols {
             self.rng
                 .column_into(self.dist, r0 as u64, (c0 + j) as u64, &mut col);

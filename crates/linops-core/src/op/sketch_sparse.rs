@@ -302,7 +302,8 @@ impl VerySparseProjection {
     /// # Errors
     /// [`Error::EmptyDimension`] when `d` or `m` is 0; [`Error::InvalidArgument`] when `ρ` is not
     /// in `(0, 1]` or below `2⁻³¹` (no representable threshold); [`Error::DeviceLimit`] when `d`,
-    /// `m` or the drawn `nnz` reaches 2²⁴.
+    /// `m`, the expected `nnz` (`ρ·d·m`, checked before any entry is drawn) or the drawn `nnz`
+    /// (checked while drawing) reaches 2²⁴.
     ///
     /// # Examples
     /// ```
@@ -327,8 +328,24 @@ impl VerySparseProjection {
         }
         index_limit("very sparse projection", "rows", d)?;
         index_limit("very sparse projection", "cols", m)?;
+        // The nonzero count is random, but its mean is known: refuse before drawing (d·m/4
+        // Philox blocks) when the mean already reaches the limit; below it, the running count
+        // stops the draw as soon as the limit is reached.
+        let expected = threshold as f64 / 2f64.powi(32) * d as f64 * m as f64;
+        if expected >= CSR_INDEX_LIMIT as f64 {
+            return Err(Error::DeviceLimit {
+                what: format!(
+                    "very sparse projection of {d}x{m} at density {density}: expected nnz \
+                     (density·d·m)"
+                ),
+                requested: expected as u64,
+                limit_name: "exact f32 integer indices (2^24, exclusive)".into(),
+                limit: CSR_INDEX_LIMIT as u64,
+            });
+        }
         let mut entries = Vec::new();
         for j in 0..m {
+            index_limit("very sparse projection", "nnz", entries.len())?;
             for i0 in (0..d).step_by(4) {
                 let block = rng.matrix_block(i0 as u64, j as u64);
                 for (r, &w) in (i0..d).zip(block.iter()) {

@@ -26,11 +26,10 @@
 //! (or `(m + m' + m)·b`) multiplies and two `m'×b` / `m×b` temporaries; nothing dense.
 
 use super::sketch_sparse::floyd_sample;
-use super::{LeafOp, next_param_key, require_nonempty};
+use super::{LeafOp, require_nonempty};
 use crate::plan::{Kernel, Lowering, Param};
 use crate::rng::{Dist, RngState};
 use crate::{BufId, Error, HostMat, Result};
-use std::sync::Arc;
 
 /// The SRHT `S = √(m'/d)·R·H·D` (`d×m`).
 ///
@@ -94,12 +93,7 @@ impl Srht {
         for (r, &i) in sample.iter().enumerate() {
             inverse[i] = r as f64;
         }
-        let col = |data: Vec<f64>| Param {
-            key: next_param_key(),
-            rows: data.len(),
-            cols: 1,
-            data: Arc::from(data),
-        };
+        let col = |data: Vec<f64>| Param::of_shape(data.len(), 1, data);
         Ok(Self {
             rows: d,
             cols: m,

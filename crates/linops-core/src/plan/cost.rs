@@ -24,7 +24,10 @@
 //! - the structured estimate exceeds `min_seconds` (default 50 µs): below that an apply is
 //!   dominated by fixed costs that the model does not resolve, and a dense copy costs memory for
 //!   nothing;
-//! - the dense form has at most `max_dense_entries` entries (default 2²⁴).
+//! - the dense form has at most `max_dense_entries` entries (default 2²⁴);
+//! - every entry of the dense form is finite in the compute precision: a leaf whose entries
+//!   overflow (a Kronecker product of large factors) keeps its structure, which computes the
+//!   same finite result wherever one exists, so the outcome never depends on the choice.
 //!
 //! Every candidate's two estimates and the outcome are kept in the plan ([`super::Plan::decisions`])
 //! and printed by `explain()`. [`CostModel::structure_only`] never materializes: it is what
@@ -355,11 +358,25 @@ impl CostModel {
     }
 }
 
-type MaterializedCache = Mutex<Vec<(Weak<dyn LeafOp>, Op)>>;
+type MaterializedCache = Mutex<Vec<(Weak<dyn LeafOp>, Option<Op>)>>;
+
+/// Whether the materialized `op` (a dense leaf) has every entry finite in `dtype`.
+pub(super) fn dense_fits(op: &Op, dtype: DType) -> bool {
+    let max = match op {
+        Op::Dense(d) => d.param().max_abs(),
+        _ => return true,
+    };
+    match dtype {
+        DType::F64 => max.is_finite(),
+        DType::F32 => (max as f32).is_finite(),
+    }
+}
 
 /// The dense form of `leaf`, built once per leaf while the leaf lives: later plans reuse the same
-/// `Op` (and so the same parameter key, so a backend keeps its uploaded copy).
-pub(super) fn materialized(leaf: &Arc<dyn LeafOp>) -> Result<Op> {
+/// `Op` (and so the same parameter key, so a backend keeps its uploaded copy). `None` when the
+/// dense form has entries that overflow `f64` (the structure is then the only faithful form;
+/// remembered too, so the dense form is not rebuilt for every plan).
+pub(super) fn materialized(leaf: &Arc<dyn LeafOp>) -> Result<Option<Op>> {
     static CACHE: OnceLock<MaterializedCache> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -370,7 +387,12 @@ pub(super) fn materialized(leaf: &Arc<dyn LeafOp>) -> Result<Op> {
     }) {
         return Ok(op.clone());
     }
-    let op = Op::from_host(leaf.to_dense())?;
+    let dense = leaf.to_dense();
+    let op = if dense.data().iter().all(|v| v.is_finite()) {
+        Some(Op::from_host(dense)?)
+    } else {
+        None
+    };
     cache.push((Arc::downgrade(leaf), op.clone()));
     Ok(op)
 }

@@ -165,6 +165,30 @@ impl Kernel {
         }
     }
 
+    /// The kernel's scalar parameters (its `alpha` and `beta`; none for a plain transpose).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::Kernel;
+    /// assert_eq!(Kernel::Axpby { alpha: 2.0, beta: 1.0 }.scalars(), vec![2.0, 1.0]);
+    /// assert!(Kernel::Transpose.scalars().is_empty());
+    /// ```
+    pub fn scalars(&self) -> Vec<f64> {
+        match *self {
+            Kernel::Transpose => Vec::new(),
+            Kernel::Gemm { alpha, beta, .. }
+            | Kernel::Axpby { alpha, beta }
+            | Kernel::DiagScale { alpha, beta }
+            | Kernel::SketchGemm { alpha, beta, .. }
+            | Kernel::Gather { alpha, beta }
+            | Kernel::BlockGemm { alpha, beta, .. }
+            | Kernel::Fwht { alpha, beta }
+            | Kernel::Dct { alpha, beta, .. }
+            | Kernel::BatchTranspose { alpha, beta, .. }
+            | Kernel::Spmm { alpha, beta } => vec![alpha, beta],
+        }
+    }
+
     /// Checks argument shapes and returns `(flops, elements moved)`.
     ///
     /// # Errors
@@ -183,6 +207,11 @@ impl Kernel {
         inputs: &[(usize, usize)],
         out: (usize, usize),
     ) -> Result<(u64, u64)> {
+        self.cost(inputs, out).map(|(f, e)| (f.0, e.0))
+    }
+
+    /// [`Kernel::check_and_cost`] with saturating counts (sizes near `usize::MAX` must not wrap).
+    fn cost(&self, inputs: &[(usize, usize)], out: (usize, usize)) -> Result<(Sat, Sat)> {
         let want = match self {
             Kernel::Gemm { .. } | Kernel::DiagScale { .. } | Kernel::Dct { .. } => 2,
             Kernel::Axpby { .. }
@@ -205,8 +234,8 @@ impl Kernel {
             expected,
             found: format!("inputs {inputs:?}, output {out:?}"),
         };
-        let (m, n) = (out.0 as u64, out.1 as u64);
-        let reads_out = |beta: f64| if beta != 0.0 { m * n } else { 0 };
+        let (m, n) = (Sat::of(out.0), Sat::of(out.1));
+        let reads_out = |beta: f64| if beta != 0.0 { m * n } else { Sat(0) };
         match *self {
             Kernel::Gemm {
                 trans_a,
@@ -227,7 +256,7 @@ impl Kernel {
                         k = ak
                     )));
                 }
-                let k = ak as u64;
+                let k = Sat::of(ak);
                 Ok((2 * m * n * k, m * k + k * n + m * n + reads_out(beta)))
             }
             Kernel::Axpby { beta, .. } => {
@@ -253,7 +282,7 @@ impl Kernel {
                 if inputs[0] != (out.1, out.0) {
                     return Err(mismatch(format!("X of {}x{}", out.1, out.0)));
                 }
-                Ok((0, 2 * m * n))
+                Ok((Sat(0), 2 * m * n))
             }
             Kernel::Gather { beta, .. } => {
                 let (idx, x) = (inputs[0], inputs[1]);
@@ -285,14 +314,17 @@ impl Kernel {
                 } else {
                     (w.0, w.1 / blocks)
                 };
-                if x.0 != blocks * bk || out.0 != blocks * bm || x.1 != out.1 {
+                if blocks.checked_mul(bk) != Some(x.0)
+                    || blocks.checked_mul(bm) != Some(out.0)
+                    || x.1 != out.1
+                {
                     return Err(mismatch(format!(
                         "{blocks} blocks of {bm}x{bk}: X of {} rows, out of {} rows, equal columns",
-                        blocks * bk,
-                        blocks * bm
+                        blocks.saturating_mul(bk),
+                        blocks.saturating_mul(bm)
                     )));
                 }
-                let (b, bm, bk) = (blocks as u64, bm as u64, bk as u64);
+                let (b, bm, bk) = (Sat::of(blocks), Sat::of(bm), Sat::of(bk));
                 Ok((
                     2 * b * bm * bk * n,
                     b * bm * bk + b * bk * n + m * n + reads_out(beta),
@@ -312,7 +344,7 @@ impl Kernel {
                         out.1, out.1
                     )));
                 }
-                let k = gk as u64;
+                let k = Sat::of(gk);
                 Ok((2 * m * n * k, k * n + m * n + reads_out(beta)))
             }
             Kernel::Fwht { beta, .. } => {
@@ -324,11 +356,11 @@ impl Kernel {
                         x.0, out.1
                     )));
                 }
-                let nn = big as u64;
-                let log = u64::from(big.trailing_zeros());
+                let nn = Sat::of(big);
+                let log = Sat(u64::from(big.trailing_zeros()));
                 // N·log₂N additions, one scaling per kept row, plus the beta update.
-                let flops = n * (nn * log + m + if beta != 0.0 { 2 * m } else { 0 });
-                Ok((flops, x.0 as u64 * n + m * n + reads_out(beta)))
+                let flops = n * (nn * log + m + if beta != 0.0 { 2 * m } else { Sat(0) });
+                Ok((flops, Sat::of(x.0) * n + m * n + reads_out(beta)))
             }
             Kernel::Dct { beta, .. } => {
                 let (x, table) = (inputs[0], inputs[1]);
@@ -340,20 +372,26 @@ impl Kernel {
                 }
                 // The conventional 5·n·⌈log₂n⌉ of a complex FFT, 4n for the rotation and
                 // scaling, plus the beta update.
-                let log = u64::from(out.0.next_power_of_two().trailing_zeros());
-                let flops = n * (5 * m * log + 4 * m + if beta != 0.0 { 2 * m } else { 0 });
+                let log = Sat(u64::from(
+                    out.0
+                        .checked_next_power_of_two()
+                        .map_or(usize::BITS, usize::trailing_zeros),
+                ));
+                let flops = n * (5 * m * log + 4 * m + if beta != 0.0 { 2 * m } else { Sat(0) });
                 Ok((flops, 2 * m * n + 4 * m + reads_out(beta)))
             }
             Kernel::BatchTranspose {
                 rows, cols, beta, ..
             } => {
-                let len = inputs[0].0 as u64 * inputs[0].1 as u64;
-                let block = rows as u64 * cols as u64;
-                if block == 0 || len != m * n || !len.is_multiple_of(block) {
+                let len = inputs[0].0 as u128 * inputs[0].1 as u128;
+                let block = rows as u128 * cols as u128;
+                if block == 0 || len != out.0 as u128 * out.1 as u128 || !len.is_multiple_of(block)
+                {
                     return Err(mismatch(format!(
                         "X and out with the same number of elements, a multiple of {rows}·{cols}"
                     )));
                 }
+                let len = m * n;
                 Ok((
                     if beta != 0.0 { 3 } else { 1 } * len,
                     2 * len + reads_out(beta),
@@ -361,19 +399,63 @@ impl Kernel {
             }
             Kernel::Spmm { beta, .. } => {
                 let (p, i, v, x) = (inputs[0], inputs[1], inputs[2], inputs[3]);
-                if p != (out.0 + 1, 1) || i.1 != 1 || v != i || x.1 != out.1 {
+                if out.0.checked_add(1) != Some(p.0)
+                    || p.1 != 1
+                    || i.1 != 1
+                    || v != i
+                    || x.1 != out.1
+                {
                     return Err(mismatch(format!(
                         "indptr {}x1, indices and values nnz×1, X k×{}",
-                        out.0 + 1,
+                        out.0.saturating_add(1),
                         out.1
                     )));
                 }
-                let nnz = i.0 as u64;
+                let nnz = Sat::of(i.0);
                 Ok((
                     2 * nnz * n + if beta != 0.0 { 2 } else { 1 } * m * n,
                     (m + 1) + 2 * nnz + nnz * n + m * n + reads_out(beta),
                 ))
             }
         }
+    }
+}
+
+/// A saturating count of FLOPs or elements: a cost estimate for sizes near `usize::MAX` stays at
+/// `u64::MAX` instead of wrapping (the plan rejects such buffers with a typed error afterwards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sat(u64);
+
+impl Sat {
+    fn of(v: usize) -> Sat {
+        Sat(u64::try_from(v).unwrap_or(u64::MAX))
+    }
+}
+
+impl std::ops::Mul for Sat {
+    type Output = Sat;
+    fn mul(self, rhs: Sat) -> Sat {
+        Sat(self.0.saturating_mul(rhs.0))
+    }
+}
+
+impl std::ops::Mul<Sat> for u64 {
+    type Output = Sat;
+    fn mul(self, rhs: Sat) -> Sat {
+        Sat(self.saturating_mul(rhs.0))
+    }
+}
+
+impl std::ops::Add for Sat {
+    type Output = Sat;
+    fn add(self, rhs: Sat) -> Sat {
+        Sat(self.0.saturating_add(rhs.0))
+    }
+}
+
+impl std::ops::Add<u64> for Sat {
+    type Output = Sat;
+    fn add(self, rhs: u64) -> Sat {
+        Sat(self.0.saturating_add(rhs))
     }
 }

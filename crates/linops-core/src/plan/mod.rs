@@ -38,14 +38,24 @@ fn choose(
             op: Op::Leaf(leaf),
             transposed,
         } => {
-            let d = model.decide(&leaf, transposed, batch, dtype)?;
-            let materialized = d.materialized;
-            out.push(d);
-            let op = if materialized {
-                cost::materialized(&leaf)?
+            let mut d = model.decide(&leaf, transposed, batch, dtype)?;
+            // The dense form must hold what the structure computes: a leaf whose entries
+            // overflow the compute precision (a Kronecker product of large factors, say) keeps
+            // its structure, so the outcome never depends on the model's choice.
+            let dense = if d.materialized {
+                cost::materialized(&leaf)?.filter(|op| cost::dense_fits(op, dtype))
             } else {
-                Op::Leaf(leaf)
+                None
             };
+            if d.materialized && dense.is_none() {
+                d.materialized = false;
+                d.reason = match dtype {
+                    DType::F32 => "dense form overflows f32",
+                    DType::F64 => "dense form overflows f64",
+                };
+            }
+            out.push(d);
+            let op = dense.unwrap_or(Op::Leaf(leaf));
             Norm::Leaf { op, transposed }
         }
         leaf @ Norm::Leaf { .. } => leaf,
@@ -63,6 +73,77 @@ fn choose(
                 .collect::<Result<_>>()?,
         ),
     })
+}
+
+/// Bytes of a `rows×cols` buffer of `dtype`.
+///
+/// # Errors
+/// [`Error::DeviceLimit`] naming the buffer when it exceeds the largest allocation a process can
+/// make (`isize::MAX` bytes), so that no later size computation overflows.
+fn buffer_bytes(what: &str, rows: usize, cols: usize, dtype: DType) -> Result<u64> {
+    let limit = isize::MAX as u64;
+    let bytes = (rows as u128)
+        .checked_mul(cols as u128)
+        .and_then(|e| e.checked_mul(u128::from(dtype.size_bytes())));
+    match bytes {
+        Some(b) if b <= u128::from(limit) => Ok(b as u64),
+        _ => Err(Error::DeviceLimit {
+            what: format!("{what} ({rows}x{cols} {dtype})"),
+            requested: bytes.map_or(u64::MAX, |b| u64::try_from(b).unwrap_or(u64::MAX)),
+            limit_name: "largest allocation (isize::MAX bytes)".into(),
+            limit,
+        }),
+    }
+}
+
+/// Checks that every parameter entry and every kernel scalar of a lowered plan rounds to a
+/// finite value of `dtype` (an `f32` plan takes `f64` parameters; a scale factor is a product of
+/// the operator's nested scales).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the operator, the value and the range of `dtype`.
+fn check_ranges(op: &Op, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -> Result<()> {
+    let finite = |v: f64| match dtype {
+        DType::F64 => v.is_finite(),
+        DType::F32 => (v as f32).is_finite(),
+    };
+    let max = match dtype {
+        DType::F64 => f64::MAX,
+        DType::F32 => f64::from(f32::MAX),
+    };
+    for b in buffers {
+        let BufferRole::Param(p) = &b.role else {
+            continue;
+        };
+        if finite(p.max_abs()) {
+            continue;
+        }
+        let pos = p.data.iter().position(|v| !finite(*v)).unwrap_or(0);
+        return Err(Error::InvalidArgument(format!(
+            "apply {} in {dtype}: entry ({}, {}) of a {}x{} parameter array is {:e}, outside \
+             {dtype}'s range (|v| ≤ {max:e}); compute in f64 or rescale the operator",
+            op.describe(),
+            pos % p.rows.max(1),
+            pos / p.rows.max(1),
+            p.rows,
+            p.cols,
+            p.data.get(pos).copied().unwrap_or(f64::NAN),
+        )));
+    }
+    for (i, s) in steps.iter().enumerate() {
+        for v in s.kernel.scalars() {
+            if !finite(v) {
+                return Err(Error::InvalidArgument(format!(
+                    "apply {} in {dtype}: step {i} ({}) has the scale factor {v:e}, outside \
+                     {dtype}'s range (|s| ≤ {max:e}); nested scale factors multiply into one, \
+                     so compute in f64 or rescale the operator",
+                    op.describe(),
+                    s.kernel.label(),
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Index of a virtual buffer of a [`Plan`].
@@ -109,6 +190,67 @@ pub struct Param {
     pub cols: usize,
     /// Column-major values.
     pub data: Arc<[f64]>,
+    /// Largest magnitude in `data` (computed once, so that planning in `f32` checks the
+    /// parameter's range without a pass over it).
+    max_abs: f64,
+}
+
+impl Param {
+    /// A parameter array with a fresh process-unique key; `data` is column-major `rows×cols`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `data.len() != rows·cols` (or the product overflows),
+    /// [`Error::NonFinite`] for NaN/Inf entries.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = linops_core::Param::new(2, 1, vec![3.0, -4.0]).unwrap();
+    /// assert_eq!((p.rows, p.cols, p.max_abs()), (2, 1, 4.0));
+    /// assert_ne!(p.key, linops_core::Param::new(2, 1, vec![3.0, -4.0]).unwrap().key);
+    /// assert!(linops_core::Param::new(2, 2, vec![1.0]).is_err());
+    /// assert!(linops_core::Param::new(1, 1, vec![f64::NAN]).is_err());
+    /// ```
+    pub fn new(rows: usize, cols: usize, data: Vec<f64>) -> Result<Param> {
+        if rows.checked_mul(cols) != Some(data.len()) {
+            return Err(Error::ShapeMismatch {
+                context: "parameter array".into(),
+                expected: format!("{rows}x{cols} entries"),
+                found: format!("{} entries", data.len()),
+            });
+        }
+        crate::check_finite("parameter array", rows, &data)?;
+        Ok(Param::of_shape(rows, cols, data))
+    }
+
+    /// [`Param::new`] for a length the caller has already made `rows·cols`.
+    pub(crate) fn of_shape(rows: usize, cols: usize, data: Vec<f64>) -> Param {
+        debug_assert_eq!(rows.checked_mul(cols), Some(data.len()));
+        // NaN-propagating, so a range check on `max_abs` cannot miss a NaN.
+        let max_abs = data.iter().fold(0.0f64, |m, v| {
+            if m.is_nan() || v.is_nan() {
+                f64::NAN
+            } else {
+                m.max(v.abs())
+            }
+        });
+        Param {
+            key: crate::op::next_param_key(),
+            rows,
+            cols,
+            data: Arc::from(data),
+            max_abs,
+        }
+    }
+
+    /// The largest magnitude of the parameter's entries.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::Param::new(1, 3, vec![1.0, -7.5, 2.0]).unwrap().max_abs(), 7.5);
+    /// ```
+    pub fn max_abs(&self) -> f64 {
+        self.max_abs
+    }
 }
 
 /// What a virtual buffer holds.
@@ -204,7 +346,11 @@ impl Plan {
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] when `x_rows` differs from the op's columns,
-    /// [`Error::EmptyDimension`] when `x_cols == 0` (or `x_rows == 0`).
+    /// [`Error::EmptyDimension`] when `x_cols == 0` (or `x_rows == 0`), [`Error::DeviceLimit`]
+    /// when a buffer of the plan (`X`, `Y` or a temporary) exceeds `isize::MAX` bytes (checked
+    /// before lowering for `X` and `Y`), [`Error::InvalidArgument`] when a parameter entry or a
+    /// combined scale factor does not round to a finite value of `dtype` (an `f32` plan takes
+    /// `f64` parameters; see `docs/errors.md`).
     ///
     /// # Examples
     /// ```
@@ -213,6 +359,9 @@ impl Plan {
     /// assert!(Plan::new(&op, 3, 1, DType::F64).is_ok());
     /// assert!(Plan::new(&op, 4, 1, DType::F64).is_err());
     /// assert!(Plan::new(&op, 3, 0, DType::F64).is_err());
+    /// let big = Op::diagonal(vec![1e300, 1.0]).unwrap();
+    /// assert!(Plan::new(&big, 2, 1, DType::F64).is_ok());
+    /// assert!(Plan::new(&big, 2, 1, DType::F32).is_err()); // 1e300 is not an f32
     /// ```
     pub fn new(op: &Op, x_rows: usize, x_cols: usize, dtype: DType) -> Result<Plan> {
         Self::build(op, x_rows, x_cols, dtype, None)
@@ -274,8 +423,11 @@ impl Plan {
                 found: format!("X of {x_rows}x{x_cols}"),
             });
         }
+        // Sizes first: nothing below may compute with a buffer that cannot exist.
+        buffer_bytes("input block X", x_rows, x_cols, dtype)?;
+        buffer_bytes("output block Y", rows, x_cols, dtype)?;
         let mut stats = NormStats::default();
-        let mut norm = normalize::normalize(op, &mut stats)?;
+        let mut norm = normalize::normalize_in(op, dtype, &mut stats)?;
         let mut decisions = Vec::new();
         if let Some(m) = model {
             norm = choose(norm, m, x_cols, dtype, &mut decisions)?;
@@ -284,6 +436,21 @@ impl Plan {
         let input = cx.buffer(x_rows, x_cols, BufferRole::Input);
         let output = cx.buffer(rows, x_cols, BufferRole::Output);
         norm.lower(&mut cx, input, output, 1.0, 0.0)?;
+        for b in &cx.buffers {
+            let what = match b.role {
+                BufferRole::Input => "input block X",
+                BufferRole::Output => "output block Y",
+                BufferRole::Temp => "temporary",
+                BufferRole::Param(_) => "parameter array",
+            };
+            buffer_bytes(
+                &format!("{what} of {}", op.describe()),
+                b.rows,
+                b.cols,
+                dtype,
+            )?;
+        }
+        check_ranges(op, dtype, &cx.buffers, &cx.steps)?;
         Ok(Plan {
             dtype,
             buffers: cx.buffers,
@@ -389,7 +556,9 @@ impl Plan {
     /// assert_eq!(p.total_flops(), 8);
     /// ```
     pub fn total_flops(&self) -> u64 {
-        self.steps.iter().map(|s| s.flops).sum()
+        self.steps
+            .iter()
+            .fold(0u64, |t, s| t.saturating_add(s.flops))
     }
     /// Total bytes moved by all steps.
     ///
@@ -400,7 +569,9 @@ impl Plan {
     /// assert_eq!(p.total_bytes(), 4 * (4 + 2 + 2));
     /// ```
     pub fn total_bytes(&self) -> u64 {
-        self.steps.iter().map(|s| s.bytes).sum()
+        self.steps
+            .iter()
+            .fold(0u64, |t, s| t.saturating_add(s.bytes))
     }
 }
 
@@ -462,6 +633,13 @@ impl Lowering {
     /// See the example on [`Lowering`].
     pub fn batch(&self) -> usize {
         self.batch
+    }
+
+    /// The dtype the plan computes in.
+    ///
+    /// See the example on [`Lowering`].
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// A temporary `rows×cols` buffer, reusing a released one of the same shape when possible.
@@ -528,7 +706,7 @@ impl Lowering {
             inputs,
             output,
             flops,
-            bytes: elems * self.dtype.size_bytes(),
+            bytes: elems.saturating_mul(self.dtype.size_bytes()),
         });
         Ok(())
     }

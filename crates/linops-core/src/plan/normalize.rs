@@ -8,13 +8,17 @@
 //! - identity factors of a product are dropped;
 //! - adjacent diagonal factors of a product are merged into one diagonal, and a product's scalar is
 //!   folded into one of its diagonals when it has one;
-//! - diagonal, identity and scaled-identity terms of a sum are merged into one diagonal term;
+//! - diagonal, identity and scaled-identity terms of a sum are merged into one diagonal term
+//!   (identity terms alone into one scaled identity `c·I`, never an array of `n` entries);
+//! - a merge whose result would leave the compute precision's range (overflow, or a product
+//!   falling below the smallest normal number) is skipped and its operands stay apart
+//!   ([`normalize_in`]);
 //! - a permutation factor of a product is folded into a neighbouring dense factor (its rows or
 //!   columns reordered once, cached) or composed with a neighbouring permutation
 //!   ([`super::fold`]), so it costs no pass of its own.
 
 use super::Lowering;
-use crate::{BufId, Error, Op, Result};
+use crate::{BufId, DType, Error, Op, Result};
 
 /// Counts of the rewrites normalization performed (shown by `explain()`).
 ///
@@ -82,11 +86,11 @@ pub enum Norm {
     Sum(Vec<Norm>),
 }
 
-/// Normalizes `op`, recording the rewrites in `stats`.
+/// Normalizes `op` for `f64` computation, recording the rewrites in `stats` (see
+/// [`normalize_in`]).
 ///
 /// # Errors
-/// Only when building a merged diagonal fails, which cannot happen for a validated `op` (kept as a
-/// `Result` so that a future rewrite can report errors instead of panicking).
+/// As [`normalize_in`].
 ///
 /// # Examples
 /// ```
@@ -96,7 +100,154 @@ pub enum Norm {
 /// assert_eq!(n.describe(), "identity[2]");
 /// ```
 pub fn normalize(op: &Op, stats: &mut NormStats) -> Result<Norm> {
-    push(op, false, stats)
+    normalize_in(op, DType::F64, stats)
+}
+
+/// Normalizes `op` for computation in `dtype`, recording the rewrites in `stats`.
+///
+/// Merges are skipped, not forced, when their result would leave the range of `dtype`: a
+/// product of diagonal entries (or a scalar folded into them) that overflows or falls below the
+/// smallest normal number, or a sum that overflows, keeps its operands apart, so that applying
+/// them one after the other computes what the operator means. Identity terms stay symbolic
+/// (`c·I`): normalization allocates nothing proportional to the operator's size beyond the
+/// diagonals it merges, which the operator already stores.
+///
+/// # Errors
+/// Only when building a merged diagonal fails, which cannot happen for a validated `op` (kept as a
+/// `Result` so that a future rewrite can report errors instead of panicking).
+///
+/// # Examples
+/// ```
+/// use linops_core::{DType, Op, NormStats, plan::normalize::normalize_in};
+/// let d = Op::diagonal(vec![1e20, 2.0]).unwrap();
+/// let dd = Op::product(vec![d.clone(), d]).unwrap();
+/// // In f64 the two diagonals merge; in f32 1e40 is out of range, so they stay apart.
+/// let n64 = normalize_in(&dd, DType::F64, &mut NormStats::default()).unwrap();
+/// assert_eq!(n64.describe(), "diagonal[2]");
+/// let n32 = normalize_in(&dd, DType::F32, &mut NormStats::default()).unwrap();
+/// assert_eq!(n32.describe(), "product(diagonal[2], diagonal[2])");
+/// ```
+pub fn normalize_in(op: &Op, dtype: DType, stats: &mut NormStats) -> Result<Norm> {
+    push(op, false, Range(dtype), stats)
+}
+
+/// The range a merged value must stay in to replace its operands in `dtype`.
+#[derive(Debug, Clone, Copy)]
+struct Range(DType);
+
+impl Range {
+    /// Largest finite magnitude and smallest normal magnitude of the dtype.
+    fn bounds(self) -> (f64, f64) {
+        match self.0 {
+            DType::F64 => (f64::MAX, f64::MIN_POSITIVE),
+            DType::F32 => (f64::from(f32::MAX), f64::from(f32::MIN_POSITIVE)),
+        }
+    }
+
+    /// Whether `v` rounds to a finite value of the dtype.
+    fn finite(self, v: f64) -> bool {
+        match self.0 {
+            DType::F64 => v.is_finite(),
+            DType::F32 => (v as f32).is_finite(),
+        }
+    }
+
+    /// `a·b` when it may replace `a` and `b`: zero when an operand is zero, otherwise finite and
+    /// normal in the dtype (an underflow would lose the relative accuracy that applying the two
+    /// factors one after the other keeps).
+    fn mul(self, a: f64, b: f64) -> Option<f64> {
+        if a == 0.0 || b == 0.0 {
+            return Some(0.0);
+        }
+        let p = a * b;
+        (self.finite(p) && p.abs() >= self.bounds().1).then_some(p)
+    }
+
+    /// `a + b` when it is finite in the dtype (a sum's rounding is the one applying the terms
+    /// separately makes when their results are added).
+    fn add(self, a: f64, b: f64) -> Option<f64> {
+        let s = a + b;
+        self.finite(s).then_some(s)
+    }
+}
+
+/// A diagonal operand: `c·I_n` (kept symbolic, no array of `n` entries) or `diag(v)`.
+#[derive(Debug, Clone)]
+enum Diag {
+    Scalar(f64, usize),
+    Values(Vec<f64>),
+}
+
+impl Diag {
+    fn map(&self, f: impl Fn(f64) -> Option<f64>) -> Option<Diag> {
+        Some(match self {
+            Diag::Scalar(c, n) => Diag::Scalar(f(*c)?, *n),
+            Diag::Values(v) => Diag::Values(v.iter().map(|&x| f(x)).collect::<Option<_>>()?),
+        })
+    }
+
+    /// Entrywise combination with `other` (same dimension), `None` when any entry fails.
+    fn zip(&self, other: &Diag, f: impl Fn(f64, f64) -> Option<f64>) -> Option<Diag> {
+        match (self, other) {
+            (Diag::Scalar(a, n), Diag::Scalar(b, _)) => Some(Diag::Scalar(f(*a, *b)?, *n)),
+            (Diag::Scalar(a, _), Diag::Values(_)) => other.map(|x| f(*a, x)),
+            (Diag::Values(_), Diag::Scalar(b, _)) => self.map(|x| f(x, *b)),
+            (Diag::Values(a), Diag::Values(b)) => Some(Diag::Values(
+                a.iter()
+                    .zip(b)
+                    .map(|(&x, &y)| f(x, y))
+                    .collect::<Option<_>>()?,
+            )),
+        }
+    }
+
+    fn into_norm(self) -> Result<Norm> {
+        Ok(match self {
+            Diag::Scalar(c, n) => {
+                let i = Norm::Leaf {
+                    op: Op::identity(n)?,
+                    transposed: false,
+                };
+                if c == 1.0 {
+                    i
+                } else {
+                    Norm::Scaled(c, Box::new(i))
+                }
+            }
+            Diag::Values(v) => Norm::Leaf {
+                op: Op::diagonal(v)?,
+                transposed: false,
+            },
+        })
+    }
+}
+
+/// Whether `n` is a diagonal operand (without building its values).
+fn is_diag(n: &Norm) -> bool {
+    match n {
+        Norm::Leaf {
+            op: Op::Diagonal(_) | Op::Identity(_),
+            ..
+        } => true,
+        Norm::Scaled(_, inner) => is_diag(inner),
+        _ => false,
+    }
+}
+
+/// The diagonal `n` stands for, when it is one and its scale stays in range.
+fn as_diag(n: &Norm, r: Range) -> Option<Diag> {
+    match n {
+        Norm::Leaf {
+            op: Op::Diagonal(d),
+            ..
+        } => Some(Diag::Values(d.values().to_vec())),
+        Norm::Leaf {
+            op: Op::Identity(i),
+            ..
+        } => Some(Diag::Scalar(1.0, i.dim())),
+        Norm::Scaled(s, inner) => as_diag(inner, r)?.map(|x| r.mul(x, *s)),
+        _ => None,
+    }
 }
 
 fn is_composite(op: &Op) -> bool {
@@ -106,15 +257,15 @@ fn is_composite(op: &Op) -> bool {
     )
 }
 
-fn push(op: &Op, t: bool, stats: &mut NormStats) -> Result<Norm> {
+fn push(op: &Op, t: bool, r: Range, stats: &mut NormStats) -> Result<Norm> {
     match op {
         Op::Transpose(inner) => {
             if is_composite(inner.inner()) {
                 stats.transposes_pushed += 1;
             }
-            push(inner.inner(), !t, stats)
+            push(inner.inner(), !t, r, stats)
         }
-        Op::Scaled(s) => scale(s.factor(), push(s.inner(), t, stats)?, stats),
+        Op::Scaled(s) => scale(s.factor(), push(s.inner(), t, r, stats)?, r, stats),
         Op::Product(p) => {
             let mut factors = Vec::with_capacity(p.factors().len());
             let order: Vec<&Op> = if t {
@@ -123,16 +274,16 @@ fn push(op: &Op, t: bool, stats: &mut NormStats) -> Result<Norm> {
                 p.factors().iter().collect()
             };
             for f in order {
-                factors.push(push(f, t, stats)?);
+                factors.push(push(f, t, r, stats)?);
             }
-            product(factors, stats)
+            product(factors, r, stats)
         }
         Op::Sum(s) => {
             let mut terms = Vec::with_capacity(s.terms().len());
             for term in s.terms() {
-                terms.push(push(term, t, stats)?);
+                terms.push(push(term, t, r, stats)?);
             }
-            sum(terms, stats)
+            sum(terms, r, stats)
         }
         leaf => {
             let symmetric = leaf.as_leaf().is_some_and(|l| l.is_symmetric());
@@ -144,65 +295,39 @@ fn push(op: &Op, t: bool, stats: &mut NormStats) -> Result<Norm> {
     }
 }
 
-fn scale(s: f64, n: Norm, stats: &mut NormStats) -> Result<Norm> {
+fn scale(s: f64, n: Norm, r: Range, stats: &mut NormStats) -> Result<Norm> {
     match n {
         Norm::Scaled(s2, inner) => {
+            // Scale factors multiply in f64; a product outside the compute range is reported by
+            // the plan's range check, not here.
             stats.scalars_merged += 1;
-            Ok(Norm::Scaled(s * s2, inner))
+            scale(s * s2, *inner, r, stats)
         }
-        n if diag_values(&n).is_some() => {
-            stats.scalars_merged += 1;
-            diag_leaf(
-                diag_values(&n)
-                    .expect("checked")
-                    .into_iter()
-                    .map(|x| x * s)
-                    .collect(),
-            )
-        }
-        Norm::Product(mut factors) if factors.iter().any(|f| diag_values(f).is_some()) => {
-            stats.scalars_merged += 1;
-            let pos = factors
-                .iter()
-                .position(|f| diag_values(f).is_some())
-                .expect("checked");
-            let v = diag_values(&factors[pos])
-                .expect("checked")
-                .into_iter()
-                .map(|x| x * s)
-                .collect();
-            factors[pos] = diag_leaf(v)?;
-            Ok(Norm::Product(factors))
+        n if is_diag(&n) => match as_diag(&n, r).and_then(|d| d.map(|x| r.mul(x, s))) {
+            Some(d) => {
+                stats.scalars_merged += 1;
+                d.into_norm()
+            }
+            None => Ok(Norm::Scaled(s, Box::new(n))),
+        },
+        Norm::Product(mut factors) => {
+            for pos in 0..factors.len() {
+                if !is_diag(&factors[pos]) {
+                    continue;
+                }
+                if let Some(d) = as_diag(&factors[pos], r).and_then(|d| d.map(|x| r.mul(x, s))) {
+                    stats.scalars_merged += 1;
+                    factors[pos] = d.into_norm()?;
+                    return Ok(Norm::Product(factors));
+                }
+            }
+            Ok(Norm::Scaled(s, Box::new(Norm::Product(factors))))
         }
         n => Ok(Norm::Scaled(s, Box::new(n))),
     }
 }
 
-fn diag_values(n: &Norm) -> Option<Vec<f64>> {
-    match n {
-        Norm::Leaf {
-            op: Op::Diagonal(d),
-            ..
-        } => Some(d.values().to_vec()),
-        Norm::Leaf {
-            op: Op::Identity(i),
-            ..
-        } => Some(vec![1.0; i.dim()]),
-        Norm::Scaled(s, inner) => {
-            diag_values(inner).map(|v| v.into_iter().map(|x| x * s).collect())
-        }
-        _ => None,
-    }
-}
-
-fn diag_leaf(values: Vec<f64>) -> Result<Norm> {
-    Ok(Norm::Leaf {
-        op: Op::diagonal(values)?,
-        transposed: false,
-    })
-}
-
-fn product(factors: Vec<Norm>, stats: &mut NormStats) -> Result<Norm> {
+fn product(factors: Vec<Norm>, r: Range, stats: &mut NormStats) -> Result<Norm> {
     let n_rows = factors[0].shape().0;
     let mut s = 1.0;
     let mut flat: Vec<Norm> = Vec::new();
@@ -224,17 +349,20 @@ fn product(factors: Vec<Norm>, stats: &mut NormStats) -> Result<Norm> {
                 ..
             } => stats.identities_dropped += 1,
             f => {
-                let merged = match (flat.last().and_then(diag_values), diag_values(&f)) {
-                    (Some(a), Some(b)) => {
-                        Some(a.iter().zip(&b).map(|(x, y)| x * y).collect::<Vec<_>>())
+                let merged = match flat.last() {
+                    Some(last) if is_diag(last) && is_diag(&f) => {
+                        match (as_diag(last, r), as_diag(&f, r)) {
+                            (Some(a), Some(b)) => a.zip(&b, |x, y| r.mul(x, y)),
+                            _ => None,
+                        }
                     }
                     _ => None,
                 };
                 match merged {
-                    Some(v) => {
+                    Some(d) => {
                         stats.diagonals_merged += 1;
                         flat.pop();
-                        flat.push(diag_leaf(v)?);
+                        flat.push(d.into_norm()?);
                     }
                     None => flat.push(f),
                 }
@@ -242,17 +370,18 @@ fn product(factors: Vec<Norm>, stats: &mut NormStats) -> Result<Norm> {
         }
     }
     stats.permutations_folded += super::fold::fold_permutations(&mut flat)?;
-    // Fold the scalar into a diagonal factor when there is one.
+    // Fold the scalar into a diagonal factor when one takes it within range.
     if s != 1.0 {
-        if let Some(pos) = flat.iter().position(|f| diag_values(f).is_some()) {
-            stats.scalars_merged += 1;
-            let v = diag_values(&flat[pos])
-                .expect("checked")
-                .into_iter()
-                .map(|x| x * s)
-                .collect();
-            flat[pos] = diag_leaf(v)?;
-            s = 1.0;
+        for f in flat.iter_mut() {
+            if !is_diag(f) {
+                continue;
+            }
+            if let Some(d) = as_diag(f, r).and_then(|d| d.map(|x| r.mul(x, s))) {
+                stats.scalars_merged += 1;
+                *f = d.into_norm()?;
+                s = 1.0;
+                break;
+            }
         }
     }
     let body = match flat.len() {
@@ -266,14 +395,14 @@ fn product(factors: Vec<Norm>, stats: &mut NormStats) -> Result<Norm> {
     Ok(if s == 1.0 {
         body
     } else {
-        Norm::Scaled(s, Box::new(body))
+        scale(s, body, r, stats)?
     })
 }
 
-fn sum(terms: Vec<Norm>, stats: &mut NormStats) -> Result<Norm> {
+fn sum(terms: Vec<Norm>, r: Range, stats: &mut NormStats) -> Result<Norm> {
     let mut flat: Vec<Norm> = Vec::new();
-    let mut diag: Option<Vec<f64>> = None;
-    let mut diag_terms = 0usize;
+    // The running merge of the diagonal terms: its position in `flat`, value and term count.
+    let mut acc: Option<(usize, Diag, usize)> = None;
     let mut pending = terms;
     pending.reverse();
     while let Some(t) = pending.pop() {
@@ -282,27 +411,30 @@ fn sum(terms: Vec<Norm>, stats: &mut NormStats) -> Result<Norm> {
             pending.extend(inner.into_iter().rev());
             continue;
         }
-        match diag_values(&t) {
-            Some(v) => {
-                diag_terms += 1;
-                diag = Some(match diag {
-                    None => v,
-                    Some(d) => d.iter().zip(&v).map(|(a, b)| a + b).collect(),
-                });
-                if diag_terms == 1 {
-                    flat.push(t); // placeholder keeps the term's position; replaced below if merged
-                }
+        let d = if is_diag(&t) { as_diag(&t, r) } else { None };
+        match (d, acc.take()) {
+            (Some(d), None) => {
+                flat.push(t); // keeps the term's position; replaced below if others merge in
+                acc = Some((flat.len() - 1, d, 1));
             }
-            None => flat.push(t),
+            (Some(d), Some((pos, a, count))) => match a.zip(&d, |x, y| r.add(x, y)) {
+                Some(m) => acc = Some((pos, m, count + 1)),
+                None => {
+                    acc = Some((pos, a, count));
+                    flat.push(t);
+                }
+            },
+            (None, keep) => {
+                acc = keep;
+                flat.push(t);
+            }
         }
     }
-    if diag_terms > 1 {
-        stats.diagonals_merged += diag_terms - 1;
-        let pos = flat
-            .iter()
-            .position(|f| diag_values(f).is_some())
-            .expect("placeholder present");
-        flat[pos] = diag_leaf(diag.expect("diagonal terms seen"))?;
+    if let Some((pos, d, count)) = acc {
+        if count > 1 {
+            stats.diagonals_merged += count - 1;
+            flat[pos] = d.into_norm()?;
+        }
     }
     Ok(if flat.len() == 1 {
         flat.pop().expect("one term")
@@ -340,9 +472,9 @@ impl Norm {
     /// let a = Op::dense(2, 2, vec![1.0; 4]).unwrap();
     /// let n = normalize(&a.scaled(2.0).unwrap(), &mut NormStats::default()).unwrap();
     /// assert_eq!(n.describe(), "2·dense[2]");
-    /// // a scaled identity folds into a diagonal
+    /// // a scaled identity stays symbolic (no array of n ones)
     /// let n = normalize(&Op::identity(2).unwrap().scaled(2.0).unwrap(), &mut NormStats::default()).unwrap();
-    /// assert_eq!(n.describe(), "diagonal[2]");
+    /// assert_eq!(n.describe(), "2·identity[2]");
     /// ```
     pub fn describe(&self) -> String {
         match self {
