@@ -62,8 +62,10 @@ use linops_core::op::DenseSketch;
 use linops_core::rng::RngState;
 
 /// The largest dense block, in entries, that a driver allocates on the host or the engine:
-/// `2³²` (32 GiB in f64), the element limit of one GPU buffer, applied on every engine so that a
-/// driver fails early with [`Error::DeviceLimit`] instead of aborting on an allocation failure.
+/// `2³²` (32 GiB in f64; beyond it a GPU buffer could not be indexed by `u32`), applied on every
+/// engine so that a driver fails early with [`Error::DeviceLimit`] instead of aborting on an
+/// allocation failure. The same limit as the operator constructors' generated data
+/// ([`linops_core::op::MAX_GENERATED_ENTRIES`]), so there is one size rule.
 ///
 /// # Examples
 /// ```
@@ -73,7 +75,7 @@ use linops_core::rng::RngState;
 /// let r = hutchinson::<f64>(&Engine::cpu(), &Op::identity(3).unwrap(), 1 << 40, 0);
 /// assert!(matches!(r, Err(Error::DeviceLimit { .. })));
 /// ```
-pub const MAX_BLOCK_ENTRIES: u64 = 1 << 32;
+pub const MAX_BLOCK_ENTRIES: u64 = linops_core::op::MAX_GENERATED_ENTRIES as u64;
 
 /// Checks that a `rows×cols` dense block fits [`MAX_BLOCK_ENTRIES`] (and `isize::MAX` bytes of
 /// f64); `what` names the block and the parameters it comes from.
