@@ -22,6 +22,11 @@
 //! - `sampling`: row samplers (chi-square frequencies, `E[SᵀS] = I`, CPU/GPU bits), approximate
 //!   leverage scores, the streaming sketch accumulator, approximate matrix products.
 //! - `butterfly`: butterfly, block butterfly, flat block butterfly and Pixelated butterfly.
+//! - `fuzz`: our own fuzzer of the public API: random operator trees over every constructor
+//!   (broken structure, extreme and non-finite values) against independent dense models, random
+//!   driver calls with random options, and huge sizes in child processes; it runs for
+//!   `LINOPS_FUZZ_SECS` (default 20) and fails on any panic, abort, hang, silent wrong answer,
+//!   non-finite result from finite in-range input or invalid input accepted.
 //!
 //! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
 //! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
@@ -32,6 +37,8 @@ mod bad_input;
 mod butterfly;
 #[cfg(test)]
 mod cost;
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod gpu_kernels;
 #[cfg(test)]
