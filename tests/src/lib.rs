@@ -27,6 +27,8 @@
 //!   driver calls with random options, and huge sizes in child processes; it runs for
 //!   `LINOPS_FUZZ_SECS` (default 20) and fails on any panic, abort, hang, silent wrong answer,
 //!   non-finite result from finite in-range input or invalid input accepted.
+//! - `scale_invariance`: every driver, `Monarch::project`, `orthonormalize` and `col_norms` on
+//!   inputs scaled by `2^e` across each precision's exponent range give the scaled answer.
 //!
 //! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
 //! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
@@ -59,6 +61,8 @@ mod resident;
 mod rng;
 #[cfg(test)]
 mod sampling;
+#[cfg(test)]
+mod scale_invariance;
 #[cfg(test)]
 mod shaders;
 #[cfg(test)]
