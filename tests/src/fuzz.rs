@@ -36,9 +36,10 @@
 //! Environment: `LINOPS_FUZZ_SECS` (total seconds over the three tests, default 20, split
 //! 40/45/15), `LINOPS_FUZZ_SEED` (default a fixed seed; `time` draws one from the clock; the seed
 //! is printed), `LINOPS_FUZZ_CASE=i` (run only case `i` of that seed, with the panic hook left
-//! alone so a backtrace prints). Each test prints its counts per class to stderr and fails on any
-//! failure class, printing for each kind of failure the seed, the case index, a command that
-//! reproduces it and the case's description.
+//! alone so a backtrace prints), `LINOPS_FUZZ_LOG=<file>` (append every failing case, with its
+//! description, to the file). Each test prints its counts per class to stderr and fails on any
+//! failure class, printing for each kind of failure (class and call) the count, the seed, the
+//! first case's index, a command that reproduces it and the case's description.
 
 mod drivers;
 mod huge;

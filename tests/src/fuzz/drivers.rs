@@ -1892,12 +1892,18 @@ fn primitives_case(d: &mut D<'_, '_>) -> Outcome {
                 None
             };
             let r = d.t.engine.gemm(alpha, &xm, ta, &bm, tb, beta, cref);
-            let f32_scalar = d.t.prec == F32
-                && (alpha.abs() > max
-                    || (alpha != 0.0 && alpha.abs() < f64::from(f32::MIN_POSITIVE)));
+            // A scalar an f32 engine cannot hold (beyond f32::MAX, or flushing to 0): a typed
+            // error, or a correct result. A subnormal f32 scalar is used as rounded to f32.
+            let f32_scalar =
+                d.t.prec == F32 && (alpha.abs() > max || (alpha != 0.0 && alpha as f32 == 0.0));
             if mismatch || missing_c || !alpha.is_finite() {
                 return expect_err(key, "shapes, missing C or non-finite alpha", r);
             }
+            let alpha = if d.t.prec == F32 && !f32_scalar {
+                f64::from(alpha as f32)
+            } else {
+                alpha
+            };
             let opa = if ta {
                 x.transpose().to_owned()
             } else {
@@ -1944,15 +1950,15 @@ fn primitives_case(d: &mut D<'_, '_>) -> Outcome {
             } else {
                 key
             });
+            if !in_range {
+                return Outcome::new(Class::OutOfRange, key, "");
+            }
             if f32_scalar {
                 let ok = finite(&got);
                 c.check(ok, Class::InvalidAccepted, || {
                     format!("alpha {alpha:e} beyond f32 accepted, non-finite result")
                 });
                 return c.done();
-            }
-            if !in_range {
-                return Outcome::new(Class::OutOfRange, key, "");
             }
             let ab = &opa * &opb;
             for j in 0..k2 {
@@ -2003,12 +2009,17 @@ fn primitives_case(d: &mut D<'_, '_>) -> Outcome {
             if !beta.is_finite() {
                 return expect_err(key, "non-finite beta", r);
             }
-            let out = |s: f64| {
-                d.t.prec == F32
-                    && s != 0.0
-                    && (s.abs() > max || s.abs() < f64::from(f32::MIN_POSITIVE))
-            };
+            let out = |s: f64| d.t.prec == F32 && (s.abs() > max || (s != 0.0 && s as f32 == 0.0));
             let f32_scalar = out(alpha) || out(beta);
+            // A subnormal f32 scalar is used as rounded to f32.
+            let r32 = |s: f64| {
+                if d.t.prec == F32 && !f32_scalar {
+                    f64::from(s as f32)
+                } else {
+                    s
+                }
+            };
+            let (alpha, beta) = (r32(alpha), r32(beta));
             let mag =
                 |i: usize, j: usize| alpha.abs() * x[(i, j)].abs() + beta.abs() * y[(i, j)].abs();
             let in_range = (0..n).all(|j| (0..m).all(|i| mag(i, j) <= max / 4.0));

@@ -65,8 +65,16 @@ fn small_op(m: usize, n: usize) -> Op {
     .unwrap_or_else(|e| panic!("a small dense op: {e}"))
 }
 
-/// Template `t` with the huge sizes `a`, `b` (`t`, `a`, `b` chosen by the caller).
-fn template(t: usize, a: usize, b: usize, trail: &mut String) -> Outcome {
+/// Template `t` with the huge sizes `a`, `b` (`t`, `a`, `b` chosen by the caller). For random
+/// cases, counts whose memory grows with them (probes, rows kept, sketch factor) below 2⁴⁰ are
+/// capped at 2²⁰: between that and the absurd sizes lies memory a real machine may have, which
+/// the child's 4 GB limit must not turn into a failure.
+fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> Outcome {
+    let a = if random && matches!(t, 4..=6 | 8) && a < 1 << 40 {
+        a.min(1 << 20)
+    } else {
+        a
+    };
     let e = Engine::cpu();
     let plan =
         |op: &Op, rows: usize, cols: usize| e.plan::<f64>(op, rows, cols).map(|p| p.explain());
@@ -477,11 +485,11 @@ fn child(i: u64) {
     let seed = env_seed();
     let list = fixed();
     let case = move |rng: &mut Rng, trail: &mut String| {
-        let (t, a, b) = match list.get(i as usize) {
-            Some(&c) => c,
-            None => (rng.below(TEMPLATES), huge_size(rng), huge_size(rng)),
+        let (t, a, b, random) = match list.get(i as usize) {
+            Some(&(t, a, b)) => (t, a, b, false),
+            None => (rng.below(TEMPLATES), huge_size(rng), huge_size(rng), true),
         };
-        template(t, a, b, trail)
+        template(t, a, b, random, trail)
     };
     let (o, trail) = run_one(seed, "huge_sizes", i, true, &case);
     // On a line of its own: the harness has printed "test … " without a newline.
@@ -552,7 +560,7 @@ fn spawn(i: u64, seed: u64) -> (Outcome, String) {
         .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
         .unwrap_or("")
         .to_string();
-    let desc = list_desc(i);
+    let desc = list_desc(i, seed);
     let status = {
         use std::os::unix::process::ExitStatusExt;
         match (out.status.code(), out.status.signal()) {
@@ -578,11 +586,20 @@ fn spawn(i: u64, seed: u64) -> (Outcome, String) {
     }
 }
 
-fn list_desc(i: u64) -> String {
-    match fixed().get(i as usize) {
-        Some((t, a, b)) => format!("template {t} with sizes {a}, {b}"),
-        None => format!("random case {i}"),
-    }
+/// The template and sizes of case `i` (the child draws them from the same generator).
+fn list_desc(i: u64, seed: u64) -> String {
+    let (t, a, b) = match fixed().get(i as usize) {
+        Some(&c) => c,
+        None => {
+            let mut rng = Rng::new(super::case_seed(seed, "huge_sizes", i));
+            (
+                rng.below(TEMPLATES),
+                huge_size(&mut rng),
+                huge_size(&mut rng),
+            )
+        }
+    };
+    format!("template {t} with sizes {a}, {b}")
 }
 
 /// The test: child mode when `LINOPS_FUZZ_HUGE` is set; else the fixed list, then random cases

@@ -83,10 +83,13 @@ pub fn kron(a: &Mat<f64>, b: &Mat<f64>) -> Mat<f64> {
 }
 
 impl Model {
-    /// A leaf applied in one step: `mag = |a|`, `peak = ‖|a|‖`.
+    /// A leaf applied in one step: `mag = |a|`, `peak = ‖|a|‖`; its entries are what a backend
+    /// stores (and converts), so they count as parameters (a CSR's summed duplicates).
     pub fn single(a: Mat<f64>, steps: f64, params: &[f64]) -> Model {
         let mag = abs(&a);
-        Model::chain(a, mag, &[], steps, params)
+        let mut m = Model::chain(a, mag, &[], steps, params);
+        m.pmax = m.pmax.max(mat_max_abs(&m.a));
+        m
     }
 
     /// A leaf applied as a chain: `factors` are the magnitudes of its steps, the first applied

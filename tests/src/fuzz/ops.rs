@@ -1700,9 +1700,11 @@ fn sketch_model(dist: Dist, d: usize, m: usize, rng: RngState, c0: usize) -> Mat
 }
 
 /// `Q = H_1·…·H_k` with `H_i = I − τ_i v_i v_iᵀ`, and the magnitude `I + |V|·|T|·|V|ᵀ` of the
-/// compact WY evaluation (`T` by LAPACK's forward column-wise `xLARFT` recurrence).
+/// compact WY evaluation (`T` by LAPACK's forward column-wise `xLARFT` recurrence), plus
+/// `Π(I + |τ_i|·|v_i|·|v_i|ᵀ)`, the magnitude of the model's own reflector-by-reflector product.
 fn householder_model(n: usize, k: usize, v: &[f64], tau: &[f64]) -> Model {
     let mut q = Mat::<f64>::identity(n, n);
+    let mut prod = Mat::<f64>::identity(n, n);
     for i in 0..k {
         let vi = &v[i * n..(i + 1) * n];
         let qv: Vec<f64> = (0..n)
@@ -1713,6 +1715,10 @@ fn householder_model(n: usize, k: usize, v: &[f64], tau: &[f64]) -> Model {
                 q[(r, c)] -= tau[i] * qv[r] * vi[c];
             }
         }
+        let h = Mat::from_fn(n, n, |r, c| {
+            f64::from(u8::from(r == c)) + tau[i].abs() * vi[r].abs() * vi[c].abs()
+        });
+        prod = &prod * h;
     }
     let mut t = Mat::<f64>::zeros(k, k);
     for i in 0..k {
@@ -1727,7 +1733,7 @@ fn householder_model(n: usize, k: usize, v: &[f64], tau: &[f64]) -> Model {
     let va = abs(&mat(n, k, v));
     let ta = abs(&t);
     let vta = va.transpose().to_owned();
-    let mag = Mat::<f64>::identity(n, n) + &va * &ta * &vta;
+    let mag = Mat::<f64>::identity(n, n) + &va * &ta * &vta + prod;
     let params: Vec<f64> = v.iter().chain(tau).copied().collect();
     Model::chain(q, mag, &[&va, &ta, &vta], 2.0, &params)
 }
