@@ -157,12 +157,21 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
         9 => {
             let (r, c) = (a.min(64), b.min(64));
             note!("best_rank1({r}, {c}, &[1.0])");
-            let (s, u, v) = linops::op::best_rank1(r, c, &[1.0]);
-            Outcome::new(
-                Class::Correct,
-                "best_rank1",
-                format!("returned σ {s} with {} and {} entries", u.len(), v.len()),
-            )
+            // One entry is a valid r×c matrix only for r = c = 1.
+            let r1 = linops::op::best_rank1(r, c, &[1.0]);
+            if r * c == 1 {
+                match r1 {
+                    Ok((s, _, _)) if s == 1.0 => Outcome::ok("best_rank1"),
+                    Ok((s, _, _)) => Outcome::new(
+                        Class::WrongAnswer,
+                        "best_rank1",
+                        format!("σ of [1] is {s}, not 1"),
+                    ),
+                    Err(e) => Outcome::rejected("best_rank1", &e),
+                }
+            } else {
+                must_fail("best_rank1", "a 1-entry slice for a larger matrix", r1)
+            }
         }
         10 | 11 => {
             // An oversampling whose sum with k wraps (a = 0: to 1, a = 1: to 0), or just huge.
@@ -253,6 +262,13 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
             outcome("perfect_shuffle", Permutation::perfect_shuffle(a, b))
         }
         18 => {
+            // Sizes below the index limit are valid and cost O(a + b) work: keep those small
+            // enough to finish within the child's time limit; sizes past it must fail fast.
+            let (a, b) = if a < 1 << 24 && b < 1 << 24 {
+                (a.min(1 << 20), b.min(1 << 20))
+            } else {
+                (a, b)
+            };
             note!("RowSampler::uniform({a}, {b})");
             outcome("row_sampler", RowSampler::uniform(a, b, RngState::new(4)))
         }

@@ -131,16 +131,18 @@ impl Model {
         self
     }
 
-    /// Whether a parameter or a merged scale factor lies beyond `f32`'s range (a zero scale is
-    /// exact): such an operator is outside the range of an `f32` engine.
+    /// Whether a parameter or a merged scale factor lies beyond `f32`'s largest value: such an
+    /// operator is outside the range of an `f32` engine, which must refuse it (docs/errors.md).
     pub fn beyond_f32(&self) -> bool {
-        let (lo, hi) = (
-            f64::from(f32::MIN_POSITIVE) * 4.0,
-            f64::from(f32::MAX) / 4.0,
-        );
-        self.pmax > f64::from(f32::MAX)
-            || self.alpha_hi > hi
-            || (self.alpha_lo > 0.0 && self.alpha_lo < lo)
+        self.pmax > f64::from(f32::MAX) || self.alpha_hi > f64::from(f32::MAX) / 4.0
+    }
+
+    /// Whether a merged scale factor is below `f32`'s normal range (a zero scale is exact). Such
+    /// scales are accepted (docs/errors.md: tiny magnitudes round to subnormals, as any
+    /// conversion to `f32` does), but where the planner applies them is free, so the unscaled
+    /// intermediates may overflow: the case is out of range, not a wrong answer.
+    pub fn tiny_f32_scale(&self) -> bool {
+        self.alpha_lo > 0.0 && self.alpha_lo < f64::from(f32::MIN_POSITIVE) * 4.0
     }
 
     pub fn shape(&self) -> (usize, usize) {
@@ -271,7 +273,8 @@ pub const F32: Precision = Precision {
 pub fn in_range(m: &Model, xmax: f64, p: Precision) -> bool {
     let worst = m.peak * xmax.max(f64::MIN_POSITIVE);
     let finite = (0..m.a.ncols()).all(|j| (0..m.a.nrows()).all(|i| m.a[(i, j)].is_finite()));
-    finite && worst.is_finite() && worst * 16.0 <= p.max && m.pmax <= p.max
+    let tiny = p.max <= f64::from(f32::MAX) && m.tiny_f32_scale();
+    finite && !tiny && worst.is_finite() && worst * 16.0 <= p.max && m.pmax <= p.max
 }
 
 /// The worst ratio `|Y − A·X| / (γ·mag·|X| + slack)` over the entries (≤ 1 passes), with its

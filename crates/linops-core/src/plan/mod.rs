@@ -111,6 +111,28 @@ fn check_ranges(op: &Op, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -
         DType::F64 => f64::MAX,
         DType::F32 => f64::from(f32::MAX),
     };
+    // Each scale factor the caller wrote must be a `dtype` value itself, whatever the planner
+    // merges it with: the outcome must not depend on which scales happen to be merged.
+    fn scales(op: &Op, out: &mut Vec<f64>) {
+        match op {
+            Op::Scaled(s) => {
+                out.push(s.factor());
+                scales(s.inner(), out);
+            }
+            Op::Transpose(t) => scales(t.inner(), out),
+            Op::Product(p) => p.factors().iter().for_each(|f| scales(f, out)),
+            Op::Sum(s) => s.terms().iter().for_each(|t| scales(t, out)),
+            _ => {}
+        }
+    }
+    let mut factors = Vec::new();
+    scales(op, &mut factors);
+    if let Some(v) = factors.into_iter().find(|v| !finite(*v)) {
+        return Err(Error::InvalidArgument(format!(
+            "apply {} in {dtype}: the scale factor {v:e} is outside {dtype}'s range              (|s| ≤ {max:e}); compute in f64 or rescale the operator",
+            op.describe(),
+        )));
+    }
     for b in buffers {
         let BufferRole::Param(p) = &b.role else {
             continue;
