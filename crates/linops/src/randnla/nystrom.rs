@@ -263,7 +263,7 @@ pub struct CgResult {
 /// preconditioner of another size; [`Error::NonFinite`] for NaN/Inf in `b`;
 /// [`Error::InvalidArgument`] for a negative or non-finite `μ`, `tol` not in `(0, ∞)`, a zero
 /// budget, `λ_ℓ + μ ≤ 0`, or a CG breakdown (named with its iteration): a Rayleigh quotient
-/// `pᵀ(A + μI)p/‖p‖²` at most `2√n·u·‖A + μI‖`, i.e. `A + μI` singular or indefinite to working
+/// `pᵀ(A + μI)p/‖p‖²` at most `√n·u·‖A + μI‖`, i.e. `A + μI` singular or indefinite to working
 /// accuracy; as [`Engine::apply_to`].
 ///
 /// # Examples
@@ -384,11 +384,13 @@ pub fn nystrom_pcg<T: Scalar>(
     let bnorm = norm(b);
     // Breakdown: a Rayleigh quotient pᵀ(A + μI)p/‖p‖² at most τ·‖A + μI‖ (estimated by the largest
     // ‖(A + μI)p‖/‖p‖ seen) means A + μI is singular or indefinite to working accuracy. For SPD
-    // A + μI the quotient is at least λ_min, so τ = 2√n·u only fires when κ ≳ 1/(2√n·u), where
-    // the engine's products cannot resolve the system anyway; it fires before α = rᵀz/pᵀw blows
-    // the iterate up (once p lies in the numerical null space, pᵀw is rounding noise of typical
-    // size √n·u·‖A + μI‖·‖p‖², the probabilistic rounding bound of a length-n dot product).
-    let tau = 2.0 * (n as f64).sqrt() * unit_roundoff(T::DTYPE);
+    // A + μI the quotient is at least λ_min, so τ = √n·u only fires when κ ≳ 1/(√n·u), where
+    // the engine's products cannot resolve the system anyway. Once p lies in the numerical null
+    // space, pᵀw is rounding noise of typical size √n·u·‖A + μI‖·‖p‖² (the probabilistic rounding
+    // bound of a length-n dot product), so the test usually fires before α = rᵀz/pᵀw blows the
+    // iterate up; noise above it makes the next quotient or rᵀz non-positive or non-finite, which
+    // fires then. τ is not larger so that SPD systems with κ up to 1/(√n·u) are solved.
+    let tau = (n as f64).sqrt() * unit_roundoff(T::DTYPE);
     let mut anorm: f64 = 0.0;
     let mut x = vec![0.0; n];
     let mut r = b.to_vec();
