@@ -140,6 +140,12 @@ impl Model {
         self.pmax > f64::from(f32::MAX)
     }
 
+    /// Whether merged scale factors may leave `f32`'s range (the planner may multiply nested
+    /// scales into one kernel scalar): a typed refusal is then as correct as an overflow.
+    pub fn merged_beyond_f32(&self) -> bool {
+        self.alpha_hi > f64::from(f32::MAX) / 4.0 || self.tiny_f32_scale()
+    }
+
     /// Whether a merged scale factor is below `f32`'s normal range (a zero scale is exact). Such
     /// scales are accepted (docs/errors.md: tiny magnitudes round to subnormals, as any
     /// conversion to `f32` does), but where the planner applies them is free, so the unscaled

@@ -1819,10 +1819,11 @@ pub fn classify_apply(
     y: Result<Mat<f64>, Error>,
 ) -> Outcome {
     let beyond_f32 = t.prec == F32 && m.beyond_f32();
+    let merged_beyond = t.prec == F32 && m.merged_beyond_f32();
     let in_range = model::in_range(m, mat_max_abs(x), t.prec);
     let y = match y {
         Ok(y) => y,
-        Err(e) if beyond_f32 => return Outcome::rejected(key, &e),
+        Err(e) if beyond_f32 || merged_beyond => return Outcome::rejected(key, &e),
         Err(e) if !in_range => return Outcome::new(Class::OutOfRange, key, e.to_string()),
         Err(e) => return Outcome::from_valid_err(format!("{key} on {}", t.describe()), &e),
     };

@@ -22,13 +22,13 @@
 //! of `A`/`Aᵀ` to `l` columns and `O(m·l²)` device flops for the fixed variant; the adaptive
 //! variant applies `A` once per block plus once to the `r` probes.
 
-use super::qr::{QrMethod, orthonormalize};
 use super::host_la::thin_svd;
+use super::qr::{QrMethod, orthonormalize};
 use super::{
     check_block, check_dtype, check_rank, gaussian, hcat, max_col_norm, unit_roundoff, upload_like,
 };
-use faer::Mat;
 use crate::{Engine, Error, Matrix, Op, Result, Scalar};
+use faer::Mat;
 
 /// An orthonormal basis of an approximate range.
 #[derive(Debug)]
@@ -197,7 +197,15 @@ pub fn adaptive_range_finder<T: Scalar>(
             f.q
         } else {
             let uk = Mat::from_fn(b, keep, |i, j| u[(i, j)]);
-            e.gemm(1.0, &f.q, false, &upload_like(e, &f.q, &uk)?, false, 0.0, None)?
+            e.gemm(
+                1.0,
+                &f.q,
+                false,
+                &upload_like(e, &f.q, &uk)?,
+                false,
+                0.0,
+                None,
+            )?
         };
         let qb = if blocks.is_empty() {
             orthonormalize(e, &qk)?.q
