@@ -258,6 +258,14 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
             outcome("hadamard", r)
         }
         17 => {
+            // A valid size (at most MAX_GENERATED_ENTRIES) is real work and memory: keep it small
+            // enough for the child's limits; sizes past the limit must fail fast.
+            let (a, b) = match a.checked_mul(b) {
+                Some(n) if n <= linops::op::MAX_GENERATED_ENTRIES => {
+                    (a.min(1 << 11), b.min(1 << 11))
+                }
+                _ => (a, b),
+            };
             note!("Permutation::perfect_shuffle({a}, {b})");
             outcome("perfect_shuffle", Permutation::perfect_shuffle(a, b))
         }
@@ -338,8 +346,8 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
         25 => {
             use linops::sampling::{LeverageParams, leverage_scores};
             let (a, b) = (
-                if a < 1 << 40 { a.min(1 << 20) } else { a },
-                if b < 1 << 40 { b.min(1 << 20) } else { b },
+                if a < 1 << 40 { a.min(1 << 16) } else { a },
+                if b < 1 << 40 { b.min(1 << 16) } else { b },
             );
             note!("leverage_scores(6x2 dense, sketch_rows {a}, jl_cols {b})");
             let p = LeverageParams {
@@ -351,6 +359,15 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
         }
         26 => {
             use linops::amm::{PrioritySketch, amm_norm_sampling};
+            // Sample counts within the block limit are valid and cost O(c) work: keep them small.
+            let cap = |v: usize| {
+                if (v as u64) <= linops::randnla::MAX_BLOCK_ENTRIES {
+                    v.min(1 << 16)
+                } else {
+                    v
+                }
+            };
+            let (a, b) = (cap(a), cap(b));
             note!("amm_norm_sampling(c {a}), PrioritySketch::new(k {b})");
             let x = Mat::<f64>::from_fn(5, 2, |i, j| (i + j) as f64);
             let r = amm_norm_sampling(&e, x.as_ref(), x.as_ref(), a, RngState::new(8));
