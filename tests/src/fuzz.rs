@@ -521,10 +521,11 @@ pub fn fuzz_loop(
     // Without LINOPS_FUZZ_SECS (the test command, CI) the run is also capped at a fixed number of
     // cases, so which cases run does not depend on the machine's speed: the same seed covers the
     // same cases everywhere, and a faster machine cannot reach a case nobody has run.
-    let cap = if std::env::var_os("LINOPS_FUZZ_SECS").is_some() {
-        u64::MAX
+    let (cap, budget) = if std::env::var_os("LINOPS_FUZZ_SECS").is_some() {
+        (u64::MAX, budget)
     } else {
-        default_cases
+        // The time bound only guards against a pathologically slow machine.
+        (default_cases, budget.max(Duration::from_secs(300)))
     };
     let start = Instant::now();
     let mut tally = Tally::new(name, seed);

@@ -737,7 +737,9 @@ impl<'a> Gen<'a> {
                     leaf(Csr::new(r, c, indptr, indices, values))
                 }
             },
-            || Model::single(m, 0.0, &vals),
+            // from_triplets stores the summed duplicates: those (the dense entries) are the
+            // parameters an engine converts, not the individual triplets.
+            || Model::single(m, 0.0, if by_triplets { &[] } else { &vals }),
         )
     }
 
@@ -1819,7 +1821,12 @@ pub fn classify_apply(
     y: Result<Mat<f64>, Error>,
 ) -> Outcome {
     let beyond_f32 = t.prec == F32 && m.beyond_f32();
-    let merged_beyond = t.prec == F32 && m.merged_beyond_f32();
+    // Merged scales beyond the precision (the planner may multiply nested scales into one kernel
+    // scalar), or an operator whose own entries are beyond it (a derived factor such as a
+    // Householder T can then overflow): a typed refusal is as correct as an overflow.
+    let merged_beyond = (t.prec == F32 && m.merged_beyond_f32())
+        || m.alpha_hi > t.prec.max / 4.0
+        || mat_max_abs(&m.a) > t.prec.max;
     let in_range = model::in_range(m, mat_max_abs(x), t.prec);
     let y = match y {
         Ok(y) => y,
