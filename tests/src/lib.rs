@@ -10,6 +10,7 @@
 //! - `bad_input`: every class of bad input returns a typed error on every backend;
 //! - `planner`: normalization rewrites and plan structure;
 //! - `cost`: the cost model's structured-vs-materialized choice and calibration;
+//! - `cpu_parallel`: every CPU kernel gives the same bits with `Par::Seq` and with several workers;
 //! - `rng`: Philox known answers, CPU/GPU bit identity of random streams, statistical tests and
 //!   dense sketches;
 //! - `gpu_kernels`: each GPU kernel against its definition;
@@ -45,6 +46,8 @@ mod bad_input;
 mod butterfly;
 #[cfg(test)]
 mod cost;
+#[cfg(test)]
+mod cpu_parallel;
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Plan execution on the CPU: one faer routine or column loop per step.
 
-use crate::{CpuBackend, CpuElem};
+use crate::{CpuBackend, CpuElem, t};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef};
 use linops_core::{BufferRole, Error, Kernel, Plan, Result};
@@ -84,10 +84,6 @@ pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Re
     }
 }
 
-fn t<T: CpuElem>(v: f64) -> T {
-    <T as linops_core::Element>::from_f64(v)
-}
-
 /// Runs one kernel. Shapes were checked when the step was planned.
 fn run_step<T: CpuElem>(
     be: &CpuBackend<T>,
@@ -155,8 +151,8 @@ fn run_step<T: CpuElem>(
             cols,
             alpha,
             beta,
-        } => crate::structured_more::batch_transpose(rows, cols, t(alpha), t(beta), inputs[0], out),
-        Kernel::Spmm { alpha, beta } => crate::structured_more::spmm(
+        } => crate::batch_transpose::batch_transpose(rows, cols, t(alpha), t(beta), inputs[0], out),
+        Kernel::Spmm { alpha, beta } => crate::spmm::spmm(
             be.par(),
             t(alpha),
             t(beta),
@@ -164,9 +160,7 @@ fn run_step<T: CpuElem>(
             inputs[3],
             out,
         ),
-        Kernel::Fwht { alpha, beta } => {
-            crate::transforms::fwht(inputs[0], out, alpha, beta, be.par())
-        }
+        Kernel::Fwht { alpha, beta } => crate::fwht::fwht(inputs[0], out, alpha, beta, be.par()),
         Kernel::Dct {
             inverse,
             alpha,
@@ -180,8 +174,8 @@ fn run_step<T: CpuElem>(
             trans,
             alpha,
             beta,
-        } => crate::sketch::run(
-            &crate::sketch::SketchGemm {
+        } => crate::sketch_gemm::run(
+            &crate::sketch_gemm::SketchGemm {
                 dist,
                 rng,
                 rows,
@@ -195,7 +189,7 @@ fn run_step<T: CpuElem>(
             out,
         ),
         Kernel::Gather { alpha, beta } => {
-            crate::structured::gather(inputs[0], inputs[1], out, t(alpha), t(beta))
+            crate::gather::gather(inputs[0], inputs[1], out, t(alpha), t(beta))
         }
         Kernel::BlockGemm {
             blocks,
@@ -204,8 +198,8 @@ fn run_step<T: CpuElem>(
             y_layout,
             alpha,
             beta,
-        } => crate::structured::block_gemm(
-            crate::structured::BlockGemm {
+        } => crate::block_gemm::block_gemm(
+            crate::block_gemm::BlockGemm {
                 blocks,
                 trans,
                 x_layout,

@@ -7,6 +7,12 @@
 //! reference every other backend is tested against; with `f32` it is the CPU fallback and the
 //! yardstick for the GPU tolerance rule (GPU error ≤ 2× CPU-f32 error vs the f64 reference).
 //!
+//! One file per structured kernel, named after it: `gather`, `block_gemm`, `batch_transpose`,
+//! `spmm` (with `spmm/wide` for the sketching orientation), `fwht`, `dct`, `sketch_gemm`; `execute`
+//! runs a plan's steps. Every parallel loop goes through the backend's `faer::Par` (`par`): with
+//! `Par::Seq` everything runs on the calling thread, and results are bit-identical for every
+//! thread count.
+//!
 //! ```
 //! use linops_core::{Backend, DType, Op, Plan};
 //! use linops_cpu::CpuBackend;
@@ -17,12 +23,18 @@
 //! assert_eq!(cpu.download(&y).unwrap(), vec![2.0, 3.0]);
 //! ```
 
+mod batch_transpose;
+mod block_gemm;
+mod dct;
 mod execute;
-mod sketch;
-mod spmm_wide;
-mod structured;
-mod structured_more;
-pub mod transforms;
+mod flat;
+mod fwht;
+mod gather;
+mod par;
+mod sketch_gemm;
+mod spmm;
+
+pub use dct::FftElem;
 
 use faer::Accum;
 use faer::linalg::matmul::matmul;
@@ -41,9 +53,14 @@ use std::sync::{Arc, Mutex, Weak};
 /// takes::<f32>();
 /// takes::<f64>();
 /// ```
-pub trait CpuElem: Element + faer::traits::RealField + transforms::FftElem {}
+pub trait CpuElem: Element + faer::traits::RealField + FftElem {}
 impl CpuElem for f32 {}
 impl CpuElem for f64 {}
+
+/// `v` in `T` (the element type's own conversion, unambiguous next to rustfft's and faer's).
+pub(crate) fn t<T: CpuElem>(v: f64) -> T {
+    <T as Element>::from_f64(v)
+}
 
 /// Most bytes of plan temporaries a backend keeps between executions.
 const SCRATCH_KEEP_BYTES: usize = 256 << 20;
@@ -74,7 +91,7 @@ impl<T: CpuElem> Default for CpuBackend<T> {
 }
 
 impl<T: CpuElem> CpuBackend<T> {
-    /// A backend using all cores (rayon).
+    /// A backend using all cores (faer's thread pool, `Par::rayon(0)`).
     ///
     /// # Examples
     /// ```

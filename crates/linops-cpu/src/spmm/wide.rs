@@ -8,24 +8,26 @@
 //! entries in that chunk into a `PANEL`-wide register accumulator,
 //! `a += S(r, i)·panel[i][·]`, added once to the `m×PANEL` accumulator of the output: a
 //! `PANEL`-wide multiply-add the compiler vectorizes, no stores in the inner loop. Each element of
-//! `X` is read once from memory, no float atomics; panels run in parallel (rayon) and each owns
-//! its accumulator. Cost: `2·nnz·b` FLOPs (`nnz·⌈b/PANEL⌉·PANEL` multiply-adds),
+//! `X` is read once from memory, no float atomics; the panels are split over the backend's `Par`
+//! ([`crate::par`]) and each part owns its accumulator and its columns of the output. Cost: `2·nnz·b` FLOPs (`nnz·⌈b/PANEL⌉·PANEL` multiply-adds),
 //! `k·b` reads of `X`, `m·b` writes.
 //!
-//! The generic row-wise gather (`structured_more::spmm`) stays the path for every other shape.
+//! The row-wise path of [`super::spmm`] stays the path for every other shape.
 
 use crate::CpuElem;
+use crate::par::{Grain, for_each_part};
 use faer::{MatRef, Par};
-use rayon::prelude::*;
 
 /// Columns of `X` processed together (the SIMD width of the multiply-add).
 pub(crate) const PANEL: usize = 16;
 /// Rows of `X` transposed into the panel at a time.
 pub(crate) const CHUNK: usize = 2048;
+/// Multiply-adds below which the product runs on one thread.
+const MIN_PARALLEL_WORK: usize = 1 << 15;
 
 /// Whether the wide path is chosen for `S` of `m×k`: a short accumulator and a wide `S`.
 pub(crate) fn applies(m: usize, k: usize) -> bool {
-    m <= 4096 && k >= 2 * m
+    m > 0 && m <= 4096 && k >= 2 * m
 }
 
 /// `S·X` as a flat column-major `m×b` vector, or `None` when a column of `X` is not contiguous.
@@ -73,52 +75,57 @@ pub(crate) fn spmm_wide<T: CpuElem>(
             }
         }
     }
-    let panel = |p: usize| -> Vec<[T; PANEL]> {
-        let j0 = p * PANEL;
-        let w = PANEL.min(b - j0);
+    // The columns of one part of the output, `PANEL` at a time; the part starts at column `j0`.
+    let part = |j0: usize, dst: &mut [T]| {
         let mut acc = vec![[zero; PANEL]; m];
-        // On the heap: 128 KiB (f32) to 256 KiB (f64) is too much for a rayon worker's stack.
+        // On the heap: 128 KiB (f32) to 256 KiB (f64) is too much for a worker's stack.
         #[allow(clippy::useless_vec)]
         let mut buf = vec![[zero; PANEL]; CHUNK];
-        for ch in 0..chunks {
-            let i0 = ch * CHUNK;
-            let len = CHUNK.min(k - i0);
-            for (c, col) in xcols[j0..j0 + w].iter().enumerate() {
-                for (dst, v) in buf.iter_mut().zip(&col[i0..i0 + len]) {
-                    dst[c] = *v;
-                }
-            }
-            let base = ch * m;
-            for (r, out) in acc.iter_mut().enumerate() {
-                let mut a = [zero; PANEL];
-                for q in bptr[base + r]..bptr[base + r + 1] {
-                    let (xi, v) = (&buf[local[q] as usize], vals[q]);
-                    for c in 0..PANEL {
-                        a[c] += v * xi[c];
+        for (p, dst) in dst.chunks_mut(PANEL * m).enumerate() {
+            let j0 = j0 + p * PANEL;
+            let w = dst.len() / m;
+            acc.fill([zero; PANEL]);
+            for ch in 0..chunks {
+                let i0 = ch * CHUNK;
+                let len = CHUNK.min(k - i0);
+                for (c, col) in xcols[j0..j0 + w].iter().enumerate() {
+                    for (dst, v) in buf.iter_mut().zip(&col[i0..i0 + len]) {
+                        dst[c] = *v;
                     }
                 }
-                for c in 0..PANEL {
-                    out[c] += a[c];
+                let base = ch * m;
+                for (r, out) in acc.iter_mut().enumerate() {
+                    let mut a = [zero; PANEL];
+                    for q in bptr[base + r]..bptr[base + r + 1] {
+                        let (xi, v) = (&buf[local[q] as usize], vals[q]);
+                        for c in 0..PANEL {
+                            a[c] += v * xi[c];
+                        }
+                    }
+                    for c in 0..PANEL {
+                        out[c] += a[c];
+                    }
+                }
+            }
+            for (c, col) in dst.chunks_exact_mut(m).enumerate() {
+                for (o, a) in col.iter_mut().zip(&acc) {
+                    *o = a[c];
                 }
             }
         }
-        acc
     };
-    let panels = b.div_ceil(PANEL);
-    let parallel = par.degree() > 1 && panels > 1 && nnz * b >= 1 << 15;
-    let accs: Vec<Vec<[T; PANEL]>> = if parallel {
-        (0..panels).into_par_iter().map(panel).collect()
+    let par = if nnz * b >= MIN_PARALLEL_WORK {
+        par
     } else {
-        (0..panels).map(panel).collect()
+        Par::Seq
     };
     let mut flat = vec![zero; m * b];
-    for (p, acc) in accs.iter().enumerate() {
-        for c in 0..PANEL.min(b - p * PANEL) {
-            let col = &mut flat[(p * PANEL + c) * m..(p * PANEL + c + 1) * m];
-            for (o, a) in col.iter_mut().zip(acc) {
-                *o = a[c];
-            }
-        }
-    }
+    let grain = Grain {
+        min: 1,
+        align: PANEL * m,
+    };
+    for_each_part(par, flat.as_mut_slice(), grain, &|first, dst: &mut [T]| {
+        part(first / m, dst)
+    });
     Some(flat)
 }

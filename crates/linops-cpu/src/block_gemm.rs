@@ -1,56 +1,31 @@
-//! CPU routines of the structured-operator kernels: row gather (permutations) and the batched
-//! block GEMM (block-diagonal and Monarch factors).
+//! `block_gemm` on the CPU: the batched block GEMM of the block-diagonal, Monarch and butterfly
+//! factors.
 //!
-//! Block GEMM: `Y_t = alpha·op(W_t)·X_t + beta·Y_t` for each block `t`, where `X_t`/`Y_t` are row
-//! views of `X`/`Y` placed by [`BlockLayout`]. Each view is a faer matrix view over the caller's
-//! storage with row stride `1` (contiguous layout) or `b` (strided layout: the folded perfect
-//! shuffle) and the column stride of the matrix: no copy, no permutation pass. Each block is one
-//! faer `matmul` (which packs strided operands itself). Parallelism: the batch columns are split
-//! recursively in halves over the backend's threads (`faer::utils::thread::join_raw`); every thread
-//! runs all blocks on its own columns with a sequential matmul, so outputs never overlap and small
-//! blocks (64×64) are not split further; within a thread the columns go in panels that fit the L2
-//! cache, and every block visits a panel before the next one starts. Cost `2·b·m·k·B` FLOPs.
+//! Mathematics: `Y_t = alpha·op(W_t)·X_t + beta·Y_t` for each block `t`, where `X_t`/`Y_t` are row
+//! views of `X`/`Y` placed by [`BlockLayout`] and `W = [W_0 … W_{b−1}]` holds the blocks side by
+//! side. Storage: each view is a faer matrix view over the caller's storage with row stride `1`
+//! (contiguous layout) or `b` (strided layout: the folded perfect shuffle) and the column stride
+//! of the matrix: no copy, no permutation pass. Each block is one faer `matmul` (which packs
+//! strided operands itself). Parallelism: the batch columns are split
+//! over the backend's `Par` by [`crate::par::for_each_part`] (at least [`MIN_COLS_PER_THREAD`]
+//! per part); every part runs all blocks on its own columns with a sequential matmul, so outputs
+//! never overlap and small blocks (64×64) are not split further; within a part the columns go in
+//! panels that fit the L2 cache, and every block visits a panel before the next one starts.
+//! Cost: `2·b·m·k·B` FLOPs for `B` columns; `b·m·k` weights read once per panel.
 
 use crate::CpuElem;
+use crate::par::{Grain, for_each_part};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use linops_core::BlockLayout;
 
-/// Columns below which a column half is not split further between threads.
+/// Fewest columns of a part when the columns are split between workers.
 const MIN_COLS_PER_THREAD: usize = 16;
 
 /// Columns of one panel: every block visits a panel before the next panel starts. Wide enough
 /// that each block's matmul (`m×k·k×64`) amortizes faer's per-call overhead, narrow enough that
 /// a gathered panel (`n×64`) stays in a core's L2 cache.
 const PANEL_COLS: usize = 64;
-
-/// `out[i, :] = alpha·X[idx[i], :] + beta·out[i, :]`; an index that is not an integer in
-/// `0..rows(X)` selects a zero row (never an out-of-bounds read).
-pub(crate) fn gather<T: CpuElem>(
-    idx: MatRef<'_, T>,
-    x: MatRef<'_, T>,
-    out: &mut Mat<T>,
-    alpha: T,
-    beta: T,
-) {
-    let n_in = x.nrows();
-    let src: Vec<Option<usize>> = (0..idx.nrows())
-        .map(|i| {
-            let v = idx[(i, 0)].to_f64();
-            (v >= 0.0 && v.fract() == 0.0 && v < n_in as f64).then_some(v as usize)
-        })
-        .collect();
-    let zero = T::from_f64(0.0);
-    let zero_beta = beta == zero;
-    for j in 0..out.ncols() {
-        let xc = x.col(j);
-        let oc = out.col_as_slice_mut(j);
-        for (o, s) in oc.iter_mut().zip(&src) {
-            let v = alpha * s.map_or(zero, |s| xc[s]);
-            *o = if zero_beta { v } else { v + beta * *o };
-        }
-    }
-}
 
 /// Arguments of one block GEMM that do not change across the column split.
 #[derive(Clone, Copy)]
@@ -85,9 +60,18 @@ pub(crate) fn block_gemm<T: CpuElem>(
             && x.ncols() == out.ncols(),
         "block_gemm: shapes not checked by the planner"
     );
-    columns(g, (m, k, bc), w, x, out.as_mut(), alpha, beta, par);
+    for_each_part(
+        par,
+        out.as_mut(),
+        Grain::min(MIN_COLS_PER_THREAD),
+        &|c0, part: MatMut<'_, T>| {
+            let xp = x.subcols(c0, part.ncols());
+            columns(g, (m, k, bc), w, xp, part, alpha, beta);
+        },
+    );
 }
 
+/// One part of the columns, on one worker.
 #[allow(clippy::too_many_arguments)]
 fn columns<T: CpuElem>(
     g: BlockGemm,
@@ -97,20 +81,8 @@ fn columns<T: CpuElem>(
     out: MatMut<'_, T>,
     alpha: T,
     beta: T,
-    par: Par,
 ) {
     let cols = out.ncols();
-    if par.degree() > 1 && cols >= 2 * MIN_COLS_PER_THREAD {
-        let half = cols / 2;
-        let (left, right) = out.split_at_col_mut(half);
-        let (xl, xr) = x.split_at_col(half);
-        faer::utils::thread::join_raw(
-            |p| columns(g, (m, k, bc), w, xl, left, alpha, beta, p),
-            |p| columns(g, (m, k, bc), w, xr, right, alpha, beta, p),
-            par,
-        );
-        return;
-    }
     // Scratch for one panel: X rows gathered into block order, and the blocks' products.
     let panel = PANEL_COLS.min(cols);
     let mut xs = if g.x_layout == BlockLayout::Strided {

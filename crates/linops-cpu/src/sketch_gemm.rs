@@ -4,6 +4,8 @@
 //! panels `G[:, J]` of [`PANEL`] columns are generated into one `rows×PANEL` scratch and
 //! multiplied by faer. For `op(G) = G` the panels accumulate `G[:, J]·X[J, :]` into `out`; for
 //! `op(G) = Gᵀ` each panel writes its own row block `out[J, :] = alpha·G[:, J]ᵀ·X + beta·out[J, :]`.
+//! Entries are generated sequentially (each is a pure function of its position, so the bits do
+//! not depend on the order); the panel products are faer `matmul`s with the backend's `Par`.
 //! Cost: `2·rows·cols·n` FLOPs plus generating `rows·cols` entries once; extra memory
 //! `rows·PANEL` elements.
 

@@ -1,0 +1,186 @@
+//! `dct` on the CPU: the orthonormal DCT-II (`C`) and DCT-III (`Cᵀ = C⁻¹`) of each column.
+//!
+//! Mathematics: `out = alpha·C·x + beta·out` or `alpha·Cᵀ·x + beta·out` (`inverse`), by Makhoul's
+//! reordering around an `n`-point complex FFT: DCT-II reorders the column (even entries forward,
+//! odd entries backward), transforms, and takes `s_k·Re(e^{−iπk/2n}·V_k)`; DCT-III runs the same
+//! steps backwards. Storage: `table` is the `n×4` twiddle table of `linops_core::op::Dct`
+//! (columns 2 and 3: `cos`, `sin` of `πk/2n`); one FFT plan per step (rustfft: radix-2/4 for
+//! powers of two, mixed radix or Rader/Bluestein otherwise) and one complex buffer and scratch
+//! per worker. Columns are split over the backend's `Par` ([`crate::par::for_each_col`]).
+//! Cost: `O(n log n)` per column for every `n`.
+
+use crate::par::for_each_col;
+use crate::{CpuElem, t};
+use faer::{ColRef, Mat, MatRef, Par};
+use rustfft::FftPlanner;
+use rustfft::num_complex::Complex;
+use rustfft::{Fft, FftNum};
+
+/// Makhoul's permutation: where entry `j` of a length-`n` signal goes before the FFT.
+fn makhoul(n: usize, j: usize) -> usize {
+    if j.is_multiple_of(2) {
+        j / 2
+    } else {
+        n - 1 - j / 2
+    }
+}
+
+/// Element types rustfft computes in (`f32`, `f64`): the bridge from the backend's generic `T`
+/// to rustfft's `FftNum`, so that [`CpuElem`] need not carry rustfft's traits (whose `from_f64`
+/// would clash with [`linops_core::Element::from_f64`]).
+///
+/// # Examples
+/// ```
+/// fn takes<T: linops_cpu::FftElem>() {}
+/// takes::<f32>();
+/// takes::<f64>();
+/// ```
+pub trait FftElem: Sized {
+    /// `out = alpha·C·x + beta·out` or with `Cᵀ`; see the module docs.
+    #[allow(clippy::too_many_arguments)]
+    fn dct_columns(
+        x: MatRef<'_, Self>,
+        table: MatRef<'_, Self>,
+        out: &mut Mat<Self>,
+        inverse: bool,
+        alpha: f64,
+        beta: f64,
+        par: Par,
+    );
+}
+
+impl FftElem for f32 {
+    fn dct_columns(
+        x: MatRef<'_, f32>,
+        table: MatRef<'_, f32>,
+        out: &mut Mat<f32>,
+        inverse: bool,
+        alpha: f64,
+        beta: f64,
+        par: Par,
+    ) {
+        dct(x, table, out, inverse, alpha, beta, par)
+    }
+}
+
+impl FftElem for f64 {
+    fn dct_columns(
+        x: MatRef<'_, f64>,
+        table: MatRef<'_, f64>,
+        out: &mut Mat<f64>,
+        inverse: bool,
+        alpha: f64,
+        beta: f64,
+        par: Par,
+    ) {
+        dct(x, table, out, inverse, alpha, beta, par)
+    }
+}
+
+/// `out = alpha·C·x + beta·out` (DCT-II) or `alpha·Cᵀ·x + beta·out` (`inverse`, DCT-III), with
+/// `table` the `n×4` twiddle table of `linops_core::op::Dct`.
+fn dct<T: CpuElem + FftNum>(
+    x: MatRef<'_, T>,
+    table: MatRef<'_, T>,
+    out: &mut Mat<T>,
+    inverse: bool,
+    alpha: f64,
+    beta: f64,
+    par: Par,
+) {
+    let n = x.nrows();
+    let nf = n as f64;
+    let fft = if inverse {
+        FftPlanner::<T>::new().plan_fft_inverse(n)
+    } else {
+        FftPlanner::<T>::new().plan_fft_forward(n)
+    };
+    let zero = t::<T>(0.0);
+    // DCT-II: X_k = alpha·s_k·Re(e^{−iπk/2n}·V_k). DCT-III: Z_k = y_k/s_k, then alpha/n at the end.
+    let (s0, sk) = if inverse {
+        (t::<T>(nf.sqrt()), t::<T>((nf / 2.0).sqrt()))
+    } else {
+        (
+            t::<T>(alpha * (1.0 / nf).sqrt()),
+            t::<T>(alpha * (2.0 / nf).sqrt()),
+        )
+    };
+    let post = t::<T>(alpha / nf);
+    let scratch_len = fft.get_inplace_scratch_len();
+    let column = Column {
+        fft: &*fft,
+        cr: table.col(2),
+        sr: table.col(3),
+        s0,
+        sk,
+        post,
+        beta,
+        inverse,
+    };
+    for_each_col(
+        out,
+        par,
+        || {
+            (
+                vec![Complex::new(zero, zero); n],
+                vec![Complex::new(zero, zero); scratch_len],
+            )
+        },
+        |(buf, scratch), j, o| match x.col(j).try_as_col_major() {
+            Some(c) => column.run(c.as_slice(), o, buf, scratch),
+            None => column.run(
+                &x.col(j).iter().copied().collect::<Vec<_>>(),
+                o,
+                buf,
+                scratch,
+            ),
+        },
+    );
+}
+
+/// The per-column constants of one DCT step.
+struct Column<'a, T: CpuElem + FftNum> {
+    fft: &'a dyn Fft<T>,
+    cr: ColRef<'a, T>,
+    sr: ColRef<'a, T>,
+    s0: T,
+    sk: T,
+    post: T,
+    beta: f64,
+    inverse: bool,
+}
+
+impl<T: CpuElem + FftNum> Column<'_, T> {
+    /// `o = alpha·C·x + beta·o` (or with `Cᵀ`) for one column, with its FFT buffer and scratch.
+    /// Not inlined: its code is then the same whatever loop runs it (sequential or per worker).
+    #[inline(never)]
+    fn run(&self, xj: &[T], o: &mut [T], buf: &mut [Complex<T>], scratch: &mut [Complex<T>]) {
+        let n = xj.len();
+        let zero = t::<T>(0.0);
+        let beta_t = t::<T>(self.beta);
+        let (cr, sr, s0, sk, beta) = (self.cr, self.sr, self.s0, self.sk, self.beta);
+        if self.inverse {
+            let z = |k: usize| if k == 0 { s0 * xj[0] } else { sk * xj[k] };
+            for (k, b) in buf.iter_mut().enumerate() {
+                let (c, s) = (cr[k], sr[k]);
+                let (a, bb) = (z(k), if k == 0 { zero } else { z(n - k) });
+                *b = Complex::new(c * a + s * bb, s * a - c * bb);
+            }
+            self.fft.process_with_scratch(buf, scratch);
+            for (i, e) in o.iter_mut().enumerate() {
+                let t = self.post * buf[makhoul(n, i)].re;
+                *e = if beta == 0.0 { t } else { t + beta_t * *e };
+            }
+        } else {
+            for i in 0..n {
+                buf[makhoul(n, i)] = Complex::new(xj[i], zero);
+            }
+            self.fft.process_with_scratch(buf, scratch);
+            for (k, e) in o.iter_mut().enumerate() {
+                let v = cr[k] * buf[k].re + sr[k] * buf[k].im;
+                let t = if k == 0 { s0 } else { sk } * v;
+                *e = if beta == 0.0 { t } else { t + beta_t * *e };
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! `spmm` on the CPU: `out = alpha·S·X + beta·out` with `S` (`m×k`) in CSR form.
+//!
+//! Storage: `S` is three parameters `[indptr, indices, values]` (`m + 1` row pointers, then the
+//! column index and value of each of the `nnz` entries, row by row); `X` (`k×b`) and `out`
+//! (`m×b`) are read in flat column-major order ([`crate::flat`]). The structure is decoded once
+//! per apply: row ranges are clamped to `0..nnz`, and an entry whose column index is not below
+//! `k` is skipped (never an out-of-bounds read). Two paths:
+//! - a short, wide `S` (the sketching orientation, [`wide::applies`]) streams `X` once through a
+//!   blocked gather ([`wide`]);
+//! - otherwise each output element `out[r, j] = Σ_p values[p]·X[indices[p], j]` over row `r`'s
+//!   entries, in entry order; the `m·b` output elements are split in contiguous ranges (rows of
+//!   consecutive columns) over the backend's `Par` ([`crate::par`]).
+//!
+//! Cost: `2·nnz·b` FLOPs, `nnz·b` gathered reads of `X`, `m·b` writes.
+
+mod wide;
+
+use crate::CpuElem;
+use crate::flat::{flat, store};
+use crate::par::{Grain, for_each_part};
+use faer::{Mat, MatRef, Par};
+
+/// Multiply-adds below which the row-wise path runs on one thread: splitting pays off only
+/// beyond a few tens of thousands.
+const MIN_PARALLEL_WORK: usize = 1 << 15;
+
+/// `out = alpha·S·X + beta·out` with `S` in CSR form `[indptr, indices, values]` (integers stored
+/// as reals). Entries with a column index not below `X.nrows()` are skipped.
+pub(crate) fn spmm<T: CpuElem>(
+    par: Par,
+    alpha: T,
+    beta: T,
+    csr: [MatRef<'_, T>; 3],
+    x: MatRef<'_, T>,
+    out: &mut Mat<T>,
+) {
+    let [indptr, indices, values] = csr.map(flat);
+    let (m, b, k) = (out.nrows(), out.ncols(), x.nrows());
+    let nnz = values.len();
+    let index = |v: T| -> usize {
+        let f = v.to_f64();
+        if f >= 0.0 { f as usize } else { usize::MAX }
+    };
+    // Decoded structure: the row ranges clamped to [0, nnz], column indices (k marks "skip").
+    let ranges: Vec<(usize, usize)> = (0..m)
+        .map(|r| {
+            let end = index(indptr[r + 1]).min(nnz);
+            (index(indptr[r]).min(end), end)
+        })
+        .collect();
+    let cols: Vec<usize> = indices.iter().map(|v| index(*v).min(k)).collect();
+    // A short, wide S (the sketching orientation) streams X once through a blocked gather.
+    if wide::applies(m, k)
+        && let Some(acc) = wide::spmm_wide(par, &ranges, &cols, &values, x, m)
+    {
+        store(&acc, alpha, beta, out);
+        return;
+    }
+    let xs = flat(x);
+    let mut acc = vec![T::from_f64(0.0); m * b];
+    let par = if nnz * b < MIN_PARALLEL_WORK {
+        Par::Seq
+    } else {
+        par
+    };
+    for_each_part(
+        par,
+        acc.as_mut_slice(),
+        Grain::min(1),
+        &|first, chunk: &mut [T]| {
+            for (o, a) in chunk.iter_mut().enumerate() {
+                let e = first + o;
+                let (r, j) = (e % m, e / m);
+                let xc = &xs[j * k..(j + 1) * k];
+                let mut s = T::from_f64(0.0);
+                for p in ranges[r].0..ranges[r].1 {
+                    if let Some(xv) = xc.get(cols[p]) {
+                        s += values[p] * *xv;
+                    }
+                }
+                *a = s;
+            }
+        },
+    );
+    store(&acc, alpha, beta, out);
+}
