@@ -207,8 +207,10 @@ pub fn adaptive_range_finder<T: Scalar>(
                 None,
             )?
         };
+        // Q_b·U_k already has orthonormal columns; only a block that must be kept orthogonal
+        // to an existing basis needs the second projection and orthonormalization.
         let qb = if blocks.is_empty() {
-            orthonormalize(e, &qk)?.q
+            qk
         } else {
             orthonormalize(e, &project_twice(e, &blocks, &qk)?)?.q
         };
