@@ -214,6 +214,53 @@ fn lstsq_sketch_solve_reports_finite_residuals_of_any_scale() {
     }
 }
 
+/// An f32 sketch of an operator whose entries lie below f32's normal range (2⁻¹⁴³ here) is
+/// flushed to a few significant bits; the least-squares drivers redo it in f64 and say so
+/// (fuzzer seed 0x15301800 case 303560: sketch-and-solve returned x with error 7.7e-2 relative).
+/// Consistent problem `b = A·x*`: the f64 answer is accurate to `O((m + n)·u₆₄·cond)`.
+#[test]
+fn lstsq_drivers_redo_f32_sketches_of_underflowing_operators_in_f64() {
+    let e = Engine::cpu();
+    let (m, n) = (15, 10);
+    let mut rng = Rng::new(303_560);
+    let q = rng.mat(m, n).qr().compute_thin_Q();
+    let s = pow2(-143);
+    let a = Mat::from_fn(m, n, |i, j| q[(i, j)] * (1.0 + j as f64 / n as f64) * s);
+    let xs: Vec<f64> = (0..n).map(|j| 1.0 + j as f64).collect();
+    let b: Vec<f64> = (0..m)
+        .map(|i| (0..n).map(|j| a[(i, j)] * xs[j]).sum())
+        .collect();
+    let op = linops::dense(a.as_ref()).unwrap();
+    let opts = LstsqOptions {
+        sketch_dtype: Some(DType::F32),
+        ..LstsqOptions::default()
+    };
+    for (name, r) in [
+        (
+            "lstsq_sketch_solve",
+            lstsq_sketch_solve(&e, &op, &b, &opts).unwrap(),
+        ),
+        ("lstsq", lstsq(&e, &op, &b, &opts).unwrap()),
+    ] {
+        let err =
+            r.x.iter()
+                .zip(&xs)
+                .map(|(x, t)| (x - t).abs())
+                .fold(0.0f64, f64::max);
+        let why = r.fallback.clone().unwrap_or_default();
+        report(&format!(
+            "{name}, A at 2^-143, f32 sketch asked: max|x − x*| = {err:.1e}; {why}"
+        ));
+        assert_eq!(r.sketch_dtype, DType::F64, "{name}: {why}");
+        assert!(why.contains("2^-102"), "{name}: fallback {:?}", r.fallback);
+        // cond(A) = 1.9, ‖x*‖ ≈ 20: 1e3·(m + n)·u₆₄·‖x*‖.
+        assert!(
+            err <= 1e3 * (m + n) as f64 * u_of(DType::F64) * 20.0,
+            "{name}: {err:e}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. orthonormalize on scaled input.
 
@@ -884,4 +931,43 @@ fn svd_and_id_drivers_are_homogeneous() {
             "column id 2^{ex}: X differs by {d:e}"
         );
     }
+}
+
+/// Nyström of a PSD operator of rank `r` below the sketch size `ℓ`: `ΩᵀAΩ` is singular, the
+/// computed `G = Ωᵀ(A + νI)Ω` has eigenvalues `ν ± rounding` in `A`'s null directions, and a
+/// Cholesky inverse amplified that rounding into eigenvalue estimates above `A`'s own (fuzzer
+/// seed 0x15301800 case 864977: 275·n·u·λ₁ too large). The estimates of a Nyström
+/// approximation `Â ⪯ A` satisfy `λ̂_i ≤ λ_i(A)`, up to rounding of order `n·u·λ₁` (the Gram's
+/// error, Higham's γ_n); 4·n·u·λ₁ leaves room for the constants (the Cholesky form reached 20 on these seeds).
+#[test]
+fn nystrom_estimates_stay_below_the_eigenvalues_when_the_sketch_exceeds_the_rank() {
+    let e = Engine::cpu();
+    let (n, rank, k) = (26, 16, 9);
+    let u = u_of(DType::F64);
+    let mut worst = 0.0f64;
+    for seed in 0..200u64 {
+        let mut rng = Rng::new(1000 + seed);
+        let q = rng.mat(n, rank).qr().compute_thin_Q();
+        let lam: Vec<f64> = (0..rank).map(|i| 2.0 - i as f64 / rank as f64).collect();
+        // As the fuzzer built it: the product Q·diag(λ)·Qᵀ of three operators.
+        let op = Op::product(vec![
+            linops::dense(q.as_ref()).unwrap(),
+            Op::diagonal(lam.clone()).unwrap(),
+            linops::dense(q.transpose()).unwrap(),
+        ])
+        .unwrap();
+        for oversample in [k, 14, n - k] {
+            let r = nystrom::<f64>(&e, &op, k, &NystromOptions { oversample, seed }).unwrap();
+            for (i, l) in r.lambda.iter().enumerate() {
+                worst = worst.max((l - lam[i]) / (n as f64 * u * lam[0]));
+            }
+        }
+    }
+    report(&format!(
+        "nystrom, rank {rank} < sketch: largest excess of an estimate over the eigenvalue = {worst:.2}·n·u·λ₁"
+    ));
+    assert!(
+        worst <= 4.0,
+        "estimate above the eigenvalue by {worst}·n·u·λ₁"
+    );
 }

@@ -1030,7 +1030,14 @@ fn lstsq_case(d: &mut D<'_, '_>, solve: bool) -> Outcome {
                     f64::INFINITY
                 }
             } else {
-                (100.0 * opts.tol + 1e3 * (m + n) as f64 * F64.u) * bn
+                // LSQR's stopping rule (Paige & Saunders): ‖r‖ ≤ tol·(‖b‖ + ‖Ā‖_est·‖y‖) with
+                // Ā = A·R⁻¹, y = R·x and ‖Ā‖_est ≤ ‖Ā‖_F ≤ √n·‖A‖·‖R⁻¹‖, so for a consistent
+                // problem ‖A(x − x*)‖ = ‖r‖ ≤ tol·(‖b‖ + √n·‖A‖·cond(R)·‖x‖), plus f64 rounding
+                // of the iteration; refinement passes only lower it. Factor 2 for the recurrence.
+                let xn = r.x.iter().map(|v| (v / xscale).powi(2)).sum::<f64>().sqrt();
+                let an_norm = spectral(&an);
+                2.0 * opts.tol * (bn + (n as f64).sqrt() * an_norm * r.r_cond * xn)
+                    + 1e3 * (m + n) as f64 * F64.u * bn
             };
             c.check(err <= tol, Class::WrongAnswer, || {
                 format!("‖A(x − x*)‖/2^eb = {err:e} > {tol:e} (‖b‖/2^eb {bn:e}, converged {}, {} iterations)", r.converged, r.iterations)
@@ -1166,6 +1173,9 @@ fn streaming_case(d: &mut D<'_, '_>, oja: bool) -> Outcome {
     let e = d.exponent(2);
     let blocks = 1 + d.g.rng.below(5);
     let mut rows: Vec<Mat<f64>> = Vec::new();
+    // Σ of the squared magnitude models |·|-products: the rounding of an entry is relative to its
+    // magnitude, not to its value (which may cancel to a rounding residue of the f64 model).
+    let mut mag2 = 0.0f64;
     let mut ops: Vec<Op> = Vec::new();
     for _ in 0..blocks {
         let b = 1 + d.g.rng.below(6);
@@ -1183,6 +1193,13 @@ fn streaming_case(d: &mut D<'_, '_>, oja: bool) -> Outcome {
             return Outcome::ok(key);
         }
         rows.push(Mat::from_fn(b, dd, |i, j| node.m.a[(i, j)] * pow2(e)));
+        mag2 += (0..dd)
+            .map(|j| {
+                (0..b)
+                    .map(|i| (node.m.mag[(i, j)] * pow2(e)).powi(2))
+                    .sum::<f64>()
+            })
+            .sum::<f64>();
         ops.push(op);
     }
     let wrong_cols = d.g.rng.below(12) == 0;
@@ -1258,7 +1275,9 @@ fn streaming_case(d: &mut D<'_, '_>, oja: bool) -> Outcome {
         .map(|j| (0..total).map(|i| a[(i, j)].powi(2)).sum::<f64>())
         .sum();
     let (seen, f2) = fd.seen();
-    let tol = 100.0 * (total + dd) as f64 * d.u() * frob2;
+    // Entry errors δ ≤ γ·mag (|a| ≤ mag): |Σâ² − Σa²| ≤ Σ δ(2|a| + δ) ≤ 3γ·Σ mag², with the
+    // accumulation's own rounding in the same γ.
+    let tol = 100.0 * (total + dd) as f64 * d.u() * frob2.max(mag2);
     c.check(
         seen == total && (f2 - frob2).abs() <= tol,
         Class::WrongAnswer,

@@ -4,14 +4,19 @@
 //! **Mathematics (Nyström).** The numerically stable shifted algorithm of Tropp, Yurtsever, Udell
 //! and Cevher (2017, Alg. 3): with an `n×ℓ` Gaussian test matrix orthonormalized to `Ω`
 //! (`ℓ = k + p`), form `Y = A·Ω`, the shift `ν = √n·eps(‖Y‖₂)` (`eps(x) = 2u·x`, `u` the unit
-//! roundoff of the engine's precision), `Y_ν = Y + ν·Ω`, the Cholesky factor `ΩᵀY_ν = CᵀC`,
-//! `B = Y_ν·C⁻¹` and its thin SVD `B = U·Σ·Wᵀ`; then `Â = U·Λ·Uᵀ` with `Λ = Σ² − νI` where it
-//! exceeds `ν` and 0 elsewhere (below the shift an eigenvalue is not resolved), truncated
-//! to the leading `k` pairs. Without rounding `Â_ℓ = (AΩ)(ΩᵀAΩ)⁺(AΩ)ᵀ ⪯ A`, and for the rank-`k`
+//! roundoff of the engine's precision), `Y_ν = Y + ν·Ω`, `G = ΩᵀY_ν`, `B = Y_ν·G^{-1/2}` and its
+//! thin SVD `B = U·Σ·Wᵀ`; then `Â = U·Λ·Uᵀ` with `Λ = Σ² − νI` where it exceeds `ν` and 0
+//! elsewhere (below the shift an eigenvalue is not resolved), truncated to the leading `k` pairs.
+//! Tropp et al. take `G^{-1/2}` from a Cholesky factor; here it is the ε-truncated inverse square
+//! root from `G`'s eigendecomposition (Nakatsukasa 2020), dropping the eigen-directions of `G` at
+//! or below `2ν`: when `A` has rank below `ℓ`, `G`'s eigenvalues there are `ν` plus rounding of
+//! the same order, and a Cholesky inverse amplifies that rounding into the eigenvalue estimates
+//! (by `O(‖A‖/ν)`, seen as estimates above `A`'s own eigenvalues). The truncated approximation
+//! is the Nyström approximation on a subspace of the sketch, so it stays `⪯ A`. Without rounding `Â_ℓ = (AΩ)(ΩᵀAΩ)⁺(AΩ)ᵀ ⪯ A`, and for the rank-`k`
 //! truncation (Tropp et al. 2017, Thm. 4.1) `E‖A − Â_k‖_* ≤ (1 + k/(p − 1))·Σ_{j>k} λ_j(A)` in the
-//! trace norm (`p ≥ 2`). Should rounding make `ΩᵀY_ν` numerically indefinite (f32 Gram on the
-//! device), `ν` is multiplied by 10 and the factorization retried (at most 8 times); the shift used
-//! is reported.
+//! trace norm (`p ≥ 2`). An eigenvalue of `G` below `−max(n·ℓ·u, 10⁻³)·‖Y‖₂` (its worst-case
+//! rounding bound, or a negative part beyond what an operator PSD to the accuracy of its entries
+//! shows) means `A` is not PSD, an error; smaller negative parts are dropped with the cut.
 //!
 //! **Mathematics (PCG).** Frangella, Tropp and Udell (2023): from a rank-`ℓ` Nyström
 //! approximation `U·Λ·Uᵀ` the preconditioner is applied as
@@ -33,7 +38,7 @@
 //! `4nℓ` host flops for `P⁻¹` per iteration.
 
 use super::host_la::{dot, norm, pow2_pair};
-use super::qr::{QrMethod, orthonormalize, upper_inverse};
+use super::qr::{QrMethod, orthonormalize};
 use super::{
     check_dtype, check_rank, checked_sum, exponent, gaussian, ldexp, max_col_norm, scale_exponent,
     scale_pow2, to_host, unit_roundoff, upload_like,
@@ -72,11 +77,15 @@ pub struct Nystrom {
     pub u: Matrix,
     /// The `k` eigenvalue estimates, nonincreasing and nonnegative.
     pub lambda: Vec<f64>,
-    /// The shift `ν` that was used (larger than `√n·eps(‖Y‖)` when a retry was needed).
+    /// The shift `ν = √n·eps(‖Y‖₂)` that was used: eigenvalues at or below it are reported as 0.
     pub shift: f64,
     /// How many orthonormalizations fell back to Householder QR.
     pub householder_fallbacks: usize,
 }
+
+/// Negative curvature of `ΩᵀAΩ` tolerated relative to `‖AΩ‖₂` before [`nystrom`] calls the
+/// operator not PSD.
+const NOT_PSD: f64 = 1e-3;
 
 fn check_square(what: &str, a: &Op) -> Result<usize> {
     let (m, n) = a.shape();
@@ -96,8 +105,8 @@ fn check_square(what: &str, a: &Op) -> Result<usize> {
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] for a non-square operator; [`Error::InvalidArgument`] for `k == 0`,
-/// `k + p > n`, or when `ΩᵀAΩ` is not positive semidefinite even after shifting (the operator is
-/// not PSD); [`Error::Unsupported`] for `f64` on the GPU engine; device failures.
+/// `k + p > n`, or when `ΩᵀAΩ` has an eigenvalue below `−max(n·ℓ·u, 10⁻³)·‖AΩ‖₂` (the
+/// operator is not PSD); [`Error::Unsupported`] for `f64` on the GPU engine; device failures.
 ///
 /// # Examples
 /// ```
@@ -155,27 +164,49 @@ pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -
         // Take it relative to ‖Ω‖₂ = 1 in the engine's precision, so f32 and f64 agree.
         nu = (n as f64).sqrt() * 2.0 * u;
     }
-    let mut factored = None;
-    for _ in 0..8 {
-        let y_nu = e.axpby(1.0, &y, nu, &omega)?;
-        let g = to_host(e, &e.gemm(1.0, &omega, true, &y_nu, false, 0.0, None)?)?;
-        let g = Mat::<f64>::from_fn(l, l, |i, j| 0.5 * (g[(i, j)] + g[(j, i)]));
-        if let Ok(llt) = g.llt(Side::Lower) {
-            factored = Some((y_nu, llt.L().transpose().to_owned()));
-            break;
-        }
-        nu *= 10.0;
+    let y_nu = e.axpby(1.0, &y, nu, &omega)?;
+    // G = Ωᵀ·Y_ν = Ωᵀ(A + νI)Ω has eigenvalues ≥ ν in exact arithmetic. Its computed form differs
+    // by δG with ‖δG‖ ≤ γ_n·‖|Ω|ᵀ|Y_ν|‖ ≤ n·ℓ·u·‖Y_ν‖ (Higham, Thm. 3.5, Frobenius bound), typically
+    // ~√n·u·‖Y‖ ≈ ν/2: in the directions where ΩᵀAΩ vanishes (A of rank < ℓ) the eigenvalues of the
+    // computed G are ν ± δG, and a Cholesky inverse would amplify that rounding by up to ‖Y‖/ν.
+    // Instead B = Y_ν·V_r·G_r^{-1/2} with the ε-truncated pseudo-inverse (Nakatsukasa 2020, §4):
+    // eigen-directions of G at or below 2ν (where ΩᵀAΩ is below the resolution ν plus rounding) are
+    // dropped. Restricting the Nyström approximation to a subspace of the sketch can only lower it
+    // (Â_r ⪯ Â_ℓ ⪯ A), so no eigenvalue estimate exceeds A's by more than rounding.
+    let g = to_host(e, &e.gemm(1.0, &omega, true, &y_nu, false, 0.0, None)?)?;
+    let g = Mat::<f64>::from_fn(l, l, |i, j| 0.5 * (g[(i, j)] + g[(j, i)]));
+    let eig = g
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|err| Error::Backend(format!("nystrom: Gram eigendecomposition: {err:?}")))?;
+    let gv = eig.S().column_vector();
+    let gmax = gv[l - 1].max(0.0);
+    // Not PSD: an eigenvalue of G below minus the larger of its worst-case rounding bound and
+    // 10⁻³·‖Y‖. The relative part admits operators that are PSD only to the accuracy of their
+    // entries (a kernel or Gram matrix computed in f32 is indefinite at the 10⁻⁷·n level); their
+    // small negative directions fall below the cut and are dropped with the unresolved ones.
+    let scale = norm_y.max(gmax);
+    let floor = ((n * l) as f64 * u).max(NOT_PSD) * scale;
+    if gv[0] < -floor {
+        return Err(Error::InvalidArgument(format!(
+            "nystrom: Omega^T (A + nu I) Omega has the eigenvalue {:e}, below -{floor:e} (the \
+             larger of its rounding bound and {NOT_PSD:e} of its scale {scale:e}); is the \
+             operator PSD?",
+            gv[0]
+        )));
     }
-    let (y_nu, c) = factored.ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "nystrom: Omega^T A Omega is not positive semidefinite even with shift {nu:e}; is the operator PSD?"
-        ))
-    })?;
+    let cut = 2.0 * nu;
+    let w = Mat::<f64>::from_fn(l, l, |i, j| {
+        if gv[j] > cut {
+            eig.U()[(i, j)] / gv[j].sqrt()
+        } else {
+            0.0
+        }
+    });
     let b = e.gemm(
         1.0,
         &y_nu,
         false,
-        &upload_like(e, &y, &upper_inverse(&c))?,
+        &upload_like(e, &y, &w)?,
         false,
         0.0,
         None,
