@@ -21,13 +21,17 @@ use crate::support::Rng;
 use faer::Mat;
 use linops::randnla::id::{IdOptions, column_id, cur, row_id};
 use linops::randnla::lstsq::{LstsqOptions, lstsq, lstsq_sketch_solve};
-use linops::randnla::matfun::{NsKind, inverse_root, polar_newton_schulz, sqrt_newton_schulz};
+use linops::randnla::matfun::{
+    MatFunOptions, NsKind, inverse_root, polar_newton_schulz, sqrt_newton_schulz,
+};
 use linops::randnla::nystrom::{CgOptions, NystromOptions, nystrom, nystrom_pcg};
 use linops::randnla::qr::orthonormalize;
-use linops::randnla::range::{adaptive_range_finder, range_finder};
+use linops::randnla::range::{
+    AdaptiveRangeOptions, RangeOptions, adaptive_range_finder, range_finder,
+};
 use linops::randnla::streaming::{BlockOja, FrequentDirections};
 use linops::randnla::svd::{SvdOptions, block_krylov_svd, randomized_svd};
-use linops::randnla::trace::{hutch_plus_plus, hutchinson};
+use linops::randnla::trace::{TraceOptions, hutch_plus_plus, hutchinson};
 use linops::{DType, Engine, Error, HostMat, Matrix, Op};
 use linops_core::rng::RngState;
 
@@ -495,7 +499,17 @@ fn range_case(d: &mut D<'_, '_>, adaptive: bool) -> Outcome {
             || !(tol >= 0.0 && tol.is_finite());
         let r = in_prec!(
             d.t,
-            adaptive_range_finder(d.t.engine, &a.op, tol, block, probes, max_rank, seed)
+            adaptive_range_finder(
+                d.t.engine,
+                &a.op,
+                tol,
+                &AdaptiveRangeOptions {
+                    block,
+                    probes,
+                    max_rank: Some(max_rank),
+                    seed
+                }
+            )
         );
         let r = r.map(|r| {
             let ok =
@@ -512,7 +526,18 @@ fn range_case(d: &mut D<'_, '_>, adaptive: bool) -> Outcome {
         let l = d.g.rng.below(mn + 2);
         let q = d.g.rng.below(4);
         d.g.note(&format!("{key}::<{}>(l {l}, q {q})", d.t.prec.name));
-        let r = in_prec!(d.t, range_finder(d.t.engine, &a.op, l, q, seed));
+        let r = in_prec!(
+            d.t,
+            range_finder(
+                d.t.engine,
+                &a.op,
+                l,
+                &RangeOptions {
+                    power_iters: q,
+                    seed
+                }
+            )
+        );
         (
             r.map(|r| (r.q, true, l, String::new())),
             l == 0 || l > mn,
@@ -685,7 +710,7 @@ fn pcg_case(
     };
     let opts = CgOptions {
         tol: [1e-10, 1e-6, 1e-3, 0.0, -1.0][d.g.rng.below(5)],
-        max_iters: [0, 1, 5, 50, 300][d.g.rng.below(5)],
+        max_iter: [0, 1, 5, 50, 300][d.g.rng.below(5)],
     };
     let bad_b = d.g.rng.below(10);
     // |b| ~ 2^eb with eb, eb − e and eb + e within ±900: b, x ≈ (A + μI)⁻¹b and A·b in range.
@@ -713,7 +738,7 @@ fn pcg_case(
         || !(mu.is_finite() && mu >= 0.0)
         || opts.tol.is_nan()
         || opts.tol <= 0.0
-        || opts.max_iters == 0
+        || opts.max_iter == 0
         || floor_bad;
     let r = in_prec!(d.t, nystrom_pcg(d.t.engine, &a.op, mu, &b, pre_ref, &opts));
     if invalid {
@@ -1093,9 +1118,29 @@ fn trace_case(d: &mut D<'_, '_>, plus: bool) -> Outcome {
             count < 2
         };
     let r = if plus {
-        in_prec!(d.t, hutch_plus_plus(d.t.engine, &a.op, count, seed))
+        in_prec!(
+            d.t,
+            hutch_plus_plus(
+                d.t.engine,
+                &a.op,
+                &TraceOptions {
+                    matvecs: count,
+                    seed
+                }
+            )
+        )
     } else {
-        in_prec!(d.t, hutchinson(d.t.engine, &a.op, count, seed))
+        in_prec!(
+            d.t,
+            hutchinson(
+                d.t.engine,
+                &a.op,
+                &TraceOptions {
+                    matvecs: count,
+                    seed
+                }
+            )
+        )
     };
     if invalid {
         return expect_err(key, &format!("{count} for {:?}", a.a.shape()), r);
@@ -1419,10 +1464,39 @@ fn matfun_case(d: &mut D<'_, '_>, which: usize) -> Outcome {
     let res = match which {
         0 => in_prec!(
             d.t,
-            polar_newton_schulz(d.t.engine, &op, kind, tol, max_iter)
+            polar_newton_schulz(
+                d.t.engine,
+                &op,
+                kind,
+                &MatFunOptions {
+                    tol,
+                    max_iter: Some(max_iter)
+                }
+            )
         ),
-        1 => in_prec!(d.t, sqrt_newton_schulz(d.t.engine, &op, tol, max_iter)),
-        _ => in_prec!(d.t, inverse_root(d.t.engine, &op, p, tol, max_iter)),
+        1 => in_prec!(
+            d.t,
+            sqrt_newton_schulz(
+                d.t.engine,
+                &op,
+                &MatFunOptions {
+                    tol,
+                    max_iter: Some(max_iter)
+                }
+            )
+        ),
+        _ => in_prec!(
+            d.t,
+            inverse_root(
+                d.t.engine,
+                &op,
+                p,
+                &MatFunOptions {
+                    tol,
+                    max_iter: Some(max_iter)
+                }
+            )
+        ),
     };
     if invalid {
         return expect_err(key, "invalid shape or options", res);

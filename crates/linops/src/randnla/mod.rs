@@ -69,10 +69,10 @@ use linops_core::rng::RngState;
 ///
 /// # Examples
 /// ```
-/// use linops::{Engine, Error, Op, randnla::{MAX_BLOCK_ENTRIES, trace::hutchinson}};
+/// use linops::{Engine, Error, Op, randnla::{MAX_BLOCK_ENTRIES, trace::{hutchinson, TraceOptions}}};
 /// assert_eq!(MAX_BLOCK_ENTRIES, 1 << 32);
 /// // 2⁴⁰ probes of length 3 would need a 3×2⁴⁰ probe block
-/// let r = hutchinson::<f64>(&Engine::cpu(), &Op::identity(3).unwrap(), 1 << 40, 0);
+/// let r = hutchinson::<f64>(&Engine::cpu(), &Op::identity(3).unwrap(), &TraceOptions { matvecs: 1 << 40, seed: 0 });
 /// assert!(matches!(r, Err(Error::DeviceLimit { .. })));
 /// ```
 pub const MAX_BLOCK_ENTRIES: u64 = linops_core::op::MAX_GENERATED_ENTRIES as u64;

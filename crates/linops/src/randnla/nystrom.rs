@@ -250,21 +250,21 @@ pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -
 /// # Examples
 /// ```
 /// let o = linops::randnla::nystrom::CgOptions::default();
-/// assert!(o.tol > 0.0 && o.max_iters > 0);
+/// assert!(o.tol > 0.0 && o.max_iter > 0);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CgOptions {
     /// Stop when `‖r‖/‖b‖ ≤ tol`.
     pub tol: f64,
     /// Iteration budget.
-    pub max_iters: usize,
+    pub max_iter: usize,
 }
 
 impl Default for CgOptions {
     fn default() -> Self {
         Self {
             tol: 1e-8,
-            max_iters: 500,
+            max_iter: 500,
         }
     }
 }
@@ -304,7 +304,7 @@ pub struct CgResult {
 /// let a = Op::diagonal((0..50).map(|j| 0.5f64.powi(j)).collect()).unwrap();
 /// let pre = nystrom::<f64>(&e, &a, 20, &NystromOptions { oversample: 0, seed: 3 }).unwrap();
 /// let b = vec![1.0; 50];
-/// let opts = CgOptions { tol: 1e-10, max_iters: 200 };
+/// let opts = CgOptions { tol: 1e-10, max_iter: 200 };
 /// let r = nystrom_pcg::<f64>(&e, &a, 1e-6, &b, Some(&pre), &opts).unwrap();
 /// assert!(r.converged && r.true_residual < 1e-9);
 /// ```
@@ -334,11 +334,11 @@ pub fn nystrom_pcg<T: Scalar>(
         });
     }
     if !(mu.is_finite() && mu >= 0.0 && opts.tol.is_finite() && opts.tol > 0.0)
-        || opts.max_iters == 0
+        || opts.max_iter == 0
     {
         return Err(Error::InvalidArgument(format!(
-            "nystrom_pcg: mu {mu} must be finite and >= 0, tol {} finite and > 0, max_iters {} positive",
-            opts.tol, opts.max_iters
+            "nystrom_pcg: mu {mu} must be finite and >= 0, tol {} finite and > 0, max_iter {} positive",
+            opts.tol, opts.max_iter
         )));
     }
     // The preconditioner, on the host in f64: P⁻¹r = r + U·(d ∘ (Uᵀr)).
@@ -431,7 +431,7 @@ pub fn nystrom_pcg<T: Scalar>(
     let mut residuals = vec![1.0];
     let mut converged = false;
     let mut iterations = 0;
-    while iterations < opts.max_iters {
+    while iterations < opts.max_iter {
         let w = matvec(&p)?;
         let pw = dot(&p, &w);
         let (pn, wn) = (norm(&p), norm(&w));

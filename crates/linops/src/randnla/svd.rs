@@ -22,7 +22,7 @@
 
 use super::host_la::thin_svd;
 use super::qr::{QrMethod, orthonormalize};
-use super::range::{project_out, range_finder};
+use super::range::{RangeOptions, project_out, range_finder};
 use super::{
     check_block, check_dtype, check_rank, checked_sum, gaussian, hcat, max_col_norm,
     scale_exponent, scale_pow2, to_host, upload_like,
@@ -170,7 +170,15 @@ pub fn randomized_svd<T: Scalar>(
         l,
     )?;
     check_probes("randomized_svd", a, opts.probes)?;
-    let basis = range_finder::<T>(e, a, l, opts.power_iters, opts.seed)?;
+    let basis = range_finder::<T>(
+        e,
+        a,
+        l,
+        &RangeOptions {
+            power_iters: opts.power_iters,
+            seed: opts.seed,
+        },
+    )?;
     finish::<T>(e, a, &basis.q, k, opts, basis.householder_fallbacks)
 }
 
