@@ -679,13 +679,20 @@ fn nystrom_case(d: &mut D<'_, '_>, pcg: bool) -> Outcome {
     c.orth(&u, d.u(), "U");
     let exact = singular_values(&a.a);
     let l1 = exact.first().copied().unwrap_or(0.0).max(a.mag);
-    let tol = 100.0 * n as f64 * d.u() * l1 + r.shift;
+    c.check(
+        r.rounding_slack.is_finite() && r.rounding_slack >= 0.0,
+        Class::WrongAnswer,
+        || format!("rounding slack {:e}", r.rounding_slack),
+    );
+    // λ̂_i ≤ λ_i up to the shift and the driver's first-order rounding slack (the sketch's
+    // conditioning, which only the driver sees), with a factor 2 for second-order terms.
+    let tol = 100.0 * n as f64 * d.u() * l1 + r.shift + 2.0 * r.rounding_slack;
     check_interlacing(&mut c, &r.lambda, &exact, tol, "λ");
     if let Kind::Psd(rank) = a.kind {
         if rank <= k && opts.oversample >= 2 && c.fail.is_none() {
             let approx = Mat::from_fn(n, k, |i, j| u[(i, j)] * r.lambda[j]) * u.transpose();
             let err = spectral(&(&a.a - &approx));
-            let tol = 1e3 * n as f64 * d.u() * l1 + 10.0 * r.shift;
+            let tol = 1e3 * n as f64 * d.u() * l1 + 10.0 * r.shift + 2.0 * r.rounding_slack;
             c.check(err <= tol, Class::WrongAnswer, || {
                 format!("rank {rank} ≤ k: ‖A − UΛUᵀ‖ = {err:e} > {tol:e}")
             });

@@ -18,6 +18,15 @@
 //! rounding bound, or a negative part beyond what an operator PSD to the accuracy of its entries
 //! shows) means `A` is not PSD, an error; smaller negative parts are dropped with the cut.
 //!
+//! **Rounding.** One pass over `A` cannot resolve what `Y = A·Ω` carries below its rounding:
+//! when the sketch is nearly orthogonal to an eigenvector of `A` (angle θ), `Y` holds that
+//! eigenvalue with relative error `u/cos θ` and `ΩᵀY` with `u/cos²θ`. To first order the
+//! estimates move by `‖δY‖·‖B‖/√g + ‖B‖²·‖δG‖/g` (`g` the smallest kept eigenvalue of `G`,
+//! `‖B‖² ≈ ‖A‖`, `‖δY‖ ≲ γ√n‖A‖`, `‖δG‖ ≲ γ(√n‖A‖ + ‖Y‖)`, `γ = (n + ℓ)·u`); the driver
+//! reports that bound as [`Nystrom::rounding_slack`]. It is `O(n·u·‖A‖)` for a well-aligned
+//! sketch (with oversampling `p ≥ 2` the leading eigenspace is seen with probability
+//! `1 − O(ε^{p+1})` at angle `≥ arccos ε`), and large only for the unlucky sketches of `p ≤ 1`.
+//!
 //! **Mathematics (PCG).** Frangella, Tropp and Udell (2023): from a rank-`ℓ` Nyström
 //! approximation `U·Λ·Uᵀ` the preconditioner is applied as
 //! `P⁻¹ = (λ_ℓ + μ)·U(Λ + μI)⁻¹Uᵀ + (I − UUᵀ)`. When `ℓ ≥ 2·d_eff(μ) + 1`, with
@@ -79,6 +88,13 @@ pub struct Nystrom {
     pub lambda: Vec<f64>,
     /// The shift `ν = √n·eps(‖Y‖₂)` that was used: eigenvalues at or below it are reported as 0.
     pub shift: f64,
+    /// First-order bound on how far rounding can lift an estimate above `A`'s own eigenvalue
+    /// (`λ̂_i ≤ λ_i + shift + rounding_slack`): `γ·a·(2√n·√(a/g) + (√n + 1)·a/g)` with
+    /// `γ = (n + ℓ)·u`, `a ≈ ‖A‖₂` and `g` the smallest eigenvalue of `Ωᵀ(A + νI)Ω` kept. Small
+    /// (`O(n·u·‖A‖)`) when the sketch sees `A`'s leading eigenspace well; large when it is nearly
+    /// orthogonal to it (likely only without oversampling): a single pass over `A` cannot
+    /// resolve what `A·Ω` carries below its rounding.
+    pub rounding_slack: f64,
     /// How many orthonormalizations fell back to Householder QR.
     pub householder_fallbacks: usize,
 }
@@ -227,6 +243,23 @@ pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -
             ldexp(if v > nu { v } else { 0.0 }, -shift_exp)
         })
         .collect();
+    // First-order rounding slack of the estimates (module docs, "Rounding"): with δY ≲ γ·√n·a
+    // (the apply's backward error, a ≈ ‖A‖) and δG ≲ γ·(√n·a + ‖Y‖), the core Y·G⁻¹·Yᵀ moves by
+    // ‖δY‖·‖B‖/√g + ‖B‖²·‖δG‖/g with ‖B‖² ≈ a and g the smallest kept eigenvalue of G.
+    let kept_min = gv
+        .iter()
+        .copied()
+        .filter(|&g| g > cut)
+        .fold(f64::INFINITY, f64::min);
+    let slack = if kept_min.is_finite() {
+        let a = (s[0] * s[0]).max(norm_y);
+        let gamma = (n + l) as f64 * u;
+        let rn = (n as f64).sqrt();
+        let ratio = a / kept_min;
+        gamma * a * (2.0 * rn * ratio.sqrt() + (rn + 1.0) * ratio)
+    } else {
+        0.0
+    };
     let uh = svd.U().subcols(0, k).to_owned();
     let um = e.gemm(
         1.0,
@@ -241,6 +274,7 @@ pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -
         u: um,
         lambda,
         shift: ldexp(nu, -shift_exp),
+        rounding_slack: ldexp(slack, -shift_exp),
         householder_fallbacks: fallbacks,
     })
 }
