@@ -75,20 +75,20 @@ fn choose(
     })
 }
 
-/// Bytes of a `rows×cols` buffer of `dtype`.
+/// Bytes of a `rows×cols` buffer of elements of `elem_bytes` bytes (`elem` names the type).
 ///
 /// # Errors
 /// [`Error::DeviceLimit`] naming the buffer when it exceeds the largest allocation a process can
 /// make (`isize::MAX` bytes), so that no later size computation overflows.
-fn buffer_bytes(what: &str, rows: usize, cols: usize, dtype: DType) -> Result<u64> {
+fn buffer_bytes(what: &str, rows: usize, cols: usize, elem_bytes: u64, elem: &str) -> Result<u64> {
     let limit = isize::MAX as u64;
     let bytes = (rows as u128)
         .checked_mul(cols as u128)
-        .and_then(|e| e.checked_mul(u128::from(dtype.size_bytes())));
+        .and_then(|e| e.checked_mul(u128::from(elem_bytes)));
     match bytes {
         Some(b) if b <= u128::from(limit) => Ok(b as u64),
         _ => Err(Error::DeviceLimit {
-            what: format!("{what} ({rows}x{cols} {dtype})"),
+            what: format!("{what} ({rows}x{cols} {elem})"),
             requested: bytes.map_or(u64::MAX, |b| u64::try_from(b).unwrap_or(u64::MAX)),
             limit_name: "largest allocation (isize::MAX bytes)".into(),
             limit,
@@ -168,7 +168,8 @@ impl BufId {
     }
 }
 
-/// Operator parameters (a dense matrix, a diagonal) shared by the op and the plans built from it.
+/// Operator parameters (a dense matrix, a diagonal: values) shared by the op and the plans built
+/// from it. Index arrays are [`IndexParam`]s.
 ///
 /// `key` is unique per parameter array in the process, so a backend can cache its converted or
 /// uploaded copy; `data` is column-major `rows×cols`.
@@ -253,6 +254,139 @@ impl Param {
     }
 }
 
+/// Bytes of one entry of an index parameter (`u32`, on every backend).
+pub const INDEX_BYTES: u64 = 4;
+
+/// An index parameter: a column of `u32` indices (a permutation, the row pointers and column
+/// indices of a CSR matrix, sampled rows) shared by the op and the plans built from it.
+///
+/// Indices are `u32` on every backend, whatever the plan's dtype: the CPU reads them as they are
+/// and the GPU binds them as `array<u32>`, so an index moves [`INDEX_BYTES`] bytes and every entry
+/// is at most [`IndexParam::MAX_INDEX`]. The key is process-unique (shared with [`Param`]'s), so
+/// a backend can cache its uploaded copy while the op is alive.
+///
+/// # Examples
+/// ```
+/// use linops_core::{BufferRole, DType, IndexParam, Op, Plan, op::Permutation};
+/// let p = IndexParam::new(&[2, 0, 1]).unwrap();
+/// assert_eq!((p.len(), p.indices()), (3, &[2u32, 0, 1][..]));
+/// let op = Op::leaf(Permutation::new(vec![2, 0, 1]).unwrap());
+/// let plan = Plan::new(&op, 3, 1, DType::F32).unwrap();
+/// assert!(plan.buffers().iter().any(|b| matches!(b.role, BufferRole::Index(_))));
+/// ```
+#[derive(Debug, Clone)]
+pub struct IndexParam {
+    key: u64,
+    data: Arc<[u32]>,
+}
+
+impl IndexParam {
+    /// The largest index an index parameter holds (`u32::MAX`).
+    pub const MAX_INDEX: usize = u32::MAX as usize;
+
+    /// An index parameter holding `indices`, with a fresh process-unique key.
+    ///
+    /// # Errors
+    /// [`Error::EmptyDimension`] for an empty array, [`Error::DeviceLimit`] for an entry above
+    /// [`IndexParam::MAX_INDEX`] (naming its position).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::IndexParam;
+    /// assert!(IndexParam::new(&[0, 7]).is_ok());
+    /// assert!(IndexParam::new(&[]).is_err());
+    /// # #[cfg(target_pointer_width = "64")]
+    /// assert!(IndexParam::new(&[1 << 32]).is_err());
+    /// ```
+    pub fn new(indices: &[usize]) -> Result<IndexParam> {
+        if indices.is_empty() {
+            return Err(Error::EmptyDimension {
+                context: "index array".into(),
+                rows: 0,
+                cols: 1,
+            });
+        }
+        if let Some(i) = indices.iter().position(|&v| v > Self::MAX_INDEX) {
+            check_index(&format!("index array entry {i}"), indices[i])?;
+        }
+        Ok(Self::from_u32(indices.iter().map(|&v| v as u32).collect()))
+    }
+
+    /// An index parameter from indices already in `u32`.
+    pub(crate) fn from_u32(data: Vec<u32>) -> IndexParam {
+        IndexParam {
+            key: crate::op::next_param_key(),
+            data: Arc::from(data),
+        }
+    }
+
+    /// The process-unique cache key.
+    ///
+    /// # Examples
+    /// ```
+    /// let (a, b) = (linops_core::IndexParam::new(&[0]).unwrap(), linops_core::IndexParam::new(&[0]).unwrap());
+    /// assert_ne!(a.key(), b.key());
+    /// ```
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// Number of indices.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::IndexParam::new(&[4, 5, 6]).unwrap().len(), 3);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Always false: an index parameter has at least one entry.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(!linops_core::IndexParam::new(&[0]).unwrap().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The indices.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::IndexParam::new(&[3, 1]).unwrap().indices(), &[3, 1]);
+    /// ```
+    pub fn indices(&self) -> &[u32] {
+        &self.data
+    }
+
+    /// The shared storage of the indices (a backend keeps a weak reference to it, to drop its
+    /// cached copy when the op dies).
+    ///
+    /// # Examples
+    /// ```
+    /// let p = linops_core::IndexParam::new(&[3, 1]).unwrap();
+    /// assert_eq!(&p.shared()[..], p.indices());
+    /// ```
+    pub fn shared(&self) -> &Arc<[u32]> {
+        &self.data
+    }
+}
+
+/// Checks that `value` fits an index parameter (`≤ IndexParam::MAX_INDEX`); `what` names it.
+pub(crate) fn check_index(what: &str, value: usize) -> Result<()> {
+    if value > IndexParam::MAX_INDEX {
+        return Err(Error::DeviceLimit {
+            what: what.to_string(),
+            requested: value as u64,
+            limit_name: "u32 index parameters (IndexParam::MAX_INDEX)".into(),
+            limit: IndexParam::MAX_INDEX as u64,
+        });
+    }
+    Ok(())
+}
+
 /// What a virtual buffer holds.
 ///
 /// # Examples
@@ -269,8 +403,10 @@ pub enum BufferRole {
     Output,
     /// A temporary.
     Temp,
-    /// Operator parameters.
+    /// Operator parameters (values, converted to the plan's dtype by each backend).
     Param(Param),
+    /// An index array (`u32` on every backend; `rows` indices, one column).
+    Index(IndexParam),
 }
 
 /// A virtual buffer: a `rows×cols` column-major matrix.
@@ -424,8 +560,9 @@ impl Plan {
             });
         }
         // Sizes first: nothing below may compute with a buffer that cannot exist.
-        buffer_bytes("input block X", x_rows, x_cols, dtype)?;
-        buffer_bytes("output block Y", rows, x_cols, dtype)?;
+        let values = (dtype.size_bytes(), dtype.to_string());
+        buffer_bytes("input block X", x_rows, x_cols, values.0, &values.1)?;
+        buffer_bytes("output block Y", rows, x_cols, values.0, &values.1)?;
         let mut stats = NormStats::default();
         let mut norm = normalize::normalize_in(op, dtype, &mut stats)?;
         let mut decisions = Vec::new();
@@ -437,18 +574,15 @@ impl Plan {
         let output = cx.buffer(rows, x_cols, BufferRole::Output);
         norm.lower(&mut cx, input, output, 1.0, 0.0)?;
         for b in &cx.buffers {
-            let what = match b.role {
-                BufferRole::Input => "input block X",
-                BufferRole::Output => "output block Y",
-                BufferRole::Temp => "temporary",
-                BufferRole::Param(_) => "parameter array",
+            let (what, (elem_bytes, elem)) = match b.role {
+                BufferRole::Input => ("input block X", (values.0, values.1.as_str())),
+                BufferRole::Output => ("output block Y", (values.0, values.1.as_str())),
+                BufferRole::Temp => ("temporary", (values.0, values.1.as_str())),
+                BufferRole::Param(_) => ("parameter array", (values.0, values.1.as_str())),
+                BufferRole::Index(_) => ("index array", (INDEX_BYTES, "u32")),
             };
-            buffer_bytes(
-                &format!("{what} of {}", op.describe()),
-                b.rows,
-                b.cols,
-                dtype,
-            )?;
+            let what = format!("{what} of {}", op.describe());
+            buffer_bytes(&what, b.rows, b.cols, elem_bytes, elem)?;
         }
         check_ranges(op, dtype, &cx.buffers, &cx.steps)?;
         Ok(Plan {
@@ -676,6 +810,26 @@ impl Lowering {
         id
     }
 
+    /// The buffer holding the index parameter `p` (`len×1`; one buffer per array per plan).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, IndexParam, Kernel, Plan, Op, op::Permutation};
+    /// let op = Op::leaf(Permutation::new(vec![1, 0]).unwrap());
+    /// let plan = Plan::new(&op, 2, 3, DType::F64).unwrap();
+    /// let gather = &plan.steps()[0];
+    /// assert!(matches!(gather.kernel, Kernel::Gather { .. }));
+    /// assert_eq!(plan.shape_of(gather.inputs[0]), (2, 1));
+    /// ```
+    pub fn index(&mut self, p: &IndexParam) -> BufId {
+        if let Some(id) = self.params.get(&p.key) {
+            return *id;
+        }
+        let id = self.buffer(p.len(), 1, BufferRole::Index(p.clone()));
+        self.params.insert(p.key, id);
+        id
+    }
+
     /// `(rows, cols)` of a buffer.
     ///
     /// See the example on [`Lowering`].
@@ -684,11 +838,15 @@ impl Lowering {
         (b.rows, b.cols)
     }
 
-    /// Appends a step after checking the shapes of its arguments, and computes its cost.
+    /// Appends a step after checking the shapes and kinds of its arguments, and computes its
+    /// cost: the kernel's elements of the plan's dtype, plus [`INDEX_BYTES`] per entry of its
+    /// index inputs ([`Kernel::index_inputs`]).
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] when the argument shapes do not fit the kernel (a planner bug:
-    /// caught here so that no backend ever runs a kernel on inconsistent shapes).
+    /// [`Error::ShapeMismatch`] when the argument shapes do not fit the kernel,
+    /// [`Error::InvalidArgument`] when an index input is not an index array (or a value input
+    /// is one), or the output is an input or a parameter (planner bugs: caught here so that no
+    /// backend ever runs a kernel on inconsistent arguments).
     ///
     /// See the example on [`Lowering`].
     pub fn push(&mut self, kernel: Kernel, inputs: Vec<BufId>, output: BufId) -> Result<()> {
@@ -701,12 +859,38 @@ impl Lowering {
             )));
         }
         let (flops, elems) = kernel.check_and_cost(&shapes, out)?;
+        let index_inputs = kernel.index_inputs();
+        let mut index_entries = 0u64;
+        for (i, b) in inputs.iter().enumerate() {
+            let is_index = matches!(self.buffers[b.index()].role, BufferRole::Index(_));
+            if is_index != index_inputs.contains(&i) {
+                return Err(Error::InvalidArgument(format!(
+                    "planner bug: input {i} of {} {} an index array",
+                    kernel.label(),
+                    if is_index { "must not be" } else { "must be" }
+                )));
+            }
+            if is_index {
+                index_entries = index_entries.saturating_add(shapes[i].0 as u64);
+            }
+        }
+        if matches!(
+            self.buffers[output.index()].role,
+            BufferRole::Param(_) | BufferRole::Index(_)
+        ) {
+            return Err(Error::InvalidArgument(format!(
+                "planner bug: {} writes a parameter",
+                kernel.label()
+            )));
+        }
         self.steps.push(Step {
             kernel,
             inputs,
             output,
             flops,
-            bytes: elems.saturating_mul(self.dtype.size_bytes()),
+            bytes: elems
+                .saturating_mul(self.dtype.size_bytes())
+                .saturating_add(index_entries.saturating_mul(INDEX_BYTES)),
         });
         Ok(())
     }
