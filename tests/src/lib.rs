@@ -31,6 +31,13 @@
 //! - `reliability_core`: no panic, abort or silent wrong answer in the operator algebra, planner,
 //!   backends and engine (issue 15): Monarch projection and column norms at any magnitude, the
 //!   outcome independent of the cost model, f32 range checks, `gemm` with `alpha = 0`, huge sizes.
+//! - `fuzz`: our own fuzzer of the public API: random operator trees over every constructor
+//!   (broken structure, extreme and non-finite values) against independent dense models, random
+//!   driver calls with random options, and huge sizes in child processes; it runs for
+//!   `LINOPS_FUZZ_SECS` (default 20) and fails on any panic, abort, hang, silent wrong answer,
+//!   non-finite result from finite in-range input or invalid input accepted.
+//! - `scale_invariance`: every driver, `Monarch::project`, `orthonormalize` and `col_norms` on
+//!   inputs scaled by `2^e` across each precision's exponent range give the scaled answer.
 //!
 //! GPU cases need a Vulkan (or Metal/DX12) adapter. Without one they print a loud `SKIPPED` line;
 //! with `LINOPS_REQUIRE_GPU=1` (set by `.ci/run`) a missing adapter fails them instead.
@@ -43,6 +50,8 @@ mod butterfly;
 mod cost;
 #[cfg(test)]
 mod cpu_parallel;
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod gpu_kernels;
 #[cfg(test)]
@@ -69,6 +78,8 @@ mod resident;
 mod rng;
 #[cfg(test)]
 mod sampling;
+#[cfg(test)]
+mod scale_invariance;
 #[cfg(test)]
 mod shaders;
 #[cfg(test)]

@@ -510,6 +510,30 @@ impl Engine {
         }
     }
 
+    /// Copies a matrix back to the host in `f64`, whatever it is stored in (`f32` widens
+    /// exactly), so results of any engine can be read the same way.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the matrix lives on another backend; device failures.
+    ///
+    /// # Examples
+    /// ```
+    /// let e = linops::Engine::cpu();
+    /// let m = e.upload(linops::faer::Mat::<f32>::identity(2, 2).as_ref()).unwrap();
+    /// assert_eq!(e.download_f64(&m).unwrap()[(1, 1)], 1.0);
+    /// ```
+    pub fn download_f64(&self, m: &Matrix) -> Result<Mat<f64>> {
+        match m.dtype() {
+            DType::F64 => self.download::<f64>(m),
+            DType::F32 => {
+                let x = self.download::<f32>(m)?;
+                Ok(Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
+                    f64::from(x[(i, j)])
+                }))
+            }
+        }
+    }
+
     #[cfg(feature = "gpu")]
     fn gpu_for(&self, m: &Matrix) -> Result<&linops_gpu::GpuBackend> {
         self.gpu.as_ref().ok_or_else(|| {

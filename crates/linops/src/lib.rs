@@ -1,9 +1,32 @@
 //! linops: structured and randomized linear algebra on any GPU, with a faer CPU fallback.
 //!
-//! Describe a linear map as an [`Op`] value (dense, identity, diagonal, and their scalings,
-//! transposes, products and sums), then let an [`Engine`] apply it to a block of vectors. The
-//! planner lowers `op · X` into kernel steps ([`Plan`], printable with [`Plan::explain`]); the GPU
-//! backend runs them as WGSL compute kernels through wgpu, the CPU backend with faer.
+//! Describe a linear map as an [`Op`] value, then let an [`Engine`] apply it to a block of
+//! vectors. The planner lowers `op · X` into kernel steps ([`Plan`], printable with
+//! [`Plan::explain`]); the GPU backend runs them as WGSL compute kernels through wgpu, the CPU
+//! backend with faer.
+//!
+//! Every family has an `Op::` constructor (the leaf types in [`op`] hold the details):
+//!
+//! | family | constructor |
+//! |---|---|
+//! | dense, identity, diagonal | [`dense`] (from faer), [`Op::dense`], [`Op::identity`], [`Op::diagonal`] |
+//! | permutation | [`Op::permutation`] |
+//! | low-rank, diagonal + low-rank | [`Op::low_rank`], [`Op::diag_plus_low_rank`] |
+//! | block-diagonal, Monarch | [`Op::block_diagonal`], [`Op::monarch`] |
+//! | Householder product (compact WY), Kronecker | [`Op::householder`], [`Op::kronecker`] |
+//! | Walsh–Hadamard, DCT | [`Op::hadamard`], [`Op::dct`] |
+//! | sparse CSR | [`Op::csr`] |
+//! | butterflies | [`Op::butterfly`], [`Op::block_butterfly`], [`Op::flat_block_butterfly`], [`Op::pixelated_butterfly`] |
+//! | dense sketches (generated, never stored) | [`Op::gaussian_sketch`], [`Op::rademacher_sketch`] |
+//! | sparse sketches | [`Op::sparse_sign`], [`Op::very_sparse_projection`], [`Op::srht`] |
+//! | row samplers | [`Op::uniform_row_sampler`] (norms, probabilities, leverage: [`op::RowSampler`]) |
+//! | composition | [`Op::scaled`], [`Op::t`], [`Op::product`], [`Op::sum`] |
+//!
+//! Randomness is reproducible: every random constructor takes a seed, a plain `u64` or an
+//! [`RngState`] (a Philox counter and key), and gives the same bits on every backend. The
+//! randomized drivers ([`randnla`]: range finders, randomized SVD, Nyström, ID/CUR, least
+//! squares, trace estimation, streaming PCA, matrix functions) take the operator, the engine and
+//! an options struct with a `Default`. [`prelude`] imports the common names at once.
 //!
 //! ```
 //! use linops::{Engine, Op, faer::Mat};
@@ -52,9 +75,29 @@ pub use engine::{BackendKind, Engine, Scalar};
 pub use matrix::Matrix;
 
 pub use faer;
+pub use linops_core::rng::{self, Dist, RngState};
 pub use linops_core::{
     Backend, DType, Error, HostMat, Kernel, LeafOp, NormStats, Op, Plan, Result, Step, op, plan,
 };
+
+/// The names most programs need, in one import: `use linops::prelude::*;`.
+///
+/// # Examples
+/// ```
+/// use linops::prelude::*;
+/// let e = Engine::cpu();
+/// let s = Op::sparse_sign(4, 50, 2, 7).unwrap();
+/// let y = e.apply(&s, Mat::<f64>::identity(50, 3).as_ref()).unwrap();
+/// assert_eq!(y.nrows(), 4);
+/// let state: RngState = 7.into();
+/// assert_eq!(state, RngState::new(7));
+/// ```
+pub mod prelude {
+    pub use crate::randnla::lstsq::LstsqOptions;
+    pub use crate::randnla::svd::SvdOptions;
+    pub use crate::{Engine, Error, HostMat, Matrix, Op, Result, RngState, Scalar};
+    pub use faer::{Mat, MatRef};
+}
 pub use linops_cpu::CpuBackend;
 #[cfg(feature = "gpu")]
 pub use linops_gpu::{AdapterChoice, DeviceOptions, GpuBackend, GpuDevice};

@@ -17,6 +17,7 @@ mod csr;
 mod dct;
 mod dense;
 mod diagonal;
+mod families;
 mod hadamard;
 mod householder;
 mod identity;

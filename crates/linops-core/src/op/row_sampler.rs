@@ -71,7 +71,8 @@ impl RowSampler {
     /// assert!(RowSampler::uniform(0, 5, RngState::new(1)).is_err());
     /// assert!(RowSampler::uniform(3, 5, RngState::new(1)).unwrap().indices().iter().all(|&i| i < 5));
     /// ```
-    pub fn uniform(d: usize, m: usize, rng: RngState) -> Result<Self> {
+    pub fn uniform(d: usize, m: usize, rng: impl Into<RngState>) -> Result<Self> {
+        let rng: RngState = rng.into();
         require_nonempty("row sampler", d, m)?;
         Self::check_limits(d, m)?; // before the m weights are allocated
         Self::from_weights(d, &try_filled("uniform row sampler weights", m, 1.0)?, rng)
@@ -89,7 +90,8 @@ impl RowSampler {
     /// assert_eq!(s.indices(), &[1, 1, 1]); // the only row with positive norm
     /// assert_eq!(s.probabilities()[1], 1.0);
     /// ```
-    pub fn squared_row_norms(d: usize, norms: &[f64], rng: RngState) -> Result<Self> {
+    pub fn squared_row_norms(d: usize, norms: &[f64], rng: impl Into<RngState>) -> Result<Self> {
+        let rng: RngState = rng.into();
         Self::check_weights("row norms", norms)?;
         let sq: Vec<f64> = norms.iter().map(|v| v * v).collect();
         Self::from_probabilities(d, &sq, rng)
@@ -108,7 +110,8 @@ impl RowSampler {
     /// let s = RowSampler::from_matrix_rows(2, &a, RngState::new(0)).unwrap();
     /// assert_eq!(s.indices(), &[2, 2]);
     /// ```
-    pub fn from_matrix_rows(d: usize, a: &HostMat, rng: RngState) -> Result<Self> {
+    pub fn from_matrix_rows(d: usize, a: &HostMat, rng: impl Into<RngState>) -> Result<Self> {
+        let rng: RngState = rng.into();
         a.check_finite("row sampler matrix")?;
         let mut sq = vec![0.0f64; a.rows()];
         for j in 0..a.cols() {
@@ -135,7 +138,8 @@ impl RowSampler {
     /// assert!(RowSampler::from_probabilities(8, &[1.0, -1.0], RngState::new(2)).is_err());
     /// assert!(RowSampler::from_probabilities(8, &[0.0, 0.0], RngState::new(2)).is_err());
     /// ```
-    pub fn from_probabilities(d: usize, weights: &[f64], rng: RngState) -> Result<Self> {
+    pub fn from_probabilities(d: usize, weights: &[f64], rng: impl Into<RngState>) -> Result<Self> {
+        let rng: RngState = rng.into();
         require_nonempty("row sampler", d, weights.len())?;
         Self::check_weights("row sampling probabilities", weights)?;
         Self::from_weights(d, weights, rng)
@@ -154,7 +158,8 @@ impl RowSampler {
     /// let s = RowSampler::leverage(2, &[0.0, 1.0, 1.0], RngState::new(1)).unwrap();
     /// assert!(s.indices().iter().all(|&i| i > 0));
     /// ```
-    pub fn leverage(d: usize, scores: &[f64], rng: RngState) -> Result<Self> {
+    pub fn leverage(d: usize, scores: &[f64], rng: impl Into<RngState>) -> Result<Self> {
+        let rng: RngState = rng.into();
         Self::from_probabilities(d, scores, rng)
     }
 

@@ -60,7 +60,8 @@ impl DenseSketch {
     /// use linops_core::{op::DenseSketch, rng::RngState};
     /// assert!(DenseSketch::gaussian(0, 5, RngState::new(1)).is_err());
     /// ```
-    pub fn gaussian(d: usize, m: usize, rng: RngState) -> Result<Self> {
+    pub fn gaussian(d: usize, m: usize, rng: impl Into<RngState>) -> Result<Self> {
+        let rng: RngState = rng.into();
         Self::new(Dist::Gaussian, d, m, rng)
     }
 
@@ -74,7 +75,8 @@ impl DenseSketch {
     /// use linops_core::{op::DenseSketch, rng::RngState};
     /// assert!(DenseSketch::rademacher(3, 0, RngState::new(1)).is_err());
     /// ```
-    pub fn rademacher(d: usize, m: usize, rng: RngState) -> Result<Self> {
+    pub fn rademacher(d: usize, m: usize, rng: impl Into<RngState>) -> Result<Self> {
+        let rng: RngState = rng.into();
         Self::new(Dist::Rademacher, d, m, rng)
     }
 

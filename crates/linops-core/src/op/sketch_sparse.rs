@@ -132,7 +132,8 @@ impl SparseSign {
     /// assert!(SparseSign::new(8, 10, 9, RngState::new(1)).is_err());
     /// assert!(SparseSign::new(0, 10, 1, RngState::new(1)).is_err());
     /// ```
-    pub fn new(d: usize, m: usize, s: usize, rng: RngState) -> Result<Self> {
+    pub fn new(d: usize, m: usize, s: usize, rng: impl Into<RngState>) -> Result<Self> {
+        let rng: RngState = rng.into();
         require_nonempty("sparse sign sketch", d, m)?;
         if s == 0 || s > d {
             return Err(Error::InvalidArgument(format!(
@@ -296,7 +297,8 @@ impl VerySparseProjection {
     /// use linops_core::{op::VerySparseProjection, rng::RngState};
     /// assert!(VerySparseProjection::new(4, 0, RngState::new(1)).is_err());
     /// ```
-    pub fn new(d: usize, m: usize, rng: RngState) -> Result<Self> {
+    pub fn new(d: usize, m: usize, rng: impl Into<RngState>) -> Result<Self> {
+        let rng: RngState = rng.into();
         Self::with_density(d, m, 1.0 / (m.max(1) as f64).sqrt(), rng)
     }
 
@@ -316,7 +318,13 @@ impl VerySparseProjection {
     /// assert!(VerySparseProjection::with_density(4, 4, 1.5, RngState::new(1)).is_err());
     /// assert!(VerySparseProjection::with_density(4, 4, f64::NAN, RngState::new(1)).is_err());
     /// ```
-    pub fn with_density(d: usize, m: usize, density: f64, rng: RngState) -> Result<Self> {
+    pub fn with_density(
+        d: usize,
+        m: usize,
+        density: f64,
+        rng: impl Into<RngState>,
+    ) -> Result<Self> {
+        let rng: RngState = rng.into();
         require_nonempty("very sparse projection", d, m)?;
         // Checked first: a NaN or infinite density must not reach the integer threshold.
         let valid = density > 0.0 && density <= 1.0;

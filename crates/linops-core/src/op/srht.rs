@@ -68,7 +68,8 @@ impl Srht {
     /// assert!(Srht::new(8, 5, RngState::new(1)).is_ok()); // d = m' = 8
     /// assert!(Srht::new(0, 5, RngState::new(1)).is_err());
     /// ```
-    pub fn new(d: usize, m: usize, rng: RngState) -> Result<Self> {
+    pub fn new(d: usize, m: usize, rng: impl Into<RngState>) -> Result<Self> {
+        let rng: RngState = rng.into();
         require_nonempty("srht", d, m)?;
         let n_pad = check_generated(
             &format!("srht inverse map of padded length m' for m = {m}"),

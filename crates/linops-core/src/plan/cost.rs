@@ -334,7 +334,7 @@ impl CostModel {
             beta: 0.0,
         };
         let (flops, elems) = gemm.check_and_cost(&[(rows, cols), (cols, batch)], (rows, batch))?;
-        let dense_s = self.kernel_seconds("gemm", flops, elems * dtype.size_bytes());
+        let dense_s = self.kernel_seconds("gemm", flops, elems.saturating_mul(dtype.size_bytes()));
         let (materialized, reason) = if !self.materialize {
             (false, "model never materializes")
         } else if !leaf.materializable() {

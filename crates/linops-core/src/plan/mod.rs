@@ -96,6 +96,50 @@ fn buffer_bytes(what: &str, rows: usize, cols: usize, elem_bytes: u64, elem: &st
     }
 }
 
+/// Checks that every scale factor the caller wrote in `op` (nested [`Op::scaled`] factors, also
+/// inside the factors of a Kronecker leaf, which calls this when it lowers them) is a finite
+/// `dtype` value itself, whatever the planner merges it with: the outcome must not depend on
+/// which scales happen to be merged into one kernel scalar.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the operator, the factor and the range of `dtype`.
+///
+/// # Examples
+/// ```
+/// use linops_core::{DType, Op, plan::check_scale_factors};
+/// let op = Op::identity(2).unwrap().scaled(1e300).unwrap().scaled(1e-300).unwrap();
+/// assert!(check_scale_factors(&op, DType::F64).is_ok());
+/// assert!(check_scale_factors(&op, DType::F32).is_err()); // 1e300 is not an f32
+/// ```
+pub fn check_scale_factors(op: &Op, dtype: DType) -> Result<()> {
+    fn scales(op: &Op, out: &mut Vec<f64>) {
+        match op {
+            Op::Scaled(s) => {
+                out.push(s.factor());
+                scales(s.inner(), out);
+            }
+            Op::Transpose(t) => scales(t.inner(), out),
+            Op::Product(p) => p.factors().iter().for_each(|f| scales(f, out)),
+            Op::Sum(s) => s.terms().iter().for_each(|t| scales(t, out)),
+            _ => {}
+        }
+    }
+    let (finite, max): (fn(f64) -> bool, f64) = match dtype {
+        DType::F64 => (|v| v.is_finite(), f64::MAX),
+        DType::F32 => (|v| (v as f32).is_finite(), f64::from(f32::MAX)),
+    };
+    let mut factors = Vec::new();
+    scales(op, &mut factors);
+    match factors.into_iter().find(|v| !finite(*v)) {
+        None => Ok(()),
+        Some(v) => Err(Error::InvalidArgument(format!(
+            "apply {} in {dtype}: the scale factor {v:e} is outside {dtype}'s range \
+             (|s| ≤ {max:e}); compute in f64 or rescale the operator",
+            op.describe(),
+        ))),
+    }
+}
+
 /// Checks that every parameter entry and every kernel scalar of a lowered plan rounds to a
 /// finite value of `dtype` (an `f32` plan takes `f64` parameters; a scale factor is a product of
 /// the operator's nested scales).
@@ -111,6 +155,7 @@ fn check_ranges(op: &Op, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -
         DType::F64 => f64::MAX,
         DType::F32 => f64::from(f32::MAX),
     };
+    check_scale_factors(op, dtype)?;
     for b in buffers {
         let BufferRole::Param(p) = &b.role else {
             continue;

@@ -58,6 +58,20 @@ pub struct RngState {
     pub key: [u32; 2],
 }
 
+/// A seed is the state [`RngState::new`] makes of it, so every constructor that takes
+/// `impl Into<RngState>` accepts a plain `u64` seed as well.
+///
+/// # Examples
+/// ```
+/// use linops_core::rng::RngState;
+/// assert_eq!(RngState::from(42), RngState::new(42));
+/// ```
+impl From<u64> for RngState {
+    fn from(seed: u64) -> Self {
+        RngState::new(seed)
+    }
+}
+
 fn to_u128(c: [u32; 4]) -> u128 {
     u128::from(c[0]) | u128::from(c[1]) << 32 | u128::from(c[2]) << 64 | u128::from(c[3]) << 96
 }

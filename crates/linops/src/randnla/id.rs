@@ -130,10 +130,20 @@ pub fn column_id<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> R
     let r11 = r.submatrix(0, 0, k, k).to_owned();
     let u = unit_roundoff(T::DTYPE);
     let r00 = r11[(0, 0)].abs();
-    let rkk = r11[(k - 1, k - 1)].abs();
+    // The smallest |R_ii|, i < k: column pivoting keeps the diagonal non-increasing only while the
+    // trailing columns are resolved; past the numerical rank a zero can precede noise.
+    let rkk = (0..k)
+        .map(|i| r11[(i, i)].abs())
+        .fold(f64::INFINITY, |m, v| {
+            if v.is_nan() || m.is_nan() {
+                f64::NAN
+            } else {
+                m.min(v)
+            }
+        });
     if rkk.is_nan() || r00.is_nan() || rkk <= 0.0 || r00 <= 0.0 || rkk < u * r00 {
         return Err(Error::InvalidArgument(format!(
-            "column_id: the sketch has numerical rank below k = {k} (|R_kk| = {rkk:e}, |R_11| = {r00:e})"
+            "column_id: the sketch has numerical rank below k = {k} (min |R_ii| = {rkk:e}, |R_11| = {r00:e})"
         )));
     }
     let t = upper_inverse(&r11) * r.submatrix(0, k, k, n - k);

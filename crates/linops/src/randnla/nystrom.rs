@@ -5,7 +5,8 @@
 //! and Cevher (2017, Alg. 3): with an `n×ℓ` Gaussian test matrix orthonormalized to `Ω`
 //! (`ℓ = k + p`), form `Y = A·Ω`, the shift `ν = √n·eps(‖Y‖₂)` (`eps(x) = 2u·x`, `u` the unit
 //! roundoff of the engine's precision), `Y_ν = Y + ν·Ω`, the Cholesky factor `ΩᵀY_ν = CᵀC`,
-//! `B = Y_ν·C⁻¹` and its thin SVD `B = U·Σ·Wᵀ`; then `Â = U·Λ·Uᵀ` with `Λ = max(0, Σ² − νI)`, truncated
+//! `B = Y_ν·C⁻¹` and its thin SVD `B = U·Σ·Wᵀ`; then `Â = U·Λ·Uᵀ` with `Λ = Σ² − νI` where it
+//! exceeds `ν` and 0 elsewhere (below the shift an eigenvalue is not resolved), truncated
 //! to the leading `k` pairs. Without rounding `Â_ℓ = (AΩ)(ΩᵀAΩ)⁺(AΩ)ᵀ ⪯ A`, and for the rank-`k`
 //! truncation (Tropp et al. 2017, Thm. 4.1) `E‖A − Â_k‖_* ≤ (1 + k/(p − 1))·Σ_{j>k} λ_j(A)` in the
 //! trace norm (`p ≥ 2`). Should rounding make `ΩᵀY_ν` numerically indefinite (f32 Gram on the
@@ -186,8 +187,14 @@ pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -
         .svd()
         .map_err(|err| Error::Backend(format!("nystrom: core SVD did not converge: {err:?}")))?;
     let s = svd.S().column_vector();
+    // Σ² − ν carries an absolute error of order ν (the shift is the rounding level of Y), so a
+    // value at or below ν is not resolved: it is 0, not rounding noise that the preconditioner's
+    // (λ_ℓ + μ)/(λ_j + μ) would turn into a spurious near-null direction when μ ≪ ν.
     let lambda: Vec<f64> = (0..k)
-        .map(|i| ldexp((s[i] * s[i] - nu).max(0.0), -shift_exp))
+        .map(|i| {
+            let v = s[i] * s[i] - nu;
+            ldexp(if v > nu { v } else { 0.0 }, -shift_exp)
+        })
         .collect();
     let uh = svd.U().subcols(0, k).to_owned();
     let um = e.gemm(
@@ -256,7 +263,7 @@ pub struct CgResult {
 /// preconditioner of another size; [`Error::NonFinite`] for NaN/Inf in `b`;
 /// [`Error::InvalidArgument`] for a negative or non-finite `μ`, `tol` not in `(0, ∞)`, a zero
 /// budget, `λ_ℓ + μ ≤ 0`, or a CG breakdown (named with its iteration): a Rayleigh quotient
-/// `pᵀ(A + μI)p/‖p‖²` at most `8√n·u·‖A + μI‖`, i.e. `A + μI` singular or indefinite to working
+/// `pᵀ(A + μI)p/‖p‖²` at most `√n·u·‖A + μI‖`, i.e. `A + μI` singular or indefinite to working
 /// accuracy; as [`Engine::apply_to`].
 ///
 /// # Examples
@@ -377,10 +384,13 @@ pub fn nystrom_pcg<T: Scalar>(
     let bnorm = norm(b);
     // Breakdown: a Rayleigh quotient pᵀ(A + μI)p/‖p‖² at most τ·‖A + μI‖ (estimated by the largest
     // ‖(A + μI)p‖/‖p‖ seen) means A + μI is singular or indefinite to working accuracy. For SPD
-    // A + μI the quotient is at least λ_min, so τ = 8√n·u only fires when κ ≳ 1/(8√n·u), where
-    // the engine's products cannot resolve the system anyway; it fires before α = rᵀz/pᵀw blows
-    // the iterate up (once p lies in the numerical null space, pᵀw is rounding noise).
-    let tau = 8.0 * (n as f64).sqrt() * unit_roundoff(T::DTYPE);
+    // A + μI the quotient is at least λ_min, so τ = √n·u only fires when κ ≳ 1/(√n·u), where
+    // the engine's products cannot resolve the system anyway. Once p lies in the numerical null
+    // space, pᵀw is rounding noise of typical size √n·u·‖A + μI‖·‖p‖² (the probabilistic rounding
+    // bound of a length-n dot product), so the test usually fires before α = rᵀz/pᵀw blows the
+    // iterate up; noise above it makes the next quotient or rᵀz non-positive or non-finite, which
+    // fires then. τ is not larger so that SPD systems with κ up to 1/(√n·u) are solved.
+    let tau = (n as f64).sqrt() * unit_roundoff(T::DTYPE);
     let mut anorm: f64 = 0.0;
     let mut x = vec![0.0; n];
     let mut r = b.to_vec();

@@ -11,17 +11,24 @@
 //! Orthonormalizing a projected block amplifies what rounding left of its components along `Q` by
 //! up to `‖Y‖/‖(I − QQᵀ)Y‖`, which is `O(1/u)` once the basis has grown past the numerical rank;
 //! so the orthonormalized block is projected again (twice) and re-orthonormalized ("twice is
-//! enough", Giraud, Langou, Rozložník 2005), which keeps `‖QᵀQ − I‖ = O(m·l·u)`. A block whose
-//! projection is at the rounding level, `max_j ‖(I − QQᵀ)y_j‖ ≤ 10(√m + √n)·u·max_j ‖y_j‖`, holds
-//! no direction of `A` that the precision can resolve: it is dropped and the loop stops.
+//! enough", Giraud, Langou, Rozložník 2005), which keeps `‖QᵀQ − I‖ = O(m·l·u)`. Each projected
+//! block is rank-revealed first: with `(I − QQᵀ)Y = Q_b·R` and `R = U·Σ·Vᵀ` (a `b×b` SVD on the
+//! host), only the directions `Q_b·u_i` with `σ_i > 10(√m + √n)·u·max_j ‖y_j‖` are kept; the
+//! others hold no direction of `A` that the precision can resolve (normalizing them would add
+//! unit vectors made of rounding error). A block that keeps fewer than `b` directions means the
+//! numerical rank of `A` is reached, and the loop stops after adding what it kept.
 //!
 //! **Storage and cost.** Only resident blocks of `l` (or `b`, `r`) columns; `(2q+1)` applications
 //! of `A`/`Aᵀ` to `l` columns and `O(m·l²)` device flops for the fixed variant; the adaptive
 //! variant applies `A` once per block plus once to the `r` probes.
 
+use super::host_la::thin_svd;
 use super::qr::{QrMethod, orthonormalize};
-use super::{check_block, check_dtype, check_rank, gaussian, hcat, max_col_norm, unit_roundoff};
+use super::{
+    check_block, check_dtype, check_rank, gaussian, hcat, max_col_norm, unit_roundoff, upload_like,
+};
 use crate::{Engine, Error, Matrix, Op, Result, Scalar};
+use faer::Mat;
 
 /// An orthonormal basis of an approximate range.
 #[derive(Debug)]
@@ -168,22 +175,52 @@ pub fn adaptive_range_finder<T: Scalar>(
         let b = block.min(max_rank - rank);
         let y0 = e.apply_to(a, &gaussian::<T>(e, n, b, seed.wrapping_add(round))?)?;
         round += 1;
-        let qb = if blocks.is_empty() {
-            orthonormalize(e, &y0)?.q
+        let projected;
+        let y = if blocks.is_empty() {
+            &y0
         } else {
-            let y = project_twice(e, &blocks, &y0)?;
-            // False for a block at the rounding level (and for NaN norms).
-            let resolved = max_col_norm(e, &y)? > noise * max_col_norm(e, &y0)?;
-            if !resolved {
-                break; // A·Ω_b lies in span(Q) to working accuracy
-            }
-            let qb = orthonormalize(e, &y)?.q;
-            orthonormalize(e, &project_twice(e, &blocks, &qb)?)?.q
+            projected = project_twice(e, &blocks, &y0)?;
+            &projected
+        };
+        // Rank-revealing step: Y = Q·R and R = U·Σ·Vᵀ, so the directions Q·u_i with σ_i above
+        // the rounding level of A·Ω_b are new and the others are noise. Normalizing noise columns
+        // would give unit vectors dominated by rounding error, not orthogonal to the basis.
+        let level = noise * max_col_norm(e, &y0)?;
+        let f = orthonormalize(e, y)?;
+        let (u, sv, _) = thin_svd(f.r.as_ref())?;
+        // False for σ at the rounding level (and for NaN).
+        let keep = sv.iter().take_while(|s| **s > level).count();
+        if keep == 0 {
+            break; // A·Ω_b lies in span(Q) to working accuracy
+        }
+        let qk = if keep == b {
+            f.q
+        } else {
+            let uk = Mat::from_fn(b, keep, |i, j| u[(i, j)]);
+            e.gemm(
+                1.0,
+                &f.q,
+                false,
+                &upload_like(e, &f.q, &uk)?,
+                false,
+                0.0,
+                None,
+            )?
+        };
+        // Q_b·U_k already has orthonormal columns; only a block that must be kept orthogonal
+        // to an existing basis needs the second projection and orthonormalization.
+        let qb = if blocks.is_empty() {
+            qk
+        } else {
+            orthonormalize(e, &project_twice(e, &blocks, &qk)?)?.q
         };
         z = project_out(e, &qb, &z)?;
         estimate = estimate_of(&z)?;
         blocks.push(qb);
-        rank += b;
+        rank += keep;
+        if keep < b {
+            break; // the numerical rank of A is reached
+        }
     }
     let q = if blocks.is_empty() {
         // The estimate was already below tol: the empty basis; return one block anyway so the
