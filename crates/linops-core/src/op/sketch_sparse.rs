@@ -56,10 +56,28 @@ fn stream_word(rng: &RngState, j: u64, t: u64) -> u32 {
 
 /// `s` distinct integers of `0..n`, uniformly, by Floyd's algorithm on the word stream of column
 /// `j` (module docs), in draw order. Requires `s ≤ n`.
-pub(crate) fn floyd_sample(rng: &RngState, j: u64, n: usize, s: usize) -> Vec<usize> {
-    let mut out = Vec::with_capacity(s);
+///
+/// # Errors
+/// [`Error::Backend`] when the host refuses the `s` draws (or, for `s > 32`, the set of taken
+/// indices): allocated fallibly, since `s` can be as large as an index parameter holds.
+pub(crate) fn floyd_sample(
+    context: &str,
+    rng: &RngState,
+    j: u64,
+    n: usize,
+    s: usize,
+) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    reserve(context, &mut out, s)?;
     let mut taken: HashSet<usize> = HashSet::new();
     let big = s > 32;
+    if big {
+        taken.try_reserve(s).map_err(|e| {
+            Error::Backend(format!(
+                "{context}: host allocation of a set of {s} sampled indices failed: {e}"
+            ))
+        })?;
+    }
     for k in 0..s {
         let top = n - s + k;
         let lo = u64::from(stream_word(rng, j, 2 * k as u64));
@@ -77,7 +95,7 @@ pub(crate) fn floyd_sample(rng: &RngState, j: u64, n: usize, s: usize) -> Vec<us
         }
         out.push(pick);
     }
-    out
+    Ok(out)
 }
 
 /// Checks `v ≤ IndexParam::MAX_INDEX` (`u32` index parameters).
@@ -147,7 +165,7 @@ impl SparseSign {
         let mut entries = Vec::new();
         reserve("sparse sign sketch", &mut entries, s * m)?;
         for j in 0..m {
-            for (r, v) in Self::column_of(&rng, d, s, j) {
+            for (r, v) in Self::column_of(&rng, d, s, j)? {
                 entries.push((r, j, v));
             }
         }
@@ -162,22 +180,24 @@ impl SparseSign {
         })
     }
 
-    fn column_of(rng: &RngState, d: usize, s: usize, j: usize) -> Vec<(usize, f64)> {
-        let rows = floyd_sample(rng, j as u64, d, s);
-        rows.into_iter()
+    fn column_of(rng: &RngState, d: usize, s: usize, j: usize) -> Result<Vec<(usize, f64)>> {
+        let rows = floyd_sample("sparse sign sketch column", rng, j as u64, d, s)?;
+        Ok(rows
+            .into_iter()
             .enumerate()
             .map(|(k, r)| {
                 let w = stream_word(rng, j as u64, (2 * s + k / 32) as u64);
                 (r, if w >> (k % 32) & 1 == 0 { 1.0 } else { -1.0 })
             })
-            .collect()
+            .collect())
     }
 
     /// The nonzeros of column `j` as `(row, ±1)` in draw order, generated on their own (the
     /// stored entry is this sign times [`SparseSign::scale`]).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when `j ≥ m`.
+    /// [`Error::InvalidArgument`] when `j ≥ m`; [`Error::Backend`] when the host refuses the
+    /// column's `s` entries.
     ///
     /// # Examples
     /// ```
@@ -194,7 +214,7 @@ impl SparseSign {
                 self.cols
             )));
         }
-        Ok(Self::column_of(&self.rng, self.rows, self.per_col, j))
+        Self::column_of(&self.rng, self.rows, self.per_col, j)
     }
 
     /// Nonzeros per column `s`.

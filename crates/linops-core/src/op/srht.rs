@@ -59,7 +59,7 @@ impl Srht {
     /// [`Error::EmptyDimension`] when `d` or `m` is 0; [`Error::InvalidArgument`] when `d` exceeds
     /// `m'`, the next power of two `≥ m`; [`Error::DeviceLimit`] when `m'` exceeds
     /// [`super::MAX_GENERATED_ENTRIES`] (`2³²`); [`Error::Backend`] when the host refuses the
-    /// `m'`-entry map.
+    /// `m` signs, the `d` sampled rows or the `m'`-entry map.
     ///
     /// # Examples
     /// ```
@@ -81,11 +81,18 @@ impl Srht {
                  (rows are sampled without replacement)"
             )));
         }
-        let signs: Vec<f64> = (0..m)
-            .map(|j| f64::from(rng.entry(Dist::Rademacher, j as u64, 0)))
-            .collect();
-        let mut sample = floyd_sample(&rng, 1, n_pad, d);
+        // Every array proportional to m, m' or d is allocated fallibly: m' may be as large as
+        // 2³², so a host that cannot hold them gets a typed error, not an abort.
+        let mut signs = try_filled("srht signs", m, 0.0f64)?;
+        for (j, s) in signs.iter_mut().enumerate() {
+            *s = f64::from(rng.entry(Dist::Rademacher, j as u64, 0));
+        }
+        let mut sample = floyd_sample("srht sampled rows", &rng, 1, n_pad, d)?;
         sample.sort_unstable();
+        let mut sample32 = try_filled("srht sampled rows", d, 0u32)?;
+        for (t, &i) in sample32.iter_mut().zip(&sample) {
+            *t = i as u32;
+        }
         // Every index is below m' ≤ 2³², so the u32 casts are exact; "not sampled" is d (when
         // d = m' = 2³² every row is sampled and the fill is overwritten).
         let mut inverse = try_filled("srht inverse map", n_pad, u32::try_from(d).unwrap_or(0))?;
@@ -98,7 +105,7 @@ impl Srht {
             n_pad,
             rng,
             signs: Param::of_shape(m, 1, signs),
-            sample: IndexParam::from_u32(sample.iter().map(|&i| i as u32).collect()),
+            sample: IndexParam::from_u32(sample32),
             inverse: IndexParam::from_u32(inverse),
         })
     }
