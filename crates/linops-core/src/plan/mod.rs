@@ -140,6 +140,73 @@ pub fn check_scale_factors(op: &Op, dtype: DType) -> Result<()> {
     }
 }
 
+/// Checks every number the caller wrote in `op` against `dtype`'s range, before the planner merges
+/// or materializes anything: each scale factor ([`check_scale_factors`]) and each entry of each
+/// leaf's own parameter arrays (the arrays the leaf lowers to, e.g. a diagonal's values, a CSR
+/// matrix's stored entries, a Kronecker product's factors). The normalizer folds scales into
+/// diagonals and merges adjacent diagonals, and a cost model may replace a leaf by its dense form
+/// (duplicate CSR entries summed, say); a check on the lowered plan alone would then accept an
+/// entry outside the range under one planner and refuse it under another.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the operator, the leaf, the entry and the range of `dtype`.
+///
+/// # Examples
+/// ```
+/// use linops_core::{DType, Op, plan::check_parameters};
+/// // The scale would bring 1e40 into f32's range once folded into the diagonal.
+/// let op = Op::diagonal(vec![1e40, 1.0]).unwrap().scaled(1e-20).unwrap();
+/// assert!(check_parameters(&op, DType::F64).is_ok());
+/// assert!(check_parameters(&op, DType::F32).is_err()); // 1e40 is not an f32
+/// ```
+pub fn check_parameters(op: &Op, dtype: DType) -> Result<()> {
+    fn leaves<'a>(op: &'a Op, out: &mut Vec<&'a Op>) {
+        match op {
+            Op::Scaled(s) => leaves(s.inner(), out),
+            Op::Transpose(t) => leaves(t.inner(), out),
+            Op::Product(p) => p.factors().iter().for_each(|f| leaves(f, out)),
+            Op::Sum(s) => s.terms().iter().for_each(|t| leaves(t, out)),
+            leaf => out.push(leaf),
+        }
+    }
+    check_scale_factors(op, dtype)?;
+    let (finite, max): (fn(f64) -> bool, f64) = match dtype {
+        DType::F64 => (|v| v.is_finite(), f64::MAX),
+        DType::F32 => (|v| (v as f32).is_finite(), f64::from(f32::MAX)),
+    };
+    let mut found = Vec::new();
+    leaves(op, &mut found);
+    for leaf in found.into_iter().filter_map(Op::as_leaf) {
+        // The leaf's own arrays: lower it alone (one column; nothing is allocated).
+        let (rows, cols) = leaf.shape();
+        let mut cx = Lowering::new(dtype, 1);
+        let x = cx.buffer(cols, 1, BufferRole::Input);
+        let y = cx.buffer(rows, 1, BufferRole::Output);
+        leaf.lower(&mut cx, false, x, y, 1.0, 0.0)?;
+        for b in &cx.buffers {
+            let BufferRole::Param(p) = &b.role else {
+                continue;
+            };
+            if finite(p.max_abs()) {
+                continue;
+            }
+            let pos = p.data.iter().position(|v| !finite(*v)).unwrap_or(0);
+            return Err(Error::InvalidArgument(format!(
+                "apply {} in {dtype}: entry ({}, {}) of a {}x{} parameter array of {} is {:e}, \
+                 outside {dtype}'s range (|v| ≤ {max:e}); compute in f64 or rescale the operator",
+                op.describe(),
+                pos % p.rows.max(1),
+                pos / p.rows.max(1),
+                p.rows,
+                p.cols,
+                leaf.name(),
+                p.data.get(pos).copied().unwrap_or(f64::NAN),
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that every parameter entry and every kernel scalar of a lowered plan rounds to a
 /// finite value of `dtype` (an `f32` plan takes `f64` parameters; a scale factor is a product of
 /// the operator's nested scales).
@@ -155,7 +222,7 @@ fn check_ranges(op: &Op, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -
         DType::F64 => f64::MAX,
         DType::F32 => f64::from(f32::MAX),
     };
-    check_scale_factors(op, dtype)?;
+    check_parameters(op, dtype)?;
     for b in buffers {
         let BufferRole::Param(p) = &b.role else {
             continue;
