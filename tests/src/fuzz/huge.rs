@@ -25,7 +25,7 @@ use linops::randnla::lstsq::{LstsqOptions, lstsq};
 use linops::randnla::nystrom::{NystromOptions, nystrom};
 use linops::randnla::streaming::{BlockOja, FrequentDirections};
 use linops::randnla::svd::{SvdOptions, block_krylov_svd, randomized_svd};
-use linops::randnla::trace::{hutch_plus_plus, hutchinson};
+use linops::randnla::trace::{TraceOptions, hutch_plus_plus, hutchinson};
 use linops::{Engine, Error, HostMat, Op};
 use linops_core::IndexParam;
 use linops_core::rng::RngState;
@@ -134,8 +134,10 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
                 hutchinson::<f64>(
                     &e,
                     &Op::identity(3).unwrap_or_else(|_| unreachable!()),
-                    a,
-                    1,
+                    &TraceOptions {
+                        matvecs: a,
+                        seed: 1,
+                    },
                 ),
             )
         }
@@ -406,8 +408,10 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
             let r = hutch_plus_plus::<f64>(
                 &e,
                 &Op::identity(5).unwrap_or_else(|_| unreachable!()),
-                a,
-                1,
+                &TraceOptions {
+                    matvecs: a,
+                    seed: 1,
+                },
             );
             if (6..15).contains(&a) {
                 outcome("hutch_plus_plus", r)
