@@ -14,6 +14,8 @@
 //! - `rng`: Philox known answers, CPU/GPU bit identity of random streams, statistical tests and
 //!   dense sketches;
 //! - `gpu_kernels`: each GPU kernel against its definition;
+//! - `index_params`: `u32` index parameters: a permutation and a CSR operator past 2²⁴ rows on
+//!   the CPU and the GPU, argument kinds and index bytes in the planner;
 //! - `randnla`: the randomized drivers against faer's exact SVD on a spectrum zoo (theory bounds);
 //! - `resident`: `Engine::gemm`/`Engine::axpby` on resident matrices against faer on every backend;
 //! - `structured`: permutation, low-rank, block-diagonal and Monarch families (market cases, the
@@ -57,6 +59,8 @@ mod estimates;
 mod fuzz;
 #[cfg(test)]
 mod gpu_kernels;
+#[cfg(test)]
+mod index_params;
 #[cfg(test)]
 mod lstsq;
 #[cfg(test)]

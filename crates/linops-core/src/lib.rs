@@ -28,5 +28,6 @@ pub use error::{Error, Result};
 pub use host::{HostMat, check_finite};
 pub use op::{LeafOp, Op};
 pub use plan::{
-    BlockLayout, BufId, BufferDesc, BufferRole, Kernel, Lowering, NormStats, Param, Plan, Step,
+    BlockLayout, BufId, BufferDesc, BufferRole, INDEX_BYTES, IndexParam, Kernel, Lowering,
+    NormStats, Param, Plan, Step,
 };

@@ -1,4 +1,7 @@
 //! Plan execution on the CPU: one faer routine or column loop per step.
+//!
+//! Value buffers are faer matrices in `T` (parameters converted once and cached by the backend);
+//! index arrays are read as the plan's own `u32` slices, with no conversion.
 
 use crate::{CpuBackend, CpuElem, t};
 use faer::linalg::matmul::matmul;
@@ -10,16 +13,50 @@ enum Slot<'a, T: CpuElem> {
     Empty,
     Input(&'a Mat<T>),
     Param(Arc<Mat<T>>),
+    Index(&'a [u32]),
     Owned(Mat<T>),
 }
 
+/// A step's argument: a matrix of values or an index array.
+#[derive(Clone, Copy)]
+enum Arg<'a, T: CpuElem> {
+    Mat(MatRef<'a, T>),
+    Index(&'a [u32]),
+}
+
 impl<T: CpuElem> Slot<'_, T> {
-    fn get(&self) -> Option<MatRef<'_, T>> {
+    fn get(&self) -> Option<Arg<'_, T>> {
         match self {
             Slot::Empty => None,
-            Slot::Input(m) => Some(m.as_ref()),
-            Slot::Param(m) => Some(m.as_ref().as_ref()),
-            Slot::Owned(m) => Some(m.as_ref()),
+            Slot::Input(m) => Some(Arg::Mat(m.as_ref())),
+            Slot::Param(m) => Some(Arg::Mat(m.as_ref().as_ref())),
+            Slot::Index(i) => Some(Arg::Index(i)),
+            Slot::Owned(m) => Some(Arg::Mat(m.as_ref())),
+        }
+    }
+}
+
+/// The arguments of one step, read by position with the kind the kernel expects.
+struct Args<'a, T: CpuElem>(Vec<Arg<'a, T>>);
+
+impl<'a, T: CpuElem> Args<'a, T> {
+    /// Argument `i` as a matrix.
+    fn mat(&self, i: usize) -> Result<MatRef<'a, T>> {
+        match self.0.get(i) {
+            Some(Arg::Mat(m)) => Ok(*m),
+            _ => Err(Error::InvalidArgument(format!(
+                "plan step argument {i} is not a matrix of values"
+            ))),
+        }
+    }
+
+    /// Argument `i` as an index array.
+    fn index(&self, i: usize) -> Result<&'a [u32]> {
+        match self.0.get(i) {
+            Some(Arg::Index(s)) => Ok(s),
+            _ => Err(Error::InvalidArgument(format!(
+                "plan step argument {i} is not an index array"
+            ))),
         }
     }
 }
@@ -39,6 +76,7 @@ pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Re
         .map(|b| match &b.role {
             BufferRole::Input => Slot::Input(x),
             BufferRole::Param(p) => Slot::Param(be.param(p)),
+            BufferRole::Index(p) => Slot::Index(p.indices()),
             BufferRole::Output | BufferRole::Temp => Slot::Empty,
         })
         .collect();
@@ -50,7 +88,7 @@ pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Re
             _ => be.take_scratch(rows, cols),
         };
         {
-            let inputs: Vec<MatRef<'_, T>> = step
+            let inputs = step
                 .inputs
                 .iter()
                 .map(|b| {
@@ -62,7 +100,7 @@ pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Re
                     })
                 })
                 .collect::<Result<_>>()?;
-            run_step(be, &step.kernel, &inputs, &mut out);
+            run_step(be, &step.kernel, &Args(inputs), &mut out)?;
         }
         slots[step.output.index()] = Slot::Owned(out);
     }
@@ -84,13 +122,15 @@ pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Re
     }
 }
 
-/// Runs one kernel. Shapes were checked when the step was planned.
+/// Runs one kernel. Shapes and argument kinds were checked when the step was planned (a kind
+/// that does not match is still an error here, never a panic).
 fn run_step<T: CpuElem>(
     be: &CpuBackend<T>,
     kernel: &Kernel,
-    inputs: &[MatRef<'_, T>],
+    args: &Args<'_, T>,
     out: &mut Mat<T>,
-) {
+) -> Result<()> {
+    let m = |i: usize| args.mat(i);
     match *kernel {
         Kernel::Gemm {
             trans_a,
@@ -98,16 +138,8 @@ fn run_step<T: CpuElem>(
             alpha,
             beta,
         } => {
-            let a = if trans_a {
-                inputs[0].transpose()
-            } else {
-                inputs[0]
-            };
-            let b = if trans_b {
-                inputs[1].transpose()
-            } else {
-                inputs[1]
-            };
+            let a = if trans_a { m(0)?.transpose() } else { m(0)? };
+            let b = if trans_b { m(1)?.transpose() } else { m(1)? };
             let accum = if beta == 0.0 {
                 Accum::Replace
             } else {
@@ -119,7 +151,7 @@ fn run_step<T: CpuElem>(
             matmul(out.as_mut(), accum, a, b, t::<T>(alpha), be.par());
         }
         Kernel::Axpby { alpha, beta } => {
-            let x = inputs[0];
+            let x = m(0)?;
             let (alpha, beta) = (t::<T>(alpha), t::<T>(beta));
             let zero_beta = beta == t(0.0);
             for j in 0..out.ncols() {
@@ -132,7 +164,7 @@ fn run_step<T: CpuElem>(
             }
         }
         Kernel::DiagScale { alpha, beta } => {
-            let (d, x) = (inputs[0], inputs[1]);
+            let (d, x) = (m(0)?, m(1)?);
             let (alpha, beta) = (t::<T>(alpha), t::<T>(beta));
             let zero_beta = beta == t(0.0);
             let d = d.col(0);
@@ -145,27 +177,28 @@ fn run_step<T: CpuElem>(
                 }
             }
         }
-        Kernel::Transpose => out.copy_from(inputs[0].transpose()),
+        Kernel::Transpose => out.copy_from(m(0)?.transpose()),
         Kernel::BatchTranspose {
             rows,
             cols,
             alpha,
             beta,
-        } => crate::batch_transpose::batch_transpose(rows, cols, t(alpha), t(beta), inputs[0], out),
+        } => crate::batch_transpose::batch_transpose(rows, cols, t(alpha), t(beta), m(0)?, out),
         Kernel::Spmm { alpha, beta } => crate::spmm::spmm(
             be.par(),
             t(alpha),
             t(beta),
-            [inputs[0], inputs[1], inputs[2]],
-            inputs[3],
+            [args.index(0)?, args.index(1)?],
+            m(2)?,
+            m(3)?,
             out,
         ),
-        Kernel::Fwht { alpha, beta } => crate::fwht::fwht(inputs[0], out, alpha, beta, be.par()),
+        Kernel::Fwht { alpha, beta } => crate::fwht::fwht(m(0)?, out, alpha, beta, be.par()),
         Kernel::Dct {
             inverse,
             alpha,
             beta,
-        } => T::dct_columns(inputs[0], inputs[1], out, inverse, alpha, beta, be.par()),
+        } => T::dct_columns(m(0)?, m(1)?, out, inverse, alpha, beta, be.par()),
         Kernel::SketchGemm {
             dist,
             rng,
@@ -185,11 +218,11 @@ fn run_step<T: CpuElem>(
                 beta,
             },
             be.par(),
-            inputs[0],
+            m(0)?,
             out,
         ),
         Kernel::Gather { alpha, beta } => {
-            crate::gather::gather(inputs[0], inputs[1], out, t(alpha), t(beta))
+            crate::gather::gather(args.index(0)?, m(1)?, out, t(alpha), t(beta))
         }
         Kernel::BlockGemm {
             blocks,
@@ -205,14 +238,15 @@ fn run_step<T: CpuElem>(
                 x_layout,
                 y_layout,
             },
-            inputs[0],
-            inputs[1],
+            m(0)?,
+            m(1)?,
             out,
             t(alpha),
             t(beta),
             be.par(),
         ),
     }
+    Ok(())
 }
 
 fn scale_in_place<T: CpuElem>(m: &mut Mat<T>, s: T) {

@@ -1,19 +1,20 @@
 //! `GpuBackend`: runs linops-core plans on a [`GpuDevice`].
 //!
-//! Execution of one plan: operator parameters are converted to f32 and uploaded once per op (cached
-//! by the parameter's key while the op is alive), output and temporaries come from the buffer pool,
+//! Execution of one plan: operator parameters are converted to f32 and index arrays uploaded as
+//! `u32` once per op (cached by the parameter's key while the op is alive), output and temporaries come from the buffer pool,
 //! every step is recorded into one command encoder, and the encoder is submitted once. Nothing is
 //! read back: the output stays on the device until the caller downloads it.
 
-use crate::{GemmArgs, GpuDevice, GpuMat, Side};
+use crate::{GemmArgs, GpuDevice, GpuIndices, GpuMat, Side};
 use linops_core::{
-    Backend, BufferRole, DType, Error, Kernel, Param, Plan, Result, axpby_shape, check_scalar,
-    gemm_shape,
+    Backend, BufferRole, DType, Error, IndexParam, Kernel, Param, Plan, Result, axpby_shape,
+    check_scalar, gemm_shape,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 type ParamCache = HashMap<u64, (Weak<[f64]>, Arc<GpuMat>)>;
+type IndexCache = HashMap<u64, (Weak<[u32]>, Arc<GpuIndices>)>;
 
 /// The wgpu backend of linops (computes in f32).
 ///
@@ -32,6 +33,7 @@ type ParamCache = HashMap<u64, (Weak<[f64]>, Arc<GpuMat>)>;
 pub struct GpuBackend {
     dev: Arc<GpuDevice>,
     params: Mutex<ParamCache>,
+    indices: Mutex<IndexCache>,
 }
 
 impl GpuBackend {
@@ -48,6 +50,7 @@ impl GpuBackend {
         Self {
             dev,
             params: Mutex::new(HashMap::new()),
+            indices: Mutex::new(HashMap::new()),
         }
     }
 
@@ -75,6 +78,21 @@ impl GpuBackend {
         let data: Vec<f32> = p.data.iter().map(|v| *v as f32).collect();
         let m = Arc::new(self.dev.upload(p.rows, p.cols, &data)?);
         cache.insert(p.key, (Arc::downgrade(&p.data), m.clone()));
+        Ok(m)
+    }
+
+    /// The index parameter `p` on the device, uploaded once (as `u32`, no conversion) and cached
+    /// while the op is alive.
+    fn index(&self, p: &IndexParam) -> Result<Arc<GpuIndices>> {
+        let mut cache = self.indices.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((weak, m)) = cache.get(&p.key()) {
+            if weak.strong_count() > 0 {
+                return Ok(m.clone());
+            }
+        }
+        cache.retain(|_, (w, _)| w.strong_count() > 0);
+        let m = Arc::new(self.dev.upload_indices(p.indices())?);
+        cache.insert(p.key(), (Arc::downgrade(p.shared()), m.clone()));
         Ok(m)
     }
 
@@ -115,6 +133,7 @@ impl GpuBackend {
             slots.push(match &b.role {
                 BufferRole::Input => Slot::Input(x),
                 BufferRole::Param(p) => Slot::Param(self.param(p)?),
+                BufferRole::Index(p) => Slot::Index(self.index(p)?),
                 BufferRole::Output | BufferRole::Temp => {
                     Slot::Owned(self.dev.alloc(b.rows, b.cols)?)
                 }
@@ -125,7 +144,8 @@ impl GpuBackend {
         let mut enc = self.dev.encoder();
         for step in plan.steps() {
             let arg = |i: usize| slots[step.inputs[i].index()].get();
-            let out = slots[step.output.index()].get();
+            let idx = |i: usize| slots[step.inputs[i].index()].indices();
+            let out = slots[step.output.index()].get()?;
             match step.kernel {
                 Kernel::Gemm {
                     trans_a,
@@ -133,7 +153,7 @@ impl GpuBackend {
                     alpha,
                     beta,
                 } => {
-                    let (a, b) = (arg(0), arg(1));
+                    let (a, b) = (arg(0)?, arg(1)?);
                     let (m, n) = (out.rows(), out.cols());
                     let k = if trans_a { a.rows() } else { a.cols() };
                     let args = GemmArgs::new(m, n, k)
@@ -145,42 +165,43 @@ impl GpuBackend {
                     enc.gemm(&args, a, b, out)?;
                 }
                 Kernel::Axpby { alpha, beta } => {
-                    enc.axpby(alpha as f32, arg(0), beta as f32, out)?
+                    enc.axpby(alpha as f32, arg(0)?, beta as f32, out)?
                 }
                 Kernel::DiagScale { alpha, beta } => {
                     if beta == 0.0 {
-                        enc.diag_scale(alpha as f32, arg(0), arg(1), out, Side::Left)?;
+                        enc.diag_scale(alpha as f32, arg(0)?, arg(1)?, out, Side::Left)?;
                     } else {
                         let t = self.dev.alloc(out.rows(), out.cols())?;
-                        enc.diag_scale(alpha as f32, arg(0), arg(1), &t, Side::Left)?;
+                        enc.diag_scale(alpha as f32, arg(0)?, arg(1)?, &t, Side::Left)?;
                         enc.axpby(1.0, &t, beta as f32, out)?;
                         scratch.push(t);
                     }
                 }
-                Kernel::Transpose => enc.transpose(arg(0), out)?,
+                Kernel::Transpose => enc.transpose(arg(0)?, out)?,
                 Kernel::BatchTranspose {
                     rows,
                     cols,
                     alpha,
                     beta,
-                } => enc.batch_transpose(rows, cols, alpha as f32, arg(0), beta as f32, out)?,
+                } => enc.batch_transpose(rows, cols, alpha as f32, arg(0)?, beta as f32, out)?,
                 Kernel::Spmm { alpha, beta } => enc.spmm(
                     alpha as f32,
-                    [arg(0), arg(1), arg(2)],
-                    arg(3),
+                    [idx(0)?, idx(1)?],
+                    arg(2)?,
+                    arg(3)?,
                     beta as f32,
                     out,
                 )?,
                 Kernel::Fwht { alpha, beta } => {
-                    let n = arg(0).rows().max(out.rows());
+                    let n = arg(0)?.rows().max(out.rows());
                     let scale = alpha / (n as f64).sqrt();
-                    enc.fwht(scale as f32, arg(0), beta as f32, out)?
+                    enc.fwht(scale as f32, arg(0)?, beta as f32, out)?
                 }
                 Kernel::Dct {
                     inverse,
                     alpha,
                     beta,
-                } => enc.dct(inverse, alpha as f32, arg(0), arg(1), beta as f32, out)?,
+                } => enc.dct(inverse, alpha as f32, arg(0)?, arg(1)?, beta as f32, out)?,
                 Kernel::SketchGemm {
                     dist,
                     rng,
@@ -200,10 +221,10 @@ impl GpuBackend {
                         beta: beta as f32,
                         tile: crate::GemmTile::Auto,
                     };
-                    enc.sketch_gemm(&args, arg(0), out)?;
+                    enc.sketch_gemm(&args, arg(0)?, out)?;
                 }
                 Kernel::Gather { alpha, beta } => {
-                    enc.gather(alpha as f32, arg(0), arg(1), beta as f32, out)?
+                    enc.gather(alpha as f32, idx(0)?, arg(1)?, beta as f32, out)?
                 }
                 Kernel::BlockGemm {
                     blocks,
@@ -213,7 +234,7 @@ impl GpuBackend {
                     alpha,
                     beta,
                 } => {
-                    let (w, x) = (arg(0), arg(1));
+                    let (w, x) = (arg(0)?, arg(1)?);
                     let args = crate::BlockGemmArgs {
                         blocks,
                         m: out.rows() / blocks.max(1),
@@ -246,15 +267,31 @@ impl GpuBackend {
 enum Slot<'a> {
     Input(&'a GpuMat),
     Param(Arc<GpuMat>),
+    Index(Arc<GpuIndices>),
     Owned(GpuMat),
 }
 
 impl Slot<'_> {
-    fn get(&self) -> &GpuMat {
+    /// The buffer as an f32 matrix (the planner checked every argument's kind; a mismatch is
+    /// still an error here, never a reinterpretation of the bits).
+    fn get(&self) -> Result<&GpuMat> {
         match self {
-            Slot::Input(m) => m,
-            Slot::Param(m) => m,
-            Slot::Owned(m) => m,
+            Slot::Input(m) => Ok(m),
+            Slot::Param(m) => Ok(m),
+            Slot::Owned(m) => Ok(m),
+            Slot::Index(_) => Err(Error::InvalidArgument(
+                "plan step reads an index array as values".into(),
+            )),
+        }
+    }
+
+    /// The buffer as an index vector.
+    fn indices(&self) -> Result<&GpuIndices> {
+        match self {
+            Slot::Index(m) => Ok(m),
+            _ => Err(Error::InvalidArgument(
+                "plan step reads values as an index array".into(),
+            )),
         }
     }
 }

@@ -169,7 +169,7 @@ impl LeafOp for Kronecker {
                 cx.release(cur);
             }
             let applied = cx.temp(m, cols);
-            crate::plan::check_scale_factors(&f, cx.dtype())?;
+            crate::plan::check_parameters(&f, cx.dtype())?;
             normalize_in(&f, cx.dtype(), &mut NormStats::default())?
                 .lower(cx, front, applied, 1.0, 0.0)?;
             cx.release(front);

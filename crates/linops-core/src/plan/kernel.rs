@@ -67,8 +67,8 @@ pub enum Kernel {
     /// `out = Xᵀ`; inputs `[X]`.
     Transpose,
     /// Row gather `out[i, :] = alpha·X[idx[i], :] + beta·out[i, :]`; inputs `[idx, X]` with `idx`
-    /// an n×1 column of exact integers (a permutation's index array). An index outside
-    /// `0..rows(X)` selects a zero row: the kernel never reads out of bounds.
+    /// an n×1 index array ([`super::IndexParam`], `u32`; a permutation's index array). An index
+    /// outside `0..rows(X)` selects a zero row: the kernel never reads out of bounds.
     Gather {
         /// Scale of the gathered rows.
         alpha: f64,
@@ -131,9 +131,10 @@ pub enum Kernel {
         beta: f64,
     },
     /// Sparse (CSR) times dense: `out = alpha·S·X + beta·out`; inputs `[indptr, indices, values,
-    /// X]` with `indptr` an `(m+1)×1` column, `indices`/`values` `nnz×1` columns (indices are
-    /// integers stored as reals, below 2²⁴) and `X` `k×b`. Entries whose column index is not below
-    /// `k` are skipped (a validated [`crate::op::Csr`] has none).
+    /// X]` with `indptr` an `(m+1)×1` and `indices` an `nnz×1` index array
+    /// ([`super::IndexParam`], `u32`), `values` an `nnz×1` column and `X` `k×b`. Row ranges are
+    /// clamped to `0..nnz` and entries whose column index is not below `k` are skipped (a
+    /// validated [`crate::op::Csr`] has none).
     Spmm {
         /// Scale of the product.
         alpha: f64,
@@ -189,7 +190,34 @@ impl Kernel {
         }
     }
 
-    /// Checks argument shapes and returns `(flops, elements moved)`.
+    /// Positions of the inputs that are index arrays ([`super::IndexParam`] buffers, `u32` on
+    /// every backend); every other input holds values of the plan's dtype.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::Kernel;
+    /// assert_eq!(Kernel::Spmm { alpha: 1.0, beta: 0.0 }.index_inputs(), &[0, 1]);
+    /// assert!(Kernel::Transpose.index_inputs().is_empty());
+    /// ```
+    pub fn index_inputs(&self) -> &'static [usize] {
+        match self {
+            Kernel::Gather { .. } => &[0],
+            Kernel::Spmm { .. } => &[0, 1],
+            Kernel::Gemm { .. }
+            | Kernel::Axpby { .. }
+            | Kernel::DiagScale { .. }
+            | Kernel::SketchGemm { .. }
+            | Kernel::Transpose
+            | Kernel::BlockGemm { .. }
+            | Kernel::Fwht { .. }
+            | Kernel::Dct { .. }
+            | Kernel::BatchTranspose { .. } => &[],
+        }
+    }
+
+    /// Checks argument shapes and returns `(flops, elements moved)`, counting the elements of the
+    /// plan's dtype only: index inputs ([`Kernel::index_inputs`]) are read once and counted by
+    /// [`super::Lowering::push`] at [`super::INDEX_BYTES`] per index.
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] when the shapes do not fit, [`Error::InvalidArgument`] for a wrong
@@ -294,7 +322,7 @@ impl Kernel {
                 }
                 Ok((
                     if beta != 0.0 { 3 } else { 1 } * m * n,
-                    2 * m * n + m + reads_out(beta),
+                    2 * m * n + reads_out(beta),
                 ))
             }
             Kernel::BlockGemm {
@@ -414,7 +442,7 @@ impl Kernel {
                 let nnz = Sat::of(i.0);
                 Ok((
                     2 * nnz * n + if beta != 0.0 { 2 } else { 1 } * m * n,
-                    (m + 1) + 2 * nnz + nnz * n + m * n + reads_out(beta),
+                    nnz + nnz * n + m * n + reads_out(beta),
                 ))
             }
         }

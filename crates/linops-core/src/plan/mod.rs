@@ -75,20 +75,20 @@ fn choose(
     })
 }
 
-/// Bytes of a `rows×cols` buffer of `dtype`.
+/// Bytes of a `rows×cols` buffer of elements of `elem_bytes` bytes (`elem` names the type).
 ///
 /// # Errors
 /// [`Error::DeviceLimit`] naming the buffer when it exceeds the largest allocation a process can
 /// make (`isize::MAX` bytes), so that no later size computation overflows.
-fn buffer_bytes(what: &str, rows: usize, cols: usize, dtype: DType) -> Result<u64> {
+fn buffer_bytes(what: &str, rows: usize, cols: usize, elem_bytes: u64, elem: &str) -> Result<u64> {
     let limit = isize::MAX as u64;
     let bytes = (rows as u128)
         .checked_mul(cols as u128)
-        .and_then(|e| e.checked_mul(u128::from(dtype.size_bytes())));
+        .and_then(|e| e.checked_mul(u128::from(elem_bytes)));
     match bytes {
         Some(b) if b <= u128::from(limit) => Ok(b as u64),
         _ => Err(Error::DeviceLimit {
-            what: format!("{what} ({rows}x{cols} {dtype})"),
+            what: format!("{what} ({rows}x{cols} {elem})"),
             requested: bytes.map_or(u64::MAX, |b| u64::try_from(b).unwrap_or(u64::MAX)),
             limit_name: "largest allocation (isize::MAX bytes)".into(),
             limit,
@@ -140,6 +140,73 @@ pub fn check_scale_factors(op: &Op, dtype: DType) -> Result<()> {
     }
 }
 
+/// Checks every number the caller wrote in `op` against `dtype`'s range, before the planner merges
+/// or materializes anything: each scale factor ([`check_scale_factors`]) and each entry of each
+/// leaf's own parameter arrays (the arrays the leaf lowers to, e.g. a diagonal's values, a CSR
+/// matrix's stored entries, a Kronecker product's factors). The normalizer folds scales into
+/// diagonals and merges adjacent diagonals, and a cost model may replace a leaf by its dense form
+/// (duplicate CSR entries summed, say); a check on the lowered plan alone would then accept an
+/// entry outside the range under one planner and refuse it under another.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the operator, the leaf, the entry and the range of `dtype`.
+///
+/// # Examples
+/// ```
+/// use linops_core::{DType, Op, plan::check_parameters};
+/// // The scale would bring 1e40 into f32's range once folded into the diagonal.
+/// let op = Op::diagonal(vec![1e40, 1.0]).unwrap().scaled(1e-20).unwrap();
+/// assert!(check_parameters(&op, DType::F64).is_ok());
+/// assert!(check_parameters(&op, DType::F32).is_err()); // 1e40 is not an f32
+/// ```
+pub fn check_parameters(op: &Op, dtype: DType) -> Result<()> {
+    fn leaves<'a>(op: &'a Op, out: &mut Vec<&'a Op>) {
+        match op {
+            Op::Scaled(s) => leaves(s.inner(), out),
+            Op::Transpose(t) => leaves(t.inner(), out),
+            Op::Product(p) => p.factors().iter().for_each(|f| leaves(f, out)),
+            Op::Sum(s) => s.terms().iter().for_each(|t| leaves(t, out)),
+            leaf => out.push(leaf),
+        }
+    }
+    check_scale_factors(op, dtype)?;
+    let (finite, max): (fn(f64) -> bool, f64) = match dtype {
+        DType::F64 => (|v| v.is_finite(), f64::MAX),
+        DType::F32 => (|v| (v as f32).is_finite(), f64::from(f32::MAX)),
+    };
+    let mut found = Vec::new();
+    leaves(op, &mut found);
+    for leaf in found.into_iter().filter_map(Op::as_leaf) {
+        // The leaf's own arrays: lower it alone (one column; nothing is allocated).
+        let (rows, cols) = leaf.shape();
+        let mut cx = Lowering::new(dtype, 1);
+        let x = cx.buffer(cols, 1, BufferRole::Input);
+        let y = cx.buffer(rows, 1, BufferRole::Output);
+        leaf.lower(&mut cx, false, x, y, 1.0, 0.0)?;
+        for b in &cx.buffers {
+            let BufferRole::Param(p) = &b.role else {
+                continue;
+            };
+            if finite(p.max_abs()) {
+                continue;
+            }
+            let pos = p.data.iter().position(|v| !finite(*v)).unwrap_or(0);
+            return Err(Error::InvalidArgument(format!(
+                "apply {} in {dtype}: entry ({}, {}) of a {}x{} parameter array of {} is {:e}, \
+                 outside {dtype}'s range (|v| ≤ {max:e}); compute in f64 or rescale the operator",
+                op.describe(),
+                pos % p.rows.max(1),
+                pos / p.rows.max(1),
+                p.rows,
+                p.cols,
+                leaf.name(),
+                p.data.get(pos).copied().unwrap_or(f64::NAN),
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that every parameter entry and every kernel scalar of a lowered plan rounds to a
 /// finite value of `dtype` (an `f32` plan takes `f64` parameters; a scale factor is a product of
 /// the operator's nested scales).
@@ -155,7 +222,7 @@ fn check_ranges(op: &Op, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -
         DType::F64 => f64::MAX,
         DType::F32 => f64::from(f32::MAX),
     };
-    check_scale_factors(op, dtype)?;
+    check_parameters(op, dtype)?;
     for b in buffers {
         let BufferRole::Param(p) = &b.role else {
             continue;
@@ -213,7 +280,8 @@ impl BufId {
     }
 }
 
-/// Operator parameters (a dense matrix, a diagonal) shared by the op and the plans built from it.
+/// Operator parameters (a dense matrix, a diagonal: values) shared by the op and the plans built
+/// from it. Index arrays are [`IndexParam`]s.
 ///
 /// `key` is unique per parameter array in the process, so a backend can cache its converted or
 /// uploaded copy; `data` is column-major `rows×cols`.
@@ -298,6 +366,139 @@ impl Param {
     }
 }
 
+/// Bytes of one entry of an index parameter (`u32`, on every backend).
+pub const INDEX_BYTES: u64 = 4;
+
+/// An index parameter: a column of `u32` indices (a permutation, the row pointers and column
+/// indices of a CSR matrix, sampled rows) shared by the op and the plans built from it.
+///
+/// Indices are `u32` on every backend, whatever the plan's dtype: the CPU reads them as they are
+/// and the GPU binds them as `array<u32>`, so an index moves [`INDEX_BYTES`] bytes and every entry
+/// is at most [`IndexParam::MAX_INDEX`]. The key is process-unique (shared with [`Param`]'s), so
+/// a backend can cache its uploaded copy while the op is alive.
+///
+/// # Examples
+/// ```
+/// use linops_core::{BufferRole, DType, IndexParam, Op, Plan, op::Permutation};
+/// let p = IndexParam::new(&[2, 0, 1]).unwrap();
+/// assert_eq!((p.len(), p.indices()), (3, &[2u32, 0, 1][..]));
+/// let op = Op::leaf(Permutation::new(vec![2, 0, 1]).unwrap());
+/// let plan = Plan::new(&op, 3, 1, DType::F32).unwrap();
+/// assert!(plan.buffers().iter().any(|b| matches!(b.role, BufferRole::Index(_))));
+/// ```
+#[derive(Debug, Clone)]
+pub struct IndexParam {
+    key: u64,
+    data: Arc<[u32]>,
+}
+
+impl IndexParam {
+    /// The largest index an index parameter holds (`u32::MAX`).
+    pub const MAX_INDEX: usize = u32::MAX as usize;
+
+    /// An index parameter holding `indices`, with a fresh process-unique key.
+    ///
+    /// # Errors
+    /// [`Error::EmptyDimension`] for an empty array, [`Error::DeviceLimit`] for an entry above
+    /// [`IndexParam::MAX_INDEX`] (naming its position).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::IndexParam;
+    /// assert!(IndexParam::new(&[0, 7]).is_ok());
+    /// assert!(IndexParam::new(&[]).is_err());
+    /// # #[cfg(target_pointer_width = "64")]
+    /// assert!(IndexParam::new(&[1 << 32]).is_err());
+    /// ```
+    pub fn new(indices: &[usize]) -> Result<IndexParam> {
+        if indices.is_empty() {
+            return Err(Error::EmptyDimension {
+                context: "index array".into(),
+                rows: 0,
+                cols: 1,
+            });
+        }
+        if let Some(i) = indices.iter().position(|&v| v > Self::MAX_INDEX) {
+            check_index(&format!("index array entry {i}"), indices[i])?;
+        }
+        Ok(Self::from_u32(indices.iter().map(|&v| v as u32).collect()))
+    }
+
+    /// An index parameter from indices already in `u32`.
+    pub(crate) fn from_u32(data: Vec<u32>) -> IndexParam {
+        IndexParam {
+            key: crate::op::next_param_key(),
+            data: Arc::from(data),
+        }
+    }
+
+    /// The process-unique cache key.
+    ///
+    /// # Examples
+    /// ```
+    /// let (a, b) = (linops_core::IndexParam::new(&[0]).unwrap(), linops_core::IndexParam::new(&[0]).unwrap());
+    /// assert_ne!(a.key(), b.key());
+    /// ```
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// Number of indices.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::IndexParam::new(&[4, 5, 6]).unwrap().len(), 3);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Always false: an index parameter has at least one entry.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(!linops_core::IndexParam::new(&[0]).unwrap().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The indices.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::IndexParam::new(&[3, 1]).unwrap().indices(), &[3, 1]);
+    /// ```
+    pub fn indices(&self) -> &[u32] {
+        &self.data
+    }
+
+    /// The shared storage of the indices (a backend keeps a weak reference to it, to drop its
+    /// cached copy when the op dies).
+    ///
+    /// # Examples
+    /// ```
+    /// let p = linops_core::IndexParam::new(&[3, 1]).unwrap();
+    /// assert_eq!(&p.shared()[..], p.indices());
+    /// ```
+    pub fn shared(&self) -> &Arc<[u32]> {
+        &self.data
+    }
+}
+
+/// Checks that `value` fits an index parameter (`≤ IndexParam::MAX_INDEX`); `what` names it.
+pub(crate) fn check_index(what: &str, value: usize) -> Result<()> {
+    if value > IndexParam::MAX_INDEX {
+        return Err(Error::DeviceLimit {
+            what: what.to_string(),
+            requested: value as u64,
+            limit_name: "u32 index parameters (IndexParam::MAX_INDEX)".into(),
+            limit: IndexParam::MAX_INDEX as u64,
+        });
+    }
+    Ok(())
+}
+
 /// What a virtual buffer holds.
 ///
 /// # Examples
@@ -314,8 +515,10 @@ pub enum BufferRole {
     Output,
     /// A temporary.
     Temp,
-    /// Operator parameters.
+    /// Operator parameters (values, converted to the plan's dtype by each backend).
     Param(Param),
+    /// An index array (`u32` on every backend; `rows` indices, one column).
+    Index(IndexParam),
 }
 
 /// A virtual buffer: a `rows×cols` column-major matrix.
@@ -469,8 +672,9 @@ impl Plan {
             });
         }
         // Sizes first: nothing below may compute with a buffer that cannot exist.
-        buffer_bytes("input block X", x_rows, x_cols, dtype)?;
-        buffer_bytes("output block Y", rows, x_cols, dtype)?;
+        let values = (dtype.size_bytes(), dtype.to_string());
+        buffer_bytes("input block X", x_rows, x_cols, values.0, &values.1)?;
+        buffer_bytes("output block Y", rows, x_cols, values.0, &values.1)?;
         let mut stats = NormStats::default();
         let mut norm = normalize::normalize_in(op, dtype, &mut stats)?;
         let mut decisions = Vec::new();
@@ -482,18 +686,15 @@ impl Plan {
         let output = cx.buffer(rows, x_cols, BufferRole::Output);
         norm.lower(&mut cx, input, output, 1.0, 0.0)?;
         for b in &cx.buffers {
-            let what = match b.role {
-                BufferRole::Input => "input block X",
-                BufferRole::Output => "output block Y",
-                BufferRole::Temp => "temporary",
-                BufferRole::Param(_) => "parameter array",
+            let (what, (elem_bytes, elem)) = match b.role {
+                BufferRole::Input => ("input block X", (values.0, values.1.as_str())),
+                BufferRole::Output => ("output block Y", (values.0, values.1.as_str())),
+                BufferRole::Temp => ("temporary", (values.0, values.1.as_str())),
+                BufferRole::Param(_) => ("parameter array", (values.0, values.1.as_str())),
+                BufferRole::Index(_) => ("index array", (INDEX_BYTES, "u32")),
             };
-            buffer_bytes(
-                &format!("{what} of {}", op.describe()),
-                b.rows,
-                b.cols,
-                dtype,
-            )?;
+            let what = format!("{what} of {}", op.describe());
+            buffer_bytes(&what, b.rows, b.cols, elem_bytes, elem)?;
         }
         check_ranges(op, dtype, &cx.buffers, &cx.steps)?;
         Ok(Plan {
@@ -721,6 +922,26 @@ impl Lowering {
         id
     }
 
+    /// The buffer holding the index parameter `p` (`len×1`; one buffer per array per plan).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, IndexParam, Kernel, Plan, Op, op::Permutation};
+    /// let op = Op::leaf(Permutation::new(vec![1, 0]).unwrap());
+    /// let plan = Plan::new(&op, 2, 3, DType::F64).unwrap();
+    /// let gather = &plan.steps()[0];
+    /// assert!(matches!(gather.kernel, Kernel::Gather { .. }));
+    /// assert_eq!(plan.shape_of(gather.inputs[0]), (2, 1));
+    /// ```
+    pub fn index(&mut self, p: &IndexParam) -> BufId {
+        if let Some(id) = self.params.get(&p.key) {
+            return *id;
+        }
+        let id = self.buffer(p.len(), 1, BufferRole::Index(p.clone()));
+        self.params.insert(p.key, id);
+        id
+    }
+
     /// `(rows, cols)` of a buffer.
     ///
     /// See the example on [`Lowering`].
@@ -729,11 +950,15 @@ impl Lowering {
         (b.rows, b.cols)
     }
 
-    /// Appends a step after checking the shapes of its arguments, and computes its cost.
+    /// Appends a step after checking the shapes and kinds of its arguments, and computes its
+    /// cost: the kernel's elements of the plan's dtype, plus [`INDEX_BYTES`] per entry of its
+    /// index inputs ([`Kernel::index_inputs`]).
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] when the argument shapes do not fit the kernel (a planner bug:
-    /// caught here so that no backend ever runs a kernel on inconsistent shapes).
+    /// [`Error::ShapeMismatch`] when the argument shapes do not fit the kernel,
+    /// [`Error::InvalidArgument`] when an index input is not an index array (or a value input
+    /// is one), or the output is an input or a parameter (planner bugs: caught here so that no
+    /// backend ever runs a kernel on inconsistent arguments).
     ///
     /// See the example on [`Lowering`].
     pub fn push(&mut self, kernel: Kernel, inputs: Vec<BufId>, output: BufId) -> Result<()> {
@@ -746,12 +971,38 @@ impl Lowering {
             )));
         }
         let (flops, elems) = kernel.check_and_cost(&shapes, out)?;
+        let index_inputs = kernel.index_inputs();
+        let mut index_entries = 0u64;
+        for (i, b) in inputs.iter().enumerate() {
+            let is_index = matches!(self.buffers[b.index()].role, BufferRole::Index(_));
+            if is_index != index_inputs.contains(&i) {
+                return Err(Error::InvalidArgument(format!(
+                    "planner bug: input {i} of {} {} an index array",
+                    kernel.label(),
+                    if is_index { "must not be" } else { "must be" }
+                )));
+            }
+            if is_index {
+                index_entries = index_entries.saturating_add(shapes[i].0 as u64);
+            }
+        }
+        if matches!(
+            self.buffers[output.index()].role,
+            BufferRole::Param(_) | BufferRole::Index(_)
+        ) {
+            return Err(Error::InvalidArgument(format!(
+                "planner bug: {} writes a parameter",
+                kernel.label()
+            )));
+        }
         self.steps.push(Step {
             kernel,
             inputs,
             output,
             flops,
-            bytes: elems.saturating_mul(self.dtype.size_bytes()),
+            bytes: elems
+                .saturating_mul(self.dtype.size_bytes())
+                .saturating_add(index_entries.saturating_mul(INDEX_BYTES)),
         });
         Ok(())
     }
