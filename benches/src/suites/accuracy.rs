@@ -261,9 +261,151 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-/// The runner: every (driver, spectrum) on every target over the seeds.
+/// Reads a matrix written as two little-endian `u64` (rows, cols) and then `rows·cols`
+/// little-endian `f64` in column-major order (`benches/scripts/cur_natural_image.py` writes one).
+///
+/// # Errors
+/// A message naming the file for an unreadable, truncated or non-finite file.
+///
+/// # Examples
+/// ```
+/// let p = std::env::temp_dir().join("linops_accuracy_doc.bin");
+/// let mut b = Vec::new();
+/// for v in [2u64, 1] { b.extend(v.to_le_bytes()); }
+/// for v in [1.5f64, -2.0] { b.extend(v.to_le_bytes()); }
+/// std::fs::write(&p, b).unwrap();
+/// let m = linops_bench::suites::accuracy::read_matrix(&p).unwrap();
+/// assert_eq!((m.nrows(), m.ncols(), m[(1, 0)]), (2, 1, -2.0));
+/// ```
+pub fn read_matrix(path: &std::path::Path) -> std::result::Result<Mat<f64>, String> {
+    let b = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let word = |i: usize| -> Option<[u8; 8]> { b.get(8 * i..8 * i + 8)?.try_into().ok() };
+    let (Some(r), Some(c)) = (word(0), word(1)) else {
+        return Err(format!("{}: shorter than its 16-byte header", path.display()));
+    };
+    let (rows, cols) = (u64::from_le_bytes(r) as usize, u64::from_le_bytes(c) as usize);
+    let want = rows.checked_mul(cols).and_then(|n| n.checked_add(2));
+    if rows == 0 || cols == 0 || want.and_then(|n| n.checked_mul(8)) != Some(b.len()) {
+        return Err(format!(
+            "{}: header says {rows}x{cols} but the file has {} bytes",
+            path.display(),
+            b.len()
+        ));
+    }
+    let m = Mat::from_fn(rows, cols, |i, j| {
+        f64::from_le_bytes(word(2 + i + rows * j).unwrap_or_default())
+    });
+    if m.col_iter().flat_map(|c| c.iter().copied()).any(|v| !v.is_finite()) {
+        return Err(format!("{}: non-finite entries", path.display()));
+    }
+    Ok(m)
+}
+
+/// `‖A − C·U·R‖₂` for the deterministic CUR from column-pivoted QRs of `A` and `Aᵀ` (first `k`
+/// pivots) with `U = C⁺·A·R⁺`: the reference the randomized CUR is compared with on a real matrix.
+fn pivoted_qr_cur_error(a: &Mat<f64>, k: usize) -> f64 {
+    let pivots = |m: &Mat<f64>| m.col_piv_qr().P().arrays().0[..k].to_vec();
+    let (cols, rows) = (pivots(a), pivots(&a.transpose().to_owned()));
+    let c = Mat::from_fn(a.nrows(), k, |i, j| a[(i, cols[j])]);
+    let r = Mat::from_fn(k, a.ncols(), |i, j| a[(rows[i], j)]);
+    let pinv = |m: &Mat<f64>| -> Mat<f64> {
+        let svd = m.thin_svd().expect("small SVD");
+        let s = svd.S().column_vector();
+        let top = s[0];
+        let v = svd.V();
+        let u = svd.U();
+        let vs = Mat::from_fn(v.nrows(), s.nrows(), |i, j| {
+            if s[j] > 1e-13 * top { v[(i, j)] / s[j] } else { 0.0 }
+        });
+        vs * u.transpose()
+    };
+    let core = pinv(&c) * a * pinv(&r);
+    spectral(&(a - &c * core * &r))
+}
+
+/// The real-matrix rows: randomized CUR (and column ID) at ranks 10–80 on the matrix in
+/// `LINOPS_ACCURACY_MATRIX` against the deterministic pivoted-QR CUR of the same rank.
+fn real_matrix_rows(suite: &Suite, targets: &[Target], out: &mut Outcome) {
+    let Ok(path) = std::env::var("LINOPS_ACCURACY_MATRIX") else {
+        return;
+    };
+    let a = match read_matrix(std::path::Path::new(&path)) {
+        Ok(a) => a,
+        Err(error) => {
+            eprintln!("accuracy: {error}");
+            out.failures.push(Failure {
+                case: "real matrix".into(),
+                backend: "-".into(),
+                error,
+            });
+            return;
+        }
+    };
+    let sv = a.singular_values().unwrap_or_default();
+    let name = std::path::Path::new(&path)
+        .file_stem()
+        .map_or("matrix".into(), |s| s.to_string_lossy().into_owned());
+    let Ok(op) = linops::dense(a.as_ref()) else {
+        return;
+    };
+    for target in targets {
+        for k in [10, 20, 40, 80] {
+            if k >= a.nrows().min(a.ncols()) {
+                continue;
+            }
+            let det = pivoted_qr_cur_error(&a, k);
+            let mut ratios = Vec::new();
+            for seed in 0..seeds().min(10) {
+                let io = IdOptions {
+                    seed: 1000 + seed,
+                    ..IdOptions::default()
+                };
+                let r = if target.f64 {
+                    cur::<f64>(&target.engine, &op, k, &io)
+                } else {
+                    cur::<f32>(&target.engine, &op, k, &io)
+                };
+                let Ok(f) = r else { continue };
+                let (Ok(c), Ok(rr)) = (host(&target.engine, &f.c), host(&target.engine, &f.r)) else {
+                    continue;
+                };
+                ratios.push(spectral(&(&a - &c * &f.u * &rr)) / det);
+            }
+            if ratios.is_empty() {
+                continue;
+            }
+            ratios.sort_by(f64::total_cmp);
+            let mut row = Row::new(
+                suite.name,
+                "cur_vs_pivoted_qr",
+                &format!("{name},m={},n={},k={k}", a.nrows(), a.ncols()),
+                target.label,
+                &target.engine.device(),
+            );
+            row.max_rel_err = Some(f64::NAN);
+            row.extra.insert("cur_det_med".into(), serde_json::json!(percentile(&ratios, 0.5)));
+            row.extra.insert("cur_det_max".into(), serde_json::json!(ratios[ratios.len() - 1]));
+            row.extra.insert("det_opt".into(), serde_json::json!(det / sv[k]));
+            eprintln!(
+                "cur vs pivoted-QR CUR on {name}, k = {k}, {}: median {:.3}, max {:.3} (pivoted QR {:.2}·σ_(k+1))",
+                target.label,
+                percentile(&ratios, 0.5),
+                ratios[ratios.len() - 1],
+                det / sv[k]
+            );
+            out.rows.push(row);
+        }
+    }
+}
+
+/// The runner: every (driver, spectrum) on every target over the seeds, then the real-matrix
+/// rows when `LINOPS_ACCURACY_MATRIX` names a file.
 pub fn run(suite: &Suite, targets: &[Target], _policy: &RepPolicy) -> Outcome {
     let mut out = Outcome::default();
+    real_matrix_rows(suite, targets, &mut out);
+    if std::env::var("LINOPS_ACCURACY_ONLY_MATRIX").is_ok() {
+        return out;
+    }
     let seeds = seeds();
     for target in targets {
         let u = if target.f64 { f64::EPSILON / 2.0 } else { 6e-8 };
