@@ -581,6 +581,7 @@ fn nystrom_pcg_is_scale_invariant() {
 fn id_opts() -> IdOptions {
     IdOptions {
         oversample: 4,
+        power_iters: 1,
         seed: 5,
         probes: 3,
     }

@@ -281,9 +281,15 @@ pub fn read_matrix(path: &std::path::Path) -> std::result::Result<Mat<f64>, Stri
     let b = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let word = |i: usize| -> Option<[u8; 8]> { b.get(8 * i..8 * i + 8)?.try_into().ok() };
     let (Some(r), Some(c)) = (word(0), word(1)) else {
-        return Err(format!("{}: shorter than its 16-byte header", path.display()));
+        return Err(format!(
+            "{}: shorter than its 16-byte header",
+            path.display()
+        ));
     };
-    let (rows, cols) = (u64::from_le_bytes(r) as usize, u64::from_le_bytes(c) as usize);
+    let (rows, cols) = (
+        u64::from_le_bytes(r) as usize,
+        u64::from_le_bytes(c) as usize,
+    );
     let want = rows.checked_mul(cols).and_then(|n| n.checked_add(2));
     if rows == 0 || cols == 0 || want.and_then(|n| n.checked_mul(8)) != Some(b.len()) {
         return Err(format!(
@@ -295,7 +301,10 @@ pub fn read_matrix(path: &std::path::Path) -> std::result::Result<Mat<f64>, Stri
     let m = Mat::from_fn(rows, cols, |i, j| {
         f64::from_le_bytes(word(2 + i + rows * j).unwrap_or_default())
     });
-    if m.col_iter().flat_map(|c| c.iter().copied()).any(|v| !v.is_finite()) {
+    if m.col_iter()
+        .flat_map(|c| c.iter().copied())
+        .any(|v| !v.is_finite())
+    {
         return Err(format!("{}: non-finite entries", path.display()));
     }
     Ok(m)
@@ -315,7 +324,11 @@ fn pivoted_qr_cur_error(a: &Mat<f64>, k: usize) -> f64 {
         let v = svd.V();
         let u = svd.U();
         let vs = Mat::from_fn(v.nrows(), s.nrows(), |i, j| {
-            if s[j] > 1e-13 * top { v[(i, j)] / s[j] } else { 0.0 }
+            if s[j] > 1e-13 * top {
+                v[(i, j)] / s[j]
+            } else {
+                0.0
+            }
         });
         vs * u.transpose()
     };
@@ -366,7 +379,8 @@ fn real_matrix_rows(suite: &Suite, targets: &[Target], out: &mut Outcome) {
                     cur::<f32>(&target.engine, &op, k, &io)
                 };
                 let Ok(f) = r else { continue };
-                let (Ok(c), Ok(rr)) = (host(&target.engine, &f.c), host(&target.engine, &f.r)) else {
+                let (Ok(c), Ok(rr)) = (host(&target.engine, &f.c), host(&target.engine, &f.r))
+                else {
                     continue;
                 };
                 ratios.push(spectral(&(&a - &c * &f.u * &rr)) / det);
@@ -383,9 +397,16 @@ fn real_matrix_rows(suite: &Suite, targets: &[Target], out: &mut Outcome) {
                 &target.engine.device(),
             );
             row.max_rel_err = Some(f64::NAN);
-            row.extra.insert("cur_det_med".into(), serde_json::json!(percentile(&ratios, 0.5)));
-            row.extra.insert("cur_det_max".into(), serde_json::json!(ratios[ratios.len() - 1]));
-            row.extra.insert("det_opt".into(), serde_json::json!(det / sv[k]));
+            row.extra.insert(
+                "cur_det_med".into(),
+                serde_json::json!(percentile(&ratios, 0.5)),
+            );
+            row.extra.insert(
+                "cur_det_max".into(),
+                serde_json::json!(ratios[ratios.len() - 1]),
+            );
+            row.extra
+                .insert("det_opt".into(), serde_json::json!(det / sv[k]));
             eprintln!(
                 "cur vs pivoted-QR CUR on {name}, k = {k}, {}: median {:.3}, max {:.3} (pivoted QR {:.2}·σ_(k+1))",
                 target.label,

@@ -802,6 +802,7 @@ fn id_case(d: &mut D<'_, '_>, which: usize) -> Outcome {
         } else {
             d.g.rng.below(12)
         },
+        power_iters: d.g.rng.below(3),
         seed: d.g.rng.next_u64(),
         probes: d.g.rng.below(4),
     };

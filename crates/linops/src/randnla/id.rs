@@ -33,9 +33,10 @@
 
 use super::estimate::{Factored, NormEstimate, Right, residual_norm};
 use super::host_la::{col, norm, singular_values, thin_svd};
-use super::qr::upper_inverse;
+use super::qr::{orthonormalize, upper_inverse};
 use super::{
-    check_block, check_dtype, check_rank, checked_sum, gaussian, to_host, unit_roundoff, upload_as,
+    check_block, check_dtype, check_rank, checked_sum, gaussian, max_col_norm, scale_exponent,
+    scale_pow2, to_host, unit_roundoff, upload_as,
 };
 use crate::{Engine, Error, Matrix, Op, Result, Scalar};
 use faer::Mat;
@@ -45,12 +46,16 @@ use faer::Mat;
 /// # Examples
 /// ```
 /// let o = linops::randnla::id::IdOptions::default();
-/// assert_eq!((o.oversample, o.probes), (10, 12));
+/// assert_eq!((o.oversample, o.power_iters, o.probes), (10, 1, 12));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdOptions {
     /// Oversampling `p`: the sketch has `ℓ = k + p` rows.
     pub oversample: usize,
+    /// Power iterations `q`: the sketch is `S·(AAᵀ)^q·A` (two more applications of `A` each),
+    /// which sharpens the column selection on slowly decaying spectra (natural images); skipped
+    /// when `k + p ≥ m` (the sketch then already spans `A`'s row space).
+    pub power_iters: usize,
     /// Seed of the sketch and of the probes.
     pub seed: u64,
     /// Golub–Kahan steps of the a-posteriori error estimates ([`super::estimate`]; 0 skips
@@ -62,6 +67,7 @@ impl Default for IdOptions {
     fn default() -> Self {
         Self {
             oversample: 10,
+            power_iters: 1,
             seed: 0x5EED,
             probes: 12,
         }
@@ -231,7 +237,20 @@ pub fn column_id<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> R
     let probe_what = format!("column_id: probes = {} error-estimate vectors", opts.probes);
     check_block(&probe_what, n.max(opts.probes), opts.probes)?;
     let omega = gaussian::<T>(e, m, l, opts.seed)?;
-    let yt = e.apply_to(&a.t(), &omega)?;
+    let mut yt = e.apply_to(&a.t(), &omega)?;
+    // Power iterations: Yᵀ ← Aᵀ·orth(A·Yᵀ), i.e. Y = S·(AAᵀ)^q·A up to a left ℓ×ℓ factor (which
+    // leaves R₁₁⁻¹R₁₂ unchanged), so the sketch's row space sharpens towards A's leading one.
+    // With ℓ ≥ m the sketch S·A already has A's whole row space: nothing to sharpen (and A·Yᵀ,
+    // m×ℓ, could not be orthonormalized).
+    let power_iters = if l < m { opts.power_iters } else { 0 };
+    for _ in 0..power_iters {
+        // A·Aᵀ squares the operator's scale: bring Yᵀ near 1 by a power of two first (exact; the
+        // product is orthonormalized next, so its scale is immaterial).
+        let shift = scale_exponent(yt.dtype(), max_col_norm(e, &yt)?);
+        let ys = scale_pow2(e, &yt, shift)?.unwrap_or(yt);
+        let w = orthonormalize(e, &e.apply_to(a, &ys)?)?;
+        yt = e.apply_to(&a.t(), &w.q)?;
+    }
     let sketch = to_host(e, &yt)?.transpose().to_owned();
     let StrongRrqr { perm, r, .. } = match strong_rrqr(&sketch, k, RRQR_F) {
         Ok(f) => f,
