@@ -590,3 +590,39 @@ fn size_only_constructors_refuse_huge_sizes_before_allocating() {
         t0.elapsed()
     );
 }
+
+/// A reflector is invariant under `v → s·v`, `τ → τ/s²`; the leaf stores `v` scaled by a power
+/// of two to `max|v| ∈ [1, 2)` so that its parameters (and `T`) are as large as the operator:
+/// an orthogonal `H` from tiny vectors (τ = 2/‖v‖² ≈ 8·10⁵⁸) applies in f32 like in f64
+/// (fuzzer seed 0x18ed37f29f405d5f found `T` beyond f32 for valid reflectors). Finite twiddles
+/// whose flat sum overflows are a typed `InvalidArgument`, not a `NonFinite` input.
+#[test]
+fn householder_parameters_are_scaled_with_the_operator() {
+    use linops::op::{BlockButterfly, FlatBlockButterfly, Householder};
+    let v = vec![3e-30, 4e-30, 0.0, 0.0, 1e-30, 2e-30];
+    let h = Op::leaf(Householder::from_vectors(3, 2, v.clone()).unwrap());
+    let e = Engine::cpu();
+    let x = faer::Mat::<f64>::from_fn(3, 2, |i, j| (i + 2 * j) as f64 - 1.5);
+    let y64 = e.apply::<f64>(&h, x.as_ref()).unwrap();
+    let x32 = faer::Mat::<f32>::from_fn(3, 2, |i, j| x[(i, j)] as f32);
+    let y32 = e.apply::<f32>(&h, x32.as_ref()).unwrap();
+    let err = (0..3)
+        .flat_map(|i| (0..2).map(move |j| (i, j)))
+        .map(|(i, j)| (f64::from(y32[(i, j)]) - y64[(i, j)]).abs())
+        .fold(0.0f64, f64::max);
+    // Two orthogonal reflectors on ‖x‖ ≤ 4: a few f32 roundings of the result.
+    assert!(err <= 1e-5, "f32 vs f64: {err:e}");
+    // The same reflectors given with their LAPACK τ, unscaled: identical operator.
+    let tau: Vec<f64> = (0..2)
+        .map(|i| 2.0 / v[3 * i..3 * i + 3].iter().map(|a| a * a).sum::<f64>())
+        .collect();
+    let h2 = Op::leaf(Householder::new(3, 2, v, tau).unwrap());
+    let y2 = e.apply::<f32>(&h2, x32.as_ref()).unwrap();
+    assert!((0..3).all(|i| (0..2).all(|j| (y2[(i, j)] - y32[(i, j)]).abs() <= 1e-6)));
+    // Finite twiddles near f64::MAX: the flat sum overflows.
+    let big = BlockButterfly::new(4, 1, vec![f64::MAX; 16]).unwrap();
+    assert!(matches!(
+        FlatBlockButterfly::from_block_butterfly(&big),
+        Err(Error::InvalidArgument(_))
+    ));
+}

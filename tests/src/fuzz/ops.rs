@@ -1305,11 +1305,17 @@ impl<'a> Gen<'a> {
                 for f in &factors {
                     a += f;
                 }
+                // Finite twiddles whose sum overflows f64 are out of range: a refusal (the
+                // library sums each entry in the same order: 1, then level 0, 1, …).
+                let overflows = (0..n).any(|j| (0..n).any(|i| !a[(i, j)].is_finite()));
                 let m = Model::single(a, 0.0, &params);
                 self.call(
                     "flat_block_butterfly.from_block_butterfly",
-                    format!("({n}, b {b})"),
-                    false,
+                    format!(
+                        "({n}, b {b}){}",
+                        if overflows { ", sum overflows" } else { "" }
+                    ),
+                    overflows,
                     move || {
                         leaf(FlatBlockButterfly::from_block_butterfly(
                             &BlockButterfly::new(n, b, tw)?,
@@ -1723,6 +1729,26 @@ fn householder_model(n: usize, k: usize, v: &[f64], tau: &[f64]) -> Model {
         });
         prod = &prod * h;
     }
+    // The leaf stores each v_i scaled by a power of two to max|v_i| ∈ [1, 2) and τ_i by the
+    // square (H_i unchanged), and its parameter arrays are that V̂ and the T̂ built from it:
+    // those are what an f32 engine must hold. |V̂||T̂||V̂ᵀ| = |V||T||Vᵀ|.
+    let mut vh = v.to_vec();
+    let mut tauh = tau.to_vec();
+    for i in 0..k {
+        let top = v[i * n..(i + 1) * n]
+            .iter()
+            .fold(0.0f64, |a, x| a.max(x.abs()));
+        if top > 0.0 {
+            let e = top.log2().floor() as i32;
+            let (down, up) = (
+                2f64.powi(-e.clamp(-1000, 1000)),
+                2f64.powi(2 * e.clamp(-500, 500)),
+            );
+            vh[i * n..(i + 1) * n].iter_mut().for_each(|x| *x *= down);
+            tauh[i] *= up;
+        }
+    }
+    let (v, tau) = (&vh[..], &tauh[..]);
     let mut t = Mat::<f64>::zeros(k, k);
     for i in 0..k {
         t[(i, i)] = tau[i];
@@ -1737,7 +1763,15 @@ fn householder_model(n: usize, k: usize, v: &[f64], tau: &[f64]) -> Model {
     let ta = abs(&t);
     let vta = va.transpose().to_owned();
     let mag = Mat::<f64>::identity(n, n) + &va * &ta * &vta + prod;
-    let params: Vec<f64> = v.iter().chain(tau).copied().collect();
+    let params: Vec<f64> = v
+        .iter()
+        .copied()
+        .chain(
+            (0..k)
+                .flat_map(|c| (0..k).map(move |r| (r, c)))
+                .map(|(r, c)| t[(r, c)]),
+        )
+        .collect();
     Model::chain(q, mag, &[&va, &ta, &vta], 2.0, &params)
 }
 

@@ -475,7 +475,8 @@ impl FlatBlockButterfly {
     /// The first-order form `I + Σ_k B_k` of a block butterfly's factors (same `n`, `b`).
     ///
     /// # Errors
-    /// [`Error::DeviceLimit`] past the `u32` index limit (module docs) (the sizes are already valid).
+    /// [`Error::DeviceLimit`] past the `u32` index limit (module docs) (the sizes are already valid);
+    /// [`Error::InvalidArgument`] when the sum `I + Σ F_l` of finite twiddles overflows `f64`.
     ///
     /// # Examples
     /// ```
@@ -500,6 +501,15 @@ impl FlatBlockButterfly {
             for (row, col, off) in factor_entries(n, b, f) {
                 values[pos(row, col)] += bb.twiddle[f * 2 * n * b + off];
             }
+        }
+        // The twiddles are finite (checked by BlockButterfly); only their sum can overflow, and
+        // that is a value out of range, not a non-finite input.
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::InvalidArgument(format!(
+                "flat block butterfly from a block butterfly (n = {n}, b = {b}): the flat sum \
+                 I + Σ F_l overflows f64 in value {i} ({:e}); rescale the twiddles",
+                values[i]
+            )));
         }
         Self::new(n, b, values)
     }

@@ -83,6 +83,27 @@ impl Householder {
                 )));
             }
         }
+        // Each v_i is scaled by a power of two to max|v_i| ∈ [1, 2) and τ_i by its square
+        // (exact, and H_i = I − τ_i·v_i·v_iᵀ is unchanged): the stored parameters, and T built
+        // from them, are then as large as the operator itself, not as the caller's scaling of
+        // v (an orthogonal H from tiny vectors had τ and T beyond f32's range).
+        let mut v = v;
+        let mut tau = tau;
+        for i in 0..k {
+            let col = &mut v[i * n..(i + 1) * n];
+            let top = col.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            let e = exponent_of(top);
+            let t = scale_by_pow2(tau[i], 2 * e);
+            if !t.is_finite() {
+                return Err(Error::InvalidArgument(format!(
+                    "householder: τ_{i}·max|v_{i}|² = {:e}·{top:e}² overflows: the reflector's \
+                     entries are beyond f64",
+                    tau[i]
+                )));
+            }
+            col.iter_mut().for_each(|x| *x = scale_by_pow2(*x, -e));
+            tau[i] = t;
+        }
         // T is k×k: more than the data when k > n, so its size is checked and its allocation
         // fallible.
         let entries = check_generated("householder factor T (k×k)", k.checked_mul(k))?;
@@ -100,16 +121,20 @@ impl Householder {
         })
     }
 
-    /// `Q` from unnormalized reflector vectors, with `τ_i = 2/‖v_i‖²` (every `H_i` orthogonal).
+    /// `Q` from unnormalized reflector vectors, with `τ_i = 2/‖v_i‖²` (every `H_i` orthogonal),
+    /// for vectors of any magnitude.
     ///
     /// # Errors
-    /// As [`Householder::new`]; [`Error::InvalidArgument`] also when `‖v_i‖²` over- or underflows.
+    /// As [`Householder::new`].
     ///
     /// # Examples
     /// ```
     /// use linops_core::{LeafOp, op::Householder};
     /// let q = Householder::from_vectors(2, 1, vec![3.0, 4.0]).unwrap();
-    /// assert!((q.tau()[0] - 2.0 / 25.0).abs() < 1e-17);
+    /// // stored as v̂ = v/4 with τ̂ = 2/‖v̂‖² = 2·16/25
+    /// assert!((q.tau()[0] - 32.0 / 25.0).abs() < 1e-15);
+    /// let tiny = Householder::from_vectors(2, 1, vec![3e-200, 4e-200]).unwrap();
+    /// assert!((tiny.to_dense().get(0, 1) - q.to_dense().get(0, 1)).abs() < 1e-15);
     /// assert!(Householder::from_vectors(2, 1, vec![f64::NAN, 1.0]).is_err());
     /// ```
     pub fn from_vectors(n: usize, k: usize, v: Vec<f64>) -> Result<Self> {
@@ -122,26 +147,28 @@ impl Householder {
             });
         }
         check_finite("householder reflectors V", n, &v)?;
+        // Each v_i scaled by a power of two to max|v_i| ∈ [1, 2) (exact): ‖v̂_i‖² neither over-
+        // nor underflows and τ_i = 2/‖v̂_i‖² ∈ (1/(2n), 2] is the reflector's scale for v̂_i.
+        let mut v = v;
         let mut tau = Vec::with_capacity(k);
         for i in 0..k {
-            let nrm2: f64 = v[i * n..(i + 1) * n].iter().map(|x| x * x).sum();
-            if nrm2 == 0.0 && v[i * n..(i + 1) * n].iter().all(|x| *x == 0.0) {
+            let col = &mut v[i * n..(i + 1) * n];
+            let top = col.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            if top == 0.0 {
                 return Err(Error::InvalidArgument(format!(
                     "householder: reflector vector {i} is zero"
                 )));
             }
-            let t = 2.0 / nrm2;
-            if !nrm2.is_normal() || !t.is_normal() {
-                return Err(Error::InvalidArgument(format!(
-                    "householder: ‖v_{i}‖² = {nrm2:e} is out of range (rescale the vector)"
-                )));
-            }
-            tau.push(t);
+            let e = exponent_of(top);
+            col.iter_mut().for_each(|x| *x = scale_by_pow2(*x, -e));
+            let nrm2: f64 = col.iter().map(|x| x * x).sum();
+            tau.push(2.0 / nrm2);
         }
         Self::new(n, k, v, tau)
     }
 
-    /// The scales `τ_i`.
+    /// The scales `τ_i` of the stored reflectors: each `v_i` is kept scaled by a power of two to
+    /// `max|v_i| ∈ [1, 2)`, and `τ_i` by the square of that power, so `H_i` is the caller's.
     ///
     /// # Examples
     /// ```
@@ -175,6 +202,40 @@ impl Householder {
 }
 
 /// `T` of the compact WY form (forward, column-wise storage; LAPACK `xLARFT`), column-major `k×k`.
+/// `e` with `x = m·2^e`, `m ∈ [1, 2)` (0 for `x = 0`).
+fn exponent_of(x: f64) -> i32 {
+    if x == 0.0 || !x.is_finite() {
+        return 0;
+    }
+    let (mut m, mut e) = (x, 0i32);
+    while m >= 2.0 {
+        m *= 0.5;
+        e += 1;
+    }
+    while m < 1.0 {
+        m *= 2.0;
+        e -= 1;
+    }
+    e
+}
+
+/// `x·2^k`, exact unless the result leaves the normal range.
+fn scale_by_pow2(x: f64, k: i32) -> f64 {
+    let mut y = x;
+    let mut k = k;
+    while k > 0 {
+        let s = k.min(1000);
+        y *= f64::powi(2.0, s);
+        k -= s;
+    }
+    while k < 0 {
+        let s = (-k).min(1000);
+        y *= f64::powi(2.0, -s);
+        k += s;
+    }
+    y
+}
+
 fn larft(n: usize, k: usize, v: &[f64], tau: &[f64], mut t: Vec<f64>) -> Vec<f64> {
     let mut w = vec![0.0; k];
     for i in 0..k {
