@@ -24,20 +24,25 @@ impl<T: CpuElem> Slot<'_, T> {
     }
 }
 
-pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Result<Mat<T>> {
-    let want = plan.shape_of(plan.input());
-    if (x.nrows(), x.ncols()) != want {
-        return Err(Error::ShapeMismatch {
-            context: "execute".into(),
-            expected: format!("input {}x{}", want.0, want.1),
-            found: format!("{}x{}", x.nrows(), x.ncols()),
-        });
+pub(crate) fn run<T: CpuElem>(
+    be: &CpuBackend<T>,
+    plan: &Plan,
+    inputs: &[&Mat<T>],
+) -> Result<Mat<T>> {
+    if plan.dtype() != T::DTYPE {
+        return Err(Error::InvalidArgument(format!(
+            "execute: a plan in {} on the {} CPU backend",
+            plan.dtype(),
+            T::DTYPE
+        )));
     }
+    let shapes: Vec<(usize, usize)> = inputs.iter().map(|m| (m.nrows(), m.ncols())).collect();
+    plan.check_inputs(&shapes)?;
     let mut slots: Vec<Slot<'_, T>> = plan
         .buffers()
         .iter()
         .map(|b| match &b.role {
-            BufferRole::Input => Slot::Input(x),
+            BufferRole::Input(i) => Slot::Input(inputs[*i]),
             BufferRole::Param(p) => Slot::Param(be.param(p)),
             BufferRole::Output | BufferRole::Temp => Slot::Empty,
         })
@@ -92,6 +97,16 @@ fn run_step<T: CpuElem>(
     out: &mut Mat<T>,
 ) {
     match *kernel {
+        Kernel::Gemm {
+            alpha: 0.0, beta, ..
+        } => {
+            // BLAS semantics: the product is not formed.
+            if beta == 0.0 {
+                out.fill(t(0.0));
+            } else {
+                scale_in_place(out, t(beta));
+            }
+        }
         Kernel::Gemm {
             trans_a,
             trans_b,
@@ -212,7 +227,23 @@ fn run_step<T: CpuElem>(
             t(beta),
             be.par(),
         ),
+        Kernel::ColNorms => crate::reduce::col_norms(inputs[0], out),
+        Kernel::ColDots => crate::reduce::col_dots(inputs[0], inputs[1], out),
+        Kernel::CopyCols { offset } => copy_cols(inputs[0], offset, out),
+        Kernel::RandomFill {
+            dist,
+            rng,
+            rows,
+            cols,
+            trans,
+            alpha,
+        } => crate::random_fill::random_fill(dist, rng, (rows, cols), trans, alpha, out),
     }
+}
+
+/// `out[:, offset..offset + cols(x)] = x`.
+fn copy_cols<T: CpuElem>(x: MatRef<'_, T>, offset: usize, out: &mut Mat<T>) {
+    out.as_mut().subcols_mut(offset, x.ncols()).copy_from(x);
 }
 
 fn scale_in_place<T: CpuElem>(m: &mut Mat<T>, s: T) {

@@ -6,10 +6,7 @@
 //! read back: the output stays on the device until the caller downloads it.
 
 use crate::{GemmArgs, GpuDevice, GpuMat, Side};
-use linops_core::{
-    Backend, BufferRole, DType, Error, Kernel, Param, Plan, Result, axpby_shape, check_scalar,
-    gemm_shape,
-};
+use linops_core::{Backend, BufferRole, DType, Error, Kernel, Param, Plan, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -25,7 +22,7 @@ type ParamCache = HashMap<u64, (Weak<[f64]>, Arc<GpuMat>)>;
 /// let gpu = GpuBackend::new(dev);
 /// let op = Op::diagonal(vec![2.0, 3.0]).unwrap();
 /// let x = gpu.upload(2, 1, &[1.0, 1.0]).unwrap();
-/// let y = gpu.execute(&Plan::new(&op, 2, 1, DType::F32).unwrap(), &x).unwrap();
+/// let y = gpu.execute(&Plan::new(&op, 2, 1, DType::F32).unwrap(), &[&x]).unwrap();
 /// assert_eq!(gpu.download(&y).unwrap(), vec![2.0, 3.0]);
 /// ```
 #[derive(Debug)]
@@ -92,41 +89,48 @@ impl GpuBackend {
     /// let gpu = GpuBackend::new(dev);
     /// let x = gpu.upload(2, 1, &[1.0, 1.0]).unwrap();
     /// let plan = Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).unwrap();
-    /// let (_y, ms) = gpu.execute_timed(&plan, &x).unwrap();
+    /// let (_y, ms) = gpu.execute_timed(&plan, &[&x]).unwrap();
     /// if let Some(ms) = ms { assert!(ms >= 0.0); }
     /// ```
-    pub fn execute_timed(&self, plan: &Plan, x: &GpuMat) -> Result<(GpuMat, Option<f64>)> {
+    pub fn execute_timed(&self, plan: &Plan, inputs: &[&GpuMat]) -> Result<(GpuMat, Option<f64>)> {
         if plan.dtype() != DType::F32 {
             return Err(Error::Unsupported(format!(
                 "the GPU backend computes in f32, not {}",
                 plan.dtype()
             )));
         }
-        let want = plan.shape_of(plan.input());
-        if (x.rows(), x.cols()) != want {
-            return Err(Error::ShapeMismatch {
-                context: "execute".into(),
-                expected: format!("input {}x{}", want.0, want.1),
-                found: format!("{}x{}", x.rows(), x.cols()),
-            });
-        }
+        let shapes: Vec<(usize, usize)> = inputs.iter().map(|m| (m.rows(), m.cols())).collect();
+        plan.check_inputs(&shapes)?;
         let mut slots: Vec<Slot<'_>> = Vec::with_capacity(plan.buffers().len());
         for b in plan.buffers() {
             slots.push(match &b.role {
-                BufferRole::Input => Slot::Input(x),
+                BufferRole::Input(i) => Slot::Input(inputs[*i]),
                 BufferRole::Param(p) => Slot::Param(self.param(p)?),
                 BufferRole::Output | BufferRole::Temp => {
                     Slot::Owned(self.dev.alloc(b.rows, b.cols)?)
                 }
             });
         }
-        // Temporaries of DiagScale with beta != 0; kept alive until the submit has completed.
+        // Temporaries of DiagScale with beta != 0 and of Gemm with alpha == 0, beta != 0; kept alive until the submit has completed.
         let mut scratch: Vec<GpuMat> = Vec::new();
         let mut enc = self.dev.encoder();
         for step in plan.steps() {
             let arg = |i: usize| slots[step.inputs[i].index()].get();
             let out = slots[step.output.index()].get();
             match step.kernel {
+                Kernel::Gemm {
+                    alpha: 0.0, beta, ..
+                } => {
+                    // BLAS semantics: the product is not formed.
+                    if beta == 0.0 {
+                        enc.fill(0.0, out)?;
+                    } else {
+                        let t = self.dev.alloc(out.rows(), out.cols())?;
+                        enc.scale(beta as f32, out, &t)?;
+                        enc.scale(1.0, &t, out)?;
+                        scratch.push(t);
+                    }
+                }
                 Kernel::Gemm {
                     trans_a,
                     trans_b,
@@ -228,6 +232,17 @@ impl GpuBackend {
                     };
                     enc.block_gemm(&args, w, x, out)?;
                 }
+                Kernel::ColNorms => enc.col_norms(arg(0), out)?,
+                Kernel::ColDots => enc.col_dots(arg(0), arg(1), out)?,
+                Kernel::CopyCols { offset } => enc.copy_cols(arg(0), offset, out)?,
+                Kernel::RandomFill {
+                    dist,
+                    rng,
+                    rows,
+                    cols,
+                    trans,
+                    alpha,
+                } => enc.random_matrix(rng, dist, (rows, cols), trans, alpha as f32, out)?,
             }
         }
         let ms = enc.submit_timed()?;
@@ -283,98 +298,7 @@ impl Backend for GpuBackend {
         (m.rows(), m.cols())
     }
 
-    fn execute(&self, plan: &Plan, x: &GpuMat) -> Result<GpuMat> {
-        Ok(self.execute_timed(plan, x)?.0)
-    }
-
-    fn col_norms(&self, x: &GpuMat) -> Result<Vec<f32>> {
-        let out = self.dev.alloc(1, x.cols())?;
-        let mut enc = self.dev.encoder();
-        enc.col_norms(x, &out)?;
-        enc.submit()?;
-        self.dev.download(&out)
-    }
-
-    fn col_dots(&self, x: &GpuMat, y: &GpuMat) -> Result<Vec<f32>> {
-        if (x.rows(), x.cols()) != (y.rows(), y.cols()) {
-            return Err(Error::ShapeMismatch {
-                context: "col_dots".into(),
-                expected: format!("{}x{}", x.rows(), x.cols()),
-                found: format!("{}x{}", y.rows(), y.cols()),
-            });
-        }
-        let out = self.dev.alloc(1, x.cols())?;
-        let mut enc = self.dev.encoder();
-        enc.col_dots(x, y, &out)?;
-        enc.submit()?;
-        self.dev.download(&out)
-    }
-
-    fn gemm(
-        &self,
-        alpha: f64,
-        a: &GpuMat,
-        trans_a: bool,
-        b: &GpuMat,
-        trans_b: bool,
-        beta: f64,
-        c: Option<&GpuMat>,
-    ) -> Result<GpuMat> {
-        let shape = |m: &GpuMat| (m.rows(), m.cols());
-        let (m, n, k) = gemm_shape(
-            alpha,
-            shape(a),
-            trans_a,
-            shape(b),
-            trans_b,
-            beta,
-            c.map(shape),
-        )?;
-        check_scalar("gemm alpha", alpha, DType::F32)?;
-        check_scalar("gemm beta", beta, DType::F32)?;
-        if alpha == 0.0 {
-            // BLAS semantics: op(A)·op(B) is not formed (it may overflow, and 0·Inf is NaN), and
-            // with beta = 0 C is not read (a NaN in C does not propagate).
-            return match c {
-                Some(c) if beta != 0.0 => {
-                    let out = self.dev.alloc(m, n)?;
-                    let mut enc = self.dev.encoder();
-                    enc.scale(beta as f32, c, &out)?;
-                    enc.submit()?;
-                    Ok(out)
-                }
-                _ => self.dev.zeros(m, n),
-            };
-        }
-        let out = self.dev.alloc(m, n)?;
-        let mut enc = self.dev.encoder();
-        let beta = match c {
-            Some(c) if beta != 0.0 => {
-                enc.scale(1.0, c, &out)?;
-                beta
-            }
-            _ => 0.0,
-        };
-        let args = GemmArgs::new(m, n, k)
-            .with_trans_a(trans_a)
-            .with_trans_b(trans_b)
-            .with_alpha(alpha as f32)
-            .with_beta(beta as f32)
-            .with_ld(a.rows(), b.rows(), m);
-        enc.gemm(&args, a, b, &out)?;
-        enc.submit()?;
-        Ok(out)
-    }
-
-    fn axpby(&self, alpha: f64, x: &GpuMat, beta: f64, y: &GpuMat) -> Result<GpuMat> {
-        axpby_shape(alpha, (x.rows(), x.cols()), beta, (y.rows(), y.cols()))?;
-        check_scalar("axpby alpha", alpha, DType::F32)?;
-        check_scalar("axpby beta", beta, DType::F32)?;
-        let out = self.dev.alloc(x.rows(), x.cols())?;
-        let mut enc = self.dev.encoder();
-        enc.scale(beta as f32, y, &out)?;
-        enc.axpby(alpha as f32, x, 1.0, &out)?;
-        enc.submit()?;
-        Ok(out)
+    fn execute(&self, plan: &Plan, inputs: &[&GpuMat]) -> Result<GpuMat> {
+        Ok(self.execute_timed(plan, inputs)?.0)
     }
 }

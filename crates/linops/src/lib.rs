@@ -54,9 +54,11 @@
 //! proportional to them is allocated ([`Error::DeviceLimit`]).
 
 pub mod amm;
+mod calibrate;
 mod engine;
 mod matrix;
 pub mod randnla;
+mod resident;
 pub mod sampling;
 pub mod stream;
 

@@ -25,7 +25,8 @@ impl Plan {
     fn buf_name(&self, id: super::BufId) -> String {
         let b = &self.buffers[id.index()];
         let tag = match &b.role {
-            BufferRole::Input => "X".to_string(),
+            BufferRole::Input(0) if self.inputs.len() == 1 => "X".to_string(),
+            BufferRole::Input(i) => format!("X{i}"),
             BufferRole::Output => "Y".to_string(),
             BufferRole::Temp => format!("t{}", id.0),
             BufferRole::Param(_) => format!("p{}", id.0),
@@ -99,6 +100,16 @@ impl Plan {
                 super::block::explain_block_gemm(blocks, trans, x_layout, y_layout)
                     + &ab(alpha, beta)
             }
+            Kernel::ColNorms => "col_norms".into(),
+            Kernel::ColDots => "col_dots".into(),
+            Kernel::CopyCols { offset } => format!("copy_cols at column {offset}"),
+            Kernel::RandomFill {
+                dist, trans, alpha, ..
+            } => format!(
+                "random_fill {dist:?} {}{}",
+                if trans { "T" } else { "N" },
+                ab(alpha, 0.0)
+            ),
         }
     }
 
@@ -115,13 +126,17 @@ impl Plan {
     /// ```
     pub fn explain(&self) -> String {
         let mut s = String::new();
-        let (xr, xc) = self.shape_of(self.input);
         let (yr, yc) = self.shape_of(self.output);
-        let _ = writeln!(
-            s,
-            "plan for Y[{yr}x{yc}] = op · X[{xr}x{xc}] in {}",
-            self.dtype
-        );
+        let ins: Vec<String> = self.inputs.iter().map(|&b| self.buf_name(b)).collect();
+        let _ = match ins.as_slice() {
+            [x] => writeln!(s, "plan for Y[{yr}x{yc}] = op · {x} in {}", self.dtype),
+            _ => writeln!(
+                s,
+                "plan for Y[{yr}x{yc}] from ({}) in {}",
+                ins.join(", "),
+                self.dtype
+            ),
+        };
         let _ = writeln!(s, "  op:         {}", self.source);
         let _ = writeln!(s, "  normalized: {}", self.normalized);
         if self.stats.any() {

@@ -20,7 +20,9 @@ pub use super::block::BlockLayout;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kernel {
-    /// `out = alpha·op(A)·op(B) + beta·out`; inputs `[A, B]`; `beta == 0` never reads `out`.
+    /// `out = alpha·op(A)·op(B) + beta·out`; inputs `[A, B]`; `beta == 0` never reads `out`,
+    /// and `alpha == 0` never forms the product (BLAS semantics: `out = beta·out`, zeros when
+    /// `beta == 0`, even where `op(A)·op(B)` would overflow).
     Gemm {
         /// Use `Aᵀ`.
         trans_a: bool,
@@ -140,6 +142,38 @@ pub enum Kernel {
         /// Scale of the previous output.
         beta: f64,
     },
+    /// Euclidean norm of each column, overflow- and underflow-safe: `out[0, j] = ‖X[:, j]‖₂`
+    /// (a representable norm is returned even when its squares are not); inputs `[X]`, `out`
+    /// a `1×cols(X)` row.
+    ColNorms,
+    /// Column-wise dot products `out[0, j] = Σ_i X[i, j]·Y[i, j]`; inputs `[X, Y]` of equal
+    /// shape, `out` a `1×cols(X)` row.
+    ColDots,
+    /// Column-block copy `out[:, offset..offset + cols(X)] = X`; inputs `[X]` with
+    /// `rows(X) = rows(out)`. The other columns of `out` are left as they are, so a sequence of
+    /// copies into disjoint blocks concatenates matrices.
+    CopyCols {
+        /// First column of `out` written.
+        offset: usize,
+    },
+    /// `out = alpha·op(G)` with `G` the `rows×cols` random matrix of `dist` under `rng` (the
+    /// Philox matrix layout of [`crate::rng`]), `op(G) = Gᵀ` when `trans`; no inputs. Entry
+    /// `(i, j)` of `op(G)` is `alpha` times the generated value rounded to the plan's dtype, the
+    /// same bits as [`Kernel::SketchGemm`] applied to an identity.
+    RandomFill {
+        /// Entry distribution of `G`.
+        dist: Dist,
+        /// Generator state of `G`.
+        rng: RngState,
+        /// Rows of `G`.
+        rows: usize,
+        /// Columns of `G`.
+        cols: usize,
+        /// Fill with `Gᵀ`.
+        trans: bool,
+        /// Scale of every entry.
+        alpha: f64,
+    },
 }
 
 impl Kernel {
@@ -162,6 +196,10 @@ impl Kernel {
             Kernel::Dct { .. } => "dct",
             Kernel::BatchTranspose { .. } => "batch_transpose",
             Kernel::Spmm { .. } => "spmm",
+            Kernel::ColNorms => "col_norms",
+            Kernel::ColDots => "col_dots",
+            Kernel::CopyCols { .. } => "copy_cols",
+            Kernel::RandomFill { .. } => "random_fill",
         }
     }
 
@@ -175,7 +213,10 @@ impl Kernel {
     /// ```
     pub fn scalars(&self) -> Vec<f64> {
         match *self {
-            Kernel::Transpose => Vec::new(),
+            Kernel::Transpose | Kernel::ColNorms | Kernel::ColDots | Kernel::CopyCols { .. } => {
+                Vec::new()
+            }
+            Kernel::RandomFill { alpha, .. } => vec![alpha],
             Kernel::Gemm { alpha, beta, .. }
             | Kernel::Axpby { alpha, beta }
             | Kernel::DiagScale { alpha, beta }
@@ -220,7 +261,9 @@ impl Kernel {
             | Kernel::Fwht { .. }
             | Kernel::BatchTranspose { .. } => 1,
             Kernel::Spmm { .. } => 4,
-            Kernel::Gather { .. } | Kernel::BlockGemm { .. } => 2,
+            Kernel::Gather { .. } | Kernel::BlockGemm { .. } | Kernel::ColDots => 2,
+            Kernel::ColNorms | Kernel::CopyCols { .. } => 1,
+            Kernel::RandomFill { .. } => 0,
         };
         if inputs.len() != want {
             return Err(Error::InvalidArgument(format!(
@@ -416,6 +459,41 @@ impl Kernel {
                     2 * nnz * n + if beta != 0.0 { 2 } else { 1 } * m * n,
                     (m + 1) + 2 * nnz + nnz * n + m * n + reads_out(beta),
                 ))
+            }
+            Kernel::ColNorms | Kernel::ColDots => {
+                let x = inputs[0];
+                if out != (1, x.1) || inputs.get(1).is_some_and(|y| *y != x) {
+                    return Err(mismatch(format!(
+                        "inputs of equal shape and out 1x{} (one entry per column)",
+                        x.1
+                    )));
+                }
+                let len = Sat::of(x.0) * Sat::of(x.1);
+                let reads = Sat(inputs.len() as u64) * len;
+                // Norms: a max pass, then a scaled square and add per entry.
+                let flops = if inputs.len() == 1 { 4 * len } else { 2 * len };
+                Ok((flops, reads + n))
+            }
+            Kernel::CopyCols { offset } => {
+                let x = inputs[0];
+                if x.0 != out.0 || offset.checked_add(x.1).is_none_or(|end| end > out.1) {
+                    return Err(mismatch(format!(
+                        "X of {} rows whose {} columns fit out from column {offset}",
+                        out.0, x.1
+                    )));
+                }
+                let len = Sat::of(x.0) * Sat::of(x.1);
+                Ok((Sat(0), 2 * len))
+            }
+            Kernel::RandomFill {
+                rows, cols, trans, ..
+            } => {
+                let want = if trans { (cols, rows) } else { (rows, cols) };
+                if out != want {
+                    return Err(mismatch(format!("op(G) of {}x{}", want.0, want.1)));
+                }
+                // One Philox block (about 40 integer operations) per four entries, one scaling.
+                Ok((11 * m * n, m * n))
             }
         }
     }

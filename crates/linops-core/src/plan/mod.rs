@@ -16,6 +16,7 @@ mod explain;
 pub mod fold;
 mod kernel;
 pub mod normalize;
+mod resident;
 
 pub use cost::{CostModel, Decision};
 pub use kernel::{BlockLayout, Kernel};
@@ -146,7 +147,7 @@ pub fn check_scale_factors(op: &Op, dtype: DType) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] naming the operator, the value and the range of `dtype`.
-fn check_ranges(op: &Op, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -> Result<()> {
+fn check_ranges(what: &str, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -> Result<()> {
     let finite = |v: f64| match dtype {
         DType::F64 => v.is_finite(),
         DType::F32 => (v as f32).is_finite(),
@@ -155,7 +156,6 @@ fn check_ranges(op: &Op, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -
         DType::F64 => f64::MAX,
         DType::F32 => f64::from(f32::MAX),
     };
-    check_scale_factors(op, dtype)?;
     for b in buffers {
         let BufferRole::Param(p) = &b.role else {
             continue;
@@ -165,9 +165,8 @@ fn check_ranges(op: &Op, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -
         }
         let pos = p.data.iter().position(|v| !finite(*v)).unwrap_or(0);
         return Err(Error::InvalidArgument(format!(
-            "apply {} in {dtype}: entry ({}, {}) of a {}x{} parameter array is {:e}, outside \
+            "{what} in {dtype}: entry ({}, {}) of a {}x{} parameter array is {:e}, outside \
              {dtype}'s range (|v| ≤ {max:e}); compute in f64 or rescale the operator",
-            op.describe(),
             pos % p.rows.max(1),
             pos / p.rows.max(1),
             p.rows,
@@ -179,10 +178,9 @@ fn check_ranges(op: &Op, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -
         for v in s.kernel.scalars() {
             if !finite(v) {
                 return Err(Error::InvalidArgument(format!(
-                    "apply {} in {dtype}: step {i} ({}) has the scale factor {v:e}, outside \
+                    "{what} in {dtype}: step {i} ({}) has the scale factor {v:e}, outside \
                      {dtype}'s range (|s| ≤ {max:e}); nested scale factors multiply into one, \
                      so compute in f64 or rescale the operator",
-                    op.describe(),
                     s.kernel.label(),
                 )));
             }
@@ -304,12 +302,13 @@ impl Param {
 /// ```
 /// use linops_core::{BufferRole, DType, Op, Plan};
 /// let plan = Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).unwrap();
-/// assert!(matches!(plan.buffers()[plan.input().index()].role, BufferRole::Input));
+/// assert!(matches!(plan.buffers()[plan.inputs()[0].index()].role, BufferRole::Input(0)));
 /// ```
 #[derive(Debug, Clone)]
 pub enum BufferRole {
-    /// The block `X` the op is applied to.
-    Input,
+    /// Input `i` of the plan (for an operator plan, `Input(0)` is the block `X` the op is
+    /// applied to); bound to the `i`-th matrix passed to [`crate::Backend::execute`].
+    Input(usize),
     /// The result `op·X`.
     Output,
     /// A temporary.
@@ -377,7 +376,7 @@ pub struct Plan {
     dtype: DType,
     buffers: Vec<BufferDesc>,
     steps: Vec<Step>,
-    input: BufId,
+    inputs: Vec<BufId>,
     output: BufId,
     source: String,
     normalized: String,
@@ -477,36 +476,67 @@ impl Plan {
         if let Some(m) = model {
             norm = choose(norm, m, x_cols, dtype, &mut decisions)?;
         }
-        let mut cx = Lowering::new(dtype, x_cols);
-        let input = cx.buffer(x_rows, x_cols, BufferRole::Input);
-        let output = cx.buffer(rows, x_cols, BufferRole::Output);
-        norm.lower(&mut cx, input, output, 1.0, 0.0)?;
+        let mut plan = Plan::from_steps(
+            &format!("apply {}", op.describe()),
+            Some(op),
+            dtype,
+            &[(x_rows, x_cols)],
+            (rows, x_cols),
+            |cx, inputs, output| norm.lower(cx, inputs[0], output, 1.0, 0.0),
+        )?;
+        plan.source = op.describe();
+        plan.normalized = norm.describe();
+        plan.stats = stats;
+        plan.model = model.map_or_else(String::new, |m| m.name().to_string());
+        plan.decisions = decisions;
+        Ok(plan)
+    }
+
+    /// A plan over `inputs` (their shapes, bound in order to `BufferRole::Input(i)`) writing an
+    /// `out`-shaped output, whose steps `lower` records; `what` names it in error messages and
+    /// in [`Plan::explain`]. Every buffer's size and every parameter and scalar's range (and
+    /// the scale factors the caller wrote in `op`, see [`check_scale_factors`]) are checked
+    /// here, so all plans obey the same rules.
+    pub(crate) fn from_steps(
+        what: &str,
+        op: Option<&Op>,
+        dtype: DType,
+        inputs: &[(usize, usize)],
+        out: (usize, usize),
+        lower: impl FnOnce(&mut Lowering, &[BufId], BufId) -> Result<()>,
+    ) -> Result<Plan> {
+        let mut cx = Lowering::new(dtype, out.1);
+        let ids: Vec<BufId> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, &(r, c))| cx.buffer(r, c, BufferRole::Input(i)))
+            .collect();
+        let output = cx.buffer(out.0, out.1, BufferRole::Output);
+        lower(&mut cx, &ids, output)?;
         for b in &cx.buffers {
-            let what = match b.role {
-                BufferRole::Input => "input block X",
-                BufferRole::Output => "output block Y",
+            let role = match b.role {
+                BufferRole::Input(_) => "input block",
+                BufferRole::Output => "output block",
                 BufferRole::Temp => "temporary",
                 BufferRole::Param(_) => "parameter array",
             };
-            buffer_bytes(
-                &format!("{what} of {}", op.describe()),
-                b.rows,
-                b.cols,
-                dtype,
-            )?;
+            buffer_bytes(&format!("{role} of {what}"), b.rows, b.cols, dtype)?;
         }
-        check_ranges(op, dtype, &cx.buffers, &cx.steps)?;
+        if let Some(op) = op {
+            check_scale_factors(op, dtype)?;
+        }
+        check_ranges(what, dtype, &cx.buffers, &cx.steps)?;
         Ok(Plan {
             dtype,
             buffers: cx.buffers,
             steps: cx.steps,
-            input,
+            inputs: ids,
             output,
-            source: op.describe(),
-            normalized: norm.describe(),
-            stats,
-            model: model.map_or_else(String::new, |m| m.name().to_string()),
-            decisions,
+            source: what.to_string(),
+            normalized: what.to_string(),
+            stats: NormStats::default(),
+            model: String::new(),
+            decisions: Vec::new(),
         })
     }
 
@@ -548,15 +578,54 @@ impl Plan {
     pub fn steps(&self) -> &[Step] {
         &self.steps
     }
-    /// The input buffer X.
+    /// The input buffers, in the order [`crate::Backend::execute`] binds its matrices (an
+    /// operator plan has one, the block X; a random fill none).
     ///
     /// # Examples
     /// ```
     /// use linops_core::{DType, Op, Plan};
-    /// assert_eq!(Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).unwrap().input().0, 0);
+    /// let p = Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).unwrap();
+    /// assert_eq!(p.inputs()[0].0, 0);
     /// ```
-    pub fn input(&self) -> BufId {
-        self.input
+    pub fn inputs(&self) -> &[BufId] {
+        &self.inputs
+    }
+
+    /// Checks that `shapes` are the shapes of the plan's inputs, in order (what every backend
+    /// does before it runs the plan).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a wrong number of inputs, [`Error::ShapeMismatch`] naming
+    /// the input whose shape differs.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// let p = Plan::new(&Op::identity(2).unwrap(), 2, 3, DType::F32).unwrap();
+    /// assert!(p.check_inputs(&[(2, 3)]).is_ok());
+    /// assert!(p.check_inputs(&[(3, 2)]).is_err());
+    /// assert!(p.check_inputs(&[(2, 3), (2, 3)]).is_err());
+    /// ```
+    pub fn check_inputs(&self, shapes: &[(usize, usize)]) -> Result<()> {
+        if shapes.len() != self.inputs.len() {
+            return Err(Error::InvalidArgument(format!(
+                "execute {}: the plan takes {} inputs, got {}",
+                self.source,
+                self.inputs.len(),
+                shapes.len()
+            )));
+        }
+        for (i, (&id, &found)) in self.inputs.iter().zip(shapes).enumerate() {
+            let want = self.shape_of(id);
+            if found != want {
+                return Err(Error::ShapeMismatch {
+                    context: format!("execute {}: input {i}", self.source),
+                    expected: format!("{}x{}", want.0, want.1),
+                    found: format!("{}x{}", found.0, found.1),
+                });
+            }
+        }
+        Ok(())
     }
     /// The output buffer op·X.
     ///
