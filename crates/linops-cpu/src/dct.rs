@@ -184,3 +184,15 @@ impl<T: CpuElem + FftNum> Column<'_, T> {
         }
     }
 }
+
+impl crate::execute::CpuKernel for linops_core::plan::kernel::Dct {
+    fn run<T: crate::CpuElem>(
+        &self,
+        be: &crate::CpuBackend<T>,
+        inputs: &[MatRef<'_, T>],
+        out: &mut Mat<T>,
+    ) {
+        let (x, table) = (inputs[0], inputs[1]);
+        T::dct_columns(x, table, out, self.inverse, self.alpha, self.beta, be.par());
+    }
+}

@@ -1,8 +1,7 @@
 //! Plan execution on the CPU: one faer routine or column loop per step.
 
-use crate::{CpuBackend, CpuElem, t};
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef};
+use crate::{CpuBackend, CpuElem};
+use faer::{Mat, MatRef};
 use linops_core::{BufferRole, Error, Kernel, Plan, Result};
 use std::sync::Arc;
 
@@ -89,167 +88,28 @@ pub(crate) fn run<T: CpuElem>(
     }
 }
 
-/// Runs one kernel. Shapes were checked when the step was planned.
-fn run_step<T: CpuElem>(
-    be: &CpuBackend<T>,
-    kernel: &Kernel,
-    inputs: &[MatRef<'_, T>],
-    out: &mut Mat<T>,
-) {
-    match *kernel {
-        Kernel::Gemm {
-            alpha: 0.0, beta, ..
-        } => {
-            // BLAS semantics: the product is not formed.
-            if beta == 0.0 {
-                out.fill(t(0.0));
-            } else {
-                scale_in_place(out, t(beta));
-            }
-        }
-        Kernel::Gemm {
-            trans_a,
-            trans_b,
-            alpha,
-            beta,
-        } => {
-            let a = if trans_a {
-                inputs[0].transpose()
-            } else {
-                inputs[0]
-            };
-            let b = if trans_b {
-                inputs[1].transpose()
-            } else {
-                inputs[1]
-            };
-            let accum = if beta == 0.0 {
-                Accum::Replace
-            } else {
-                if beta != 1.0 {
-                    scale_in_place(out, t(beta));
-                }
-                Accum::Add
-            };
-            matmul(out.as_mut(), accum, a, b, t::<T>(alpha), be.par());
-        }
-        Kernel::Axpby { alpha, beta } => {
-            let x = inputs[0];
-            let (alpha, beta) = (t::<T>(alpha), t::<T>(beta));
-            let zero_beta = beta == t(0.0);
-            for j in 0..out.ncols() {
-                let xc = x.col(j);
-                let oc = out.col_as_slice_mut(j);
-                for (i, o) in oc.iter_mut().enumerate() {
-                    let v = alpha * xc[i];
-                    *o = if zero_beta { v } else { v + beta * *o };
-                }
-            }
-        }
-        Kernel::DiagScale { alpha, beta } => {
-            let (d, x) = (inputs[0], inputs[1]);
-            let (alpha, beta) = (t::<T>(alpha), t::<T>(beta));
-            let zero_beta = beta == t(0.0);
-            let d = d.col(0);
-            for j in 0..out.ncols() {
-                let xc = x.col(j);
-                let oc = out.col_as_slice_mut(j);
-                for (i, o) in oc.iter_mut().enumerate() {
-                    let v = alpha * (d[i] * xc[i]);
-                    *o = if zero_beta { v } else { v + beta * *o };
-                }
-            }
-        }
-        Kernel::Transpose => out.copy_from(inputs[0].transpose()),
-        Kernel::BatchTranspose {
-            rows,
-            cols,
-            alpha,
-            beta,
-        } => crate::batch_transpose::batch_transpose(rows, cols, t(alpha), t(beta), inputs[0], out),
-        Kernel::Spmm { alpha, beta } => crate::spmm::spmm(
-            be.par(),
-            t(alpha),
-            t(beta),
-            [inputs[0], inputs[1], inputs[2]],
-            inputs[3],
-            out,
-        ),
-        Kernel::Fwht { alpha, beta } => crate::fwht::fwht(inputs[0], out, alpha, beta, be.par()),
-        Kernel::Dct {
-            inverse,
-            alpha,
-            beta,
-        } => T::dct_columns(inputs[0], inputs[1], out, inverse, alpha, beta, be.par()),
-        Kernel::SketchGemm {
-            dist,
-            rng,
-            rows,
-            cols,
-            trans,
-            alpha,
-            beta,
-        } => crate::sketch_gemm::run(
-            &crate::sketch_gemm::SketchGemm {
-                dist,
-                rng,
-                rows,
-                cols,
-                trans,
-                alpha,
-                beta,
-            },
-            be.par(),
-            inputs[0],
-            out,
-        ),
-        Kernel::Gather { alpha, beta } => {
-            crate::gather::gather(inputs[0], inputs[1], out, t(alpha), t(beta))
-        }
-        Kernel::BlockGemm {
-            blocks,
-            trans,
-            x_layout,
-            y_layout,
-            alpha,
-            beta,
-        } => crate::block_gemm::block_gemm(
-            crate::block_gemm::BlockGemm {
-                blocks,
-                trans,
-                x_layout,
-                y_layout,
-            },
-            inputs[0],
-            inputs[1],
-            out,
-            t(alpha),
-            t(beta),
-            be.par(),
-        ),
-        Kernel::ColNorms => crate::reduce::col_norms(inputs[0], out),
-        Kernel::ColDots => crate::reduce::col_dots(inputs[0], inputs[1], out),
-        Kernel::CopyCols { offset } => copy_cols(inputs[0], offset, out),
-        Kernel::RandomFill {
-            dist,
-            rng,
-            rows,
-            cols,
-            trans,
-            alpha,
-        } => crate::random_fill::random_fill(dist, rng, (rows, cols), trans, alpha, out),
-    }
+/// How the CPU runs one kernel: implemented by each kernel's arguments struct (from
+/// `linops_core::plan::kernel`) in the CPU file named after it. Shapes were checked when the
+/// step was planned.
+pub(crate) trait CpuKernel {
+    /// `out ← kernel(inputs, out)`.
+    fn run<T: CpuElem>(&self, be: &CpuBackend<T>, inputs: &[MatRef<'_, T>], out: &mut Mat<T>);
 }
 
-/// `out[:, offset..offset + cols(x)] = x`.
-fn copy_cols<T: CpuElem>(x: MatRef<'_, T>, offset: usize, out: &mut Mat<T>) {
-    out.as_mut().subcols_mut(offset, x.ncols()).copy_from(x);
+macro_rules! dispatch {
+    ($($k:ident),*) => {
+        /// Runs one step: the kernel's [`CpuKernel`] implementation.
+        fn run_step<T: CpuElem>(
+            be: &CpuBackend<T>,
+            kernel: &Kernel,
+            inputs: &[MatRef<'_, T>],
+            out: &mut Mat<T>,
+        ) {
+            match kernel {
+                $(Kernel::$k(k) => k.run(be, inputs, out),)*
+            }
+        }
+    };
 }
 
-fn scale_in_place<T: CpuElem>(m: &mut Mat<T>, s: T) {
-    for j in 0..m.ncols() {
-        for v in m.col_as_slice_mut(j) {
-            *v *= s;
-        }
-    }
-}
+linops_core::for_each_kernel!(dispatch);

@@ -110,3 +110,14 @@ pub(crate) fn fwht<T: CpuElem>(
         },
     );
 }
+
+impl crate::execute::CpuKernel for linops_core::plan::kernel::Fwht {
+    fn run<T: CpuElem>(
+        &self,
+        be: &crate::CpuBackend<T>,
+        inputs: &[MatRef<'_, T>],
+        out: &mut Mat<T>,
+    ) {
+        fwht(inputs[0], out, self.alpha, self.beta, be.par());
+    }
+}

@@ -36,3 +36,15 @@ pub(crate) fn gather<T: CpuElem>(
         }
     }
 }
+
+impl crate::execute::CpuKernel for linops_core::plan::kernel::Gather {
+    fn run<T: CpuElem>(
+        &self,
+        _: &crate::CpuBackend<T>,
+        inputs: &[MatRef<'_, T>],
+        out: &mut Mat<T>,
+    ) {
+        let (alpha, beta) = (crate::t(self.alpha), crate::t(self.beta));
+        gather(inputs[0], inputs[1], out, alpha, beta);
+    }
+}

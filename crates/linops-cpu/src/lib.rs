@@ -7,10 +7,12 @@
 //! reference every other backend is tested against; with `f32` it is the CPU fallback and the
 //! yardstick for the GPU tolerance rule (GPU error ≤ 2× CPU-f32 error vs the f64 reference).
 //!
-//! One file per structured kernel, named after it: `gather`, `block_gemm`, `batch_transpose`,
-//! `spmm` (with `spmm/wide` for the sketching orientation), `fwht`, `dct`, `sketch_gemm`,
-//! `random_fill`, `reduce` (column norms and dots); `execute`
-//! runs a plan's steps. Every parallel loop goes through the backend's `faer::Par` (`par`): with
+//! One file per kernel, named after it: `gemm`, `elementwise` (axpby, diag_scale, transpose,
+//! copy_cols), `gather`, `block_gemm`, `batch_transpose`, `spmm` (with `spmm/wide` for the
+//! sketching orientation), `fwht`, `dct`, `sketch_gemm`, `random_fill`, `reduce` (column norms
+//! and dots). Each implements `execute::CpuKernel` for the kernel's arguments struct of
+//! `linops_core::plan::kernel`; `execute` runs a plan's steps, dispatching through
+//! `linops_core::for_each_kernel!`. Every parallel loop goes through the backend's `faer::Par` (`par`): with
 //! `Par::Seq` everything runs on the calling thread, and results are bit-identical for every
 //! thread count.
 //!
@@ -27,10 +29,12 @@
 mod batch_transpose;
 mod block_gemm;
 mod dct;
+mod elementwise;
 mod execute;
 mod flat;
 mod fwht;
 mod gather;
+mod gemm;
 mod par;
 mod random_fill;
 mod reduce;

@@ -6,7 +6,7 @@
 //! adds exact zeros). Cost: `rows·cols` generated entries and multiplies.
 
 use crate::CpuElem;
-use faer::Mat;
+use faer::{Mat, MatRef};
 use linops_core::rng::{Dist, RngState};
 
 /// Fills `out` (`rows×cols`, or `cols×rows` when `trans`); the shape was checked when planned.
@@ -30,5 +30,12 @@ pub(crate) fn random_fill<T: CpuElem>(
                 out[(i, j)] = v;
             }
         }
+    }
+}
+
+impl crate::execute::CpuKernel for linops_core::plan::kernel::RandomFill {
+    fn run<T: CpuElem>(&self, _: &crate::CpuBackend<T>, _: &[MatRef<'_, T>], out: &mut Mat<T>) {
+        let shape = (self.rows, self.cols);
+        random_fill(self.dist, self.rng, shape, self.trans, self.alpha, out);
     }
 }

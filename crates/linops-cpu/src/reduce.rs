@@ -53,3 +53,25 @@ pub(crate) fn col_dots<T: CpuElem>(x: MatRef<'_, T>, y: MatRef<'_, T>, out: &mut
         out[(0, j)] = acc;
     }
 }
+
+impl crate::execute::CpuKernel for linops_core::plan::kernel::ColNorms {
+    fn run<T: CpuElem>(
+        &self,
+        _: &crate::CpuBackend<T>,
+        inputs: &[MatRef<'_, T>],
+        out: &mut Mat<T>,
+    ) {
+        col_norms(inputs[0], out);
+    }
+}
+
+impl crate::execute::CpuKernel for linops_core::plan::kernel::ColDots {
+    fn run<T: CpuElem>(
+        &self,
+        _: &crate::CpuBackend<T>,
+        inputs: &[MatRef<'_, T>],
+        out: &mut Mat<T>,
+    ) {
+        col_dots(inputs[0], inputs[1], out);
+    }
+}

@@ -84,3 +84,16 @@ pub(crate) fn spmm<T: CpuElem>(
     );
     store(&acc, alpha, beta, out);
 }
+
+impl crate::execute::CpuKernel for linops_core::plan::kernel::Spmm {
+    fn run<T: CpuElem>(
+        &self,
+        be: &crate::CpuBackend<T>,
+        inputs: &[MatRef<'_, T>],
+        out: &mut Mat<T>,
+    ) {
+        let (alpha, beta) = (crate::t(self.alpha), crate::t(self.beta));
+        let csr = [inputs[0], inputs[1], inputs[2]];
+        spmm(be.par(), alpha, beta, csr, inputs[3], out);
+    }
+}

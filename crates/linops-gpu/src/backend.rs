@@ -5,7 +5,7 @@
 //! every step is recorded into one command encoder, and the encoder is submitted once. Nothing is
 //! read back: the output stays on the device until the caller downloads it.
 
-use crate::{GemmArgs, GpuDevice, GpuMat, Side};
+use crate::{GpuDevice, GpuEncoder, GpuMat};
 use linops_core::{Backend, BufferRole, DType, Error, Kernel, Param, Plan, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -111,139 +111,19 @@ impl GpuBackend {
                 }
             });
         }
-        // Temporaries of DiagScale with beta != 0 and of Gemm with alpha == 0, beta != 0; kept alive until the submit has completed.
+        // Temporaries some kernels need (DiagScale with beta != 0, Gemm with alpha == 0 and
+        // beta != 0); kept alive until the submit has completed.
         let mut scratch: Vec<GpuMat> = Vec::new();
         let mut enc = self.dev.encoder();
         for step in plan.steps() {
-            let arg = |i: usize| slots[step.inputs[i].index()].get();
+            let args: Vec<&GpuMat> = step.inputs.iter().map(|b| slots[b.index()].get()).collect();
             let out = slots[step.output.index()].get();
-            match step.kernel {
-                Kernel::Gemm {
-                    alpha: 0.0, beta, ..
-                } => {
-                    // BLAS semantics: the product is not formed.
-                    if beta == 0.0 {
-                        enc.fill(0.0, out)?;
-                    } else {
-                        let t = self.dev.alloc(out.rows(), out.cols())?;
-                        enc.scale(beta as f32, out, &t)?;
-                        enc.scale(1.0, &t, out)?;
-                        scratch.push(t);
-                    }
-                }
-                Kernel::Gemm {
-                    trans_a,
-                    trans_b,
-                    alpha,
-                    beta,
-                } => {
-                    let (a, b) = (arg(0), arg(1));
-                    let (m, n) = (out.rows(), out.cols());
-                    let k = if trans_a { a.rows() } else { a.cols() };
-                    let args = GemmArgs::new(m, n, k)
-                        .with_trans_a(trans_a)
-                        .with_trans_b(trans_b)
-                        .with_alpha(alpha as f32)
-                        .with_beta(beta as f32)
-                        .with_ld(a.rows(), b.rows(), out.rows());
-                    enc.gemm(&args, a, b, out)?;
-                }
-                Kernel::Axpby { alpha, beta } => {
-                    enc.axpby(alpha as f32, arg(0), beta as f32, out)?
-                }
-                Kernel::DiagScale { alpha, beta } => {
-                    if beta == 0.0 {
-                        enc.diag_scale(alpha as f32, arg(0), arg(1), out, Side::Left)?;
-                    } else {
-                        let t = self.dev.alloc(out.rows(), out.cols())?;
-                        enc.diag_scale(alpha as f32, arg(0), arg(1), &t, Side::Left)?;
-                        enc.axpby(1.0, &t, beta as f32, out)?;
-                        scratch.push(t);
-                    }
-                }
-                Kernel::Transpose => enc.transpose(arg(0), out)?,
-                Kernel::BatchTranspose {
-                    rows,
-                    cols,
-                    alpha,
-                    beta,
-                } => enc.batch_transpose(rows, cols, alpha as f32, arg(0), beta as f32, out)?,
-                Kernel::Spmm { alpha, beta } => enc.spmm(
-                    alpha as f32,
-                    [arg(0), arg(1), arg(2)],
-                    arg(3),
-                    beta as f32,
-                    out,
-                )?,
-                Kernel::Fwht { alpha, beta } => {
-                    let n = arg(0).rows().max(out.rows());
-                    let scale = alpha / (n as f64).sqrt();
-                    enc.fwht(scale as f32, arg(0), beta as f32, out)?
-                }
-                Kernel::Dct {
-                    inverse,
-                    alpha,
-                    beta,
-                } => enc.dct(inverse, alpha as f32, arg(0), arg(1), beta as f32, out)?,
-                Kernel::SketchGemm {
-                    dist,
-                    rng,
-                    rows,
-                    cols,
-                    trans,
-                    alpha,
-                    beta,
-                } => {
-                    let args = crate::SketchGemmArgs {
-                        dist,
-                        rng,
-                        g_rows: rows,
-                        g_cols: cols,
-                        trans,
-                        alpha: alpha as f32,
-                        beta: beta as f32,
-                        tile: crate::GemmTile::Auto,
-                    };
-                    enc.sketch_gemm(&args, arg(0), out)?;
-                }
-                Kernel::Gather { alpha, beta } => {
-                    enc.gather(alpha as f32, arg(0), arg(1), beta as f32, out)?
-                }
-                Kernel::BlockGemm {
-                    blocks,
-                    trans,
-                    x_layout,
-                    y_layout,
-                    alpha,
-                    beta,
-                } => {
-                    let (w, x) = (arg(0), arg(1));
-                    let args = crate::BlockGemmArgs {
-                        blocks,
-                        m: out.rows() / blocks.max(1),
-                        k: x.rows() / blocks.max(1),
-                        n: out.cols(),
-                        trans,
-                        x_layout,
-                        y_layout,
-                        alpha: alpha as f32,
-                        beta: beta as f32,
-                        tile: crate::GemmTile::Auto,
-                    };
-                    enc.block_gemm(&args, w, x, out)?;
-                }
-                Kernel::ColNorms => enc.col_norms(arg(0), out)?,
-                Kernel::ColDots => enc.col_dots(arg(0), arg(1), out)?,
-                Kernel::CopyCols { offset } => enc.copy_cols(arg(0), offset, out)?,
-                Kernel::RandomFill {
-                    dist,
-                    rng,
-                    rows,
-                    cols,
-                    trans,
-                    alpha,
-                } => enc.random_matrix(rng, dist, (rows, cols), trans, alpha as f32, out)?,
-            }
+            let mut cx = StepCx {
+                enc: &mut enc,
+                dev: &self.dev,
+                scratch: &mut scratch,
+            };
+            record_step(&mut cx, &step.kernel, &args, out)?;
         }
         let ms = enc.submit_timed()?;
         drop(scratch);
@@ -256,6 +136,42 @@ impl GpuBackend {
         }
     }
 }
+
+/// What a kernel's recording may use besides its buffers.
+pub(crate) struct StepCx<'a> {
+    /// The encoder the plan is recorded into.
+    pub enc: &'a mut GpuEncoder,
+    /// The device (for temporaries).
+    pub dev: &'a Arc<GpuDevice>,
+    /// Temporaries that must outlive the submit.
+    pub scratch: &'a mut Vec<GpuMat>,
+}
+
+/// How the GPU records one kernel: implemented by each kernel's arguments struct (from
+/// `linops_core::plan::kernel`) in the file of `kernels/` named after it. Shapes were checked
+/// when the step was planned; the encoder methods check index ranges again.
+pub(crate) trait GpuKernel {
+    /// Records `out ← kernel(args, out)`.
+    fn record(&self, cx: &mut StepCx<'_>, args: &[&GpuMat], out: &GpuMat) -> Result<()>;
+}
+
+macro_rules! dispatch {
+    ($($k:ident),*) => {
+        /// Records one step: the kernel's [`GpuKernel`] implementation.
+        fn record_step(
+            cx: &mut StepCx<'_>,
+            kernel: &Kernel,
+            args: &[&GpuMat],
+            out: &GpuMat,
+        ) -> Result<()> {
+            match kernel {
+                $(Kernel::$k(k) => k.record(cx, args, out),)*
+            }
+        }
+    };
+}
+
+linops_core::for_each_kernel!(dispatch);
 
 /// A plan buffer during execution.
 enum Slot<'a> {

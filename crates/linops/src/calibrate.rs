@@ -6,7 +6,7 @@
 
 use crate::{BackendKind, Engine, Matrix, Scalar};
 use faer::Mat;
-use linops_core::plan::CostModel;
+use linops_core::plan::{CostModel, KernelKind};
 use linops_core::{DType, Op, Plan, Result};
 
 impl Engine {
@@ -89,7 +89,8 @@ impl Engine {
     /// ```
     /// let e = linops::Engine::cpu();
     /// let m = e.calibrate().unwrap();
-    /// assert!(m.rate("gemm") > 0.0 && m.name().starts_with("calibrated"));
+    /// assert!(m.rate(linops::plan::KernelKind::Gemm) > 0.0);
+    /// assert!(m.name().starts_with("calibrated"));
     /// assert_eq!(e.cost_model(), m);
     /// ```
     pub fn calibrate(&self) -> Result<CostModel> {
@@ -138,16 +139,21 @@ impl Engine {
         let xb = self.upload(fill(blocks * bs, cols).as_ref())?;
         let t = median(&bd, &xb, 5)?;
         let block = (2 * blocks * bs * bs * cols) as f64 / (t - launch).max(1e-9);
-        let scale = gemm / base.rate("gemm");
+        let scale = gemm / base.rate(KernelKind::Gemm);
         let mut m = base
             .clone()
             .named(format!("calibrated on {}", self.device()))
             .with_launch(launch)
             .with_bandwidth(bandwidth)
-            .with_rate("gemm", gemm)
-            .with_rate("block_gemm", block);
-        for label in ["sketch_gemm", "fwht", "dct", "spmm"] {
-            m = m.with_rate(label, base.rate(label) * scale);
+            .with_rate(KernelKind::Gemm, gemm)
+            .with_rate(KernelKind::BlockGemm, block);
+        for kind in [
+            KernelKind::SketchGemm,
+            KernelKind::Fwht,
+            KernelKind::Dct,
+            KernelKind::Spmm,
+        ] {
+            m = m.with_rate(kind, base.rate(kind) * scale);
         }
         self.set_cost_model(m.clone());
         Ok(m)

@@ -21,7 +21,7 @@
 //! (row, column of `X`), no float atomics.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Kernel, Lowering, Param};
+use crate::plan::{Lowering, Param, kernel};
 use crate::{BufId, Error, HostMat, Result};
 
 /// Largest `rows`, `cols` and `nnz` (exclusive): indices must be exact in `f32`.
@@ -319,7 +319,7 @@ fn lower_spmm(
         cx.param(&s.values),
         x,
     ];
-    cx.push(Kernel::Spmm { alpha, beta }, inputs, out)
+    cx.push(kernel::Spmm { alpha, beta }, inputs, out)
 }
 
 /// Dense form of `scale` times a CSR structure of `rows×cols`.

@@ -17,7 +17,7 @@
 //! `X` (dense: `2·n²·b`).
 
 use super::{LeafOp, check_generated, require_nonempty, try_filled};
-use crate::plan::{Kernel, Lowering, Param};
+use crate::plan::{Lowering, Param, kernel};
 use crate::{BufId, Error, HostMat, Result, check_finite};
 
 /// `Q = H₁·…·H_k`, `H_i = I − τ_i·v_i·v_iᵀ`, applied in compact WY form.
@@ -235,7 +235,7 @@ impl LeafOp for Householder {
         let k = self.v.cols;
         let v = cx.param(&self.v);
         let t = cx.param(&self.t);
-        let gemm = |trans_a: bool, alpha: f64, beta: f64| Kernel::Gemm {
+        let gemm = |trans_a: bool, alpha: f64, beta: f64| kernel::Gemm {
             trans_a,
             trans_b: false,
             alpha,
@@ -246,7 +246,7 @@ impl LeafOp for Householder {
         let z = cx.temp(k, b);
         cx.push(gemm(transposed, 1.0, 0.0), vec![t, w], z)?; // Z = T·W or Tᵀ·W
         cx.release(w);
-        cx.push(Kernel::Axpby { alpha, beta }, vec![x], out)?; // out = alpha·X + beta·out
+        cx.push(kernel::Axpby { alpha, beta }, vec![x], out)?; // out = alpha·X + beta·out
         cx.push(gemm(false, -alpha, 1.0), vec![v, z], out)?; // out −= alpha·V·Z
         cx.release(z);
         Ok(())

@@ -20,7 +20,7 @@
 
 use super::{LeafOp, Op};
 use crate::plan::normalize::{NormStats, normalize_in};
-use crate::plan::{Kernel, Lowering};
+use crate::plan::{Lowering, kernel};
 use crate::{BufId, Error, HostMat, Result};
 
 /// `A₁⊗A₂⊗…⊗A_k` of arbitrary operators.
@@ -156,7 +156,7 @@ impl LeafOp for Kronecker {
             // Rotate the slowest mode (d) to the front: each column is a rest×d matrix.
             let front = cx.temp(d, cols);
             cx.push(
-                Kernel::BatchTranspose {
+                kernel::BatchTranspose {
                     rows: rest,
                     cols: d,
                     alpha: 1.0,
@@ -178,7 +178,7 @@ impl LeafOp for Kronecker {
         }
         // The modes are now (m_k, …, m_1): vec of the result; copy it into `out` with scaling.
         cx.push(
-            Kernel::BatchTranspose {
+            kernel::BatchTranspose {
                 rows: len,
                 cols: 1,
                 alpha,

@@ -12,7 +12,7 @@
 //! Storage: `U`, `V` column-major, `s` or `d` as columns, all `f64` plan parameters.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Kernel, Lowering, Param};
+use crate::plan::{Lowering, Param, kernel};
 use crate::{BufId, Error, HostMat, Result, check_finite};
 
 fn mat_param(m: HostMat) -> Param {
@@ -170,7 +170,7 @@ impl LeafOp for LowRank {
         let (l, r, s) = (cx.param(left), cx.param(right), cx.param(&self.s));
         let batch = cx.shape_of(x).1;
         let t1 = cx.temp(self.rank(), batch);
-        let gemm = |trans_a, alpha, beta| Kernel::Gemm {
+        let gemm = |trans_a, alpha, beta| kernel::Gemm {
             trans_a,
             trans_b: false,
             alpha,
@@ -179,7 +179,7 @@ impl LeafOp for LowRank {
         cx.push(gemm(true, 1.0, 0.0), vec![r, x], t1)?;
         let t2 = cx.temp(self.rank(), batch);
         cx.push(
-            Kernel::DiagScale {
+            kernel::DiagScale {
                 alpha: 1.0,
                 beta: 0.0,
             },
@@ -296,10 +296,10 @@ impl LeafOp for DiagPlusLowRank {
             (&self.u, &self.v)
         };
         let (d, l, r) = (cx.param(&self.d), cx.param(left), cx.param(right));
-        cx.push(Kernel::DiagScale { alpha, beta }, vec![d, x], out)?;
+        cx.push(kernel::DiagScale { alpha, beta }, vec![d, x], out)?;
         let t = cx.temp(self.rank(), cx.shape_of(x).1);
         cx.push(
-            Kernel::Gemm {
+            kernel::Gemm {
                 trans_a: true,
                 trans_b: false,
                 alpha: 1.0,
@@ -309,7 +309,7 @@ impl LeafOp for DiagPlusLowRank {
             t,
         )?;
         cx.push(
-            Kernel::Gemm {
+            kernel::Gemm {
                 trans_a: false,
                 trans_b: false,
                 alpha,

@@ -19,7 +19,7 @@
 //! gather step; inside a Monarch operator it costs nothing (folded into the block GEMMs).
 
 use super::{LeafOp, check_generated, require_nonempty, try_filled};
-use crate::plan::{Kernel, Lowering, Param};
+use crate::plan::{Lowering, Param, kernel};
 use crate::{BufId, Error, HostMat, Result};
 
 /// A permutation matrix `P` with `(P·x)_i = x_{perm[i]}`.
@@ -170,6 +170,6 @@ impl LeafOp for Permutation {
         beta: f64,
     ) -> Result<()> {
         let idx = cx.param(if transposed { &self.inv } else { &self.perm });
-        cx.push(Kernel::Gather { alpha, beta }, vec![idx, x], out)
+        cx.push(kernel::Gather { alpha, beta }, vec![idx, x], out)
     }
 }

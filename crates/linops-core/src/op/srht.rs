@@ -27,7 +27,7 @@
 
 use super::sketch_sparse::floyd_sample;
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Kernel, Lowering, Param};
+use crate::plan::{Lowering, Param, kernel};
 use crate::rng::{Dist, RngState};
 use crate::{BufId, Error, HostMat, Result};
 
@@ -210,7 +210,7 @@ impl LeafOp for Srht {
             let inv = cx.param(&self.inverse);
             let t1 = cx.temp(self.n_pad, b);
             cx.push(
-                Kernel::Gather {
+                kernel::Gather {
                     alpha: 1.0,
                     beta: 0.0,
                 },
@@ -219,7 +219,7 @@ impl LeafOp for Srht {
             )?;
             let t2 = cx.temp(self.cols, b);
             cx.push(
-                Kernel::Fwht {
+                kernel::Fwht {
                     alpha: 1.0,
                     beta: 0.0,
                 },
@@ -228,7 +228,7 @@ impl LeafOp for Srht {
             )?;
             cx.release(t1);
             cx.push(
-                Kernel::DiagScale { alpha: scale, beta },
+                kernel::DiagScale { alpha: scale, beta },
                 vec![signs, t2],
                 out,
             )?;
@@ -237,7 +237,7 @@ impl LeafOp for Srht {
             let sample = cx.param(&self.sample);
             let t1 = cx.temp(self.cols, b);
             cx.push(
-                Kernel::DiagScale {
+                kernel::DiagScale {
                     alpha: 1.0,
                     beta: 0.0,
                 },
@@ -246,7 +246,7 @@ impl LeafOp for Srht {
             )?;
             let t2 = cx.temp(self.n_pad, b);
             cx.push(
-                Kernel::Fwht {
+                kernel::Fwht {
                     alpha: 1.0,
                     beta: 0.0,
                 },
@@ -254,7 +254,7 @@ impl LeafOp for Srht {
                 t2,
             )?;
             cx.release(t1);
-            cx.push(Kernel::Gather { alpha: scale, beta }, vec![sample, t2], out)?;
+            cx.push(kernel::Gather { alpha: scale, beta }, vec![sample, t2], out)?;
             cx.release(t2);
         }
         Ok(())

@@ -10,16 +10,15 @@
 //! adjacent diagonals and scalars, drop identities; see [`normalize`]), lower each leaf to kernels
 //! (the leaf's [`crate::LeafOp::lower`]), and reuse temporaries by lifetime.
 
-mod block;
 pub mod cost;
 mod explain;
 pub mod fold;
-mod kernel;
+pub mod kernel;
 pub mod normalize;
 mod resident;
 
 pub use cost::{CostModel, Decision};
-pub use kernel::{BlockLayout, Kernel};
+pub use kernel::{BlockLayout, Kernel, KernelKind, KernelSpec};
 pub use normalize::{Norm, NormStats};
 
 use crate::{DType, Error, Op, Result};
@@ -342,7 +341,7 @@ pub struct BufferDesc {
 /// use linops_core::{DType, Kernel, Op, Plan};
 /// let op = Op::dense(3, 2, vec![1.0; 6]).unwrap();
 /// let plan = Plan::new(&op, 2, 4, DType::F32).unwrap();
-/// assert!(matches!(plan.steps()[0].kernel, Kernel::Gemm { .. }));
+/// assert!(matches!(plan.steps()[0].kernel, Kernel::Gemm(_)));
 /// assert_eq!(plan.steps()[0].flops, 2 * 3 * 2 * 4);
 /// ```
 #[derive(Debug, Clone)]
@@ -695,7 +694,8 @@ impl Plan {
 /// # Examples
 /// A custom leaf `2·I` lowered through a temporary (a real leaf would use one step):
 /// ```
-/// use linops_core::{BufId, DType, HostMat, Kernel, LeafOp, Lowering, Op, Plan, Result};
+/// use linops_core::{BufId, DType, HostMat, LeafOp, Lowering, Op, Plan, Result};
+/// use linops_core::plan::kernel::Axpby;
 /// #[derive(Debug)]
 /// struct TwiceIdentity(usize);
 /// impl LeafOp for TwiceIdentity {
@@ -705,8 +705,8 @@ impl Plan {
 ///     fn param_count(&self) -> usize { 0 }
 ///     fn lower(&self, cx: &mut Lowering, _t: bool, x: BufId, out: BufId, alpha: f64, beta: f64) -> Result<()> {
 ///         let t = cx.temp(self.0, cx.batch());
-///         cx.push(Kernel::Axpby { alpha: 2.0, beta: 0.0 }, vec![x], t)?;
-///         cx.push(Kernel::Axpby { alpha, beta }, vec![t], out)?;
+///         cx.push(Axpby { alpha: 2.0, beta: 0.0 }, vec![x], t)?;
+///         cx.push(Axpby { alpha, beta }, vec![t], out)?;
 ///         cx.release(t);
 ///         Ok(())
 ///     }
@@ -805,7 +805,13 @@ impl Lowering {
     /// caught here so that no backend ever runs a kernel on inconsistent shapes).
     ///
     /// See the example on [`Lowering`].
-    pub fn push(&mut self, kernel: Kernel, inputs: Vec<BufId>, output: BufId) -> Result<()> {
+    pub fn push(
+        &mut self,
+        kernel: impl Into<Kernel>,
+        inputs: Vec<BufId>,
+        output: BufId,
+    ) -> Result<()> {
+        let kernel: Kernel = kernel.into();
         let shapes: Vec<(usize, usize)> = inputs.iter().map(|b| self.shape_of(*b)).collect();
         let out = self.shape_of(output);
         if inputs.contains(&output) {
@@ -814,7 +820,7 @@ impl Lowering {
                 kernel.label()
             )));
         }
-        let (flops, elems) = kernel.check_and_cost(&shapes, out)?;
+        let (flops, elems) = kernel.cost(&shapes, out)?;
         self.steps.push(Step {
             kernel,
             inputs,

@@ -7,7 +7,7 @@
 //! the same shape, size and range checks. Each constructor checks its operands first and
 //! returns a typed error naming them.
 
-use super::{Kernel, Plan};
+use super::{Plan, kernel};
 use crate::backend::{axpby_shape, check_scalar, gemm_shape};
 use crate::rng::{Dist, RngState};
 use crate::{DType, Error, Result};
@@ -69,7 +69,7 @@ impl Plan {
                 Some(&c) if beta != 0.0 => {
                     if alpha == 0.0 {
                         return cx.push(
-                            Kernel::Axpby {
+                            kernel::Axpby {
                                 alpha: beta,
                                 beta: 0.0,
                             },
@@ -78,7 +78,7 @@ impl Plan {
                         );
                     }
                     cx.push(
-                        Kernel::Axpby {
+                        kernel::Axpby {
                             alpha: 1.0,
                             beta: 0.0,
                         },
@@ -89,7 +89,7 @@ impl Plan {
                 }
                 _ => 0.0,
             };
-            let kernel = Kernel::Gemm {
+            let kernel = kernel::Gemm {
                 trans_a,
                 trans_b,
                 alpha,
@@ -121,14 +121,14 @@ impl Plan {
             // out = beta·Y, then out = alpha·X + 1·out: one rounding per product and one for
             // the sum, as alpha·X + beta·Y evaluated directly.
             cx.push(
-                Kernel::Axpby {
+                kernel::Axpby {
                     alpha: beta,
                     beta: 0.0,
                 },
                 vec![ins[1]],
                 out,
             )?;
-            cx.push(Kernel::Axpby { alpha, beta: 1.0 }, vec![ins[0]], out)
+            cx.push(kernel::Axpby { alpha, beta: 1.0 }, vec![ins[0]], out)
         })
     }
 
@@ -147,7 +147,7 @@ impl Plan {
     pub fn col_norms(dtype: DType, x: Shape) -> Result<Plan> {
         nonempty("col_norms: X", x)?;
         Plan::from_steps("col_norms", None, dtype, &[x], (1, x.1), |cx, ins, out| {
-            cx.push(Kernel::ColNorms, vec![ins[0]], out)
+            cx.push(kernel::ColNorms, vec![ins[0]], out)
         })
     }
 
@@ -178,7 +178,7 @@ impl Plan {
             dtype,
             &[x, y],
             (1, x.1),
-            |cx, ins, out| cx.push(Kernel::ColDots, vec![ins[0], ins[1]], out),
+            |cx, ins, out| cx.push(kernel::ColDots, vec![ins[0], ins[1]], out),
         )
     }
 
@@ -229,7 +229,7 @@ impl Plan {
             |cx, ins, out| {
                 let mut offset = 0;
                 for (&id, b) in ins.iter().zip(blocks) {
-                    cx.push(Kernel::CopyCols { offset }, vec![id], out)?;
+                    cx.push(kernel::CopyCols { offset }, vec![id], out)?;
                     offset += b.1;
                 }
                 Ok(())
@@ -266,7 +266,7 @@ impl Plan {
         let out = if trans { (cols, rows) } else { (rows, cols) };
         let what = format!("random_fill {dist:?} {rows}x{cols}");
         Plan::from_steps(&what, None, dtype, &[], out, |cx, _, out| {
-            let kernel = Kernel::RandomFill {
+            let kernel = kernel::RandomFill {
                 dist,
                 rng,
                 rows,

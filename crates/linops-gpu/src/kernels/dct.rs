@@ -125,3 +125,15 @@ impl GpuEncoder {
         )
     }
 }
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::Dct {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &[&GpuMat],
+        out: &GpuMat,
+    ) -> Result<()> {
+        let (alpha, beta) = (self.alpha as f32, self.beta as f32);
+        cx.enc.dct(self.inverse, alpha, args[0], args[1], beta, out)
+    }
+}

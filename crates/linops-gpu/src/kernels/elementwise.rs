@@ -229,3 +229,45 @@ impl GpuEncoder {
         self.elementwise_at("copy_cols", x, &[(0, x), (2, y)], (1.0, 0.0), start)
     }
 }
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::Axpby {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &[&GpuMat],
+        out: &GpuMat,
+    ) -> Result<()> {
+        cx.enc
+            .axpby(self.alpha as f32, args[0], self.beta as f32, out)
+    }
+}
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::DiagScale {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &[&GpuMat],
+        out: &GpuMat,
+    ) -> Result<()> {
+        let alpha = self.alpha as f32;
+        if self.beta == 0.0 {
+            return cx.enc.diag_scale(alpha, args[0], args[1], out, Side::Left);
+        }
+        let t = cx.dev.alloc(out.rows(), out.cols())?;
+        cx.enc.diag_scale(alpha, args[0], args[1], &t, Side::Left)?;
+        cx.enc.axpby(1.0, &t, self.beta as f32, out)?;
+        cx.scratch.push(t);
+        Ok(())
+    }
+}
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::CopyCols {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &[&GpuMat],
+        out: &GpuMat,
+    ) -> Result<()> {
+        cx.enc.copy_cols(args[0], self.offset, out)
+    }
+}

@@ -100,3 +100,15 @@ impl GpuEncoder {
         )
     }
 }
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::Gather {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &[&GpuMat],
+        out: &GpuMat,
+    ) -> Result<()> {
+        cx.enc
+            .gather(self.alpha as f32, args[0], args[1], self.beta as f32, out)
+    }
+}

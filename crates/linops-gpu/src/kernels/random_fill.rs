@@ -197,3 +197,22 @@ impl GpuEncoder {
         self.philox_dispatch("random_matrix", args.0, args.1, args.2, args.3, args.4, out)
     }
 }
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::RandomFill {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        _: &[&GpuMat],
+        out: &GpuMat,
+    ) -> Result<()> {
+        let shape = (self.rows, self.cols);
+        cx.enc.random_matrix(
+            self.rng,
+            self.dist,
+            shape,
+            self.trans,
+            self.alpha as f32,
+            out,
+        )
+    }
+}

@@ -103,3 +103,25 @@ impl GpuEncoder {
         self.reduce("col_dots", x, Some(y), out)
     }
 }
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::ColNorms {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &[&GpuMat],
+        out: &GpuMat,
+    ) -> Result<()> {
+        cx.enc.col_norms(args[0], out)
+    }
+}
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::ColDots {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &[&GpuMat],
+        out: &GpuMat,
+    ) -> Result<()> {
+        cx.enc.col_dots(args[0], args[1], out)
+    }
+}

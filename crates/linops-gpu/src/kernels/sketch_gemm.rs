@@ -134,3 +134,24 @@ impl GpuEncoder {
         )
     }
 }
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::SketchGemm {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &[&GpuMat],
+        out: &GpuMat,
+    ) -> Result<()> {
+        let sketch = SketchGemmArgs {
+            dist: self.dist,
+            rng: self.rng,
+            g_rows: self.rows,
+            g_cols: self.cols,
+            trans: self.trans,
+            alpha: self.alpha as f32,
+            beta: self.beta as f32,
+            tile: GemmTile::Auto,
+        };
+        cx.enc.sketch_gemm(&sketch, args[0], out)
+    }
+}

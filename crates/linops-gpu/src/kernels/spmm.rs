@@ -99,3 +99,16 @@ impl GpuEncoder {
         )
     }
 }
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::Spmm {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &[&GpuMat],
+        out: &GpuMat,
+    ) -> Result<()> {
+        let csr = [args[0], args[1], args[2]];
+        cx.enc
+            .spmm(self.alpha as f32, csr, args[3], self.beta as f32, out)
+    }
+}
