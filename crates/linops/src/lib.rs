@@ -79,7 +79,7 @@ pub use matrix::Matrix;
 pub use faer;
 pub use linops_core::rng::{self, Dist, RngState};
 pub use linops_core::{
-    Backend, DType, Error, HostMat, Kernel, LeafOp, NormStats, Op, Plan, Result, Step, op, plan,
+    Backend, DType, Error, HostMat, Kernel, LeafOp, Op, Plan, Result, Rewrites, Step, op, plan,
 };
 
 /// The names most programs need, in one import: `use linops::prelude::*;`.

@@ -12,7 +12,8 @@
 //! the block index in the grid's z dimension; the CPU as one faer GEMM per block.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{BlockLayout, Lowering, Param, kernel};
+use crate::lower::{BlockLayout, Param, kernel};
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 
 /// `diag(A₀, …, A_{b−1})` with equal `p×q` blocks.

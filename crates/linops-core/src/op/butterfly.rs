@@ -46,7 +46,7 @@
 
 use super::csr::CSR_INDEX_LIMIT;
 use super::{Csr, LeafOp, LowRank};
-use crate::plan::Lowering;
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Op, Result};
 use std::sync::Arc;
 

@@ -21,7 +21,8 @@
 //! (row, column of `X`), no float atomics.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Lowering, Param, kernel};
+use crate::lower::{Param, kernel};
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 
 /// Largest `rows`, `cols` and `nnz` (exclusive): indices must be exact in `f32`.

@@ -17,7 +17,8 @@
 //! a parameter.
 
 use super::{LeafOp, check_generated, try_filled};
-use crate::plan::{Lowering, Param, kernel};
+use crate::lower::{Param, kernel};
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 use std::f64::consts::PI;
 

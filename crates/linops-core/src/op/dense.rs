@@ -4,7 +4,8 @@
 //! the upload). Cost of `A·X` with `X` of `b` columns: `2·rows·cols·b` FLOPs, one GEMM.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Lowering, Param, kernel};
+use crate::lower::{Param, kernel};
+use crate::op::Lowering;
 use crate::{BufId, HostMat, Result};
 
 /// A dense matrix operator.

@@ -5,7 +5,8 @@
 //! product into one and folds scalars into them.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Lowering, Param, kernel};
+use crate::lower::{Param, kernel};
+use crate::op::Lowering;
 use crate::{BufId, HostMat, Result, check_finite};
 
 /// `diag(d)`.

@@ -11,7 +11,8 @@
 //! place on a contiguous column; never the dense matrix.
 
 use super::LeafOp;
-use crate::plan::{Lowering, kernel};
+use crate::lower::kernel;
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 
 /// The orthonormal Walsh–Hadamard transform, square (`n×n`, `n` a power of two) or zero-padding

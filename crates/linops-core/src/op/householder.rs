@@ -17,7 +17,8 @@
 //! `X` (dense: `2·n²·b`).
 
 use super::{LeafOp, check_generated, require_nonempty, try_filled};
-use crate::plan::{Lowering, Param, kernel};
+use crate::lower::{Param, kernel};
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result, check_finite};
 
 /// `Q = H₁·…·H_k`, `H_i = I − τ_i·v_i·v_iᵀ`, applied in compact WY form.

@@ -4,7 +4,8 @@
 //! removes identities from products, so it only runs when the whole operator (or a sum term) is I.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Lowering, kernel};
+use crate::lower::kernel;
+use crate::op::Lowering;
 use crate::{BufId, HostMat, Result};
 
 /// The `n×n` identity.

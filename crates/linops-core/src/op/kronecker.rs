@@ -19,8 +19,8 @@
 //! `k + 1` passes of data movement (`k` mode rotations, one copy into the output).
 
 use super::{LeafOp, Op};
-use crate::plan::normalize::{NormStats, normalize_in};
-use crate::plan::{Lowering, kernel};
+use crate::lower::kernel;
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 
 /// `A₁⊗A₂⊗…⊗A_k` of arbitrary operators.
@@ -169,9 +169,7 @@ impl LeafOp for Kronecker {
                 cx.release(cur);
             }
             let applied = cx.temp(m, cols);
-            crate::plan::check_scale_factors(&f, cx.dtype())?;
-            normalize_in(&f, cx.dtype(), &mut NormStats::default())?
-                .lower(cx, front, applied, 1.0, 0.0)?;
+            cx.lower_sub(&f, front, applied, 1.0, 0.0)?;
             cx.release(front);
             cur = applied;
             len = m * rest;

@@ -12,7 +12,8 @@
 //! Storage: `U`, `V` column-major, `s` or `d` as columns, all `f64` plan parameters.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Lowering, Param, kernel};
+use crate::lower::{Param, kernel};
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result, check_finite};
 
 fn mat_param(m: HostMat) -> Param {

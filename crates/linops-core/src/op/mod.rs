@@ -49,11 +49,13 @@ pub use sketch_dense::DenseSketch;
 pub use sketch_sparse::{SparseSign, VerySparseProjection};
 pub use srht::Srht;
 
-use crate::plan::Lowering;
 use crate::{BufId, Error, HostMat, Result};
+
+/// The lowering context of operator leaves: a [`crate::Lowerer`] whose sub-operators are
+/// [`Op`]s (see [`crate::Lowerer::lower_sub`]).
+pub type Lowering = crate::lower::Lowerer<Op>;
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A linear operator leaf: a matrix the planner knows how to apply without further decomposition.
 ///
@@ -452,12 +454,6 @@ pub(crate) fn try_filled<T: Clone>(context: &str, len: usize, fill: T) -> Result
     })?;
     v.resize(len, fill);
     Ok(v)
-}
-
-/// A process-unique key for a parameter array, so backends can cache converted uploads.
-pub(crate) fn next_param_key() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 pub(crate) fn require_nonempty(context: &str, rows: usize, cols: usize) -> Result<()> {

@@ -28,7 +28,8 @@
 //! Storage: `L` and `R` as two [`BlockDiagonal`]s, `b₂·s·b₁ + b₁·b₂·p` reals.
 
 use super::{BlockDiagonal, LeafOp, Op, Permutation, require_nonempty};
-use crate::plan::{BlockLayout, Lowering};
+use crate::lower::BlockLayout;
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 
 /// A Monarch matrix `P_out·L·P_mid·R`; see the module docs for the shapes.

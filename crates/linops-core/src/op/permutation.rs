@@ -19,7 +19,8 @@
 //! gather step; inside a Monarch operator it costs nothing (folded into the block GEMMs).
 
 use super::{LeafOp, check_generated, require_nonempty, try_filled};
-use crate::plan::{Lowering, Param, kernel};
+use crate::lower::{Param, kernel};
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 
 /// A permutation matrix `P` with `(P·x)_i = x_{perm[i]}`.

@@ -30,7 +30,7 @@
 //! Both lower to one `spmm` kernel.
 
 use super::{Csr, LeafOp, csr::CSR_INDEX_LIMIT, require_nonempty};
-use crate::plan::Lowering;
+use crate::op::Lowering;
 use crate::rng::{RngState, uniform_f64};
 use crate::{BufId, Error, HostMat, Result};
 

@@ -23,7 +23,8 @@
 //! tile of `X` (`⌈n/TN⌉` times). Memory traffic: `X` and the output only.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Lowering, kernel};
+use crate::lower::kernel;
+use crate::op::Lowering;
 use crate::rng::{Dist, RngState};
 use crate::{BufId, Error, HostMat, Result};
 

@@ -45,7 +45,7 @@
 
 use super::csr::CSR_INDEX_LIMIT;
 use super::{Csr, LeafOp, require_nonempty};
-use crate::plan::Lowering;
+use crate::op::Lowering;
 use crate::rng::RngState;
 use crate::{BufId, Error, HostMat, Result};
 use std::collections::HashSet;

@@ -27,7 +27,8 @@
 
 use super::sketch_sparse::floyd_sample;
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Lowering, Param, kernel};
+use crate::lower::{Param, kernel};
+use crate::op::Lowering;
 use crate::rng::{Dist, RngState};
 use crate::{BufId, Error, HostMat, Result};
 

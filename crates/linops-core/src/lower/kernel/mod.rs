@@ -44,7 +44,7 @@ pub use transpose::Transpose;
 use crate::{Error, Result};
 
 /// Calls `$callback! { $(Variant),* }` with every kernel of [`Kernel`] (the variant name is also
-/// the name of its arguments struct in [`crate::plan::kernel`]): the one list of kernels, from
+/// the name of its arguments struct in [`crate::lower::kernel`]): the one list of kernels, from
 /// which core generates [`Kernel`] and [`KernelKind`] and each backend its dispatch.
 ///
 /// # Examples
@@ -128,7 +128,7 @@ macro_rules! declare_kernels {
         #[derive(Debug, Clone, Copy, PartialEq)]
         pub enum Kernel {
             $(
-                #[doc = concat!("See [`kernel::", stringify!($k), "`](crate::plan::kernel::", stringify!($k), ").")]
+                #[doc = concat!("See [`kernel::", stringify!($k), "`](crate::lower::kernel::", stringify!($k), ").")]
                 $k($k),
             )*
         }
@@ -144,7 +144,7 @@ macro_rules! declare_kernels {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum KernelKind {
             $(
-                #[doc = concat!("[`kernel::", stringify!($k), "`](crate::plan::kernel::", stringify!($k), ").")]
+                #[doc = concat!("[`kernel::", stringify!($k), "`](crate::lower::kernel::", stringify!($k), ").")]
                 $k,
             )*
         }
