@@ -197,3 +197,156 @@ fn generic_leaves_plug_in_through_op_leaf() {
         .unwrap();
     assert_eq!((y[(0, 0)], y[(1, 0)]), (2.0, 3.0));
 }
+
+/// One step's kernel (with its scalars), input shapes and output shape.
+type StepSignature = (Kernel, Vec<(usize, usize)>, (usize, usize));
+
+/// The kernels, scalars and buffer shapes of a plan's steps (what its bits depend on).
+fn step_signature(p: &Plan) -> Vec<StepSignature> {
+    p.steps()
+        .iter()
+        .map(|s| {
+            let ins = s.inputs.iter().map(|b| p.shape_of(*b)).collect();
+            (s.kernel, ins, p.shape_of(s.output))
+        })
+        .collect()
+}
+
+/// Leaves that are other operators in disguise (a scaled CSR, a product of CSR factors, a sum)
+/// say so with `LeafOp::rewrite` and need no lowering of their own: their plans are step for
+/// step the plans of what they rewrite to (so the results are the same bits), in both
+/// orientations and inside sums (beta = 1).
+#[test]
+fn rewriting_leaves_plan_like_their_rewrite() {
+    use linops::LeafOp;
+    use linops::op::{
+        BlockButterfly, FlatBlockButterfly, PixelatedButterfly, RowSampler, SparseSign,
+        VerySparseProjection,
+    };
+    use linops_core::rng::RngState;
+    let rng = RngState::new(0xC5);
+    let mut r = crate::support::Rng::new(0x5EED_0009);
+    let n = 16;
+    // L = log₂(n/b) = 3 levels: L·2·n·b twiddles, (n/b)·(1+L)·b² flat values.
+    let bb = BlockButterfly::new(n, 2, r.vec(3 * 2 * n * 2)).unwrap();
+    let flat = FlatBlockButterfly::new(n, 2, r.vec(8 * 4 * 4)).unwrap();
+    let u = linops::HostMat::from_fn(n, 2, |i, j| r.uniform() + (i + j) as f64);
+    let leaves: Vec<(&str, std::sync::Arc<dyn LeafOp>)> = vec![
+        (
+            "sparse sign",
+            std::sync::Arc::new(SparseSign::new(8, n, 3, rng).unwrap()),
+        ),
+        (
+            "very sparse",
+            std::sync::Arc::new(VerySparseProjection::new(8, n, rng).unwrap()),
+        ),
+        (
+            "row sampler",
+            std::sync::Arc::new(RowSampler::uniform(5, n, rng).unwrap()),
+        ),
+        ("block butterfly", std::sync::Arc::new(bb)),
+        (
+            "pixelated butterfly",
+            std::sync::Arc::new(PixelatedButterfly::new(flat, u.clone(), u).unwrap()),
+        ),
+    ];
+    for (name, leaf) in leaves {
+        let rewrite = leaf
+            .rewrite()
+            .unwrap_or_else(|| panic!("{name}: no rewrite"));
+        let op = Op::Leaf(leaf);
+        let (rows, cols) = op.shape();
+        let other = dense(rows, cols, 0.5);
+        for (what, a, b) in [
+            ("as is", op.clone(), rewrite.clone()),
+            ("transposed", op.t(), rewrite.t()),
+            (
+                "in a sum",
+                Op::sum(vec![other.clone(), op.clone()]).unwrap(),
+                Op::sum(vec![other.clone(), rewrite.clone()]).unwrap(),
+            ),
+        ] {
+            for batch in [1, 3] {
+                assert_eq!(
+                    step_signature(&plan(&a, batch)),
+                    step_signature(&plan(&b, batch)),
+                    "{name} {what}, batch {batch}"
+                );
+            }
+        }
+    }
+}
+
+/// A leaf that only names its rewrite is planned and applied like the rewrite; a leaf with
+/// neither a rewrite nor a lowering is a typed error, not a panic.
+#[test]
+fn a_leaf_may_lower_by_rewriting_alone() {
+    use linops::{Error, HostMat, LeafOp};
+    #[derive(Debug)]
+    struct Twice(Option<Op>, usize);
+    impl LeafOp for Twice {
+        fn name(&self) -> &'static str {
+            "twice"
+        }
+        fn shape(&self) -> (usize, usize) {
+            (self.1, self.1)
+        }
+        fn to_dense(&self) -> HostMat {
+            HostMat::from_fn(self.1, self.1, |i, j| if i == j { 2.0 } else { 0.0 })
+        }
+        fn param_count(&self) -> usize {
+            0
+        }
+        fn rewrite(&self) -> Option<Op> {
+            self.0.clone()
+        }
+    }
+    let two = Op::identity(3).unwrap().scaled(2.0).unwrap();
+    let op = Op::leaf(Twice(Some(two), 3));
+    let y = linops::Engine::cpu()
+        .apply(
+            &op.t(),
+            faer::Mat::<f64>::from_fn(3, 2, |i, j| (i + j) as f64).as_ref(),
+        )
+        .unwrap();
+    assert_eq!((y[(2, 0)], y[(1, 1)]), (4.0, 4.0));
+    let none = Op::leaf(Twice(None, 3));
+    assert!(matches!(
+        Plan::new(&none, 3, 1, DType::F64),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+/// The operator IR builds on the lowering vocabulary only: no file of `op/` imports the
+/// planner, and `lower/` imports neither (the import circle of issue 9 stays broken).
+#[test]
+fn op_and_lower_do_not_import_the_planner() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/linops-core/src");
+    let mut checked = 0;
+    for (dir, banned) in [
+        ("op", &["use crate::plan"][..]),
+        (
+            "lower",
+            &["use crate::plan", "use crate::op", "crate::op::"][..],
+        ),
+    ] {
+        let mut stack = vec![src.join(dir)];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                    for b in banned {
+                        assert!(!line.contains(b), "{}: `{line}` ({b})", path.display());
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} files checked: wrong path?");
+}

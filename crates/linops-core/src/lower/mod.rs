@@ -234,6 +234,53 @@ pub struct Lowerer<S: 'static> {
     sub: Option<SubLowering<S>>,
 }
 
+/// One link of [`Lowerer::chain`]: the rows it writes and how it lowers
+/// `output = alpha·link(input) + beta·output`.
+///
+/// # Examples
+/// See [`Lowerer::chain`].
+pub struct Link<'a, S: 'static> {
+    rows: usize,
+    /// Columns of the temporary when they are not the chain's batch (a reshape).
+    cols: Option<usize>,
+    lower: LinkFn<'a, S>,
+}
+
+/// How a [`Link`] lowers itself: `(cx, input, output, alpha, beta)`.
+type LinkFn<'a, S> = Box<dyn FnOnce(&mut Lowerer<S>, BufId, BufId, f64, f64) -> Result<()> + 'a>;
+
+impl<'a, S> Link<'a, S> {
+    /// A link writing `rows × batch`, lowered by `lower(cx, input, output, alpha, beta)`.
+    ///
+    /// # Examples
+    /// See [`Lowerer::chain`].
+    pub fn new(
+        rows: usize,
+        lower: impl FnOnce(&mut Lowerer<S>, BufId, BufId, f64, f64) -> Result<()> + 'a,
+    ) -> Self {
+        Link {
+            rows,
+            cols: None,
+            lower: Box::new(lower),
+        }
+    }
+
+    /// A link writing a `rows × cols` temporary (a reshaped block: the Kronecker vec trick).
+    ///
+    /// # Examples
+    /// See [`Lowerer::chain`].
+    pub fn shaped(
+        rows: usize,
+        cols: usize,
+        lower: impl FnOnce(&mut Lowerer<S>, BufId, BufId, f64, f64) -> Result<()> + 'a,
+    ) -> Self {
+        Link {
+            cols: Some(cols),
+            ..Link::new(rows, lower)
+        }
+    }
+}
+
 /// Lowers a sub-operator `op` as `out = alpha·op·x + beta·out` into the context (installed by
 /// the planner; see [`Lowerer::lower_sub`]).
 pub type SubLowering<S> = fn(&mut Lowerer<S>, &S, BufId, BufId, f64, f64) -> Result<()>;
@@ -277,6 +324,63 @@ impl<S> Lowerer<S> {
             Error::InvalidArgument("planner bug: no sub-operator lowering installed".into())
         })?;
         sub(self, op, x, out, alpha, beta)
+    }
+
+    /// Chains steps through temporaries: `out = alpha·L_k(…L_2(L_1(x))…) + beta·out`. Link `i`
+    /// writes a `rows_i × batch` temporary (`rows_i × cols_i` for [`Link::shaped`]) (the last one writes `out` with `alpha`, `beta`; the
+    /// others use `1, 0`); each temporary is released after its one reader, and `x` is never
+    /// released.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty chain; a link's own errors.
+    ///
+    /// # Examples
+    /// `2·(3·X)` as a chain of two scaled copies:
+    /// ```
+    /// use linops_core::{BufId, DType, HostMat, LeafOp, Link, Lowering, Op, Plan, Result};
+    /// use linops_core::plan::kernel::Axpby;
+    /// #[derive(Debug)]
+    /// struct SixI(usize);
+    /// impl LeafOp for SixI {
+    ///     fn name(&self) -> &'static str { "six_i" }
+    ///     fn shape(&self) -> (usize, usize) { (self.0, self.0) }
+    ///     fn to_dense(&self) -> HostMat { HostMat::from_fn(self.0, self.0, |i, j| if i == j { 6.0 } else { 0.0 }) }
+    ///     fn param_count(&self) -> usize { 0 }
+    ///     fn lower(&self, cx: &mut Lowering, _t: bool, x: BufId, out: BufId, alpha: f64, beta: f64) -> Result<()> {
+    ///         let scale = |s: f64| move |cx: &mut Lowering, i, o, a: f64, b| cx.push(Axpby { alpha: s * a, beta: b }, vec![i], o);
+    ///         cx.chain(x, out, alpha, beta, vec![Link::new(self.0, scale(3.0)), Link::new(self.0, scale(2.0))])
+    ///     }
+    /// }
+    /// let plan = Plan::new(&Op::leaf(SixI(3)), 3, 2, DType::F64).unwrap();
+    /// assert_eq!(plan.steps().len(), 2);
+    /// ```
+    pub fn chain(
+        &mut self,
+        x: BufId,
+        out: BufId,
+        alpha: f64,
+        beta: f64,
+        links: Vec<Link<'_, S>>,
+    ) -> Result<()> {
+        let last = links
+            .len()
+            .checked_sub(1)
+            .ok_or_else(|| Error::InvalidArgument("planner bug: an empty chain".into()))?;
+        let batch = self.shape_of(x).1;
+        let mut cur = x;
+        for (i, link) in links.into_iter().enumerate() {
+            let (dst, a, b) = if i == last {
+                (out, alpha, beta)
+            } else {
+                (self.temp(link.rows, link.cols.unwrap_or(batch)), 1.0, 0.0)
+            };
+            (link.lower)(self, cur, dst, a, b)?;
+            if cur != x {
+                self.release(cur);
+            }
+            cur = dst;
+        }
+        Ok(())
     }
 
     pub(crate) fn buffer(&mut self, rows: usize, cols: usize, role: BufferRole) -> BufId {

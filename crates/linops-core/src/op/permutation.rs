@@ -144,9 +144,6 @@ impl LeafOp for Permutation {
     fn name(&self) -> &'static str {
         "permutation"
     }
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        Some(self)
-    }
     fn shape(&self) -> (usize, usize) {
         (self.perm.rows, self.perm.rows)
     }

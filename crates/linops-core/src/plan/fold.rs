@@ -36,10 +36,7 @@ fn kind(n: &NormalForm) -> Kind<'_> {
             op: Op::Dense(d),
             transposed,
         } => Kind::Dense(d.param(), *transposed),
-        NormalForm::Leaf {
-            op: Op::Leaf(l),
-            transposed,
-        } => match l.as_any().and_then(|a| a.downcast_ref::<Permutation>()) {
+        NormalForm::Leaf { op, transposed } => match op.leaf_as::<Permutation>() {
             Some(p) => {
                 let (perm, inv) = p.params();
                 Kind::Perm(if *transposed { inv } else { perm })

@@ -18,7 +18,7 @@
 //!   ([`super::fold`]), so it costs no pass of its own.
 
 use super::Lowering;
-use crate::{BufId, DType, Error, Op, Result};
+use crate::{BufId, DType, Error, Link, Op, Result};
 
 /// Counts of the rewrites normalization performed (shown by `explain()`).
 ///
@@ -526,21 +526,16 @@ impl NormalForm {
             NormalForm::Product(factors) => {
                 // Intermediates are this product's own temporaries, released after their one
                 // reader; `x` belongs to the caller (a sum may still read it) and is never released.
-                let batch = cx.shape_of(x).1;
-                let mut cur = x;
-                for f in factors[1..].iter().rev() {
-                    let t = cx.temp(f.shape().0, batch);
-                    f.lower(cx, cur, t, 1.0, 0.0)?;
-                    if cur != x {
-                        cx.release(cur);
-                    }
-                    cur = t;
-                }
-                factors[0].lower(cx, cur, out, alpha, beta)?;
-                if cur != x {
-                    cx.release(cur);
-                }
-                Ok(())
+                let links = factors
+                    .iter()
+                    .rev()
+                    .map(|f| {
+                        Link::new(f.shape().0, move |cx: &mut Lowering, i, o, a, b| {
+                            f.lower(cx, i, o, a, b)
+                        })
+                    })
+                    .collect();
+                cx.chain(x, out, alpha, beta, links)
             }
             NormalForm::Sum(terms) => {
                 terms[0].lower(cx, x, out, alpha, beta)?;
