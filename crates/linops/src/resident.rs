@@ -7,6 +7,8 @@
 //! reductions come back to the host as `f64`, exactly).
 
 use crate::{Engine, Matrix};
+#[cfg(doc)]
+use linops_core::Error;
 use linops_core::rng::{Dist, RngState};
 use linops_core::{DType, Plan, Result};
 

@@ -390,21 +390,21 @@ impl<S> Lowerer<S> {
 
     /// Number of columns of the block being transformed.
     ///
-    /// See the example on [`Lowering`].
+    /// See the example on [`Lowerer`].
     pub fn batch(&self) -> usize {
         self.batch
     }
 
     /// The dtype the plan computes in.
     ///
-    /// See the example on [`Lowering`].
+    /// See the example on [`Lowerer`].
     pub fn dtype(&self) -> DType {
         self.dtype
     }
 
     /// A temporary `rows×cols` buffer, reusing a released one of the same shape when possible.
     ///
-    /// See the example on [`Lowering`].
+    /// See the example on [`Lowerer`].
     pub fn temp(&mut self, rows: usize, cols: usize) -> BufId {
         if let Some(pos) = self.free.iter().position(|b| {
             let d = &self.buffers[b.index()];
@@ -417,7 +417,7 @@ impl<S> Lowerer<S> {
 
     /// Marks a temporary as dead: later `temp` calls may reuse it. Non-temporaries are ignored.
     ///
-    /// See the example on [`Lowering`].
+    /// See the example on [`Lowerer`].
     pub fn release(&mut self, id: BufId) {
         if matches!(self.buffers[id.index()].role, BufferRole::Temp) && !self.free.contains(&id) {
             self.free.push(id);
@@ -426,7 +426,7 @@ impl<S> Lowerer<S> {
 
     /// The buffer holding parameter `p` (one buffer per parameter array per plan).
     ///
-    /// See the example on [`Lowering`].
+    /// See the example on [`Lowerer`].
     pub fn param(&mut self, p: &Param) -> BufId {
         if let Some(id) = self.params.get(&p.key) {
             return *id;
@@ -438,7 +438,7 @@ impl<S> Lowerer<S> {
 
     /// `(rows, cols)` of a buffer.
     ///
-    /// See the example on [`Lowering`].
+    /// See the example on [`Lowerer`].
     pub fn shape_of(&self, id: BufId) -> (usize, usize) {
         let b = &self.buffers[id.index()];
         (b.rows, b.cols)
@@ -450,7 +450,7 @@ impl<S> Lowerer<S> {
     /// [`Error::ShapeMismatch`] when the argument shapes do not fit the kernel (a planner bug:
     /// caught here so that no backend ever runs a kernel on inconsistent shapes).
     ///
-    /// See the example on [`Lowering`].
+    /// See the example on [`Lowerer`].
     pub fn push(
         &mut self,
         kernel: impl Into<Kernel>,
