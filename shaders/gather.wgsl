@@ -3,13 +3,13 @@
 // Entry point:
 //   gather: y[i, j] = alpha * x[idx[i], j] + beta * y[i, j]   (y is not read when beta == 0)
 // x is rows_in x cols, y is rows_out x cols (element (i, j) at i + j * rows), idx has rows_out
-// entries holding exact integers as f32 (exact below 2^24; the host refuses longer x). An entry
-// that is not an integer in 0..rows_in (NaN included) selects a zero row, so no index value can
-// make the kernel read out of bounds; the host checks every shape and the element count.
+// u32 entries (the plan's index array, uploaded as it is). An entry not below rows_in selects a
+// zero row, so no index value can make the kernel read out of bounds; the host checks every
+// shape and the element count.
 //
 // Bindings (group 0):
 //   0: x      storage, read
-//   1: idx    storage, read
+//   1: idx    storage, read        — array<u32>
 //   2: y      storage, read_write
 //   3: params uniform              — GatherParams
 //
@@ -33,7 +33,7 @@ override WG: u32 = 256u;
 const FLAG_BETA_ZERO: u32 = 1u;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> idx: array<f32>;
+@group(0) @binding(1) var<storage, read> idx: array<u32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> params: GatherParams;
 
@@ -51,8 +51,8 @@ fn gather(
     let j = e / params.rows_out;
     let s = idx[i];
     var v = 0.0;
-    if (s >= 0.0 && s < f32(params.rows_in) && s == floor(s)) {
-        v = params.alpha * x[u32(s) + j * params.rows_in];
+    if (s < params.rows_in) {
+        v = params.alpha * x[s + j * params.rows_in];
     }
     if ((params.flags & FLAG_BETA_ZERO) == 0u) {
         v = fma(params.beta, y[e], v);

@@ -1,12 +1,11 @@
 // spmm.wgsl — sparse (CSR) times dense: y = alpha * S * x + beta * y.
 //
-// S is m x k with nnz stored entries: indptr (m + 1 values), indices and vals (nnz values each);
-// indices and indptr are exact integers stored as f32 (the host keeps them below 2^24). x is k x b
-// and y is m x b, contiguous column-major.
+// S is m x k with nnz stored entries: indptr (m + 1 entries) and indices (nnz entries) are u32
+// index arrays, vals (nnz values) f32. x is k x b and y is m x b, contiguous column-major.
 //
 // Bindings (group 0):
-//   0: indptr  storage, read
-//   1: indices storage, read
+//   0: indptr  storage, read — array<u32>
+//   1: indices storage, read — array<u32>
 //   2: vals    storage, read
 //   3: x       storage, read
 //   4: y       storage, read_write
@@ -33,8 +32,8 @@ struct SpmmParams {
 
 override WG: u32 = 256u;
 
-@group(0) @binding(0) var<storage, read> indptr: array<f32>;
-@group(0) @binding(1) var<storage, read> indices: array<f32>;
+@group(0) @binding(0) var<storage, read> indptr: array<u32>;
+@group(0) @binding(1) var<storage, read> indices: array<u32>;
 @group(0) @binding(2) var<storage, read> vals: array<f32>;
 @group(0) @binding(3) var<storage, read> x: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
@@ -50,12 +49,11 @@ fn spmm(
     if (e < params.m * params.b) {
         let r = e % params.m;
         let j = e / params.m;
-        // f32 -> u32 conversion saturates (negative values become 0).
-        let end = min(u32(indptr[r + 1u]), params.nnz);
-        let start = min(u32(indptr[r]), end);
+        let end = min(indptr[r + 1u], params.nnz);
+        let start = min(indptr[r], end);
         var acc = 0.0;
         for (var p = start; p < end; p = p + 1u) {
-            let c = u32(indices[p]);
+            let c = indices[p];
             if (c < params.k) {
                 acc = fma(vals[p], x[c + j * params.k], acc);
             }

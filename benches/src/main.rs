@@ -6,6 +6,7 @@
 //! linops-bench structured [--json PATH] [--backend cpu|gpu|all] [--reps N] [--family NAME]...
 //! linops-bench sketch     [--json PATH] [--backend cpu|gpu|all] [--reps N]
 //! linops-bench randnla    [--json PATH] [--backend cpu|gpu|all] [--reps N]
+//! linops-bench accuracy   [--json PATH] [--backend cpu|gpu|all]   (LINOPS_ACCURACY_SEEDS=N)
 //! ```
 //!
 //! Progress goes to stderr, the table to stdout. Targets: `cpu-f64` (the reference), `cpu` (f32)
@@ -77,6 +78,16 @@ enum Command {
     /// Randomized drivers (SVD, least squares, Nyström PCG, Newton–Schulz) on problems with
     /// known answers: median time and error relative to the optimal or exact answer.
     Randnla {
+        #[command(flatten)]
+        common: Common,
+        /// Which backends to run: `cpu` (f32 and f64), `gpu` (f32; required for a software
+        /// adapter), or `all`.
+        #[arg(long, value_enum, default_value_t = BackendChoice::All)]
+        backend: BackendChoice,
+    },
+    /// The accuracy zoo: spectra × randomized drivers × seeds (20, or `LINOPS_ACCURACY_SEEDS`),
+    /// reporting error/optimum and estimate/error percentiles.
+    Accuracy {
         #[command(flatten)]
         common: Common,
         /// Which backends to run: `cpu` (f32 and f64), `gpu` (f32; required for a software
@@ -224,6 +235,7 @@ fn main() -> ExitCode {
         }
         Command::Sketch { common, backend } => ("sketch", *backend, common),
         Command::Randnla { common, backend } => ("randnla", *backend, common),
+        Command::Accuracy { common, backend } => ("accuracy", *backend, common),
     };
     let suite = suites::find(name).expect("every subcommand names a registered suite");
     run(suite, choice, common)

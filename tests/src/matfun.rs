@@ -3,7 +3,9 @@
 
 use crate::support::{gpu_engines, report};
 use faer::{Mat, Side};
-use linops::randnla::matfun::{NsKind, inverse_root, polar_newton_schulz, sqrt_newton_schulz};
+use linops::randnla::matfun::{
+    MatFunOptions, NsKind, inverse_root, polar_newton_schulz, sqrt_newton_schulz,
+};
 use linops::{Engine, Op, Scalar};
 use linops_core::rng::{Dist, RngState};
 
@@ -44,7 +46,7 @@ fn run_all<T: Scalar>(e: &Engine, name: &str, u: f64) {
     let svd = a.thin_svd().unwrap();
     let polar = svd.U() * svd.V().transpose();
     let op = linops::dense(a.as_ref()).unwrap();
-    let r = polar_newton_schulz::<T>(e, &op, NsKind::Cubic, None, 100).unwrap();
+    let r = polar_newton_schulz::<T>(e, &op, NsKind::Cubic, &MatFunOptions::default()).unwrap();
     let err = fro(&(host::<T>(e, &r.x) - &polar)) / fro(&polar);
     report(&format!(
         "{name} cubic NS: {} its, ‖XᵀX−I‖ = {:.2e}, polar err {err:.2e}",
@@ -57,7 +59,8 @@ fn run_all<T: Scalar>(e: &Engine, name: &str, u: f64) {
         "{name}: polar error {err}"
     );
     // Muon quintic, 5 steps: σ_i = p⁵(σ_i/‖A‖_F) exactly in exact arithmetic.
-    let r = polar_newton_schulz::<T>(e, &op, NsKind::MuonQuintic, None, 5).unwrap();
+    let r =
+        polar_newton_schulz::<T>(e, &op, NsKind::MuonQuintic, &MatFunOptions::default()).unwrap();
     let sv = host::<T>(e, &r.x).singular_values().unwrap();
     let s0 = a.singular_values().unwrap();
     let f = fro(&a);
@@ -100,7 +103,7 @@ fn run_all<T: Scalar>(e: &Engine, name: &str, u: f64) {
         &q * Mat::from_fn(n, n, |i, j| if i == j { g(l[i]) } else { 0.0 }) * q.transpose()
     };
     let sop = linops::dense(spd.as_ref()).unwrap();
-    let r = sqrt_newton_schulz::<T>(e, &sop, None, 100).unwrap();
+    let r = sqrt_newton_schulz::<T>(e, &sop, &MatFunOptions::default()).unwrap();
     let es = fro(&(host::<T>(e, &r.x) - fun(&|x| x.sqrt()))) / fro(&fun(&|x| x.sqrt()));
     let ei = fro(&(host::<T>(e, r.inverse.as_ref().unwrap()) - fun(&|x| 1.0 / x.sqrt())))
         / fro(&fun(&|x| 1.0 / x.sqrt()));
@@ -112,7 +115,7 @@ fn run_all<T: Scalar>(e: &Engine, name: &str, u: f64) {
     assert!(r.converged && r.residual <= 10.0 * 4.0 * n as f64 * u * 10.0);
     assert!(es <= 10.0 * 4.0 * n as f64 * u * 10.0 && ei <= 1000.0 * 4.0 * n as f64 * u);
     for pw in [2u32, 4] {
-        let r = inverse_root::<T>(e, &sop, pw, None, 100).unwrap();
+        let r = inverse_root::<T>(e, &sop, pw, &MatFunOptions::default()).unwrap();
         let want = fun(&|x| x.powf(-1.0 / f64::from(pw)));
         let er = fro(&(host::<T>(e, &r.x) - &want)) / fro(&want);
         report(&format!(
@@ -142,10 +145,64 @@ fn matrix_functions_match_faer_gpu() {
 fn matrix_function_bad_input() {
     let e = Engine::cpu();
     let wide = Op::dense(2, 3, vec![1.0; 6]).unwrap();
-    assert!(polar_newton_schulz::<f64>(&e, &wide, NsKind::Cubic, None, 10).is_err());
-    assert!(sqrt_newton_schulz::<f64>(&e, &wide, None, 10).is_err());
+    assert!(
+        polar_newton_schulz::<f64>(
+            &e,
+            &wide,
+            NsKind::Cubic,
+            &MatFunOptions {
+                tol: None,
+                max_iter: Some(10)
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        sqrt_newton_schulz::<f64>(
+            &e,
+            &wide,
+            &MatFunOptions {
+                tol: None,
+                max_iter: Some(10)
+            }
+        )
+        .is_err()
+    );
     let i = Op::identity(3).unwrap();
-    assert!(inverse_root::<f64>(&e, &i, 3, None, 10).is_err());
-    assert!(polar_newton_schulz::<f64>(&e, &i, NsKind::Cubic, Some(-1.0), 10).is_err());
-    assert!(polar_newton_schulz::<f64>(&e, &i, NsKind::Cubic, None, 0).is_err());
+    assert!(
+        inverse_root::<f64>(
+            &e,
+            &i,
+            3,
+            &MatFunOptions {
+                tol: None,
+                max_iter: Some(10)
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        polar_newton_schulz::<f64>(
+            &e,
+            &i,
+            NsKind::Cubic,
+            &MatFunOptions {
+                tol: Some(-1.0),
+                max_iter: Some(10)
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        polar_newton_schulz::<f64>(
+            &e,
+            &i,
+            NsKind::Cubic,
+            &MatFunOptions {
+                tol: None,
+                max_iter: Some(0)
+            }
+        )
+        .is_err()
+    );
 }

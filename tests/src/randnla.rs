@@ -15,7 +15,7 @@
 use crate::support::{Rng, gpu_engines, report};
 use faer::Mat;
 use linops::randnla::qr::{QrMethod, orthonormalize};
-use linops::randnla::range::adaptive_range_finder;
+use linops::randnla::range::{AdaptiveRangeOptions, adaptive_range_finder};
 use linops::randnla::svd::{SvdOptions, block_krylov_svd, randomized_svd};
 use linops::{DType, Engine, Matrix, Op, Scalar};
 
@@ -217,7 +217,18 @@ fn adaptive_checks<T: Scalar>(e: &Engine, label: &str) {
     let a = build(&sigma, 0x77);
     let op: Op = linops::dense(a.as_ref()).unwrap();
     let tol = 1e-3;
-    let r = adaptive_range_finder::<T>(e, &op, tol, 5, 10, 100, 21).unwrap();
+    let r = adaptive_range_finder::<T>(
+        e,
+        &op,
+        tol,
+        &AdaptiveRangeOptions {
+            block: 5,
+            probes: 10,
+            max_rank: Some(100),
+            seed: 21,
+        },
+    )
+    .unwrap();
     let q = to_host(e, &r.q);
     let err = spectral(&(&a - &q * (q.transpose() * &a)));
     let l = q.ncols();
@@ -284,8 +295,34 @@ fn randnla_rejects_bad_parameters() {
         )
         .is_err()
     ); // 4·3 > 10
-    assert!(adaptive_range_finder::<f64>(&e, &op, f64::NAN, 2, 2, 5, 0).is_err());
-    assert!(adaptive_range_finder::<f64>(&e, &op, 1e-3, 0, 2, 5, 0).is_err());
+    assert!(
+        adaptive_range_finder::<f64>(
+            &e,
+            &op,
+            f64::NAN,
+            &AdaptiveRangeOptions {
+                block: 2,
+                probes: 2,
+                max_rank: Some(5),
+                seed: 0
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        adaptive_range_finder::<f64>(
+            &e,
+            &op,
+            1e-3,
+            &AdaptiveRangeOptions {
+                block: 0,
+                probes: 2,
+                max_rank: Some(5),
+                seed: 0
+            }
+        )
+        .is_err()
+    );
     if let Some((g, _)) = gpu_engines() {
         assert!(
             randomized_svd::<f64>(
@@ -404,7 +441,7 @@ fn pcg_checks<T: Scalar>(e: &Engine, label: &str, mu: f64, tol: f64) {
     )
     .unwrap();
     let b = Rng::new(0xB).vec(NP);
-    let opts = CgOptions { tol, max_iters: NP };
+    let opts = CgOptions { tol, max_iter: NP };
     let pcg = nystrom_pcg::<T>(e, &op, mu, &b, Some(&pre), &opts).unwrap();
     let cg = nystrom_pcg::<T>(e, &op, mu, &b, None, &opts).unwrap();
     let kappa = (lambda[0] + mu) / (lambda[NP - 1] + mu);
@@ -585,7 +622,7 @@ fn randnla_nystrom_id_reject_bad_parameters() {
             None,
             &CgOptions {
                 tol: 0.0,
-                max_iters: 5
+                max_iter: 5
             }
         )
         .is_err()
@@ -599,7 +636,7 @@ fn randnla_nystrom_id_reject_bad_parameters() {
             None,
             &CgOptions {
                 tol: 1e-6,
-                max_iters: 0
+                max_iter: 0
             }
         )
         .is_err()

@@ -373,6 +373,77 @@ fn f32_engines_refuse_values_outside_f32_range() {
     }
 }
 
+/// Operators with one written parameter outside f32's range (1e39 or 1e40) that a planner merge
+/// would bring back into range: the scale folded into the diagonal, two diagonals merged, two
+/// diagonal terms of a sum merged, a scaled diagonal factor of a Kronecker product. Found by
+/// `fuzz::operators` (f32 engines accepted them and returned Inf or NaN). A CSR matrix's
+/// duplicates are not such a case: `Csr::new` stores their sum, which is the parameter.
+fn hidden_out_of_f32() -> Vec<(&'static str, Op)> {
+    let big = || Op::diagonal(vec![1e40, 1.0]).unwrap();
+    vec![
+        ("diagonal(1e40).scaled(1e-20)", big().scaled(1e-20).unwrap()),
+        (
+            "diagonal(1e40)·diagonal(1e-20)",
+            Op::product(vec![big(), Op::diagonal(vec![1e-20, 1.0]).unwrap()]).unwrap(),
+        ),
+        (
+            "diagonal(1e39) + diagonal(-9.99e38)",
+            Op::sum(vec![
+                Op::diagonal(vec![1e39, 1.0]).unwrap(),
+                Op::diagonal(vec![-9.99e38, 1.0]).unwrap(),
+            ])
+            .unwrap(),
+        ),
+        (
+            "kronecker(diagonal(1e40).scaled(1e-20), I)",
+            Op::leaf(
+                Kronecker::new(vec![
+                    Op::diagonal(vec![1e40]).unwrap().scaled(1e-20).unwrap(),
+                    Op::identity(2).unwrap(),
+                ])
+                .unwrap(),
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn f32_engines_refuse_written_parameters_whatever_the_planner_merges() {
+    let x32 = Mat::<f32>::from_fn(2, 1, |i, _| i as f32 + 1.0);
+    let models = [
+        ("structure-only", CostModel::structure_only()),
+        ("cpu-default", CostModel::cpu_default()),
+        ("materializing", materializing()),
+    ];
+    let mut engines: Vec<(String, Engine)> = models
+        .iter()
+        .map(|(m, model)| {
+            (
+                format!("cpu {m}"),
+                Engine::cpu().with_cost_model(model.clone()),
+            )
+        })
+        .collect();
+    match gpu_engines() {
+        Some((g, _)) => engines.push(("gpu structure-only".into(), g)),
+        None => report("reliability_core: hidden f32 parameters GPU half SKIPPED"),
+    }
+    for (name, e) in &engines {
+        for (what, op) in hidden_out_of_f32() {
+            assert_out_of_f32(&format!("{name} apply {what}"), e.apply(&op, x32.as_ref()));
+        }
+    }
+    // f64 takes them all, under every model.
+    let x64 = Mat::<f64>::from_fn(2, 1, |i, _| i as f64 + 1.0);
+    for (m, model) in &models {
+        let e = Engine::cpu().with_cost_model(model.clone());
+        for (what, op) in hidden_out_of_f32() {
+            let y = e.apply(&op, x64.as_ref());
+            assert!(y.is_ok(), "f64 {m} apply {what}: {y:?}");
+        }
+    }
+}
+
 #[test]
 fn gemm_with_zero_alpha_does_not_form_the_product() {
     fn check<T: linops::Scalar + Into<f64>>(name: &str, e: &Engine, big: T) {

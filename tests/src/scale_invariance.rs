@@ -29,13 +29,17 @@ use crate::support::{Rng, cpu_engine, report, test_device};
 use faer::Mat;
 use linops::randnla::id::{IdOptions, column_id, cur, row_id};
 use linops::randnla::lstsq::{LstsqOptions, lstsq, lstsq_sketch_solve};
-use linops::randnla::matfun::{NsKind, inverse_root, polar_newton_schulz, sqrt_newton_schulz};
+use linops::randnla::matfun::{
+    MatFunOptions, NsKind, inverse_root, polar_newton_schulz, sqrt_newton_schulz,
+};
 use linops::randnla::nystrom::{CgOptions, NystromOptions, nystrom, nystrom_pcg};
 use linops::randnla::qr::orthonormalize;
-use linops::randnla::range::{adaptive_range_finder, range_finder};
+use linops::randnla::range::{
+    AdaptiveRangeOptions, RangeOptions, adaptive_range_finder, range_finder,
+};
 use linops::randnla::streaming::{BlockOja, FrequentDirections};
 use linops::randnla::svd::{SvdOptions, block_krylov_svd, randomized_svd};
-use linops::randnla::trace::{hutch_plus_plus, hutchinson};
+use linops::randnla::trace::{TraceOptions, hutch_plus_plus, hutchinson};
 use linops::{DType, Engine, Error, HostMat, Matrix, Op};
 use linops_core::rng::RngState;
 use std::sync::OnceLock;
@@ -477,7 +481,15 @@ fn range_finder_is_scale_invariant() {
     sweep("range_finder", 0.0, SVD_K, |b, e| {
         let r = in_prec!(
             b,
-            range_finder(b.engine, &dense_op(&scaled(&a, e)), 4, 1, 12)
+            range_finder(
+                b.engine,
+                &dense_op(&scaled(&a, e)),
+                4,
+                &RangeOptions {
+                    power_iters: 1,
+                    seed: 12
+                }
+            )
         )?;
         cont(projector(&down(b.engine, &r.q)?))
     });
@@ -493,7 +505,17 @@ fn adaptive_range_finder_is_scale_invariant() {
         let op = dense_op(&scaled(&a, e));
         let r = in_prec!(
             b,
-            adaptive_range_finder(b.engine, &op, 0.05 * pow2(e), 2, 4, 12, 13)
+            adaptive_range_finder(
+                b.engine,
+                &op,
+                0.05 * pow2(e),
+                &AdaptiveRangeOptions {
+                    block: 2,
+                    probes: 4,
+                    max_rank: Some(12),
+                    seed: 13
+                }
+            )
         )?;
         let q = down(b.engine, &r.q)?;
         let mut out = vec![r.estimate * pow2(-e)];
@@ -544,7 +566,7 @@ fn nystrom_pcg_is_scale_invariant() {
         let op = dense_op(&scaled(&a, e));
         let opts = CgOptions {
             tol: if b.f64 { 1e-10 } else { 1e-5 },
-            max_iters: 100,
+            max_iter: 100,
         };
         let r = in_prec!(
             b,
@@ -683,14 +705,31 @@ fn lstsq_sketch_solve_scaled_a() {
 fn trace_estimators_are_scale_invariant() {
     let a = test_matrix(14, 25, 25, 25);
     sweep("hutchinson", 1.0, 1e3 * 25.0, |b, e| {
-        let t = in_prec!(b, hutchinson(b.engine, &dense_op(&scaled(&a, e)), 8, 21))?;
+        let t = in_prec!(
+            b,
+            hutchinson(
+                b.engine,
+                &dense_op(&scaled(&a, e)),
+                &TraceOptions {
+                    matvecs: 8,
+                    seed: 21
+                }
+            )
+        )?;
         cont(vec![t.estimate * pow2(-e), t.std_error * pow2(-e)])
     });
     let p = spd(15, 25, 25);
     sweep("hutch_plus_plus", 1.0, 1e3 * 25.0, |b, e| {
         let t = in_prec!(
             b,
-            hutch_plus_plus(b.engine, &dense_op(&scaled(&p, e)), 12, 22)
+            hutch_plus_plus(
+                b.engine,
+                &dense_op(&scaled(&p, e)),
+                &TraceOptions {
+                    matvecs: 12,
+                    seed: 22
+                }
+            )
         )?;
         cont(vec![
             t.estimate * pow2(-e),
@@ -780,7 +819,15 @@ fn polar_newton_schulz_is_scale_invariant() {
             |b, e| {
                 let r = in_prec!(
                     b,
-                    polar_newton_schulz(b.engine, &dense_op(&scaled(&a, e)), kind, None, 60)
+                    polar_newton_schulz(
+                        b.engine,
+                        &dense_op(&scaled(&a, e)),
+                        kind,
+                        &MatFunOptions {
+                            tol: None,
+                            max_iter: Some(60)
+                        }
+                    )
                 )?;
                 Ok((
                     vec![f64::from(u8::from(r.converged))],
@@ -800,7 +847,14 @@ fn sqrt_newton_schulz_is_scale_invariant() {
     sweep("sqrt_newton_schulz", 0.5, 1e4 * 10.0, |b, e| {
         let r = in_prec!(
             b,
-            sqrt_newton_schulz(b.engine, &dense_op(&scaled(&a, e)), None, 60)
+            sqrt_newton_schulz(
+                b.engine,
+                &dense_op(&scaled(&a, e)),
+                &MatFunOptions {
+                    tol: None,
+                    max_iter: Some(60)
+                }
+            )
         )?;
         let mut out: Vec<f64> = flat(&down(b.engine, &r.x)?)
             .iter()
@@ -831,7 +885,12 @@ fn inverse_root_is_scale_invariant() {
             |b, e| {
                 let r = in_prec!(
                     b,
-                    inverse_root(b.engine, &dense_op(&scaled(&a, e)), p, None, 100)
+                    inverse_root(
+                        b.engine,
+                        &dense_op(&scaled(&a, e)),
+                        p,
+                        &MatFunOptions::default()
+                    )
                 )?;
                 let back = pow2(e / f64::from(p));
                 let x: Vec<f64> = flat(&down(b.engine, &r.x)?)

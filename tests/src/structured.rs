@@ -568,14 +568,17 @@ fn gpu_block_gemm_is_one_dispatch_and_validates_its_ranges() {
         enc.block_gemm(&args, &w, &x, &y),
         Err(Error::EmptyDimension { .. })
     ));
-    let idx = dev.upload(5, 1, &[0.0; 5]).unwrap();
+    let idx = dev.upload_indices(&[0; 5]).unwrap();
     assert!(matches!(
         enc.gather(1.0, &idx, &x, 0.0, &y),
         Err(Error::ShapeMismatch { .. })
     ));
     assert!(enc.is_empty());
-    // Out-of-range and non-integer indices read zero rows, never outside x.
-    let idx = dev.upload(6, 1, &[0.0, 5.0, 6.0, 1e9, -1.0, 2.5]).unwrap();
+    // Out-of-range indices (u32, so never negative or fractional) read zero rows, never
+    // outside x.
+    let idx = dev
+        .upload_indices(&[0, 5, 6, 1 << 30, u32::MAX, 2])
+        .unwrap();
     let xs = dev.upload(6, 1, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
     let out = dev.alloc(6, 1).unwrap();
     let mut enc = dev.encoder();
@@ -583,7 +586,7 @@ fn gpu_block_gemm_is_one_dispatch_and_validates_its_ranges() {
     enc.submit().unwrap();
     assert_eq!(
         dev.download(&out).unwrap(),
-        vec![1.0, 6.0, 0.0, 0.0, 0.0, 0.0]
+        vec![1.0, 6.0, 0.0, 0.0, 0.0, 3.0]
     );
 }
 

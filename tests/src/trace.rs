@@ -2,7 +2,7 @@
 
 use crate::support::{gpu_engines, report};
 use faer::Mat;
-use linops::randnla::trace::{hutch_plus_plus, hutchinson};
+use linops::randnla::trace::{TraceOptions, hutch_plus_plus, hutchinson};
 use linops::{Engine, Error, Op, Scalar};
 use linops_core::rng::{Dist, RngState};
 
@@ -54,7 +54,17 @@ fn unbiased_on<T: Scalar>(e: &Engine, name: &str) {
     let op = linops::dense(a.as_ref()).unwrap();
     let (reps, probes) = (200usize, 10usize);
     let ests: Vec<_> = (0..reps)
-        .map(|s| hutchinson::<T>(e, &op, probes, 1000 + s as u64).unwrap())
+        .map(|s| {
+            hutchinson::<T>(
+                e,
+                &op,
+                &TraceOptions {
+                    matvecs: probes,
+                    seed: 1000 + s as u64,
+                },
+            )
+            .unwrap()
+        })
         .collect();
     let mean = ests.iter().map(|t| t.estimate).sum::<f64>() / reps as f64;
     let var_theory = term_variance(&a) / probes as f64;
@@ -95,8 +105,24 @@ fn hutchpp_beats_hutchinson<T: Scalar>(e: &Engine, name: &str) {
     let (reps, m) = (40usize, 30usize);
     let (mut eh, mut ep, mut covered) = (0.0, 0.0, 0usize);
     for s in 0..reps as u64 {
-        let h = hutchinson::<T>(e, &op, m, 7000 + s).unwrap();
-        let p = hutch_plus_plus::<T>(e, &op, m, 9000 + s).unwrap();
+        let h = hutchinson::<T>(
+            e,
+            &op,
+            &TraceOptions {
+                matvecs: m,
+                seed: 7000 + s,
+            },
+        )
+        .unwrap();
+        let p = hutch_plus_plus::<T>(
+            e,
+            &op,
+            &TraceOptions {
+                matvecs: m,
+                seed: 9000 + s,
+            },
+        )
+        .unwrap();
         assert_eq!(p.matvecs, m);
         eh += (h.estimate - exact).abs();
         ep += (p.estimate - exact).abs();
@@ -135,11 +161,48 @@ fn trace_bad_input() {
     let e = Engine::cpu();
     let rect = Op::dense(2, 3, vec![1.0; 6]).unwrap();
     assert!(matches!(
-        hutchinson::<f64>(&e, &rect, 4, 0),
+        hutchinson::<f64>(
+            &e,
+            &rect,
+            &TraceOptions {
+                matvecs: 4,
+                seed: 0
+            }
+        ),
         Err(Error::ShapeMismatch { .. })
     ));
     let sq = Op::identity(10).unwrap();
-    assert!(hutchinson::<f64>(&e, &sq, 1, 0).is_err());
-    assert!(hutch_plus_plus::<f64>(&e, &sq, 5, 0).is_err());
-    assert!(hutch_plus_plus::<f64>(&e, &sq, 30, 0).is_err()); // k = 10 = n
+    assert!(
+        hutchinson::<f64>(
+            &e,
+            &sq,
+            &TraceOptions {
+                matvecs: 1,
+                seed: 0
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        hutch_plus_plus::<f64>(
+            &e,
+            &sq,
+            &TraceOptions {
+                matvecs: 5,
+                seed: 0
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        hutch_plus_plus::<f64>(
+            &e,
+            &sq,
+            &TraceOptions {
+                matvecs: 30,
+                seed: 0
+            }
+        )
+        .is_err()
+    ); // k = 10 = n
 }

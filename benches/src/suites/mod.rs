@@ -8,6 +8,7 @@
 //! sets [`Suite::runner`] and is run by that function instead (`structured` does).
 //! Adding a suite: a module here with a `SUITE` constant, and one line in [`SUITES`].
 
+pub mod accuracy;
 pub mod gpu;
 pub mod quick;
 pub mod randnla;
@@ -92,6 +93,7 @@ pub const SUITES: &[Suite] = &[
     structured::SUITE,
     sketch::SUITE,
     randnla::SUITE,
+    accuracy::SUITE,
 ];
 
 /// The suite called `name`.

@@ -226,7 +226,7 @@ fn run_driver<T: Scalar>(
                 } else {
                     1e-5
                 },
-                max_iters: 500,
+                max_iter: 500,
             };
             let (seconds, reps, r) = timed(policy, || {
                 let pre = nystrom::nystrom::<T>(e, &a, k, &nystrom::NystromOptions::default())?;
@@ -263,7 +263,15 @@ fn run_driver<T: Scalar>(
                 None
             };
             let (seconds, reps, r) = timed(policy, || {
-                matfun::polar_newton_schulz::<T>(e, &a, kind, tol, iters)
+                matfun::polar_newton_schulz::<T>(
+                    e,
+                    &a,
+                    kind,
+                    &matfun::MatFunOptions {
+                        tol,
+                        max_iter: Some(iters),
+                    },
+                )
             })?;
             let x: Mat<T> = e.download(&r.x)?;
             let mut d2 = 0.0;

@@ -27,6 +27,9 @@ pub use backend::{Backend, axpby_shape, check_scalar, gemm_shape};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use host::{HostMat, check_finite};
-pub use lower::{BlockLayout, BufId, BufferDesc, BufferRole, Kernel, Link, Lowerer, Param, Step};
+pub use lower::{
+    BlockLayout, BufId, BufferDesc, BufferRole, INDEX_BYTES, IndexParam, Kernel, Link, Lowerer,
+    Param, Step,
+};
 pub use op::{LeafOp, Lowering, Op};
 pub use plan::{Plan, Rewrites};

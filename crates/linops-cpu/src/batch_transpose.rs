@@ -41,10 +41,11 @@ impl crate::execute::CpuKernel for linops_core::plan::kernel::BatchTranspose {
     fn run<T: CpuElem>(
         &self,
         _: &crate::CpuBackend<T>,
-        inputs: &[MatRef<'_, T>],
+        inputs: &crate::execute::Args<'_, T>,
         out: &mut Mat<T>,
-    ) {
+    ) -> linops_core::Result<()> {
         let (alpha, beta) = (crate::t(self.alpha), crate::t(self.beta));
-        batch_transpose(self.rows, self.cols, alpha, beta, inputs[0], out);
+        batch_transpose(self.rows, self.cols, alpha, beta, inputs.mat(0)?, out);
+        Ok(())
     }
 }

@@ -215,10 +215,19 @@ impl crate::execute::CpuKernel for BlockGemm {
     fn run<T: CpuElem>(
         &self,
         be: &crate::CpuBackend<T>,
-        inputs: &[MatRef<'_, T>],
+        inputs: &crate::execute::Args<'_, T>,
         out: &mut Mat<T>,
-    ) {
+    ) -> linops_core::Result<()> {
         let (alpha, beta) = (crate::t(self.alpha), crate::t(self.beta));
-        block_gemm(*self, inputs[0], inputs[1], out, alpha, beta, be.par());
+        block_gemm(
+            *self,
+            inputs.mat(0)?,
+            inputs.mat(1)?,
+            out,
+            alpha,
+            beta,
+            be.par(),
+        );
+        Ok(())
     }
 }

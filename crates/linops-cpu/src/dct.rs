@@ -189,10 +189,11 @@ impl crate::execute::CpuKernel for linops_core::plan::kernel::Dct {
     fn run<T: crate::CpuElem>(
         &self,
         be: &crate::CpuBackend<T>,
-        inputs: &[MatRef<'_, T>],
+        inputs: &crate::execute::Args<'_, T>,
         out: &mut Mat<T>,
-    ) {
-        let (x, table) = (inputs[0], inputs[1]);
+    ) -> linops_core::Result<()> {
+        let (x, table) = (inputs.mat(0)?, inputs.mat(1)?);
         T::dct_columns(x, table, out, self.inverse, self.alpha, self.beta, be.par());
+        Ok(())
     }
 }

@@ -3,12 +3,17 @@
 
 use crate::execute::CpuKernel;
 use crate::{CpuBackend, CpuElem, t};
-use faer::{Mat, MatRef};
+use faer::Mat;
 use linops_core::plan::kernel::{Axpby, CopyCols, DiagScale, Transpose};
 
 impl CpuKernel for Axpby {
-    fn run<T: CpuElem>(&self, _: &CpuBackend<T>, inputs: &[MatRef<'_, T>], out: &mut Mat<T>) {
-        let x = inputs[0];
+    fn run<T: CpuElem>(
+        &self,
+        _: &CpuBackend<T>,
+        inputs: &crate::execute::Args<'_, T>,
+        out: &mut Mat<T>,
+    ) -> linops_core::Result<()> {
+        let x = inputs.mat(0)?;
         let (alpha, beta) = (t::<T>(self.alpha), t::<T>(self.beta));
         let zero_beta = beta == t(0.0);
         for j in 0..out.ncols() {
@@ -19,12 +24,18 @@ impl CpuKernel for Axpby {
                 *o = if zero_beta { v } else { v + beta * *o };
             }
         }
+        Ok(())
     }
 }
 
 impl CpuKernel for DiagScale {
-    fn run<T: CpuElem>(&self, _: &CpuBackend<T>, inputs: &[MatRef<'_, T>], out: &mut Mat<T>) {
-        let (d, x) = (inputs[0].col(0), inputs[1]);
+    fn run<T: CpuElem>(
+        &self,
+        _: &CpuBackend<T>,
+        inputs: &crate::execute::Args<'_, T>,
+        out: &mut Mat<T>,
+    ) -> linops_core::Result<()> {
+        let (d, x) = (inputs.mat(0)?.col(0), inputs.mat(1)?);
         let (alpha, beta) = (t::<T>(self.alpha), t::<T>(self.beta));
         let zero_beta = beta == t(0.0);
         for j in 0..out.ncols() {
@@ -35,20 +46,33 @@ impl CpuKernel for DiagScale {
                 *o = if zero_beta { v } else { v + beta * *o };
             }
         }
+        Ok(())
     }
 }
 
 impl CpuKernel for Transpose {
-    fn run<T: CpuElem>(&self, _: &CpuBackend<T>, inputs: &[MatRef<'_, T>], out: &mut Mat<T>) {
-        out.copy_from(inputs[0].transpose());
+    fn run<T: CpuElem>(
+        &self,
+        _: &CpuBackend<T>,
+        inputs: &crate::execute::Args<'_, T>,
+        out: &mut Mat<T>,
+    ) -> linops_core::Result<()> {
+        out.copy_from(inputs.mat(0)?.transpose());
+        Ok(())
     }
 }
 
 impl CpuKernel for CopyCols {
-    fn run<T: CpuElem>(&self, _: &CpuBackend<T>, inputs: &[MatRef<'_, T>], out: &mut Mat<T>) {
-        let x = inputs[0];
+    fn run<T: CpuElem>(
+        &self,
+        _: &CpuBackend<T>,
+        inputs: &crate::execute::Args<'_, T>,
+        out: &mut Mat<T>,
+    ) -> linops_core::Result<()> {
+        let x = inputs.mat(0)?;
         out.as_mut()
             .subcols_mut(self.offset, x.ncols())
             .copy_from(x);
+        Ok(())
     }
 }

@@ -1,4 +1,7 @@
 //! Plan execution on the CPU: one faer routine or column loop per step.
+//!
+//! Value buffers are faer matrices in `T` (parameters converted once and cached by the backend);
+//! index arrays are read as the plan's own `u32` slices, with no conversion.
 
 use crate::{CpuBackend, CpuElem};
 use faer::{Mat, MatRef};
@@ -9,16 +12,50 @@ enum Slot<'a, T: CpuElem> {
     Empty,
     Input(&'a Mat<T>),
     Param(Arc<Mat<T>>),
+    Index(&'a [u32]),
     Owned(Mat<T>),
 }
 
+/// A step's argument: a matrix of values or an index array.
+#[derive(Clone, Copy)]
+enum Arg<'a, T: CpuElem> {
+    Mat(MatRef<'a, T>),
+    Index(&'a [u32]),
+}
+
 impl<T: CpuElem> Slot<'_, T> {
-    fn get(&self) -> Option<MatRef<'_, T>> {
+    fn get(&self) -> Option<Arg<'_, T>> {
         match self {
             Slot::Empty => None,
-            Slot::Input(m) => Some(m.as_ref()),
-            Slot::Param(m) => Some(m.as_ref().as_ref()),
-            Slot::Owned(m) => Some(m.as_ref()),
+            Slot::Input(m) => Some(Arg::Mat(m.as_ref())),
+            Slot::Param(m) => Some(Arg::Mat(m.as_ref().as_ref())),
+            Slot::Index(i) => Some(Arg::Index(i)),
+            Slot::Owned(m) => Some(Arg::Mat(m.as_ref())),
+        }
+    }
+}
+
+/// The arguments of one step, read by position with the kind the kernel expects.
+pub(crate) struct Args<'a, T: CpuElem>(Vec<Arg<'a, T>>);
+
+impl<'a, T: CpuElem> Args<'a, T> {
+    /// Argument `i` as a matrix.
+    pub(crate) fn mat(&self, i: usize) -> Result<MatRef<'a, T>> {
+        match self.0.get(i) {
+            Some(Arg::Mat(m)) => Ok(*m),
+            _ => Err(Error::InvalidArgument(format!(
+                "plan step argument {i} is not a matrix of values"
+            ))),
+        }
+    }
+
+    /// Argument `i` as an index array.
+    pub(crate) fn index(&self, i: usize) -> Result<&'a [u32]> {
+        match self.0.get(i) {
+            Some(Arg::Index(s)) => Ok(s),
+            _ => Err(Error::InvalidArgument(format!(
+                "plan step argument {i} is not an index array"
+            ))),
         }
     }
 }
@@ -43,6 +80,7 @@ pub(crate) fn run<T: CpuElem>(
         .map(|b| match &b.role {
             BufferRole::Input(i) => Slot::Input(inputs[*i]),
             BufferRole::Param(p) => Slot::Param(be.param(p)),
+            BufferRole::Index(p) => Slot::Index(p.indices()),
             BufferRole::Output | BufferRole::Temp => Slot::Empty,
         })
         .collect();
@@ -54,7 +92,7 @@ pub(crate) fn run<T: CpuElem>(
             _ => be.take_scratch(rows, cols),
         };
         {
-            let inputs: Vec<MatRef<'_, T>> = step
+            let inputs = step
                 .inputs
                 .iter()
                 .map(|b| {
@@ -66,7 +104,7 @@ pub(crate) fn run<T: CpuElem>(
                     })
                 })
                 .collect::<Result<_>>()?;
-            run_step(be, &step.kernel, &inputs, &mut out);
+            run_step(be, &step.kernel, &Args(inputs), &mut out)?;
         }
         slots[step.output.index()] = Slot::Owned(out);
     }
@@ -89,11 +127,21 @@ pub(crate) fn run<T: CpuElem>(
 }
 
 /// How the CPU runs one kernel: implemented by each kernel's arguments struct (from
-/// `linops_core::plan::kernel`) in the CPU file named after it. Shapes were checked when the
-/// step was planned.
+/// `linops_core::plan::kernel`) in the CPU file named after it. Shapes and argument kinds were
+/// checked when the step was planned (a kind that does not match is still an error here, never
+/// a panic).
 pub(crate) trait CpuKernel {
     /// `out ← kernel(inputs, out)`.
-    fn run<T: CpuElem>(&self, be: &CpuBackend<T>, inputs: &[MatRef<'_, T>], out: &mut Mat<T>);
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when an argument is not of the kind the kernel reads (a value
+    /// matrix where an index array is expected, or the reverse).
+    fn run<T: CpuElem>(
+        &self,
+        be: &CpuBackend<T>,
+        inputs: &Args<'_, T>,
+        out: &mut Mat<T>,
+    ) -> Result<()>;
 }
 
 macro_rules! dispatch {
@@ -102,9 +150,9 @@ macro_rules! dispatch {
         fn run_step<T: CpuElem>(
             be: &CpuBackend<T>,
             kernel: &Kernel,
-            inputs: &[MatRef<'_, T>],
+            inputs: &Args<'_, T>,
             out: &mut Mat<T>,
-        ) {
+        ) -> Result<()> {
             match kernel {
                 $(Kernel::$k(k) => k.run(be, inputs, out),)*
             }

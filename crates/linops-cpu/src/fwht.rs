@@ -115,9 +115,10 @@ impl crate::execute::CpuKernel for linops_core::plan::kernel::Fwht {
     fn run<T: CpuElem>(
         &self,
         be: &crate::CpuBackend<T>,
-        inputs: &[MatRef<'_, T>],
+        inputs: &crate::execute::Args<'_, T>,
         out: &mut Mat<T>,
-    ) {
-        fwht(inputs[0], out, self.alpha, self.beta, be.par());
+    ) -> linops_core::Result<()> {
+        fwht(inputs.mat(0)?, out, self.alpha, self.beta, be.par());
+        Ok(())
     }
 }

@@ -4,28 +4,33 @@
 use crate::execute::CpuKernel;
 use crate::{CpuBackend, CpuElem, t};
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef};
+use faer::{Accum, Mat};
 use linops_core::plan::kernel::Gemm;
 
 impl CpuKernel for Gemm {
-    fn run<T: CpuElem>(&self, be: &CpuBackend<T>, inputs: &[MatRef<'_, T>], out: &mut Mat<T>) {
+    fn run<T: CpuElem>(
+        &self,
+        be: &CpuBackend<T>,
+        inputs: &crate::execute::Args<'_, T>,
+        out: &mut Mat<T>,
+    ) -> linops_core::Result<()> {
         if self.alpha == 0.0 {
             if self.beta == 0.0 {
                 out.fill(t(0.0));
             } else {
                 scale_in_place(out, t(self.beta));
             }
-            return;
+            return Ok(());
         }
         let a = if self.trans_a {
-            inputs[0].transpose()
+            inputs.mat(0)?.transpose()
         } else {
-            inputs[0]
+            inputs.mat(0)?
         };
         let b = if self.trans_b {
-            inputs[1].transpose()
+            inputs.mat(1)?.transpose()
         } else {
-            inputs[1]
+            inputs.mat(1)?
         };
         let accum = if self.beta == 0.0 {
             Accum::Replace
@@ -36,6 +41,7 @@ impl CpuKernel for Gemm {
             Accum::Add
         };
         matmul(out.as_mut(), accum, a, b, t::<T>(self.alpha), be.par());
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@
 //! adds exact zeros). Cost: `rows·cols` generated entries and multiplies.
 
 use crate::CpuElem;
-use faer::{Mat, MatRef};
+use faer::Mat;
 use linops_core::rng::{Dist, RngState};
 
 /// Fills `out` (`rows×cols`, or `cols×rows` when `trans`); the shape was checked when planned.
@@ -34,8 +34,14 @@ pub(crate) fn random_fill<T: CpuElem>(
 }
 
 impl crate::execute::CpuKernel for linops_core::plan::kernel::RandomFill {
-    fn run<T: CpuElem>(&self, _: &crate::CpuBackend<T>, _: &[MatRef<'_, T>], out: &mut Mat<T>) {
+    fn run<T: CpuElem>(
+        &self,
+        _: &crate::CpuBackend<T>,
+        _: &crate::execute::Args<'_, T>,
+        out: &mut Mat<T>,
+    ) -> linops_core::Result<()> {
         let shape = (self.rows, self.cols);
         random_fill(self.dist, self.rng, shape, self.trans, self.alpha, out);
+        Ok(())
     }
 }

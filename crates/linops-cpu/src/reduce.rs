@@ -58,10 +58,11 @@ impl crate::execute::CpuKernel for linops_core::plan::kernel::ColNorms {
     fn run<T: CpuElem>(
         &self,
         _: &crate::CpuBackend<T>,
-        inputs: &[MatRef<'_, T>],
+        inputs: &crate::execute::Args<'_, T>,
         out: &mut Mat<T>,
-    ) {
-        col_norms(inputs[0], out);
+    ) -> linops_core::Result<()> {
+        col_norms(inputs.mat(0)?, out);
+        Ok(())
     }
 }
 
@@ -69,9 +70,10 @@ impl crate::execute::CpuKernel for linops_core::plan::kernel::ColDots {
     fn run<T: CpuElem>(
         &self,
         _: &crate::CpuBackend<T>,
-        inputs: &[MatRef<'_, T>],
+        inputs: &crate::execute::Args<'_, T>,
         out: &mut Mat<T>,
-    ) {
-        col_dots(inputs[0], inputs[1], out);
+    ) -> linops_core::Result<()> {
+        col_dots(inputs.mat(0)?, inputs.mat(1)?, out);
+        Ok(())
     }
 }

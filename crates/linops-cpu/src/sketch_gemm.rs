@@ -73,9 +73,10 @@ impl crate::execute::CpuKernel for SketchGemm {
     fn run<T: CpuElem>(
         &self,
         be: &crate::CpuBackend<T>,
-        inputs: &[MatRef<'_, T>],
+        inputs: &crate::execute::Args<'_, T>,
         out: &mut Mat<T>,
-    ) {
-        run(self, be.par(), inputs[0], out);
+    ) -> linops_core::Result<()> {
+        run(self, be.par(), inputs.mat(0)?, out);
+        Ok(())
     }
 }

@@ -1,10 +1,10 @@
 //! `spmm` on the CPU: `out = alpha·S·X + beta·out` with `S` (`m×k`) in CSR form.
 //!
-//! Storage: `S` is three parameters `[indptr, indices, values]` (`m + 1` row pointers, then the
-//! column index and value of each of the `nnz` entries, row by row); `X` (`k×b`) and `out`
-//! (`m×b`) are read in flat column-major order ([`crate::flat`]). The structure is decoded once
-//! per apply: row ranges are clamped to `0..nnz`, and an entry whose column index is not below
-//! `k` is skipped (never an out-of-bounds read). Two paths:
+//! Storage: `S` is three parameters: the `u32` index arrays `indptr` (`m + 1` row pointers) and
+//! `indices` (the column of each of the `nnz` entries, row by row), read as they are, and the
+//! values; `X` (`k×b`) and `out` (`m×b`) are read in flat column-major order ([`crate::flat`]).
+//! Row ranges are clamped to `0..nnz` and an entry whose column index is not below `k` is skipped
+//! (never an out-of-bounds read). Two paths:
 //! - a short, wide `S` (the sketching orientation, [`wide::applies`]) streams `X` once through a
 //!   blocked gather ([`wide`]);
 //! - otherwise each output element `out[r, j] = Σ_p values[p]·X[indices[p], j]` over row `r`'s
@@ -24,34 +24,31 @@ use faer::{Mat, MatRef, Par};
 /// beyond a few tens of thousands.
 const MIN_PARALLEL_WORK: usize = 1 << 15;
 
-/// `out = alpha·S·X + beta·out` with `S` in CSR form `[indptr, indices, values]` (integers stored
-/// as reals). Entries with a column index not below `X.nrows()` are skipped.
+/// `out = alpha·S·X + beta·out` with `S` in CSR form: `[indptr, indices]` and `values`. Entries
+/// with a column index not below `X.nrows()` are skipped.
 pub(crate) fn spmm<T: CpuElem>(
     par: Par,
     alpha: T,
     beta: T,
-    csr: [MatRef<'_, T>; 3],
+    [indptr, indices]: [&[u32]; 2],
+    values: MatRef<'_, T>,
     x: MatRef<'_, T>,
     out: &mut Mat<T>,
 ) {
-    let [indptr, indices, values] = csr.map(flat);
+    let values = flat(values);
     let (m, b, k) = (out.nrows(), out.ncols(), x.nrows());
-    let nnz = values.len();
-    let index = |v: T| -> usize {
-        let f = v.to_f64();
-        if f >= 0.0 { f as usize } else { usize::MAX }
-    };
-    // Decoded structure: the row ranges clamped to [0, nnz], column indices (k marks "skip").
+    let nnz = values.len().min(indices.len());
+    // The row ranges clamped to [0, nnz] (one pass over m + 1 pointers).
     let ranges: Vec<(usize, usize)> = (0..m)
         .map(|r| {
-            let end = index(indptr[r + 1]).min(nnz);
-            (index(indptr[r]).min(end), end)
+            let end = (indptr[r + 1] as usize).min(nnz);
+            ((indptr[r] as usize).min(end), end)
         })
         .collect();
-    let cols: Vec<usize> = indices.iter().map(|v| index(*v).min(k)).collect();
+    let cols = &indices[..nnz];
     // A short, wide S (the sketching orientation) streams X once through a blocked gather.
     if wide::applies(m, k)
-        && let Some(acc) = wide::spmm_wide(par, &ranges, &cols, &values, x, m)
+        && let Some(acc) = wide::spmm_wide(par, &ranges, cols, &values, x, m)
     {
         store(&acc, alpha, beta, out);
         return;
@@ -74,7 +71,7 @@ pub(crate) fn spmm<T: CpuElem>(
                 let xc = &xs[j * k..(j + 1) * k];
                 let mut s = T::from_f64(0.0);
                 for p in ranges[r].0..ranges[r].1 {
-                    if let Some(xv) = xc.get(cols[p]) {
+                    if let Some(xv) = xc.get(cols[p] as usize) {
                         s += values[p] * *xv;
                     }
                 }
@@ -89,11 +86,13 @@ impl crate::execute::CpuKernel for linops_core::plan::kernel::Spmm {
     fn run<T: CpuElem>(
         &self,
         be: &crate::CpuBackend<T>,
-        inputs: &[MatRef<'_, T>],
+        inputs: &crate::execute::Args<'_, T>,
         out: &mut Mat<T>,
-    ) {
+    ) -> linops_core::Result<()> {
         let (alpha, beta) = (crate::t(self.alpha), crate::t(self.beta));
-        let csr = [inputs[0], inputs[1], inputs[2]];
-        spmm(be.par(), alpha, beta, csr, inputs[3], out);
+        let structure = [inputs.index(0)?, inputs.index(1)?];
+        let (values, x) = (inputs.mat(2)?, inputs.mat(3)?);
+        spmm(be.par(), alpha, beta, structure, values, x, out);
+        Ok(())
     }
 }

@@ -1,16 +1,17 @@
 //! `GpuBackend`: runs linops-core plans on a [`GpuDevice`].
 //!
-//! Execution of one plan: operator parameters are converted to f32 and uploaded once per op (cached
-//! by the parameter's key while the op is alive), output and temporaries come from the buffer pool,
+//! Execution of one plan: operator parameters are converted to f32 and index arrays uploaded as
+//! `u32` once per op (cached by the parameter's key while the op is alive), output and temporaries come from the buffer pool,
 //! every step is recorded into one command encoder, and the encoder is submitted once. Nothing is
 //! read back: the output stays on the device until the caller downloads it.
 
-use crate::{GpuDevice, GpuEncoder, GpuMat};
-use linops_core::{Backend, BufferRole, DType, Error, Kernel, Param, Plan, Result};
+use crate::{GpuDevice, GpuEncoder, GpuIndices, GpuMat};
+use linops_core::{Backend, BufferRole, DType, Error, IndexParam, Kernel, Param, Plan, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 type ParamCache = HashMap<u64, (Weak<[f64]>, Arc<GpuMat>)>;
+type IndexCache = HashMap<u64, (Weak<[u32]>, Arc<GpuIndices>)>;
 
 /// The wgpu backend of linops (computes in f32).
 ///
@@ -29,6 +30,7 @@ type ParamCache = HashMap<u64, (Weak<[f64]>, Arc<GpuMat>)>;
 pub struct GpuBackend {
     dev: Arc<GpuDevice>,
     params: Mutex<ParamCache>,
+    indices: Mutex<IndexCache>,
 }
 
 impl GpuBackend {
@@ -45,6 +47,7 @@ impl GpuBackend {
         Self {
             dev,
             params: Mutex::new(HashMap::new()),
+            indices: Mutex::new(HashMap::new()),
         }
     }
 
@@ -72,6 +75,21 @@ impl GpuBackend {
         let data: Vec<f32> = p.data.iter().map(|v| *v as f32).collect();
         let m = Arc::new(self.dev.upload(p.rows, p.cols, &data)?);
         cache.insert(p.key, (Arc::downgrade(&p.data), m.clone()));
+        Ok(m)
+    }
+
+    /// The index parameter `p` on the device, uploaded once (as `u32`, no conversion) and cached
+    /// while the op is alive.
+    fn index(&self, p: &IndexParam) -> Result<Arc<GpuIndices>> {
+        let mut cache = self.indices.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((weak, m)) = cache.get(&p.key()) {
+            if weak.strong_count() > 0 {
+                return Ok(m.clone());
+            }
+        }
+        cache.retain(|_, (w, _)| w.strong_count() > 0);
+        let m = Arc::new(self.dev.upload_indices(p.indices())?);
+        cache.insert(p.key(), (Arc::downgrade(p.shared()), m.clone()));
         Ok(m)
     }
 
@@ -106,6 +124,7 @@ impl GpuBackend {
             slots.push(match &b.role {
                 BufferRole::Input(i) => Slot::Input(inputs[*i]),
                 BufferRole::Param(p) => Slot::Param(self.param(p)?),
+                BufferRole::Index(p) => Slot::Index(self.index(p)?),
                 BufferRole::Output | BufferRole::Temp => {
                     Slot::Owned(self.dev.alloc(b.rows, b.cols)?)
                 }
@@ -116,8 +135,8 @@ impl GpuBackend {
         let mut scratch: Vec<GpuMat> = Vec::new();
         let mut enc = self.dev.encoder();
         for step in plan.steps() {
-            let args: Vec<&GpuMat> = step.inputs.iter().map(|b| slots[b.index()].get()).collect();
-            let out = slots[step.output.index()].get();
+            let args = Args(step.inputs.iter().map(|b| &slots[b.index()]).collect());
+            let out = slots[step.output.index()].get()?;
             let mut cx = StepCx {
                 enc: &mut enc,
                 dev: &self.dev,
@@ -147,12 +166,35 @@ pub(crate) struct StepCx<'a> {
     pub scratch: &'a mut Vec<GpuMat>,
 }
 
+/// The arguments of one step, read by position with the kind the kernel expects: `f32` value
+/// matrices ([`Args::mat`]) or `u32` index vectors ([`Args::index`]).
+pub(crate) struct Args<'a>(Vec<&'a Slot<'a>>);
+
+impl Args<'_> {
+    /// Argument `i` as an f32 matrix.
+    pub(crate) fn mat(&self, i: usize) -> Result<&GpuMat> {
+        self.slot(i)?.get()
+    }
+
+    /// Argument `i` as an index vector.
+    pub(crate) fn index(&self, i: usize) -> Result<&GpuIndices> {
+        self.slot(i)?.indices()
+    }
+
+    fn slot(&self, i: usize) -> Result<&Slot<'_>> {
+        self.0.get(i).copied().ok_or_else(|| {
+            Error::InvalidArgument(format!("plan step reads argument {i} of {}", self.0.len()))
+        })
+    }
+}
+
 /// How the GPU records one kernel: implemented by each kernel's arguments struct (from
-/// `linops_core::plan::kernel`) in the file of `kernels/` named after it. Shapes were checked
-/// when the step was planned; the encoder methods check index ranges again.
+/// `linops_core::plan::kernel`) in the file of `kernels/` named after it. Shapes and argument
+/// kinds were checked when the step was planned (a kind that does not match is still an error
+/// here, never a reinterpretation of the bits); the encoder methods check index ranges again.
 pub(crate) trait GpuKernel {
     /// Records `out ← kernel(args, out)`.
-    fn record(&self, cx: &mut StepCx<'_>, args: &[&GpuMat], out: &GpuMat) -> Result<()>;
+    fn record(&self, cx: &mut StepCx<'_>, args: &Args<'_>, out: &GpuMat) -> Result<()>;
 }
 
 macro_rules! dispatch {
@@ -161,7 +203,7 @@ macro_rules! dispatch {
         fn record_step(
             cx: &mut StepCx<'_>,
             kernel: &Kernel,
-            args: &[&GpuMat],
+            args: &Args<'_>,
             out: &GpuMat,
         ) -> Result<()> {
             match kernel {
@@ -174,18 +216,34 @@ macro_rules! dispatch {
 linops_core::for_each_kernel!(dispatch);
 
 /// A plan buffer during execution.
-enum Slot<'a> {
+pub(crate) enum Slot<'a> {
     Input(&'a GpuMat),
     Param(Arc<GpuMat>),
+    Index(Arc<GpuIndices>),
     Owned(GpuMat),
 }
 
 impl Slot<'_> {
-    fn get(&self) -> &GpuMat {
+    /// The buffer as an f32 matrix (the planner checked every argument's kind; a mismatch is
+    /// still an error here, never a reinterpretation of the bits).
+    fn get(&self) -> Result<&GpuMat> {
         match self {
-            Slot::Input(m) => m,
-            Slot::Param(m) => m,
-            Slot::Owned(m) => m,
+            Slot::Input(m) => Ok(m),
+            Slot::Param(m) => Ok(m),
+            Slot::Owned(m) => Ok(m),
+            Slot::Index(_) => Err(Error::InvalidArgument(
+                "plan step reads an index array as values".into(),
+            )),
+        }
+    }
+
+    /// The buffer as an index vector.
+    fn indices(&self) -> Result<&GpuIndices> {
+        match self {
+            Slot::Index(m) => Ok(m),
+            _ => Err(Error::InvalidArgument(
+                "plan step reads values as an index array".into(),
+            )),
         }
     }
 }

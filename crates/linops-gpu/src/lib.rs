@@ -36,4 +36,4 @@ pub use kernels::block_gemm::BlockGemmArgs;
 pub use kernels::elementwise::Side;
 pub use kernels::gemm::{GemmArgs, GemmConfig, GemmTile};
 pub use kernels::sketch_gemm::SketchGemmArgs;
-pub use pool::{GpuMat, PoolStats};
+pub use pool::{GpuIndices, GpuMat, PoolStats};

@@ -184,9 +184,51 @@ impl GpuMat {
     }
 }
 
+/// A vector of `u32` indices on the device: an index parameter of a plan (a permutation, the
+/// row pointers and column indices of a CSR matrix), bound as `array<u32>` by the kernels that
+/// read indices (`gather`, `spmm`). A type of its own, so an index vector is never bound where
+/// `f32` values are read, nor the reverse.
+///
+/// # Examples
+/// ```
+/// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+/// let idx = dev.upload_indices(&[2, 0, 1]).unwrap();
+/// assert_eq!(idx.len(), 3);
+/// ```
+#[derive(Debug)]
+pub struct GpuIndices {
+    /// The indices' storage (4-byte elements, `len×1`).
+    storage: GpuMat,
+}
+
+impl GpuIndices {
+    /// Number of indices (never zero).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.storage.rows
+    }
+
+    /// Always false: an index vector has at least one entry.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The storage, for binding.
+    pub(crate) fn storage(&self) -> &GpuMat {
+        &self.storage
+    }
+}
+
 impl GpuDevice {
     /// Byte size of a rows × cols f32 matrix after checking it is non-empty and fits one binding.
     pub(crate) fn matrix_bytes(&self, what: &str, rows: usize, cols: usize) -> Result<u64> {
+        self.buffer_bytes(what, rows, cols, "f32 matrix")
+    }
+
+    /// Byte size of a rows × cols buffer of 4-byte elements (`kind` names them in errors) after
+    /// checking it is non-empty and fits one binding.
+    fn buffer_bytes(&self, what: &str, rows: usize, cols: usize, kind: &str) -> Result<u64> {
         if rows == 0 || cols == 0 {
             return Err(Error::EmptyDimension {
                 context: what.to_string(),
@@ -207,7 +249,7 @@ impl GpuDevice {
             .unwrap_or(u64::MAX);
         if bytes > limit_bytes {
             return Err(Error::DeviceLimit {
-                what: format!("{what} ({rows}x{cols} f32 matrix)"),
+                what: format!("{what} ({rows}x{cols} {kind})"),
                 requested: bytes,
                 limit_name: limit_name.to_string(),
                 limit: limit_bytes,
@@ -216,7 +258,7 @@ impl GpuDevice {
         // Element indices are u32 in the shaders.
         if bytes / 4 > u64::from(u32::MAX) {
             return Err(Error::DeviceLimit {
-                what: format!("{what} ({rows}x{cols} f32 matrix)"),
+                what: format!("{what} ({rows}x{cols} {kind})"),
                 requested: bytes / 4,
                 limit_name: "u32 element index".into(),
                 limit: u64::from(u32::MAX),
@@ -240,6 +282,11 @@ impl GpuDevice {
     /// ```
     pub fn alloc(&self, rows: usize, cols: usize) -> Result<GpuMat> {
         let bytes = self.matrix_bytes("alloc", rows, cols)?;
+        self.alloc_bytes(rows, cols, bytes)
+    }
+
+    /// A rows × cols buffer of 4-byte elements of `bytes` bytes (checked by the caller).
+    fn alloc_bytes(&self, rows: usize, cols: usize, bytes: u64) -> Result<GpuMat> {
         let mut class = size_class(bytes);
         if class > self.max_binding_bytes() {
             class = bytes.div_ceil(4) * 4;
@@ -299,6 +346,29 @@ impl GpuDevice {
                 .write_buffer(m.storage.buffer(), 0, bytemuck::cast_slice(data));
         })?;
         Ok(m)
+    }
+
+    /// An index vector holding `data` (for the kernels that read indices: `gather`, `spmm`).
+    ///
+    /// # Errors
+    /// [`Error::EmptyDimension`] for an empty `data`; [`Error::DeviceLimit`] when `4·len` exceeds
+    /// [`max_binding_bytes`](Self::max_binding_bytes) (the real limit of an index array on this
+    /// device); [`Error::Backend`] if the device cannot allocate it.
+    ///
+    /// # Examples
+    /// ```
+    /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+    /// assert!(dev.upload_indices(&[]).is_err());
+    /// assert_eq!(dev.upload_indices(&[7, 7]).unwrap().len(), 2);
+    /// ```
+    pub fn upload_indices(&self, data: &[u32]) -> Result<GpuIndices> {
+        let bytes = self.buffer_bytes("upload_indices", data.len(), 1, "u32 index vector")?;
+        let storage = self.alloc_bytes(data.len(), 1, bytes)?;
+        self.scoped("upload_indices", || {
+            self.queue
+                .write_buffer(storage.storage.buffer(), 0, bytemuck::cast_slice(data));
+        })?;
+        Ok(GpuIndices { storage })
     }
 
     /// A rows × cols matrix of zeros.

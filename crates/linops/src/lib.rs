@@ -95,8 +95,13 @@ pub use linops_core::{
 /// assert_eq!(state, RngState::new(7));
 /// ```
 pub mod prelude {
+    pub use crate::randnla::id::IdOptions;
     pub use crate::randnla::lstsq::LstsqOptions;
+    pub use crate::randnla::matfun::{MatFunOptions, NsKind};
+    pub use crate::randnla::nystrom::{CgOptions, NystromOptions};
+    pub use crate::randnla::range::{AdaptiveRangeOptions, RangeOptions};
     pub use crate::randnla::svd::SvdOptions;
+    pub use crate::randnla::trace::TraceOptions;
     pub use crate::{Engine, Error, HostMat, Matrix, Op, Result, RngState, Scalar};
     pub use faer::{Mat, MatRef};
 }

@@ -21,13 +21,17 @@ use crate::support::Rng;
 use faer::Mat;
 use linops::randnla::id::{IdOptions, column_id, cur, row_id};
 use linops::randnla::lstsq::{LstsqOptions, lstsq, lstsq_sketch_solve};
-use linops::randnla::matfun::{NsKind, inverse_root, polar_newton_schulz, sqrt_newton_schulz};
+use linops::randnla::matfun::{
+    MatFunOptions, NsKind, inverse_root, polar_newton_schulz, sqrt_newton_schulz,
+};
 use linops::randnla::nystrom::{CgOptions, NystromOptions, nystrom, nystrom_pcg};
 use linops::randnla::qr::orthonormalize;
-use linops::randnla::range::{adaptive_range_finder, range_finder};
+use linops::randnla::range::{
+    AdaptiveRangeOptions, RangeOptions, adaptive_range_finder, range_finder,
+};
 use linops::randnla::streaming::{BlockOja, FrequentDirections};
 use linops::randnla::svd::{SvdOptions, block_krylov_svd, randomized_svd};
-use linops::randnla::trace::{hutch_plus_plus, hutchinson};
+use linops::randnla::trace::{TraceOptions, hutch_plus_plus, hutchinson};
 use linops::{DType, Engine, Error, HostMat, Matrix, Op};
 use linops_core::rng::RngState;
 
@@ -495,7 +499,17 @@ fn range_case(d: &mut D<'_, '_>, adaptive: bool) -> Outcome {
             || !(tol >= 0.0 && tol.is_finite());
         let r = in_prec!(
             d.t,
-            adaptive_range_finder(d.t.engine, &a.op, tol, block, probes, max_rank, seed)
+            adaptive_range_finder(
+                d.t.engine,
+                &a.op,
+                tol,
+                &AdaptiveRangeOptions {
+                    block,
+                    probes,
+                    max_rank: Some(max_rank),
+                    seed
+                }
+            )
         );
         let r = r.map(|r| {
             let ok =
@@ -512,7 +526,18 @@ fn range_case(d: &mut D<'_, '_>, adaptive: bool) -> Outcome {
         let l = d.g.rng.below(mn + 2);
         let q = d.g.rng.below(4);
         d.g.note(&format!("{key}::<{}>(l {l}, q {q})", d.t.prec.name));
-        let r = in_prec!(d.t, range_finder(d.t.engine, &a.op, l, q, seed));
+        let r = in_prec!(
+            d.t,
+            range_finder(
+                d.t.engine,
+                &a.op,
+                l,
+                &RangeOptions {
+                    power_iters: q,
+                    seed
+                }
+            )
+        );
         (
             r.map(|r| (r.q, true, l, String::new())),
             l == 0 || l > mn,
@@ -654,13 +679,20 @@ fn nystrom_case(d: &mut D<'_, '_>, pcg: bool) -> Outcome {
     c.orth(&u, d.u(), "U");
     let exact = singular_values(&a.a);
     let l1 = exact.first().copied().unwrap_or(0.0).max(a.mag);
-    let tol = 100.0 * n as f64 * d.u() * l1 + r.shift;
+    c.check(
+        r.rounding_slack.is_finite() && r.rounding_slack >= 0.0,
+        Class::WrongAnswer,
+        || format!("rounding slack {:e}", r.rounding_slack),
+    );
+    // λ̂_i ≤ λ_i up to the shift and the driver's first-order rounding slack (the sketch's
+    // conditioning, which only the driver sees), with a factor 2 for second-order terms.
+    let tol = 100.0 * n as f64 * d.u() * l1 + r.shift + 2.0 * r.rounding_slack;
     check_interlacing(&mut c, &r.lambda, &exact, tol, "λ");
     if let Kind::Psd(rank) = a.kind {
         if rank <= k && opts.oversample >= 2 && c.fail.is_none() {
             let approx = Mat::from_fn(n, k, |i, j| u[(i, j)] * r.lambda[j]) * u.transpose();
             let err = spectral(&(&a.a - &approx));
-            let tol = 1e3 * n as f64 * d.u() * l1 + 10.0 * r.shift;
+            let tol = 1e3 * n as f64 * d.u() * l1 + 10.0 * r.shift + 2.0 * r.rounding_slack;
             c.check(err <= tol, Class::WrongAnswer, || {
                 format!("rank {rank} ≤ k: ‖A − UΛUᵀ‖ = {err:e} > {tol:e}")
             });
@@ -685,7 +717,7 @@ fn pcg_case(
     };
     let opts = CgOptions {
         tol: [1e-10, 1e-6, 1e-3, 0.0, -1.0][d.g.rng.below(5)],
-        max_iters: [0, 1, 5, 50, 300][d.g.rng.below(5)],
+        max_iter: [0, 1, 5, 50, 300][d.g.rng.below(5)],
     };
     let bad_b = d.g.rng.below(10);
     // |b| ~ 2^eb with eb, eb − e and eb + e within ±900: b, x ≈ (A + μI)⁻¹b and A·b in range.
@@ -713,7 +745,7 @@ fn pcg_case(
         || !(mu.is_finite() && mu >= 0.0)
         || opts.tol.is_nan()
         || opts.tol <= 0.0
-        || opts.max_iters == 0
+        || opts.max_iter == 0
         || floor_bad;
     let r = in_prec!(d.t, nystrom_pcg(d.t.engine, &a.op, mu, &b, pre_ref, &opts));
     if invalid {
@@ -1030,7 +1062,14 @@ fn lstsq_case(d: &mut D<'_, '_>, solve: bool) -> Outcome {
                     f64::INFINITY
                 }
             } else {
-                (100.0 * opts.tol + 1e3 * (m + n) as f64 * F64.u) * bn
+                // LSQR's stopping rule (Paige & Saunders): ‖r‖ ≤ tol·(‖b‖ + ‖Ā‖_est·‖y‖) with
+                // Ā = A·R⁻¹, y = R·x and ‖Ā‖_est ≤ ‖Ā‖_F ≤ √n·‖A‖·‖R⁻¹‖, so for a consistent
+                // problem ‖A(x − x*)‖ = ‖r‖ ≤ tol·(‖b‖ + √n·‖A‖·cond(R)·‖x‖), plus f64 rounding
+                // of the iteration; refinement passes only lower it. Factor 2 for the recurrence.
+                let xn = r.x.iter().map(|v| (v / xscale).powi(2)).sum::<f64>().sqrt();
+                let an_norm = spectral(&an);
+                2.0 * opts.tol * (bn + (n as f64).sqrt() * an_norm * r.r_cond * xn)
+                    + 1e3 * (m + n) as f64 * F64.u * bn
             };
             c.check(err <= tol, Class::WrongAnswer, || {
                 format!("‖A(x − x*)‖/2^eb = {err:e} > {tol:e} (‖b‖/2^eb {bn:e}, converged {}, {} iterations)", r.converged, r.iterations)
@@ -1086,9 +1125,29 @@ fn trace_case(d: &mut D<'_, '_>, plus: bool) -> Outcome {
             count < 2
         };
     let r = if plus {
-        in_prec!(d.t, hutch_plus_plus(d.t.engine, &a.op, count, seed))
+        in_prec!(
+            d.t,
+            hutch_plus_plus(
+                d.t.engine,
+                &a.op,
+                &TraceOptions {
+                    matvecs: count,
+                    seed
+                }
+            )
+        )
     } else {
-        in_prec!(d.t, hutchinson(d.t.engine, &a.op, count, seed))
+        in_prec!(
+            d.t,
+            hutchinson(
+                d.t.engine,
+                &a.op,
+                &TraceOptions {
+                    matvecs: count,
+                    seed
+                }
+            )
+        )
     };
     if invalid {
         return expect_err(key, &format!("{count} for {:?}", a.a.shape()), r);
@@ -1166,6 +1225,9 @@ fn streaming_case(d: &mut D<'_, '_>, oja: bool) -> Outcome {
     let e = d.exponent(2);
     let blocks = 1 + d.g.rng.below(5);
     let mut rows: Vec<Mat<f64>> = Vec::new();
+    // Σ of the squared magnitude models |·|-products: the rounding of an entry is relative to its
+    // magnitude, not to its value (which may cancel to a rounding residue of the f64 model).
+    let mut mag2 = 0.0f64;
     let mut ops: Vec<Op> = Vec::new();
     for _ in 0..blocks {
         let b = 1 + d.g.rng.below(6);
@@ -1183,6 +1245,13 @@ fn streaming_case(d: &mut D<'_, '_>, oja: bool) -> Outcome {
             return Outcome::ok(key);
         }
         rows.push(Mat::from_fn(b, dd, |i, j| node.m.a[(i, j)] * pow2(e)));
+        mag2 += (0..dd)
+            .map(|j| {
+                (0..b)
+                    .map(|i| (node.m.mag[(i, j)] * pow2(e)).powi(2))
+                    .sum::<f64>()
+            })
+            .sum::<f64>();
         ops.push(op);
     }
     let wrong_cols = d.g.rng.below(12) == 0;
@@ -1258,7 +1327,9 @@ fn streaming_case(d: &mut D<'_, '_>, oja: bool) -> Outcome {
         .map(|j| (0..total).map(|i| a[(i, j)].powi(2)).sum::<f64>())
         .sum();
     let (seen, f2) = fd.seen();
-    let tol = 100.0 * (total + dd) as f64 * d.u() * frob2;
+    // Entry errors δ ≤ γ·mag (|a| ≤ mag): |Σâ² − Σa²| ≤ Σ δ(2|a| + δ) ≤ 3γ·Σ mag², with the
+    // accumulation's own rounding in the same γ.
+    let tol = 100.0 * (total + dd) as f64 * d.u() * frob2.max(mag2);
     c.check(
         seen == total && (f2 - frob2).abs() <= tol,
         Class::WrongAnswer,
@@ -1400,10 +1471,39 @@ fn matfun_case(d: &mut D<'_, '_>, which: usize) -> Outcome {
     let res = match which {
         0 => in_prec!(
             d.t,
-            polar_newton_schulz(d.t.engine, &op, kind, tol, max_iter)
+            polar_newton_schulz(
+                d.t.engine,
+                &op,
+                kind,
+                &MatFunOptions {
+                    tol,
+                    max_iter: Some(max_iter)
+                }
+            )
         ),
-        1 => in_prec!(d.t, sqrt_newton_schulz(d.t.engine, &op, tol, max_iter)),
-        _ => in_prec!(d.t, inverse_root(d.t.engine, &op, p, tol, max_iter)),
+        1 => in_prec!(
+            d.t,
+            sqrt_newton_schulz(
+                d.t.engine,
+                &op,
+                &MatFunOptions {
+                    tol,
+                    max_iter: Some(max_iter)
+                }
+            )
+        ),
+        _ => in_prec!(
+            d.t,
+            inverse_root(
+                d.t.engine,
+                &op,
+                p,
+                &MatFunOptions {
+                    tol,
+                    max_iter: Some(max_iter)
+                }
+            )
+        ),
     };
     if invalid {
         return expect_err(key, "invalid shape or options", res);

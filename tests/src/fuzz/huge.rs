@@ -25,14 +25,15 @@ use linops::randnla::lstsq::{LstsqOptions, lstsq};
 use linops::randnla::nystrom::{NystromOptions, nystrom};
 use linops::randnla::streaming::{BlockOja, FrequentDirections};
 use linops::randnla::svd::{SvdOptions, block_krylov_svd, randomized_svd};
-use linops::randnla::trace::{hutch_plus_plus, hutchinson};
+use linops::randnla::trace::{TraceOptions, hutch_plus_plus, hutchinson};
 use linops::{Engine, Error, HostMat, Op};
+use linops_core::IndexParam;
 use linops_core::rng::RngState;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Seconds a child may run: a correct constructor refuses a huge size at once; the legitimate
-/// cases (sizes up to 2²⁴) take about a second, more on a loaded 2-core machine.
+/// cases (valid sizes are capped at 2²⁴ or less) take about a second, more on a loaded 2-core machine.
 const CHILD_SECS: u64 = 8;
 /// Address-space limit of a child (KiB).
 const CHILD_KIB: u64 = 4_000_000;
@@ -100,6 +101,18 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
             outcome("dct", Dct::new(a))
         }
         3 => {
+            // A valid projection costs a·b Philox draws (a·√b entries expected): keep random
+            // valid sizes within 2²⁴ draws; indices past u32 and expected nonzero counts well
+            // past the index limit must fail fast.
+            let expected = a as f64 * (b as f64).sqrt();
+            let valid = a <= IndexParam::MAX_INDEX
+                && b <= IndexParam::MAX_INDEX
+                && expected <= 2.0 * IndexParam::MAX_INDEX as f64;
+            let (a, b) = if random && valid {
+                (a.min(1 << 12), b.min(1 << 12))
+            } else {
+                (a, b)
+            };
             note!("VerySparseProjection::new({a}, {b})");
             outcome(
                 "very_sparse",
@@ -121,8 +134,10 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
                 hutchinson::<f64>(
                     &e,
                     &Op::identity(3).unwrap_or_else(|_| unreachable!()),
-                    a,
-                    1,
+                    &TraceOptions {
+                        matvecs: a,
+                        seed: 1,
+                    },
                 ),
             )
         }
@@ -168,7 +183,7 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
             let r1 = linops::op::best_rank1(r, c, &[1.0]);
             if r * c == 1 {
                 match r1 {
-                    Ok((s, _, _)) if s == 1.0 => Outcome::ok("best_rank1"),
+                    Ok((1.0, _, _)) => Outcome::ok("best_rank1"),
                     Ok((s, _, _)) => Outcome::new(
                         Class::WrongAnswer,
                         "best_rank1",
@@ -277,9 +292,9 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
             outcome("perfect_shuffle", Permutation::perfect_shuffle(a, b))
         }
         18 => {
-            // Sizes below the index limit are valid and cost O(a + b) work: keep those small
-            // enough to finish within the child's time limit; sizes past it must fail fast.
-            let (a, b) = if a < 1 << 24 && b < 1 << 24 {
+            // Sizes within the u32 index range are valid and cost O(a + b) work: keep those
+            // small enough to finish within the child's time limit; sizes past it must fail fast.
+            let (a, b) = if a <= IndexParam::MAX_INDEX && b <= IndexParam::MAX_INDEX {
                 (a.min(1 << 20), b.min(1 << 20))
             } else {
                 (a, b)
@@ -393,8 +408,10 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
             let r = hutch_plus_plus::<f64>(
                 &e,
                 &Op::identity(5).unwrap_or_else(|_| unreachable!()),
-                a,
-                1,
+                &TraceOptions {
+                    matvecs: a,
+                    seed: 1,
+                },
             );
             if (6..15).contains(&a) {
                 outcome("hutch_plus_plus", r)
@@ -460,6 +477,7 @@ fn fixed() -> Vec<(usize, usize, usize)> {
         (1, max, 1),
         (2, p40, 0),
         (3, 1 << 23, 1 << 23),
+        (3, 1, 1 << 32),
         (4, p40, 4),
         (5, p40, 0),
         (6, p40, 0),
@@ -482,6 +500,8 @@ fn fixed() -> Vec<(usize, usize, usize)> {
         (18, 4, p40),
         (18, p40, 4),
         (19, p40, 4),
+        (19, 1 << 32, 4),
+        (19, (1 << 32) - 1, 4),
         (20, p40, p40),
         (21, p40, p40),
         (21, 1 << 21, 1 << 21),
@@ -500,11 +520,14 @@ fn fixed() -> Vec<(usize, usize, usize)> {
 }
 
 fn huge_size(rng: &mut Rng) -> usize {
-    // Absurd sizes (beyond any memory) and overflow edges; 2²⁴ − 1, the largest index the
-    // sparse families accept, is legitimate and cheap enough to build.
+    // Absurd sizes (beyond any memory) and overflow edges. 2²⁴ (past the old f32 index limit)
+    // is legitimate and cheap enough to build; u32::MAX, the largest index an `IndexParam` holds,
+    // and 2³², one past it, probe the index limit itself (valid there, but beyond the child's
+    // memory: a typed refusal, not an abort).
     let sizes = [
         1usize << 24,
-        (1 << 24) - 1,
+        IndexParam::MAX_INDEX,
+        IndexParam::MAX_INDEX + 1,
         1 << 40,
         (1 << 40) + 3,
         1 << 62,

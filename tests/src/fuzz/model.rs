@@ -241,8 +241,14 @@ impl Model {
                 inner: acc.inner.max(f.inner),
                 width: acc.width + f.width,
                 pmax: acc.pmax.max(f.pmax),
-                alpha_hi: acc.alpha_hi * f.alpha_hi,
-                alpha_lo: acc.alpha_lo * f.alpha_lo,
+                // Each factor is planned on its own, so its nested scales merge into a kernel
+                // scalar of their own: the merged scales are each factor's and their product.
+                alpha_hi: (acc.alpha_hi * f.alpha_hi)
+                    .max(acc.alpha_hi)
+                    .max(f.alpha_hi),
+                alpha_lo: (acc.alpha_lo * f.alpha_lo)
+                    .min(acc.alpha_lo)
+                    .min(f.alpha_lo),
             };
         }
         // A materializing cost model multiplies by the dense Kronecker product instead.

@@ -737,9 +737,10 @@ impl<'a> Gen<'a> {
                     leaf(Csr::new(r, c, indptr, indices, values))
                 }
             },
-            // from_triplets stores the summed duplicates: those (the dense entries) are the
-            // parameters an engine converts, not the individual triplets.
-            || Model::single(m, 0.0, if by_triplets { &[] } else { &vals }),
+            // Both constructors store the summed duplicates (`Csr::new` normalizes too): those
+            // (the dense entries) are the parameters an engine converts, not the individual
+            // values given.
+            || Model::single(m, 0.0, &[]),
         )
     }
 

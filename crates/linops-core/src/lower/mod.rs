@@ -2,7 +2,8 @@
 //!
 //! A plan is a list of [`Step`]s, each one [`Kernel`] (see [`kernel`], one file per kernel)
 //! reading and writing virtual buffers ([`BufId`]): the plan's inputs, its output, operator
-//! parameters ([`Param`], uploaded once and cached by the backend) and temporaries. Leaves of the
+//! parameters (values: [`Param`]; `u32` index arrays: [`IndexParam`]; uploaded once and cached
+//! by the backend) and temporaries. Leaves of the
 //! operator IR record their steps into a [`Lowerer`] ([`crate::Lowering`] for operators), and the
 //! planner (`crate::plan`) assembles them into a `Plan`. This module imports neither: `op` and
 //! `plan` both build on it, and neither imports the other's internals through it.
@@ -44,7 +45,8 @@ impl BufId {
     }
 }
 
-/// Operator parameters (a dense matrix, a diagonal) shared by the op and the plans built from it.
+/// Operator parameters (a dense matrix, a diagonal: values) shared by the op and the plans built
+/// from it. Index arrays are [`IndexParam`]s.
 ///
 /// `key` is unique per parameter array in the process, so a backend can cache its converted or
 /// uploaded copy; `data` is column-major `rows×cols`.
@@ -129,6 +131,139 @@ impl Param {
     }
 }
 
+/// Bytes of one entry of an index parameter (`u32`, on every backend).
+pub const INDEX_BYTES: u64 = 4;
+
+/// An index parameter: a column of `u32` indices (a permutation, the row pointers and column
+/// indices of a CSR matrix, sampled rows) shared by the op and the plans built from it.
+///
+/// Indices are `u32` on every backend, whatever the plan's dtype: the CPU reads them as they are
+/// and the GPU binds them as `array<u32>`, so an index moves [`INDEX_BYTES`] bytes and every entry
+/// is at most [`IndexParam::MAX_INDEX`]. The key is process-unique (shared with [`Param`]'s), so
+/// a backend can cache its uploaded copy while the op is alive.
+///
+/// # Examples
+/// ```
+/// use linops_core::{BufferRole, DType, IndexParam, Op, Plan, op::Permutation};
+/// let p = IndexParam::new(&[2, 0, 1]).unwrap();
+/// assert_eq!((p.len(), p.indices()), (3, &[2u32, 0, 1][..]));
+/// let op = Op::leaf(Permutation::new(vec![2, 0, 1]).unwrap());
+/// let plan = Plan::new(&op, 3, 1, DType::F32).unwrap();
+/// assert!(plan.buffers().iter().any(|b| matches!(b.role, BufferRole::Index(_))));
+/// ```
+#[derive(Debug, Clone)]
+pub struct IndexParam {
+    key: u64,
+    data: Arc<[u32]>,
+}
+
+impl IndexParam {
+    /// The largest index an index parameter holds (`u32::MAX`).
+    pub const MAX_INDEX: usize = u32::MAX as usize;
+
+    /// An index parameter holding `indices`, with a fresh process-unique key.
+    ///
+    /// # Errors
+    /// [`Error::EmptyDimension`] for an empty array, [`Error::DeviceLimit`] for an entry above
+    /// [`IndexParam::MAX_INDEX`] (naming its position).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::IndexParam;
+    /// assert!(IndexParam::new(&[0, 7]).is_ok());
+    /// assert!(IndexParam::new(&[]).is_err());
+    /// # #[cfg(target_pointer_width = "64")]
+    /// assert!(IndexParam::new(&[1 << 32]).is_err());
+    /// ```
+    pub fn new(indices: &[usize]) -> Result<IndexParam> {
+        if indices.is_empty() {
+            return Err(Error::EmptyDimension {
+                context: "index array".into(),
+                rows: 0,
+                cols: 1,
+            });
+        }
+        if let Some(i) = indices.iter().position(|&v| v > Self::MAX_INDEX) {
+            check_index(&format!("index array entry {i}"), indices[i])?;
+        }
+        Ok(Self::from_u32(indices.iter().map(|&v| v as u32).collect()))
+    }
+
+    /// An index parameter from indices already in `u32`.
+    pub(crate) fn from_u32(data: Vec<u32>) -> IndexParam {
+        IndexParam {
+            key: next_param_key(),
+            data: Arc::from(data),
+        }
+    }
+
+    /// The process-unique cache key.
+    ///
+    /// # Examples
+    /// ```
+    /// let (a, b) = (linops_core::IndexParam::new(&[0]).unwrap(), linops_core::IndexParam::new(&[0]).unwrap());
+    /// assert_ne!(a.key(), b.key());
+    /// ```
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// Number of indices.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::IndexParam::new(&[4, 5, 6]).unwrap().len(), 3);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Always false: an index parameter has at least one entry.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(!linops_core::IndexParam::new(&[0]).unwrap().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The indices.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(linops_core::IndexParam::new(&[3, 1]).unwrap().indices(), &[3, 1]);
+    /// ```
+    pub fn indices(&self) -> &[u32] {
+        &self.data
+    }
+
+    /// The shared storage of the indices (a backend keeps a weak reference to it, to drop its
+    /// cached copy when the op dies).
+    ///
+    /// # Examples
+    /// ```
+    /// let p = linops_core::IndexParam::new(&[3, 1]).unwrap();
+    /// assert_eq!(&p.shared()[..], p.indices());
+    /// ```
+    pub fn shared(&self) -> &Arc<[u32]> {
+        &self.data
+    }
+}
+
+/// Checks that `value` fits an index parameter (`≤ IndexParam::MAX_INDEX`); `what` names it.
+pub(crate) fn check_index(what: &str, value: usize) -> Result<()> {
+    if value > IndexParam::MAX_INDEX {
+        return Err(Error::DeviceLimit {
+            what: what.to_string(),
+            requested: value as u64,
+            limit_name: "u32 index parameters (IndexParam::MAX_INDEX)".into(),
+            limit: IndexParam::MAX_INDEX as u64,
+        });
+    }
+    Ok(())
+}
+
 /// What a virtual buffer holds.
 ///
 /// # Examples
@@ -146,8 +281,10 @@ pub enum BufferRole {
     Output,
     /// A temporary.
     Temp,
-    /// Operator parameters.
+    /// Operator parameters (values, converted to the plan's dtype by each backend).
     Param(Param),
+    /// An index array (`u32` on every backend; `rows` indices, one column).
+    Index(IndexParam),
 }
 
 /// A virtual buffer: a `rows×cols` column-major matrix.
@@ -188,7 +325,8 @@ pub struct Step {
     pub output: BufId,
     /// Floating-point operations.
     pub flops: u64,
-    /// Bytes read and written, in the plan's dtype.
+    /// Bytes read and written: the kernel's elements in the plan's dtype plus [`INDEX_BYTES`]
+    /// per entry of its index inputs.
     pub bytes: u64,
 }
 
@@ -436,6 +574,26 @@ impl<S> Lowerer<S> {
         id
     }
 
+    /// The buffer holding the index parameter `p` (`len×1`; one buffer per array per plan).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Kernel, Plan, Op, op::Permutation};
+    /// let op = Op::leaf(Permutation::new(vec![1, 0]).unwrap());
+    /// let plan = Plan::new(&op, 2, 3, DType::F64).unwrap();
+    /// let gather = &plan.steps()[0];
+    /// assert!(matches!(gather.kernel, Kernel::Gather(_)));
+    /// assert_eq!(plan.shape_of(gather.inputs[0]), (2, 1));
+    /// ```
+    pub fn index(&mut self, p: &IndexParam) -> BufId {
+        if let Some(id) = self.params.get(&p.key) {
+            return *id;
+        }
+        let id = self.buffer(p.len(), 1, BufferRole::Index(p.clone()));
+        self.params.insert(p.key, id);
+        id
+    }
+
     /// `(rows, cols)` of a buffer.
     ///
     /// See the example on [`Lowerer`].
@@ -444,11 +602,15 @@ impl<S> Lowerer<S> {
         (b.rows, b.cols)
     }
 
-    /// Appends a step after checking the shapes of its arguments, and computes its cost.
+    /// Appends a step after checking the shapes and kinds of its arguments, and computes its
+    /// cost: the kernel's elements of the plan's dtype, plus [`INDEX_BYTES`] per entry of its
+    /// index inputs ([`Kernel::index_inputs`]).
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] when the argument shapes do not fit the kernel (a planner bug:
-    /// caught here so that no backend ever runs a kernel on inconsistent shapes).
+    /// [`Error::ShapeMismatch`] when the argument shapes do not fit the kernel,
+    /// [`Error::InvalidArgument`] when an index input is not an index array (or a value input
+    /// is one), or the output is an input or a parameter (planner bugs: caught here so that no
+    /// backend ever runs a kernel on inconsistent arguments).
     ///
     /// See the example on [`Lowerer`].
     pub fn push(
@@ -467,12 +629,38 @@ impl<S> Lowerer<S> {
             )));
         }
         let (flops, elems) = kernel.cost(&shapes, out)?;
+        let index_inputs = kernel.index_inputs();
+        let mut index_entries = 0u64;
+        for (i, b) in inputs.iter().enumerate() {
+            let is_index = matches!(self.buffers[b.index()].role, BufferRole::Index(_));
+            if is_index != index_inputs.contains(&i) {
+                return Err(Error::InvalidArgument(format!(
+                    "planner bug: input {i} of {} {} an index array",
+                    kernel.label(),
+                    if is_index { "must not be" } else { "must be" }
+                )));
+            }
+            if is_index {
+                index_entries = index_entries.saturating_add(shapes[i].0 as u64);
+            }
+        }
+        if matches!(
+            self.buffers[output.index()].role,
+            BufferRole::Param(_) | BufferRole::Index(_)
+        ) {
+            return Err(Error::InvalidArgument(format!(
+                "planner bug: {} writes a parameter",
+                kernel.label()
+            )));
+        }
         self.steps.push(Step {
             kernel,
             inputs,
             output,
             flops,
-            bytes: elems.saturating_mul(self.dtype.size_bytes()),
+            bytes: elems
+                .saturating_mul(self.dtype.size_bytes())
+                .saturating_add(index_entries.saturating_mul(INDEX_BYTES)),
         });
         Ok(())
     }

@@ -35,8 +35,9 @@
 //! [`Csr`] (its transpose too), so `B·X` is `L` [`crate::Kernel::Spmm`] steps through two
 //! ping-pong temporaries (the last one writes `alpha·B·X + beta·Y`); `Bᵀ·X` applies `B_mᵀ` first.
 //! The flat form is one SpMM; the Pixelated form adds the [`LowRank`] lowering with `beta = 1`.
-//! Both backends run the same steps. Sparse indices are exact `f32` integers, so `n·(1+L)·b < 2²⁴`
-//! (a [`Error::DeviceLimit`] otherwise).
+//! Both backends run the same steps. Sparse indices are `u32` index parameters, so
+//! `n·(1+L)·b ≤ IndexParam::MAX_INDEX = 2³² − 1` (the flat form's nonzeros, at least the `2·n·b` of
+//! a factor; a [`Error::DeviceLimit`] otherwise).
 //!
 //! **Cost** (`B` columns): block butterfly `L·(4b + 1)·n·B` FLOPs (per factor the SpMM's
 //! `2·nnz·B` with `nnz = 2nb`, plus `n·B` for its `alpha` scale), against `2·n²·B` dense, a ratio
@@ -44,9 +45,9 @@
 //! up to `2b·n·B` reads of `X` and `n·B` writes. Flat: `(2·b·(1+L) + 1)·n·B` FLOPs; Pixelated adds
 //! the low-rank `4·n·r·B + 2·r·B` (and `n·B` for accumulating).
 
-use super::csr::CSR_INDEX_LIMIT;
 use super::{Csr, LeafOp, LowRank};
 
+use crate::lower::check_index;
 use crate::{Error, HostMat, Op, Result};
 use std::sync::Arc;
 
@@ -59,16 +60,8 @@ fn levels_of(context: &str, n: usize, b: usize) -> Result<usize> {
             cols: n,
         });
     }
-    if n >= CSR_INDEX_LIMIT {
-        // Checked first: the factors are CSR matrices of n rows (exact f32 indices), and every
-        // size below (2·n·b per factor, n·b·(1 + L) flat values) then fits in a usize.
-        return Err(Error::DeviceLimit {
-            what: format!("{context} size n"),
-            requested: n as u64,
-            limit_name: "exact f32 integer indices (2^24, exclusive)".into(),
-            limit: CSR_INDEX_LIMIT as u64,
-        });
-    }
+    // Checked first: the factors are CSR matrices of n rows with u32 indices.
+    check_index(&format!("{context} size n"), n)?;
     if !n.is_multiple_of(b) {
         return Err(Error::InvalidArgument(format!(
             "{context}: n = {n} is not a multiple of the block size b = {b}"
@@ -80,7 +73,15 @@ fn levels_of(context: &str, n: usize, b: usize) -> Result<usize> {
             "{context}: n/b = {n}/{b} = {m} blocks must be a power of two ≥ 2"
         )));
     }
-    Ok(m.trailing_zeros() as usize)
+    let levels = m.trailing_zeros() as usize;
+    // The flat form's n·b·(1 + L) nonzeros bound every size below (2·n·b per factor, L factors),
+    // which then fit in a usize.
+    let nnz = n.checked_mul(b).and_then(|v| v.checked_mul(1 + levels));
+    check_index(
+        &format!("{context} nonzeros n·b·(1 + L) for n = {n}, b = {b}"),
+        nnz.unwrap_or(usize::MAX),
+    )?;
+    Ok(levels)
 }
 
 /// `(row, col, offset)` of every entry of factor `f` (offset within the factor's `2nb` reals).
@@ -154,7 +155,7 @@ impl BlockButterfly {
     /// [`Error::EmptyDimension`] for `n == 0` or `b == 0`; [`Error::InvalidArgument`] when `n` is
     /// not a multiple of `b` or `n/b` is not a power of two `≥ 2`; [`Error::ShapeMismatch`] when
     /// `twiddle` has not `L·2·n·b` entries; [`Error::NonFinite`] for NaN/Inf (naming the factor and
-    /// the entry's row and column in it); [`Error::DeviceLimit`] past the sparse index limit.
+    /// the entry's row and column in it); [`Error::DeviceLimit`] past the `u32` index limit (module docs).
     ///
     /// # Examples
     /// ```
@@ -429,7 +430,7 @@ impl FlatBlockButterfly {
     /// The first-order form `I + Σ_k B_k` of a block butterfly's factors (same `n`, `b`).
     ///
     /// # Errors
-    /// [`Error::DeviceLimit`] past the sparse index limit (the sizes are already valid).
+    /// [`Error::DeviceLimit`] past the `u32` index limit (module docs) (the sizes are already valid).
     ///
     /// # Examples
     /// ```

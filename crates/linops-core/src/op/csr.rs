@@ -5,9 +5,9 @@
 //! Storage: `indptr` (`rows+1`), `indices` and `values` (`nnz` each): the entries of row `r` are
 //! at positions `indptr[r]..indptr[r+1]`. The transpose is stored too, as the CSR of `Sᵀ` (the CSC
 //! of `S`), built at construction, so `Sᵀ·X` is the same row-wise kernel without atomics.
-//! Indices are held as exact integers in the `f64` parameter arrays; the GPU converts parameters
-//! to `f32`, exact for integers below 2²⁴, so `rows`, `cols` and `nnz` must stay below
-//! 2²⁴ = 16,777,216 (a [`Error::DeviceLimit`] otherwise).
+//! `indptr` and `indices` are `u32` index parameters ([`IndexParam`], the same on every backend),
+//! `values` a real parameter; so `rows`, `cols` and `nnz` must not exceed
+//! [`IndexParam::MAX_INDEX`] `= 2³² − 1` (a [`Error::DeviceLimit`] otherwise, checked first).
 //!
 //! Normalization policy (at construction): column indices within a row are sorted; duplicate
 //! `(row, col)` entries are summed (in their input order); explicit zeros, including duplicates
@@ -16,23 +16,30 @@
 //! starting at 0, decreasing, or not ending at `nnz`; `indices`/`values` of different lengths;
 //! a column index `≥ cols`; a NaN or infinite value.
 //!
-//! Cost of `S·X`: `2·nnz·b` FLOPs; bytes `(rows+1) + 2·nnz` of structure, up to `nnz·b` reads of
-//! `X`, `rows·b` writes. CPU: a row-parallel loop; GPU: one invocation per output element
+//! Cost of `S·X`: `2·nnz·b` FLOPs; `4·(rows + 1 + nnz)` bytes of indices and `nnz` values, up to
+//! `nnz·b` reads of `X`, `rows·b` writes. CPU: a row-parallel loop; GPU: one invocation per output element
 //! (row, column of `X`), no float atomics.
 
 use super::{LeafOp, require_nonempty};
-use crate::lower::{Param, kernel};
+use crate::lower::{IndexParam, Param, check_index, kernel};
 use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 
-/// Largest `rows`, `cols` and `nnz` (exclusive): indices must be exact in `f32`.
-pub const CSR_INDEX_LIMIT: usize = 1 << 24;
+/// Checks `rows`, `cols` and `nnz` of a CSR matrix against the `u32` index range (every entry of
+/// `indptr` is at most `nnz`, every column index of `S` or row index of `Sᵀ` below `cols` or
+/// `rows`), before anything proportional to them is allocated.
+pub(crate) fn check_csr_sizes(context: &str, rows: usize, cols: usize, nnz: usize) -> Result<()> {
+    for (what, v) in [("rows", rows), ("cols", cols), ("nnz", nnz)] {
+        check_index(&format!("{context} {what}"), v)?;
+    }
+    Ok(())
+}
 
 /// One CSR structure as plan parameters (shared with the sparse sketches).
 #[derive(Debug, Clone)]
 pub(crate) struct CsrParams {
-    indptr: Param,
-    indices: Param,
+    indptr: IndexParam,
+    indices: IndexParam,
     values: Param,
 }
 
@@ -44,7 +51,7 @@ impl CsrParams {
 
     /// The row pointers, column indices and values as host arrays.
     pub(crate) fn arrays(&self) -> (Vec<usize>, Vec<usize>, Vec<f64>) {
-        let ints = |p: &Param| p.data.iter().map(|v| *v as usize).collect();
+        let ints = |p: &IndexParam| p.indices().iter().map(|&v| v as usize).collect();
         (
             ints(&self.indptr),
             ints(&self.indices),
@@ -52,13 +59,13 @@ impl CsrParams {
         )
     }
 
-    fn new(rows: usize, indptr: Vec<usize>, indices: Vec<usize>, values: Vec<f64>) -> Self {
+    /// From arrays whose entries fit `u32` (the sizes were checked by [`check_csr_sizes`]).
+    fn new(indptr: Vec<u32>, indices: Vec<u32>, values: Vec<f64>) -> Self {
         let nnz = values.len();
-        let col = |data: Vec<f64>, rows: usize| Param::of_shape(rows, 1, data);
         Self {
-            indptr: col(indptr.into_iter().map(|v| v as f64).collect(), rows + 1),
-            indices: col(indices.into_iter().map(|v| v as f64).collect(), nnz),
-            values: col(values, nnz),
+            indptr: IndexParam::from_u32(indptr),
+            indices: IndexParam::from_u32(indices),
+            values: Param::of_shape(nnz, 1, values),
         }
     }
 }
@@ -90,7 +97,7 @@ impl Csr {
     /// `indptr` has not `rows+1` entries, `indices` and `values` differ in length, or
     /// `indptr[rows] != nnz`; [`Error::InvalidArgument`] when `indptr[0] != 0`, `indptr`
     /// decreases, or a column index is `≥ cols`; [`Error::NonFinite`] for NaN/Inf values;
-    /// [`Error::DeviceLimit`] when `rows`, `cols` or `nnz` reach 2²⁴.
+    /// [`Error::DeviceLimit`] when `rows`, `cols` or `nnz` exceed [`IndexParam::MAX_INDEX`].
     ///
     /// # Examples
     /// ```
@@ -107,16 +114,7 @@ impl Csr {
         values: Vec<f64>,
     ) -> Result<Self> {
         require_nonempty("csr matrix", rows, cols)?;
-        for (what, v) in [("rows", rows), ("cols", cols), ("nnz", values.len())] {
-            if v >= CSR_INDEX_LIMIT {
-                return Err(Error::DeviceLimit {
-                    what: format!("csr matrix {what}"),
-                    requested: v as u64,
-                    limit_name: "exact f32 integer indices (2^24, exclusive)".into(),
-                    limit: CSR_INDEX_LIMIT as u64,
-                });
-            }
-        }
+        check_csr_sizes("csr matrix", rows, cols, values.len())?;
         if indptr.len() != rows + 1 {
             return Err(Error::ShapeMismatch {
                 context: "csr indptr".into(),
@@ -195,7 +193,8 @@ impl Csr {
     }
 
     /// A CSR matrix from entries sorted by (row, col) without duplicates, indices in range and
-    /// values finite (the caller guarantees it; see [`csr_pair`]).
+    /// values finite, and sizes checked by [`check_csr_sizes`] (the caller guarantees it; see
+    /// [`csr_pair`]).
     pub(crate) fn from_normalized(
         rows: usize,
         cols: usize,
@@ -218,8 +217,8 @@ impl Csr {
     /// A CSR matrix from `(row, col, value)` triplets in any order (duplicates summed).
     ///
     /// # Errors
-    /// As [`Csr::new`] (the 2²⁴ limits on `rows`, `cols` and the triplet count are checked
-    /// before anything is allocated); a row index `≥ rows` is [`Error::InvalidArgument`].
+    /// As [`Csr::new`] (the index range limits on `rows`, `cols` and the triplet count are
+    /// checked before anything is allocated); a row index `≥ rows` is [`Error::InvalidArgument`].
     ///
     /// # Examples
     /// ```
@@ -233,16 +232,7 @@ impl Csr {
         triplets: &[(usize, usize, f64)],
     ) -> Result<Self> {
         // The limits first: `indptr` below has rows + 1 entries whatever the triplets hold.
-        for (what, v) in [("rows", rows), ("cols", cols), ("nnz", triplets.len())] {
-            if v >= CSR_INDEX_LIMIT {
-                return Err(Error::DeviceLimit {
-                    what: format!("csr matrix {what}"),
-                    requested: v as u64,
-                    limit_name: "exact f32 integer indices (2^24, exclusive)".into(),
-                    limit: CSR_INDEX_LIMIT as u64,
-                });
-            }
-        }
+        check_csr_sizes("csr matrix", rows, cols, triplets.len())?;
         if let Some(t) = triplets.iter().find(|t| t.0 >= rows) {
             return Err(Error::InvalidArgument(format!(
                 "csr triplet row index {} is not below rows = {rows}",
@@ -315,8 +305,8 @@ fn lower_spmm(
     beta: f64,
 ) -> Result<()> {
     let inputs = vec![
-        cx.param(&s.indptr),
-        cx.param(&s.indices),
+        cx.index(&s.indptr),
+        cx.index(&s.indices),
         cx.param(&s.values),
         x,
     ];
@@ -326,28 +316,31 @@ fn lower_spmm(
 /// Dense form of `scale` times a CSR structure of `rows×cols`.
 fn csr_dense(rows: usize, cols: usize, s: &CsrParams, scale: f64) -> HostMat {
     let mut m = HostMat::zeros(rows, cols);
+    let (indptr, indices) = (s.indptr.indices(), s.indices.indices());
     for r in 0..rows {
-        for q in s.indptr.data[r] as usize..s.indptr.data[r + 1] as usize {
-            let c = s.indices.data[q] as usize;
-            m.set(r, c, m.get(r, c) + scale * s.values.data[q]);
+        let entries = indptr[r] as usize..indptr[r + 1] as usize;
+        for (&c, &v) in indices[entries.clone()].iter().zip(&s.values.data[entries]) {
+            let c = c as usize;
+            m.set(r, c, m.get(r, c) + scale * v);
         }
     }
     m
 }
 
-/// CSR arrays of `n` rows from entries sorted by (row, col).
+/// CSR arrays of `n` rows from entries sorted by (row, col); every index and the entry count fit
+/// `u32` (checked by [`check_csr_sizes`]), so the casts are exact.
 fn build(n: usize, entries: impl Iterator<Item = (usize, usize, f64)>) -> CsrParams {
-    let mut indptr = vec![0usize; n + 1];
+    let mut indptr = vec![0u32; n + 1];
     let (mut indices, mut values) = (Vec::new(), Vec::new());
     for (r, c, v) in entries {
         indptr[r + 1] += 1;
-        indices.push(c);
+        indices.push(c as u32);
         values.push(v);
     }
     for r in 0..n {
         indptr[r + 1] += indptr[r];
     }
-    CsrParams::new(n, indptr, indices, values)
+    CsrParams::new(indptr, indices, values)
 }
 
 impl LeafOp for Csr {
@@ -361,7 +354,7 @@ impl LeafOp for Csr {
         self.scaled_dense(1.0)
     }
     fn param_count(&self) -> usize {
-        // Stored reals of both orientations: indptr, indices and values of S and of Sᵀ.
+        // Stored entries of both orientations: indptr, indices and values of S and of Sᵀ.
         (self.rows + 1) + (self.cols + 1) + 4 * self.nnz()
     }
     fn lower(

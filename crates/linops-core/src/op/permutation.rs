@@ -10,16 +10,16 @@
 //! It is the permutation between the two block-diagonal factors of a Monarch matrix, where it is
 //! folded into the block GEMM's row indexing instead of being applied (see [`super::Monarch`]).
 //!
-//! Storage: the index array `perm` and its inverse, as exact integers in `f64` plan parameters
-//! (`n` reals counted by `param_count`; the inverse is derived). On the GPU parameters are f32, so
-//! an index is exact only below 2²⁴: the GPU gather refuses permutations longer than 2²⁴.
+//! Storage: the index array `perm` and its inverse as `u32` index parameters ([`IndexParam`], the
+//! same on every backend; `n` indices counted by `param_count`, the inverse is derived), so
+//! `n ≤ 2³²` (every index `≤ IndexParam::MAX_INDEX`).
 //!
 //! Cost of `alpha·P·X + beta·Y` with `X` of `b` columns: one gather pass, `n·b` FLOPs (the scale),
-//! `2·n·b + n` elements moved (plus `n·b` read when `beta ≠ 0`). A standalone permutation is one
+//! `2·n·b` elements moved (plus `n·b` read when `beta ≠ 0`) and `4·n` bytes of indices. A standalone permutation is one
 //! gather step; inside a Monarch operator it costs nothing (folded into the block GEMMs).
 
 use super::{LeafOp, check_generated, require_nonempty, try_filled};
-use crate::lower::{Param, kernel};
+use crate::lower::{IndexParam, check_index, kernel};
 use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 
@@ -35,8 +35,8 @@ use crate::{BufId, Error, HostMat, Result};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Permutation {
-    perm: Param,
-    inv: Param,
+    perm: IndexParam,
+    inv: IndexParam,
 }
 
 impl Permutation {
@@ -44,7 +44,8 @@ impl Permutation {
     ///
     /// # Errors
     /// [`Error::EmptyDimension`] for an empty `perm`, [`Error::InvalidArgument`] when `perm` is not
-    /// a bijection of `0..n` (an index `≥ n` or a repeated index, named in the message).
+    /// a bijection of `0..n` (an index `≥ n` or a repeated index, named in the message),
+    /// [`Error::DeviceLimit`] when `n − 1` exceeds [`IndexParam::MAX_INDEX`] (checked first).
     ///
     /// # Examples
     /// ```
@@ -56,25 +57,28 @@ impl Permutation {
     pub fn new(perm: Vec<usize>) -> Result<Self> {
         let n = perm.len();
         require_nonempty("permutation", n, 1)?;
-        let mut inv = vec![usize::MAX; n];
+        check_index(&format!("permutation of length {n}: largest index"), n - 1)?;
+        // Every entry is below n ≤ 2³², so the u32 casts below are exact.
+        let mut inv = try_filled("permutation inverse", n, u32::MAX)?;
+        let mut seen = try_filled("permutation check", n, false)?;
         for (i, &p) in perm.iter().enumerate() {
             if p >= n {
                 return Err(Error::InvalidArgument(format!(
                     "permutation: perm[{i}] = {p} is outside 0..{n}"
                 )));
             }
-            if inv[p] != usize::MAX {
+            if seen[p] {
                 return Err(Error::InvalidArgument(format!(
                     "permutation: index {p} appears twice (at {} and {i}); a permutation is a bijection of 0..{n}",
                     inv[p]
                 )));
             }
-            inv[p] = i;
+            seen[p] = true;
+            inv[p] = i as u32;
         }
-        let param = |v: &[usize]| Param::of_shape(n, 1, v.iter().map(|&i| i as f64).collect());
         Ok(Self {
-            perm: param(&perm),
-            inv: param(&inv),
+            perm: IndexParam::from_u32(perm.iter().map(|&p| p as u32).collect()),
+            inv: IndexParam::from_u32(inv),
         })
     }
 
@@ -117,11 +121,11 @@ impl Permutation {
     /// assert_eq!(p.indices(), vec![1, 2, 0]);
     /// ```
     pub fn indices(&self) -> Vec<usize> {
-        self.perm.data.iter().map(|&v| v as usize).collect()
+        self.perm.indices().iter().map(|&v| v as usize).collect()
     }
 
     /// The index arrays as parameters: `(perm, inv)`.
-    pub(crate) fn params(&self) -> (&Param, &Param) {
+    pub(crate) fn params(&self) -> (&IndexParam, &IndexParam) {
         (&self.perm, &self.inv)
     }
 
@@ -145,18 +149,18 @@ impl LeafOp for Permutation {
         "permutation"
     }
     fn shape(&self) -> (usize, usize) {
-        (self.perm.rows, self.perm.rows)
+        (self.perm.len(), self.perm.len())
     }
     fn to_dense(&self) -> HostMat {
-        let n = self.perm.rows;
+        let n = self.perm.len();
         let mut m = HostMat::zeros(n, n);
-        for (i, &p) in self.perm.data.iter().enumerate() {
+        for (i, &p) in self.perm.indices().iter().enumerate() {
             m.set(i, p as usize, 1.0);
         }
         m
     }
     fn param_count(&self) -> usize {
-        self.perm.rows
+        self.perm.len()
     }
     fn lower(
         &self,
@@ -167,7 +171,7 @@ impl LeafOp for Permutation {
         alpha: f64,
         beta: f64,
     ) -> Result<()> {
-        let idx = cx.param(if transposed { &self.inv } else { &self.perm });
+        let idx = cx.index(if transposed { &self.inv } else { &self.perm });
         cx.push(kernel::Gather { alpha, beta }, vec![idx, x], out)
     }
 }

@@ -21,16 +21,15 @@
 //!
 //! **Storage.** The `d` indices and the CSR of `S` and of `Sᵀ` ([`Csr`]: one entry per row of `S`;
 //! in `Sᵀ` a row drawn `r` times holds `r` entries, one per draw, summed in draw order by the
-//! SpMM kernel, so duplicates need no float atomics). Indices travel as exact `f32` integers:
-//! `d` and `m` must stay below 2²⁴ (a [`Error::DeviceLimit`] otherwise).
+//! SpMM kernel, so duplicates need no float atomics). Indices are `u32` index parameters: `d` and
+//! `m` must not exceed `IndexParam::MAX_INDEX = 2³² − 1` (a [`Error::DeviceLimit`] otherwise).
 //!
 //! **Cost.** Building: `O(m + d·log m)` (prefix sums, one binary search per draw). `S·X` for `X`
 //! of `m×b`: `d·b` multiplies reading `d` rows of `X` (a gather); `Sᵀ·Y` (`Y` of `d×b`): `d·b`
 //! multiply-adds writing `m×b` (a scatter-add, done as a row-wise gather over the CSR of `Sᵀ`).
 //! Both lower to one `spmm` kernel.
 
-use super::{Csr, LeafOp, csr::CSR_INDEX_LIMIT, require_nonempty};
-
+use super::{Csr, LeafOp, csr::check_csr_sizes, require_nonempty, try_filled};
 use crate::rng::{RngState, uniform_f64};
 use crate::{Error, HostMat, Op, Result};
 
@@ -62,7 +61,8 @@ impl RowSampler {
     ///
     /// # Errors
     /// [`Error::EmptyDimension`] when `d` or `m` is 0; [`Error::DeviceLimit`] when either
-    /// reaches 2²⁴.
+    /// exceeds `IndexParam::MAX_INDEX` (`2³² − 1`); [`Error::Backend`] when the host refuses the
+    /// `m` weights.
     ///
     /// # Examples
     /// ```
@@ -74,7 +74,7 @@ impl RowSampler {
         let rng: RngState = rng.into();
         require_nonempty("row sampler", d, m)?;
         Self::check_limits(d, m)?; // before the m weights are allocated
-        Self::from_weights(d, &vec![1.0; m], rng)
+        Self::from_weights(d, &try_filled("uniform row sampler weights", m, 1.0)?, rng)
     }
 
     /// `d` rows drawn with probabilities proportional to the squares of the given row norms.
@@ -127,7 +127,7 @@ impl RowSampler {
     /// # Errors
     /// [`Error::EmptyDimension`] when `d` is 0 or `weights` is empty; [`Error::NonFinite`] for
     /// NaN/Inf weights; [`Error::InvalidArgument`] for a negative weight or a sum that is 0 (or
-    /// overflows); [`Error::DeviceLimit`] when `d` or `m` reaches 2²⁴.
+    /// overflows); [`Error::DeviceLimit`] when `d` or `m` exceeds `IndexParam::MAX_INDEX` (`2³² − 1`).
     ///
     /// # Examples
     /// ```
@@ -188,18 +188,9 @@ impl RowSampler {
         Ok(())
     }
 
+    /// The CSR of `S` has `d` rows, `m` columns and `d` entries.
     fn check_limits(d: usize, m: usize) -> Result<()> {
-        for (what, v) in [("rows d", d), ("cols m", m)] {
-            if v >= CSR_INDEX_LIMIT {
-                return Err(Error::DeviceLimit {
-                    what: format!("row sampler {what}"),
-                    requested: v as u64,
-                    limit_name: "exact f32 integer indices (2^24, exclusive)".into(),
-                    limit: CSR_INDEX_LIMIT as u64,
-                });
-            }
-        }
-        Ok(())
+        check_csr_sizes("row sampler", d, m, d)
     }
 
     fn from_weights(d: usize, w: &[f64], rng: RngState) -> Result<Self> {

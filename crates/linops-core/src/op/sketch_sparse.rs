@@ -33,7 +33,7 @@
 //! builder of [`super::Csr`]) with values exactly `±1`; the scale rides on the kernel's `alpha`,
 //! so the stored pattern is exact in every precision. `param_count = (d+1) + (m+1) + 4·nnz`
 //! (`nnz = s·m` for the sparse sign sketch, about `ρ·d·m` for the very sparse one). Indices are
-//! exact integers below 2²⁴ (the GPU's f32 parameters): `d`, `m` and `nnz` must stay below 2²⁴.
+//! `u32` index parameters: `d`, `m` and `nnz` must not exceed `IndexParam::MAX_INDEX = 2³² − 1`.
 //!
 //! **Applying.** `S·X` and `Sᵀ·Y` lower to one `Spmm` step on the stored CSR of `S` or `Sᵀ`: a
 //! gather-sum per output entry on the GPU (no float atomics); on the CPU a short, wide `S` (the
@@ -43,9 +43,8 @@
 //! for the very sparse projection (every entry is drawn) or `m·⌈(2s + ⌈s/32⌉)/4⌉` for the
 //! sparse sign sketch.
 
-use super::csr::CSR_INDEX_LIMIT;
 use super::{Csr, LeafOp, require_nonempty};
-
+use crate::lower::{IndexParam, check_index};
 use crate::rng::RngState;
 use crate::{Error, HostMat, Op, Result};
 use std::collections::HashSet;
@@ -57,10 +56,28 @@ fn stream_word(rng: &RngState, j: u64, t: u64) -> u32 {
 
 /// `s` distinct integers of `0..n`, uniformly, by Floyd's algorithm on the word stream of column
 /// `j` (module docs), in draw order. Requires `s ≤ n`.
-pub(crate) fn floyd_sample(rng: &RngState, j: u64, n: usize, s: usize) -> Vec<usize> {
-    let mut out = Vec::with_capacity(s);
+///
+/// # Errors
+/// [`Error::Backend`] when the host refuses the `s` draws (or, for `s > 32`, the set of taken
+/// indices): allocated fallibly, since `s` can be as large as an index parameter holds.
+pub(crate) fn floyd_sample(
+    context: &str,
+    rng: &RngState,
+    j: u64,
+    n: usize,
+    s: usize,
+) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    reserve(context, &mut out, s)?;
     let mut taken: HashSet<usize> = HashSet::new();
     let big = s > 32;
+    if big {
+        taken.try_reserve(s).map_err(|e| {
+            Error::Backend(format!(
+                "{context}: host allocation of a set of {s} sampled indices failed: {e}"
+            ))
+        })?;
+    }
     for k in 0..s {
         let top = n - s + k;
         let lo = u64::from(stream_word(rng, j, 2 * k as u64));
@@ -78,20 +95,22 @@ pub(crate) fn floyd_sample(rng: &RngState, j: u64, n: usize, s: usize) -> Vec<us
         }
         out.push(pick);
     }
-    out
+    Ok(out)
 }
 
-/// Checks `what < 2²⁴` (exact f32 integer indices).
+/// Checks `v ≤ IndexParam::MAX_INDEX` (`u32` index parameters).
 fn index_limit(context: &str, what: &str, v: usize) -> Result<()> {
-    if v >= CSR_INDEX_LIMIT {
-        return Err(Error::DeviceLimit {
-            what: format!("{context} {what}"),
-            requested: v as u64,
-            limit_name: "exact f32 integer indices (2^24, exclusive)".into(),
-            limit: CSR_INDEX_LIMIT as u64,
-        });
-    }
-    Ok(())
+    check_index(&format!("{context} {what}"), v)
+}
+
+/// Room for `more` entries in `v`, allocated fallibly (a request the allocator refuses is an
+/// [`Error::Backend`], not an abort).
+fn reserve<T>(context: &str, v: &mut Vec<T>, more: usize) -> Result<()> {
+    v.try_reserve(more).map_err(|e| {
+        Error::Backend(format!(
+            "{context}: host allocation of {more} more entries failed: {e}"
+        ))
+    })
 }
 
 /// A sparse sign sketch (`d×m`, `s` nonzeros `±1/√s` per column): CountSketch for `s = 1`.
@@ -121,7 +140,8 @@ impl SparseSign {
     ///
     /// # Errors
     /// [`Error::EmptyDimension`] when `d` or `m` is 0; [`Error::InvalidArgument`] when `s == 0`
-    /// or `s > d`; [`Error::DeviceLimit`] when `d`, `m` or `s·m` reaches 2²⁴.
+    /// or `s > d`; [`Error::DeviceLimit`] when `d`, `m` or `s·m` exceeds `IndexParam::MAX_INDEX`
+    /// (`2³² − 1`); [`Error::Backend`] when the host refuses the `s·m` entries.
     ///
     /// # Examples
     /// ```
@@ -142,9 +162,10 @@ impl SparseSign {
         index_limit("sparse sign sketch", "rows", d)?;
         index_limit("sparse sign sketch", "cols", m)?;
         index_limit("sparse sign sketch", "nnz", s.saturating_mul(m))?;
-        let mut entries = Vec::with_capacity(s * m);
+        let mut entries = Vec::new();
+        reserve("sparse sign sketch", &mut entries, s * m)?;
         for j in 0..m {
-            for (r, v) in Self::column_of(&rng, d, s, j) {
+            for (r, v) in Self::column_of(&rng, d, s, j)? {
                 entries.push((r, j, v));
             }
         }
@@ -159,22 +180,24 @@ impl SparseSign {
         })
     }
 
-    fn column_of(rng: &RngState, d: usize, s: usize, j: usize) -> Vec<(usize, f64)> {
-        let rows = floyd_sample(rng, j as u64, d, s);
-        rows.into_iter()
+    fn column_of(rng: &RngState, d: usize, s: usize, j: usize) -> Result<Vec<(usize, f64)>> {
+        let rows = floyd_sample("sparse sign sketch column", rng, j as u64, d, s)?;
+        Ok(rows
+            .into_iter()
             .enumerate()
             .map(|(k, r)| {
                 let w = stream_word(rng, j as u64, (2 * s + k / 32) as u64);
                 (r, if w >> (k % 32) & 1 == 0 { 1.0 } else { -1.0 })
             })
-            .collect()
+            .collect())
     }
 
     /// The nonzeros of column `j` as `(row, ±1)` in draw order, generated on their own (the
     /// stored entry is this sign times [`SparseSign::scale`]).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when `j ≥ m`.
+    /// [`Error::InvalidArgument`] when `j ≥ m`; [`Error::Backend`] when the host refuses the
+    /// column's `s` entries.
     ///
     /// # Examples
     /// ```
@@ -191,7 +214,7 @@ impl SparseSign {
                 self.cols
             )));
         }
-        Ok(Self::column_of(&self.rng, self.rows, self.per_col, j))
+        Self::column_of(&self.rng, self.rows, self.per_col, j)
     }
 
     /// Nonzeros per column `s`.
@@ -274,7 +297,8 @@ impl VerySparseProjection {
     /// [`Error::EmptyDimension`] when `d` or `m` is 0; [`Error::InvalidArgument`] when `ρ` is not
     /// in `(0, 1]` or below `2⁻³¹` (no representable threshold); [`Error::DeviceLimit`] when `d`,
     /// `m`, the expected `nnz` (`ρ·d·m`, checked before any entry is drawn) or the drawn `nnz`
-    /// (checked while drawing) reaches 2²⁴.
+    /// (checked while drawing) exceeds `IndexParam::MAX_INDEX` (`2³² − 1`); [`Error::Backend`]
+    /// when the host refuses the entries.
     ///
     /// # Examples
     /// ```
@@ -309,20 +333,22 @@ impl VerySparseProjection {
         // Philox blocks) when the mean already reaches the limit; below it, the running count
         // stops the draw as soon as the limit is reached.
         let expected = threshold as f64 / 2f64.powi(32) * d as f64 * m as f64;
-        if expected >= CSR_INDEX_LIMIT as f64 {
+        if expected > IndexParam::MAX_INDEX as f64 {
             return Err(Error::DeviceLimit {
                 what: format!(
                     "very sparse projection of {d}x{m} at density {density}: expected nnz \
                      (density·d·m)"
                 ),
                 requested: expected as u64,
-                limit_name: "exact f32 integer indices (2^24, exclusive)".into(),
-                limit: CSR_INDEX_LIMIT as u64,
+                limit_name: "u32 index parameters (IndexParam::MAX_INDEX)".into(),
+                limit: IndexParam::MAX_INDEX as u64,
             });
         }
         let mut entries = Vec::new();
         for j in 0..m {
             index_limit("very sparse projection", "nnz", entries.len())?;
+            // At most d entries in this column.
+            reserve("very sparse projection", &mut entries, d)?;
             for i0 in (0..d).step_by(4) {
                 let block = rng.matrix_block(i0 as u64, j as u64);
                 for (r, &w) in (i0..d).zip(block.iter()) {

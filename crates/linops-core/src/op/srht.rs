@@ -15,9 +15,9 @@
 //! the sparse sketches, [`super::SparseSign`]), and are sorted.
 //!
 //! **Storage.** `m` signs, `d` row indices and the `m'`-entry inverse map (position of each
-//! Hadamard row in the sample, or `d` for "not sampled") as exact-integer plan parameters:
-//! `param_count = m + d`. Indices must stay below 2²⁴ (the GPU's f32 parameters), so
-//! `m' < 2²⁴`.
+//! Hadamard row in the sample, or `d` for "not sampled"): the signs as a real parameter, the rows
+//! and the map as `u32` index parameters; `param_count = m + d`. The map is built from the sizes
+//! alone, so `m' ≤ MAX_GENERATED_ENTRIES = 2³²` (which also keeps every index in `u32`).
 //!
 //! **Applying.** `S·X` (`X` of `m×b`): `DiagScale` (signs) → `Fwht` zero-padding to `m'` rows →
 //! `Gather` of the `d` sampled rows with the scale `√(m'/d)` on its `alpha`. `Sᵀ·Y` (`Y` of `d×b`):
@@ -26,8 +26,8 @@
 //! (or `(m + m' + m)·b`) multiplies and two `m'×b` / `m×b` temporaries; nothing dense.
 
 use super::sketch_sparse::floyd_sample;
-use super::{LeafOp, require_nonempty};
-use crate::lower::{Param, kernel};
+use super::{LeafOp, check_generated, require_nonempty, try_filled};
+use crate::lower::{IndexParam, Param, kernel};
 use crate::op::Lowering;
 use crate::rng::{Dist, RngState};
 use crate::{BufId, Error, HostMat, Link, Result};
@@ -49,8 +49,8 @@ pub struct Srht {
     n_pad: usize,
     rng: RngState,
     signs: Param,
-    sample: Param,
-    inverse: Param,
+    sample: IndexParam,
+    inverse: IndexParam,
 }
 
 impl Srht {
@@ -58,7 +58,9 @@ impl Srht {
     ///
     /// # Errors
     /// [`Error::EmptyDimension`] when `d` or `m` is 0; [`Error::InvalidArgument`] when `d` exceeds
-    /// `m'`, the next power of two `≥ m`; [`Error::DeviceLimit`] when `m'` reaches 2²⁴.
+    /// `m'`, the next power of two `≥ m`; [`Error::DeviceLimit`] when `m'` exceeds
+    /// [`super::MAX_GENERATED_ENTRIES`] (`2³²`); [`Error::Backend`] when the host refuses the
+    /// `m` signs, the `d` sampled rows or the `m'`-entry map.
     ///
     /// # Examples
     /// ```
@@ -70,40 +72,42 @@ impl Srht {
     pub fn new(d: usize, m: usize, rng: impl Into<RngState>) -> Result<Self> {
         let rng: RngState = rng.into();
         require_nonempty("srht", d, m)?;
-        let limit = super::csr::CSR_INDEX_LIMIT;
-        let n_pad = m.checked_next_power_of_two().unwrap_or(usize::MAX);
-        if n_pad >= limit {
-            return Err(Error::DeviceLimit {
-                what: format!("srht padded length of m = {m}"),
-                requested: n_pad as u64,
-                limit_name: "exact f32 integer indices (2^24, exclusive)".into(),
-                limit: limit as u64,
-            });
-        }
+        let n_pad = check_generated(
+            &format!("srht inverse map of padded length m' for m = {m}"),
+            m.checked_next_power_of_two(),
+        )?;
         if d > n_pad {
             return Err(Error::InvalidArgument(format!(
                 "srht of {d}x{m}: the sketch size d = {d} exceeds the padded length m' = {n_pad} \
                  (rows are sampled without replacement)"
             )));
         }
-        let signs: Vec<f64> = (0..m)
-            .map(|j| f64::from(rng.entry(Dist::Rademacher, j as u64, 0)))
-            .collect();
-        let mut sample = floyd_sample(&rng, 1, n_pad, d);
-        sample.sort_unstable();
-        let mut inverse = vec![d as f64; n_pad];
-        for (r, &i) in sample.iter().enumerate() {
-            inverse[i] = r as f64;
+        // Every array proportional to m, m' or d is allocated fallibly: m' may be as large as
+        // 2³², so a host that cannot hold them gets a typed error, not an abort.
+        let mut signs = try_filled("srht signs", m, 0.0f64)?;
+        for (j, s) in signs.iter_mut().enumerate() {
+            *s = f64::from(rng.entry(Dist::Rademacher, j as u64, 0));
         }
-        let col = |data: Vec<f64>| Param::of_shape(data.len(), 1, data);
+        let mut sample = floyd_sample("srht sampled rows", &rng, 1, n_pad, d)?;
+        sample.sort_unstable();
+        let mut sample32 = try_filled("srht sampled rows", d, 0u32)?;
+        for (t, &i) in sample32.iter_mut().zip(&sample) {
+            *t = i as u32;
+        }
+        // Every index is below m' ≤ 2³², so the u32 casts are exact; "not sampled" is d (when
+        // d = m' = 2³² every row is sampled and the fill is overwritten).
+        let mut inverse = try_filled("srht inverse map", n_pad, u32::try_from(d).unwrap_or(0))?;
+        for (r, &i) in sample.iter().enumerate() {
+            inverse[i] = r as u32;
+        }
         Ok(Self {
             rows: d,
             cols: m,
             n_pad,
             rng,
-            signs: col(signs),
-            sample: col(sample.iter().map(|&i| i as f64).collect()),
-            inverse: col(inverse),
+            signs: Param::of_shape(m, 1, signs),
+            sample: IndexParam::from_u32(sample32),
+            inverse: IndexParam::from_u32(inverse),
         })
     }
 
@@ -128,7 +132,7 @@ impl Srht {
     /// ```
     #[must_use]
     pub fn sampled_rows(&self) -> Vec<usize> {
-        self.sample.data.iter().map(|&v| v as usize).collect()
+        self.sample.indices().iter().map(|&v| v as usize).collect()
     }
 
     /// The signs `δ_j` (`±1`).
@@ -239,11 +243,11 @@ impl LeafOp for Srht {
         };
         let links = if transposed {
             // Sᵀ = D·Hᵀ·Pᵀ: gather by the inverse sample, transform, sign-scale.
-            let inv = cx.param(&self.inverse);
+            let inv = cx.index(&self.inverse);
             vec![gather(n_pad, inv, 1.0), fwht(cols), sign(rows, scale)]
         } else {
             // S = P·H·D: sign-scale, transform, gather the sampled rows.
-            let sample = cx.param(&self.sample);
+            let sample = cx.index(&self.sample);
             vec![sign(cols, 1.0), fwht(n_pad), gather(rows, sample, scale)]
         };
         cx.chain(x, out, alpha, beta, links)

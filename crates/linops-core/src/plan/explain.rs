@@ -30,6 +30,7 @@ impl Plan {
             BufferRole::Output => "Y".to_string(),
             BufferRole::Temp => format!("t{}", id.0),
             BufferRole::Param(_) => format!("p{}", id.0),
+            BufferRole::Index(_) => format!("i{}", id.0),
         };
         format!("{tag}[{}x{}]", b.rows, b.cols)
     }

@@ -15,7 +15,7 @@
 
 use super::NormalForm;
 use crate::op::{Dense, Permutation};
-use crate::{HostMat, Op, Param, Result};
+use crate::{HostMat, IndexParam, Op, Param, Result};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// Largest dense factor (entries) a permutation is folded into.
@@ -24,7 +24,7 @@ const MAX_FOLD_ENTRIES: usize = 1 << 24;
 /// What a factor is, for folding.
 enum Kind<'a> {
     /// A permutation with its effective index array parameter (`perm`, or `inv` when transposed).
-    Perm(&'a Param),
+    Perm(&'a IndexParam),
     /// A dense matrix, transposed or not.
     Dense(&'a Param, bool),
     Other,
@@ -47,8 +47,8 @@ fn kind(n: &NormalForm) -> Kind<'_> {
     }
 }
 
-fn indices(p: &Param) -> Vec<usize> {
-    p.data.iter().map(|&v| v as usize).collect()
+fn indices(p: &IndexParam) -> Vec<usize> {
+    p.indices().iter().map(|&v| v as usize).collect()
 }
 
 /// The dense matrix `op(M)` of a dense parameter.
@@ -61,27 +61,46 @@ fn dense_of(p: &Param, transposed: bool) -> HostMat {
     }
 }
 
-type FoldCache = Mutex<Vec<((u64, bool, u64, bool, u8), [Weak<[f64]>; 2], Op)>>;
+/// A weak reference to a parameter's storage: the cache entry dies with either parameter.
+enum Live {
+    Values(Weak<[f64]>),
+    Indices(Weak<[u32]>),
+}
+
+impl Live {
+    fn of_values(p: &Param) -> Live {
+        Live::Values(Arc::downgrade(&p.data))
+    }
+
+    fn of_indices(p: &IndexParam) -> Live {
+        Live::Indices(Arc::downgrade(p.shared()))
+    }
+
+    fn alive(&self) -> bool {
+        match self {
+            Live::Values(w) => w.strong_count() > 0,
+            Live::Indices(w) => w.strong_count() > 0,
+        }
+    }
+}
+
+type FoldCache = Mutex<Vec<((u64, bool, u64, bool, u8), [Live; 2], Op)>>;
 
 /// The folded factor for `(left, right)`, from the cache or built by `build`.
 fn cached(
     key: (u64, bool, u64, bool, u8),
-    live: [&Param; 2],
+    live: [Live; 2],
     build: impl FnOnce() -> Result<Op>,
 ) -> Result<Op> {
     static CACHE: OnceLock<FoldCache> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-    cache.retain(|(_, w, _)| w.iter().all(|w| w.strong_count() > 0));
+    cache.retain(|(_, w, _)| w.iter().all(Live::alive));
     if let Some((_, _, op)) = cache.iter().find(|(k, _, _)| *k == key) {
         return Ok(op.clone());
     }
     let op = build()?;
-    cache.push((
-        key,
-        [Arc::downgrade(&live[0].data), Arc::downgrade(&live[1].data)],
-        op.clone(),
-    ));
+    cache.push((key, live, op.clone()));
     Ok(op)
 }
 
@@ -93,7 +112,8 @@ fn fold_pair(a: &NormalForm, b: &NormalForm) -> Result<Option<NormalForm>> {
     };
     Ok(match (kind(a), kind(b)) {
         (Kind::Perm(p1), Kind::Perm(p2)) => {
-            let op = cached((p1.key, false, p2.key, false, 0), [p1, p2], || {
+            let live = [Live::of_indices(p1), Live::of_indices(p2)];
+            let op = cached((p1.key(), false, p2.key(), false, 0), live, || {
                 let (i1, i2) = (indices(p1), indices(p2));
                 Ok(Op::leaf(Permutation::new(
                     i1.iter().map(|&i| i2[i]).collect(),
@@ -102,7 +122,8 @@ fn fold_pair(a: &NormalForm, b: &NormalForm) -> Result<Option<NormalForm>> {
             Some(leaf(op))
         }
         (Kind::Perm(p), Kind::Dense(m, t)) if m.rows * m.cols <= MAX_FOLD_ENTRIES => {
-            let op = cached((p.key, false, m.key, t, 1), [p, m], || {
+            let live = [Live::of_indices(p), Live::of_values(m)];
+            let op = cached((p.key(), false, m.key, t, 1), live, || {
                 let idx = indices(p);
                 let d = dense_of(m, t);
                 Ok(Op::Dense(Dense::new(HostMat::from_fn(
@@ -114,7 +135,8 @@ fn fold_pair(a: &NormalForm, b: &NormalForm) -> Result<Option<NormalForm>> {
             Some(leaf(op))
         }
         (Kind::Dense(m, t), Kind::Perm(p)) if m.rows * m.cols <= MAX_FOLD_ENTRIES => {
-            let op = cached((m.key, t, p.key, false, 2), [m, p], || {
+            let live = [Live::of_values(m), Live::of_indices(p)];
+            let op = cached((m.key, t, p.key(), false, 2), live, || {
                 let idx = indices(p);
                 let mut inv = vec![0usize; idx.len()];
                 for (i, &k) in idx.iter().enumerate() {

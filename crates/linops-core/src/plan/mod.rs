@@ -18,7 +18,8 @@ mod resident;
 
 pub use crate::lower::kernel;
 pub use crate::lower::{
-    BlockLayout, BufId, BufferDesc, BufferRole, Kernel, KernelKind, KernelSpec, Param, Step,
+    BlockLayout, BufId, BufferDesc, BufferRole, INDEX_BYTES, IndexParam, Kernel, KernelKind,
+    KernelSpec, Param, Step,
 };
 pub use cost::{CostModel, Decision};
 pub use normalize::{NormalForm, Rewrites};
@@ -37,7 +38,7 @@ fn lower_sub(
     alpha: f64,
     beta: f64,
 ) -> Result<()> {
-    check_scale_factors(op, cx.dtype())?;
+    check_parameters(op, cx.dtype())?;
     normalize::normalize_in(op, cx.dtype(), &mut Rewrites::default())?
         .lower(cx, x, out, alpha, beta)
 }
@@ -92,20 +93,20 @@ fn choose(
     })
 }
 
-/// Bytes of a `rows×cols` buffer of `dtype`.
+/// Bytes of a `rows×cols` buffer of elements of `elem_bytes` bytes (`elem` names the type).
 ///
 /// # Errors
 /// [`Error::DeviceLimit`] naming the buffer when it exceeds the largest allocation a process can
 /// make (`isize::MAX` bytes), so that no later size computation overflows.
-fn buffer_bytes(what: &str, rows: usize, cols: usize, dtype: DType) -> Result<u64> {
+fn buffer_bytes(what: &str, rows: usize, cols: usize, elem_bytes: u64, elem: &str) -> Result<u64> {
     let limit = isize::MAX as u64;
     let bytes = (rows as u128)
         .checked_mul(cols as u128)
-        .and_then(|e| e.checked_mul(u128::from(dtype.size_bytes())));
+        .and_then(|e| e.checked_mul(u128::from(elem_bytes)));
     match bytes {
         Some(b) if b <= u128::from(limit) => Ok(b as u64),
         _ => Err(Error::DeviceLimit {
-            what: format!("{what} ({rows}x{cols} {dtype})"),
+            what: format!("{what} ({rows}x{cols} {elem})"),
             requested: bytes.map_or(u64::MAX, |b| u64::try_from(b).unwrap_or(u64::MAX)),
             limit_name: "largest allocation (isize::MAX bytes)".into(),
             limit,
@@ -155,6 +156,73 @@ pub fn check_scale_factors(op: &Op, dtype: DType) -> Result<()> {
             op.describe(),
         ))),
     }
+}
+
+/// Checks every number the caller wrote in `op` against `dtype`'s range, before the planner merges
+/// or materializes anything: each scale factor ([`check_scale_factors`]) and each entry of each
+/// leaf's own parameter arrays (the arrays the leaf lowers to, e.g. a diagonal's values, a CSR
+/// matrix's stored entries, a Kronecker product's factors). The normalizer folds scales into
+/// diagonals and merges adjacent diagonals, and a cost model may replace a leaf by its dense form
+/// (duplicate CSR entries summed, say); a check on the lowered plan alone would then accept an
+/// entry outside the range under one planner and refuse it under another.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the operator, the leaf, the entry and the range of `dtype`.
+///
+/// # Examples
+/// ```
+/// use linops_core::{DType, Op, plan::check_parameters};
+/// // The scale would bring 1e40 into f32's range once folded into the diagonal.
+/// let op = Op::diagonal(vec![1e40, 1.0]).unwrap().scaled(1e-20).unwrap();
+/// assert!(check_parameters(&op, DType::F64).is_ok());
+/// assert!(check_parameters(&op, DType::F32).is_err()); // 1e40 is not an f32
+/// ```
+pub fn check_parameters(op: &Op, dtype: DType) -> Result<()> {
+    fn leaves<'a>(op: &'a Op, out: &mut Vec<&'a Op>) {
+        match op {
+            Op::Scaled(s) => leaves(s.inner(), out),
+            Op::Transpose(t) => leaves(t.inner(), out),
+            Op::Product(p) => p.factors().iter().for_each(|f| leaves(f, out)),
+            Op::Sum(s) => s.terms().iter().for_each(|t| leaves(t, out)),
+            leaf => out.push(leaf),
+        }
+    }
+    check_scale_factors(op, dtype)?;
+    let (finite, max): (fn(f64) -> bool, f64) = match dtype {
+        DType::F64 => (|v| v.is_finite(), f64::MAX),
+        DType::F32 => (|v| (v as f32).is_finite(), f64::from(f32::MAX)),
+    };
+    let mut found = Vec::new();
+    leaves(op, &mut found);
+    for leaf in found.into_iter().filter_map(Op::as_leaf) {
+        // The leaf's own arrays: lower it alone (one column; nothing is allocated).
+        let (rows, cols) = leaf.shape();
+        let mut cx = Lowering::new(dtype, 1, Some(lower_sub));
+        let x = cx.buffer(cols, 1, BufferRole::Input(0));
+        let y = cx.buffer(rows, 1, BufferRole::Output);
+        leaf.lower(&mut cx, false, x, y, 1.0, 0.0)?;
+        for b in &cx.buffers {
+            let BufferRole::Param(p) = &b.role else {
+                continue;
+            };
+            if finite(p.max_abs()) {
+                continue;
+            }
+            let pos = p.data.iter().position(|v| !finite(*v)).unwrap_or(0);
+            return Err(Error::InvalidArgument(format!(
+                "apply {} in {dtype}: entry ({}, {}) of a {}x{} parameter array of {} is {:e}, \
+                 outside {dtype}'s range (|v| ≤ {max:e}); compute in f64 or rescale the operator",
+                op.describe(),
+                pos % p.rows.max(1),
+                pos / p.rows.max(1),
+                p.rows,
+                p.cols,
+                leaf.name(),
+                p.data.get(pos).copied().unwrap_or(f64::NAN),
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that every parameter entry and every kernel scalar of a lowered plan rounds to a
@@ -314,8 +382,9 @@ impl Plan {
             });
         }
         // Sizes first: nothing below may compute with a buffer that cannot exist.
-        buffer_bytes("input block X", x_rows, x_cols, dtype)?;
-        buffer_bytes("output block Y", rows, x_cols, dtype)?;
+        let values = (dtype.size_bytes(), dtype.to_string());
+        buffer_bytes("input block X", x_rows, x_cols, values.0, &values.1)?;
+        buffer_bytes("output block Y", rows, x_cols, values.0, &values.1)?;
         let mut stats = Rewrites::default();
         let mut norm = normalize::normalize_in(op, dtype, &mut stats)?;
         let mut decisions = Vec::new();
@@ -359,17 +428,25 @@ impl Plan {
             .collect();
         let output = cx.buffer(out.0, out.1, BufferRole::Output);
         lower(&mut cx, &ids, output)?;
+        let values = (dtype.size_bytes(), dtype.to_string());
         for b in &cx.buffers {
-            let role = match b.role {
-                BufferRole::Input(_) => "input block",
-                BufferRole::Output => "output block",
-                BufferRole::Temp => "temporary",
-                BufferRole::Param(_) => "parameter array",
+            let (role, elem_bytes, elem) = match b.role {
+                BufferRole::Input(_) => ("input block", values.0, values.1.as_str()),
+                BufferRole::Output => ("output block", values.0, values.1.as_str()),
+                BufferRole::Temp => ("temporary", values.0, values.1.as_str()),
+                BufferRole::Param(_) => ("parameter array", values.0, values.1.as_str()),
+                BufferRole::Index(_) => ("index array", INDEX_BYTES, "u32"),
             };
-            buffer_bytes(&format!("{role} of {what}"), b.rows, b.cols, dtype)?;
+            buffer_bytes(
+                &format!("{role} of {what}"),
+                b.rows,
+                b.cols,
+                elem_bytes,
+                elem,
+            )?;
         }
         if let Some(op) = op {
-            check_scale_factors(op, dtype)?;
+            check_parameters(op, dtype)?;
         }
         check_ranges(what, dtype, &cx.buffers, &cx.steps)?;
         Ok(Plan {

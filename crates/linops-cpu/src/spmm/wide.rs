@@ -31,11 +31,12 @@ pub(crate) fn applies(m: usize, k: usize) -> bool {
 }
 
 /// `S·X` as a flat column-major `m×b` vector, or `None` when a column of `X` is not contiguous.
-/// `ranges[r]` is the (clamped) entry range of row `r`; `cols[p] == k` marks an entry to skip.
+/// `ranges[r]` is the (clamped) entry range of row `r`; an entry whose column `cols[p]` is not
+/// below `k` is skipped.
 pub(crate) fn spmm_wide<T: CpuElem>(
     par: Par,
     ranges: &[(usize, usize)],
-    cols: &[usize],
+    cols: &[u32],
     values: &[T],
     x: MatRef<'_, T>,
     m: usize,
@@ -51,6 +52,7 @@ pub(crate) fn spmm_wide<T: CpuElem>(
     let mut bptr = vec![0usize; chunks * m + 1];
     for (r, &(s, e)) in ranges.iter().enumerate() {
         for &c in &cols[s..e] {
+            let c = c as usize;
             if c < k {
                 bptr[(c / CHUNK) * m + r + 1] += 1;
             }
@@ -66,7 +68,7 @@ pub(crate) fn spmm_wide<T: CpuElem>(
     let mut vals = vec![zero; nnz];
     for (r, &(s, e)) in ranges.iter().enumerate() {
         for p in s..e {
-            let c = cols[p];
+            let c = cols[p] as usize;
             if c < k {
                 let slot = &mut fill[(c / CHUNK) * m + r];
                 local[*slot] = (c % CHUNK) as u32;

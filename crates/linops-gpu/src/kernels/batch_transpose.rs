@@ -102,11 +102,11 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::BatchTranspose {
     fn record(
         &self,
         cx: &mut crate::backend::StepCx<'_>,
-        args: &[&GpuMat],
+        args: &crate::backend::Args<'_>,
         out: &GpuMat,
     ) -> Result<()> {
         let (alpha, beta) = (self.alpha as f32, self.beta as f32);
         cx.enc
-            .batch_transpose(self.rows, self.cols, alpha, args[0], beta, out)
+            .batch_transpose(self.rows, self.cols, alpha, args.mat(0)?, beta, out)
     }
 }

@@ -159,10 +159,10 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::BlockGemm {
     fn record(
         &self,
         cx: &mut crate::backend::StepCx<'_>,
-        args: &[&GpuMat],
+        args: &crate::backend::Args<'_>,
         out: &GpuMat,
     ) -> Result<()> {
-        let (w, x) = (args[0], args[1]);
+        let (w, x) = (args.mat(0)?, args.mat(1)?);
         let block = BlockGemmArgs {
             blocks: self.blocks,
             m: out.rows() / self.blocks.max(1),

@@ -234,11 +234,11 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::Axpby {
     fn record(
         &self,
         cx: &mut crate::backend::StepCx<'_>,
-        args: &[&GpuMat],
+        args: &crate::backend::Args<'_>,
         out: &GpuMat,
     ) -> Result<()> {
         cx.enc
-            .axpby(self.alpha as f32, args[0], self.beta as f32, out)
+            .axpby(self.alpha as f32, args.mat(0)?, self.beta as f32, out)
     }
 }
 
@@ -246,15 +246,18 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::DiagScale {
     fn record(
         &self,
         cx: &mut crate::backend::StepCx<'_>,
-        args: &[&GpuMat],
+        args: &crate::backend::Args<'_>,
         out: &GpuMat,
     ) -> Result<()> {
         let alpha = self.alpha as f32;
         if self.beta == 0.0 {
-            return cx.enc.diag_scale(alpha, args[0], args[1], out, Side::Left);
+            return cx
+                .enc
+                .diag_scale(alpha, args.mat(0)?, args.mat(1)?, out, Side::Left);
         }
         let t = cx.dev.alloc(out.rows(), out.cols())?;
-        cx.enc.diag_scale(alpha, args[0], args[1], &t, Side::Left)?;
+        cx.enc
+            .diag_scale(alpha, args.mat(0)?, args.mat(1)?, &t, Side::Left)?;
         cx.enc.axpby(1.0, &t, self.beta as f32, out)?;
         cx.scratch.push(t);
         Ok(())
@@ -265,9 +268,9 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::CopyCols {
     fn record(
         &self,
         cx: &mut crate::backend::StepCx<'_>,
-        args: &[&GpuMat],
+        args: &crate::backend::Args<'_>,
         out: &GpuMat,
     ) -> Result<()> {
-        cx.enc.copy_cols(args[0], self.offset, out)
+        cx.enc.copy_cols(args.mat(0)?, self.offset, out)
     }
 }

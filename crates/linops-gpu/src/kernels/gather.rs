@@ -1,18 +1,16 @@
 //! Row gather (`shaders/gather.wgsl`): `y[i, :] = alpha·x[idx[i], :] + beta·y[i, :]`, the kernel of
 //! a standalone permutation.
 //!
-//! Storage: column-major f32; `idx` is a vector of exact integers stored as f32 (the plan's index
-//! parameter converted like every parameter), exact below 2²⁴, so `x` may have at most 2²⁴ rows.
-//! An index that is not an integer in `0..rows(x)` selects a zero row inside the shader, so no
-//! content of `idx` can cause an out-of-bounds read. Cost: one pass, `2·len(y) + rows(y)` elements.
+//! Storage: column-major f32 `x` and `y`; `idx` is a [`GpuIndices`] vector bound as `array<u32>`
+//! (the plan's index parameter, uploaded as it is), so every row of `x` is addressable: the sizes
+//! are limited only by the u32 element indices of the shaders and the binding size. An index not
+//! below `rows(x)` selects a zero row inside the shader, so no content of `idx` can cause an
+//! out-of-bounds read. Cost: one pass, `2·len(y)` elements plus `4·rows(y)` bytes of indices.
 
 use linops_core::{Error, Result};
 
-use crate::kernels::{check_distinct, check_vector, grid_2d, to_u32};
-use crate::{GpuEncoder, GpuMat};
-
-/// Largest row count whose indices f32 holds exactly.
-const MAX_EXACT_INDEX: usize = 1 << 24;
+use crate::kernels::{check_distinct, grid_2d, to_u32};
+use crate::{GpuEncoder, GpuIndices, GpuMat};
 
 /// Workgroup size (`WG` override).
 const WG: u32 = 256;
@@ -35,16 +33,15 @@ impl GpuEncoder {
     /// Records `y[i, :] = alpha·x[idx[i], :] + beta·y[i, :]` (y is not read when beta == 0).
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] if `idx` is not a vector of `rows(y)` entries or `x` and `y` differ
-    /// in columns; [`Error::DeviceLimit`] if `x` has more than 2²⁴ rows (indices would not be exact
-    /// in f32); [`Error::InvalidArgument`] if `y` is `x` or `idx`; [`Error::Backend`] on device
-    /// errors.
+    /// [`Error::ShapeMismatch`] if `idx` has not `rows(y)` entries or `x` and `y` differ in
+    /// columns; [`Error::InvalidArgument`] if `y` is `x` or a size does not fit the shader's u32;
+    /// [`Error::Backend`] on device errors.
     ///
     /// # Examples
     /// ```
     /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
     /// let x = dev.upload(3, 1, &[10.0, 20.0, 30.0]).unwrap();
-    /// let idx = dev.upload(3, 1, &[2.0, 0.0, 1.0]).unwrap();
+    /// let idx = dev.upload_indices(&[2, 0, 1]).unwrap();
     /// let y = dev.alloc(3, 1).unwrap();
     /// let mut enc = dev.encoder();
     /// enc.gather(1.0, &idx, &x, 0.0, &y).unwrap();
@@ -54,12 +51,18 @@ impl GpuEncoder {
     pub fn gather(
         &mut self,
         alpha: f32,
-        idx: &GpuMat,
+        idx: &GpuIndices,
         x: &GpuMat,
         beta: f32,
         y: &GpuMat,
     ) -> Result<()> {
-        check_vector("gather: idx", idx, y.rows())?;
+        if idx.len() != y.rows() {
+            return Err(Error::ShapeMismatch {
+                context: "gather: idx against y".into(),
+                expected: format!("{} indices (rows of y)", y.rows()),
+                found: format!("{} indices", idx.len()),
+            });
+        }
         if x.cols() != y.cols() {
             return Err(Error::ShapeMismatch {
                 context: "gather: y against x".into(),
@@ -67,15 +70,7 @@ impl GpuEncoder {
                 found: format!("{} columns", y.cols()),
             });
         }
-        if x.rows() > MAX_EXACT_INDEX {
-            return Err(Error::DeviceLimit {
-                what: "gather: rows of x (indices are exact f32 integers)".into(),
-                requested: x.rows() as u64,
-                limit_name: "2^24 (exact f32 integers)".into(),
-                limit: MAX_EXACT_INDEX as u64,
-            });
-        }
-        check_distinct("gather", y, &[x, idx])?;
+        check_distinct("gather", y, &[x, idx.storage()])?;
         to_u32("x elements", x.len())?;
         let params = GatherParams {
             len: to_u32("elements", y.len())?,
@@ -93,7 +88,7 @@ impl GpuEncoder {
         self.record(
             "gather",
             &[("WG", f64::from(WG))],
-            &[(0, x), (1, idx), (2, y)],
+            &[(0, x), (1, idx.storage()), (2, y)],
             bytemuck::bytes_of(&params),
             3,
             groups,
@@ -105,10 +100,15 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::Gather {
     fn record(
         &self,
         cx: &mut crate::backend::StepCx<'_>,
-        args: &[&GpuMat],
+        args: &crate::backend::Args<'_>,
         out: &GpuMat,
     ) -> Result<()> {
-        cx.enc
-            .gather(self.alpha as f32, args[0], args[1], self.beta as f32, out)
+        cx.enc.gather(
+            self.alpha as f32,
+            args.index(0)?,
+            args.mat(1)?,
+            self.beta as f32,
+            out,
+        )
     }
 }

@@ -544,7 +544,7 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::Gemm {
     fn record(
         &self,
         cx: &mut crate::backend::StepCx<'_>,
-        args: &[&GpuMat],
+        args: &crate::backend::Args<'_>,
         out: &GpuMat,
     ) -> Result<()> {
         if self.alpha == 0.0 {
@@ -558,7 +558,7 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::Gemm {
             cx.scratch.push(t);
             return Ok(());
         }
-        let (a, b) = (args[0], args[1]);
+        let (a, b) = (args.mat(0)?, args.mat(1)?);
         let k = if self.trans_a { a.rows() } else { a.cols() };
         let gemm = GemmArgs::new(out.rows(), out.cols(), k)
             .with_trans_a(self.trans_a)

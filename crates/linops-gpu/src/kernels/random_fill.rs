@@ -202,7 +202,7 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::RandomFill {
     fn record(
         &self,
         cx: &mut crate::backend::StepCx<'_>,
-        _: &[&GpuMat],
+        _: &crate::backend::Args<'_>,
         out: &GpuMat,
     ) -> Result<()> {
         let shape = (self.rows, self.cols);

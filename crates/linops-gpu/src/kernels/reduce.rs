@@ -108,10 +108,10 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::ColNorms {
     fn record(
         &self,
         cx: &mut crate::backend::StepCx<'_>,
-        args: &[&GpuMat],
+        args: &crate::backend::Args<'_>,
         out: &GpuMat,
     ) -> Result<()> {
-        cx.enc.col_norms(args[0], out)
+        cx.enc.col_norms(args.mat(0)?, out)
     }
 }
 
@@ -119,9 +119,9 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::ColDots {
     fn record(
         &self,
         cx: &mut crate::backend::StepCx<'_>,
-        args: &[&GpuMat],
+        args: &crate::backend::Args<'_>,
         out: &GpuMat,
     ) -> Result<()> {
-        cx.enc.col_dots(args[0], args[1], out)
+        cx.enc.col_dots(args.mat(0)?, args.mat(1)?, out)
     }
 }

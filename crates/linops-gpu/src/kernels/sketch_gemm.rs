@@ -152,10 +152,10 @@ impl crate::backend::GpuKernel for SketchGemm {
     fn record(
         &self,
         cx: &mut crate::backend::StepCx<'_>,
-        args: &[&GpuMat],
+        args: &crate::backend::Args<'_>,
         out: &GpuMat,
     ) -> Result<()> {
         cx.enc
-            .sketch_gemm(&SketchGemmArgs::new(*self), args[0], out)
+            .sketch_gemm(&SketchGemmArgs::new(*self), args.mat(0)?, out)
     }
 }

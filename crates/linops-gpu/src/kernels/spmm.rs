@@ -1,7 +1,8 @@
 //! Sparse (CSR) times dense (`shaders/spmm.wgsl`): `y = alpha·S·x + beta·y`.
 //!
-//! Storage: `indptr` (m+1 values), `indices` and `vals` (nnz values each) as f32 vectors, the
-//! integers exact below 2²⁴; x is k×b and y m×b, contiguous column-major. One invocation per
+//! Storage: `indptr` (m+1 entries) and `indices` (nnz entries) as [`GpuIndices`] vectors bound as
+//! `array<u32>`, `vals` (nnz values) as an f32 vector; x is k×b and y m×b, contiguous
+//! column-major. Sizes are limited only by the u32 element indices and the binding size. One invocation per
 //! element of y sums its row's entries in storage order (no atomics). The host validates every
 //! buffer length; the shader clamps the data-dependent row ranges and skips column indices ≥ k,
 //! so arbitrary buffer contents stay in bounds. Cost: 2·nnz·b flops.
@@ -9,7 +10,7 @@
 use linops_core::{Error, Result};
 
 use crate::kernels::{check_distinct, check_shape, check_vector, grid_2d, to_u32};
-use crate::{GpuEncoder, GpuMat};
+use crate::{GpuEncoder, GpuIndices, GpuMat};
 
 /// Workgroup size (`WG` override).
 const WG: u32 = 256;
@@ -32,8 +33,8 @@ impl GpuEncoder {
     /// Records `y = alpha·S·x + beta·y` for `S` in CSR form (`y` is not read when beta == 0).
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] if `indptr` is not a vector of `y.rows() + 1` entries, `indices`
-    /// and `vals` are not vectors of one length, or x and y differ in columns;
+    /// [`Error::ShapeMismatch`] if `indptr` has not `y.rows() + 1` entries, `indices` and `vals`
+    /// differ in length (or `vals` is not a vector), or x and y differ in columns;
     /// [`Error::InvalidArgument`] if y is one of the inputs or a size does not fit u32;
     /// [`Error::Backend`] on device errors.
     ///
@@ -41,32 +42,44 @@ impl GpuEncoder {
     /// ```
     /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
     /// // S = [[0, 2], [1, 0]]
-    /// let p = dev.upload(3, 1, &[0.0, 1.0, 2.0]).unwrap();
-    /// let i = dev.upload(2, 1, &[1.0, 0.0]).unwrap();
+    /// let p = dev.upload_indices(&[0, 1, 2]).unwrap();
+    /// let i = dev.upload_indices(&[1, 0]).unwrap();
     /// let v = dev.upload(2, 1, &[2.0, 1.0]).unwrap();
     /// let x = dev.upload(2, 1, &[10.0, 20.0]).unwrap();
     /// let y = dev.alloc(2, 1).unwrap();
     /// let mut enc = dev.encoder();
-    /// enc.spmm(1.0, [&p, &i, &v], &x, 0.0, &y).unwrap();
+    /// enc.spmm(1.0, [&p, &i], &v, &x, 0.0, &y).unwrap();
     /// enc.submit().unwrap();
     /// assert_eq!(dev.download(&y).unwrap(), vec![40.0, 10.0]);
     /// ```
     pub fn spmm(
         &mut self,
         alpha: f32,
-        csr: [&GpuMat; 3],
+        [indptr, indices]: [&GpuIndices; 2],
+        vals: &GpuMat,
         x: &GpuMat,
         beta: f32,
         y: &GpuMat,
     ) -> Result<()> {
-        let [indptr, indices, vals] = csr;
         let (m, b, k) = (y.rows(), y.cols(), x.rows());
-        check_vector("spmm: indptr", indptr, m + 1)?;
+        if indptr.len() != m + 1 {
+            return Err(Error::ShapeMismatch {
+                context: "spmm: indptr against y".into(),
+                expected: format!("{} row pointers (rows of y + 1)", m + 1),
+                found: format!("{} row pointers", indptr.len()),
+            });
+        }
         let nnz = vals.len();
         check_vector("spmm: values", vals, nnz)?;
-        check_vector("spmm: indices", indices, nnz)?;
+        if indices.len() != nnz {
+            return Err(Error::ShapeMismatch {
+                context: "spmm: indices against values".into(),
+                expected: format!("{nnz} column indices (one per value)"),
+                found: format!("{} column indices", indices.len()),
+            });
+        }
         check_shape("spmm: x columns against y", x, k, b)?;
-        check_distinct("spmm", y, &[indptr, indices, vals, x])?;
+        check_distinct("spmm", y, &[indptr.storage(), indices.storage(), vals, x])?;
         if m * b == 0 {
             return Err(Error::EmptyDimension {
                 context: "spmm output".into(),
@@ -92,7 +105,13 @@ impl GpuEncoder {
         self.record(
             "spmm",
             &[("WG", f64::from(WG))],
-            &[(0, indptr), (1, indices), (2, vals), (3, x), (4, y)],
+            &[
+                (0, indptr.storage()),
+                (1, indices.storage()),
+                (2, vals),
+                (3, x),
+                (4, y),
+            ],
             bytemuck::bytes_of(&params),
             5,
             groups,
@@ -104,11 +123,18 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::Spmm {
     fn record(
         &self,
         cx: &mut crate::backend::StepCx<'_>,
-        args: &[&GpuMat],
+        args: &crate::backend::Args<'_>,
         out: &GpuMat,
     ) -> Result<()> {
-        let csr = [args[0], args[1], args[2]];
-        cx.enc
-            .spmm(self.alpha as f32, csr, args[3], self.beta as f32, out)
+        let structure = [args.index(0)?, args.index(1)?];
+        let (values, x) = (args.mat(2)?, args.mat(3)?);
+        cx.enc.spmm(
+            self.alpha as f32,
+            structure,
+            values,
+            x,
+            self.beta as f32,
+            out,
+        )
     }
 }

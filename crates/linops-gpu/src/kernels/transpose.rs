@@ -79,9 +79,9 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::Transpose {
     fn record(
         &self,
         cx: &mut crate::backend::StepCx<'_>,
-        args: &[&GpuMat],
+        args: &crate::backend::Args<'_>,
         out: &GpuMat,
     ) -> Result<()> {
-        cx.enc.transpose(args[0], out)
+        cx.enc.transpose(args.mat(0)?, out)
     }
 }

@@ -1,15 +1,18 @@
 //! Interpolative decompositions from a sketch: column ID, row ID and CUR.
 //!
 //! **Mathematics (column ID).** `A` (`m×n`) `≈ A[:, J]·X` with `|J| = k`. Sketch `Y = S·A`
-//! (`ℓ×n`, `ℓ = k + p`, `S` Gaussian, formed as `Yᵀ = Aᵀ·Sᵀ` on the backend), then a column-pivoted
-//! (Businger–Golub) QR of `Y` on the host in f64 (faer): `Y·Πᵀ = Q·[R₁₁ R₁₂; 0 R₂₂]`. `J` are the first
+//! (`ℓ×n`, `ℓ = k + p`, `S` Gaussian, formed as `Yᵀ = Aᵀ·Sᵀ` on the backend), then a strong
+//! rank-revealing QR of `Y` on the host in f64 ([`strong_rrqr`]: Businger–Golub column pivoting,
+//! then Gu–Eisenstat swaps with `f = 2`): `Y·Πᵀ = Q·[R₁₁ R₁₂; 0 R₂₂]`. `J` are the first
 //! `k` pivots and, in pivoted order, `X = [I  T]` with `T = R₁₁⁻¹R₁₂` (Martinsson & Tropp 2020, §13).
 //! Writing `E = A(I − Y⁺Y)` (the sketch's residual, bounded by HMT Cor. 10.9 for the Gaussian
 //! range finder of `Aᵀ`) and `W = Y − Y[:, J]X` (`‖W‖₂ = ‖R₂₂‖₂`), one has exactly
 //! `A − A[:, J]X = E·(I − Π_J X) + A·Y⁺·W`, hence
-//! `‖A − A[:, J]X‖₂ ≤ √(1 + ‖T‖₂²)·‖E‖₂ + ‖AY⁺‖₂·‖R₂₂‖₂`. The growth factor `‖T‖₂` is returned; it is
-//! at most `√(k(n − k))` for a strong RRQR (Gu & Eisenstat 1996) and, for Businger–Golub pivoting,
-//! small in practice though `2^{k−1}` in the worst case.
+//! `‖A − A[:, J]X‖₂ ≤ √(1 + ‖T‖₂²)·‖E‖₂ + ‖AY⁺‖₂·‖R₂₂‖₂`. The growth factor `‖T‖₂` is returned; the
+//! strong RRQR keeps every `|T_ij| ≤ f = 2`, so `‖T‖₂ ≤ f·√(k(n − k))`, and
+//! `‖R₂₂‖₂ ≤ √(1 + f²k(n − k))·σ_{k+1}(Y)` (Gu & Eisenstat 1996, Thm. 3.2). (Businger–Golub
+//! pivoting alone, used until 2026-12, has no such bound: `2^{k−1}` in the worst case, e.g. on
+//! Kahan's matrix.)
 //!
 //! **Row ID** is the column ID of `Aᵀ`: `A ≈ Xᵀ·A[I, :]`.
 //!
@@ -18,20 +21,21 @@
 //! given `C`, `R` (Stewart 1999). Since `A − CC⁺AR⁺R = (A − CC⁺A) + CC⁺(A − AR⁺R)` and
 //! `‖A − CC⁺A‖ ≤ ‖A − CX‖`, `‖A − CUR‖ ≤ ‖A − A[:, J]X‖ + ‖A − Xᵣᵀ·A[I, :]‖` (both ID errors).
 //!
-//! **Error estimate.** The IDs return `10·√(2/π)·max_i ‖(A − A[:, J]X)·ω_i‖` over `r` Gaussian probes,
-//! an upper bound on `‖A − A[:, J]X‖₂` with probability at least `1 − 10^{-r}` (HMT §4.3).
+//! **Error estimate.** The IDs and CUR return certified estimates of `‖A − A[:, J]X‖₂` and
+//! `‖A − CUR‖₂` from `probes` Golub–Kahan–Lanczos steps ([`super::estimate`]): upper bounds with
+//! probability at least 99%.
 //!
 //! **Storage and cost.** The operator is only applied: column ID, one application of `Aᵀ` to `ℓ`
-//! columns plus `O(ℓ·n·k)` host flops for the pivoted QR (`Y` is `ℓ×n`, on the host), and two
-//! applications of `A` to `r` probes for the estimate. CUR: two IDs, one application of `A` and
+//! columns plus `O(ℓ²·n)` host flops per pivoted QR (`Y` is `ℓ×n`, on the host; one more per
+//! strong-RRQR swap), and `probes` applications of `A` and of `Aᵀ` to a vector for the estimate. CUR: two IDs, one application of `A` and
 //! one of `Aᵀ` to `k` selector columns, and one of `A` to `R⁺` (`k` columns). `X` (`k×n`) and `U`
 //! (`k×k`) are host f64; `C` and `R` are resident.
 
-use super::host_la::{singular_values, thin_svd};
+use super::estimate::{Factored, NormEstimate, Right, residual_norm};
+use super::host_la::{col, norm, singular_values, thin_svd};
 use super::qr::upper_inverse;
 use super::{
     check_block, check_dtype, check_rank, checked_sum, gaussian, to_host, unit_roundoff, upload_as,
-    upload_like,
 };
 use crate::{Engine, Error, Matrix, Op, Result, Scalar};
 use faer::Mat;
@@ -41,7 +45,7 @@ use faer::Mat;
 /// # Examples
 /// ```
 /// let o = linops::randnla::id::IdOptions::default();
-/// assert_eq!((o.oversample, o.probes), (10, 10));
+/// assert_eq!((o.oversample, o.probes), (10, 12));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdOptions {
@@ -49,7 +53,8 @@ pub struct IdOptions {
     pub oversample: usize,
     /// Seed of the sketch and of the probes.
     pub seed: u64,
-    /// Probe vectors `r` of the a-posteriori error estimate (0 skips it).
+    /// Golub–Kahan steps of the a-posteriori error estimates ([`super::estimate`]; 0 skips
+    /// them).
     pub probes: usize,
 }
 
@@ -58,7 +63,7 @@ impl Default for IdOptions {
         Self {
             oversample: 10,
             seed: 0x5EED,
-            probes: 10,
+            probes: 12,
         }
     }
 }
@@ -76,8 +81,11 @@ pub struct ColumnId {
     pub sketch_residual: f64,
     /// The sketch `Y = S·A` (`ℓ×n`, f64), kept for a-posteriori checks.
     pub sketch: Mat<f64>,
-    /// HMT §4.3 estimate of `‖A − A[:, cols]·x‖₂` (`NaN` when `probes == 0`).
+    /// Certified estimate of `‖A − A[:, cols]·x‖₂`: an upper bound with probability ≥ 99%
+    /// (`NaN` when `probes == 0`); `estimate.bound`.
     pub error_estimate: f64,
+    /// The estimate with its Ritz value and failure probability ([`super::estimate`]).
+    pub estimate: Option<NormEstimate>,
 }
 
 fn spectral_norm(m: &Mat<f64>) -> Result<f64> {
@@ -85,6 +93,107 @@ fn spectral_norm(m: &Mat<f64>) -> Result<f64> {
         return Ok(0.0);
     }
     Ok(singular_values(m.as_ref())?.first().copied().unwrap_or(0.0))
+}
+
+/// The strong RRQR bound parameter `f` the IDs use (Gu & Eisenstat 1996 take `f > 1`; 2 keeps
+/// the swaps few).
+pub const RRQR_F: f64 = 2.0;
+
+/// A strong rank-revealing QR `Y·Π = Q·[R₁₁ R₁₂; 0 R₂₂]` of a small dense matrix (Gu & Eisenstat
+/// 1996, Alg. 4): column-pivoted QR, then column swaps between the leading `k` and the rest while
+/// some `ρ_ij = √((R₁₁⁻¹R₁₂)_ij² + (γ_j(R₂₂)/ω_i(R₁₁))²)` exceeds `f` (`γ_j` the column norms of
+/// `R₂₂`, `ω_i` the reciprocal row norms of `R₁₁⁻¹`). Each swap multiplies `|det R₁₁|` by `ρ > f`,
+/// so the loop ends; at exit, with `c = √(1 + f²·k·(n − k))`:
+/// `σ_i(R₁₁) ≥ σ_i(Y)/c`, `σ_j(R₂₂) ≤ c·σ_{k+j}(Y)` and `|(R₁₁⁻¹R₁₂)_ij| ≤ f`.
+#[derive(Debug, Clone)]
+pub struct StrongRrqr {
+    /// The column order: `perm[j]` is the column of `Y` in position `j` (`J = perm[..k]`).
+    pub perm: Vec<usize>,
+    /// The `min(ℓ, n)×n` triangular factor of `Y[:, perm]`.
+    pub r: Mat<f64>,
+    /// Swaps made after the column-pivoted QR (0 when Businger–Golub pivoting already satisfied
+    /// the bound).
+    pub swaps: usize,
+}
+
+/// Strong RRQR of `y` (`ℓ×n`) for rank `k` with parameter `f > 1` ([`StrongRrqr`]).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for `k` outside `1..=min(ℓ, n)`, `f ≤ 1` or NaN, non-finite
+/// entries, or a leading block `R₁₁` that is exactly singular (numerical rank below `k`).
+///
+/// # Examples
+/// ```
+/// use linops::{faer::Mat, randnla::id::strong_rrqr};
+/// let y = Mat::from_fn(4, 6, |i, j| if j == 5 - i { 1.0 + i as f64 } else { 0.0 });
+/// let f = strong_rrqr(&y, 2, 2.0).unwrap();
+/// let mut lead = f.perm[..2].to_vec();
+/// lead.sort();
+/// assert_eq!(lead, vec![2, 3]); // the two largest columns
+/// ```
+pub fn strong_rrqr(y: &Mat<f64>, k: usize, f: f64) -> Result<StrongRrqr> {
+    let (l, n) = (y.nrows(), y.ncols());
+    if k == 0 || k > l.min(n) || f.is_nan() || f <= 1.0 {
+        return Err(Error::InvalidArgument(format!(
+            "strong_rrqr: k = {k} must be in 1..=min({l}, {n}) and f = {f} > 1"
+        )));
+    }
+    if let Some(v) = y
+        .col_iter()
+        .flat_map(|c| c.iter().copied())
+        .find(|v| !v.is_finite())
+    {
+        return Err(Error::InvalidArgument(format!(
+            "strong_rrqr: the matrix has the non-finite entry {v}"
+        )));
+    }
+    let cp = y.col_piv_qr();
+    let mut perm = cp.P().arrays().0.to_vec();
+    let mut r = cp.thin_R().to_owned();
+    let mut swaps = 0;
+    // Each swap raises |det R₁₁| by a factor > f; the bound on the number of swaps
+    // (log_f of the ratio of the best to the current determinant) is not known in advance, so a
+    // generous cap guards against rounding cycles.
+    let cap = 64 + 16 * k;
+    while k < n && swaps < cap {
+        let r11 = r.submatrix(0, 0, k, k).to_owned();
+        if (0..k).any(|i| r11[(i, i)] == 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "strong_rrqr: R11 is singular: the matrix has numerical rank below k = {k}"
+            )));
+        }
+        let inv = upper_inverse(&r11);
+        let t = &inv * r.submatrix(0, k, k, n - k);
+        let rows = r.nrows();
+        let gamma: Vec<f64> = (0..n - k)
+            .map(|j| {
+                let c: Vec<f64> = (k..rows).map(|i| r[(i, k + j)]).collect();
+                norm(&c)
+            })
+            .collect();
+        let inv_row: Vec<f64> = (0..k)
+            .map(|i| {
+                let c: Vec<f64> = (0..k).map(|j| inv[(i, j)]).collect();
+                norm(&c)
+            })
+            .collect();
+        let (mut best, mut at) = (f * f, None);
+        for j in 0..n - k {
+            for i in 0..k {
+                let g = gamma[j] * inv_row[i];
+                let rho2 = t[(i, j)] * t[(i, j)] + g * g;
+                if rho2 > best {
+                    (best, at) = (rho2, Some((i, j)));
+                }
+            }
+        }
+        let Some((i, j)) = at else { break };
+        perm.swap(i, k + j);
+        swaps += 1;
+        let yp = Mat::<f64>::from_fn(l, n, |a, b| y[(a, perm[b])]);
+        r = yp.qr().thin_R().to_owned();
+    }
+    Ok(StrongRrqr { perm, r, swaps })
 }
 
 /// Column ID `A ≈ A[:, J]·X` of rank `k` from a Gaussian sketch with `k + p` rows and a
@@ -124,9 +233,15 @@ pub fn column_id<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> R
     let omega = gaussian::<T>(e, m, l, opts.seed)?;
     let yt = e.apply_to(&a.t(), &omega)?;
     let sketch = to_host(e, &yt)?.transpose().to_owned();
-    let cp = sketch.col_piv_qr();
-    let perm = cp.P().arrays().0.to_vec();
-    let r = cp.thin_R().to_owned();
+    let StrongRrqr { perm, r, .. } = match strong_rrqr(&sketch, k, RRQR_F) {
+        Ok(f) => f,
+        Err(Error::InvalidArgument(_)) => {
+            return Err(Error::InvalidArgument(format!(
+                "column_id: the sketch has numerical rank below k = {k} (or non-finite entries)"
+            )));
+        }
+        Err(err) => return Err(err),
+    };
     let r11 = r.submatrix(0, 0, k, k).to_owned();
     let u = unit_roundoff(T::DTYPE);
     let r00 = r11[(0, 0)].abs();
@@ -162,22 +277,31 @@ pub fn column_id<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> R
         }
     }
     let cols: Vec<usize> = perm[..k].to_vec();
-    let error_estimate = if opts.probes == 0 {
-        f64::NAN
+    let estimate = if opts.probes == 0 {
+        None
     } else {
-        let probes = gaussian::<T>(e, n, opts.probes, opts.seed ^ 0x1D_E57)?;
-        let ao = e.apply_to(a, &probes)?;
-        let xo = &x * to_host(e, &probes)?;
-        let mut sel = Mat::<f64>::zeros(n, opts.probes);
-        for (i, &c) in cols.iter().enumerate() {
-            for j in 0..opts.probes {
-                sel[(c, j)] = xo[(i, j)];
-            }
-        }
-        let aw = e.apply_to(a, &upload_like(e, &ao, &sel)?)?;
-        let resid = e.axpby(1.0, &ao, -1.0, &aw)?;
-        let worst = e.col_norms(&resid)?.into_iter().fold(0.0, f64::max);
-        10.0 * (2.0 / std::f64::consts::PI).sqrt() * worst
+        // E = A·(I − S_J·X): E·v = A·(v − S_J·(X·v)), Eᵀ·y = z − Xᵀ·z[J] with z = Aᵀ·y.
+        let at = a.t();
+        Some(residual_norm(
+            (m, n),
+            opts.probes,
+            opts.seed ^ 0x1D_E57,
+            |v| {
+                let xv = &x * col(v);
+                let mut w = v.to_vec();
+                for (i, &c) in cols.iter().enumerate() {
+                    w[c] -= xv[(i, 0)];
+                }
+                let out = to_host(e, &e.apply_to(a, &upload_as::<T>(e, &col(&w))?)?)?;
+                Ok((0..m).map(|i| out[(i, 0)]).collect())
+            },
+            |y| {
+                let z = to_host(e, &e.apply_to(&at, &upload_as::<T>(e, &col(y))?)?)?;
+                let zj = Mat::<f64>::from_fn(k, 1, |i, _| z[(cols[i], 0)]);
+                let xz = x.transpose() * zj;
+                Ok((0..n).map(|i| z[(i, 0)] - xz[(i, 0)]).collect())
+            },
+        )?)
     };
     Ok(ColumnId {
         cols,
@@ -185,7 +309,8 @@ pub fn column_id<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> R
         growth,
         sketch_residual,
         sketch,
-        error_estimate,
+        error_estimate: estimate.map_or(f64::NAN, |x| x.bound),
+        estimate,
     })
 }
 
@@ -225,6 +350,11 @@ pub struct Cur {
     pub col_error_estimate: f64,
     /// The row ID's estimate of `‖A − Xᵣᵀ·A[rows, :]‖₂`.
     pub row_error_estimate: f64,
+    /// Certified estimate of `‖A − C·U·R‖₂` itself (an upper bound with probability ≥ 99%; `NaN`
+    /// when `probes == 0`).
+    pub error_estimate: f64,
+    /// The estimate with its Ritz value and failure probability ([`super::estimate`]).
+    pub estimate: Option<NormEstimate>,
 }
 
 /// Pseudo-inverse in f64 via the SVD, discarding singular values below `cut·σ₁`.
@@ -278,7 +408,20 @@ pub fn cur<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> Result<
     let r_pinv = pinv(&to_host(e, &r)?, cut)?;
     let ar = to_host(e, &e.apply_to(a, &upload_as::<T>(e, &r_pinv)?)?)?;
     let u = &c_pinv * &ar;
+    let estimate = if opts.probes == 0 {
+        None
+    } else {
+        let res = Factored {
+            a,
+            left: &c,
+            core: u.clone(),
+            right: Right::Transposed(&r),
+        };
+        Some(res.estimate(e, opts.probes, opts.seed ^ 0xC0_E57)?)
+    };
     Ok(Cur {
+        error_estimate: estimate.map_or(f64::NAN, |x| x.bound),
+        estimate,
         cols: cid.cols,
         rows: rid.cols,
         c,

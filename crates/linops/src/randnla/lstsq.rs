@@ -20,9 +20,12 @@
 //! the f32 rounding `E` of `S·A` (`‖E‖ ≈ u₃₂·‖S·A‖`) leaves `A·R⁻¹` well conditioned, i.e. while
 //! `u₃₂·cond(R) ≪ 1`. The driver checks this twice and falls back to an f64 sketch on the CPU,
 //! saying so in [`LstsqResult::fallback`]: a priori when `u₃₂·cond(R) ≥ 0.5` (then `R` carries no
-//! information about the smallest singular directions), and a posteriori after
+//! information about the smallest singular directions) or when `max|S·A| < 2⁻¹⁰²` (the operator's
+//! scale underflows f32: its subnormal rounding exceeds `u₃₂·‖S·A‖`), and a posteriori after
 //! [`LstsqOptions::check_iter`] iterations, when the Ritz estimate of `cond(A·R⁻¹)` from LSQR's
 //! Golub–Kahan bidiagonal predicts more than `max_iter` iterations to reach `tol`.
+//! [`lstsq_sketch_solve`] makes the two a-priori checks (its error is `O(u₃₂·cond(R)·‖b‖)` with
+//! an f32 sketch).
 //!
 //! **Scale.** LSQR's stopping tests compare ratios (`‖r‖/‖b‖`, `‖Āᵀr‖/(‖Ā‖‖r‖)`) of norms formed
 //! without squaring unscaled entries, so `b → 2^e·b` gives exactly `x → 2^e·x` (same iterations,
@@ -238,6 +241,23 @@ struct Sketched {
     r_cond: f64,
 }
 
+/// Smallest `max|S·A|` at which an f32 sketch keeps its relative accuracy: below
+/// `2⁻¹⁰² = 2⁻¹²⁶/u₃₂` the absolute rounding of f32's subnormal range (`2⁻¹⁴⁹` per entry, and
+/// the operator's parameters flushed when they were converted) exceeds `u₃₂·‖S·A‖`.
+const F32_SKETCH_FLOOR: f64 = 1.9721522630525295e-31; // 2^-102
+
+/// Why an f32 sketch `S·A` cannot be trusted, decided before its QR: entries below
+/// [`F32_SKETCH_FLOOR`] (the operator's scale underflows f32), or, from `R`, `u₃₂·cond(R) ≥ 0.5`.
+fn f32_sketch_weakness(sa: &Mat<f64>) -> Option<String> {
+    let top = sa.norm_max();
+    (top < F32_SKETCH_FLOOR).then(|| {
+        format!(
+            "f32 sketch below f32's accurate range: max|S·A| = {top:.2e} < 2^-102 (the operator's \
+             scale underflows f32); redone with an f64 sketch on the CPU"
+        )
+    })
+}
+
 /// QR of `S·A` (and `Qᵀ·S·b` when `b` is given); fails on an exactly singular `R`.
 fn sketch_qr(
     engine: &Engine,
@@ -246,14 +266,27 @@ fn sketch_qr(
     d: usize,
     seed: u64,
     dtype: DType,
-) -> Result<Sketched> {
+) -> Result<std::result::Result<Sketched, String>> {
     let (m, n) = op.shape();
     let s = Op::leaf(DenseSketch::gaussian(d, m, RngState::new(seed))?);
     let sa = sketch_op(engine, &s, op, dtype)?;
+    if dtype == DType::F32 {
+        if let Some(why) = f32_sketch_weakness(&sa) {
+            return Ok(Err(why));
+        }
+    }
     let qr = sa.qr();
     let r = qr.thin_R().to_owned();
     let sv = singular_values(r.as_ref())?;
     let (smax, smin) = (sv[0], sv[n - 1]);
+    if dtype == DType::F32 && U32 * smax / smin >= 0.5 {
+        return Ok(Err(format!(
+            "f32 sketch too weak: u32·cond(R) = {:.2e} >= 0.5 (cond(R) = {:.2e}); \
+             redone with an f64 sketch on the CPU",
+            U32 * smax / smin,
+            smax / smin
+        )));
+    }
     if smin.is_nan() || smin <= smax * n as f64 * f64::EPSILON || !smax.is_finite() {
         return Err(Error::InvalidArgument(
             "the sketch S·A is rank deficient: A has (numerically) dependent columns".into(),
@@ -271,11 +304,31 @@ fn sketch_qr(
         }
         None => None,
     };
-    Ok(Sketched {
+    Ok(Ok(Sketched {
         r,
         qtsb,
         r_cond: smax / smin,
-    })
+    }))
+}
+
+/// [`sketch_qr`] on `engine` in `dtype`; an f32 sketch found weak is redone in f64 on the CPU,
+/// returned with the reason.
+fn sketch_qr_or_f64(
+    engine: &Engine,
+    op: &Op,
+    b: Option<&[f64]>,
+    d: usize,
+    seed: u64,
+    dtype: DType,
+) -> Result<(Sketched, DType, Option<String>)> {
+    match sketch_qr(engine, op, b, d, seed, dtype)? {
+        Ok(sk) => Ok((sk, dtype, None)),
+        Err(why) => {
+            let sk = sketch_qr(&Engine::cpu(), op, b, d, seed, DType::F64)?
+                .map_err(|why| Error::Backend(format!("an f64 sketch reported: {why}")))?;
+            Ok((sk, DType::F64, Some(why)))
+        }
+    }
 }
 
 /// Sketch-and-solve least squares: `x̂ = argmin ‖S(A·x − b)‖₂` for a Gaussian `S` of
@@ -302,7 +355,7 @@ pub fn lstsq_sketch_solve(
 ) -> Result<LstsqResult> {
     let (_, _, d) = check_problem(op, b, opts)?;
     let dtype = resolve_dtype(engine, opts)?;
-    let sk = sketch_qr(engine, op, Some(b), d, opts.seed, dtype)?;
+    let (sk, dtype, fallback) = sketch_qr_or_f64(engine, op, Some(b), d, opts.seed, dtype)?;
     let mut x = sk.qtsb.unwrap_or_default();
     solve_upper(sk.r.as_ref(), &mut x);
     let cpu = Engine::cpu();
@@ -313,7 +366,7 @@ pub fn lstsq_sketch_solve(
         method: LstsqMethod::SketchAndSolve,
         sketch_dtype: dtype,
         sketch_rows: d,
-        fallback: None,
+        fallback,
         iterations: 0,
         abandoned_iterations: 0,
         converged: true,
@@ -343,44 +396,33 @@ pub fn lstsq(engine: &Engine, op: &Op, b: &[f64], opts: &LstsqOptions) -> Result
     let (_, _, d) = check_problem(op, b, opts)?;
     let dtype = resolve_dtype(engine, opts)?;
     let cpu = Engine::cpu();
-    let sk = sketch_qr(engine, op, None, d, opts.seed, dtype)?;
-    let mut fallback = None;
+    let (sk, dtype, mut fallback) = sketch_qr_or_f64(engine, op, None, d, opts.seed, dtype)?;
     let mut abandoned = 0;
     if dtype == DType::F32 {
-        if U32 * sk.r_cond >= 0.5 {
-            fallback = Some(format!(
-                "f32 sketch too weak: u32·cond(R) = {:.2e} >= 0.5 (cond(R) = {:.2e}); \
-                 redone with an f64 sketch on the CPU",
-                U32 * sk.r_cond,
-                sk.r_cond
-            ));
-        } else {
-            let lsqr = Lsqr::new(&cpu, op, &sk.r, opts.tol);
-            match lsqr.run(b, opts.max_iter, Some(opts.check_iter))? {
-                LsqrOutcome::Done(first) => {
-                    return refine(&lsqr, b, first, opts, dtype, d, None, 0, sk.r_cond);
-                }
-                LsqrOutcome::Weak {
-                    iterations,
-                    cond,
-                    predicted,
-                } => {
-                    abandoned = iterations;
-                    fallback = Some(format!(
-                        "f32 sketch too weak: after {iterations} LSQR iterations \
-                         cond(A·R⁻¹) ≈ {cond:.2e} predicts {predicted:.0} iterations \
-                         (max {}); redone with an f64 sketch on the CPU",
-                        opts.max_iter
-                    ));
-                }
+        let lsqr = Lsqr::new(&cpu, op, &sk.r, opts.tol);
+        match lsqr.run(b, opts.max_iter, Some(opts.check_iter))? {
+            LsqrOutcome::Done(first) => {
+                return refine(&lsqr, b, first, opts, dtype, d, None, 0, sk.r_cond);
+            }
+            LsqrOutcome::Weak {
+                iterations,
+                cond,
+                predicted,
+            } => {
+                abandoned = iterations;
+                fallback = Some(format!(
+                    "f32 sketch too weak: after {iterations} LSQR iterations \
+                     cond(A·R⁻¹) ≈ {cond:.2e} predicts {predicted:.0} iterations \
+                     (max {}); redone with an f64 sketch on the CPU",
+                    opts.max_iter
+                ));
             }
         }
     }
-    let (sk, dtype) = if fallback.is_some() {
-        (
-            sketch_qr(&cpu, op, None, d, opts.seed, DType::F64)?,
-            DType::F64,
-        )
+    let (sk, dtype) = if dtype == DType::F32 {
+        let sk = sketch_qr(&cpu, op, None, d, opts.seed, DType::F64)?
+            .map_err(|why| Error::Backend(format!("an f64 sketch reported: {why}")))?;
+        (sk, DType::F64)
     } else {
         (sk, dtype)
     };

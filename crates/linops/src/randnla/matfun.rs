@@ -45,13 +45,52 @@ pub enum NsKind {
     MuonQuintic,
 }
 
+/// Stopping rule and budget of the Newton–Schulz matrix functions ([`polar_newton_schulz`],
+/// [`sqrt_newton_schulz`], [`inverse_root`]).
+///
+/// # Examples
+/// ```
+/// use linops::randnla::matfun::{MatFunOptions, NsKind};
+/// let o = MatFunOptions::default();
+/// assert_eq!((o.tol, o.max_iter), (None, None));
+/// assert_eq!(o.budget(NsKind::Cubic), 100);
+/// assert_eq!(o.budget(NsKind::MuonQuintic), 5);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MatFunOptions {
+    /// Stop when the residual estimate is at most `tol`; `None`: [`default_tol`] of the engine's
+    /// precision and the Gram dimension.
+    pub tol: Option<f64>,
+    /// Iteration budget; `None`: 5 for [`NsKind::MuonQuintic`] (Muon's fixed step count, run in
+    /// full), 100 for the iterations with a stopping test (enough for `κ ≈ 10¹⁵`: the cubic
+    /// phase gains a factor 1.5 per step on the smallest singular value).
+    pub max_iter: Option<usize>,
+}
+
+impl MatFunOptions {
+    /// The iteration budget for `kind` (see [`MatFunOptions::max_iter`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops::randnla::matfun::{MatFunOptions, NsKind};
+    /// let o = MatFunOptions { max_iter: Some(7), ..Default::default() };
+    /// assert_eq!(o.budget(NsKind::MuonQuintic), 7);
+    /// ```
+    pub fn budget(&self, kind: NsKind) -> usize {
+        self.max_iter.unwrap_or(match kind {
+            NsKind::MuonQuintic => 5,
+            NsKind::Cubic => 100,
+        })
+    }
+}
+
 /// Result of a matrix-function iteration.
 ///
 /// # Examples
 /// ```
-/// use linops::{Engine, Op, randnla::matfun::{polar_newton_schulz, NsKind}};
+/// use linops::{Engine, Op, randnla::matfun::{polar_newton_schulz, MatFunOptions, NsKind}};
 /// let e = Engine::cpu();
-/// let r = polar_newton_schulz::<f64>(&e, &Op::diagonal(vec![2.0, 0.5]).unwrap(), NsKind::Cubic, None, 60).unwrap();
+/// let r = polar_newton_schulz::<f64>(&e, &Op::diagonal(vec![2.0, 0.5]).unwrap(), NsKind::Cubic, &MatFunOptions { tol: None, max_iter: Some(60) }).unwrap();
 /// assert!(r.converged && r.residual < 1e-12);
 /// ```
 #[derive(Debug)]
@@ -194,17 +233,17 @@ fn check_iters(max_iter: usize, tol: Option<f64>) -> Result<()> {
 ///
 /// # Examples
 /// ```
-/// use linops::{Engine, Op, randnla::matfun::{polar_newton_schulz, NsKind}};
-/// let r = polar_newton_schulz::<f64>(&Engine::cpu(), &Op::identity(3).unwrap(), NsKind::MuonQuintic, None, 5).unwrap();
+/// use linops::{Engine, Op, randnla::matfun::{polar_newton_schulz, MatFunOptions, NsKind}};
+/// let r = polar_newton_schulz::<f64>(&Engine::cpu(), &Op::identity(3).unwrap(), NsKind::MuonQuintic, &MatFunOptions::default()).unwrap();
 /// assert_eq!(r.iterations, 5);
 /// ```
 pub fn polar_newton_schulz<T: Scalar>(
     e: &Engine,
     op: &Op,
     kind: NsKind,
-    tol: Option<f64>,
-    max_iter: usize,
+    opts: &MatFunOptions,
 ) -> Result<MatFunResult> {
+    let (tol, max_iter) = (opts.tol, opts.budget(kind));
     check_iters(max_iter, tol)?;
     let (m, n) = op.shape();
     if m < n {
@@ -264,18 +303,18 @@ pub fn polar_newton_schulz<T: Scalar>(
 ///
 /// # Examples
 /// ```
-/// use linops::{Engine, Op, randnla::matfun::sqrt_newton_schulz};
+/// use linops::{Engine, Op, randnla::matfun::{sqrt_newton_schulz, MatFunOptions}};
 /// let e = Engine::cpu();
-/// let r = sqrt_newton_schulz::<f64>(&e, &Op::diagonal(vec![4.0, 1.0]).unwrap(), None, 50).unwrap();
+/// let r = sqrt_newton_schulz::<f64>(&e, &Op::diagonal(vec![4.0, 1.0]).unwrap(), &MatFunOptions { tol: None, max_iter: Some(50) }).unwrap();
 /// let x = e.download::<f64>(&r.x).unwrap();
 /// assert!((x[(0, 0)] - 2.0).abs() < 1e-12 && r.converged);
 /// ```
 pub fn sqrt_newton_schulz<T: Scalar>(
     e: &Engine,
     op: &Op,
-    tol: Option<f64>,
-    max_iter: usize,
+    opts: &MatFunOptions,
 ) -> Result<MatFunResult> {
+    let (tol, max_iter) = (opts.tol, opts.budget(NsKind::Cubic));
     check_iters(max_iter, tol)?;
     let n = check_square(op, "newton-schulz square root")?;
     let tol = tol.unwrap_or(default_tol(e.compute_dtype::<T>()?, n));
@@ -333,18 +372,18 @@ pub fn sqrt_newton_schulz<T: Scalar>(
 ///
 /// # Examples
 /// ```
-/// use linops::{Engine, Op, randnla::matfun::inverse_root};
+/// use linops::{Engine, Op, randnla::matfun::{inverse_root, MatFunOptions}};
 /// let e = Engine::cpu();
-/// let r = inverse_root::<f64>(&e, &Op::diagonal(vec![16.0, 1.0]).unwrap(), 4, None, 100).unwrap();
+/// let r = inverse_root::<f64>(&e, &Op::diagonal(vec![16.0, 1.0]).unwrap(), 4, &MatFunOptions::default()).unwrap();
 /// assert!((e.download::<f64>(&r.x).unwrap()[(0, 0)] - 0.5).abs() < 1e-12);
 /// ```
 pub fn inverse_root<T: Scalar>(
     e: &Engine,
     op: &Op,
     p: u32,
-    tol: Option<f64>,
-    max_iter: usize,
+    opts: &MatFunOptions,
 ) -> Result<MatFunResult> {
+    let (tol, max_iter) = (opts.tol, opts.budget(NsKind::Cubic));
     check_iters(max_iter, tol)?;
     if p != 2 && p != 4 {
         return Err(Error::InvalidArgument(format!(

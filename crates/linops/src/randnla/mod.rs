@@ -9,6 +9,8 @@
 //! rank-`l` projection satisfies (HMT Thm. 10.6 with power iterations, Cor. 10.10)
 //! `E‖A − QQᵀA‖ ≤ [(1 + √(k/(p−1)))·σ_{k+1}^{2q+1} + e√(k+p)/p·(Σ_{j>k} σ_j^{2(2q+1)})^{1/2}]^{1/(2q+1)}`.
 //!
+//! - [`estimate`]: certified a-posteriori estimates of a residual's spectral norm (Golub–Kahan–
+//!   Lanczos with a random start, Kuczyński–Woźniakowski failure bound);
 //! - [`qr`]: CholeskyQR2 orthonormalization on the device with a Householder fallback;
 //! - [`range`]: fixed-rank range finder with power iterations, and the adaptive range finder with
 //!   the HMT §4.3 a-posteriori estimator;
@@ -43,6 +45,7 @@
 //! two (exact), and every threshold (tolerances, shifts, breakdown and rank tests) is relative to a
 //! norm of the input.
 
+pub mod estimate;
 pub mod id;
 pub mod nystrom;
 pub mod qr;
@@ -69,10 +72,10 @@ use linops_core::rng::{Dist, RngState};
 ///
 /// # Examples
 /// ```
-/// use linops::{Engine, Error, Op, randnla::{MAX_BLOCK_ENTRIES, trace::hutchinson}};
+/// use linops::{Engine, Error, Op, randnla::{MAX_BLOCK_ENTRIES, trace::{hutchinson, TraceOptions}}};
 /// assert_eq!(MAX_BLOCK_ENTRIES, 1 << 32);
 /// // 2⁴⁰ probes of length 3 would need a 3×2⁴⁰ probe block
-/// let r = hutchinson::<f64>(&Engine::cpu(), &Op::identity(3).unwrap(), 1 << 40, 0);
+/// let r = hutchinson::<f64>(&Engine::cpu(), &Op::identity(3).unwrap(), &TraceOptions { matvecs: 1 << 40, seed: 0 });
 /// assert!(matches!(r, Err(Error::DeviceLimit { .. })));
 /// ```
 pub const MAX_BLOCK_ENTRIES: u64 = linops_core::op::MAX_GENERATED_ENTRIES as u64;

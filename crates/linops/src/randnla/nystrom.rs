@@ -4,14 +4,28 @@
 //! **Mathematics (Nyström).** The numerically stable shifted algorithm of Tropp, Yurtsever, Udell
 //! and Cevher (2017, Alg. 3): with an `n×ℓ` Gaussian test matrix orthonormalized to `Ω`
 //! (`ℓ = k + p`), form `Y = A·Ω`, the shift `ν = √n·eps(‖Y‖₂)` (`eps(x) = 2u·x`, `u` the unit
-//! roundoff of the engine's precision), `Y_ν = Y + ν·Ω`, the Cholesky factor `ΩᵀY_ν = CᵀC`,
-//! `B = Y_ν·C⁻¹` and its thin SVD `B = U·Σ·Wᵀ`; then `Â = U·Λ·Uᵀ` with `Λ = Σ² − νI` where it
-//! exceeds `ν` and 0 elsewhere (below the shift an eigenvalue is not resolved), truncated
-//! to the leading `k` pairs. Without rounding `Â_ℓ = (AΩ)(ΩᵀAΩ)⁺(AΩ)ᵀ ⪯ A`, and for the rank-`k`
+//! roundoff of the engine's precision), `Y_ν = Y + ν·Ω`, `G = ΩᵀY_ν`, `B = Y_ν·G^{-1/2}` and its
+//! thin SVD `B = U·Σ·Wᵀ`; then `Â = U·Λ·Uᵀ` with `Λ = Σ² − νI` where it exceeds `ν` and 0
+//! elsewhere (below the shift an eigenvalue is not resolved), truncated to the leading `k` pairs.
+//! Tropp et al. take `G^{-1/2}` from a Cholesky factor; here it is the ε-truncated inverse square
+//! root from `G`'s eigendecomposition (Nakatsukasa 2020), dropping the eigen-directions of `G` at
+//! or below `2ν`: when `A` has rank below `ℓ`, `G`'s eigenvalues there are `ν` plus rounding of
+//! the same order, and a Cholesky inverse amplifies that rounding into the eigenvalue estimates
+//! (by `O(‖A‖/ν)`, seen as estimates above `A`'s own eigenvalues). The truncated approximation
+//! is the Nyström approximation on a subspace of the sketch, so it stays `⪯ A`. Without rounding `Â_ℓ = (AΩ)(ΩᵀAΩ)⁺(AΩ)ᵀ ⪯ A`, and for the rank-`k`
 //! truncation (Tropp et al. 2017, Thm. 4.1) `E‖A − Â_k‖_* ≤ (1 + k/(p − 1))·Σ_{j>k} λ_j(A)` in the
-//! trace norm (`p ≥ 2`). Should rounding make `ΩᵀY_ν` numerically indefinite (f32 Gram on the
-//! device), `ν` is multiplied by 10 and the factorization retried (at most 8 times); the shift used
-//! is reported.
+//! trace norm (`p ≥ 2`). An eigenvalue of `G` below `−max(n·ℓ·u, 10⁻³)·‖Y‖₂` (its worst-case
+//! rounding bound, or a negative part beyond what an operator PSD to the accuracy of its entries
+//! shows) means `A` is not PSD, an error; smaller negative parts are dropped with the cut.
+//!
+//! **Rounding.** One pass over `A` cannot resolve what `Y = A·Ω` carries below its rounding:
+//! when the sketch is nearly orthogonal to an eigenvector of `A` (angle θ), `Y` holds that
+//! eigenvalue with relative error `u/cos θ` and `ΩᵀY` with `u/cos²θ`. To first order the
+//! estimates move by `‖δY‖·‖B‖/√g + ‖B‖²·‖δG‖/g` (`g` the smallest kept eigenvalue of `G`,
+//! `‖B‖² ≈ ‖A‖`, `‖δY‖ ≲ γ√n‖A‖`, `‖δG‖ ≲ γ(√n‖A‖ + ‖Y‖)`, `γ = (n + ℓ)·u`); the driver
+//! reports that bound as [`Nystrom::rounding_slack`]. It is `O(n·u·‖A‖)` for a well-aligned
+//! sketch (with oversampling `p ≥ 2` the leading eigenspace is seen with probability
+//! `1 − O(ε^{p+1})` at angle `≥ arccos ε`), and large only for the unlucky sketches of `p ≤ 1`.
 //!
 //! **Mathematics (PCG).** Frangella, Tropp and Udell (2023): from a rank-`ℓ` Nyström
 //! approximation `U·Λ·Uᵀ` the preconditioner is applied as
@@ -33,7 +47,7 @@
 //! `4nℓ` host flops for `P⁻¹` per iteration.
 
 use super::host_la::{dot, norm, pow2_pair};
-use super::qr::{QrMethod, orthonormalize, upper_inverse};
+use super::qr::{QrMethod, orthonormalize};
 use super::{
     check_dtype, check_rank, checked_sum, exponent, gaussian, ldexp, max_col_norm, scale_exponent,
     scale_pow2, to_host, unit_roundoff, upload_like,
@@ -72,11 +86,22 @@ pub struct Nystrom {
     pub u: Matrix,
     /// The `k` eigenvalue estimates, nonincreasing and nonnegative.
     pub lambda: Vec<f64>,
-    /// The shift `ν` that was used (larger than `√n·eps(‖Y‖)` when a retry was needed).
+    /// The shift `ν = √n·eps(‖Y‖₂)` that was used: eigenvalues at or below it are reported as 0.
     pub shift: f64,
+    /// First-order bound on how far rounding can lift an estimate above `A`'s own eigenvalue
+    /// (`λ̂_i ≤ λ_i + shift + rounding_slack`): `γ·a·(2√n·√(a/g) + (√n + 1)·a/g)` with
+    /// `γ = (n + ℓ)·u`, `a ≈ ‖A‖₂` and `g` the smallest eigenvalue of `Ωᵀ(A + νI)Ω` kept. Small
+    /// (`O(n·u·‖A‖)`) when the sketch sees `A`'s leading eigenspace well; large when it is nearly
+    /// orthogonal to it (likely only without oversampling): a single pass over `A` cannot
+    /// resolve what `A·Ω` carries below its rounding.
+    pub rounding_slack: f64,
     /// How many orthonormalizations fell back to Householder QR.
     pub householder_fallbacks: usize,
 }
+
+/// Negative curvature of `ΩᵀAΩ` tolerated relative to `‖AΩ‖₂` before [`nystrom`] calls the
+/// operator not PSD.
+const NOT_PSD: f64 = 1e-3;
 
 fn check_square(what: &str, a: &Op) -> Result<usize> {
     let (m, n) = a.shape();
@@ -96,8 +121,8 @@ fn check_square(what: &str, a: &Op) -> Result<usize> {
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] for a non-square operator; [`Error::InvalidArgument`] for `k == 0`,
-/// `k + p > n`, or when `ΩᵀAΩ` is not positive semidefinite even after shifting (the operator is
-/// not PSD); [`Error::Unsupported`] for `f64` on the GPU engine; device failures.
+/// `k + p > n`, or when `ΩᵀAΩ` has an eigenvalue below `−max(n·ℓ·u, 10⁻³)·‖AΩ‖₂` (the
+/// operator is not PSD); [`Error::Unsupported`] for `f64` on the GPU engine; device failures.
 ///
 /// # Examples
 /// ```
@@ -155,27 +180,49 @@ pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -
         // Take it relative to ‖Ω‖₂ = 1 in the engine's precision, so f32 and f64 agree.
         nu = (n as f64).sqrt() * 2.0 * u;
     }
-    let mut factored = None;
-    for _ in 0..8 {
-        let y_nu = e.axpby(1.0, &y, nu, &omega)?;
-        let g = to_host(e, &e.gemm(1.0, &omega, true, &y_nu, false, 0.0, None)?)?;
-        let g = Mat::<f64>::from_fn(l, l, |i, j| 0.5 * (g[(i, j)] + g[(j, i)]));
-        if let Ok(llt) = g.llt(Side::Lower) {
-            factored = Some((y_nu, llt.L().transpose().to_owned()));
-            break;
-        }
-        nu *= 10.0;
+    let y_nu = e.axpby(1.0, &y, nu, &omega)?;
+    // G = Ωᵀ·Y_ν = Ωᵀ(A + νI)Ω has eigenvalues ≥ ν in exact arithmetic. Its computed form differs
+    // by δG with ‖δG‖ ≤ γ_n·‖|Ω|ᵀ|Y_ν|‖ ≤ n·ℓ·u·‖Y_ν‖ (Higham, Thm. 3.5, Frobenius bound), typically
+    // ~√n·u·‖Y‖ ≈ ν/2: in the directions where ΩᵀAΩ vanishes (A of rank < ℓ) the eigenvalues of the
+    // computed G are ν ± δG, and a Cholesky inverse would amplify that rounding by up to ‖Y‖/ν.
+    // Instead B = Y_ν·V_r·G_r^{-1/2} with the ε-truncated pseudo-inverse (Nakatsukasa 2020, §4):
+    // eigen-directions of G at or below 2ν (where ΩᵀAΩ is below the resolution ν plus rounding) are
+    // dropped. Restricting the Nyström approximation to a subspace of the sketch can only lower it
+    // (Â_r ⪯ Â_ℓ ⪯ A), so no eigenvalue estimate exceeds A's by more than rounding.
+    let g = to_host(e, &e.gemm(1.0, &omega, true, &y_nu, false, 0.0, None)?)?;
+    let g = Mat::<f64>::from_fn(l, l, |i, j| 0.5 * (g[(i, j)] + g[(j, i)]));
+    let eig = g
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|err| Error::Backend(format!("nystrom: Gram eigendecomposition: {err:?}")))?;
+    let gv = eig.S().column_vector();
+    let gmax = gv[l - 1].max(0.0);
+    // Not PSD: an eigenvalue of G below minus the larger of its worst-case rounding bound and
+    // 10⁻³·‖Y‖. The relative part admits operators that are PSD only to the accuracy of their
+    // entries (a kernel or Gram matrix computed in f32 is indefinite at the 10⁻⁷·n level); their
+    // small negative directions fall below the cut and are dropped with the unresolved ones.
+    let scale = norm_y.max(gmax);
+    let floor = ((n * l) as f64 * u).max(NOT_PSD) * scale;
+    if gv[0] < -floor {
+        return Err(Error::InvalidArgument(format!(
+            "nystrom: Omega^T (A + nu I) Omega has the eigenvalue {:e}, below -{floor:e} (the \
+             larger of its rounding bound and {NOT_PSD:e} of its scale {scale:e}); is the \
+             operator PSD?",
+            gv[0]
+        )));
     }
-    let (y_nu, c) = factored.ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "nystrom: Omega^T A Omega is not positive semidefinite even with shift {nu:e}; is the operator PSD?"
-        ))
-    })?;
+    let cut = 2.0 * nu;
+    let w = Mat::<f64>::from_fn(l, l, |i, j| {
+        if gv[j] > cut {
+            eig.U()[(i, j)] / gv[j].sqrt()
+        } else {
+            0.0
+        }
+    });
     let b = e.gemm(
         1.0,
         &y_nu,
         false,
-        &upload_like(e, &y, &upper_inverse(&c))?,
+        &upload_like(e, &y, &w)?,
         false,
         0.0,
         None,
@@ -196,6 +243,23 @@ pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -
             ldexp(if v > nu { v } else { 0.0 }, -shift_exp)
         })
         .collect();
+    // First-order rounding slack of the estimates (module docs, "Rounding"): with δY ≲ γ·√n·a
+    // (the apply's backward error, a ≈ ‖A‖) and δG ≲ γ·(√n·a + ‖Y‖), the core Y·G⁻¹·Yᵀ moves by
+    // ‖δY‖·‖B‖/√g + ‖B‖²·‖δG‖/g with ‖B‖² ≈ a and g the smallest kept eigenvalue of G.
+    let kept_min = gv
+        .iter()
+        .copied()
+        .filter(|&g| g > cut)
+        .fold(f64::INFINITY, f64::min);
+    let slack = if kept_min.is_finite() {
+        let a = (s[0] * s[0]).max(norm_y);
+        let gamma = (n + l) as f64 * u;
+        let rn = (n as f64).sqrt();
+        let ratio = a / kept_min;
+        gamma * a * (2.0 * rn * ratio.sqrt() + (rn + 1.0) * ratio)
+    } else {
+        0.0
+    };
     let uh = svd.U().subcols(0, k).to_owned();
     let um = e.gemm(
         1.0,
@@ -210,6 +274,7 @@ pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -
         u: um,
         lambda,
         shift: ldexp(nu, -shift_exp),
+        rounding_slack: ldexp(slack, -shift_exp),
         householder_fallbacks: fallbacks,
     })
 }
@@ -219,21 +284,21 @@ pub fn nystrom<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &NystromOptions) -
 /// # Examples
 /// ```
 /// let o = linops::randnla::nystrom::CgOptions::default();
-/// assert!(o.tol > 0.0 && o.max_iters > 0);
+/// assert!(o.tol > 0.0 && o.max_iter > 0);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CgOptions {
     /// Stop when `‖r‖/‖b‖ ≤ tol`.
     pub tol: f64,
     /// Iteration budget.
-    pub max_iters: usize,
+    pub max_iter: usize,
 }
 
 impl Default for CgOptions {
     fn default() -> Self {
         Self {
             tol: 1e-8,
-            max_iters: 500,
+            max_iter: 500,
         }
     }
 }
@@ -273,7 +338,7 @@ pub struct CgResult {
 /// let a = Op::diagonal((0..50).map(|j| 0.5f64.powi(j)).collect()).unwrap();
 /// let pre = nystrom::<f64>(&e, &a, 20, &NystromOptions { oversample: 0, seed: 3 }).unwrap();
 /// let b = vec![1.0; 50];
-/// let opts = CgOptions { tol: 1e-10, max_iters: 200 };
+/// let opts = CgOptions { tol: 1e-10, max_iter: 200 };
 /// let r = nystrom_pcg::<f64>(&e, &a, 1e-6, &b, Some(&pre), &opts).unwrap();
 /// assert!(r.converged && r.true_residual < 1e-9);
 /// ```
@@ -303,11 +368,11 @@ pub fn nystrom_pcg<T: Scalar>(
         });
     }
     if !(mu.is_finite() && mu >= 0.0 && opts.tol.is_finite() && opts.tol > 0.0)
-        || opts.max_iters == 0
+        || opts.max_iter == 0
     {
         return Err(Error::InvalidArgument(format!(
-            "nystrom_pcg: mu {mu} must be finite and >= 0, tol {} finite and > 0, max_iters {} positive",
-            opts.tol, opts.max_iters
+            "nystrom_pcg: mu {mu} must be finite and >= 0, tol {} finite and > 0, max_iter {} positive",
+            opts.tol, opts.max_iter
         )));
     }
     // The preconditioner, on the host in f64: P⁻¹r = r + U·(d ∘ (Uᵀr)).
@@ -400,7 +465,7 @@ pub fn nystrom_pcg<T: Scalar>(
     let mut residuals = vec![1.0];
     let mut converged = false;
     let mut iterations = 0;
-    while iterations < opts.max_iters {
+    while iterations < opts.max_iter {
         let w = matvec(&p)?;
         let pw = dot(&p, &w);
         let (pn, wn) = (norm(&p), norm(&w));

@@ -28,8 +28,8 @@ use linops_core::rng::RngState;
 ///
 /// # Examples
 /// ```
-/// use linops::{Engine, Op, randnla::trace::hutchinson};
-/// let t = hutchinson::<f64>(&Engine::cpu(), &Op::identity(5).unwrap(), 4, 1).unwrap();
+/// use linops::{Engine, Op, randnla::trace::{hutchinson, TraceOptions}};
+/// let t = hutchinson::<f64>(&Engine::cpu(), &Op::identity(5).unwrap(), &TraceOptions { matvecs: 4, seed: 1 }).unwrap();
 /// assert_eq!(t.estimate, 5.0); // zᵀz = n for Rademacher probes
 /// assert_eq!(t.std_error, 0.0);
 /// ```
@@ -43,6 +43,32 @@ pub struct TraceEstimate {
     pub matvecs: usize,
     /// Hutch++ only: the exact part `tr(Qᵀ·A·Q)` (0 for Hutchinson).
     pub projected_trace: f64,
+}
+
+/// Budget and seed of [`hutchinson`] and [`hutch_plus_plus`].
+///
+/// # Examples
+/// ```
+/// let o = linops::randnla::trace::TraceOptions::default();
+/// assert_eq!(o.matvecs, 30);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceOptions {
+    /// Products `A·z` to spend: the probes of Hutchinson, `3·⌊matvecs/3⌋` for Hutch++. The
+    /// standard error falls as `1/√matvecs` (Hutchinson) or `1/matvecs` (Hutch++ on a
+    /// fast-decaying spectrum).
+    pub matvecs: usize,
+    /// Seed of the Rademacher probes.
+    pub seed: u64,
+}
+
+impl Default for TraceOptions {
+    fn default() -> Self {
+        Self {
+            matvecs: 30,
+            seed: 0x5EED,
+        }
+    }
 }
 
 fn check_square(op: &Op) -> Result<usize> {
@@ -77,16 +103,16 @@ fn quad_forms<T: Scalar>(engine: &Engine, op: &Op, z: &Mat<f64>) -> Result<(f64,
 ///
 /// # Examples
 /// ```
-/// use linops::{Engine, Op, randnla::trace::hutchinson};
+/// use linops::{Engine, Op, randnla::trace::{hutchinson, TraceOptions}};
 /// let a = Op::diagonal(vec![1.0, 2.0, 3.0]).unwrap();
-/// assert_eq!(hutchinson::<f64>(&Engine::cpu(), &a, 8, 7).unwrap().estimate, 6.0); // exact for diagonals
+/// assert_eq!(hutchinson::<f64>(&Engine::cpu(), &a, &TraceOptions { matvecs: 8, seed: 7 }).unwrap().estimate, 6.0); // exact for diagonals
 /// ```
 pub fn hutchinson<T: Scalar>(
     engine: &Engine,
     op: &Op,
-    probes: usize,
-    seed: u64,
+    opts: &TraceOptions,
 ) -> Result<TraceEstimate> {
+    let (probes, seed) = (opts.matvecs, opts.seed);
     let n = check_square(op)?;
     if probes < 2 {
         return Err(Error::InvalidArgument(format!(
@@ -117,18 +143,18 @@ pub fn hutchinson<T: Scalar>(
 ///
 /// # Examples
 /// ```
-/// use linops::{Engine, Op, randnla::trace::hutch_plus_plus};
+/// use linops::{Engine, Op, randnla::trace::{hutch_plus_plus, TraceOptions}};
 /// let a = Op::diagonal((1..=40).map(|i| 1.0 / (i * i) as f64).collect()).unwrap();
-/// let t = hutch_plus_plus::<f64>(&Engine::cpu(), &a, 30, 3).unwrap();
+/// let t = hutch_plus_plus::<f64>(&Engine::cpu(), &a, &TraceOptions { matvecs: 30, seed: 3 }).unwrap();
 /// let exact: f64 = (1..=40).map(|i| 1.0 / (i * i) as f64).sum();
 /// assert!((t.estimate - exact).abs() < 0.05 * exact);
 /// ```
 pub fn hutch_plus_plus<T: Scalar>(
     engine: &Engine,
     op: &Op,
-    matvecs: usize,
-    seed: u64,
+    opts: &TraceOptions,
 ) -> Result<TraceEstimate> {
+    let (matvecs, seed) = (opts.matvecs, opts.seed);
     let n = check_square(op)?;
     let k = matvecs / 3;
     if k < 2 || k >= n {

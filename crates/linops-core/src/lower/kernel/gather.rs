@@ -1,6 +1,7 @@
 //! `gather`: row gather `out[i, :] = alpha·X[idx[i], :] + beta·out[i, :]`; inputs `[idx, X]`.
 //!
-//! `idx` is an `n×1` column of exact integers (a permutation's index array). An index outside
+//! `idx` is an `n×1` index array ([`crate::IndexParam`], `u32`; a permutation's index array),
+//! read at [`crate::INDEX_BYTES`] per index (counted by the lowering context). An index outside
 //! `0..rows(X)` selects a zero row: the kernel never reads out of bounds. Cost: one multiply per
 //! element (three with `beta ≠ 0`).
 
@@ -24,6 +25,7 @@ pub struct Gather {
 impl KernelSpec for Gather {
     const LABEL: &'static str = "gather";
     const ARITY: usize = 2;
+    const INDEX_INPUTS: &'static [usize] = &[0];
     fn scalars(&self) -> Vec<f64> {
         vec![self.alpha, self.beta]
     }
@@ -34,7 +36,7 @@ impl KernelSpec for Gather {
         }
         let (m, n) = (Sat::of(out.0), Sat::of(out.1));
         let flops = if self.beta != 0.0 { 3 } else { 1 } * m * n;
-        Ok((flops.0, (2 * m * n + m + reads_out(self.beta, m, n)).0))
+        Ok((flops.0, (2 * m * n + reads_out(self.beta, m, n)).0))
     }
     fn describe(&self) -> String {
         format!("gather{}", ab(self.alpha, self.beta))

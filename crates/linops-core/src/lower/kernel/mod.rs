@@ -77,10 +77,15 @@ pub trait KernelSpec: Copy + std::fmt::Debug + PartialEq + Into<Kernel> {
     const LABEL: &'static str;
     /// Number of input buffers.
     const ARITY: usize;
+    /// Positions of the inputs that are index arrays ([`crate::IndexParam`] buffers, `u32` on
+    /// every backend); every other input holds values of the plan's dtype. None by default.
+    const INDEX_INPUTS: &'static [usize] = &[];
     /// The scalar factors (`alpha`, `beta`) that must be finite in the plan's dtype.
     fn scalars(&self) -> Vec<f64>;
     /// Checks the input and output shapes (`inputs.len() == ARITY`) and returns
-    /// `(flops, elements moved)`, saturating.
+    /// `(flops, elements moved)`, saturating, counting the elements of the plan's dtype only:
+    /// index inputs ([`KernelSpec::INDEX_INPUTS`]) are counted by [`crate::Lowerer::push`] at
+    /// [`crate::INDEX_BYTES`] per index.
     ///
     /// # Errors
     /// `Err(expected)`: a description of the shapes the kernel expected, which [`Kernel::cost`]
@@ -215,6 +220,22 @@ macro_rules! declare_kernels {
             pub fn scalars(&self) -> Vec<f64> {
                 match self {
                     $(Kernel::$k(k) => k.scalars(),)*
+                }
+            }
+
+            /// Positions of the inputs that are index arrays ([`crate::IndexParam`] buffers,
+            /// `u32` on every backend; [`KernelSpec::INDEX_INPUTS`]); every other input holds
+            /// values of the plan's dtype.
+            ///
+            /// # Examples
+            /// ```
+            /// use linops_core::{Kernel, plan::kernel::{Spmm, Transpose}};
+            /// assert_eq!(Kernel::from(Spmm { alpha: 1.0, beta: 0.0 }).index_inputs(), &[0, 1]);
+            /// assert!(Kernel::from(Transpose).index_inputs().is_empty());
+            /// ```
+            pub fn index_inputs(&self) -> &'static [usize] {
+                match self {
+                    $(Kernel::$k(_) => <$k as KernelSpec>::INDEX_INPUTS,)*
                 }
             }
 

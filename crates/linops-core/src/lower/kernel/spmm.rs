@@ -1,9 +1,10 @@
 //! `spmm`: sparse (CSR) times dense, `out = alpha·S·X + beta·out`.
 //!
-//! Inputs `[indptr, indices, values, X]` with `indptr` an `(m+1)×1` column, `indices`/`values`
-//! `nnz×1` columns (indices are integers stored as reals, below 2²⁴) and `X` `k×b`. Entries whose
-//! column index is not below `k` are skipped (a validated [`crate::op::Csr`] has none). Cost:
-//! `2·nnz·b` FLOPs plus the `beta` update.
+//! Inputs `[indptr, indices, values, X]` with `indptr` an `(m+1)×1` and `indices` an `nnz×1`
+//! index array ([`crate::IndexParam`], `u32`, read at [`crate::INDEX_BYTES`] per index and
+//! counted by the lowering context), `values` an `nnz×1` column and `X` `k×b`. Row ranges are
+//! clamped to `0..nnz` and entries whose column index is not below `k` are skipped (a validated
+//! [`crate::op::Csr`] has none). Cost: `2·nnz·b` FLOPs plus the `beta` update.
 
 use super::{KernelSpec, Sat, ab, reads_out};
 
@@ -26,6 +27,7 @@ pub struct Spmm {
 impl KernelSpec for Spmm {
     const LABEL: &'static str = "spmm";
     const ARITY: usize = 4;
+    const INDEX_INPUTS: &'static [usize] = &[0, 1];
     fn scalars(&self) -> Vec<f64> {
         vec![self.alpha, self.beta]
     }
@@ -40,7 +42,7 @@ impl KernelSpec for Spmm {
         }
         let (m, n, nnz) = (Sat::of(out.0), Sat::of(out.1), Sat::of(i.0));
         let flops = 2 * nnz * n + if self.beta != 0.0 { 2 } else { 1 } * m * n;
-        let moved = (m + 1) + 2 * nnz + nnz * n + m * n + reads_out(self.beta, m, n);
+        let moved = nnz + nnz * n + m * n + reads_out(self.beta, m, n);
         Ok((flops.0, moved.0))
     }
     fn describe(&self) -> String {
