@@ -7,9 +7,12 @@
 //                     backend's order, so an alpha and a d whose product would over- or
 //                     underflow on their own are not multiplied first)
 //   diag_scale_right: y[i, j] = alpha * (d[j] * x[i, j])   (d has cols entries)
+//   fill:             y = alpha                (x is not bound; len = the elements of y)
+//   copy_cols:        y[offset + e] = x[e]     (a column block of y, rows(y) = rows, offset =
+//                                               first column * rows; len = the elements of x)
 //
 // Bindings (group 0; an entry point binds only what it uses):
-//   0: x      storage, read
+//   0: x      storage, read        (not fill)
 //   1: d      storage, read        (diag_scale_* only)
 //   2: y      storage, read_write
 //   3: params uniform              — EwParams
@@ -25,6 +28,10 @@ struct EwParams {
     rows: u32,
     alpha: f32,
     beta: f32,
+    offset: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 override WG: u32 = 256u;
@@ -89,5 +96,29 @@ fn diag_scale_right(
     if (e < params.len) {
         let j = e / params.rows;
         y[e] = params.alpha * (d[j] * x[e]);
+    }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn fill(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let e = element_index(wid, nwg, lidx);
+    if (e < params.len) {
+        y[e] = params.alpha;
+    }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn copy_cols(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let e = element_index(wid, nwg, lidx);
+    if (e < params.len) {
+        y[params.offset + e] = x[e];
     }
 }

@@ -7,7 +7,10 @@
 //                j = j0 + c (out bound as array<u32>);
 //   random_fill: out[r, c] = the same entry under distribution `dist` (0 uniform [0, 1),
 //                1 Rademacher, 2 Gaussian; unscaled), stored through bitcast<u32> so that
-//                no float operation touches the value on its way out.
+//                no float operation touches the value on its way out;
+//   random_matrix: out = alpha * op(G) for the whole rows x cols matrix G (i0 = j0 = 0):
+//                out[i, j] = alpha * G(i, j), or out[j, i] (out is cols x rows) when trans != 0;
+//                alpha * value is the bits sketch_gemm gives for alpha * op(G) * I.
 //
 // Bindings (group 0):
 //   0: out     storage, read_write  — array<u32> (f32 bit patterns for random_fill)
@@ -31,9 +34,9 @@ struct FillParams {
     dist: u32,
     blocks_per_col: u32,
     total: u32,
+    alpha: f32,
+    trans: u32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 override WG: u32 = 256u;
@@ -86,6 +89,31 @@ fn random_fill(
         let i = at.x + q;
         if (i >= params.i0 && i - params.i0 < params.rows) {
             out[(i - params.i0) + at.y * params.rows] = bitcast<u32>(v[q]);
+        }
+    }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn random_matrix(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let e = (wid.x + wid.y * nwg.x) * WG + lidx;
+    if (e >= params.total) {
+        return;
+    }
+    let at = fill_block(wid, nwg, lidx);
+    let w = rng_matrix_block(params.counter, params.key, at.x, at.y);
+    let v = rng_dist_block(params.dist, w);
+    for (var q = 0u; q < 4u; q = q + 1u) {
+        let i = at.x + q;
+        if (i < params.rows) {
+            var idx = i + at.y * params.rows;
+            if (params.trans != 0u) {
+                idx = at.y + i * params.cols;
+            }
+            out[idx] = bitcast<u32>(params.alpha * v[q]);
         }
     }
 }

@@ -4,7 +4,7 @@
 use crate::support::{Rng, gpu_engines, max_abs, max_err, report};
 use linops::op::{DenseSketch, LowRank, Monarch};
 use linops::plan::BufferRole;
-use linops::plan::CostModel;
+use linops::plan::{CostModel, KernelKind};
 use linops::{DType, Engine, HostMat, Op, Plan};
 use linops_core::rng::RngState;
 
@@ -79,7 +79,7 @@ fn decisions_follow_shape_and_batch() {
     // expensive: Monarch loses to dense at large batch, but a one-column apply stays too small
     // to matter.
     let slow = CostModel::cpu_default()
-        .with_rate("block_gemm", 1e9)
+        .with_rate(KernelKind::BlockGemm, 1e9)
         .with_launch(20e-6);
     let p = Plan::with_model(&op, 1024, 1024, DType::F32, &slow).unwrap();
     assert!(p.decisions()[0].materialized, "{}", p.explain());
@@ -104,14 +104,14 @@ fn decisions_follow_shape_and_batch() {
 #[test]
 fn sketches_are_never_materialized() {
     let s = Op::leaf(DenseSketch::gaussian(64, 512, RngState::new(3)).unwrap());
-    let hostile = CostModel::cpu_default().with_rate("sketch_gemm", 1e6);
+    let hostile = CostModel::cpu_default().with_rate(KernelKind::SketchGemm, 1e6);
     let p = Plan::with_model(&s, 512, 512, DType::F32, &hostile).unwrap();
     let d = &p.decisions()[0];
     assert!(!d.materialized && d.dense_s < d.structured_s, "{d:?}");
     assert_eq!(d.reason, "leaf is never materialized");
     // Nor the sparse sketches, whatever their estimates.
     let ss = Op::leaf(linops::op::SparseSign::new(64, 512, 8, RngState::new(4)).unwrap());
-    let hostile = CostModel::cpu_default().with_rate("spmm", 1e3);
+    let hostile = CostModel::cpu_default().with_rate(KernelKind::Spmm, 1e3);
     let p = Plan::with_model(&ss, 512, 512, DType::F32, &hostile).unwrap();
     assert!(!p.decisions()[0].materialized, "{}", p.explain());
 }
@@ -121,7 +121,7 @@ fn materialized_plan_agrees_on_every_backend() {
     let mut rng = Rng::new(73);
     let op = monarch(&mut rng, 8); // n = 64
     let force = CostModel::cpu_default()
-        .with_rate("block_gemm", 1e3)
+        .with_rate(KernelKind::BlockGemm, 1e3)
         .with_policy(0.8, 0.0, 1 << 24);
     let x = rng.mat(64, 5);
     let want = linops::to_faer(&op) * &x;
@@ -148,9 +148,14 @@ fn materialized_plan_agrees_on_every_backend() {
 fn calibration_measures_positive_rates() {
     let e = Engine::cpu();
     let m = e.calibrate().unwrap();
-    for label in ["gemm", "block_gemm", "fwht", "spmm"] {
-        let r = m.rate(label);
-        assert!(r.is_finite() && r > 0.0, "{label}: {r}");
+    for kind in [
+        KernelKind::Gemm,
+        KernelKind::BlockGemm,
+        KernelKind::Fwht,
+        KernelKind::Spmm,
+    ] {
+        let r = m.rate(kind);
+        assert!(r.is_finite() && r > 0.0, "{}: {r}", kind.label());
     }
     assert!(m.bandwidth().is_finite() && m.bandwidth() > 0.0);
     assert!(m.launch_seconds() >= 0.0 && m.launch_seconds() < 0.1);
@@ -158,7 +163,7 @@ fn calibration_measures_positive_rates() {
     match gpu_engines() {
         Some((g, _)) => {
             let gm = g.calibrate().unwrap();
-            assert!(gm.rate("gemm").is_finite() && gm.rate("gemm") > 0.0);
+            assert!(gm.rate(KernelKind::Gemm).is_finite() && gm.rate(KernelKind::Gemm) > 0.0);
             assert!(gm.name().starts_with("calibrated on"));
         }
         None => report("cost: GPU calibration SKIPPED"),

@@ -87,7 +87,7 @@ fn apply<T: CpuElem>(par: Par, op: &Op, x: &Mat<f64>) -> Vec<T> {
         .collect();
     let xd = be.upload(x.nrows(), x.ncols(), &data).unwrap();
     let plan = Plan::new(op, x.nrows(), x.ncols(), T::DTYPE).unwrap();
-    be.download(&be.execute(&plan, &xd).unwrap()).unwrap()
+    be.download(&be.execute(&plan, &[&xd]).unwrap()).unwrap()
 }
 
 fn same_bits_every_degree<T: CpuElem>(dtype: DType) {

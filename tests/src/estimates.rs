@@ -22,7 +22,7 @@ fn zoo() -> Vec<(&'static str, Vec<f64>)> {
             "poly",
             (0..n).map(|j| 1.0 / ((j + 1) as f64).powi(2)).collect(),
         ),
-        ("exp", (0..n).map(|j| 0.7f64.powi(j as i32)).collect()),
+        ("exp", (0..n).map(|j| 0.7f64.powi(j)).collect()),
         (
             "step",
             (0..n).map(|j| if j < 6 { 1.0 } else { 1e-3 }).collect(),

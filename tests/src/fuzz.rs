@@ -203,7 +203,7 @@ impl Engines {
     pub fn new(with_gpu: bool) -> Engines {
         // Materializes every leaf the planner may: dense GEMMs look free and launches expensive.
         let eager = CostModel::cpu_default()
-            .with_rate("gemm", 1e30)
+            .with_rate(linops::plan::KernelKind::Gemm, 1e30)
             .with_launch(1e-3)
             .with_policy(1.0, 0.0, 1 << 24)
             .named("eager-materialize");

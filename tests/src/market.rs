@@ -373,3 +373,271 @@ fn differential_market() {
         assert_eq!(gpu_cases, cases.len(), "every case must run on the GPU");
     }
 }
+
+/// Runs a step on an engine in a dtype, with the inputs uploaded in that dtype.
+type RunStep = Box<
+    dyn Fn(&linops::Engine, linops::DType, &[linops::Matrix]) -> linops::Result<faer::Mat<f64>>,
+>;
+/// A step's definition on host matrices.
+type Definition = Box<dyn Fn(&[faer::Mat<f64>]) -> faer::Mat<f64>>;
+
+/// One line of the step market: a plan over several resident inputs (an `Engine` front door),
+/// its f64 definition on the host, and the length of its longest reduction.
+struct StepCase {
+    name: String,
+    inputs: Vec<faer::Mat<f64>>,
+    /// Runs the step on an engine in a dtype, with the inputs uploaded in that dtype.
+    run: RunStep,
+    /// The definition on host matrices (applied to `|inputs|` it gives the magnitude).
+    reference: Definition,
+    /// Longest reduction (inner dimension) of the step; 0 for copies and fills.
+    k: usize,
+    /// Exact on every backend (copies, exactly representable scalings): compared bit for bit.
+    exact: bool,
+}
+
+fn step_cases() -> Vec<StepCase> {
+    use faer::Mat;
+    let mut rng = Rng::new(0x5EED_0002);
+    let mut v: Vec<StepCase> = Vec::new();
+    let tr = |m: &Mat<f64>, t: bool| {
+        if t {
+            m.transpose().to_owned()
+        } else {
+            m.clone()
+        }
+    };
+    // GEMM: every transpose combination, with and without C, on shapes that break tiles.
+    for (m, k, n) in [
+        (1, 1, 1),
+        (3, 17, 5),
+        (64, 64, 64),
+        (127, 257, 33),
+        (1000, 3, 17),
+    ] {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            for (alpha, beta) in [(1.0, 0.0), (-0.75, 0.5), (0.0, 2.0)] {
+                let a = rng.mat(if ta { k } else { m }, if ta { m } else { k });
+                let b = rng.mat(if tb { n } else { k }, if tb { k } else { n });
+                let mut inputs = vec![a, b];
+                if beta != 0.0 {
+                    inputs.push(rng.mat(m, n));
+                }
+                v.push(StepCase {
+                    name: format!("gemm {m}x{k}x{n} ta={ta} tb={tb} alpha={alpha} beta={beta}"),
+                    inputs,
+                    run: Box::new(move |e, _, x| {
+                        let c = x.get(2);
+                        e.download_f64(&e.gemm(alpha, &x[0], ta, &x[1], tb, beta, c)?)
+                    }),
+                    reference: Box::new(move |x| {
+                        let mut y = (tr(&x[0], ta) * tr(&x[1], tb)) * alpha;
+                        if let Some(c) = x.get(2) {
+                            y += c * beta;
+                        }
+                        y
+                    }),
+                    k,
+                    exact: false,
+                });
+            }
+        }
+    }
+    for (m, n) in [(1, 1), (17, 3), (257, 64), (1000, 17)] {
+        let (x, y) = (rng.mat(m, n), rng.mat(m, n));
+        v.push(StepCase {
+            name: format!("axpby {m}x{n}"),
+            inputs: vec![x.clone(), y.clone()],
+            run: Box::new(|e, _, x| e.download_f64(&e.axpby(1.5, &x[0], -0.25, &x[1])?)),
+            reference: Box::new(|x| &x[0] * 1.5 + &x[1] * -0.25),
+            k: 1,
+            exact: false,
+        });
+        v.push(StepCase {
+            name: format!("col_norms {m}x{n}"),
+            inputs: vec![x.clone()],
+            run: Box::new(|e, _, x| {
+                let v = e.col_norms(&x[0])?;
+                Ok(Mat::from_fn(1, v.len(), |_, j| v[j]))
+            }),
+            reference: Box::new(|x| Mat::from_fn(1, x[0].ncols(), |_, j| x[0].col(j).norm_l2())),
+            k: m,
+            exact: false,
+        });
+        v.push(StepCase {
+            name: format!("col_dots {m}x{n}"),
+            inputs: vec![x.clone(), y.clone()],
+            run: Box::new(|e, _, x| {
+                let v = e.col_dots(&x[0], &x[1])?;
+                Ok(Mat::from_fn(1, v.len(), |_, j| v[j]))
+            }),
+            reference: Box::new(|x| {
+                Mat::from_fn(1, x[0].ncols(), |_, j| {
+                    (0..x[0].nrows()).map(|i| x[0][(i, j)] * x[1][(i, j)]).sum()
+                })
+            }),
+            k: m,
+            exact: false,
+        });
+        let z = rng.mat(m, 2 * n + 1);
+        v.push(StepCase {
+            name: format!("concat_cols {m}x({n}+{}+1)", 2 * n + 1),
+            inputs: vec![x, z, rng.mat(m, 1)],
+            run: Box::new(|e, _, x| e.download_f64(&e.concat_cols(&[&x[0], &x[1], &x[2]])?)),
+            reference: Box::new(|x| {
+                let total: usize = x.iter().map(|b| b.ncols()).sum();
+                let mut out = Mat::zeros(x[0].nrows(), total);
+                let mut off = 0;
+                for b in x {
+                    out.as_mut().subcols_mut(off, b.ncols()).copy_from(b);
+                    off += b.ncols();
+                }
+                out
+            }),
+            k: 0,
+            exact: true,
+        });
+    }
+    // Random fills: uniform and Rademacher entries are exact on every backend (scaled by a
+    // power of two); Gaussian entries on the GPU are within GAUSSIAN_GPU_MAX_ULPS ulps.
+    use linops::Dist;
+    for (si, (rows, cols)) in [(1, 1), (3, 257), (17, 5), (1000, 3)]
+        .into_iter()
+        .enumerate()
+    {
+        for dist in [Dist::Uniform, Dist::Rademacher, Dist::Gaussian] {
+            for trans in [false, true] {
+                let s = RngState::new(0xF111 + si as u64);
+                v.push(StepCase {
+                    name: format!("random_fill {dist:?} {rows}x{cols} trans={trans}"),
+                    inputs: Vec::new(),
+                    run: Box::new(move |e, dtype, _| {
+                        let g = e.random_matrix(dtype, dist, s, rows, cols, trans, -2.0)?;
+                        e.download_f64(&g)
+                    }),
+                    reference: Box::new(move |_| {
+                        let g = Mat::from_fn(rows, cols, |i, j| {
+                            -2.0 * f64::from(s.entry(dist, i as u64, j as u64))
+                        });
+                        tr(&g, trans)
+                    }),
+                    k: 0,
+                    exact: dist != Dist::Gaussian,
+                });
+            }
+        }
+    }
+    v
+}
+
+/// The differential market for the steps over resident matrices (GEMM with trans/alpha/beta,
+/// `axpby`, column norms and dots, concatenation, random fill): the same rules as
+/// [`differential_market`], with the bound `2·(k + 2)·u64·|definition|(|inputs|)` for the CPU in
+/// f64 (k the reduction length; one rounding per product and per addition, plus the scaling and
+/// the `beta` update) and `2·err(cpu f32) + u32·scale` for the GPU; copies and power-of-two
+/// scalings of uniform or ±1 entries are bit-exact everywhere.
+#[test]
+fn differential_market_steps() {
+    use faer::Mat;
+    let cpu = crate::support::cpu_engine();
+    let gpu = gpu_engines();
+    let cases = step_cases();
+    let mut gpu_cases = 0usize;
+    for (ci, case) in cases.iter().enumerate() {
+        let what = format!("step case {ci} `{}`", case.name);
+        let up64: Vec<linops::Matrix> = case
+            .inputs
+            .iter()
+            .map(|m| cpu.upload(m.as_ref()).unwrap())
+            .collect();
+        let y64 = (case.run)(&cpu, linops::DType::F64, &up64)
+            .unwrap_or_else(|e| panic!("{what}: cpu f64: {e}"));
+        let want = (case.reference)(&case.inputs);
+        let abs: Vec<Mat<f64>> = case
+            .inputs
+            .iter()
+            .map(|m| Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)].abs()))
+            .collect();
+        let mag = if abs.is_empty() {
+            Mat::from_fn(want.nrows(), want.ncols(), |i, j| want[(i, j)].abs())
+        } else {
+            let m = (case.reference)(&abs);
+            Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)].abs())
+        };
+        assert_eq!(
+            (y64.nrows(), y64.ncols()),
+            (want.nrows(), want.ncols()),
+            "{what}: shape"
+        );
+        let gamma = 2.0 * (case.k + 2) as f64 * U64;
+        for j in 0..want.ncols() {
+            for i in 0..want.nrows() {
+                let (got, exp, bound) = (y64[(i, j)], want[(i, j)], gamma * mag[(i, j)]);
+                let ok = if case.exact {
+                    got.to_bits() == exp.to_bits()
+                } else {
+                    (got - exp).abs() <= bound
+                };
+                assert!(
+                    ok,
+                    "{what}: cpu f64 vs definition at ({i}, {j}): got {got}, expected {exp}, diff {}, bound {bound}",
+                    (got - exp).abs()
+                );
+            }
+        }
+        let up32 = |e: &linops::Engine| -> Vec<linops::Matrix> {
+            case.inputs
+                .iter()
+                .map(|m| e.upload(to_f32(m.as_ref()).as_ref()).unwrap())
+                .collect()
+        };
+        let run32 = |e: &linops::Engine| -> linops::Result<Mat<f64>> {
+            (case.run)(e, linops::DType::F32, &up32(e))
+        };
+        let y32 = run32(&cpu).unwrap_or_else(|e| panic!("{what}: cpu f32: {e}"));
+        let (err_cpu, _) = max_err(y32.as_ref(), y64.as_ref());
+        let Some((trusted, checked)) = &gpu else {
+            continue;
+        };
+        let yg = run32(trusted).unwrap_or_else(|e| panic!("{what}: gpu: {e}"));
+        let (err_gpu, at) = max_err(yg.as_ref(), y64.as_ref());
+        let gen_rel = if case.inputs.is_empty() && !case.exact {
+            GAUSSIAN_GPU_MAX_ULPS * 2f64.powi(-23)
+        } else {
+            0.0
+        };
+        let bound = if case.exact {
+            err_cpu
+        } else {
+            2.0 * err_cpu + (U32 + gen_rel) * max_abs(mag.as_ref())
+        };
+        assert!(
+            err_gpu <= bound,
+            "{what}: gpu f32 error {err_gpu:e} at {at:?} (gpu {}, ref {}) exceeds {bound:e}",
+            yg[at],
+            y64[at]
+        );
+        let yc = run32(checked).unwrap_or_else(|e| panic!("{what}: gpu checked: {e}"));
+        for j in 0..yg.ncols() {
+            for i in 0..yg.nrows() {
+                assert_eq!(
+                    yc[(i, j)].to_bits(),
+                    yg[(i, j)].to_bits(),
+                    "{what}: checked and trusted shaders differ at ({i}, {j})"
+                );
+            }
+        }
+        gpu_cases += 1;
+    }
+    report(&format!(
+        "differential market (steps): {} cases on cpu-f64 and cpu-f32, {gpu_cases} GPU cases",
+        cases.len()
+    ));
+    if gpu.is_some() {
+        assert_eq!(
+            gpu_cases,
+            cases.len(),
+            "every step case must run on the GPU"
+        );
+    }
+}

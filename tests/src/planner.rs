@@ -18,11 +18,17 @@ fn transposes_are_pushed_to_the_leaves() {
     assert_eq!(p.stats().transposes_pushed, 1);
     let kernels: Vec<_> = p.steps().iter().map(|s| s.kernel).collect();
     assert!(
-        matches!(kernels[0], Kernel::Gemm { trans_a: true, .. }),
+        matches!(
+            kernels[0],
+            Kernel::Gemm(linops::plan::kernel::Gemm { trans_a: true, .. })
+        ),
         "{kernels:?}"
     );
     assert!(
-        matches!(kernels[1], Kernel::Gemm { trans_a: true, .. }),
+        matches!(
+            kernels[1],
+            Kernel::Gemm(linops::plan::kernel::Gemm { trans_a: true, .. })
+        ),
         "{kernels:?}"
     );
     assert_eq!(p.steps().len(), 2);
@@ -31,7 +37,7 @@ fn transposes_are_pushed_to_the_leaves() {
     let p = plan(&a.t().t(), 1);
     assert!(matches!(
         p.steps()[0].kernel,
-        Kernel::Gemm { trans_a: false, .. }
+        Kernel::Gemm(linops::plan::kernel::Gemm { trans_a: false, .. })
     ));
 }
 
@@ -52,7 +58,7 @@ fn products_are_flattened_and_identities_dropped() {
     assert!(
         p.steps()
             .iter()
-            .all(|s| matches!(s.kernel, Kernel::Gemm { .. }))
+            .all(|s| matches!(s.kernel, Kernel::Gemm(_)))
     );
 }
 
@@ -71,7 +77,9 @@ fn diagonals_and_scalars_merge() {
     assert_eq!(p.stats().diagonals_merged, 1);
     assert!(p.stats().scalars_merged >= 2);
     match p.steps()[1].kernel {
-        Kernel::DiagScale { alpha, beta } => assert_eq!((alpha, beta), (1.0, 0.0)),
+        Kernel::DiagScale(linops::plan::kernel::DiagScale { alpha, beta }) => {
+            assert_eq!((alpha, beta), (1.0, 0.0))
+        }
         k => panic!(
             "expected the merged diagonal last, got {k:?}\n{}",
             p.explain()
@@ -87,7 +95,9 @@ fn diagonals_and_scalars_merge() {
         &dense(2, 2, 1.0).scaled(3.0).unwrap().scaled(-2.0).unwrap(),
         1,
     );
-    assert!(matches!(p.steps()[0].kernel, Kernel::Gemm { alpha, .. } if alpha == -6.0));
+    assert!(
+        matches!(p.steps()[0].kernel, Kernel::Gemm(linops::plan::kernel::Gemm { alpha, .. }) if alpha == -6.0)
+    );
 }
 
 #[test]
@@ -104,7 +114,9 @@ fn diagonal_terms_of_a_sum_merge_into_one() {
     assert_eq!(p.stats().diagonals_merged, 2);
     assert_eq!(p.steps().len(), 2, "{}", p.explain());
     // The dense term accumulates onto the merged diagonal's output (beta = 1).
-    assert!(matches!(p.steps()[1].kernel, Kernel::Gemm { beta, .. } if beta == 1.0));
+    assert!(
+        matches!(p.steps()[1].kernel, Kernel::Gemm(linops::plan::kernel::Gemm { beta, .. }) if beta == 1.0)
+    );
 }
 
 #[test]
@@ -179,9 +191,162 @@ fn generic_leaves_plug_in_through_op_leaf() {
     let d = linops::op::Diagonal::new(vec![2.0, 3.0]).unwrap();
     let op = Op::leaf(d).t();
     let p = plan(&op, 1);
-    assert!(matches!(p.steps()[0].kernel, Kernel::DiagScale { .. }));
+    assert!(matches!(p.steps()[0].kernel, Kernel::DiagScale(_)));
     let y = linops::Engine::cpu()
         .apply(&op, faer::Mat::<f64>::from_fn(2, 1, |_, _| 1.0).as_ref())
         .unwrap();
     assert_eq!((y[(0, 0)], y[(1, 0)]), (2.0, 3.0));
+}
+
+/// One step's kernel (with its scalars), input shapes and output shape.
+type StepSignature = (Kernel, Vec<(usize, usize)>, (usize, usize));
+
+/// The kernels, scalars and buffer shapes of a plan's steps (what its bits depend on).
+fn step_signature(p: &Plan) -> Vec<StepSignature> {
+    p.steps()
+        .iter()
+        .map(|s| {
+            let ins = s.inputs.iter().map(|b| p.shape_of(*b)).collect();
+            (s.kernel, ins, p.shape_of(s.output))
+        })
+        .collect()
+}
+
+/// Leaves that are other operators in disguise (a scaled CSR, a product of CSR factors, a sum)
+/// say so with `LeafOp::rewrite` and need no lowering of their own: their plans are step for
+/// step the plans of what they rewrite to (so the results are the same bits), in both
+/// orientations and inside sums (beta = 1).
+#[test]
+fn rewriting_leaves_plan_like_their_rewrite() {
+    use linops::LeafOp;
+    use linops::op::{
+        BlockButterfly, FlatBlockButterfly, PixelatedButterfly, RowSampler, SparseSign,
+        VerySparseProjection,
+    };
+    use linops_core::rng::RngState;
+    let rng = RngState::new(0xC5);
+    let mut r = crate::support::Rng::new(0x5EED_0009);
+    let n = 16;
+    // L = log₂(n/b) = 3 levels: L·2·n·b twiddles, (n/b)·(1+L)·b² flat values.
+    let bb = BlockButterfly::new(n, 2, r.vec(3 * 2 * n * 2)).unwrap();
+    let flat = FlatBlockButterfly::new(n, 2, r.vec(8 * 4 * 4)).unwrap();
+    let u = linops::HostMat::from_fn(n, 2, |i, j| r.uniform() + (i + j) as f64);
+    let leaves: Vec<(&str, std::sync::Arc<dyn LeafOp>)> = vec![
+        (
+            "sparse sign",
+            std::sync::Arc::new(SparseSign::new(8, n, 3, rng).unwrap()),
+        ),
+        (
+            "very sparse",
+            std::sync::Arc::new(VerySparseProjection::new(8, n, rng).unwrap()),
+        ),
+        (
+            "row sampler",
+            std::sync::Arc::new(RowSampler::uniform(5, n, rng).unwrap()),
+        ),
+        ("block butterfly", std::sync::Arc::new(bb)),
+        (
+            "pixelated butterfly",
+            std::sync::Arc::new(PixelatedButterfly::new(flat, u.clone(), u).unwrap()),
+        ),
+    ];
+    for (name, leaf) in leaves {
+        let rewrite = leaf
+            .rewrite()
+            .unwrap_or_else(|| panic!("{name}: no rewrite"));
+        let op = Op::Leaf(leaf);
+        let (rows, cols) = op.shape();
+        let other = dense(rows, cols, 0.5);
+        for (what, a, b) in [
+            ("as is", op.clone(), rewrite.clone()),
+            ("transposed", op.t(), rewrite.t()),
+            (
+                "in a sum",
+                Op::sum(vec![other.clone(), op.clone()]).unwrap(),
+                Op::sum(vec![other.clone(), rewrite.clone()]).unwrap(),
+            ),
+        ] {
+            for batch in [1, 3] {
+                assert_eq!(
+                    step_signature(&plan(&a, batch)),
+                    step_signature(&plan(&b, batch)),
+                    "{name} {what}, batch {batch}"
+                );
+            }
+        }
+    }
+}
+
+/// A leaf that only names its rewrite is planned and applied like the rewrite; a leaf with
+/// neither a rewrite nor a lowering is a typed error, not a panic.
+#[test]
+fn a_leaf_may_lower_by_rewriting_alone() {
+    use linops::{Error, HostMat, LeafOp};
+    #[derive(Debug)]
+    struct Twice(Option<Op>, usize);
+    impl LeafOp for Twice {
+        fn name(&self) -> &'static str {
+            "twice"
+        }
+        fn shape(&self) -> (usize, usize) {
+            (self.1, self.1)
+        }
+        fn to_dense(&self) -> HostMat {
+            HostMat::from_fn(self.1, self.1, |i, j| if i == j { 2.0 } else { 0.0 })
+        }
+        fn param_count(&self) -> usize {
+            0
+        }
+        fn rewrite(&self) -> Option<Op> {
+            self.0.clone()
+        }
+    }
+    let two = Op::identity(3).unwrap().scaled(2.0).unwrap();
+    let op = Op::leaf(Twice(Some(two), 3));
+    let y = linops::Engine::cpu()
+        .apply(
+            &op.t(),
+            faer::Mat::<f64>::from_fn(3, 2, |i, j| (i + j) as f64).as_ref(),
+        )
+        .unwrap();
+    assert_eq!((y[(2, 0)], y[(1, 1)]), (4.0, 4.0));
+    let none = Op::leaf(Twice(None, 3));
+    assert!(matches!(
+        Plan::new(&none, 3, 1, DType::F64),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+/// The operator IR builds on the lowering vocabulary only: no file of `op/` imports the
+/// planner, and `lower/` imports neither (the import circle of issue 9 stays broken).
+#[test]
+fn op_and_lower_do_not_import_the_planner() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/linops-core/src");
+    let mut checked = 0;
+    for (dir, banned) in [
+        ("op", &["use crate::plan"][..]),
+        (
+            "lower",
+            &["use crate::plan", "use crate::op", "crate::op::"][..],
+        ),
+    ] {
+        let mut stack = vec![src.join(dir)];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                    for b in banned {
+                        assert!(!line.contains(b), "{}: `{line}` ({b})", path.display());
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} files checked: wrong path?");
 }

@@ -513,7 +513,7 @@ fn identity_terms_stay_symbolic_at_huge_sizes() {
     let p = Plan::new(&op, n, 1, DType::F64).unwrap();
     assert_eq!(p.steps().len(), 1, "{}", p.explain());
     assert!(
-        matches!(p.steps()[0].kernel, linops::Kernel::Axpby { alpha, beta } if alpha == 2.0 && beta == 0.0),
+        matches!(p.steps()[0].kernel, linops::Kernel::Axpby(linops::plan::kernel::Axpby { alpha, beta }) if alpha == 2.0 && beta == 0.0),
         "{}",
         p.explain()
     );

@@ -238,3 +238,160 @@ fn gemm_and_axpby_reject_bad_operands() {
         ));
     }
 }
+
+/// The drivers' Gaussian test matrix `Ω = √l·Sᵀ` (`S` the `l×n` Gaussian `DenseSketch` of a
+/// seed) is now a random fill; it must be, bit for bit, what sketching the identity `I_l` gave
+/// before on every backend, so that seeded driver results do not change.
+#[test]
+fn gaussian_fill_equals_sketching_the_identity_bit_for_bit() {
+    use linops::{DType, Dist, Op, RngState, op::DenseSketch};
+    let mut engines = vec![(Engine::cpu(), DType::F64), (Engine::cpu(), DType::F32)];
+    if let Some((g, _)) = gpu_engines() {
+        engines.push((g, DType::F32));
+    }
+    for (e, dtype) in &engines {
+        for (n, l, seed) in [
+            (1, 1, 0u64),
+            (7, 3, 1),
+            (300, 10, 42),
+            (1000, 17, 7),
+            (64, 64, 9),
+        ] {
+            let s = DenseSketch::gaussian(l, n, RngState::new(seed)).unwrap();
+            let alpha = (l as f64).sqrt() * s.scale();
+            let old_s = DenseSketch::gaussian(l, n, RngState::new(seed)).unwrap();
+            let old_op = Op::leaf(old_s).t().scaled((l as f64).sqrt()).unwrap();
+            let eye = match dtype {
+                DType::F64 => e.upload(Mat::<f64>::identity(l, l).as_ref()),
+                DType::F32 => e.upload(Mat::<f32>::identity(l, l).as_ref()),
+            }
+            .unwrap();
+            let old = e.download_f64(&e.apply_to(&old_op, &eye).unwrap()).unwrap();
+            let new = e
+                .random_matrix(*dtype, Dist::Gaussian, s.rng(), l, n, true, alpha)
+                .unwrap();
+            let new = e.download_f64(&new).unwrap();
+            for j in 0..l {
+                for i in 0..n {
+                    assert_eq!(
+                        old[(i, j)].to_bits(),
+                        new[(i, j)].to_bits(),
+                        "{} {dtype} n={n} l={l} seed={seed} at ({i}, {j}): sketch {} vs fill {}",
+                        e.name(),
+                        old[(i, j)],
+                        new[(i, j)]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Plans over several inputs refuse inputs of the wrong number, shape, dtype or backend with a
+/// typed error before anything runs.
+#[test]
+fn multi_input_plans_reject_bad_inputs() {
+    use linops::{Backend, CpuBackend, DType, Dist, Plan, RngState};
+    let cpu = CpuBackend::<f64>::new();
+    let x = cpu.upload(2, 3, &[1.0; 6]).unwrap();
+    let y = cpu.upload(3, 2, &[1.0; 6]).unwrap();
+    let axpby = Plan::axpby(DType::F64, 1.0, (2, 3), 1.0, (2, 3)).unwrap();
+    assert!(matches!(
+        cpu.execute(&axpby, &[&x]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        cpu.execute(&axpby, &[&x, &x, &x]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        cpu.execute(&axpby, &[&x, &y]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(cpu.execute(&axpby, &[&x, &x]).is_ok());
+    let f32_plan = Plan::axpby(DType::F32, 1.0, (2, 3), 1.0, (2, 3)).unwrap();
+    assert!(matches!(
+        cpu.execute(&f32_plan, &[&x, &x]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        Plan::col_dots(DType::F64, (2, 3), (3, 2)),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        Plan::concat_cols(DType::F64, &[(2, 3), (3, 3)]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        Plan::concat_cols(DType::F64, &[]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        Plan::concat_cols(DType::F64, &[(2, 3), (2, 0)]),
+        Err(Error::EmptyDimension { .. })
+    ));
+    let s = RngState::new(1);
+    assert!(matches!(
+        Plan::random_fill(DType::F64, Dist::Gaussian, s, 0, 3, false, 1.0),
+        Err(Error::EmptyDimension { .. })
+    ));
+    assert!(matches!(
+        Plan::random_fill(DType::F32, Dist::Gaussian, s, 2, 3, false, 1e300),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        Plan::random_fill(DType::F64, Dist::Gaussian, s, usize::MAX / 2, 3, false, 1.0),
+        Err(Error::DeviceLimit { .. })
+    ));
+    for (name, e) in engines_named() {
+        let a = e.upload(Mat::<f32>::zeros(2, 3).as_ref()).unwrap();
+        let b = e.upload(Mat::<f32>::zeros(3, 2).as_ref()).unwrap();
+        assert!(
+            matches!(e.col_dots(&a, &b), Err(Error::ShapeMismatch { .. })),
+            "{name}"
+        );
+        assert!(
+            matches!(e.concat_cols(&[&a, &b]), Err(Error::ShapeMismatch { .. })),
+            "{name}"
+        );
+        assert!(
+            matches!(e.concat_cols(&[]), Err(Error::InvalidArgument(_))),
+            "{name}"
+        );
+        let fill = e
+            .random_matrix(DType::F32, Dist::Uniform, s, 2, 3, false, 1.0)
+            .unwrap();
+        assert_eq!(fill.shape(), (2, 3), "{name}");
+    }
+    let e = Engine::cpu();
+    let a32 = e.upload(Mat::<f32>::zeros(2, 3).as_ref()).unwrap();
+    let a64 = e.upload(Mat::<f64>::zeros(2, 3).as_ref()).unwrap();
+    assert!(matches!(
+        e.concat_cols(&[&a32, &a64]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        e.col_dots(&a32, &a64),
+        Err(Error::InvalidArgument(_))
+    ));
+    if let Some((g, _)) = gpu_engines() {
+        assert!(matches!(
+            g.random_matrix(DType::F64, Dist::Uniform, s, 2, 3, false, 1.0),
+            Err(Error::Unsupported(_))
+        ));
+        let ag = g.upload(Mat::<f32>::zeros(2, 3).as_ref()).unwrap();
+        assert!(matches!(
+            g.concat_cols(&[&ag, &a32]),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(e.col_norms(&ag), Err(Error::InvalidArgument(_))));
+    }
+}
+
+fn engines_named() -> Vec<(&'static str, Engine)> {
+    let mut v = vec![("cpu", Engine::cpu())];
+    if let Some((g, _)) = gpu_engines() {
+        v.push(("gpu", g));
+    }
+    v
+}

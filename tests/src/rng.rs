@@ -492,26 +492,23 @@ fn sketch_gemm_rejects_bad_shapes() {
     let Some(dev) = test_device(false) else {
         return;
     };
-    let args = linops_gpu::SketchGemmArgs {
+    let args = linops_gpu::SketchGemmArgs::new(linops::plan::kernel::SketchGemm {
         dist: Dist::Gaussian,
         rng: RngState::new(1),
-        g_rows: 4,
-        g_cols: 6,
+        rows: 4,
+        cols: 6,
         trans: false,
         alpha: 1.0,
         beta: 0.0,
-        tile: linops_gpu::GemmTile::Auto,
-    };
+    });
     let x = dev.alloc(6, 2).unwrap();
     let bad_x = dev.alloc(5, 2).unwrap();
     let c = dev.alloc(4, 2).unwrap();
     let mut enc = dev.encoder();
     assert!(enc.sketch_gemm(&args, &bad_x, &c).is_err());
     assert!(enc.sketch_gemm(&args, &x, &bad_x).is_err());
-    let t = linops_gpu::SketchGemmArgs {
-        trans: true,
-        ..args.clone()
-    };
+    let mut t = args.clone();
+    t.kernel.trans = true;
     assert!(enc.sketch_gemm(&t, &x, &c).is_err()); // Gᵀ is 6x4: X must be 4xn
     assert!(enc.sketch_gemm(&args, &x, &c).is_ok());
     assert!(

@@ -196,3 +196,24 @@ fn uniform_structs_match_their_rust_layouts() {
         "uniform layouts: {checked} structs agree between Rust and naga"
     ));
 }
+
+/// Every kind of plan kernel names a shader file or an entry-point family of the registry (the
+/// stem followed through the layers: `KernelKind::label` ↔ WGSL ↔ pipeline label), so a kernel
+/// added to core without a GPU home is caught here as well as by the exhaustive dispatch.
+#[test]
+fn every_kernel_kind_names_a_shader_or_entry_point() {
+    let all = linops_gpu::shaders::all();
+    for kind in linops::plan::KernelKind::ALL {
+        let label = kind.label();
+        let found = all.iter().any(|s| {
+            s.name == label
+                || s.entry_points
+                    .iter()
+                    .any(|e| *e == label || e.starts_with(&format!("{label}_")))
+        });
+        assert!(
+            found,
+            "kernel {kind:?} (`{label}`) has no shader or entry point of that name"
+        );
+    }
+}

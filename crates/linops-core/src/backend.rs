@@ -1,7 +1,9 @@
 //! The `Backend` trait: what every executor of plans provides.
 //!
-//! A backend owns matrices (`Mat`), moves them between host and backend, and runs plans. The CPU
-//! backend (faer) and the GPU backend (wgpu) implement it; algorithms are written once against it.
+//! A backend owns matrices (`Mat`), moves them between host and backend, and runs plans: that is
+//! all it is. Every operation (an operator application, a GEMM, a column norm, a concatenation, a
+//! random fill) is a [`Plan`], so a backend has one way in. The CPU backend (faer) and the GPU
+//! backend (wgpu) implement it; algorithms are written once against it.
 
 use crate::{DType, Element, Error, Plan, Result};
 
@@ -38,51 +40,18 @@ pub trait Backend: Send + Sync {
     fn download(&self, m: &Self::Mat) -> Result<Vec<Self::Elem>>;
     /// `(rows, cols)` of a matrix.
     fn shape(&self, m: &Self::Mat) -> (usize, usize);
-    /// Runs `plan` on input `x` and returns the output buffer.
+    /// Runs `plan` on `inputs` (bound in order to the plan's [`Plan::inputs`]) and returns the
+    /// output buffer.
     ///
     /// # Errors
-    /// [`crate::Error::ShapeMismatch`] when `x` does not have the plan's input shape; device limits
-    /// and failures.
-    fn execute(&self, plan: &Plan, x: &Self::Mat) -> Result<Self::Mat>;
-    /// Euclidean norm of each column of `x` (a 1×cols result).
-    ///
-    /// # Errors
-    /// Device failures.
-    fn col_norms(&self, x: &Self::Mat) -> Result<Vec<Self::Elem>>;
-    /// `Σ_i x[i,j]·y[i,j]` for each column j.
-    ///
-    /// # Errors
-    /// [`crate::Error::ShapeMismatch`] when the shapes differ; device failures.
-    fn col_dots(&self, x: &Self::Mat, y: &Self::Mat) -> Result<Vec<Self::Elem>>;
-    /// `alpha·op(A)·op(B) + beta·C` on resident matrices (`op(M) = Mᵀ` when `trans_*`); `C` is
-    /// required iff `beta ≠ 0` (and ignored, though shape-checked, when `beta == 0`).
-    ///
-    /// # Errors
-    /// [`crate::Error::ShapeMismatch`] for incompatible shapes (see [`gemm_shape`]),
-    /// [`crate::Error::InvalidArgument`] for non-finite scalars, scalars outside the backend's
-    /// precision ([`check_scalar`]) or a missing `C`; device failures. With `alpha == 0` the
-    /// product is not formed and with `beta == 0` `C` is not read (BLAS semantics: no `0·Inf`).
-    #[allow(clippy::too_many_arguments)]
-    fn gemm(
-        &self,
-        alpha: f64,
-        a: &Self::Mat,
-        trans_a: bool,
-        b: &Self::Mat,
-        trans_b: bool,
-        beta: f64,
-        c: Option<&Self::Mat>,
-    ) -> Result<Self::Mat>;
-    /// `alpha·X + beta·Y` on resident matrices of equal shape.
-    ///
-    /// # Errors
-    /// [`crate::Error::ShapeMismatch`] when the shapes differ, [`crate::Error::InvalidArgument`]
-    /// for non-finite scalars or scalars outside the backend's precision ([`check_scalar`]);
-    /// device failures.
-    fn axpby(&self, alpha: f64, x: &Self::Mat, beta: f64, y: &Self::Mat) -> Result<Self::Mat>;
+    /// [`crate::Error::InvalidArgument`] for a wrong number of inputs and
+    /// [`crate::Error::ShapeMismatch`] when an input does not have the plan's shape (see
+    /// [`Plan::check_inputs`]); [`crate::Error::Unsupported`] for a plan in a dtype the backend
+    /// does not compute in; device limits and failures.
+    fn execute(&self, plan: &Plan, inputs: &[&Self::Mat]) -> Result<Self::Mat>;
 }
 
-/// Checks the operands of [`Backend::gemm`] and returns `(m, n, k)` of `op(A)` (m×k) times
+/// Checks the operands of a GEMM ([`Plan::gemm`]) and returns `(m, n, k)` of `op(A)` (m×k) times
 /// `op(B)` (k×n).
 ///
 /// # Errors
@@ -133,7 +102,7 @@ pub fn gemm_shape(
     }
 }
 
-/// Checks the operands of [`Backend::axpby`].
+/// Checks the operands of an `axpby` ([`Plan::axpby`]).
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for non-finite scalars, [`Error::ShapeMismatch`] for unequal shapes.
@@ -159,8 +128,8 @@ pub fn axpby_shape(alpha: f64, x: (usize, usize), beta: f64, y: (usize, usize)) 
     Ok(())
 }
 
-/// Checks that a scalar passed to a backend (`alpha`, `beta` of [`Backend::gemm`] or
-/// [`Backend::axpby`]) rounds to a finite value of the backend's `dtype`: an `f32` backend takes
+/// Checks that a scalar of a plan (`alpha`, `beta` of [`Plan::gemm`] or
+/// [`Plan::axpby`]) rounds to a finite value of the backend's `dtype`: an `f32` backend takes
 /// `f64` scalars, and one beyond `f32`'s range would turn every result into ±Inf. Magnitudes below
 /// the smallest `f32` round to subnormals or zero, as any conversion does.
 ///

@@ -18,6 +18,7 @@ pub mod backend;
 pub mod dtype;
 pub mod error;
 pub mod host;
+pub mod lower;
 pub mod op;
 pub mod plan;
 pub mod rng;
@@ -26,8 +27,9 @@ pub use backend::{Backend, axpby_shape, check_scalar, gemm_shape};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use host::{HostMat, check_finite};
-pub use op::{LeafOp, Op};
-pub use plan::{
-    BlockLayout, BufId, BufferDesc, BufferRole, INDEX_BYTES, IndexParam, Kernel, Lowering,
-    NormStats, Param, Plan, Step,
+pub use lower::{
+    BlockLayout, BufId, BufferDesc, BufferRole, INDEX_BYTES, IndexParam, Kernel, Link, Lowerer,
+    Param, Step,
 };
+pub use op::{LeafOp, Lowering, Op};
+pub use plan::{Plan, Rewrites};

@@ -18,6 +18,7 @@ use crate::par::{Grain, for_each_part};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use linops_core::BlockLayout;
+use linops_core::plan::kernel::BlockGemm;
 
 /// Fewest columns of a part when the columns are split between workers.
 const MIN_COLS_PER_THREAD: usize = 16;
@@ -27,17 +28,8 @@ const MIN_COLS_PER_THREAD: usize = 16;
 /// a gathered panel (`n×64`) stays in a core's L2 cache.
 const PANEL_COLS: usize = 64;
 
-/// Arguments of one block GEMM that do not change across the column split.
-#[derive(Clone, Copy)]
-pub(crate) struct BlockGemm {
-    pub blocks: usize,
-    pub trans: bool,
-    pub x_layout: BlockLayout,
-    pub y_layout: BlockLayout,
-}
-
 /// `Y_t = alpha·op(W_t)·X_t + beta·Y_t` for every block; shapes were checked by the planner
-/// (`Kernel::check_and_cost`), and are asserted again here before any raw view is built.
+/// (`Kernel::cost`), and are asserted again here before any raw view is built.
 pub(crate) fn block_gemm<T: CpuElem>(
     g: BlockGemm,
     w: MatRef<'_, T>,
@@ -216,5 +208,26 @@ fn panel_blocks<T: CpuElem>(
             let yt = out.as_mut().subrows_mut(t * m, m);
             matmul(yt, accum, a, xb.subrows(t * k, k), alpha, Par::Seq);
         }
+    }
+}
+
+impl crate::execute::CpuKernel for BlockGemm {
+    fn run<T: CpuElem>(
+        &self,
+        be: &crate::CpuBackend<T>,
+        inputs: &crate::execute::Args<'_, T>,
+        out: &mut Mat<T>,
+    ) -> linops_core::Result<()> {
+        let (alpha, beta) = (crate::t(self.alpha), crate::t(self.beta));
+        block_gemm(
+            *self,
+            inputs.mat(0)?,
+            inputs.mat(1)?,
+            out,
+            alpha,
+            beta,
+            be.par(),
+        );
+        Ok(())
     }
 }

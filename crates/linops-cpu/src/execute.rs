@@ -3,9 +3,8 @@
 //! Value buffers are faer matrices in `T` (parameters converted once and cached by the backend);
 //! index arrays are read as the plan's own `u32` slices, with no conversion.
 
-use crate::{CpuBackend, CpuElem, t};
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef};
+use crate::{CpuBackend, CpuElem};
+use faer::{Mat, MatRef};
 use linops_core::{BufferRole, Error, Kernel, Plan, Result};
 use std::sync::Arc;
 
@@ -37,11 +36,11 @@ impl<T: CpuElem> Slot<'_, T> {
 }
 
 /// The arguments of one step, read by position with the kind the kernel expects.
-struct Args<'a, T: CpuElem>(Vec<Arg<'a, T>>);
+pub(crate) struct Args<'a, T: CpuElem>(Vec<Arg<'a, T>>);
 
 impl<'a, T: CpuElem> Args<'a, T> {
     /// Argument `i` as a matrix.
-    fn mat(&self, i: usize) -> Result<MatRef<'a, T>> {
+    pub(crate) fn mat(&self, i: usize) -> Result<MatRef<'a, T>> {
         match self.0.get(i) {
             Some(Arg::Mat(m)) => Ok(*m),
             _ => Err(Error::InvalidArgument(format!(
@@ -51,7 +50,7 @@ impl<'a, T: CpuElem> Args<'a, T> {
     }
 
     /// Argument `i` as an index array.
-    fn index(&self, i: usize) -> Result<&'a [u32]> {
+    pub(crate) fn index(&self, i: usize) -> Result<&'a [u32]> {
         match self.0.get(i) {
             Some(Arg::Index(s)) => Ok(s),
             _ => Err(Error::InvalidArgument(format!(
@@ -61,20 +60,25 @@ impl<'a, T: CpuElem> Args<'a, T> {
     }
 }
 
-pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Result<Mat<T>> {
-    let want = plan.shape_of(plan.input());
-    if (x.nrows(), x.ncols()) != want {
-        return Err(Error::ShapeMismatch {
-            context: "execute".into(),
-            expected: format!("input {}x{}", want.0, want.1),
-            found: format!("{}x{}", x.nrows(), x.ncols()),
-        });
+pub(crate) fn run<T: CpuElem>(
+    be: &CpuBackend<T>,
+    plan: &Plan,
+    inputs: &[&Mat<T>],
+) -> Result<Mat<T>> {
+    if plan.dtype() != T::DTYPE {
+        return Err(Error::InvalidArgument(format!(
+            "execute: a plan in {} on the {} CPU backend",
+            plan.dtype(),
+            T::DTYPE
+        )));
     }
+    let shapes: Vec<(usize, usize)> = inputs.iter().map(|m| (m.nrows(), m.ncols())).collect();
+    plan.check_inputs(&shapes)?;
     let mut slots: Vec<Slot<'_, T>> = plan
         .buffers()
         .iter()
         .map(|b| match &b.role {
-            BufferRole::Input => Slot::Input(x),
+            BufferRole::Input(i) => Slot::Input(inputs[*i]),
             BufferRole::Param(p) => Slot::Param(be.param(p)),
             BufferRole::Index(p) => Slot::Index(p.indices()),
             BufferRole::Output | BufferRole::Temp => Slot::Empty,
@@ -122,137 +126,38 @@ pub(crate) fn run<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, x: &Mat<T>) -> Re
     }
 }
 
-/// Runs one kernel. Shapes and argument kinds were checked when the step was planned (a kind
-/// that does not match is still an error here, never a panic).
-fn run_step<T: CpuElem>(
-    be: &CpuBackend<T>,
-    kernel: &Kernel,
-    args: &Args<'_, T>,
-    out: &mut Mat<T>,
-) -> Result<()> {
-    let m = |i: usize| args.mat(i);
-    match *kernel {
-        Kernel::Gemm {
-            trans_a,
-            trans_b,
-            alpha,
-            beta,
-        } => {
-            let a = if trans_a { m(0)?.transpose() } else { m(0)? };
-            let b = if trans_b { m(1)?.transpose() } else { m(1)? };
-            let accum = if beta == 0.0 {
-                Accum::Replace
-            } else {
-                if beta != 1.0 {
-                    scale_in_place(out, t(beta));
-                }
-                Accum::Add
-            };
-            matmul(out.as_mut(), accum, a, b, t::<T>(alpha), be.par());
-        }
-        Kernel::Axpby { alpha, beta } => {
-            let x = m(0)?;
-            let (alpha, beta) = (t::<T>(alpha), t::<T>(beta));
-            let zero_beta = beta == t(0.0);
-            for j in 0..out.ncols() {
-                let xc = x.col(j);
-                let oc = out.col_as_slice_mut(j);
-                for (i, o) in oc.iter_mut().enumerate() {
-                    let v = alpha * xc[i];
-                    *o = if zero_beta { v } else { v + beta * *o };
-                }
-            }
-        }
-        Kernel::DiagScale { alpha, beta } => {
-            let (d, x) = (m(0)?, m(1)?);
-            let (alpha, beta) = (t::<T>(alpha), t::<T>(beta));
-            let zero_beta = beta == t(0.0);
-            let d = d.col(0);
-            for j in 0..out.ncols() {
-                let xc = x.col(j);
-                let oc = out.col_as_slice_mut(j);
-                for (i, o) in oc.iter_mut().enumerate() {
-                    let v = alpha * (d[i] * xc[i]);
-                    *o = if zero_beta { v } else { v + beta * *o };
-                }
-            }
-        }
-        Kernel::Transpose => out.copy_from(m(0)?.transpose()),
-        Kernel::BatchTranspose {
-            rows,
-            cols,
-            alpha,
-            beta,
-        } => crate::batch_transpose::batch_transpose(rows, cols, t(alpha), t(beta), m(0)?, out),
-        Kernel::Spmm { alpha, beta } => crate::spmm::spmm(
-            be.par(),
-            t(alpha),
-            t(beta),
-            [args.index(0)?, args.index(1)?],
-            m(2)?,
-            m(3)?,
-            out,
-        ),
-        Kernel::Fwht { alpha, beta } => crate::fwht::fwht(m(0)?, out, alpha, beta, be.par()),
-        Kernel::Dct {
-            inverse,
-            alpha,
-            beta,
-        } => T::dct_columns(m(0)?, m(1)?, out, inverse, alpha, beta, be.par()),
-        Kernel::SketchGemm {
-            dist,
-            rng,
-            rows,
-            cols,
-            trans,
-            alpha,
-            beta,
-        } => crate::sketch_gemm::run(
-            &crate::sketch_gemm::SketchGemm {
-                dist,
-                rng,
-                rows,
-                cols,
-                trans,
-                alpha,
-                beta,
-            },
-            be.par(),
-            m(0)?,
-            out,
-        ),
-        Kernel::Gather { alpha, beta } => {
-            crate::gather::gather(args.index(0)?, m(1)?, out, t(alpha), t(beta))
-        }
-        Kernel::BlockGemm {
-            blocks,
-            trans,
-            x_layout,
-            y_layout,
-            alpha,
-            beta,
-        } => crate::block_gemm::block_gemm(
-            crate::block_gemm::BlockGemm {
-                blocks,
-                trans,
-                x_layout,
-                y_layout,
-            },
-            m(0)?,
-            m(1)?,
-            out,
-            t(alpha),
-            t(beta),
-            be.par(),
-        ),
-    }
-    Ok(())
+/// How the CPU runs one kernel: implemented by each kernel's arguments struct (from
+/// `linops_core::plan::kernel`) in the CPU file named after it. Shapes and argument kinds were
+/// checked when the step was planned (a kind that does not match is still an error here, never
+/// a panic).
+pub(crate) trait CpuKernel {
+    /// `out ← kernel(inputs, out)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when an argument is not of the kind the kernel reads (a value
+    /// matrix where an index array is expected, or the reverse).
+    fn run<T: CpuElem>(
+        &self,
+        be: &CpuBackend<T>,
+        inputs: &Args<'_, T>,
+        out: &mut Mat<T>,
+    ) -> Result<()>;
 }
 
-fn scale_in_place<T: CpuElem>(m: &mut Mat<T>, s: T) {
-    for j in 0..m.ncols() {
-        for v in m.col_as_slice_mut(j) {
-            *v *= s;
+macro_rules! dispatch {
+    ($($k:ident),*) => {
+        /// Runs one step: the kernel's [`CpuKernel`] implementation.
+        fn run_step<T: CpuElem>(
+            be: &CpuBackend<T>,
+            kernel: &Kernel,
+            inputs: &Args<'_, T>,
+            out: &mut Mat<T>,
+        ) -> Result<()> {
+            match kernel {
+                $(Kernel::$k(k) => k.run(be, inputs, out),)*
+            }
         }
-    }
+    };
 }
+
+linops_core::for_each_kernel!(dispatch);

@@ -110,3 +110,15 @@ pub(crate) fn fwht<T: CpuElem>(
         },
     );
 }
+
+impl crate::execute::CpuKernel for linops_core::plan::kernel::Fwht {
+    fn run<T: CpuElem>(
+        &self,
+        be: &crate::CpuBackend<T>,
+        inputs: &crate::execute::Args<'_, T>,
+        out: &mut Mat<T>,
+    ) -> linops_core::Result<()> {
+        fwht(inputs.mat(0)?, out, self.alpha, self.beta, be.par());
+        Ok(())
+    }
+}

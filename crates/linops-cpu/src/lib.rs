@@ -7,9 +7,12 @@
 //! reference every other backend is tested against; with `f32` it is the CPU fallback and the
 //! yardstick for the GPU tolerance rule (GPU error ≤ 2× CPU-f32 error vs the f64 reference).
 //!
-//! One file per structured kernel, named after it: `gather`, `block_gemm`, `batch_transpose`,
-//! `spmm` (with `spmm/wide` for the sketching orientation), `fwht`, `dct`, `sketch_gemm`; `execute`
-//! runs a plan's steps. Every parallel loop goes through the backend's `faer::Par` (`par`): with
+//! One file per kernel, named after it: `gemm`, `elementwise` (axpby, diag_scale, transpose,
+//! copy_cols), `gather`, `block_gemm`, `batch_transpose`, `spmm` (with `spmm/wide` for the
+//! sketching orientation), `fwht`, `dct`, `sketch_gemm`, `random_fill`, `reduce` (column norms
+//! and dots). Each implements `execute::CpuKernel` for the kernel's arguments struct of
+//! `linops_core::plan::kernel`; `execute` runs a plan's steps, dispatching through
+//! `linops_core::for_each_kernel!`. Every parallel loop goes through the backend's `faer::Par` (`par`): with
 //! `Par::Seq` everything runs on the calling thread, and results are bit-identical for every
 //! thread count.
 //!
@@ -19,29 +22,29 @@
 //! let cpu = CpuBackend::<f64>::new();
 //! let op = Op::diagonal(vec![2.0, 3.0]).unwrap();
 //! let x = cpu.upload(2, 1, &[1.0, 1.0]).unwrap();
-//! let y = cpu.execute(&Plan::new(&op, 2, 1, DType::F64).unwrap(), &x).unwrap();
+//! let y = cpu.execute(&Plan::new(&op, 2, 1, DType::F64).unwrap(), &[&x]).unwrap();
 //! assert_eq!(cpu.download(&y).unwrap(), vec![2.0, 3.0]);
 //! ```
 
 mod batch_transpose;
 mod block_gemm;
 mod dct;
+mod elementwise;
 mod execute;
 mod flat;
 mod fwht;
 mod gather;
+mod gemm;
 mod par;
+mod random_fill;
+mod reduce;
 mod sketch_gemm;
 mod spmm;
 
 pub use dct::FftElem;
 
-use faer::Accum;
-use faer::linalg::matmul::matmul;
 use faer::{Mat, Par};
-use linops_core::{
-    Backend, DType, Element, Error, Param, Plan, Result, axpby_shape, check_scalar, gemm_shape,
-};
+use linops_core::{Backend, Element, Error, Param, Plan, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -174,36 +177,6 @@ impl<T: CpuElem> CpuBackend<T> {
     }
 }
 
-/// The Euclidean norm of a column, overflow- and underflow-safe in both precisions.
-///
-/// `f32`: the squares of `f32` values are exact in `f64` and their sum can neither overflow
-/// (`n·f32::MAX² < f64::MAX`) nor underflow (the smallest `f32` subnormal squared is a normal
-/// `f64`), so the sum is taken in `f64` and rounded once. `f64`: two passes, the largest magnitude
-/// `s` first, then `s·√(Σ(x/s)²)` (each `x/s` is at most 1 in magnitude, so nothing overflows,
-/// and dividing by a subnormal `s` stays finite).
-fn col_norm<T: CpuElem>(col: &[T]) -> T {
-    match T::DTYPE {
-        DType::F32 => {
-            let sum: f64 = col.iter().map(|v| v.to_f64() * v.to_f64()).sum();
-            T::from_f64(sum.sqrt())
-        }
-        DType::F64 => {
-            let scale = col.iter().fold(0.0f64, |m, v| m.max(v.to_f64().abs()));
-            if scale == 0.0 || !scale.is_finite() {
-                return T::from_f64(scale);
-            }
-            let sum: f64 = col
-                .iter()
-                .map(|v| {
-                    let q = v.to_f64() / scale;
-                    q * q
-                })
-                .sum();
-            T::from_f64(scale * sum.sqrt())
-        }
-    }
-}
-
 /// The CPU model name (from `/proc/cpuinfo` where available), for benchmark tables.
 ///
 /// # Examples
@@ -264,88 +237,7 @@ impl<T: CpuElem> Backend for CpuBackend<T> {
         (m.nrows(), m.ncols())
     }
 
-    fn execute(&self, plan: &Plan, x: &Mat<T>) -> Result<Mat<T>> {
-        execute::run(self, plan, x)
-    }
-
-    fn col_norms(&self, x: &Mat<T>) -> Result<Vec<T>> {
-        Ok((0..x.ncols())
-            .map(|j| col_norm(x.col_as_slice(j)))
-            .collect())
-    }
-
-    fn col_dots(&self, x: &Mat<T>, y: &Mat<T>) -> Result<Vec<T>> {
-        if (x.nrows(), x.ncols()) != (y.nrows(), y.ncols()) {
-            return Err(Error::ShapeMismatch {
-                context: "col_dots".into(),
-                expected: format!("{}x{}", x.nrows(), x.ncols()),
-                found: format!("{}x{}", y.nrows(), y.ncols()),
-            });
-        }
-        Ok((0..x.ncols())
-            .map(|j| {
-                let mut acc = T::from_f64(0.0);
-                for (a, b) in x.col_as_slice(j).iter().zip(y.col_as_slice(j)) {
-                    acc += *a * *b;
-                }
-                acc
-            })
-            .collect())
-    }
-
-    fn gemm(
-        &self,
-        alpha: f64,
-        a: &Mat<T>,
-        trans_a: bool,
-        b: &Mat<T>,
-        trans_b: bool,
-        beta: f64,
-        c: Option<&Mat<T>>,
-    ) -> Result<Mat<T>> {
-        let shape = |m: &Mat<T>| (m.nrows(), m.ncols());
-        let (m, n, _) = gemm_shape(
-            alpha,
-            shape(a),
-            trans_a,
-            shape(b),
-            trans_b,
-            beta,
-            c.map(shape),
-        )?;
-        check_scalar("gemm alpha", alpha, T::DTYPE)?;
-        check_scalar("gemm beta", beta, T::DTYPE)?;
-        if alpha == 0.0 {
-            // BLAS semantics: op(A)·op(B) is not formed (it may overflow, and 0·Inf is NaN), and
-            // with beta = 0 C is not read (a NaN in C does not propagate).
-            return Ok(match c {
-                Some(c) if beta != 0.0 => {
-                    let bt = T::from_f64(beta);
-                    Mat::from_fn(m, n, |i, j| bt * c[(i, j)])
-                }
-                _ => Mat::zeros(m, n),
-            });
-        }
-        let ar = if trans_a { a.transpose() } else { a.as_ref() };
-        let br = if trans_b { b.transpose() } else { b.as_ref() };
-        let (mut out, accum) = match c {
-            Some(c) if beta != 0.0 => {
-                let bt = T::from_f64(beta);
-                (Mat::from_fn(m, n, |i, j| bt * c[(i, j)]), Accum::Add)
-            }
-            _ => (Mat::zeros(m, n), Accum::Replace),
-        };
-        matmul(out.as_mut(), accum, ar, br, T::from_f64(alpha), self.par);
-        Ok(out)
-    }
-
-    fn axpby(&self, alpha: f64, x: &Mat<T>, beta: f64, y: &Mat<T>) -> Result<Mat<T>> {
-        axpby_shape(alpha, (x.nrows(), x.ncols()), beta, (y.nrows(), y.ncols()))?;
-        check_scalar("axpby alpha", alpha, T::DTYPE)?;
-        check_scalar("axpby beta", beta, T::DTYPE)?;
-        let (a, b) = (T::from_f64(alpha), T::from_f64(beta));
-        Ok(Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
-            a * x[(i, j)] + b * y[(i, j)]
-        }))
+    fn execute(&self, plan: &Plan, inputs: &[&Mat<T>]) -> Result<Mat<T>> {
+        execute::run(self, plan, inputs)
     }
 }

@@ -12,21 +12,10 @@
 use crate::CpuElem;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
-use linops_core::rng::{Dist, RngState};
+use linops_core::plan::kernel::SketchGemm;
 
 /// Columns of `G` generated per panel.
 pub(crate) const PANEL: usize = 256;
-
-/// Arguments of one `sketch_gemm` step (from `Kernel::SketchGemm`).
-pub(crate) struct SketchGemm {
-    pub dist: Dist,
-    pub rng: RngState,
-    pub rows: usize,
-    pub cols: usize,
-    pub trans: bool,
-    pub alpha: f64,
-    pub beta: f64,
-}
 
 /// Runs the step; shapes were checked when it was planned.
 pub(crate) fn run<T: CpuElem>(k: &SketchGemm, par: Par, x: MatRef<'_, T>, out: &mut Mat<T>) {
@@ -77,5 +66,17 @@ pub(crate) fn run<T: CpuElem>(k: &SketchGemm, par: Par, x: MatRef<'_, T>, out: &
             matmul(out.as_mut(), accum, g, x.subrows(j0, w), alpha, par);
         }
         j0 += w;
+    }
+}
+
+impl crate::execute::CpuKernel for SketchGemm {
+    fn run<T: CpuElem>(
+        &self,
+        be: &crate::CpuBackend<T>,
+        inputs: &crate::execute::Args<'_, T>,
+        out: &mut Mat<T>,
+    ) -> linops_core::Result<()> {
+        run(self, be.par(), inputs.mat(0)?, out);
+        Ok(())
     }
 }

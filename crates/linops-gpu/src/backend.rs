@@ -5,11 +5,8 @@
 //! every step is recorded into one command encoder, and the encoder is submitted once. Nothing is
 //! read back: the output stays on the device until the caller downloads it.
 
-use crate::{GemmArgs, GpuDevice, GpuIndices, GpuMat, Side};
-use linops_core::{
-    Backend, BufferRole, DType, Error, IndexParam, Kernel, Param, Plan, Result, axpby_shape,
-    check_scalar, gemm_shape,
-};
+use crate::{GpuDevice, GpuEncoder, GpuIndices, GpuMat};
+use linops_core::{Backend, BufferRole, DType, Error, IndexParam, Kernel, Param, Plan, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -26,7 +23,7 @@ type IndexCache = HashMap<u64, (Weak<[u32]>, Arc<GpuIndices>)>;
 /// let gpu = GpuBackend::new(dev);
 /// let op = Op::diagonal(vec![2.0, 3.0]).unwrap();
 /// let x = gpu.upload(2, 1, &[1.0, 1.0]).unwrap();
-/// let y = gpu.execute(&Plan::new(&op, 2, 1, DType::F32).unwrap(), &x).unwrap();
+/// let y = gpu.execute(&Plan::new(&op, 2, 1, DType::F32).unwrap(), &[&x]).unwrap();
 /// assert_eq!(gpu.download(&y).unwrap(), vec![2.0, 3.0]);
 /// ```
 #[derive(Debug)]
@@ -110,28 +107,22 @@ impl GpuBackend {
     /// let gpu = GpuBackend::new(dev);
     /// let x = gpu.upload(2, 1, &[1.0, 1.0]).unwrap();
     /// let plan = Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).unwrap();
-    /// let (_y, ms) = gpu.execute_timed(&plan, &x).unwrap();
+    /// let (_y, ms) = gpu.execute_timed(&plan, &[&x]).unwrap();
     /// if let Some(ms) = ms { assert!(ms >= 0.0); }
     /// ```
-    pub fn execute_timed(&self, plan: &Plan, x: &GpuMat) -> Result<(GpuMat, Option<f64>)> {
+    pub fn execute_timed(&self, plan: &Plan, inputs: &[&GpuMat]) -> Result<(GpuMat, Option<f64>)> {
         if plan.dtype() != DType::F32 {
             return Err(Error::Unsupported(format!(
                 "the GPU backend computes in f32, not {}",
                 plan.dtype()
             )));
         }
-        let want = plan.shape_of(plan.input());
-        if (x.rows(), x.cols()) != want {
-            return Err(Error::ShapeMismatch {
-                context: "execute".into(),
-                expected: format!("input {}x{}", want.0, want.1),
-                found: format!("{}x{}", x.rows(), x.cols()),
-            });
-        }
+        let shapes: Vec<(usize, usize)> = inputs.iter().map(|m| (m.rows(), m.cols())).collect();
+        plan.check_inputs(&shapes)?;
         let mut slots: Vec<Slot<'_>> = Vec::with_capacity(plan.buffers().len());
         for b in plan.buffers() {
             slots.push(match &b.role {
-                BufferRole::Input => Slot::Input(x),
+                BufferRole::Input(i) => Slot::Input(inputs[*i]),
                 BufferRole::Param(p) => Slot::Param(self.param(p)?),
                 BufferRole::Index(p) => Slot::Index(self.index(p)?),
                 BufferRole::Output | BufferRole::Temp => {
@@ -139,117 +130,19 @@ impl GpuBackend {
                 }
             });
         }
-        // Temporaries of DiagScale with beta != 0; kept alive until the submit has completed.
+        // Temporaries some kernels need (DiagScale with beta != 0, Gemm with alpha == 0 and
+        // beta != 0); kept alive until the submit has completed.
         let mut scratch: Vec<GpuMat> = Vec::new();
         let mut enc = self.dev.encoder();
         for step in plan.steps() {
-            let arg = |i: usize| slots[step.inputs[i].index()].get();
-            let idx = |i: usize| slots[step.inputs[i].index()].indices();
+            let args = Args(step.inputs.iter().map(|b| &slots[b.index()]).collect());
             let out = slots[step.output.index()].get()?;
-            match step.kernel {
-                Kernel::Gemm {
-                    trans_a,
-                    trans_b,
-                    alpha,
-                    beta,
-                } => {
-                    let (a, b) = (arg(0)?, arg(1)?);
-                    let (m, n) = (out.rows(), out.cols());
-                    let k = if trans_a { a.rows() } else { a.cols() };
-                    let args = GemmArgs::new(m, n, k)
-                        .with_trans_a(trans_a)
-                        .with_trans_b(trans_b)
-                        .with_alpha(alpha as f32)
-                        .with_beta(beta as f32)
-                        .with_ld(a.rows(), b.rows(), out.rows());
-                    enc.gemm(&args, a, b, out)?;
-                }
-                Kernel::Axpby { alpha, beta } => {
-                    enc.axpby(alpha as f32, arg(0)?, beta as f32, out)?
-                }
-                Kernel::DiagScale { alpha, beta } => {
-                    if beta == 0.0 {
-                        enc.diag_scale(alpha as f32, arg(0)?, arg(1)?, out, Side::Left)?;
-                    } else {
-                        let t = self.dev.alloc(out.rows(), out.cols())?;
-                        enc.diag_scale(alpha as f32, arg(0)?, arg(1)?, &t, Side::Left)?;
-                        enc.axpby(1.0, &t, beta as f32, out)?;
-                        scratch.push(t);
-                    }
-                }
-                Kernel::Transpose => enc.transpose(arg(0)?, out)?,
-                Kernel::BatchTranspose {
-                    rows,
-                    cols,
-                    alpha,
-                    beta,
-                } => enc.batch_transpose(rows, cols, alpha as f32, arg(0)?, beta as f32, out)?,
-                Kernel::Spmm { alpha, beta } => enc.spmm(
-                    alpha as f32,
-                    [idx(0)?, idx(1)?],
-                    arg(2)?,
-                    arg(3)?,
-                    beta as f32,
-                    out,
-                )?,
-                Kernel::Fwht { alpha, beta } => {
-                    let n = arg(0)?.rows().max(out.rows());
-                    let scale = alpha / (n as f64).sqrt();
-                    enc.fwht(scale as f32, arg(0)?, beta as f32, out)?
-                }
-                Kernel::Dct {
-                    inverse,
-                    alpha,
-                    beta,
-                } => enc.dct(inverse, alpha as f32, arg(0)?, arg(1)?, beta as f32, out)?,
-                Kernel::SketchGemm {
-                    dist,
-                    rng,
-                    rows,
-                    cols,
-                    trans,
-                    alpha,
-                    beta,
-                } => {
-                    let args = crate::SketchGemmArgs {
-                        dist,
-                        rng,
-                        g_rows: rows,
-                        g_cols: cols,
-                        trans,
-                        alpha: alpha as f32,
-                        beta: beta as f32,
-                        tile: crate::GemmTile::Auto,
-                    };
-                    enc.sketch_gemm(&args, arg(0)?, out)?;
-                }
-                Kernel::Gather { alpha, beta } => {
-                    enc.gather(alpha as f32, idx(0)?, arg(1)?, beta as f32, out)?
-                }
-                Kernel::BlockGemm {
-                    blocks,
-                    trans,
-                    x_layout,
-                    y_layout,
-                    alpha,
-                    beta,
-                } => {
-                    let (w, x) = (arg(0)?, arg(1)?);
-                    let args = crate::BlockGemmArgs {
-                        blocks,
-                        m: out.rows() / blocks.max(1),
-                        k: x.rows() / blocks.max(1),
-                        n: out.cols(),
-                        trans,
-                        x_layout,
-                        y_layout,
-                        alpha: alpha as f32,
-                        beta: beta as f32,
-                        tile: crate::GemmTile::Auto,
-                    };
-                    enc.block_gemm(&args, w, x, out)?;
-                }
-            }
+            let mut cx = StepCx {
+                enc: &mut enc,
+                dev: &self.dev,
+                scratch: &mut scratch,
+            };
+            record_step(&mut cx, &step.kernel, &args, out)?;
         }
         let ms = enc.submit_timed()?;
         drop(scratch);
@@ -263,8 +156,67 @@ impl GpuBackend {
     }
 }
 
+/// What a kernel's recording may use besides its buffers.
+pub(crate) struct StepCx<'a> {
+    /// The encoder the plan is recorded into.
+    pub enc: &'a mut GpuEncoder,
+    /// The device (for temporaries).
+    pub dev: &'a Arc<GpuDevice>,
+    /// Temporaries that must outlive the submit.
+    pub scratch: &'a mut Vec<GpuMat>,
+}
+
+/// The arguments of one step, read by position with the kind the kernel expects: `f32` value
+/// matrices ([`Args::mat`]) or `u32` index vectors ([`Args::index`]).
+pub(crate) struct Args<'a>(Vec<&'a Slot<'a>>);
+
+impl Args<'_> {
+    /// Argument `i` as an f32 matrix.
+    pub(crate) fn mat(&self, i: usize) -> Result<&GpuMat> {
+        self.slot(i)?.get()
+    }
+
+    /// Argument `i` as an index vector.
+    pub(crate) fn index(&self, i: usize) -> Result<&GpuIndices> {
+        self.slot(i)?.indices()
+    }
+
+    fn slot(&self, i: usize) -> Result<&Slot<'_>> {
+        self.0.get(i).copied().ok_or_else(|| {
+            Error::InvalidArgument(format!("plan step reads argument {i} of {}", self.0.len()))
+        })
+    }
+}
+
+/// How the GPU records one kernel: implemented by each kernel's arguments struct (from
+/// `linops_core::plan::kernel`) in the file of `kernels/` named after it. Shapes and argument
+/// kinds were checked when the step was planned (a kind that does not match is still an error
+/// here, never a reinterpretation of the bits); the encoder methods check index ranges again.
+pub(crate) trait GpuKernel {
+    /// Records `out ← kernel(args, out)`.
+    fn record(&self, cx: &mut StepCx<'_>, args: &Args<'_>, out: &GpuMat) -> Result<()>;
+}
+
+macro_rules! dispatch {
+    ($($k:ident),*) => {
+        /// Records one step: the kernel's [`GpuKernel`] implementation.
+        fn record_step(
+            cx: &mut StepCx<'_>,
+            kernel: &Kernel,
+            args: &Args<'_>,
+            out: &GpuMat,
+        ) -> Result<()> {
+            match kernel {
+                $(Kernel::$k(k) => k.record(cx, args, out),)*
+            }
+        }
+    };
+}
+
+linops_core::for_each_kernel!(dispatch);
+
 /// A plan buffer during execution.
-enum Slot<'a> {
+pub(crate) enum Slot<'a> {
     Input(&'a GpuMat),
     Param(Arc<GpuMat>),
     Index(Arc<GpuIndices>),
@@ -320,98 +272,7 @@ impl Backend for GpuBackend {
         (m.rows(), m.cols())
     }
 
-    fn execute(&self, plan: &Plan, x: &GpuMat) -> Result<GpuMat> {
-        Ok(self.execute_timed(plan, x)?.0)
-    }
-
-    fn col_norms(&self, x: &GpuMat) -> Result<Vec<f32>> {
-        let out = self.dev.alloc(1, x.cols())?;
-        let mut enc = self.dev.encoder();
-        enc.col_norms(x, &out)?;
-        enc.submit()?;
-        self.dev.download(&out)
-    }
-
-    fn col_dots(&self, x: &GpuMat, y: &GpuMat) -> Result<Vec<f32>> {
-        if (x.rows(), x.cols()) != (y.rows(), y.cols()) {
-            return Err(Error::ShapeMismatch {
-                context: "col_dots".into(),
-                expected: format!("{}x{}", x.rows(), x.cols()),
-                found: format!("{}x{}", y.rows(), y.cols()),
-            });
-        }
-        let out = self.dev.alloc(1, x.cols())?;
-        let mut enc = self.dev.encoder();
-        enc.col_dots(x, y, &out)?;
-        enc.submit()?;
-        self.dev.download(&out)
-    }
-
-    fn gemm(
-        &self,
-        alpha: f64,
-        a: &GpuMat,
-        trans_a: bool,
-        b: &GpuMat,
-        trans_b: bool,
-        beta: f64,
-        c: Option<&GpuMat>,
-    ) -> Result<GpuMat> {
-        let shape = |m: &GpuMat| (m.rows(), m.cols());
-        let (m, n, k) = gemm_shape(
-            alpha,
-            shape(a),
-            trans_a,
-            shape(b),
-            trans_b,
-            beta,
-            c.map(shape),
-        )?;
-        check_scalar("gemm alpha", alpha, DType::F32)?;
-        check_scalar("gemm beta", beta, DType::F32)?;
-        if alpha == 0.0 {
-            // BLAS semantics: op(A)·op(B) is not formed (it may overflow, and 0·Inf is NaN), and
-            // with beta = 0 C is not read (a NaN in C does not propagate).
-            return match c {
-                Some(c) if beta != 0.0 => {
-                    let out = self.dev.alloc(m, n)?;
-                    let mut enc = self.dev.encoder();
-                    enc.scale(beta as f32, c, &out)?;
-                    enc.submit()?;
-                    Ok(out)
-                }
-                _ => self.dev.zeros(m, n),
-            };
-        }
-        let out = self.dev.alloc(m, n)?;
-        let mut enc = self.dev.encoder();
-        let beta = match c {
-            Some(c) if beta != 0.0 => {
-                enc.scale(1.0, c, &out)?;
-                beta
-            }
-            _ => 0.0,
-        };
-        let args = GemmArgs::new(m, n, k)
-            .with_trans_a(trans_a)
-            .with_trans_b(trans_b)
-            .with_alpha(alpha as f32)
-            .with_beta(beta as f32)
-            .with_ld(a.rows(), b.rows(), m);
-        enc.gemm(&args, a, b, &out)?;
-        enc.submit()?;
-        Ok(out)
-    }
-
-    fn axpby(&self, alpha: f64, x: &GpuMat, beta: f64, y: &GpuMat) -> Result<GpuMat> {
-        axpby_shape(alpha, (x.rows(), x.cols()), beta, (y.rows(), y.cols()))?;
-        check_scalar("axpby alpha", alpha, DType::F32)?;
-        check_scalar("axpby beta", beta, DType::F32)?;
-        let out = self.dev.alloc(x.rows(), x.cols())?;
-        let mut enc = self.dev.encoder();
-        enc.scale(beta as f32, y, &out)?;
-        enc.axpby(alpha as f32, x, 1.0, &out)?;
-        enc.submit()?;
-        Ok(out)
+    fn execute(&self, plan: &Plan, inputs: &[&GpuMat]) -> Result<GpuMat> {
+        Ok(self.execute_timed(plan, inputs)?.0)
     }
 }

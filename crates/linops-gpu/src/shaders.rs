@@ -36,7 +36,14 @@ const RAW: &[RawShader] = &[
     RawShader {
         name: "elementwise",
         text: include_str!("../../../shaders/elementwise.wgsl"),
-        entry_points: &["axpby", "scale", "diag_scale_left", "diag_scale_right"],
+        entry_points: &[
+            "axpby",
+            "scale",
+            "diag_scale_left",
+            "diag_scale_right",
+            "fill",
+            "copy_cols",
+        ],
         shared: &[],
     },
     RawShader {
@@ -66,7 +73,7 @@ const RAW: &[RawShader] = &[
     RawShader {
         name: "random_fill",
         text: include_str!("../../../shaders/random_fill.wgsl"),
-        entry_points: &["philox_bits", "random_fill"],
+        entry_points: &["philox_bits", "random_fill", "random_matrix"],
         shared: &["philox"],
     },
     RawShader {

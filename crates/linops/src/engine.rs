@@ -1,11 +1,20 @@
-//! `Engine`: backend choice, fallback, and the apply entry points.
+//! `Engine`: backend choice, fallback, and the one way to a backend.
 //!
 //! An engine owns one backend (CPU, or GPU with a CPU beside it for `f64` requests is *not* done
 //! implicitly: a GPU engine computes in `f32` and says so with [`Error::Unsupported`] when asked for
 //! `f64`). Every entry point checks its inputs (shapes, empty dimensions, NaN/Inf) the same way
 //! for every backend before any backend runs.
+//!
+//! Every operation is a [`Plan`] over resident matrices: an `apply` plans `op·X`, and the
+//! front doors of `resident` (GEMM, `axpby`, column norms and dots, concatenation, random
+//! matrices) plan their step the same way. All of them reach the backend through
+//! `Engine::run`, and upload, download and run meet the backends in one place,
+//! `Engine::dispatch` (in `engine/dispatch.rs`), the only match over the engine's backends.
 
-use crate::matrix::{MatData, Matrix};
+mod dispatch;
+
+use crate::matrix::Matrix;
+use dispatch::{Download, Execute, Upload};
 use faer::{Mat, MatRef};
 use linops_core::plan::CostModel;
 use linops_core::{Backend, DType, Error, Op, Plan, Result, check_finite};
@@ -33,14 +42,7 @@ pub enum BackendKind {
 /// f::<f32>();
 /// f::<f64>();
 /// ```
-pub trait Scalar: CpuElem + sealed::Sealed {
-    #[doc(hidden)]
-    fn cpu(e: &Engine) -> &CpuBackend<Self>;
-    #[doc(hidden)]
-    fn wrap(m: Mat<Self>) -> MatData;
-    #[doc(hidden)]
-    fn unwrap(d: &MatData) -> Option<&Mat<Self>>;
-}
+pub trait Scalar: CpuElem + sealed::Sealed {}
 
 mod sealed {
     pub trait Sealed {}
@@ -48,35 +50,8 @@ mod sealed {
     impl Sealed for f64 {}
 }
 
-impl Scalar for f32 {
-    fn cpu(e: &Engine) -> &CpuBackend<f32> {
-        &e.cpu32
-    }
-    fn wrap(m: Mat<f32>) -> MatData {
-        MatData::Cpu32(m)
-    }
-    fn unwrap(d: &MatData) -> Option<&Mat<f32>> {
-        match d {
-            MatData::Cpu32(m) => Some(m),
-            _ => None,
-        }
-    }
-}
-
-impl Scalar for f64 {
-    fn cpu(e: &Engine) -> &CpuBackend<f64> {
-        &e.cpu64
-    }
-    fn wrap(m: Mat<f64>) -> MatData {
-        MatData::Cpu64(m)
-    }
-    fn unwrap(d: &MatData) -> Option<&Mat<f64>> {
-        match d {
-            MatData::Cpu64(m) => Some(m),
-            _ => None,
-        }
-    }
-}
+impl Scalar for f32 {}
+impl Scalar for f64 {}
 
 /// Runs operators on one backend.
 ///
@@ -90,12 +65,12 @@ impl Scalar for f64 {
 /// ```
 #[derive(Debug)]
 pub struct Engine {
-    cpu32: CpuBackend<f32>,
-    cpu64: CpuBackend<f64>,
+    pub(crate) cpu32: CpuBackend<f32>,
+    pub(crate) cpu64: CpuBackend<f64>,
     #[cfg(feature = "gpu")]
     gpu: Option<linops_gpu::GpuBackend>,
     /// The planner's cost model (see [`Engine::cost_model`]).
-    cost: std::sync::RwLock<CostModel>,
+    pub(crate) cost: std::sync::RwLock<CostModel>,
 }
 
 fn env_backend() -> Result<Option<BackendKind>> {
@@ -268,150 +243,6 @@ impl Engine {
         }
     }
 
-    /// The plan this engine runs for `op · X` with `X` of `x_rows × x_cols` in type `T`.
-    ///
-    /// # Errors
-    /// As [`Plan::new`] and [`Engine::compute_dtype`].
-    ///
-    /// # Examples
-    /// ```
-    /// let e = linops::Engine::cpu();
-    /// let op = linops::Op::identity(3).unwrap();
-    /// println!("{}", e.plan::<f32>(&op, 3, 2).unwrap().explain());
-    /// ```
-    pub fn plan<T: Scalar>(&self, op: &Op, x_rows: usize, x_cols: usize) -> Result<Plan> {
-        self.plan_in(op, x_rows, x_cols, self.compute_dtype::<T>()?)
-    }
-
-    fn plan_in(&self, op: &Op, x_rows: usize, x_cols: usize, dtype: DType) -> Result<Plan> {
-        let model = self.cost.read().unwrap_or_else(|e| e.into_inner());
-        Plan::with_model(op, x_rows, x_cols, dtype, &model)
-    }
-
-    /// The cost model the planner uses on this engine: it decides, per structured leaf, whether
-    /// to apply the structure or a materialized dense matrix ([`linops_core::plan::cost`]).
-    /// Defaults: [`CostModel::cpu_default`] on the CPU, [`CostModel::gpu_default`] on the GPU;
-    /// [`Engine::calibrate`] replaces it with measured figures.
-    ///
-    /// # Examples
-    /// ```
-    /// assert_eq!(linops::Engine::cpu().cost_model().name(), "cpu-default");
-    /// ```
-    pub fn cost_model(&self) -> CostModel {
-        self.cost.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Replaces the cost model (e.g. [`CostModel::structure_only`] to always apply structure).
-    ///
-    /// # Examples
-    /// ```
-    /// use linops::{Engine, plan::CostModel};
-    /// let e = Engine::cpu();
-    /// e.set_cost_model(CostModel::structure_only());
-    /// assert!(!e.cost_model().materializes());
-    /// ```
-    pub fn set_cost_model(&self, model: CostModel) {
-        *self.cost.write().unwrap_or_else(|e| e.into_inner()) = model;
-    }
-
-    /// This engine with another cost model (builder form of [`Engine::set_cost_model`]).
-    ///
-    /// # Examples
-    /// ```
-    /// use linops::{Engine, plan::CostModel};
-    /// let e = Engine::cpu().with_cost_model(CostModel::structure_only());
-    /// assert_eq!(e.cost_model().name(), "structure-only");
-    /// ```
-    pub fn with_cost_model(self, model: CostModel) -> Engine {
-        self.set_cost_model(model);
-        self
-    }
-
-    /// Measures this engine's backend (f32) and installs the measured cost model, which it also
-    /// returns: the time of an empty-ish plan (launch overhead), a diagonal scaling of 2²² entries
-    /// (bandwidth), a dense 512³ GEMM and a 64-block 32×32 block GEMM over 256 columns (their
-    /// FLOP rates); the other kernels' rates are the defaults scaled by measured/default GEMM
-    /// rate. Each figure is the median of several runs; takes well under a second on a CPU or a
-    /// GPU (longer on a software rasterizer).
-    ///
-    /// # Errors
-    /// Device failures.
-    ///
-    /// # Examples
-    /// ```
-    /// let e = linops::Engine::cpu();
-    /// let m = e.calibrate().unwrap();
-    /// assert!(m.rate("gemm") > 0.0 && m.name().starts_with("calibrated"));
-    /// assert_eq!(e.cost_model(), m);
-    /// ```
-    pub fn calibrate(&self) -> Result<CostModel> {
-        use linops_core::op::BlockDiagonal;
-        let median = |op: &Op, x: &Matrix, reps: usize| -> Result<f64> {
-            let _ = self.apply_structured(op, x)?; // warm-up: uploads, pipelines
-            let mut t = Vec::with_capacity(reps);
-            for _ in 0..reps {
-                let t0 = std::time::Instant::now();
-                // Execution returns when the work is done (GPU submissions wait for the queue).
-                let _y = self.apply_structured(op, x)?;
-                t.push(t0.elapsed().as_secs_f64());
-            }
-            t.sort_by(f64::total_cmp);
-            Ok(t[reps / 2])
-        };
-        let fill = |r: usize, c: usize| {
-            Mat::<f32>::from_fn(r, c, |i, j| ((i * 31 + j * 17) % 29) as f32 / 29.0 - 0.5)
-        };
-        let base = match self.kind() {
-            BackendKind::Cpu => CostModel::cpu_default(),
-            BackendKind::Gpu => CostModel::gpu_default(),
-        };
-        // Launch: a 1×1 diagonal.
-        let one = self.upload(fill(1, 1).as_ref())?;
-        let launch = median(&Op::diagonal(vec![2.0])?, &one, 9)?;
-        // Bandwidth: diagonal scaling of a 2^22-entry column.
-        let n = 1 << 22;
-        let big = self.upload(fill(n, 1).as_ref())?;
-        let t = median(&Op::diagonal(vec![1.5; n])?, &big, 5)?;
-        let bandwidth = (3 * n * 4) as f64 / (t - launch).max(1e-9);
-        // Dense GEMM 512³.
-        let k = 512;
-        let a = Op::from_host(linops_core::HostMat::from_fn(k, k, |i, j| {
-            ((i + 3 * j) % 7) as f64 - 3.0
-        }))?;
-        let xk = self.upload(fill(k, k).as_ref())?;
-        let t = median(&a, &xk, 5)?;
-        let gemm = (2 * k * k * k) as f64 / (t - launch).max(1e-9);
-        // Block GEMM: 64 blocks of 32×32 over 256 columns.
-        let (blocks, bs, cols) = (64, 32, 256);
-        let w: Vec<f64> = (0..blocks * bs * bs)
-            .map(|i| (i % 11) as f64 - 5.0)
-            .collect();
-        let bd = Op::leaf(BlockDiagonal::from_stacked(blocks, bs, bs, w)?);
-        let xb = self.upload(fill(blocks * bs, cols).as_ref())?;
-        let t = median(&bd, &xb, 5)?;
-        let block = (2 * blocks * bs * bs * cols) as f64 / (t - launch).max(1e-9);
-        let scale = gemm / base.rate("gemm");
-        let mut m = base
-            .clone()
-            .named(format!("calibrated on {}", self.device()))
-            .with_launch(launch)
-            .with_bandwidth(bandwidth)
-            .with_rate("gemm", gemm)
-            .with_rate("block_gemm", block);
-        for label in ["sketch_gemm", "fwht", "dct", "spmm"] {
-            m = m.with_rate(label, base.rate(label) * scale);
-        }
-        self.set_cost_model(m.clone());
-        Ok(m)
-    }
-
-    /// `op · x` planned without materialization (calibration measures the kernels themselves).
-    fn apply_structured(&self, op: &Op, x: &Matrix) -> Result<Matrix> {
-        let (rows, cols) = x.shape();
-        let plan = Plan::new(op, rows, cols, x.dtype())?;
-        self.execute(&plan, x)
-    }
-
     /// `op · x`, returned to the host.
     ///
     /// # Errors
@@ -458,17 +289,8 @@ impl Engine {
             .flat_map(|j| (0..rows).map(move |i| x[(i, j)]))
             .collect();
         check_finite("input matrix", rows, &data)?;
-        self.compute_dtype::<T>()?;
-        #[cfg(feature = "gpu")]
-        if let Some(g) = &self.gpu {
-            let f: Vec<f32> = data.iter().map(|v| v.to_f64() as f32).collect();
-            return Ok(Matrix {
-                data: MatData::Gpu(g.upload(rows, cols, &f)?),
-            });
-        }
-        Ok(Matrix {
-            data: T::wrap(T::cpu(self).upload(rows, cols, &data)?),
-        })
+        let dtype = self.compute_dtype::<T>()?;
+        self.dispatch(dtype, Upload { rows, cols, data })
     }
 
     /// Copies a matrix back to the host as `T`.
@@ -485,29 +307,20 @@ impl Engine {
     /// assert!(e.download::<f64>(&m).is_err());
     /// ```
     pub fn download<T: Scalar>(&self, m: &Matrix) -> Result<Mat<T>> {
-        #[cfg(feature = "gpu")]
-        if let MatData::Gpu(g) = &m.data {
-            let (rows, cols) = m.shape();
-            let be = self.gpu_for(m)?;
-            if T::DTYPE != DType::F32 {
-                return Err(Error::InvalidArgument(
-                    "a GPU matrix holds f32; download it as f32".into(),
-                ));
-            }
-            let v = be.download(g)?;
-            return Ok(Mat::from_fn(rows, cols, |i, j| {
-                T::from_f64(v[i + j * rows] as f64)
-            }));
-        }
-        match T::unwrap(&m.data) {
-            Some(x) => Ok(x.clone()),
-            None => Err(Error::InvalidArgument(format!(
+        if T::DTYPE != m.dtype() {
+            return Err(Error::InvalidArgument(format!(
                 "matrix holds {} on {}; download it as {}",
                 m.dtype(),
                 m.location(),
                 m.dtype()
-            ))),
+            )));
         }
+        // Both conversions are exact: the matrix holds `T`.
+        let (rows, cols) = m.shape();
+        let v = self.download_vec(m)?;
+        Ok(Mat::from_fn(rows, cols, |i, j| {
+            T::from_f64(v[i + j * rows])
+        }))
     }
 
     /// Copies a matrix back to the host in `f64`, whatever it is stored in (`f32` widens
@@ -523,26 +336,20 @@ impl Engine {
     /// assert_eq!(e.download_f64(&m).unwrap()[(1, 1)], 1.0);
     /// ```
     pub fn download_f64(&self, m: &Matrix) -> Result<Mat<f64>> {
-        match m.dtype() {
-            DType::F64 => self.download::<f64>(m),
-            DType::F32 => {
-                let x = self.download::<f32>(m)?;
-                Ok(Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
-                    f64::from(x[(i, j)])
-                }))
-            }
-        }
+        let (rows, cols) = m.shape();
+        let v = self.download_vec(m)?;
+        Ok(Mat::from_fn(rows, cols, |i, j| v[i + j * rows]))
     }
 
-    #[cfg(feature = "gpu")]
-    fn gpu_for(&self, m: &Matrix) -> Result<&linops_gpu::GpuBackend> {
-        self.gpu.as_ref().ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "matrix lives on {} but this engine is {}",
-                m.location(),
-                self.name()
-            ))
-        })
+    /// The entries of `m` in `f64`, column-major.
+    pub(crate) fn download_vec(&self, m: &Matrix) -> Result<Vec<f64>> {
+        self.dispatch(
+            m.dtype(),
+            Download {
+                m,
+                engine: self.name(),
+            },
+        )
     }
 
     /// `op · x` for a resident matrix; the result stays on the backend.
@@ -560,251 +367,23 @@ impl Engine {
     /// assert_eq!(e.download::<f32>(&y).unwrap()[(0, 0)], 4.0);
     /// ```
     pub fn apply_to(&self, op: &Op, x: &Matrix) -> Result<Matrix> {
+        self.resident("apply", &[x])?;
         let (rows, cols) = x.shape();
         let plan = self.plan_in(op, rows, cols, x.dtype())?;
-        self.execute(&plan, x)
+        self.run(&plan, &[x])
     }
 
-    /// Runs a plan (of `x`'s dtype) on `x`'s backend.
-    fn execute(&self, plan: &Plan, x: &Matrix) -> Result<Matrix> {
-        match &x.data {
-            MatData::Cpu32(m) => {
-                self.require_cpu(x)?;
-                Ok(Matrix {
-                    data: MatData::Cpu32(self.cpu32.execute(plan, m)?),
-                })
-            }
-            MatData::Cpu64(m) => {
-                self.require_cpu(x)?;
-                Ok(Matrix {
-                    data: MatData::Cpu64(self.cpu64.execute(plan, m)?),
-                })
-            }
-            #[cfg(feature = "gpu")]
-            MatData::Gpu(m) => {
-                let be = self.gpu_for(x)?;
-                Ok(Matrix {
-                    data: MatData::Gpu(be.execute(plan, m)?),
-                })
-            }
-        }
-    }
-
-    fn require_cpu(&self, m: &Matrix) -> Result<()> {
-        if self.kind() != BackendKind::Cpu {
-            return Err(Error::InvalidArgument(format!(
-                "matrix lives on {} but this engine is {}",
-                m.location(),
-                self.name()
-            )));
-        }
-        Ok(())
-    }
-
-    /// Euclidean norm of each column of a resident matrix, overflow- and underflow-safe on every
-    /// backend (a representable norm is returned even when its squares are not; one beyond the
-    /// precision is `+Inf`).
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for a matrix of another engine kind; device failures.
-    ///
-    /// # Examples
-    /// ```
-    /// let e = linops::Engine::cpu();
-    /// let m = e.upload(linops::faer::Mat::<f64>::from_fn(2, 1, |i, _| [3.0, 4.0][i]).as_ref()).unwrap();
-    /// assert_eq!(e.col_norms(&m).unwrap(), vec![5.0]);
-    /// ```
-    pub fn col_norms(&self, x: &Matrix) -> Result<Vec<f64>> {
-        match &x.data {
-            MatData::Cpu32(m) => {
-                self.require_cpu(x)?;
-                Ok(self
-                    .cpu32
-                    .col_norms(m)?
-                    .into_iter()
-                    .map(f64::from)
-                    .collect())
-            }
-            MatData::Cpu64(m) => {
-                self.require_cpu(x)?;
-                self.cpu64.col_norms(m)
-            }
-            #[cfg(feature = "gpu")]
-            MatData::Gpu(m) => Ok(self
-                .gpu_for(x)?
-                .col_norms(m)?
-                .into_iter()
-                .map(f64::from)
-                .collect()),
-        }
-    }
-
-    /// Column-wise dot products `Σ_i x[i,j]·y[i,j]` of two resident matrices.
-    ///
-    /// # Errors
-    /// [`Error::ShapeMismatch`] for different shapes, [`Error::InvalidArgument`] for mixed dtypes or
-    /// backends.
-    ///
-    /// # Examples
-    /// ```
-    /// let e = linops::Engine::cpu();
-    /// let m = e.upload(linops::faer::Mat::<f64>::from_fn(2, 1, |i, _| [3.0, 4.0][i]).as_ref()).unwrap();
-    /// assert_eq!(e.col_dots(&m, &m).unwrap(), vec![25.0]);
-    /// ```
-    pub fn col_dots(&self, x: &Matrix, y: &Matrix) -> Result<Vec<f64>> {
-        match (&x.data, &y.data) {
-            (MatData::Cpu32(a), MatData::Cpu32(b)) => {
-                self.require_cpu(x)?;
-                Ok(self
-                    .cpu32
-                    .col_dots(a, b)?
-                    .into_iter()
-                    .map(f64::from)
-                    .collect())
-            }
-            (MatData::Cpu64(a), MatData::Cpu64(b)) => {
-                self.require_cpu(x)?;
-                self.cpu64.col_dots(a, b)
-            }
-            #[cfg(feature = "gpu")]
-            (MatData::Gpu(a), MatData::Gpu(b)) => Ok(self
-                .gpu_for(x)?
-                .col_dots(a, b)?
-                .into_iter()
-                .map(f64::from)
-                .collect()),
-            _ => Err(Error::InvalidArgument(format!(
-                "col_dots of a {} matrix on {} and a {} matrix on {}",
-                x.dtype(),
-                x.location(),
-                y.dtype(),
-                y.location()
-            ))),
-        }
-    }
-
-    fn mixed(&self, what: &str, ms: &[&Matrix]) -> Error {
-        let list: Vec<String> = ms
-            .iter()
-            .map(|m| format!("a {} matrix on {}", m.dtype(), m.location()))
-            .collect();
-        Error::InvalidArgument(format!(
-            "{what} of {} (engine is {})",
-            list.join(" and "),
-            self.name()
-        ))
-    }
-
-    /// `alpha·op(A)·op(B) + beta·C` on resident matrices (`op(M) = Mᵀ` when `trans_*`); the result
-    /// stays on the backend. `C` is required iff `beta ≠ 0`.
-    ///
-    /// # Errors
-    /// [`Error::ShapeMismatch`] for incompatible shapes, [`Error::InvalidArgument`] for mixed
-    /// dtypes or backends, non-finite scalars, scalars outside the matrices' precision
-    /// (`1e300` for `f32` data) or a missing `C`; device failures. BLAS semantics on every
-    /// backend: with `alpha == 0` the product is not formed (it may overflow; `0·Inf` is NaN),
-    /// and with `beta == 0` `C` is not read.
-    ///
-    /// # Examples
-    /// ```
-    /// use linops::{Engine, faer::Mat};
-    /// let e = Engine::cpu();
-    /// let a = e.upload(Mat::<f64>::from_fn(3, 2, |i, j| (i + j) as f64).as_ref()).unwrap();
-    /// let g = e.gemm(1.0, &a, true, &a, false, 0.0, None).unwrap(); // AᵀA, 2×2
-    /// assert_eq!(e.download::<f64>(&g).unwrap()[(0, 1)], 0.0 * 1.0 + 1.0 * 2.0 + 2.0 * 3.0);
-    /// let h = e.gemm(1.0, &a, true, &a, false, -1.0, Some(&g)).unwrap(); // AᵀA − AᵀA
-    /// assert_eq!(e.download::<f64>(&h).unwrap()[(1, 1)], 0.0);
-    /// assert!(e.gemm(1.0, &a, false, &a, false, 0.0, None).is_err()); // 3×2 · 3×2
-    /// let z = e.gemm(0.0, &a, true, &a, false, 0.0, None).unwrap(); // alpha = 0: AᵀA not formed
-    /// assert_eq!(e.download::<f64>(&z).unwrap()[(1, 1)], 0.0);
-    /// ```
-    #[allow(clippy::too_many_arguments)]
-    pub fn gemm(
-        &self,
-        alpha: f64,
-        a: &Matrix,
-        trans_a: bool,
-        b: &Matrix,
-        trans_b: bool,
-        beta: f64,
-        c: Option<&Matrix>,
-    ) -> Result<Matrix> {
-        let mut all = vec![a, b];
-        all.extend(c);
-        match (&a.data, &b.data) {
-            (MatData::Cpu32(x), MatData::Cpu32(y)) => {
-                self.require_cpu(a)?;
-                let cm = match c.map(|m| &m.data) {
-                    None => None,
-                    Some(MatData::Cpu32(m)) => Some(m),
-                    Some(_) => return Err(self.mixed("gemm", &all)),
-                };
-                Ok(Matrix {
-                    data: MatData::Cpu32(self.cpu32.gemm(alpha, x, trans_a, y, trans_b, beta, cm)?),
-                })
-            }
-            (MatData::Cpu64(x), MatData::Cpu64(y)) => {
-                self.require_cpu(a)?;
-                let cm = match c.map(|m| &m.data) {
-                    None => None,
-                    Some(MatData::Cpu64(m)) => Some(m),
-                    Some(_) => return Err(self.mixed("gemm", &all)),
-                };
-                Ok(Matrix {
-                    data: MatData::Cpu64(self.cpu64.gemm(alpha, x, trans_a, y, trans_b, beta, cm)?),
-                })
-            }
-            #[cfg(feature = "gpu")]
-            (MatData::Gpu(x), MatData::Gpu(y)) => {
-                let be = self.gpu_for(a)?;
-                let cm = match c.map(|m| &m.data) {
-                    None => None,
-                    Some(MatData::Gpu(m)) => Some(m),
-                    Some(_) => return Err(self.mixed("gemm", &all)),
-                };
-                Ok(Matrix {
-                    data: MatData::Gpu(be.gemm(alpha, x, trans_a, y, trans_b, beta, cm)?),
-                })
-            }
-            _ => Err(self.mixed("gemm", &all)),
-        }
-    }
-
-    /// `alpha·X + beta·Y` on resident matrices of equal shape; the result stays on the backend.
-    ///
-    /// # Errors
-    /// [`Error::ShapeMismatch`] for different shapes, [`Error::InvalidArgument`] for mixed dtypes
-    /// or backends, non-finite scalars and scalars outside the matrices' precision; device
-    /// failures.
-    ///
-    /// # Examples
-    /// ```
-    /// use linops::{Engine, faer::Mat};
-    /// let e = Engine::cpu();
-    /// let x = e.upload(Mat::<f32>::from_fn(2, 1, |i, _| i as f32).as_ref()).unwrap();
-    /// let y = e.upload(Mat::<f32>::from_fn(2, 1, |_, _| 1.0).as_ref()).unwrap();
-    /// let z = e.axpby(2.0, &x, -1.0, &y).unwrap();
-    /// assert_eq!(e.download::<f32>(&z).unwrap()[(1, 0)], 1.0);
-    /// ```
-    pub fn axpby(&self, alpha: f64, x: &Matrix, beta: f64, y: &Matrix) -> Result<Matrix> {
-        match (&x.data, &y.data) {
-            (MatData::Cpu32(a), MatData::Cpu32(b)) => {
-                self.require_cpu(x)?;
-                Ok(Matrix {
-                    data: MatData::Cpu32(self.cpu32.axpby(alpha, a, beta, b)?),
-                })
-            }
-            (MatData::Cpu64(a), MatData::Cpu64(b)) => {
-                self.require_cpu(x)?;
-                Ok(Matrix {
-                    data: MatData::Cpu64(self.cpu64.axpby(alpha, a, beta, b)?),
-                })
-            }
-            #[cfg(feature = "gpu")]
-            (MatData::Gpu(a), MatData::Gpu(b)) => Ok(Matrix {
-                data: MatData::Gpu(self.gpu_for(x)?.axpby(alpha, a, beta, b)?),
-            }),
-            _ => Err(self.mixed("axpby", &[x, y])),
-        }
+    /// Runs a plan on resident `inputs` (bound in order to its inputs); the result stays on the
+    /// backend. The one way every operation reaches a backend.
+    pub(crate) fn run(&self, plan: &Plan, inputs: &[&Matrix]) -> Result<Matrix> {
+        let engine = self.name();
+        self.dispatch(
+            plan.dtype(),
+            Execute {
+                plan,
+                inputs,
+                engine,
+            },
+        )
     }
 }

@@ -54,9 +54,11 @@
 //! proportional to them is allocated ([`Error::DeviceLimit`]).
 
 pub mod amm;
+mod calibrate;
 mod engine;
 mod matrix;
 pub mod randnla;
+mod resident;
 pub mod sampling;
 pub mod stream;
 
@@ -77,7 +79,7 @@ pub use matrix::Matrix;
 pub use faer;
 pub use linops_core::rng::{self, Dist, RngState};
 pub use linops_core::{
-    Backend, DType, Error, HostMat, Kernel, LeafOp, NormStats, Op, Plan, Result, Step, op, plan,
+    Backend, DType, Error, HostMat, Kernel, LeafOp, Op, Plan, Result, Rewrites, Step, op, plan,
 };
 
 /// The names most programs need, in one import: `use linops::prelude::*;`.

@@ -12,7 +12,8 @@
 //! the block index in the grid's z dimension; the CPU as one faer GEMM per block.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{BlockLayout, Kernel, Lowering, Param};
+use crate::lower::{BlockLayout, Param, kernel};
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 
 /// `diag(A₀, …, A_{b−1})` with equal `p×q` blocks.
@@ -170,7 +171,7 @@ impl BlockDiagonal {
     ) -> Result<()> {
         let w = cx.param(&self.param);
         cx.push(
-            Kernel::BlockGemm {
+            kernel::BlockGemm {
                 blocks: self.blocks,
                 trans: transposed,
                 x_layout: layouts.0,

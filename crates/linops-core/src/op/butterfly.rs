@@ -46,8 +46,9 @@
 //! the low-rank `4·n·r·B + 2·r·B` (and `n·B` for accumulating).
 
 use super::{Csr, LeafOp, LowRank};
-use crate::plan::{Lowering, check_index};
-use crate::{BufId, Error, HostMat, Op, Result};
+
+use crate::lower::check_index;
+use crate::{Error, HostMat, Op, Result};
 use std::sync::Arc;
 
 /// Validates `n` and `b` and returns the number of levels `L = log₂(n/b)`.
@@ -124,43 +125,6 @@ fn csr_times(s: &Csr, m: &HostMat) -> HostMat {
         }
     }
     out
-}
-
-/// Lowers the chain `factors[last]·…·factors[0]` (or its transpose) through ping-pong temporaries.
-#[allow(clippy::too_many_arguments)]
-fn lower_chain(
-    factors: &[Csr],
-    n: usize,
-    cx: &mut Lowering,
-    transposed: bool,
-    x: BufId,
-    out: BufId,
-    alpha: f64,
-    beta: f64,
-) -> Result<()> {
-    let order: Vec<&Csr> = if transposed {
-        factors.iter().rev().collect()
-    } else {
-        factors.iter().collect()
-    };
-    let batch = cx.shape_of(x).1;
-    let mut cur = x;
-    for (i, f) in order.iter().enumerate() {
-        if i + 1 == order.len() {
-            f.lower(cx, transposed, cur, out, alpha, beta)?;
-        } else {
-            let t = cx.temp(n, batch);
-            f.lower(cx, transposed, cur, t, 1.0, 0.0)?;
-            if cur != x {
-                cx.release(cur);
-            }
-            cur = t;
-        }
-    }
-    if cur != x {
-        cx.release(cur);
-    }
-    Ok(())
 }
 
 /// The block butterfly matrix `B_m ⋯ B_2` with `b×b` blocks (see the module documentation for the
@@ -313,16 +277,15 @@ impl LeafOp for BlockButterfly {
     fn param_count(&self) -> usize {
         self.twiddle.len()
     }
-    fn lower(
-        &self,
-        cx: &mut Lowering,
-        transposed: bool,
-        x: BufId,
-        out: BufId,
-        alpha: f64,
-        beta: f64,
-    ) -> Result<()> {
-        lower_chain(&self.factors, self.n, cx, transposed, x, out, alpha, beta)
+    fn rewrite(&self) -> Option<Op> {
+        // factors[0] is applied first: the product lists it last.
+        let factors = self
+            .factors
+            .iter()
+            .rev()
+            .map(|f| Op::leaf(f.clone()))
+            .collect();
+        Op::product(factors).ok()
     }
 }
 
@@ -384,16 +347,8 @@ impl LeafOp for Butterfly {
     fn param_count(&self) -> usize {
         self.0.param_count()
     }
-    fn lower(
-        &self,
-        cx: &mut Lowering,
-        transposed: bool,
-        x: BufId,
-        out: BufId,
-        alpha: f64,
-        beta: f64,
-    ) -> Result<()> {
-        self.0.lower(cx, transposed, x, out, alpha, beta)
+    fn rewrite(&self) -> Option<Op> {
+        Some(Op::leaf(self.0.clone()))
     }
 }
 
@@ -550,16 +505,8 @@ impl LeafOp for FlatBlockButterfly {
     fn param_count(&self) -> usize {
         self.values.len()
     }
-    fn lower(
-        &self,
-        cx: &mut Lowering,
-        transposed: bool,
-        x: BufId,
-        out: BufId,
-        alpha: f64,
-        beta: f64,
-    ) -> Result<()> {
-        self.csr.lower(cx, transposed, x, out, alpha, beta)
+    fn rewrite(&self) -> Option<Op> {
+        Some(Op::leaf(self.csr.clone()))
     }
 }
 
@@ -650,16 +597,8 @@ impl LeafOp for PixelatedButterfly {
         // Flat values plus U and V (the unit weights of the low-rank lowering are not parameters).
         self.flat.param_count() + self.low.param_count() - self.low.rank()
     }
-    fn lower(
-        &self,
-        cx: &mut Lowering,
-        transposed: bool,
-        x: BufId,
-        out: BufId,
-        alpha: f64,
-        beta: f64,
-    ) -> Result<()> {
-        self.flat.lower(cx, transposed, x, out, alpha, beta)?;
-        self.low.lower(cx, transposed, x, out, alpha, 1.0)
+    fn rewrite(&self) -> Option<Op> {
+        let low = Op::leaf(self.low.clone());
+        Op::sum(vec![Op::leaf(self.flat.clone()), low]).ok()
     }
 }

@@ -21,7 +21,8 @@
 //! (row, column of `X`), no float atomics.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{IndexParam, Kernel, Lowering, Param, check_index};
+use crate::lower::{IndexParam, Param, check_index, kernel};
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 
 /// Checks `rows`, `cols` and `nnz` of a CSR matrix against the `u32` index range (every entry of
@@ -309,7 +310,7 @@ fn lower_spmm(
         cx.param(&s.values),
         x,
     ];
-    cx.push(Kernel::Spmm { alpha, beta }, inputs, out)
+    cx.push(kernel::Spmm { alpha, beta }, inputs, out)
 }
 
 /// Dense form of `scale` times a CSR structure of `rows×cols`.

@@ -17,7 +17,8 @@
 //! a parameter.
 
 use super::{LeafOp, check_generated, try_filled};
-use crate::plan::{Kernel, Lowering, Param};
+use crate::lower::{Param, kernel};
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 use std::f64::consts::PI;
 
@@ -131,7 +132,7 @@ impl LeafOp for Dct {
     ) -> Result<()> {
         let table = cx.param(&self.table);
         cx.push(
-            Kernel::Dct {
+            kernel::Dct {
                 inverse: transposed,
                 alpha,
                 beta,

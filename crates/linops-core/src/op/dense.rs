@@ -4,7 +4,8 @@
 //! the upload). Cost of `A·X` with `X` of `b` columns: `2·rows·cols·b` FLOPs, one GEMM.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Kernel, Lowering, Param};
+use crate::lower::{Param, kernel};
+use crate::op::Lowering;
 use crate::{BufId, HostMat, Result};
 
 /// A dense matrix operator.
@@ -78,7 +79,7 @@ impl LeafOp for Dense {
     ) -> Result<()> {
         let a = cx.param(&self.param);
         cx.push(
-            Kernel::Gemm {
+            kernel::Gemm {
                 trans_a: transposed,
                 trans_b: false,
                 alpha,

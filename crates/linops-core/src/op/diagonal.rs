@@ -5,7 +5,8 @@
 //! product into one and folds scalars into them.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Kernel, Lowering, Param};
+use crate::lower::{Param, kernel};
+use crate::op::Lowering;
 use crate::{BufId, HostMat, Result, check_finite};
 
 /// `diag(d)`.
@@ -78,6 +79,6 @@ impl LeafOp for Diagonal {
         beta: f64,
     ) -> Result<()> {
         let d = cx.param(&self.param);
-        cx.push(Kernel::DiagScale { alpha, beta }, vec![d, x], out)
+        cx.push(kernel::DiagScale { alpha, beta }, vec![d, x], out)
     }
 }

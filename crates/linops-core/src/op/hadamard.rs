@@ -11,7 +11,8 @@
 //! place on a contiguous column; never the dense matrix.
 
 use super::LeafOp;
-use crate::plan::{Kernel, Lowering};
+use crate::lower::kernel;
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 
 /// The orthonormal Walsh–Hadamard transform, square (`n×n`, `n` a power of two) or zero-padding
@@ -146,6 +147,6 @@ impl LeafOp for Hadamard {
     ) -> Result<()> {
         // The kernel pads X to N rows and keeps as many rows as `out` has, so the shapes of X and
         // out alone say whether this is H_N·P (pad) or Pᵀ·H_N (truncate).
-        cx.push(Kernel::Fwht { alpha, beta }, vec![x], out)
+        cx.push(kernel::Fwht { alpha, beta }, vec![x], out)
     }
 }

@@ -17,8 +17,9 @@
 //! `X` (dense: `2·n²·b`).
 
 use super::{LeafOp, check_generated, require_nonempty, try_filled};
-use crate::plan::{Kernel, Lowering, Param};
-use crate::{BufId, Error, HostMat, Result, check_finite};
+use crate::lower::{Param, kernel};
+use crate::op::Lowering;
+use crate::{BufId, Error, HostMat, Link, Result, check_finite};
 
 /// `Q = H₁·…·H_k`, `H_i = I − τ_i·v_i·v_iᵀ`, applied in compact WY form.
 ///
@@ -292,24 +293,29 @@ impl LeafOp for Householder {
         alpha: f64,
         beta: f64,
     ) -> Result<()> {
-        let b = cx.shape_of(x).1;
         let k = self.v.cols;
         let v = cx.param(&self.v);
         let t = cx.param(&self.t);
-        let gemm = |trans_a: bool, alpha: f64, beta: f64| Kernel::Gemm {
+        let gemm = |trans_a: bool, alpha: f64, beta: f64| kernel::Gemm {
             trans_a,
             trans_b: false,
             alpha,
             beta,
         };
-        let w = cx.temp(k, b);
-        cx.push(gemm(true, 1.0, 0.0), vec![v, x], w)?; // W = Vᵀ·X
-        let z = cx.temp(k, b);
-        cx.push(gemm(transposed, 1.0, 0.0), vec![t, w], z)?; // Z = T·W or Tᵀ·W
-        cx.release(w);
-        cx.push(Kernel::Axpby { alpha, beta }, vec![x], out)?; // out = alpha·X + beta·out
-        cx.push(gemm(false, -alpha, 1.0), vec![v, z], out)?; // out −= alpha·V·Z
-        cx.release(z);
-        Ok(())
+        let rows = cx.shape_of(out).0;
+        cx.push(kernel::Axpby { alpha, beta }, vec![x], out)?; // out = alpha·X + beta·out
+        // W = Vᵀ·X, Z = T·W (or Tᵀ·W), out −= alpha·V·Z.
+        let links = vec![
+            Link::new(k, move |cx: &mut Lowering, i, o, a, b| {
+                cx.push(gemm(true, a, b), vec![v, i], o)
+            }),
+            Link::new(k, move |cx: &mut Lowering, i, o, a, b| {
+                cx.push(gemm(transposed, a, b), vec![t, i], o)
+            }),
+            Link::new(rows, move |cx: &mut Lowering, i, o, a, b| {
+                cx.push(gemm(false, a, b), vec![v, i], o)
+            }),
+        ];
+        cx.chain(x, out, -alpha, 1.0, links)
     }
 }

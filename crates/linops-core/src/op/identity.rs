@@ -4,7 +4,8 @@
 //! removes identities from products, so it only runs when the whole operator (or a sum term) is I.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Kernel, Lowering};
+use crate::lower::kernel;
+use crate::op::Lowering;
 use crate::{BufId, HostMat, Result};
 
 /// The `n×n` identity.
@@ -70,6 +71,6 @@ impl LeafOp for Identity {
         alpha: f64,
         beta: f64,
     ) -> Result<()> {
-        cx.push(Kernel::Axpby { alpha, beta }, vec![x], out)
+        cx.push(kernel::Axpby { alpha, beta }, vec![x], out)
     }
 }

@@ -19,9 +19,9 @@
 //! `k + 1` passes of data movement (`k` mode rotations, one copy into the output).
 
 use super::{LeafOp, Op};
-use crate::plan::normalize::{NormStats, normalize_in};
-use crate::plan::{Kernel, Lowering};
-use crate::{BufId, Error, HostMat, Result};
+use crate::lower::kernel;
+use crate::op::Lowering;
+use crate::{BufId, Error, HostMat, Link, Result};
 
 /// `A₁⊗A₂⊗…⊗A_k` of arbitrary operators.
 ///
@@ -134,7 +134,7 @@ impl LeafOp for Kronecker {
         beta: f64,
     ) -> Result<()> {
         let b = cx.shape_of(x).1;
-        let mut cur = x;
+        let mut links = Vec::with_capacity(2 * self.factors.len() + 1);
         let mut len = if transposed { self.rows } else { self.cols };
         // An intermediate can be longer than both X and the output (factors of m > d before
         // factors of m < d): its size is checked, never wrapped.
@@ -153,41 +153,39 @@ impl LeafOp for Kronecker {
                 .ok_or_else(|| too_big(format!("{d}x({rest}·{b})"), rest, b))?;
             m.checked_mul(cols)
                 .ok_or_else(|| too_big(format!("{m}x{cols}"), m, cols))?;
-            // Rotate the slowest mode (d) to the front: each column is a rest×d matrix.
-            let front = cx.temp(d, cols);
-            cx.push(
-                Kernel::BatchTranspose {
-                    rows: rest,
-                    cols: d,
-                    alpha: 1.0,
-                    beta: 0.0,
+            // Rotate the slowest mode (d) to the front: each column is a rest×d matrix; then
+            // apply the factor to the d-row block.
+            links.push(Link::shaped(
+                d,
+                cols,
+                move |cx: &mut Lowering, i, o, a, b| {
+                    let rotate = kernel::BatchTranspose {
+                        rows: rest,
+                        cols: d,
+                        alpha: a,
+                        beta: b,
+                    };
+                    cx.push(rotate, vec![i], o)
                 },
-                vec![cur],
-                front,
-            )?;
-            if cur != x {
-                cx.release(cur);
-            }
-            let applied = cx.temp(m, cols);
-            crate::plan::check_parameters(&f, cx.dtype())?;
-            normalize_in(&f, cx.dtype(), &mut NormStats::default())?
-                .lower(cx, front, applied, 1.0, 0.0)?;
-            cx.release(front);
-            cur = applied;
+            ));
+            links.push(Link::shaped(
+                m,
+                cols,
+                move |cx: &mut Lowering, i, o, a, b| cx.lower_sub(&f, i, o, a, b),
+            ));
             len = m * rest;
         }
         // The modes are now (m_k, …, m_1): vec of the result; copy it into `out` with scaling.
-        cx.push(
-            Kernel::BatchTranspose {
+        let rows = cx.shape_of(out).0;
+        links.push(Link::new(rows, move |cx: &mut Lowering, i, o, a, b| {
+            let copy = kernel::BatchTranspose {
                 rows: len,
                 cols: 1,
-                alpha,
-                beta,
-            },
-            vec![cur],
-            out,
-        )?;
-        cx.release(cur);
-        Ok(())
+                alpha: a,
+                beta: b,
+            };
+            cx.push(copy, vec![i], o)
+        }));
+        cx.chain(x, out, alpha, beta, links)
     }
 }

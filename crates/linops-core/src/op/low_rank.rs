@@ -12,8 +12,9 @@
 //! Storage: `U`, `V` column-major, `s` or `d` as columns, all `f64` plan parameters.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Kernel, Lowering, Param};
-use crate::{BufId, Error, HostMat, Result, check_finite};
+use crate::lower::{Param, kernel};
+use crate::op::Lowering;
+use crate::{BufId, Error, HostMat, Link, Result, check_finite};
 
 fn mat_param(m: HostMat) -> Param {
     let (rows, cols) = (m.rows(), m.cols());
@@ -168,28 +169,26 @@ impl LeafOp for LowRank {
             (&self.u, &self.v)
         };
         let (l, r, s) = (cx.param(left), cx.param(right), cx.param(&self.s));
-        let batch = cx.shape_of(x).1;
-        let t1 = cx.temp(self.rank(), batch);
-        let gemm = |trans_a, alpha, beta| Kernel::Gemm {
+        let (rank, rows) = (self.rank(), cx.shape_of(out).0);
+        let gemm = |trans_a, alpha, beta| kernel::Gemm {
             trans_a,
             trans_b: false,
             alpha,
             beta,
         };
-        cx.push(gemm(true, 1.0, 0.0), vec![r, x], t1)?;
-        let t2 = cx.temp(self.rank(), batch);
-        cx.push(
-            Kernel::DiagScale {
-                alpha: 1.0,
-                beta: 0.0,
-            },
-            vec![s, t1],
-            t2,
-        )?;
-        cx.release(t1);
-        cx.push(gemm(false, alpha, beta), vec![l, t2], out)?;
-        cx.release(t2);
-        Ok(())
+        let links = vec![
+            // t1 = Vᵀ·X, t2 = diag(s)·t1, out = alpha·U·t2 + beta·out.
+            Link::new(rank, move |cx: &mut Lowering, i, o, a, b| {
+                cx.push(gemm(true, a, b), vec![r, i], o)
+            }),
+            Link::new(rank, move |cx: &mut Lowering, i, o, a, b| {
+                cx.push(kernel::DiagScale { alpha: a, beta: b }, vec![s, i], o)
+            }),
+            Link::new(rows, move |cx: &mut Lowering, i, o, a, b| {
+                cx.push(gemm(false, a, b), vec![l, i], o)
+            }),
+        ];
+        cx.chain(x, out, alpha, beta, links)
     }
 }
 
@@ -296,29 +295,23 @@ impl LeafOp for DiagPlusLowRank {
             (&self.u, &self.v)
         };
         let (d, l, r) = (cx.param(&self.d), cx.param(left), cx.param(right));
-        cx.push(Kernel::DiagScale { alpha, beta }, vec![d, x], out)?;
-        let t = cx.temp(self.rank(), cx.shape_of(x).1);
-        cx.push(
-            Kernel::Gemm {
-                trans_a: true,
-                trans_b: false,
-                alpha: 1.0,
-                beta: 0.0,
-            },
-            vec![r, x],
-            t,
-        )?;
-        cx.push(
-            Kernel::Gemm {
-                trans_a: false,
-                trans_b: false,
-                alpha,
-                beta: 1.0,
-            },
-            vec![l, t],
-            out,
-        )?;
-        cx.release(t);
-        Ok(())
+        cx.push(kernel::DiagScale { alpha, beta }, vec![d, x], out)?;
+        // out += alpha·U·(Vᵀ·X).
+        let (rank, rows) = (self.rank(), cx.shape_of(out).0);
+        let gemm = |trans_a, alpha, beta| kernel::Gemm {
+            trans_a,
+            trans_b: false,
+            alpha,
+            beta,
+        };
+        let links = vec![
+            Link::new(rank, move |cx: &mut Lowering, i, o, a, b| {
+                cx.push(gemm(true, a, b), vec![r, i], o)
+            }),
+            Link::new(rows, move |cx: &mut Lowering, i, o, a, b| {
+                cx.push(gemm(false, a, b), vec![l, i], o)
+            }),
+        ];
+        cx.chain(x, out, alpha, 1.0, links)
     }
 }

@@ -49,11 +49,13 @@ pub use sketch_dense::DenseSketch;
 pub use sketch_sparse::{SparseSign, VerySparseProjection};
 pub use srht::Srht;
 
-use crate::plan::Lowering;
 use crate::{BufId, Error, HostMat, Result};
+
+/// The lowering context of operator leaves: a [`crate::Lowerer`] whose sub-operators are
+/// [`Op`]s (see [`crate::Lowerer::lower_sub`]).
+pub type Lowering = crate::lower::Lowerer<Op>;
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A linear operator leaf: a matrix the planner knows how to apply without further decomposition.
 ///
@@ -64,7 +66,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// assert_eq!(d.shape(), (2, 2));
 /// assert_eq!(d.param_count(), 2);
 /// ```
-pub trait LeafOp: Debug + Send + Sync {
+pub trait LeafOp: Debug + Send + Sync + AsAny {
     /// Short name used by `explain()` and error messages (`"dense"`, `"diagonal"`, ...).
     fn name(&self) -> &'static str;
     /// `(rows, cols)` of the operator.
@@ -83,16 +85,20 @@ pub trait LeafOp: Debug + Send + Sync {
     fn materializable(&self) -> bool {
         true
     }
-    /// The leaf as `Any`, for planner rewrites that need to recognize a concrete leaf type (the
-    /// permutation folding of [`crate::plan::normalize`]); `None` by default.
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
+    /// The leaf as an operator built from other operators, when it is one: a scaled
+    /// [`Csr`] (sparse sketches, samplers), a product of `Csr` factors (butterflies), a sum
+    /// (pixelated butterflies). The default [`LeafOp::lower`] lowers the rewrite through the
+    /// planner's own normalization and lowering, so such a leaf needs no lowering of its own.
+    /// `None` by default.
+    fn rewrite(&self) -> Option<Op> {
         None
     }
     /// Emits plan steps computing `out = alpha·op(self)·x + beta·out`, where `op` is the transpose
-    /// when `transposed` is set.
+    /// when `transposed` is set. The default lowers [`LeafOp::rewrite`] (transposed when asked).
     ///
     /// # Errors
-    /// Whatever the lowering context reports (it does not fail for valid shapes).
+    /// Whatever the lowering context reports (it does not fail for valid shapes);
+    /// [`Error::InvalidArgument`] for a leaf with neither its own lowering nor a rewrite.
     fn lower(
         &self,
         cx: &mut Lowering,
@@ -101,7 +107,36 @@ pub trait LeafOp: Debug + Send + Sync {
         out: BufId,
         alpha: f64,
         beta: f64,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let op = self.rewrite().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "leaf {} has neither a lowering nor a rewrite",
+                self.name()
+            ))
+        })?;
+        let op = if transposed { op.t() } else { op };
+        cx.lower_sub(&op, x, out, alpha, beta)
+    }
+}
+
+/// Any `'static` value as `&dyn Any` (implemented for every such type), so that every leaf can
+/// be recognized the same one way: [`Op::leaf_as`].
+///
+/// # Examples
+/// ```
+/// use linops_core::op::{AsAny, Diagonal};
+/// let d = Diagonal::new(vec![1.0]).unwrap();
+/// assert!(d.as_any().downcast_ref::<Diagonal>().is_some());
+/// ```
+pub trait AsAny {
+    /// `self` as `&dyn Any`.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+impl<T: std::any::Any> AsAny for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 /// A linear operator: a tree of structured leaves and compositions.
@@ -139,6 +174,23 @@ pub enum Op {
 }
 
 impl Op {
+    /// The leaf of type `T`, when `self` is an [`Op::Leaf`] holding one: the one way the planner
+    /// recognizes a concrete leaf (the permutation folding of [`crate::plan::fold`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{Op, op::Permutation};
+    /// let p = Op::leaf(Permutation::new(vec![1, 0]).unwrap());
+    /// assert!(p.leaf_as::<Permutation>().is_some());
+    /// assert!(Op::identity(2).unwrap().leaf_as::<Permutation>().is_none());
+    /// ```
+    pub fn leaf_as<T: LeafOp + 'static>(&self) -> Option<&T> {
+        match self {
+            Op::Leaf(l) => <dyn LeafOp as AsAny>::as_any(l.as_ref()).downcast_ref::<T>(),
+            _ => None,
+        }
+    }
+
     /// A dense `rows×cols` operator from column-major data.
     ///
     /// # Errors
@@ -452,12 +504,6 @@ pub(crate) fn try_filled<T: Clone>(context: &str, len: usize, fill: T) -> Result
     })?;
     v.resize(len, fill);
     Ok(v)
-}
-
-/// A process-unique key for a parameter array, so backends can cache converted uploads.
-pub(crate) fn next_param_key() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 pub(crate) fn require_nonempty(context: &str, rows: usize, cols: usize) -> Result<()> {

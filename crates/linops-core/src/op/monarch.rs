@@ -28,8 +28,9 @@
 //! Storage: `L` and `R` as two [`BlockDiagonal`]s, `b₂·s·b₁ + b₁·b₂·p` reals.
 
 use super::{BlockDiagonal, LeafOp, Op, Permutation, require_nonempty};
-use crate::plan::{BlockLayout, Lowering};
-use crate::{BufId, Error, HostMat, Result};
+use crate::lower::BlockLayout;
+use crate::op::Lowering;
+use crate::{BufId, Error, HostMat, Link, Result};
 
 /// A Monarch matrix `P_out·L·P_mid·R`; see the module docs for the shapes.
 ///
@@ -430,21 +431,21 @@ impl LeafOp for Monarch {
         beta: f64,
     ) -> Result<()> {
         let (c, s) = (BlockLayout::Contiguous, BlockLayout::Strided);
-        let mid = self.r.num_blocks() * self.l.num_blocks();
-        let t = cx.temp(mid, cx.shape_of(x).1);
-        if transposed {
-            // Mᵀ = Rᵀ·P_midᵀ·Lᵀ·P_outᵀ: both permutations folded into the Lᵀ step.
-            self.l
-                .lower_with_layouts(cx, true, (s, s), (x, t), 1.0, 0.0)?;
-            self.r
-                .lower_with_layouts(cx, true, (c, c), (t, out), alpha, beta)?;
-        } else {
-            self.r
-                .lower_with_layouts(cx, false, (c, c), (x, t), 1.0, 0.0)?;
-            self.l
-                .lower_with_layouts(cx, false, (s, s), (t, out), alpha, beta)?;
+        let (mid, rows) = (
+            self.r.num_blocks() * self.l.num_blocks(),
+            cx.shape_of(out).0,
+        );
+        fn step(f: &BlockDiagonal, t: bool, layout: BlockLayout, rows: usize) -> Link<'_, Op> {
+            Link::new(rows, move |cx: &mut Lowering, i, o, a, b| {
+                f.lower_with_layouts(cx, t, (layout, layout), (i, o), a, b)
+            })
         }
-        cx.release(t);
-        Ok(())
+        let links = if transposed {
+            // Mᵀ = Rᵀ·P_midᵀ·Lᵀ·P_outᵀ: both permutations folded into the Lᵀ step.
+            vec![step(&self.l, true, s, mid), step(&self.r, true, c, rows)]
+        } else {
+            vec![step(&self.r, false, c, mid), step(&self.l, false, s, rows)]
+        };
+        cx.chain(x, out, alpha, beta, links)
     }
 }

@@ -19,7 +19,8 @@
 //! gather step; inside a Monarch operator it costs nothing (folded into the block GEMMs).
 
 use super::{LeafOp, check_generated, require_nonempty, try_filled};
-use crate::plan::{IndexParam, Kernel, Lowering, check_index};
+use crate::lower::{IndexParam, check_index, kernel};
+use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Result};
 
 /// A permutation matrix `P` with `(P·x)_i = x_{perm[i]}`.
@@ -147,9 +148,6 @@ impl LeafOp for Permutation {
     fn name(&self) -> &'static str {
         "permutation"
     }
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        Some(self)
-    }
     fn shape(&self) -> (usize, usize) {
         (self.perm.len(), self.perm.len())
     }
@@ -174,6 +172,6 @@ impl LeafOp for Permutation {
         beta: f64,
     ) -> Result<()> {
         let idx = cx.index(if transposed { &self.inv } else { &self.perm });
-        cx.push(Kernel::Gather { alpha, beta }, vec![idx, x], out)
+        cx.push(kernel::Gather { alpha, beta }, vec![idx, x], out)
     }
 }

@@ -30,9 +30,8 @@
 //! Both lower to one `spmm` kernel.
 
 use super::{Csr, LeafOp, csr::check_csr_sizes, require_nonempty, try_filled};
-use crate::plan::Lowering;
 use crate::rng::{RngState, uniform_f64};
-use crate::{BufId, Error, HostMat, Result};
+use crate::{Error, HostMat, Op, Result};
 
 /// A `d×m` row-sampling sketch: `d` rows drawn with replacement, row `t` scaled by `1/√(d·p_{i_t})`.
 ///
@@ -307,15 +306,7 @@ impl LeafOp for RowSampler {
     fn param_count(&self) -> usize {
         self.csr.param_count()
     }
-    fn lower(
-        &self,
-        cx: &mut Lowering,
-        transposed: bool,
-        x: BufId,
-        out: BufId,
-        alpha: f64,
-        beta: f64,
-    ) -> Result<()> {
-        self.csr.lower(cx, transposed, x, out, alpha, beta)
+    fn rewrite(&self) -> Option<Op> {
+        Some(Op::leaf(self.csr.clone()))
     }
 }

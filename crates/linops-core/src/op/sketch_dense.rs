@@ -23,7 +23,8 @@
 //! tile of `X` (`⌈n/TN⌉` times). Memory traffic: `X` and the output only.
 
 use super::{LeafOp, require_nonempty};
-use crate::plan::{Kernel, Lowering};
+use crate::lower::kernel;
+use crate::op::Lowering;
 use crate::rng::{Dist, RngState};
 use crate::{BufId, Error, HostMat, Result};
 
@@ -208,7 +209,7 @@ impl LeafOp for DenseSketch {
         beta: f64,
     ) -> Result<()> {
         cx.push(
-            Kernel::SketchGemm {
+            kernel::SketchGemm {
                 dist: self.dist,
                 rng: self.rng,
                 rows: self.rows,

@@ -44,9 +44,9 @@
 //! sparse sign sketch.
 
 use super::{Csr, LeafOp, require_nonempty};
-use crate::plan::{IndexParam, Lowering, check_index};
+use crate::lower::{IndexParam, check_index};
 use crate::rng::RngState;
-use crate::{BufId, Error, HostMat, Result};
+use crate::{Error, HostMat, Op, Result};
 use std::collections::HashSet;
 
 /// Word `t` of the word stream of column `j` (module docs): `philox(counter + j·2³² + ⌊t/4⌋)`.
@@ -254,37 +254,6 @@ impl SparseSign {
     }
 }
 
-impl LeafOp for SparseSign {
-    /// Never: a sketch is applied through its sparse or fast form, not stored dense.
-    fn materializable(&self) -> bool {
-        false
-    }
-    fn name(&self) -> &'static str {
-        "sparse_sign"
-    }
-    fn shape(&self) -> (usize, usize) {
-        (self.rows, self.cols)
-    }
-    fn to_dense(&self) -> HostMat {
-        self.csr.scaled_dense(self.scale())
-    }
-    fn param_count(&self) -> usize {
-        self.csr.param_count()
-    }
-    fn lower(
-        &self,
-        cx: &mut Lowering,
-        transposed: bool,
-        x: BufId,
-        out: BufId,
-        alpha: f64,
-        beta: f64,
-    ) -> Result<()> {
-        self.csr
-            .lower(cx, transposed, x, out, alpha * self.scale(), beta)
-    }
-}
-
 /// The very sparse random projection (Li, Hastie, Church 2006): i.i.d. entries
 /// `√(1/(ρ·d))·{±1 w.p. ρ/2 each, 0 otherwise}`.
 ///
@@ -453,33 +422,33 @@ impl VerySparseProjection {
     }
 }
 
-impl LeafOp for VerySparseProjection {
-    /// Never: a sketch is applied through its sparse or fast form, not stored dense.
-    fn materializable(&self) -> bool {
-        false
-    }
-    fn name(&self) -> &'static str {
-        "very_sparse_projection"
-    }
-    fn shape(&self) -> (usize, usize) {
-        (self.rows, self.cols)
-    }
-    fn to_dense(&self) -> HostMat {
-        self.csr.scaled_dense(self.scale())
-    }
-    fn param_count(&self) -> usize {
-        self.csr.param_count()
-    }
-    fn lower(
-        &self,
-        cx: &mut Lowering,
-        transposed: bool,
-        x: BufId,
-        out: BufId,
-        alpha: f64,
-        beta: f64,
-    ) -> Result<()> {
-        self.csr
-            .lower(cx, transposed, x, out, alpha * self.scale(), beta)
-    }
+/// The [`LeafOp`] of a sketch stored as `scale·G` with `G` its ±1 CSR pattern: applied as the
+/// rewrite `scale·G` (one `spmm` step with the scale on its `alpha`), never materialized.
+macro_rules! scaled_csr_sketch {
+    ($t:ty, $name:literal) => {
+        impl LeafOp for $t {
+            /// Never: a sketch is applied through its sparse or fast form, not stored dense.
+            fn materializable(&self) -> bool {
+                false
+            }
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn shape(&self) -> (usize, usize) {
+                (self.rows, self.cols)
+            }
+            fn to_dense(&self) -> HostMat {
+                self.csr.scaled_dense(self.scale())
+            }
+            fn param_count(&self) -> usize {
+                self.csr.param_count()
+            }
+            fn rewrite(&self) -> Option<Op> {
+                Op::leaf(self.csr.clone()).scaled(self.scale()).ok()
+            }
+        }
+    };
 }
+
+scaled_csr_sketch!(SparseSign, "sparse_sign");
+scaled_csr_sketch!(VerySparseProjection, "very_sparse_projection");

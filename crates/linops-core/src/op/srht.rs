@@ -27,9 +27,10 @@
 
 use super::sketch_sparse::floyd_sample;
 use super::{LeafOp, check_generated, require_nonempty, try_filled};
-use crate::plan::{IndexParam, Kernel, Lowering, Param};
+use crate::lower::{IndexParam, Param, kernel};
+use crate::op::Lowering;
 use crate::rng::{Dist, RngState};
-use crate::{BufId, Error, HostMat, Result};
+use crate::{BufId, Error, HostMat, Link, Result};
 
 /// The SRHT `S = √(m'/d)·R·H·D` (`d×m`).
 ///
@@ -207,60 +208,48 @@ impl LeafOp for Srht {
         alpha: f64,
         beta: f64,
     ) -> Result<()> {
-        let b = cx.shape_of(x).1;
         let signs = cx.param(&self.signs);
-        let scale = alpha * self.scale();
-        if transposed {
+        let (n_pad, cols, rows) = (self.n_pad, self.cols, cx.shape_of(out).0);
+        // The 1/√(n_pad·d)-type scale rides on the last step's alpha (`s` is 1 elsewhere).
+        let scale = self.scale();
+        let sign = |rows, s: f64| {
+            Link::new(rows, move |cx: &mut Lowering, i, o, a: f64, b| {
+                cx.push(
+                    kernel::DiagScale {
+                        alpha: a * s,
+                        beta: b,
+                    },
+                    vec![signs, i],
+                    o,
+                )
+            })
+        };
+        let gather = |rows, idx, s: f64| {
+            Link::new(rows, move |cx: &mut Lowering, i, o, a: f64, b| {
+                cx.push(
+                    kernel::Gather {
+                        alpha: a * s,
+                        beta: b,
+                    },
+                    vec![idx, i],
+                    o,
+                )
+            })
+        };
+        let fwht = |rows| {
+            Link::new(rows, |cx: &mut Lowering, i, o, a, b| {
+                cx.push(kernel::Fwht { alpha: a, beta: b }, vec![i], o)
+            })
+        };
+        let links = if transposed {
+            // Sᵀ = D·Hᵀ·Pᵀ: gather by the inverse sample, transform, sign-scale.
             let inv = cx.index(&self.inverse);
-            let t1 = cx.temp(self.n_pad, b);
-            cx.push(
-                Kernel::Gather {
-                    alpha: 1.0,
-                    beta: 0.0,
-                },
-                vec![inv, x],
-                t1,
-            )?;
-            let t2 = cx.temp(self.cols, b);
-            cx.push(
-                Kernel::Fwht {
-                    alpha: 1.0,
-                    beta: 0.0,
-                },
-                vec![t1],
-                t2,
-            )?;
-            cx.release(t1);
-            cx.push(
-                Kernel::DiagScale { alpha: scale, beta },
-                vec![signs, t2],
-                out,
-            )?;
-            cx.release(t2);
+            vec![gather(n_pad, inv, 1.0), fwht(cols), sign(rows, scale)]
         } else {
+            // S = P·H·D: sign-scale, transform, gather the sampled rows.
             let sample = cx.index(&self.sample);
-            let t1 = cx.temp(self.cols, b);
-            cx.push(
-                Kernel::DiagScale {
-                    alpha: 1.0,
-                    beta: 0.0,
-                },
-                vec![signs, x],
-                t1,
-            )?;
-            let t2 = cx.temp(self.n_pad, b);
-            cx.push(
-                Kernel::Fwht {
-                    alpha: 1.0,
-                    beta: 0.0,
-                },
-                vec![t1],
-                t2,
-            )?;
-            cx.release(t1);
-            cx.push(Kernel::Gather { alpha: scale, beta }, vec![sample, t2], out)?;
-            cx.release(t2);
-        }
-        Ok(())
+            vec![sign(cols, 1.0), fwht(n_pad), gather(rows, sample, scale)]
+        };
+        cx.chain(x, out, alpha, beta, links)
     }
 }

@@ -38,15 +38,15 @@ use crate::{DType, Op, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use super::{Kernel, Plan};
+use super::{Kernel, KernelKind, Plan, kernel};
 
 /// Per-backend throughput figures and the materialization policy; see the module docs.
 ///
 /// # Examples
 /// ```
-/// use linops_core::plan::CostModel;
-/// let m = CostModel::cpu_default().with_rate("block_gemm", 20e9);
-/// assert_eq!(m.rate("block_gemm"), 20e9);
+/// use linops_core::plan::{CostModel, KernelKind};
+/// let m = CostModel::cpu_default().with_rate(KernelKind::BlockGemm, 20e9);
+/// assert_eq!(m.rate(KernelKind::BlockGemm), 20e9);
 /// assert!(CostModel::structure_only().name().contains("structure"));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +55,7 @@ pub struct CostModel {
     launch_s: f64,
     bytes_per_s: f64,
     default_rate: f64,
-    rates: HashMap<&'static str, f64>,
+    rates: HashMap<KernelKind, f64>,
     materialize: bool,
     ratio: f64,
     min_seconds: f64,
@@ -120,18 +120,19 @@ impl CostModel {
     ///
     /// # Examples
     /// ```
-    /// let m = linops_core::plan::CostModel::cpu_default();
-    /// assert!(m.rate("gemm") > m.rate("block_gemm"));
+    /// use linops_core::plan::{CostModel, KernelKind};
+    /// let m = CostModel::cpu_default();
+    /// assert!(m.rate(KernelKind::Gemm) > m.rate(KernelKind::BlockGemm));
     /// ```
     pub fn cpu_default() -> Self {
         let mut m = Self::base("cpu-default", 2e-6, 10e9, 5e9);
         for (k, v) in [
-            ("gemm", 110e9),
-            ("block_gemm", 35e9),
-            ("sketch_gemm", 40e9),
-            ("fwht", 8e9),
-            ("dct", 4e9),
-            ("spmm", 4e9),
+            (KernelKind::Gemm, 110e9),
+            (KernelKind::BlockGemm, 35e9),
+            (KernelKind::SketchGemm, 40e9),
+            (KernelKind::Fwht, 8e9),
+            (KernelKind::Dct, 4e9),
+            (KernelKind::Spmm, 4e9),
         ] {
             m.rates.insert(k, v);
         }
@@ -149,12 +150,12 @@ impl CostModel {
     pub fn gpu_default() -> Self {
         let mut m = Self::base("gpu-default", 8e-6, 2e12, 5e11);
         for (k, v) in [
-            ("gemm", 20e12),
-            ("block_gemm", 5e12),
-            ("sketch_gemm", 10e12),
-            ("fwht", 1e12),
-            ("dct", 5e11),
-            ("spmm", 2e11),
+            (KernelKind::Gemm, 20e12),
+            (KernelKind::BlockGemm, 5e12),
+            (KernelKind::SketchGemm, 10e12),
+            (KernelKind::Fwht, 1e12),
+            (KernelKind::Dct, 5e11),
+            (KernelKind::Spmm, 2e11),
         ] {
             m.rates.insert(k, v);
         }
@@ -181,15 +182,16 @@ impl CostModel {
         self.materialize
     }
 
-    /// Throughput of a kernel (by [`Kernel::label`]) in FLOP/s.
+    /// Throughput of a kind of kernel in FLOP/s (the model's default rate for kernels it has no
+    /// figure for).
     ///
     /// # Examples
     /// ```
-    /// let m = linops_core::plan::CostModel::cpu_default();
-    /// assert!(m.rate("no such kernel") > 0.0); // the default rate
+    /// use linops_core::plan::{CostModel, KernelKind};
+    /// assert!(CostModel::cpu_default().rate(KernelKind::Gather) > 0.0); // the default rate
     /// ```
-    pub fn rate(&self, label: &str) -> f64 {
-        self.rates.get(label).copied().unwrap_or(self.default_rate)
+    pub fn rate(&self, kind: KernelKind) -> f64 {
+        self.rates.get(&kind).copied().unwrap_or(self.default_rate)
     }
 
     /// Fixed seconds per kernel launch.
@@ -216,12 +218,13 @@ impl CostModel {
     ///
     /// # Examples
     /// ```
-    /// let m = linops_core::plan::CostModel::cpu_default().with_rate("gemm", -1.0);
-    /// assert_eq!(m.rate("gemm"), 110e9);
+    /// use linops_core::plan::{CostModel, KernelKind};
+    /// let m = CostModel::cpu_default().with_rate(KernelKind::Gemm, -1.0);
+    /// assert_eq!(m.rate(KernelKind::Gemm), 110e9);
     /// ```
-    pub fn with_rate(mut self, label: &'static str, flops_per_s: f64) -> Self {
+    pub fn with_rate(mut self, kind: KernelKind, flops_per_s: f64) -> Self {
         if flops_per_s.is_finite() && flops_per_s > 0.0 {
-            self.rates.insert(label, flops_per_s);
+            self.rates.insert(kind, flops_per_s);
         }
         self
     }
@@ -291,12 +294,14 @@ impl CostModel {
     ///
     /// # Examples
     /// ```
-    /// let m = linops_core::plan::CostModel::cpu_default().with_launch(0.0);
+    /// use linops_core::plan::{CostModel, KernelKind};
+    /// let m = CostModel::cpu_default().with_launch(0.0);
     /// // 1 GFLOP of GEMM is compute bound: 1e9 / 110e9 s.
-    /// assert!((m.kernel_seconds("gemm", 1_000_000_000, 1000) - 1.0 / 110.0).abs() < 1e-12);
+    /// let t = m.kernel_seconds(KernelKind::Gemm, 1_000_000_000, 1000);
+    /// assert!((t - 1.0 / 110.0).abs() < 1e-12);
     /// ```
-    pub fn kernel_seconds(&self, label: &str, flops: u64, bytes: u64) -> f64 {
-        self.launch_s + (flops as f64 / self.rate(label)).max(bytes as f64 / self.bytes_per_s)
+    pub fn kernel_seconds(&self, kind: KernelKind, flops: u64, bytes: u64) -> f64 {
+        self.launch_s + (flops as f64 / self.rate(kind)).max(bytes as f64 / self.bytes_per_s)
     }
 
     /// Estimated seconds of a whole plan (the sum over its steps).
@@ -310,7 +315,7 @@ impl CostModel {
     pub fn plan_seconds(&self, plan: &Plan) -> f64 {
         plan.steps()
             .iter()
-            .map(|s| self.kernel_seconds(s.kernel.label(), s.flops, s.bytes))
+            .map(|s| self.kernel_seconds(s.kernel.kind(), s.flops, s.bytes))
             .sum()
     }
 
@@ -327,14 +332,18 @@ impl CostModel {
         let (rows, cols) = op.shape();
         let structured = Plan::new(&op, cols, batch, dtype)?;
         let structured_s = self.plan_seconds(&structured);
-        let gemm = Kernel::Gemm {
+        let gemm = Kernel::from(kernel::Gemm {
             trans_a: false,
             trans_b: false,
             alpha: 1.0,
             beta: 0.0,
-        };
-        let (flops, elems) = gemm.check_and_cost(&[(rows, cols), (cols, batch)], (rows, batch))?;
-        let dense_s = self.kernel_seconds("gemm", flops, elems.saturating_mul(dtype.size_bytes()));
+        });
+        let (flops, elems) = gemm.cost(&[(rows, cols), (cols, batch)], (rows, batch))?;
+        let dense_s = self.kernel_seconds(
+            KernelKind::Gemm,
+            flops,
+            elems.saturating_mul(dtype.size_bytes()),
+        );
         let (materialized, reason) = if !self.materialize {
             (false, "model never materializes")
         } else if !leaf.materializable() {

@@ -1,6 +1,6 @@
 //! `Plan::explain()`: a human-readable listing of a plan.
 
-use super::{BufferRole, Kernel, Plan};
+use super::{BufferRole, Plan};
 use std::fmt::Write;
 
 fn si(v: u64) -> String {
@@ -25,82 +25,14 @@ impl Plan {
     fn buf_name(&self, id: super::BufId) -> String {
         let b = &self.buffers[id.index()];
         let tag = match &b.role {
-            BufferRole::Input => "X".to_string(),
+            BufferRole::Input(0) if self.inputs.len() == 1 => "X".to_string(),
+            BufferRole::Input(i) => format!("X{i}"),
             BufferRole::Output => "Y".to_string(),
             BufferRole::Temp => format!("t{}", id.0),
             BufferRole::Param(_) => format!("p{}", id.0),
             BufferRole::Index(_) => format!("i{}", id.0),
         };
         format!("{tag}[{}x{}]", b.rows, b.cols)
-    }
-
-    fn kernel_text(&self, k: &Kernel) -> String {
-        let ab = |alpha: f64, beta: f64| {
-            let mut s = String::new();
-            if alpha != 1.0 {
-                let _ = write!(s, " alpha={alpha}");
-            }
-            if beta != 0.0 {
-                let _ = write!(s, " beta={beta}");
-            }
-            s
-        };
-        match *k {
-            Kernel::Gemm {
-                trans_a,
-                trans_b,
-                alpha,
-                beta,
-            } => format!(
-                "gemm {}{}{}",
-                if trans_a { "T" } else { "N" },
-                if trans_b { "T" } else { "N" },
-                ab(alpha, beta)
-            ),
-            Kernel::Axpby { alpha, beta } => format!("axpby{}", ab(alpha, beta)),
-            Kernel::DiagScale { alpha, beta } => format!("diag_scale{}", ab(alpha, beta)),
-            Kernel::Transpose => "transpose".into(),
-            Kernel::BatchTranspose {
-                rows,
-                cols,
-                alpha,
-                beta,
-            } => format!("batch_transpose {rows}x{cols}{}", ab(alpha, beta)),
-            Kernel::Spmm { alpha, beta } => format!("spmm{}", ab(alpha, beta)),
-            Kernel::Fwht { alpha, beta } => format!("fwht{}", ab(alpha, beta)),
-            Kernel::Dct {
-                inverse,
-                alpha,
-                beta,
-            } => format!(
-                "{}{}",
-                if inverse { "dct-iii" } else { "dct-ii" },
-                ab(alpha, beta)
-            ),
-            Kernel::SketchGemm {
-                dist,
-                trans,
-                alpha,
-                beta,
-                ..
-            } => format!(
-                "sketch_gemm {dist:?} {}{}",
-                if trans { "T" } else { "N" },
-                ab(alpha, beta)
-            ),
-            Kernel::Gather { alpha, beta } => format!("gather{}", ab(alpha, beta)),
-            Kernel::BlockGemm {
-                blocks,
-                trans,
-                x_layout,
-                y_layout,
-                alpha,
-                beta,
-            } => {
-                super::block::explain_block_gemm(blocks, trans, x_layout, y_layout)
-                    + &ab(alpha, beta)
-            }
-        }
     }
 
     /// A listing of the plan: source and normalized operator, rewrites, and one line per step with
@@ -116,13 +48,17 @@ impl Plan {
     /// ```
     pub fn explain(&self) -> String {
         let mut s = String::new();
-        let (xr, xc) = self.shape_of(self.input);
         let (yr, yc) = self.shape_of(self.output);
-        let _ = writeln!(
-            s,
-            "plan for Y[{yr}x{yc}] = op · X[{xr}x{xc}] in {}",
-            self.dtype
-        );
+        let ins: Vec<String> = self.inputs.iter().map(|&b| self.buf_name(b)).collect();
+        let _ = match ins.as_slice() {
+            [x] => writeln!(s, "plan for Y[{yr}x{yc}] = op · {x} in {}", self.dtype),
+            _ => writeln!(
+                s,
+                "plan for Y[{yr}x{yc}] from ({}) in {}",
+                ins.join(", "),
+                self.dtype
+            ),
+        };
         let _ = writeln!(s, "  op:         {}", self.source);
         let _ = writeln!(s, "  normalized: {}", self.normalized);
         if self.stats.any() {
@@ -173,7 +109,7 @@ impl Plan {
                 s,
                 "  {:>3}  {:<28} {:<14} {:<34} {:>9} {:>9}",
                 i,
-                self.kernel_text(&st.kernel),
+                st.kernel.describe(),
                 self.buf_name(st.output),
                 inputs.join(", "),
                 si(st.flops),

@@ -11,9 +11,9 @@
 //! process-wide (keyed by the parameters' keys and orientation, dropped when either parameter
 //! dies), so every later plan reuses the same parameter and backends keep their uploaded copy.
 //! A dense factor larger than 2²⁴ entries is left alone (the fold would copy it). Each fold counts
-//! in [`super::NormStats::permutations_folded`], which `explain()` prints.
+//! in [`super::Rewrites::permutations_folded`], which `explain()` prints.
 
-use super::Norm;
+use super::NormalForm;
 use crate::op::{Dense, Permutation};
 use crate::{HostMat, IndexParam, Op, Param, Result};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -30,16 +30,13 @@ enum Kind<'a> {
     Other,
 }
 
-fn kind(n: &Norm) -> Kind<'_> {
+fn kind(n: &NormalForm) -> Kind<'_> {
     match n {
-        Norm::Leaf {
+        NormalForm::Leaf {
             op: Op::Dense(d),
             transposed,
         } => Kind::Dense(d.param(), *transposed),
-        Norm::Leaf {
-            op: Op::Leaf(l),
-            transposed,
-        } => match l.as_any().and_then(|a| a.downcast_ref::<Permutation>()) {
+        NormalForm::Leaf { op, transposed } => match op.leaf_as::<Permutation>() {
             Some(p) => {
                 let (perm, inv) = p.params();
                 Kind::Perm(if *transposed { inv } else { perm })
@@ -108,8 +105,8 @@ fn cached(
 }
 
 /// One fold of `a·b`, or `None` when the pair does not fold.
-fn fold_pair(a: &Norm, b: &Norm) -> Result<Option<Norm>> {
-    let leaf = |op: Op| Norm::Leaf {
+fn fold_pair(a: &NormalForm, b: &NormalForm) -> Result<Option<NormalForm>> {
+    let leaf = |op: Op| NormalForm::Leaf {
         op,
         transposed: false,
     };
@@ -160,7 +157,7 @@ fn fold_pair(a: &Norm, b: &Norm) -> Result<Option<Norm>> {
 
 /// Folds every foldable adjacent pair of a product's factors (left to right, repeatedly, so a
 /// chain `P₁·P₂·A` becomes one dense factor); returns the number of folds.
-pub(super) fn fold_permutations(flat: &mut Vec<Norm>) -> Result<usize> {
+pub(super) fn fold_permutations(flat: &mut Vec<NormalForm>) -> Result<usize> {
     let mut folds = 0;
     let mut i = 0;
     while i + 1 < flat.len() {

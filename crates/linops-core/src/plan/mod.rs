@@ -10,31 +10,49 @@
 //! adjacent diagonals and scalars, drop identities; see [`normalize`]), lower each leaf to kernels
 //! (the leaf's [`crate::LeafOp::lower`]), and reuse temporaries by lifetime.
 
-mod block;
 pub mod cost;
 mod explain;
 pub mod fold;
-mod kernel;
 pub mod normalize;
+mod resident;
 
+pub use crate::lower::kernel;
+pub use crate::lower::{
+    BlockLayout, BufId, BufferDesc, BufferRole, INDEX_BYTES, IndexParam, Kernel, KernelKind,
+    KernelSpec, Param, Step,
+};
 pub use cost::{CostModel, Decision};
-pub use kernel::{BlockLayout, Kernel};
-pub use normalize::{Norm, NormStats};
+pub use normalize::{NormalForm, Rewrites};
 
+use crate::op::Lowering;
 use crate::{DType, Error, Op, Result};
-use std::collections::HashMap;
-use std::sync::Arc;
+
+/// Lowers a sub-operator a leaf hands to [`crate::Lowerer::lower_sub`] (the factors of a
+/// Kronecker product) with the planner's own rules: its scale factors checked, normalized,
+/// lowered.
+fn lower_sub(
+    cx: &mut Lowering,
+    op: &Op,
+    x: BufId,
+    out: BufId,
+    alpha: f64,
+    beta: f64,
+) -> Result<()> {
+    check_parameters(op, cx.dtype())?;
+    normalize::normalize_in(op, cx.dtype(), &mut Rewrites::default())?
+        .lower(cx, x, out, alpha, beta)
+}
 
 /// Applies the cost model to every structured leaf of a normalized tree.
 fn choose(
-    norm: Norm,
+    norm: NormalForm,
     model: &CostModel,
     batch: usize,
     dtype: DType,
     out: &mut Vec<Decision>,
-) -> Result<Norm> {
+) -> Result<NormalForm> {
     Ok(match norm {
-        Norm::Leaf {
+        NormalForm::Leaf {
             op: Op::Leaf(leaf),
             transposed,
         } => {
@@ -56,18 +74,18 @@ fn choose(
             }
             out.push(d);
             let op = dense.unwrap_or(Op::Leaf(leaf));
-            Norm::Leaf { op, transposed }
+            NormalForm::Leaf { op, transposed }
         }
-        leaf @ Norm::Leaf { .. } => leaf,
-        Norm::Scaled(s, inner) => {
-            Norm::Scaled(s, Box::new(choose(*inner, model, batch, dtype, out)?))
+        leaf @ NormalForm::Leaf { .. } => leaf,
+        NormalForm::Scaled(s, inner) => {
+            NormalForm::Scaled(s, Box::new(choose(*inner, model, batch, dtype, out)?))
         }
-        Norm::Product(f) => Norm::Product(
+        NormalForm::Product(f) => NormalForm::Product(
             f.into_iter()
                 .map(|n| choose(n, model, batch, dtype, out))
                 .collect::<Result<_>>()?,
         ),
-        Norm::Sum(t) => Norm::Sum(
+        NormalForm::Sum(t) => NormalForm::Sum(
             t.into_iter()
                 .map(|n| choose(n, model, batch, dtype, out))
                 .collect::<Result<_>>()?,
@@ -179,8 +197,8 @@ pub fn check_parameters(op: &Op, dtype: DType) -> Result<()> {
     for leaf in found.into_iter().filter_map(Op::as_leaf) {
         // The leaf's own arrays: lower it alone (one column; nothing is allocated).
         let (rows, cols) = leaf.shape();
-        let mut cx = Lowering::new(dtype, 1);
-        let x = cx.buffer(cols, 1, BufferRole::Input);
+        let mut cx = Lowering::new(dtype, 1, Some(lower_sub));
+        let x = cx.buffer(cols, 1, BufferRole::Input(0));
         let y = cx.buffer(rows, 1, BufferRole::Output);
         leaf.lower(&mut cx, false, x, y, 1.0, 0.0)?;
         for b in &cx.buffers {
@@ -213,7 +231,7 @@ pub fn check_parameters(op: &Op, dtype: DType) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] naming the operator, the value and the range of `dtype`.
-fn check_ranges(op: &Op, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -> Result<()> {
+fn check_ranges(what: &str, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -> Result<()> {
     let finite = |v: f64| match dtype {
         DType::F64 => v.is_finite(),
         DType::F32 => (v as f32).is_finite(),
@@ -222,7 +240,6 @@ fn check_ranges(op: &Op, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -
         DType::F64 => f64::MAX,
         DType::F32 => f64::from(f32::MAX),
     };
-    check_parameters(op, dtype)?;
     for b in buffers {
         let BufferRole::Param(p) = &b.role else {
             continue;
@@ -232,9 +249,8 @@ fn check_ranges(op: &Op, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -
         }
         let pos = p.data.iter().position(|v| !finite(*v)).unwrap_or(0);
         return Err(Error::InvalidArgument(format!(
-            "apply {} in {dtype}: entry ({}, {}) of a {}x{} parameter array is {:e}, outside \
+            "{what} in {dtype}: entry ({}, {}) of a {}x{} parameter array is {:e}, outside \
              {dtype}'s range (|v| ≤ {max:e}); compute in f64 or rescale the operator",
-            op.describe(),
             pos % p.rows.max(1),
             pos / p.rows.max(1),
             p.rows,
@@ -246,321 +262,15 @@ fn check_ranges(op: &Op, dtype: DType, buffers: &[BufferDesc], steps: &[Step]) -
         for v in s.kernel.scalars() {
             if !finite(v) {
                 return Err(Error::InvalidArgument(format!(
-                    "apply {} in {dtype}: step {i} ({}) has the scale factor {v:e}, outside \
+                    "{what} in {dtype}: step {i} ({}) has the scale factor {v:e}, outside \
                      {dtype}'s range (|s| ≤ {max:e}); nested scale factors multiply into one, \
                      so compute in f64 or rescale the operator",
-                    op.describe(),
                     s.kernel.label(),
                 )));
             }
         }
     }
     Ok(())
-}
-
-/// Index of a virtual buffer of a [`Plan`].
-///
-/// # Examples
-/// ```
-/// let b = linops_core::BufId(3);
-/// assert_eq!(b.index(), 3);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BufId(pub u32);
-
-impl BufId {
-    /// The buffer's position in [`Plan::buffers`].
-    ///
-    /// # Examples
-    /// ```
-    /// assert_eq!(linops_core::BufId(0).index(), 0);
-    /// ```
-    pub fn index(self) -> usize {
-        self.0 as usize
-    }
-}
-
-/// Operator parameters (a dense matrix, a diagonal: values) shared by the op and the plans built
-/// from it. Index arrays are [`IndexParam`]s.
-///
-/// `key` is unique per parameter array in the process, so a backend can cache its converted or
-/// uploaded copy; `data` is column-major `rows×cols`.
-///
-/// # Examples
-/// ```
-/// use linops_core::{Op, BufferRole};
-/// let op = Op::diagonal(vec![1.0, 2.0]).unwrap();
-/// let plan = linops_core::Plan::new(&op, 2, 1, linops_core::DType::F64).unwrap();
-/// assert!(plan.buffers().iter().any(|b| matches!(b.role, BufferRole::Param(_))));
-/// ```
-#[derive(Debug, Clone)]
-pub struct Param {
-    /// Process-unique cache key.
-    pub key: u64,
-    /// Rows.
-    pub rows: usize,
-    /// Columns.
-    pub cols: usize,
-    /// Column-major values.
-    pub data: Arc<[f64]>,
-    /// Largest magnitude in `data` (computed once, so that planning in `f32` checks the
-    /// parameter's range without a pass over it).
-    max_abs: f64,
-}
-
-impl Param {
-    /// A parameter array with a fresh process-unique key; `data` is column-major `rows×cols`.
-    ///
-    /// # Errors
-    /// [`Error::ShapeMismatch`] when `data.len() != rows·cols` (or the product overflows),
-    /// [`Error::NonFinite`] for NaN/Inf entries.
-    ///
-    /// # Examples
-    /// ```
-    /// let p = linops_core::Param::new(2, 1, vec![3.0, -4.0]).unwrap();
-    /// assert_eq!((p.rows, p.cols, p.max_abs()), (2, 1, 4.0));
-    /// assert_ne!(p.key, linops_core::Param::new(2, 1, vec![3.0, -4.0]).unwrap().key);
-    /// assert!(linops_core::Param::new(2, 2, vec![1.0]).is_err());
-    /// assert!(linops_core::Param::new(1, 1, vec![f64::NAN]).is_err());
-    /// ```
-    pub fn new(rows: usize, cols: usize, data: Vec<f64>) -> Result<Param> {
-        if rows.checked_mul(cols) != Some(data.len()) {
-            return Err(Error::ShapeMismatch {
-                context: "parameter array".into(),
-                expected: format!("{rows}x{cols} entries"),
-                found: format!("{} entries", data.len()),
-            });
-        }
-        crate::check_finite("parameter array", rows, &data)?;
-        Ok(Param::of_shape(rows, cols, data))
-    }
-
-    /// [`Param::new`] for a length the caller has already made `rows·cols`.
-    pub(crate) fn of_shape(rows: usize, cols: usize, data: Vec<f64>) -> Param {
-        debug_assert_eq!(rows.checked_mul(cols), Some(data.len()));
-        // NaN-propagating, so a range check on `max_abs` cannot miss a NaN.
-        let max_abs = data.iter().fold(0.0f64, |m, v| {
-            if m.is_nan() || v.is_nan() {
-                f64::NAN
-            } else {
-                m.max(v.abs())
-            }
-        });
-        Param {
-            key: crate::op::next_param_key(),
-            rows,
-            cols,
-            data: Arc::from(data),
-            max_abs,
-        }
-    }
-
-    /// The largest magnitude of the parameter's entries.
-    ///
-    /// # Examples
-    /// ```
-    /// assert_eq!(linops_core::Param::new(1, 3, vec![1.0, -7.5, 2.0]).unwrap().max_abs(), 7.5);
-    /// ```
-    pub fn max_abs(&self) -> f64 {
-        self.max_abs
-    }
-}
-
-/// Bytes of one entry of an index parameter (`u32`, on every backend).
-pub const INDEX_BYTES: u64 = 4;
-
-/// An index parameter: a column of `u32` indices (a permutation, the row pointers and column
-/// indices of a CSR matrix, sampled rows) shared by the op and the plans built from it.
-///
-/// Indices are `u32` on every backend, whatever the plan's dtype: the CPU reads them as they are
-/// and the GPU binds them as `array<u32>`, so an index moves [`INDEX_BYTES`] bytes and every entry
-/// is at most [`IndexParam::MAX_INDEX`]. The key is process-unique (shared with [`Param`]'s), so
-/// a backend can cache its uploaded copy while the op is alive.
-///
-/// # Examples
-/// ```
-/// use linops_core::{BufferRole, DType, IndexParam, Op, Plan, op::Permutation};
-/// let p = IndexParam::new(&[2, 0, 1]).unwrap();
-/// assert_eq!((p.len(), p.indices()), (3, &[2u32, 0, 1][..]));
-/// let op = Op::leaf(Permutation::new(vec![2, 0, 1]).unwrap());
-/// let plan = Plan::new(&op, 3, 1, DType::F32).unwrap();
-/// assert!(plan.buffers().iter().any(|b| matches!(b.role, BufferRole::Index(_))));
-/// ```
-#[derive(Debug, Clone)]
-pub struct IndexParam {
-    key: u64,
-    data: Arc<[u32]>,
-}
-
-impl IndexParam {
-    /// The largest index an index parameter holds (`u32::MAX`).
-    pub const MAX_INDEX: usize = u32::MAX as usize;
-
-    /// An index parameter holding `indices`, with a fresh process-unique key.
-    ///
-    /// # Errors
-    /// [`Error::EmptyDimension`] for an empty array, [`Error::DeviceLimit`] for an entry above
-    /// [`IndexParam::MAX_INDEX`] (naming its position).
-    ///
-    /// # Examples
-    /// ```
-    /// use linops_core::IndexParam;
-    /// assert!(IndexParam::new(&[0, 7]).is_ok());
-    /// assert!(IndexParam::new(&[]).is_err());
-    /// # #[cfg(target_pointer_width = "64")]
-    /// assert!(IndexParam::new(&[1 << 32]).is_err());
-    /// ```
-    pub fn new(indices: &[usize]) -> Result<IndexParam> {
-        if indices.is_empty() {
-            return Err(Error::EmptyDimension {
-                context: "index array".into(),
-                rows: 0,
-                cols: 1,
-            });
-        }
-        if let Some(i) = indices.iter().position(|&v| v > Self::MAX_INDEX) {
-            check_index(&format!("index array entry {i}"), indices[i])?;
-        }
-        Ok(Self::from_u32(indices.iter().map(|&v| v as u32).collect()))
-    }
-
-    /// An index parameter from indices already in `u32`.
-    pub(crate) fn from_u32(data: Vec<u32>) -> IndexParam {
-        IndexParam {
-            key: crate::op::next_param_key(),
-            data: Arc::from(data),
-        }
-    }
-
-    /// The process-unique cache key.
-    ///
-    /// # Examples
-    /// ```
-    /// let (a, b) = (linops_core::IndexParam::new(&[0]).unwrap(), linops_core::IndexParam::new(&[0]).unwrap());
-    /// assert_ne!(a.key(), b.key());
-    /// ```
-    pub fn key(&self) -> u64 {
-        self.key
-    }
-
-    /// Number of indices.
-    ///
-    /// # Examples
-    /// ```
-    /// assert_eq!(linops_core::IndexParam::new(&[4, 5, 6]).unwrap().len(), 3);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.data.len()
-    }
-
-    /// Always false: an index parameter has at least one entry.
-    ///
-    /// # Examples
-    /// ```
-    /// assert!(!linops_core::IndexParam::new(&[0]).unwrap().is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    /// The indices.
-    ///
-    /// # Examples
-    /// ```
-    /// assert_eq!(linops_core::IndexParam::new(&[3, 1]).unwrap().indices(), &[3, 1]);
-    /// ```
-    pub fn indices(&self) -> &[u32] {
-        &self.data
-    }
-
-    /// The shared storage of the indices (a backend keeps a weak reference to it, to drop its
-    /// cached copy when the op dies).
-    ///
-    /// # Examples
-    /// ```
-    /// let p = linops_core::IndexParam::new(&[3, 1]).unwrap();
-    /// assert_eq!(&p.shared()[..], p.indices());
-    /// ```
-    pub fn shared(&self) -> &Arc<[u32]> {
-        &self.data
-    }
-}
-
-/// Checks that `value` fits an index parameter (`≤ IndexParam::MAX_INDEX`); `what` names it.
-pub(crate) fn check_index(what: &str, value: usize) -> Result<()> {
-    if value > IndexParam::MAX_INDEX {
-        return Err(Error::DeviceLimit {
-            what: what.to_string(),
-            requested: value as u64,
-            limit_name: "u32 index parameters (IndexParam::MAX_INDEX)".into(),
-            limit: IndexParam::MAX_INDEX as u64,
-        });
-    }
-    Ok(())
-}
-
-/// What a virtual buffer holds.
-///
-/// # Examples
-/// ```
-/// use linops_core::{BufferRole, DType, Op, Plan};
-/// let plan = Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).unwrap();
-/// assert!(matches!(plan.buffers()[plan.input().index()].role, BufferRole::Input));
-/// ```
-#[derive(Debug, Clone)]
-pub enum BufferRole {
-    /// The block `X` the op is applied to.
-    Input,
-    /// The result `op·X`.
-    Output,
-    /// A temporary.
-    Temp,
-    /// Operator parameters (values, converted to the plan's dtype by each backend).
-    Param(Param),
-    /// An index array (`u32` on every backend; `rows` indices, one column).
-    Index(IndexParam),
-}
-
-/// A virtual buffer: a `rows×cols` column-major matrix.
-///
-/// # Examples
-/// ```
-/// use linops_core::{DType, Op, Plan};
-/// let plan = Plan::new(&Op::identity(2).unwrap(), 2, 5, DType::F32).unwrap();
-/// assert_eq!(plan.buffers()[plan.output().index()].cols, 5);
-/// ```
-#[derive(Debug, Clone)]
-pub struct BufferDesc {
-    /// Rows.
-    pub rows: usize,
-    /// Columns.
-    pub cols: usize,
-    /// What it holds.
-    pub role: BufferRole,
-}
-
-/// One kernel launch of a plan: `output ← kernel(inputs, output)`.
-///
-/// # Examples
-/// ```
-/// use linops_core::{DType, Kernel, Op, Plan};
-/// let op = Op::dense(3, 2, vec![1.0; 6]).unwrap();
-/// let plan = Plan::new(&op, 2, 4, DType::F32).unwrap();
-/// assert!(matches!(plan.steps()[0].kernel, Kernel::Gemm { .. }));
-/// assert_eq!(plan.steps()[0].flops, 2 * 3 * 2 * 4);
-/// ```
-#[derive(Debug, Clone)]
-pub struct Step {
-    /// The kernel and its scalar parameters.
-    pub kernel: Kernel,
-    /// Buffers read, in the kernel's argument order.
-    pub inputs: Vec<BufId>,
-    /// Buffer written (and read, when the kernel accumulates with `beta != 0`).
-    pub output: BufId,
-    /// Floating-point operations.
-    pub flops: u64,
-    /// Bytes read and written, in the plan's dtype.
-    pub bytes: u64,
 }
 
 /// A lowered operator application, ready for any backend.
@@ -580,11 +290,11 @@ pub struct Plan {
     dtype: DType,
     buffers: Vec<BufferDesc>,
     steps: Vec<Step>,
-    input: BufId,
+    inputs: Vec<BufId>,
     output: BufId,
     source: String,
     normalized: String,
-    stats: NormStats,
+    stats: Rewrites,
     model: String,
     decisions: Vec<Decision>,
 }
@@ -675,39 +385,81 @@ impl Plan {
         let values = (dtype.size_bytes(), dtype.to_string());
         buffer_bytes("input block X", x_rows, x_cols, values.0, &values.1)?;
         buffer_bytes("output block Y", rows, x_cols, values.0, &values.1)?;
-        let mut stats = NormStats::default();
+        let mut stats = Rewrites::default();
         let mut norm = normalize::normalize_in(op, dtype, &mut stats)?;
         let mut decisions = Vec::new();
         if let Some(m) = model {
             norm = choose(norm, m, x_cols, dtype, &mut decisions)?;
         }
-        let mut cx = Lowering::new(dtype, x_cols);
-        let input = cx.buffer(x_rows, x_cols, BufferRole::Input);
-        let output = cx.buffer(rows, x_cols, BufferRole::Output);
-        norm.lower(&mut cx, input, output, 1.0, 0.0)?;
+        let mut plan = Plan::from_steps(
+            &format!("apply {}", op.describe()),
+            Some(op),
+            dtype,
+            &[(x_rows, x_cols)],
+            (rows, x_cols),
+            |cx, inputs, output| norm.lower(cx, inputs[0], output, 1.0, 0.0),
+        )?;
+        plan.source = op.describe();
+        plan.normalized = norm.describe();
+        plan.stats = stats;
+        plan.model = model.map_or_else(String::new, |m| m.name().to_string());
+        plan.decisions = decisions;
+        Ok(plan)
+    }
+
+    /// A plan over `inputs` (their shapes, bound in order to `BufferRole::Input(i)`) writing an
+    /// `out`-shaped output, whose steps `lower` records; `what` names it in error messages and
+    /// in [`Plan::explain`]. Every buffer's size and every parameter and scalar's range (and
+    /// the scale factors the caller wrote in `op`, see [`check_scale_factors`]) are checked
+    /// here, so all plans obey the same rules.
+    pub(crate) fn from_steps(
+        what: &str,
+        op: Option<&Op>,
+        dtype: DType,
+        inputs: &[(usize, usize)],
+        out: (usize, usize),
+        lower: impl FnOnce(&mut Lowering, &[BufId], BufId) -> Result<()>,
+    ) -> Result<Plan> {
+        let mut cx = Lowering::new(dtype, out.1, Some(lower_sub));
+        let ids: Vec<BufId> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, &(r, c))| cx.buffer(r, c, BufferRole::Input(i)))
+            .collect();
+        let output = cx.buffer(out.0, out.1, BufferRole::Output);
+        lower(&mut cx, &ids, output)?;
+        let values = (dtype.size_bytes(), dtype.to_string());
         for b in &cx.buffers {
-            let (what, (elem_bytes, elem)) = match b.role {
-                BufferRole::Input => ("input block X", (values.0, values.1.as_str())),
-                BufferRole::Output => ("output block Y", (values.0, values.1.as_str())),
-                BufferRole::Temp => ("temporary", (values.0, values.1.as_str())),
-                BufferRole::Param(_) => ("parameter array", (values.0, values.1.as_str())),
-                BufferRole::Index(_) => ("index array", (INDEX_BYTES, "u32")),
+            let (role, elem_bytes, elem) = match b.role {
+                BufferRole::Input(_) => ("input block", values.0, values.1.as_str()),
+                BufferRole::Output => ("output block", values.0, values.1.as_str()),
+                BufferRole::Temp => ("temporary", values.0, values.1.as_str()),
+                BufferRole::Param(_) => ("parameter array", values.0, values.1.as_str()),
+                BufferRole::Index(_) => ("index array", INDEX_BYTES, "u32"),
             };
-            let what = format!("{what} of {}", op.describe());
-            buffer_bytes(&what, b.rows, b.cols, elem_bytes, elem)?;
+            buffer_bytes(
+                &format!("{role} of {what}"),
+                b.rows,
+                b.cols,
+                elem_bytes,
+                elem,
+            )?;
         }
-        check_ranges(op, dtype, &cx.buffers, &cx.steps)?;
+        if let Some(op) = op {
+            check_parameters(op, dtype)?;
+        }
+        check_ranges(what, dtype, &cx.buffers, &cx.steps)?;
         Ok(Plan {
             dtype,
             buffers: cx.buffers,
             steps: cx.steps,
-            input,
+            inputs: ids,
             output,
-            source: op.describe(),
-            normalized: norm.describe(),
-            stats,
-            model: model.map_or_else(String::new, |m| m.name().to_string()),
-            decisions,
+            source: what.to_string(),
+            normalized: what.to_string(),
+            stats: Rewrites::default(),
+            model: String::new(),
+            decisions: Vec::new(),
         })
     }
 
@@ -749,15 +501,54 @@ impl Plan {
     pub fn steps(&self) -> &[Step] {
         &self.steps
     }
-    /// The input buffer X.
+    /// The input buffers, in the order [`crate::Backend::execute`] binds its matrices (an
+    /// operator plan has one, the block X; a random fill none).
     ///
     /// # Examples
     /// ```
     /// use linops_core::{DType, Op, Plan};
-    /// assert_eq!(Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).unwrap().input().0, 0);
+    /// let p = Plan::new(&Op::identity(2).unwrap(), 2, 1, DType::F32).unwrap();
+    /// assert_eq!(p.inputs()[0].0, 0);
     /// ```
-    pub fn input(&self) -> BufId {
-        self.input
+    pub fn inputs(&self) -> &[BufId] {
+        &self.inputs
+    }
+
+    /// Checks that `shapes` are the shapes of the plan's inputs, in order (what every backend
+    /// does before it runs the plan).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a wrong number of inputs, [`Error::ShapeMismatch`] naming
+    /// the input whose shape differs.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// let p = Plan::new(&Op::identity(2).unwrap(), 2, 3, DType::F32).unwrap();
+    /// assert!(p.check_inputs(&[(2, 3)]).is_ok());
+    /// assert!(p.check_inputs(&[(3, 2)]).is_err());
+    /// assert!(p.check_inputs(&[(2, 3), (2, 3)]).is_err());
+    /// ```
+    pub fn check_inputs(&self, shapes: &[(usize, usize)]) -> Result<()> {
+        if shapes.len() != self.inputs.len() {
+            return Err(Error::InvalidArgument(format!(
+                "execute {}: the plan takes {} inputs, got {}",
+                self.source,
+                self.inputs.len(),
+                shapes.len()
+            )));
+        }
+        for (i, (&id, &found)) in self.inputs.iter().zip(shapes).enumerate() {
+            let want = self.shape_of(id);
+            if found != want {
+                return Err(Error::ShapeMismatch {
+                    context: format!("execute {}: input {i}", self.source),
+                    expected: format!("{}x{}", want.0, want.1),
+                    found: format!("{}x{}", found.0, found.1),
+                });
+            }
+        }
+        Ok(())
     }
     /// The output buffer op·X.
     ///
@@ -790,7 +581,7 @@ impl Plan {
     /// let p = Plan::new(&Op::product(vec![a.clone(), a]).unwrap().t(), 2, 1, DType::F32).unwrap();
     /// assert_eq!(p.stats().transposes_pushed, 1);
     /// ```
-    pub fn stats(&self) -> &NormStats {
+    pub fn stats(&self) -> &Rewrites {
         &self.stats
     }
     /// Total FLOPs of all steps.
@@ -818,192 +609,5 @@ impl Plan {
         self.steps
             .iter()
             .fold(0u64, |t, s| t.saturating_add(s.bytes))
-    }
-}
-
-/// The lowering context: allocates virtual buffers and records steps. Leaves use it in
-/// [`crate::LeafOp::lower`].
-///
-/// # Examples
-/// A custom leaf `2·I` lowered through a temporary (a real leaf would use one step):
-/// ```
-/// use linops_core::{BufId, DType, HostMat, Kernel, LeafOp, Lowering, Op, Plan, Result};
-/// #[derive(Debug)]
-/// struct TwiceIdentity(usize);
-/// impl LeafOp for TwiceIdentity {
-///     fn name(&self) -> &'static str { "twice_identity" }
-///     fn shape(&self) -> (usize, usize) { (self.0, self.0) }
-///     fn to_dense(&self) -> HostMat { HostMat::from_fn(self.0, self.0, |i, j| if i == j { 2.0 } else { 0.0 }) }
-///     fn param_count(&self) -> usize { 0 }
-///     fn lower(&self, cx: &mut Lowering, _t: bool, x: BufId, out: BufId, alpha: f64, beta: f64) -> Result<()> {
-///         let t = cx.temp(self.0, cx.batch());
-///         cx.push(Kernel::Axpby { alpha: 2.0, beta: 0.0 }, vec![x], t)?;
-///         cx.push(Kernel::Axpby { alpha, beta }, vec![t], out)?;
-///         cx.release(t);
-///         Ok(())
-///     }
-/// }
-/// let plan = Plan::new(&Op::leaf(TwiceIdentity(3)), 3, 2, DType::F64).unwrap();
-/// assert_eq!(plan.steps().len(), 2);
-/// assert_eq!(plan.shape_of(plan.steps()[0].output), (3, 2));
-/// ```
-#[derive(Debug)]
-pub struct Lowering {
-    dtype: DType,
-    batch: usize,
-    buffers: Vec<BufferDesc>,
-    steps: Vec<Step>,
-    params: HashMap<u64, BufId>,
-    free: Vec<BufId>,
-}
-
-impl Lowering {
-    fn new(dtype: DType, batch: usize) -> Self {
-        Self {
-            dtype,
-            batch,
-            buffers: Vec::new(),
-            steps: Vec::new(),
-            params: HashMap::new(),
-            free: Vec::new(),
-        }
-    }
-
-    fn buffer(&mut self, rows: usize, cols: usize, role: BufferRole) -> BufId {
-        self.buffers.push(BufferDesc { rows, cols, role });
-        BufId((self.buffers.len() - 1) as u32)
-    }
-
-    /// Number of columns of the block being transformed.
-    ///
-    /// See the example on [`Lowering`].
-    pub fn batch(&self) -> usize {
-        self.batch
-    }
-
-    /// The dtype the plan computes in.
-    ///
-    /// See the example on [`Lowering`].
-    pub fn dtype(&self) -> DType {
-        self.dtype
-    }
-
-    /// A temporary `rows×cols` buffer, reusing a released one of the same shape when possible.
-    ///
-    /// See the example on [`Lowering`].
-    pub fn temp(&mut self, rows: usize, cols: usize) -> BufId {
-        if let Some(pos) = self.free.iter().position(|b| {
-            let d = &self.buffers[b.index()];
-            d.rows == rows && d.cols == cols
-        }) {
-            return self.free.swap_remove(pos);
-        }
-        self.buffer(rows, cols, BufferRole::Temp)
-    }
-
-    /// Marks a temporary as dead: later `temp` calls may reuse it. Non-temporaries are ignored.
-    ///
-    /// See the example on [`Lowering`].
-    pub fn release(&mut self, id: BufId) {
-        if matches!(self.buffers[id.index()].role, BufferRole::Temp) && !self.free.contains(&id) {
-            self.free.push(id);
-        }
-    }
-
-    /// The buffer holding parameter `p` (one buffer per parameter array per plan).
-    ///
-    /// See the example on [`Lowering`].
-    pub fn param(&mut self, p: &Param) -> BufId {
-        if let Some(id) = self.params.get(&p.key) {
-            return *id;
-        }
-        let id = self.buffer(p.rows, p.cols, BufferRole::Param(p.clone()));
-        self.params.insert(p.key, id);
-        id
-    }
-
-    /// The buffer holding the index parameter `p` (`len×1`; one buffer per array per plan).
-    ///
-    /// # Examples
-    /// ```
-    /// use linops_core::{DType, IndexParam, Kernel, Plan, Op, op::Permutation};
-    /// let op = Op::leaf(Permutation::new(vec![1, 0]).unwrap());
-    /// let plan = Plan::new(&op, 2, 3, DType::F64).unwrap();
-    /// let gather = &plan.steps()[0];
-    /// assert!(matches!(gather.kernel, Kernel::Gather { .. }));
-    /// assert_eq!(plan.shape_of(gather.inputs[0]), (2, 1));
-    /// ```
-    pub fn index(&mut self, p: &IndexParam) -> BufId {
-        if let Some(id) = self.params.get(&p.key) {
-            return *id;
-        }
-        let id = self.buffer(p.len(), 1, BufferRole::Index(p.clone()));
-        self.params.insert(p.key, id);
-        id
-    }
-
-    /// `(rows, cols)` of a buffer.
-    ///
-    /// See the example on [`Lowering`].
-    pub fn shape_of(&self, id: BufId) -> (usize, usize) {
-        let b = &self.buffers[id.index()];
-        (b.rows, b.cols)
-    }
-
-    /// Appends a step after checking the shapes and kinds of its arguments, and computes its
-    /// cost: the kernel's elements of the plan's dtype, plus [`INDEX_BYTES`] per entry of its
-    /// index inputs ([`Kernel::index_inputs`]).
-    ///
-    /// # Errors
-    /// [`Error::ShapeMismatch`] when the argument shapes do not fit the kernel,
-    /// [`Error::InvalidArgument`] when an index input is not an index array (or a value input
-    /// is one), or the output is an input or a parameter (planner bugs: caught here so that no
-    /// backend ever runs a kernel on inconsistent arguments).
-    ///
-    /// See the example on [`Lowering`].
-    pub fn push(&mut self, kernel: Kernel, inputs: Vec<BufId>, output: BufId) -> Result<()> {
-        let shapes: Vec<(usize, usize)> = inputs.iter().map(|b| self.shape_of(*b)).collect();
-        let out = self.shape_of(output);
-        if inputs.contains(&output) {
-            return Err(Error::InvalidArgument(format!(
-                "planner bug: {} reads its own output",
-                kernel.label()
-            )));
-        }
-        let (flops, elems) = kernel.check_and_cost(&shapes, out)?;
-        let index_inputs = kernel.index_inputs();
-        let mut index_entries = 0u64;
-        for (i, b) in inputs.iter().enumerate() {
-            let is_index = matches!(self.buffers[b.index()].role, BufferRole::Index(_));
-            if is_index != index_inputs.contains(&i) {
-                return Err(Error::InvalidArgument(format!(
-                    "planner bug: input {i} of {} {} an index array",
-                    kernel.label(),
-                    if is_index { "must not be" } else { "must be" }
-                )));
-            }
-            if is_index {
-                index_entries = index_entries.saturating_add(shapes[i].0 as u64);
-            }
-        }
-        if matches!(
-            self.buffers[output.index()].role,
-            BufferRole::Param(_) | BufferRole::Index(_)
-        ) {
-            return Err(Error::InvalidArgument(format!(
-                "planner bug: {} writes a parameter",
-                kernel.label()
-            )));
-        }
-        self.steps.push(Step {
-            kernel,
-            inputs,
-            output,
-            flops,
-            bytes: elems
-                .saturating_mul(self.dtype.size_bytes())
-                .saturating_add(index_entries.saturating_mul(INDEX_BYTES)),
-        });
-        Ok(())
     }
 }

@@ -18,7 +18,7 @@
 //!   ([`super::fold`]), so it costs no pass of its own.
 
 use super::Lowering;
-use crate::{BufId, DType, Error, Op, Result};
+use crate::{BufId, DType, Error, Link, Op, Result};
 
 /// Counts of the rewrites normalization performed (shown by `explain()`).
 ///
@@ -30,7 +30,7 @@ use crate::{BufId, DType, Error, Op, Result};
 /// assert_eq!(p.stats().diagonals_merged, 1);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NormStats {
+pub struct Rewrites {
     /// Transposes moved from an inner node to its children.
     pub transposes_pushed: usize,
     /// Nested products spliced into their parent.
@@ -48,15 +48,15 @@ pub struct NormStats {
     pub permutations_folded: usize,
 }
 
-impl NormStats {
+impl Rewrites {
     /// Whether normalization changed anything.
     ///
     /// # Examples
     /// ```
-    /// assert!(!linops_core::NormStats::default().any());
+    /// assert!(!linops_core::Rewrites::default().any());
     /// ```
     pub fn any(&self) -> bool {
-        *self != NormStats::default()
+        *self != Rewrites::default()
     }
 }
 
@@ -64,13 +64,13 @@ impl NormStats {
 ///
 /// # Examples
 /// ```
-/// use linops_core::{Op, NormStats, plan::normalize::normalize};
+/// use linops_core::{Op, Rewrites, plan::normalize::normalize};
 /// let a = Op::dense(2, 3, vec![1.0; 6]).unwrap();
-/// let n = normalize(&Op::product(vec![a.t(), a.clone()]).unwrap().t(), &mut NormStats::default()).unwrap();
+/// let n = normalize(&Op::product(vec![a.t(), a.clone()]).unwrap().t(), &mut Rewrites::default()).unwrap();
 /// assert_eq!(n.describe(), "product(dense[2x3]ᵀ, dense[2x3])");
 /// ```
 #[derive(Debug, Clone)]
-pub enum Norm {
+pub enum NormalForm {
     /// A leaf (its `Op` is a leaf variant), transposed or not.
     Leaf {
         /// The leaf.
@@ -79,11 +79,11 @@ pub enum Norm {
         transposed: bool,
     },
     /// `s·A` with `A` not itself scaled.
-    Scaled(f64, Box<Norm>),
+    Scaled(f64, Box<NormalForm>),
     /// `A₁·…·A_k`, `k ≥ 2`, no factor a product or scaled.
-    Product(Vec<Norm>),
+    Product(Vec<NormalForm>),
     /// `A₁ + … + A_k`, `k ≥ 2`, no term a sum.
-    Sum(Vec<Norm>),
+    Sum(Vec<NormalForm>),
 }
 
 /// Normalizes `op` for `f64` computation, recording the rewrites in `stats` (see
@@ -94,12 +94,12 @@ pub enum Norm {
 ///
 /// # Examples
 /// ```
-/// use linops_core::{Op, NormStats, plan::normalize::normalize};
+/// use linops_core::{Op, Rewrites, plan::normalize::normalize};
 /// let i = Op::identity(2).unwrap();
-/// let n = normalize(&Op::product(vec![i.clone(), i]).unwrap(), &mut NormStats::default()).unwrap();
+/// let n = normalize(&Op::product(vec![i.clone(), i]).unwrap(), &mut Rewrites::default()).unwrap();
 /// assert_eq!(n.describe(), "identity[2]");
 /// ```
-pub fn normalize(op: &Op, stats: &mut NormStats) -> Result<Norm> {
+pub fn normalize(op: &Op, stats: &mut Rewrites) -> Result<NormalForm> {
     normalize_in(op, DType::F64, stats)
 }
 
@@ -118,16 +118,16 @@ pub fn normalize(op: &Op, stats: &mut NormStats) -> Result<Norm> {
 ///
 /// # Examples
 /// ```
-/// use linops_core::{DType, Op, NormStats, plan::normalize::normalize_in};
+/// use linops_core::{DType, Op, Rewrites, plan::normalize::normalize_in};
 /// let d = Op::diagonal(vec![1e20, 2.0]).unwrap();
 /// let dd = Op::product(vec![d.clone(), d]).unwrap();
 /// // In f64 the two diagonals merge; in f32 1e40 is out of range, so they stay apart.
-/// let n64 = normalize_in(&dd, DType::F64, &mut NormStats::default()).unwrap();
+/// let n64 = normalize_in(&dd, DType::F64, &mut Rewrites::default()).unwrap();
 /// assert_eq!(n64.describe(), "diagonal[2]");
-/// let n32 = normalize_in(&dd, DType::F32, &mut NormStats::default()).unwrap();
+/// let n32 = normalize_in(&dd, DType::F32, &mut Rewrites::default()).unwrap();
 /// assert_eq!(n32.describe(), "product(diagonal[2], diagonal[2])");
 /// ```
-pub fn normalize_in(op: &Op, dtype: DType, stats: &mut NormStats) -> Result<Norm> {
+pub fn normalize_in(op: &Op, dtype: DType, stats: &mut Rewrites) -> Result<NormalForm> {
     push(op, false, Range(dtype), stats)
 }
 
@@ -201,20 +201,20 @@ impl Diag {
         }
     }
 
-    fn into_norm(self) -> Result<Norm> {
+    fn into_norm(self) -> Result<NormalForm> {
         Ok(match self {
             Diag::Scalar(c, n) => {
-                let i = Norm::Leaf {
+                let i = NormalForm::Leaf {
                     op: Op::identity(n)?,
                     transposed: false,
                 };
                 if c == 1.0 {
                     i
                 } else {
-                    Norm::Scaled(c, Box::new(i))
+                    NormalForm::Scaled(c, Box::new(i))
                 }
             }
-            Diag::Values(v) => Norm::Leaf {
+            Diag::Values(v) => NormalForm::Leaf {
                 op: Op::diagonal(v)?,
                 transposed: false,
             },
@@ -223,29 +223,29 @@ impl Diag {
 }
 
 /// Whether `n` is a diagonal operand (without building its values).
-fn is_diag(n: &Norm) -> bool {
+fn is_diag(n: &NormalForm) -> bool {
     match n {
-        Norm::Leaf {
+        NormalForm::Leaf {
             op: Op::Diagonal(_) | Op::Identity(_),
             ..
         } => true,
-        Norm::Scaled(_, inner) => is_diag(inner),
+        NormalForm::Scaled(_, inner) => is_diag(inner),
         _ => false,
     }
 }
 
 /// The diagonal `n` stands for, when it is one and its scale stays in range.
-fn as_diag(n: &Norm, r: Range) -> Option<Diag> {
+fn as_diag(n: &NormalForm, r: Range) -> Option<Diag> {
     match n {
-        Norm::Leaf {
+        NormalForm::Leaf {
             op: Op::Diagonal(d),
             ..
         } => Some(Diag::Values(d.values().to_vec())),
-        Norm::Leaf {
+        NormalForm::Leaf {
             op: Op::Identity(i),
             ..
         } => Some(Diag::Scalar(1.0, i.dim())),
-        Norm::Scaled(s, inner) => as_diag(inner, r)?.map(|x| r.mul(x, *s)),
+        NormalForm::Scaled(s, inner) => as_diag(inner, r)?.map(|x| r.mul(x, *s)),
         _ => None,
     }
 }
@@ -257,7 +257,7 @@ fn is_composite(op: &Op) -> bool {
     )
 }
 
-fn push(op: &Op, t: bool, r: Range, stats: &mut NormStats) -> Result<Norm> {
+fn push(op: &Op, t: bool, r: Range, stats: &mut Rewrites) -> Result<NormalForm> {
     match op {
         Op::Transpose(inner) => {
             if is_composite(inner.inner()) {
@@ -287,7 +287,7 @@ fn push(op: &Op, t: bool, r: Range, stats: &mut NormStats) -> Result<Norm> {
         }
         leaf => {
             let symmetric = leaf.as_leaf().is_some_and(|l| l.is_symmetric());
-            Ok(Norm::Leaf {
+            Ok(NormalForm::Leaf {
                 op: leaf.clone(),
                 transposed: t && !symmetric,
             })
@@ -295,9 +295,9 @@ fn push(op: &Op, t: bool, r: Range, stats: &mut NormStats) -> Result<Norm> {
     }
 }
 
-fn scale(s: f64, n: Norm, r: Range, stats: &mut NormStats) -> Result<Norm> {
+fn scale(s: f64, n: NormalForm, r: Range, stats: &mut Rewrites) -> Result<NormalForm> {
     match n {
-        Norm::Scaled(s2, inner) => {
+        NormalForm::Scaled(s2, inner) => {
             // Scale factors multiply in f64; a product outside the compute range is reported by
             // the plan's range check, not here.
             stats.scalars_merged += 1;
@@ -308,9 +308,9 @@ fn scale(s: f64, n: Norm, r: Range, stats: &mut NormStats) -> Result<Norm> {
                 stats.scalars_merged += 1;
                 d.into_norm()
             }
-            None => Ok(Norm::Scaled(s, Box::new(n))),
+            None => Ok(NormalForm::Scaled(s, Box::new(n))),
         },
-        Norm::Product(mut factors) => {
+        NormalForm::Product(mut factors) => {
             for pos in 0..factors.len() {
                 if !is_diag(&factors[pos]) {
                     continue;
@@ -318,33 +318,36 @@ fn scale(s: f64, n: Norm, r: Range, stats: &mut NormStats) -> Result<Norm> {
                 if let Some(d) = as_diag(&factors[pos], r).and_then(|d| d.map(|x| r.mul(x, s))) {
                     stats.scalars_merged += 1;
                     factors[pos] = d.into_norm()?;
-                    return Ok(Norm::Product(factors));
+                    return Ok(NormalForm::Product(factors));
                 }
             }
-            Ok(Norm::Scaled(s, Box::new(Norm::Product(factors))))
+            Ok(NormalForm::Scaled(
+                s,
+                Box::new(NormalForm::Product(factors)),
+            ))
         }
-        n => Ok(Norm::Scaled(s, Box::new(n))),
+        n => Ok(NormalForm::Scaled(s, Box::new(n))),
     }
 }
 
-fn product(factors: Vec<Norm>, r: Range, stats: &mut NormStats) -> Result<Norm> {
+fn product(factors: Vec<NormalForm>, r: Range, stats: &mut Rewrites) -> Result<NormalForm> {
     let n_rows = factors[0].shape().0;
     let mut s = 1.0;
-    let mut flat: Vec<Norm> = Vec::new();
+    let mut flat: Vec<NormalForm> = Vec::new();
     let mut pending = factors;
     pending.reverse();
     while let Some(f) = pending.pop() {
         match f {
-            Norm::Scaled(k, inner) => {
+            NormalForm::Scaled(k, inner) => {
                 stats.scalars_merged += 1;
                 s *= k;
                 pending.push(*inner);
             }
-            Norm::Product(inner) => {
+            NormalForm::Product(inner) => {
                 stats.products_flattened += 1;
                 pending.extend(inner.into_iter().rev());
             }
-            Norm::Leaf {
+            NormalForm::Leaf {
                 op: Op::Identity(_),
                 ..
             } => stats.identities_dropped += 1,
@@ -385,12 +388,12 @@ fn product(factors: Vec<Norm>, r: Range, stats: &mut NormStats) -> Result<Norm> 
         }
     }
     let body = match flat.len() {
-        0 => Norm::Leaf {
+        0 => NormalForm::Leaf {
             op: Op::identity(n_rows)?,
             transposed: false,
         },
         1 => flat.pop().expect("one factor"),
-        _ => Norm::Product(flat),
+        _ => NormalForm::Product(flat),
     };
     Ok(if s == 1.0 {
         body
@@ -399,14 +402,14 @@ fn product(factors: Vec<Norm>, r: Range, stats: &mut NormStats) -> Result<Norm> 
     })
 }
 
-fn sum(terms: Vec<Norm>, r: Range, stats: &mut NormStats) -> Result<Norm> {
-    let mut flat: Vec<Norm> = Vec::new();
+fn sum(terms: Vec<NormalForm>, r: Range, stats: &mut Rewrites) -> Result<NormalForm> {
+    let mut flat: Vec<NormalForm> = Vec::new();
     // The running merge of the diagonal terms: its position in `flat`, value and term count.
     let mut acc: Option<(usize, Diag, usize)> = None;
     let mut pending = terms;
     pending.reverse();
     while let Some(t) = pending.pop() {
-        if let Norm::Sum(inner) = t {
+        if let NormalForm::Sum(inner) = t {
             stats.sums_flattened += 1;
             pending.extend(inner.into_iter().rev());
             continue;
@@ -439,28 +442,28 @@ fn sum(terms: Vec<Norm>, r: Range, stats: &mut NormStats) -> Result<Norm> {
     Ok(if flat.len() == 1 {
         flat.pop().expect("one term")
     } else {
-        Norm::Sum(flat)
+        NormalForm::Sum(flat)
     })
 }
 
-impl Norm {
+impl NormalForm {
     /// `(rows, cols)`.
     ///
     /// # Examples
     /// ```
-    /// use linops_core::{Op, NormStats, plan::normalize::normalize};
+    /// use linops_core::{Op, Rewrites, plan::normalize::normalize};
     /// let a = Op::dense(2, 3, vec![1.0; 6]).unwrap();
-    /// assert_eq!(normalize(&a.t(), &mut NormStats::default()).unwrap().shape(), (3, 2));
+    /// assert_eq!(normalize(&a.t(), &mut Rewrites::default()).unwrap().shape(), (3, 2));
     /// ```
     pub fn shape(&self) -> (usize, usize) {
         match self {
-            Norm::Leaf { op, transposed } => {
+            NormalForm::Leaf { op, transposed } => {
                 let (r, c) = op.shape();
                 if *transposed { (c, r) } else { (r, c) }
             }
-            Norm::Scaled(_, n) => n.shape(),
-            Norm::Product(f) => (f[0].shape().0, f[f.len() - 1].shape().1),
-            Norm::Sum(t) => t[0].shape(),
+            NormalForm::Scaled(_, n) => n.shape(),
+            NormalForm::Product(f) => (f[0].shape().0, f[f.len() - 1].shape().1),
+            NormalForm::Sum(t) => t[0].shape(),
         }
     }
 
@@ -468,31 +471,37 @@ impl Norm {
     ///
     /// # Examples
     /// ```
-    /// use linops_core::{Op, NormStats, plan::normalize::normalize};
+    /// use linops_core::{Op, Rewrites, plan::normalize::normalize};
     /// let a = Op::dense(2, 2, vec![1.0; 4]).unwrap();
-    /// let n = normalize(&a.scaled(2.0).unwrap(), &mut NormStats::default()).unwrap();
+    /// let n = normalize(&a.scaled(2.0).unwrap(), &mut Rewrites::default()).unwrap();
     /// assert_eq!(n.describe(), "2·dense[2]");
     /// // a scaled identity stays symbolic (no array of n ones)
-    /// let n = normalize(&Op::identity(2).unwrap().scaled(2.0).unwrap(), &mut NormStats::default()).unwrap();
+    /// let n = normalize(&Op::identity(2).unwrap().scaled(2.0).unwrap(), &mut Rewrites::default()).unwrap();
     /// assert_eq!(n.describe(), "2·identity[2]");
     /// ```
     pub fn describe(&self) -> String {
         match self {
-            Norm::Leaf { op, transposed } => {
+            NormalForm::Leaf { op, transposed } => {
                 if *transposed {
                     format!("{}ᵀ", op.describe())
                 } else {
                     op.describe()
                 }
             }
-            Norm::Scaled(s, n) => format!("{s}·{}", n.describe()),
-            Norm::Product(f) => format!(
+            NormalForm::Scaled(s, n) => format!("{s}·{}", n.describe()),
+            NormalForm::Product(f) => format!(
                 "product({})",
-                f.iter().map(Norm::describe).collect::<Vec<_>>().join(", ")
+                f.iter()
+                    .map(NormalForm::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-            Norm::Sum(t) => format!(
+            NormalForm::Sum(t) => format!(
                 "sum({})",
-                t.iter().map(Norm::describe).collect::<Vec<_>>().join(", ")
+                t.iter()
+                    .map(NormalForm::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -507,33 +516,28 @@ impl Norm {
         beta: f64,
     ) -> Result<()> {
         match self {
-            Norm::Leaf { op, transposed } => op
+            NormalForm::Leaf { op, transposed } => op
                 .as_leaf()
                 .ok_or_else(|| {
                     Error::InvalidArgument("planner bug: non-leaf in leaf position".into())
                 })?
                 .lower(cx, *transposed, x, out, alpha, beta),
-            Norm::Scaled(s, inner) => inner.lower(cx, x, out, alpha * s, beta),
-            Norm::Product(factors) => {
+            NormalForm::Scaled(s, inner) => inner.lower(cx, x, out, alpha * s, beta),
+            NormalForm::Product(factors) => {
                 // Intermediates are this product's own temporaries, released after their one
                 // reader; `x` belongs to the caller (a sum may still read it) and is never released.
-                let batch = cx.shape_of(x).1;
-                let mut cur = x;
-                for f in factors[1..].iter().rev() {
-                    let t = cx.temp(f.shape().0, batch);
-                    f.lower(cx, cur, t, 1.0, 0.0)?;
-                    if cur != x {
-                        cx.release(cur);
-                    }
-                    cur = t;
-                }
-                factors[0].lower(cx, cur, out, alpha, beta)?;
-                if cur != x {
-                    cx.release(cur);
-                }
-                Ok(())
+                let links = factors
+                    .iter()
+                    .rev()
+                    .map(|f| {
+                        Link::new(f.shape().0, move |cx: &mut Lowering, i, o, a, b| {
+                            f.lower(cx, i, o, a, b)
+                        })
+                    })
+                    .collect();
+                cx.chain(x, out, alpha, beta, links)
             }
-            Norm::Sum(terms) => {
+            NormalForm::Sum(terms) => {
                 terms[0].lower(cx, x, out, alpha, beta)?;
                 for t in &terms[1..] {
                     t.lower(cx, x, out, alpha, 1.0)?;

@@ -125,3 +125,16 @@ impl GpuEncoder {
         )
     }
 }
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::Dct {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &crate::backend::Args<'_>,
+        out: &GpuMat,
+    ) -> Result<()> {
+        let (alpha, beta) = (self.alpha as f32, self.beta as f32);
+        cx.enc
+            .dct(self.inverse, alpha, args.mat(0)?, args.mat(1)?, beta, out)
+    }
+}

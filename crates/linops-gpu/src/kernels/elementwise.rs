@@ -29,6 +29,10 @@ crate::uniform_struct! {
         rows: u32,
         alpha: f32,
         beta: f32,
+        offset: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
     }
 }
 
@@ -43,22 +47,39 @@ impl GpuEncoder {
         alpha: f32,
         beta: f32,
     ) -> Result<()> {
-        let params = EwParams {
-            len: to_u32("elements", x.len())?,
-            rows: to_u32("rows", x.rows())?,
-            alpha,
-            beta,
-        };
-        let max = self.device.limits().max_compute_workgroups_per_dimension;
-        let groups = self.check_workgroups(entry, grid_2d(x.len() as u64, u64::from(WG), max))?;
         let mut mats = vec![(0, x), (2, y)];
         if let Some(d) = d {
             mats.push((1, d));
         }
+        self.elementwise_at(entry, x, &mats, (alpha, beta), 0)
+    }
+
+    /// Records one elementwise dispatch over the elements of `over`, binding `mats`.
+    fn elementwise_at(
+        &mut self,
+        entry: &'static str,
+        over: &GpuMat,
+        mats: &[(u32, &GpuMat)],
+        (alpha, beta): (f32, f32),
+        offset: usize,
+    ) -> Result<()> {
+        let params = EwParams {
+            len: to_u32("elements", over.len())?,
+            rows: to_u32("rows", over.rows())?,
+            alpha,
+            beta,
+            offset: to_u32("offset", offset)?,
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
+        };
+        let max = self.device.limits().max_compute_workgroups_per_dimension;
+        let groups =
+            self.check_workgroups(entry, grid_2d(over.len() as u64, u64::from(WG), max))?;
         self.record(
             entry,
             &[("WG", f64::from(WG))],
-            &mats,
+            mats,
             bytemuck::bytes_of(&params),
             3,
             groups,
@@ -151,5 +172,105 @@ impl GpuEncoder {
             });
         }
         self.elementwise(entry, x, Some(d), y, alpha, 0.0)
+    }
+
+    /// Records y = alpha in every element.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if y belongs to another device; [`Error::Backend`] on device
+    /// errors.
+    ///
+    /// # Examples
+    /// ```
+    /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+    /// let y = dev.alloc(1, 3).unwrap();
+    /// let mut enc = dev.encoder();
+    /// enc.fill(0.0, &y).unwrap();
+    /// enc.submit().unwrap();
+    /// assert_eq!(dev.download(&y).unwrap(), vec![0.0; 3]);
+    /// ```
+    pub fn fill(&mut self, alpha: f32, y: &GpuMat) -> Result<()> {
+        self.elementwise_at("fill", y, &[(2, y)], (alpha, 0.0), 0)
+    }
+
+    /// Records y\[:, offset..offset + x.cols()\] = x (a column-block copy).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if the row counts differ or the block does not fit in y;
+    /// [`Error::InvalidArgument`] if y is x, a matrix of another device, or an index overflows
+    /// u32; [`Error::Backend`] on device errors.
+    ///
+    /// # Examples
+    /// ```
+    /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+    /// let x = dev.upload(2, 1, &[1.0, 2.0]).unwrap();
+    /// let y = dev.zeros(2, 3).unwrap();
+    /// let mut enc = dev.encoder();
+    /// enc.copy_cols(&x, 1, &y).unwrap();
+    /// enc.submit().unwrap();
+    /// assert_eq!(dev.download(&y).unwrap(), vec![0.0, 0.0, 1.0, 2.0, 0.0, 0.0]);
+    /// ```
+    pub fn copy_cols(&mut self, x: &GpuMat, offset: usize, y: &GpuMat) -> Result<()> {
+        if x.rows() != y.rows() || offset.checked_add(x.cols()).is_none_or(|e| e > y.cols()) {
+            return Err(Error::ShapeMismatch {
+                context: "copy_cols: x into y".into(),
+                expected: format!(
+                    "x of {} rows and at most {} columns from column {offset}",
+                    y.rows(),
+                    y.cols().saturating_sub(offset)
+                ),
+                found: format!("{}x{}", x.rows(), x.cols()),
+            });
+        }
+        check_distinct("copy_cols", y, &[x])?;
+        // offset·rows ≤ y.len(), which fits the binding; to_u32 checks it fits the shader.
+        let start = offset * y.rows();
+        to_u32("copy_cols: end of the block", start + x.len())?;
+        self.elementwise_at("copy_cols", x, &[(0, x), (2, y)], (1.0, 0.0), start)
+    }
+}
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::Axpby {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &crate::backend::Args<'_>,
+        out: &GpuMat,
+    ) -> Result<()> {
+        cx.enc
+            .axpby(self.alpha as f32, args.mat(0)?, self.beta as f32, out)
+    }
+}
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::DiagScale {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &crate::backend::Args<'_>,
+        out: &GpuMat,
+    ) -> Result<()> {
+        let alpha = self.alpha as f32;
+        if self.beta == 0.0 {
+            return cx
+                .enc
+                .diag_scale(alpha, args.mat(0)?, args.mat(1)?, out, Side::Left);
+        }
+        let t = cx.dev.alloc(out.rows(), out.cols())?;
+        cx.enc
+            .diag_scale(alpha, args.mat(0)?, args.mat(1)?, &t, Side::Left)?;
+        cx.enc.axpby(1.0, &t, self.beta as f32, out)?;
+        cx.scratch.push(t);
+        Ok(())
+    }
+}
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::CopyCols {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &crate::backend::Args<'_>,
+        out: &GpuMat,
+    ) -> Result<()> {
+        cx.enc.copy_cols(args.mat(0)?, self.offset, out)
     }
 }

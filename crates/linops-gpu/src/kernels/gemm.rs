@@ -539,3 +539,33 @@ pub(crate) enum TileRule {
     /// For blocks of `m` rows: the smallest tile whose rows cover `m`, else the largest.
     CoverRows(usize),
 }
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::Gemm {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &crate::backend::Args<'_>,
+        out: &GpuMat,
+    ) -> Result<()> {
+        if self.alpha == 0.0 {
+            // BLAS semantics: the product is not formed.
+            if self.beta == 0.0 {
+                return cx.enc.fill(0.0, out);
+            }
+            let t = cx.dev.alloc(out.rows(), out.cols())?;
+            cx.enc.scale(self.beta as f32, out, &t)?;
+            cx.enc.scale(1.0, &t, out)?;
+            cx.scratch.push(t);
+            return Ok(());
+        }
+        let (a, b) = (args.mat(0)?, args.mat(1)?);
+        let k = if self.trans_a { a.rows() } else { a.cols() };
+        let gemm = GemmArgs::new(out.rows(), out.cols(), k)
+            .with_trans_a(self.trans_a)
+            .with_trans_b(self.trans_b)
+            .with_alpha(self.alpha as f32)
+            .with_beta(self.beta as f32)
+            .with_ld(a.rows(), b.rows(), out.rows());
+        cx.enc.gemm(&gemm, a, b, out)
+    }
+}

@@ -31,23 +31,31 @@ crate::uniform_struct! {
         dist: u32,
         blocks_per_col: u32,
         total: u32,
+        alpha: f32,
+        trans: u32,
         _pad0: u32,
-        _pad1: u32,
-        _pad2: u32,
     }
 }
 
 impl GpuEncoder {
-    fn fill(
+    #[allow(clippy::too_many_arguments)]
+    fn philox_dispatch(
         &mut self,
         entry: &'static str,
         rng: RngState,
         dist: Dist,
-        i0: usize,
-        j0: usize,
+        (i0, j0): (usize, usize),
+        (rows, cols): (usize, usize),
+        (alpha, trans): (f32, bool),
         out: &GpuMat,
     ) -> Result<()> {
-        let (rows, cols) = (out.rows(), out.cols());
+        if rows.checked_mul(cols) != Some(out.len()) {
+            return Err(Error::ShapeMismatch {
+                context: format!("{entry}: out"),
+                expected: format!("{} elements", rows.saturating_mul(cols)),
+                found: format!("{}x{}", out.rows(), out.cols()),
+            });
+        }
         // Rows up to i0 + rows + 3 (block rounding) and columns up to j0 + cols - 1 must be u32.
         let last_row = i0.checked_add(rows).and_then(|v| v.checked_add(3));
         let last_col = j0.checked_add(cols - 1);
@@ -72,9 +80,9 @@ impl GpuEncoder {
             total: u32::try_from(total).map_err(|_| {
                 Error::InvalidArgument(format!("{entry}: {total} Philox blocks exceed u32"))
             })?,
+            alpha,
+            trans: u32::from(trans),
             _pad0: 0,
-            _pad1: 0,
-            _pad2: 0,
         };
         let max = self.device.limits().max_compute_workgroups_per_dimension;
         let groups = self.check_workgroups(entry, grid_2d(total, u64::from(WG), max))?;
@@ -107,7 +115,16 @@ impl GpuEncoder {
     /// assert_eq!(bits, vec![0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]); // Random123 KAT
     /// ```
     pub fn philox_fill(&mut self, rng: RngState, i0: usize, j0: usize, out: &GpuMat) -> Result<()> {
-        self.fill("philox_bits", rng, Dist::Uniform, i0, j0, out)
+        let shape = (out.rows(), out.cols());
+        self.philox_dispatch(
+            "philox_bits",
+            rng,
+            Dist::Uniform,
+            (i0, j0),
+            shape,
+            (1.0, false),
+            out,
+        )
     }
 
     /// Records `out[r, c] = ` entry `(i0 + r, j0 + c)` of the random matrix of `rng` under
@@ -135,6 +152,67 @@ impl GpuEncoder {
         j0: usize,
         out: &GpuMat,
     ) -> Result<()> {
-        self.fill("random_fill", rng, dist, i0, j0, out)
+        let shape = (out.rows(), out.cols());
+        self.philox_dispatch("random_fill", rng, dist, (i0, j0), shape, (1.0, false), out)
+    }
+
+    /// Records `out = alpha·op(G)` for the whole `rows×cols` random matrix `G` of `rng` under
+    /// `dist` (`op(G) = Gᵀ`, `out` `cols×rows`, when `trans`); each entry is `alpha` times the
+    /// generated `f32` value, the bits [`sketch_gemm`](Self::sketch_gemm) gives for
+    /// `alpha·op(G)·I`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `out` is not `op(G)`-shaped; as
+    /// [`philox_fill`](Self::philox_fill) otherwise.
+    ///
+    /// # Examples
+    /// ```
+    /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+    /// use linops_core::rng::{Dist, RngState};
+    /// let s = RngState::new(3);
+    /// let out = dev.alloc(2, 5).unwrap(); // Gᵀ of a 5×2 G
+    /// let mut enc = dev.encoder();
+    /// enc.random_matrix(s, Dist::Uniform, (5, 2), true, 2.0, &out).unwrap();
+    /// enc.submit().unwrap();
+    /// assert_eq!(dev.download(&out).unwrap()[1 + 3 * 2], 2.0 * s.entry(Dist::Uniform, 3, 1));
+    /// ```
+    pub fn random_matrix(
+        &mut self,
+        rng: RngState,
+        dist: Dist,
+        (rows, cols): (usize, usize),
+        trans: bool,
+        alpha: f32,
+        out: &GpuMat,
+    ) -> Result<()> {
+        let want = if trans { (cols, rows) } else { (rows, cols) };
+        if (out.rows(), out.cols()) != want {
+            return Err(Error::ShapeMismatch {
+                context: "random_matrix: out".into(),
+                expected: format!("{}x{}", want.0, want.1),
+                found: format!("{}x{}", out.rows(), out.cols()),
+            });
+        }
+        let args = (rng, dist, (0, 0), (rows, cols), (alpha, trans));
+        self.philox_dispatch("random_matrix", args.0, args.1, args.2, args.3, args.4, out)
+    }
+}
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::RandomFill {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        _: &crate::backend::Args<'_>,
+        out: &GpuMat,
+    ) -> Result<()> {
+        let shape = (self.rows, self.cols);
+        cx.enc.random_matrix(
+            self.rng,
+            self.dist,
+            shape,
+            self.trans,
+            self.alpha as f32,
+            out,
+        )
     }
 }

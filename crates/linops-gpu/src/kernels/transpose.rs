@@ -74,3 +74,14 @@ impl GpuEncoder {
         )
     }
 }
+
+impl crate::backend::GpuKernel for linops_core::plan::kernel::Transpose {
+    fn record(
+        &self,
+        cx: &mut crate::backend::StepCx<'_>,
+        args: &crate::backend::Args<'_>,
+        out: &GpuMat,
+    ) -> Result<()> {
+        cx.enc.transpose(args.mat(0)?, out)
+    }
+}

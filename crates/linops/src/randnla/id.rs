@@ -302,7 +302,6 @@ pub fn column_id<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> R
         // E = A·(I − S_J·X): E·v = A·(v − S_J·(X·v)), Eᵀ·y = z − Xᵀ·z[J] with z = Aᵀ·y.
         let at = a.t();
         Some(residual_norm(
-            e,
             (m, n),
             opts.probes,
             opts.seed ^ 0x1D_E57,

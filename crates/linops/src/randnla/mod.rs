@@ -1,8 +1,8 @@
 //! Randomized numerical linear algebra drivers on any [`Op`].
 //!
 //! **Mathematics.** Every driver follows the sketch-then-solve pattern of Halko, Martinsson and
-//! Tropp (HMT 2011): draw a Gaussian test matrix `Ω` (`n×l`, from a seed, via
-//! [`DenseSketch::gaussian`](crate::op::DenseSketch)), form `Y = A·Ω` (optionally with `q` power
+//! Tropp (HMT 2011): draw a Gaussian test matrix `Ω` (`n×l`, from a seed, the entries of
+//! [`DenseSketch::gaussian`](crate::op::DenseSketch) generated on the backend by a random fill), form `Y = A·Ω` (optionally with `q` power
 //! iterations `Y = (AAᵀ)^q·A·Ω`, re-orthonormalized after every application so that rounding does
 //! not wash out the small singular directions), orthonormalize `Y = Q·R`, and solve a small
 //! problem on `B = Qᵀ·A`. With oversampling `p = l − k ≥ 2` the expected spectral error of the
@@ -26,8 +26,8 @@
 //!
 //! **Storage and cost.** The operator is never materialized: it is only applied, through
 //! [`Engine::apply_to`], to resident blocks of `l ≪ n` columns, and the tall-skinny algebra
-//! (Gram matrices, `Q = X·R⁻¹`, `U = Q·Û`) runs on the engine's backend through
-//! [`Engine::gemm`]. Only `l×l` cores travel to the host, where they are factored in `f64` with
+//! (Gram matrices, `Q = X·R⁻¹`, `U = Q·Û`, concatenations) runs on the engine's backend through
+//! [`Engine::gemm`] and the other plans over resident matrices. Only `l×l` cores travel to the host, where they are factored in `f64` with
 //! faer. One randomized SVD costs `2q + 2` applications of `A` or `Aᵀ` to `l` columns plus
 //! `O((m + n)·l²)` device flops and `O(l³)` host flops. Drivers run in the engine's precision
 //! `T ∈ {f32, f64}` (the GPU engine: `f32`).
@@ -62,7 +62,7 @@ use crate::{Engine, Error, Matrix, Op, Result, Scalar};
 use faer::{Mat, MatRef};
 use linops_core::DType;
 use linops_core::op::DenseSketch;
-use linops_core::rng::RngState;
+use linops_core::rng::{Dist, RngState};
 
 /// The largest dense block, in entries, that a driver allocates on the host or the engine:
 /// `2³²` (32 GiB in f64; beyond it a GPU buffer could not be indexed by `u32`), applied on every
@@ -226,39 +226,22 @@ pub(crate) fn to_host(e: &Engine, m: &Matrix) -> Result<Mat<f64>> {
 }
 
 /// A standard Gaussian `n×l` test matrix `Ω` (entries `N(0, 1)`), resident, generated on the
-/// backend from `seed` by applying `√l·Sᵀ` (`S` the `l×n` [`DenseSketch::gaussian`]) to `I_l`.
-///
-/// Both `Ω` and the `l×l` identity it is generated from are checked against
-/// [`MAX_BLOCK_ENTRIES`].
+/// backend from `seed` by a random fill: `Ω = √l·Sᵀ` with `S` the `l×n`
+/// [`DenseSketch::gaussian`] of `seed`, entry for entry the bits that applying that operator to
+/// `I_l` gave (`alpha` is the scale the planner would fold into its `sketch_gemm`: `√l` times
+/// the sketch's `1/√l`). Checked against [`MAX_BLOCK_ENTRIES`].
 pub(crate) fn gaussian<T: Scalar>(e: &Engine, n: usize, l: usize, seed: u64) -> Result<Matrix> {
     check_block("gaussian test matrix", n, l)?;
-    check_block("identity the gaussian test matrix is generated from", l, l)?;
     let s = DenseSketch::gaussian(l, n, RngState::new(seed))?;
-    let omega = Op::leaf(s).t().scaled((l as f64).sqrt())?;
-    let eye = e.upload(Mat::<T>::identity(l, l).as_ref())?;
-    e.apply_to(&omega, &eye)
+    let alpha = (l as f64).sqrt() * s.scale();
+    let dtype = e.compute_dtype::<T>()?;
+    e.random_matrix(dtype, Dist::Gaussian, s.rng(), l, n, true, alpha)
 }
 
-/// Horizontal concatenation `[X₁ X₂ …]` of resident blocks with equal row counts, on the backend:
-/// `Σ_j X_j·E_j` with `E_j` the `k_j×K` selector of the block's columns.
+/// Horizontal concatenation `[X₁ X₂ …]` of resident blocks with equal row counts, on the
+/// backend (one column-block copy per block).
 pub(crate) fn hcat(e: &Engine, blocks: &[&Matrix]) -> Result<Matrix> {
-    let total: usize = blocks.iter().map(|b| b.shape().1).sum();
-    let first = blocks
-        .first()
-        .ok_or_else(|| Error::InvalidArgument("hcat of no blocks".into()))?;
-    let mut acc: Option<Matrix> = None;
-    let mut off = 0;
-    for b in blocks {
-        let k = b.shape().1;
-        let sel = Mat::<f64>::from_fn(k, total, |i, j| if j == off + i { 1.0 } else { 0.0 });
-        let sel = upload_like(e, first, &sel)?;
-        acc = Some(match &acc {
-            None => e.gemm(1.0, b, false, &sel, false, 0.0, None)?,
-            Some(a) => e.gemm(1.0, b, false, &sel, false, 1.0, Some(a))?,
-        });
-        off += k;
-    }
-    acc.ok_or_else(|| Error::InvalidArgument("hcat of no blocks".into()))
+    e.concat_cols(blocks)
 }
 
 /// Checks the driver's dtype against the engine (f64 on the GPU engine is refused).

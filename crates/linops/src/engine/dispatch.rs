@@ -1,0 +1,175 @@
+//! The one place where the engine meets its backends.
+//!
+//! An operation that touches resident matrices (upload, download, running a plan) is written
+//! once, generic over [`Backend`], as an [`OnBackend`]; [`Engine::dispatch`] picks the backend
+//! for a dtype (the GPU for `f32` on a GPU engine, `CpuBackend<f32|f64>` otherwise) and tells
+//! the operation which [`MatData`] variant holds that backend's matrices ([`Home`]).
+
+use crate::matrix::{MatData, Matrix};
+use crate::{BackendKind, Engine};
+use linops_core::{Backend, DType, Element, Error, Plan, Result};
+
+/// Where the matrices of one backend live in [`MatData`]: its variant, both ways.
+pub(crate) struct Home<B: Backend> {
+    wrap: fn(B::Mat) -> MatData,
+    get: fn(&MatData) -> Option<&B::Mat>,
+}
+
+/// An operation written once for every backend; [`Engine::dispatch`] picks the backend.
+pub(crate) trait OnBackend {
+    type Out;
+    fn run<B: Backend>(self, be: &B, home: Home<B>) -> Result<Self::Out>;
+}
+
+impl Engine {
+    /// Checks that `ms` all live on this engine's backend in one dtype, which it returns.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming `what`, each matrix's dtype and home, and the engine.
+    pub(crate) fn resident(&self, what: &str, ms: &[&Matrix]) -> Result<DType> {
+        let dtype = ms.first().map_or(DType::F64, |m| m.dtype());
+        let here = match self.kind() {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Gpu => "gpu",
+        };
+        if ms
+            .iter()
+            .all(|m| m.dtype() == dtype && m.location() == here)
+        {
+            return Ok(dtype);
+        }
+        let list: Vec<String> = ms
+            .iter()
+            .map(|m| format!("a {} matrix on {}", m.dtype(), m.location()))
+            .collect();
+        Err(Error::InvalidArgument(format!(
+            "{what} of {} (engine is {}; a matrix lives on the engine that made it)",
+            list.join(" and "),
+            self.name()
+        )))
+    }
+
+    /// Runs `op` on the backend that computes in `dtype`: the one match over backends.
+    pub(crate) fn dispatch<V: OnBackend>(&self, dtype: DType, op: V) -> Result<V::Out> {
+        #[cfg(feature = "gpu")]
+        if let Some(g) = self.gpu_backend() {
+            if dtype != DType::F32 {
+                return Err(Error::Unsupported(format!(
+                    "the GPU backend computes in f32, not {dtype}"
+                )));
+            }
+            return op.run(
+                g,
+                Home {
+                    wrap: MatData::Gpu,
+                    get: gpu_of,
+                },
+            );
+        }
+        match dtype {
+            DType::F32 => op.run(
+                &self.cpu32,
+                Home {
+                    wrap: MatData::Cpu32,
+                    get: cpu32_of,
+                },
+            ),
+            DType::F64 => op.run(
+                &self.cpu64,
+                Home {
+                    wrap: MatData::Cpu64,
+                    get: cpu64_of,
+                },
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "gpu")]
+fn gpu_of(d: &MatData) -> Option<&linops_gpu::GpuMat> {
+    match d {
+        MatData::Gpu(m) => Some(m),
+        _ => None,
+    }
+}
+
+fn cpu32_of(d: &MatData) -> Option<&faer::Mat<f32>> {
+    match d {
+        MatData::Cpu32(m) => Some(m),
+        _ => None,
+    }
+}
+
+fn cpu64_of(d: &MatData) -> Option<&faer::Mat<f64>> {
+    match d {
+        MatData::Cpu64(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// The error for a matrix that does not live on the backend an operation runs on.
+fn elsewhere(what: &str, m: &Matrix, engine: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "{what}: matrix lives on {} in {} but this engine is {engine}",
+        m.location(),
+        m.dtype()
+    ))
+}
+
+/// Uploads column-major `data` (converted exactly: the caller checked the dtype).
+pub(crate) struct Upload<T> {
+    pub rows: usize,
+    pub cols: usize,
+    pub data: Vec<T>,
+}
+
+impl<T: Element> OnBackend for Upload<T> {
+    type Out = Matrix;
+    fn run<B: Backend>(self, be: &B, home: Home<B>) -> Result<Matrix> {
+        let data: Vec<B::Elem> = self
+            .data
+            .iter()
+            .map(|v| B::Elem::from_f64(v.to_f64()))
+            .collect();
+        let m = be.upload(self.rows, self.cols, &data)?;
+        Ok(Matrix {
+            data: (home.wrap)(m),
+        })
+    }
+}
+
+/// Downloads a matrix, widened to `f64` (exact).
+pub(crate) struct Download<'a> {
+    pub m: &'a Matrix,
+    pub engine: &'static str,
+}
+
+impl OnBackend for Download<'_> {
+    type Out = Vec<f64>;
+    fn run<B: Backend>(self, be: &B, home: Home<B>) -> Result<Vec<f64>> {
+        let m =
+            (home.get)(&self.m.data).ok_or_else(|| elsewhere("download", self.m, self.engine))?;
+        Ok(be.download(m)?.into_iter().map(Element::to_f64).collect())
+    }
+}
+
+/// Executes a plan on resident inputs.
+pub(crate) struct Execute<'a> {
+    pub plan: &'a Plan,
+    pub inputs: &'a [&'a Matrix],
+    pub engine: &'static str,
+}
+
+impl OnBackend for Execute<'_> {
+    type Out = Matrix;
+    fn run<B: Backend>(self, be: &B, home: Home<B>) -> Result<Matrix> {
+        let mats = self
+            .inputs
+            .iter()
+            .map(|m| (home.get)(&m.data).ok_or_else(|| elsewhere("execute", m, self.engine)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Matrix {
+            data: (home.wrap)(be.execute(self.plan, &mats)?),
+        })
+    }
+}
