@@ -77,8 +77,9 @@ fn householder_matches_reflectors_and_is_orthogonal() {
     ] {
         let mut rng = Rng::new(0x4840 + (n * 100 + k) as u64);
         let v = rng.vec(n * k);
-        let q = Householder::from_vectors(n, k, v.clone()).unwrap();
-        let tau = q.tau().to_vec();
+        let q = Householder::from_vectors(n, k, v).unwrap();
+        // The stored (power-of-two-scaled) reflectors and their scales define the same H.
+        let (v, tau) = (q.vectors().to_vec(), q.tau().to_vec());
         let op = Op::leaf(q.clone());
         let x = rng.mat(n, b);
         let scale = (n + k) as f64 * 4.0; // ≥ max row sum of I + |V||T||V|ᵀ for these inputs
@@ -155,10 +156,12 @@ fn householder_rejects_bad_input() {
         Householder::new(0, 1, vec![], vec![1.0]),
         Err(Error::EmptyDimension { .. })
     ));
-    assert!(matches!(
-        Householder::from_vectors(2, 1, vec![1e-300, 0.0]),
-        Err(Error::InvalidArgument(_))
-    ));
+    // Tiny vectors are valid reflectors (stored scaled by a power of two): the same H as e₀'s.
+    let tiny = Householder::from_vectors(2, 1, vec![1e-300, 0.0]).unwrap();
+    let unit = Householder::from_vectors(2, 1, vec![1.0, 0.0]).unwrap();
+    // 1 − (2/m²)·m² with m = 1e-300·2^{997} ∈ [1, 2): two roundings.
+    assert!((tiny.to_dense().get(0, 0) - unit.to_dense().get(0, 0)).abs() <= 4.0 * f64::EPSILON);
+    assert_eq!(unit.to_dense().get(0, 0), -1.0);
     let op = Op::leaf(Householder::from_vectors(3, 1, vec![1.0; 3]).unwrap());
     assert!(matches!(
         crate::support::cpu_engine().apply(&op, Mat::<f64>::zeros(4, 1).as_ref()),

@@ -1078,36 +1078,30 @@ impl<'a> Gen<'a> {
             self.note(&format!("BROKEN householder({n}, {k}, {what})"));
             return self.reject("householder", res);
         }
-        // from_vectors needs ‖v_i‖² and 2/‖v_i‖² normal (documented); on the border the naive
-        // sum may fall either way, so those cases accept both outcomes.
+        // from_vectors takes any finite nonzero vectors: the leaf scales each by a power of two
+        // to max|v_i| ∈ [1, 2) before forming ‖v_i‖², so the model uses that scaled form. For
+        // `new`, τ_i·max|v_i|² beyond f64 means entries of H beyond f64: a refusal.
         let mut tau_used = tau.clone();
-        if from_vectors {
-            let mut border = false;
-            let mut invalid = false;
-            for (i, t) in tau_used.iter_mut().enumerate() {
-                let col = &v[i * n..(i + 1) * n];
-                let s = col.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-                let true2 =
-                    (col.iter().map(|x| (x / s).powi(2)).sum::<f64>()).log2() + 2.0 * s.log2();
-                let lo = (f64::MIN_POSITIVE).log2();
-                let hi = (f64::MAX / 2.0).log2();
-                if true2 < lo - 2.0 || true2 > hi + 2.0 {
-                    invalid = true;
-                } else if true2 < lo + 4.0 || true2 > hi - 4.0 {
-                    border = true;
-                }
+        let mut out_of_range = false;
+        let mut vm = v.clone();
+        for (i, t) in tau_used.iter_mut().enumerate() {
+            let col = &mut vm[i * n..(i + 1) * n];
+            let top = col.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+            let e = top.log2().floor() as i32;
+            if from_vectors {
+                let s = pow2(-e);
+                col.iter_mut().for_each(|x| *x *= s);
                 *t = 2.0 / col.iter().map(|x| x * x).sum::<f64>();
-            }
-            if invalid || border {
-                let desc = format!("({n}, {k}, ‖v‖² out of range)");
-                self.note(&format!("householder.from_vectors{desc}"));
-                let r = leaf(Householder::from_vectors(n, k, v.clone()));
-                if invalid || r.is_err() {
-                    return self.reject("householder.from_vectors", r);
-                }
+            } else if !(*t * pow2(e) * pow2(e)).is_finite() {
+                out_of_range = true;
             }
         }
-        let m = householder_model(n, k, &v, &tau_used);
+        if out_of_range {
+            let desc = format!("({n}, {k}, tau {tau:?}, τ·max|v|² beyond f64)");
+            self.note(&format!("householder{desc}"));
+            return self.reject("householder", leaf(Householder::new(n, k, v, tau)));
+        }
+        let m = householder_model(n, k, &vm, &tau_used);
         let (v2, t2) = (v.clone(), tau.clone());
         self.call(
             if from_vectors {
@@ -1740,12 +1734,10 @@ fn householder_model(n: usize, k: usize, v: &[f64], tau: &[f64]) -> Model {
             .fold(0.0f64, |a, x| a.max(x.abs()));
         if top > 0.0 {
             let e = top.log2().floor() as i32;
-            let (down, up) = (
-                2f64.powi(-e.clamp(-1000, 1000)),
-                2f64.powi(2 * e.clamp(-500, 500)),
-            );
-            vh[i * n..(i + 1) * n].iter_mut().for_each(|x| *x *= down);
-            tauh[i] *= up;
+            vh[i * n..(i + 1) * n]
+                .iter_mut()
+                .for_each(|x| *x *= pow2(-e));
+            tauh[i] = tauh[i] * pow2(e) * pow2(e);
         }
     }
     let (v, tau) = (&vh[..], &tauh[..]);

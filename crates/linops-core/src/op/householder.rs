@@ -180,6 +180,18 @@ impl Householder {
         &self.tau
     }
 
+    /// The stored reflector vectors `V` (`n×k` column-major), each the caller's scaled by a
+    /// power of two to `max|v_i| ∈ [1, 2)` (see [`Householder::tau`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let q = linops_core::op::Householder::from_vectors(2, 1, vec![3.0, 4.0]).unwrap();
+    /// assert_eq!(q.vectors(), &[0.75, 1.0]);
+    /// ```
+    pub fn vectors(&self) -> &[f64] {
+        &self.v.data
+    }
+
     /// The upper-triangular `T` of `Q = I − V·T·Vᵀ` (`k×k`, column-major).
     ///
     /// # Examples
