@@ -492,7 +492,9 @@ pub fn svd<T: Num>(
     };
     match out {
         Some((file, name, fortran)) => {
-            file.array(name, &[big_n, k], fortran, |sink| emit(Some(sink)))?
+            // Fortran order: the rows of the N×k factor are the columns of its k×N transpose.
+            let shape = if fortran { [k, big_n] } else { [big_n, k] };
+            file.array(name, &shape, fortran, |sink| emit(Some(sink)))?
         }
         None => emit(None)?,
     }
