@@ -5,7 +5,7 @@
 use crate::budget::{default_budget, parse_bytes, peak_rss, rss};
 use crate::error::{CliError, CliResult};
 use crate::input::{self, Dense, Num, Source};
-use crate::output::{Container, OutFile, container};
+use crate::output::{Container, OutFile, RowSink, container};
 use crate::stream::{self, StreamParams};
 use crate::{Backend, Command, Common, Dtype, Side, SketchKind, SvdArgs};
 use linops::faer::Mat;
@@ -565,7 +565,7 @@ fn sketch<T: Num>(a: &SketchArgs<'_>, c: &Common, e: &Engine, s: &mut Summary) -
                 }
             }
             Side::Right => {
-                let mut write = |sink: &mut dyn FnMut(&[f64]) -> CliResult<()>| -> CliResult<()> {
+                let mut write = |sink: &mut RowSink<'_>| -> CliResult<()> {
                     let mut p0 = 0;
                     while p0 < m {
                         let b = panel.min(m - p0);

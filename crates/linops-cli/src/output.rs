@@ -12,6 +12,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// Receives consecutive rows of an array being written (C-order entries).
+pub type RowSink<'a> = dyn FnMut(&[f64]) -> CliResult<()> + 'a;
+
 /// Which container the output path asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {
@@ -108,7 +111,7 @@ impl OutFile {
         name: &str,
         shape: &[usize],
         fortran: bool,
-        fill: impl FnOnce(&mut dyn FnMut(&[f64]) -> CliResult<()>) -> CliResult<()>,
+        fill: impl FnOnce(&mut RowSink<'_>) -> CliResult<()>,
     ) -> CliResult<()> {
         let shape64: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
         let total: usize = shape.iter().product();
@@ -211,7 +214,7 @@ fn write_rows<W: Write>(
     npy: &mut npyz::NpyWriter<f64, W>,
     total: usize,
     target: &str,
-    fill: impl FnOnce(&mut dyn FnMut(&[f64]) -> CliResult<()>) -> CliResult<()>,
+    fill: impl FnOnce(&mut RowSink<'_>) -> CliResult<()>,
 ) -> CliResult<()> {
     let mut written = 0usize;
     let mut sink = |rows: &[f64]| -> CliResult<()> {

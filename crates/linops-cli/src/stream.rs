@@ -35,7 +35,7 @@
 
 use crate::error::{CliError, CliResult};
 use crate::input::{Dense, Num};
-use crate::output::{OutFile, Scratch};
+use crate::output::{OutFile, RowSink, Scratch};
 use crate::progress::Progress;
 use linops::faer::{Mat, MatRef};
 use linops::randnla::qr::orthonormalize;
@@ -465,7 +465,7 @@ pub fn svd<T: Num>(
             s[i] * (0..n).map(|t| v[(t, i)] * w[(t, j)]).sum::<f64>()
         })
     });
-    let mut emit = |sink: Option<&mut dyn FnMut(&[f64]) -> CliResult<()>>| -> CliResult<()> {
+    let mut emit = |sink: Option<&mut RowSink<'_>>| -> CliResult<()> {
         let mut sink = sink;
         scratch.for_panels(panel, |_, rows, b| {
             let mut urow = vec![0.0; k];
