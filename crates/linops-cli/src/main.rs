@@ -203,7 +203,20 @@ enum Command {
     },
 }
 
+/// Fixes glibc's mmap threshold at 1 MiB: by default it rises to the size of the largest freed
+/// block (up to 32 MiB), after which every panel buffer comes from the heap and freed panels stay
+/// resident, so the peak RSS of a streamed run would creep past `--mem`. With the threshold fixed,
+/// each panel buffer is its own mapping, returned to the kernel when dropped.
+fn pin_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn main() {
+    pin_mmap_threshold();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -126,9 +126,10 @@ fn panel_rows(
     tsz: usize,
 ) -> CliResult<usize> {
     let n = d.minors() as u64;
-    // per row: the file's bytes (mapped), the converted panel, the engine's copy, an f64 copy
-    // (single pass) and the l + r sketch columns (engine, host T, host f64).
-    let per_row = n * (d.elem.size() as u64 + 2 * tsz as u64 + 8) + cols_extra as u64 * 24;
+    // per row: the file's bytes (mapped), the converted panel, the upload's staging vector and
+    // the engine's copy, an f64 copy (single pass) and the l + r sketch columns (engine, host T,
+    // host f64, twice while centering).
+    let per_row = n * (d.elem.size() as u64 + 3 * tsz as u64 + 8) + cols_extra as u64 * 40;
     if budget < fixed + per_row {
         return Err(CliError::new(
             "--mem",
