@@ -185,6 +185,28 @@ fn decode(elem: Elem, big: bool, b: &[u8]) -> f64 {
     }
 }
 
+/// `cnt` lines of `n` elements of `S` bytes each as the columns of an `n×cnt` matrix, and the
+/// first non-finite entry `(line, index, value)`.
+fn convert<T: Num, const S: usize>(
+    data: &[u8],
+    n: usize,
+    cnt: usize,
+    f: impl Fn(&[u8; S]) -> f64,
+) -> (Mat<T>, Option<(usize, usize, f64)>) {
+    let mut bad = None;
+    let mut m = Mat::<T>::zeros(n, cnt);
+    for (i, line) in data.chunks_exact(n * S).take(cnt).enumerate() {
+        for (j, b) in line.chunks_exact(S).enumerate() {
+            let v = f(b.try_into().unwrap_or(&[0; S]));
+            if !v.is_finite() && bad.is_none() {
+                bad = Some((i, j, v));
+            }
+            m[(j, i)] = T::of(v);
+        }
+    }
+    (m, bad)
+}
+
 /// `f32` and `f64`, converted from `f64` (rounding to nearest for `f32`).
 pub trait Num: Scalar {
     /// `v` in this type.
@@ -250,18 +272,31 @@ impl Dense {
         let bytes = self.bytes.slice();
         let start = p0 * n * sz;
         let data = &bytes[start..start + cnt * n * sz];
-        let mut bad: Option<(usize, usize, f64)> = None;
-        let (elem, big) = (self.elem, self.big_endian);
-        let m = Mat::<T>::from_fn(n, cnt, |j, i| {
-            let o = (i * n + j) * sz;
-            let v = decode(elem, big, &data[o..o + sz]);
-            if !v.is_finite() && bad.is_none() {
-                bad = Some((p0 + i, j, v));
+        // One monomorphized loop per element type: the conversion is the hot loop of a pass.
+        let (m, bad) = match (self.elem, self.big_endian) {
+            (Elem::F64, false) => convert::<T, 8>(data, n, cnt, |b| f64::from_le_bytes(*b)),
+            (Elem::F64, true) => convert::<T, 8>(data, n, cnt, |b| f64::from_be_bytes(*b)),
+            (Elem::F32, false) => {
+                convert::<T, 4>(data, n, cnt, |b| f64::from(f32::from_le_bytes(*b)))
             }
-            T::of(v)
-        });
+            (Elem::F32, true) => {
+                convert::<T, 4>(data, n, cnt, |b| f64::from(f32::from_be_bytes(*b)))
+            }
+            (Elem::F16, false) => {
+                convert::<T, 2>(data, n, cnt, |b| half::f16::from_le_bytes(*b).to_f64())
+            }
+            (Elem::F16, true) => {
+                convert::<T, 2>(data, n, cnt, |b| half::f16::from_be_bytes(*b).to_f64())
+            }
+            (Elem::Bf16, false) => {
+                convert::<T, 2>(data, n, cnt, |b| half::bf16::from_le_bytes(*b).to_f64())
+            }
+            (Elem::Bf16, true) => {
+                convert::<T, 2>(data, n, cnt, |b| half::bf16::from_be_bytes(*b).to_f64())
+            }
+        };
         if let Some((i, j, v)) = bad {
-            return Err(self.nonfinite(i, j, v));
+            return Err(self.nonfinite(p0 + i, j, v));
         }
         Ok(m)
     }

@@ -306,14 +306,20 @@ pub fn svd<T: Num>(
                 }
                 let pd = e.upload(pt.as_ref()).map_err(&le)?;
                 let y = e.gemm(1.0, &pd, true, &xd, false, 0.0, None).map_err(&le)?;
-                let mut yh = e.download_f64(&y).map_err(&le)?;
-                for i in 0..yh.nrows() {
-                    for j in 0..l {
-                        yh[(i, j)] -= cx[j];
-                        ysum[j] += yh[(i, j)];
+                // Centering: P' = A_i·X − 1(cᵀX) and its column sums, on the host in f64; without
+                // it P stays on the engine.
+                let yd = if p.center {
+                    let mut yh = e.download_f64(&y).map_err(&le)?;
+                    for i in 0..yh.nrows() {
+                        for j in 0..l {
+                            yh[(i, j)] -= cx[j];
+                            ysum[j] += yh[(i, j)];
+                        }
                     }
-                }
-                let yd = upload::<T>(e, yh.as_ref()).map_err(&le)?;
+                    upload::<T>(e, yh.as_ref()).map_err(&le)?
+                } else {
+                    y
+                };
                 z = Some(
                     match &z {
                         None => e.gemm(1.0, &pd, false, &yd, false, 0.0, None),
