@@ -306,3 +306,32 @@ fn bad_options_are_named() {
         "the right-hand side must have 30 entries",
     );
 }
+
+#[test]
+fn nan_in_sparse_data_and_f64_on_the_gpu_are_refused() {
+    let dir = tempdir("sparsenan");
+    let a = linops::faer::Mat::from_fn(6, 4, |i, j| if (i + j) % 3 == 0 { f64::NAN } else { 0.0 });
+    let f = p(&dir, "s.npz");
+    write_scipy_sparse(&f, &a, "csr");
+    fails(
+        &["svd", &f, "-k", "1", "--backend", "cpu"],
+        &f,
+        "NaN in the sparse data at entry 0",
+    );
+    // --dtype f64 on the GPU engine: refused by name when a GPU exists (skipped otherwise).
+    let g = p(&dir, "g.npy");
+    write_npy(&g, &Rng::new(36).mat(8, 4), false);
+    let r = linops(&["svd", &g, "-k", "1", "--backend", "gpu", "--dtype", "f64"]);
+    if r.stderr.contains("--backend gpu") {
+        eprintln!(
+            "SKIP the f64-on-GPU case: no GPU adapter ({})",
+            r.stderr.trim()
+        );
+    } else {
+        fails(
+            &["svd", &g, "-k", "1", "--backend", "gpu", "--dtype", "f64"],
+            "--dtype f64",
+            "the GPU backend computes in f32",
+        );
+    }
+}

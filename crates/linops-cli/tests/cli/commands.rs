@@ -638,3 +638,33 @@ fn gpu_backend_svd_matches_the_dense_svd_within_its_estimate() {
         "gpu streamed",
     );
 }
+
+#[test]
+fn big_endian_npy_reads_as_the_little_endian_one() {
+    let dir = tempdir("endian");
+    let a = low_rank_plus(30, 12, 0.5, 0.0, 14);
+    let (le, be) = (p(&dir, "le.npy"), p(&dir, "be.npy"));
+    write_npy(&le, &a, false);
+    // The same array as NumPy writes `a.astype('>f8')`: the header's descr and every 8-byte word
+    // swapped (the header length is unchanged).
+    let bytes = std::fs::read(&le).unwrap();
+    let hlen = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = String::from_utf8(bytes[10..hlen].to_vec())
+        .unwrap()
+        .replace("'<f8'", "'>f8'");
+    let mut out = bytes[..10].to_vec();
+    out.extend_from_slice(header.as_bytes());
+    for w in bytes[hlen..].chunks_exact(8) {
+        out.extend(w.iter().rev());
+    }
+    std::fs::write(&be, out).unwrap();
+    assert_eq!(
+        linops(&["info", &be, "--json"]).json()["shape"],
+        serde_json::json!([30, 12])
+    );
+    let run = |f: &str| {
+        linops(&["svd", f, "-k", "3", "--backend", "cpu", "--json"]).json()["singular_values"]
+            .clone()
+    };
+    assert_eq!(run(&be), run(&le));
+}
