@@ -122,9 +122,7 @@ fn with_engine(
     let e = match c.backend {
         Backend::Cpu => Engine::cpu(),
         Backend::Gpu => Engine::gpu().map_err(|e| CliError::new("--backend gpu", e.to_string()))?,
-        Backend::Auto => {
-            Engine::auto().map_err(|e| CliError::new("--backend auto", e.to_string()))?
-        }
+        Backend::Auto => auto_engine()?,
     };
     let dt = match (c.dtype, e.kind()) {
         (Some(Dtype::F64), BackendKind::Gpu) => {
@@ -144,6 +142,22 @@ fn with_engine(
         s.set("base_rss_bytes", r);
     }
     f(&e, dt, s)
+}
+
+/// `--backend auto`: a hardware GPU when one exists, else the CPU. A software adapter (lavapipe)
+/// is used only when asked for (`LINOPS_ADAPTER`, or `--backend gpu`): it is slower than the CPU
+/// backend and computes in f32. `LINOPS_BACKEND=cpu|gpu` forces the choice as in the library.
+fn auto_engine() -> CliResult<Engine> {
+    let err = |e: linops::Error| CliError::new("--backend auto", e.to_string());
+    if std::env::var_os("LINOPS_BACKEND").is_some() {
+        return Engine::auto().map_err(err);
+    }
+    match linops::GpuDevice::new(&linops::DeviceOptions::from_env()) {
+        Ok(dev) if !dev.is_software() || std::env::var_os("LINOPS_ADAPTER").is_some() => {
+            Ok(Engine::from_device(dev))
+        }
+        _ => Ok(Engine::cpu()),
+    }
 }
 
 fn budget(c: &Common, s: &mut Summary) -> CliResult<u64> {

@@ -215,7 +215,18 @@ fn pin_mmap_threshold() {
     }
 }
 
+/// Vulkan drivers on a headless machine (Mesa's lavapipe among them) print an error per call when
+/// `XDG_RUNTIME_DIR` is unset; give them the temporary directory so stderr keeps to linops' own
+/// one-line messages.
+fn quiet_vulkan_runtime_dir() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: called first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
+}
+
 fn main() {
+    quiet_vulkan_runtime_dir();
     pin_mmap_threshold();
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -668,3 +668,33 @@ fn big_endian_npy_reads_as_the_little_endian_one() {
     };
     assert_eq!(run(&be), run(&le));
 }
+
+#[test]
+fn auto_backend_skips_a_software_adapter_and_keeps_stderr_quiet() {
+    let dir = tempdir("auto");
+    let f = p(&dir, "a.npy");
+    write_npy(&f, &Rng::new(15).mat(40, 10), false);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linops"))
+        .args(["svd", &f, "-k", "2", "--json"])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("LINOPS_BACKEND")
+        .env_remove("LINOPS_ADAPTER")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let device = j["device"].as_str().unwrap().to_ascii_lowercase();
+    assert!(
+        j["backend"] == "cpu" || !(device.contains("llvmpipe") || device.contains("lavapipe")),
+        "auto chose the software adapter {device}"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
