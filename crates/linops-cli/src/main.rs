@@ -117,8 +117,10 @@ pub struct SvdArgs {
     /// Read the file in panels (one pass at a time) even when it fits --mem.
     #[arg(long)]
     pub stream: bool,
-    /// Probe vectors of the error estimate (0: none).
-    #[arg(long, default_value_t = 10)]
+    /// Error-estimate effort (0: none): in memory, Golub–Kahan steps of the library's certified
+    /// estimate (an upper bound with probability ≥ 99%); when streaming, HMT probe vectors
+    /// riding along in the last pass (an upper bound with probability ≥ 1 − 10^-probes).
+    #[arg(long, default_value_t = 12)]
     pub probes: usize,
     /// Output .npz (U, S, Vt; PCA: components, explained variance and ratio, mean, U).
     #[arg(long)]
