@@ -20,7 +20,6 @@ fn cpu() -> &'static Engine {
     CPU.get_or_init(Engine::cpu)
 }
 
-#[cfg(feature = "gpu")]
 fn gpu() -> &'static Result<(Engine, bool), String> {
     GPU.get_or_init(|| {
         let dev = linops::GpuDevice::new(&linops::DeviceOptions::from_env())
@@ -28,11 +27,6 @@ fn gpu() -> &'static Result<(Engine, bool), String> {
         let software = dev.is_software();
         Ok((Engine::from_device(dev), software))
     })
-}
-
-#[cfg(not(feature = "gpu"))]
-fn gpu() -> &'static Result<(Engine, bool), String> {
-    GPU.get_or_init(|| Err("this linops module was built without the `gpu` feature".into()))
 }
 
 /// The engine for `backend` and work in `dtype`.

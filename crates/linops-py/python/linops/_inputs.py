@@ -77,7 +77,7 @@ def as_op(a, name="A"):
 def seed_from(random_state, name="random_state"):
     """A 64-bit seed for linops' Philox streams from scikit-learn's ``random_state`` values."""
     if random_state is None:
-        return int(np.random.mtrand._rand.randint(0, 2**63 - 1, dtype=np.int64))
+        return int(np.random.randint(0, 2**63 - 1, dtype=np.int64))  # the global RandomState
     if isinstance(random_state, (bool, np.bool_)):
         raise TypeError(f"{name} must be None, an int or a numpy RandomState/Generator, got a bool")
     if isinstance(random_state, numbers.Integral):
