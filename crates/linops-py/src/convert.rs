@@ -25,7 +25,7 @@ pub fn aligned<T: Element, D: Dimension>(
     a: &PyReadonlyArray<'_, T, D>,
     name: &str,
 ) -> PyResult<()> {
-    if (a.data() as usize) % std::mem::align_of::<T>() != 0 {
+    if !a.data().is_aligned() {
         return Err(PyValueError::new_err(format!(
             "{name}: the array's buffer is not aligned for its dtype; pass an aligned array \
              (numpy.require(a, requirements='A'))"
