@@ -9,19 +9,6 @@ use linops::{Engine, Op};
 /// The CLI's default seed (`--seed`), the same as `SvdOptions::default().seed`.
 const SEED: u64 = 0x5EED;
 
-/// `|σ_i(UΣVᵀ) − σ_i(A)| ≤ ‖A − UΣVᵀ‖₂` (Weyl), and the residual itself is bounded by the HMT
-/// estimate with probability `1 − 10^{-probes}`: so each approximate singular value lies within the
-/// estimate of the exact one.
-fn check_svd_against_dense(a: &Mat<f64>, s: &[f64], est: f64, what: &str) {
-    let exact = singular_values(a);
-    for (i, (x, y)) in s.iter().zip(&exact).enumerate() {
-        assert!(
-            (x - y).abs() <= est,
-            "{what}: σ_{i} = {x}, exact {y}, estimate {est}"
-        );
-    }
-}
-
 #[test]
 fn svd_in_memory_matches_the_library_call_and_the_dense_svd() {
     let dir = tempdir("svd");

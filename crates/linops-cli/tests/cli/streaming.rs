@@ -2,17 +2,6 @@
 
 use crate::support::*;
 
-fn check_within(a: &linops::faer::Mat<f64>, s: &[f64], est: f64, what: &str) {
-    // Weyl: |σ_i(UΣVᵀ) − σ_i(A)| ≤ ‖A − UΣVᵀ‖₂ ≤ estimate (probability 1 − 10^-probes).
-    let exact = singular_values(a);
-    for (i, (x, y)) in s.iter().zip(&exact).enumerate() {
-        assert!(
-            (x - y).abs() <= est,
-            "{what}: σ_{i} = {x}, exact {y}, estimate {est}"
-        );
-    }
-}
-
 #[test]
 fn multi_pass_svd_reads_the_file_once_per_pass_in_panels() {
     let dir = tempdir("multipass");
@@ -46,7 +35,7 @@ fn multi_pass_svd_reads_the_file_once_per_pass_in_panels() {
     assert!(j["peak_rss_bytes"].as_u64().unwrap() > 0);
     let s = floats(&j["singular_values"]);
     let est = j["error_estimate"].as_f64().unwrap();
-    check_within(&a, &s, est, "multi-pass");
+    check_svd_against_dense(&a, &s, est, "multi-pass");
     let (u, vt) = (read_npz(&out, "U").mat(), read_npz(&out, "Vt").mat());
     assert!(residual_2norm(&a, &u, &s, &vt) <= est);
     // The in-memory run agrees within both estimates.
@@ -82,7 +71,7 @@ fn single_pass_reads_the_file_once_and_reports_its_error() {
     assert_eq!(j["passes"], 1);
     let s = floats(&j["singular_values"]);
     let est = j["error_estimate"].as_f64().unwrap();
-    check_within(&a, &s, est, "single-pass");
+    check_svd_against_dense(&a, &s, est, "single-pass");
     let res = residual_2norm(
         &a,
         &read_npz(&out, "U").mat(),
@@ -204,7 +193,7 @@ fn fortran_order_and_f32_files_stream_too() {
         "--json",
     ])
     .json();
-    check_within(
+    check_svd_against_dense(
         &rounded(&a, StDtype::F32),
         &floats(&j["singular_values"]),
         j["error_estimate"].as_f64().unwrap(),

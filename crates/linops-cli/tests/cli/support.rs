@@ -405,3 +405,16 @@ pub fn numpy() -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// `|σ_i(UΣVᵀ) − σ_i(A)| ≤ ‖A − UΣVᵀ‖₂` (Weyl), and the residual is bounded by the error
+/// estimate (with the estimate's probability): so each approximate singular value lies within
+/// the estimate of the exact one.
+pub fn check_svd_against_dense(a: &Mat<f64>, s: &[f64], est: f64, what: &str) {
+    let exact = singular_values(a);
+    for (i, (x, y)) in s.iter().zip(&exact).enumerate() {
+        assert!(
+            (x - y).abs() <= est,
+            "{what}: σ_{i} = {x}, exact {y}, estimate {est}"
+        );
+    }
+}
