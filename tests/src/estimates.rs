@@ -126,7 +126,7 @@ fn drivers_on<T: Scalar>(e: &Engine, label: &str, seeds: u64) {
             let op = linops::dense(a.as_ref()).unwrap();
             let opts = SvdOptions {
                 oversample: 3,
-                power_iters: 0,
+                power_iters: Some(0),
                 seed,
                 ..SvdOptions::default()
             };

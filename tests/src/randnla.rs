@@ -120,7 +120,7 @@ fn svd_checks<T: Scalar>(e: &Engine, label: &str) {
                 "rsvd",
                 SvdOptions {
                     oversample: 10,
-                    power_iters: 2,
+                    power_iters: Some(2),
                     seed: 11,
                     probes: 10,
                 },
@@ -129,7 +129,7 @@ fn svd_checks<T: Scalar>(e: &Engine, label: &str) {
                 "block krylov",
                 SvdOptions {
                     oversample: 5,
-                    power_iters: 2,
+                    power_iters: Some(2),
                     seed: 12,
                     probes: 10,
                 },
@@ -151,7 +151,7 @@ fn svd_checks<T: Scalar>(e: &Engine, label: &str) {
             report(&what);
             let fl = floor * s1;
             assert!(
-                err <= hmt_bound(&sigma, K, opts.oversample, opts.power_iters) + fl,
+                err <= hmt_bound(&sigma, K, opts.oversample, opts.power_iters_for(K, (M, N))) + fl,
                 "{what}: HMT bound"
             );
             if matches!(name, "polynomial" | "exponential") {
@@ -290,11 +290,19 @@ fn randnla_rejects_bad_parameters() {
             2,
             &SvdOptions {
                 oversample: 2,
+                power_iters: Some(2),
                 ..opts
             }
         )
         .is_err()
     ); // 4·3 > 10
+    // The default depth is lowered to fit: 4·(1 + 1) ≤ 10.
+    let fitted = SvdOptions {
+        oversample: 2,
+        ..opts
+    };
+    assert_eq!(fitted.krylov_depth_for(2, (20, 10)), 1);
+    assert!(block_krylov_svd::<f64>(&e, &op, 2, &fitted).is_ok());
     assert!(
         adaptive_range_finder::<f64>(
             &e,

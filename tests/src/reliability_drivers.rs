@@ -99,7 +99,7 @@ fn svd_drivers_reject_overflowing_sketch_sizes() {
     for (oversample, power_iters) in [(2, usize::MAX), (2, usize::MAX / 2), (usize::MAX / 4, 5)] {
         let opts = SvdOptions {
             oversample,
-            power_iters,
+            power_iters: Some(power_iters),
             ..SvdOptions::default()
         };
         match block_krylov_svd::<f64>(&e, &a, 2, &opts) {
@@ -1002,7 +1002,7 @@ fn svd_and_id_drivers_are_homogeneous() {
     };
     let opts = SvdOptions {
         oversample: 4,
-        power_iters: 1,
+        power_iters: Some(1),
         ..SvdOptions::default()
     };
     let op = linops::dense(a.as_ref()).unwrap();

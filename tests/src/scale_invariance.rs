@@ -439,7 +439,7 @@ fn svd_outputs(b: &Backend, a: &Mat<f64>, e: f64, krylov: bool) -> Result<Output
     let op = dense_op(&scaled(a, e));
     let opts = SvdOptions {
         oversample: 4,
-        power_iters: 1,
+        power_iters: Some(1),
         seed: 11,
         probes: 3,
     };

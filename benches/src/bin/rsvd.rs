@@ -85,7 +85,7 @@ fn main() -> Result<(), String> {
     let e = linops::Engine::cpu();
     let opts = SvdOptions {
         oversample: p,
-        power_iters: q,
+        power_iters: Some(q),
         seed: 7,
         probes: 0,
     };

@@ -13,7 +13,7 @@
 //! | `clustered` | `1 + 1e-3·j` for `j < 16`, `0.5 + 1e-3·j` after |
 //! | `hilbert-like` | `10^{-12·j/127}`-graded with `κ = 1e12` (the Hilbert matrix's decay) |
 //!
-//! Drivers at rank `k = 16`: `rsvd` (defaults: `p = 10`, `q = 2`), `block_krylov` (`p = 4`,
+//! Drivers at rank `k = 16`: `rsvd` (defaults: `p = 10`, `q` by scikit-learn's rule, 4 at this size), `block_krylov` (`p = 4`,
 //! `q = 2`), `range` (`l = 26`, `q = 2`, certified by `estimate::range_error`), `nystrom` (PSD
 //! `U·diag(σ)·Uᵀ`, `p = 10`), `column_id` and `cur` (`p = 10`, strong RRQR). For every (driver,
 //! spectrum, backend) the row reports, over the seeds, the median and largest (the 99th

@@ -164,7 +164,7 @@ fn run_driver<T: Scalar>(
             let (a, _, _) = dense_from_spectrum(n, &sigma, 11)?;
             let opts = svd::SvdOptions {
                 oversample: 10,
-                power_iters: 2,
+                power_iters: Some(2),
                 ..Default::default()
             };
             let (seconds, reps, r) = timed(policy, || svd::randomized_svd::<T>(e, &a, k, &opts))?;

@@ -12,7 +12,7 @@ use linops::faer::Mat;
 use linops::prelude::*;
 use linops::randnla::lstsq::lstsq;
 use linops::randnla::matfun::polar_newton_schulz;
-use linops::randnla::svd::{block_krylov_svd, randomized_svd};
+use linops::randnla::svd::{SvdOptions, block_krylov_svd, randomized_svd};
 use linops::randnla::trace::{hutch_plus_plus, hutchinson};
 use linops::stream::{SketchAccumulator, SketchFamily, SketchSpec};
 use linops::{BackendKind, HostMat};
@@ -285,9 +285,20 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
     }
     // k + p may not exceed min(m, n): oversampling is cut to fit (and reported).
     let p = a.oversample.min(small - a.k);
+    // No --power: the library's default (scikit-learn's n_iter="auto" rule; Krylov depth 2).
+    let rule = SvdOptions {
+        oversample: p,
+        power_iters: a.power,
+        ..SvdOptions::default()
+    };
+    let power = if a.krylov {
+        rule.krylov_depth_for(a.k, (m, n))
+    } else {
+        rule.power_iters_for(a.k, (m, n))
+    };
     s.set("k", a.k);
     s.set("oversample", p);
-    s.set("power", a.power);
+    s.set("power", power);
     let mem = budget(c, s)?;
     let mut out = match &a.out {
         Some(o) => {
@@ -331,7 +342,7 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
         let params = StreamParams {
             k: a.k,
             oversample: p,
-            power: a.power,
+            power,
             probes: a.probes,
             seed: c.seed,
             center: pca,
@@ -370,7 +381,7 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
     } else {
         let opts = SvdOptions {
             oversample: p,
-            power_iters: a.power,
+            power_iters: Some(power),
             seed: c.seed,
             probes: a.probes,
         };

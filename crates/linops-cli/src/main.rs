@@ -105,9 +105,10 @@ pub struct SvdArgs {
     /// Oversampling p (the sketch has k + p columns).
     #[arg(long, default_value_t = 10)]
     pub oversample: usize,
-    /// Power iterations q (or Krylov depth with --krylov).
-    #[arg(long, default_value_t = 2)]
-    pub power: usize,
+    /// Power iterations q (or Krylov depth with --krylov); default: scikit-learn's rule (7 when
+    /// k < 0.1·min(m, n), else 4; Krylov depth 2).
+    #[arg(long)]
+    pub power: Option<usize>,
     /// Block Krylov SVD instead of subspace iteration (in memory only).
     #[arg(long, conflicts_with = "single_pass")]
     pub krylov: bool,

@@ -379,15 +379,17 @@ fn svd_case(d: &mut D<'_, '_>, krylov: bool) -> Outcome {
     };
     let mn = m.min(n);
     let k = d.g.rng.below(mn + 1);
+    let q = d.g.rng.below(if krylov { 3 } else { 4 });
     let opts = SvdOptions {
         oversample: d.g.rng.below(mn + 2),
-        power_iters: d.g.rng.below(if krylov { 3 } else { 4 }),
+        // One case in four takes the default rule (scikit-learn's n_iter="auto", Krylov depth 2).
+        power_iters: (d.g.rng.below(4) != 0).then_some(q),
         seed: d.g.rng.next_u64(),
         probes: d.g.rng.below(5),
     };
     d.g.note(&format!("{key}::<{}>(k {k}, {opts:?})", d.t.prec.name));
     let l = k + opts.oversample;
-    let invalid = k == 0 || l > mn || (krylov && l * (opts.power_iters + 1) > mn);
+    let invalid = k == 0 || l > mn || (krylov && l * (opts.krylov_depth_for(k, (m, n)) + 1) > mn);
     let r = if krylov {
         in_prec!(d.t, block_krylov_svd(d.t.engine, &a.op, k, &opts))
     } else {

@@ -223,9 +223,13 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
             } else {
                 "randomized_svd"
             };
-            let basis = k
-                .checked_add(p)
-                .and_then(|l| l.checked_mul(if krylov { opts.power_iters + 1 } else { 1 }));
+            let basis = k.checked_add(p).and_then(|l| {
+                l.checked_mul(if krylov {
+                    opts.krylov_depth_for(k, (6, 5)) + 1
+                } else {
+                    1
+                })
+            });
             if basis.is_some_and(|l| l <= 5) {
                 outcome(key, r)
             } else {
@@ -423,7 +427,7 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
             note!("block_krylov_svd::<f64>(6x5 dense, k 1, oversample 1, power_iters {a})");
             let opts = SvdOptions {
                 oversample: 1,
-                power_iters: a,
+                power_iters: Some(a),
                 ..SvdOptions::default()
             };
             let r = block_krylov_svd::<f64>(&e, &small_op(6, 5), 1, &opts);

@@ -38,15 +38,21 @@ use faer::Mat;
 ///
 /// # Examples
 /// ```
-/// let o = linops::randnla::svd::SvdOptions::default();
-/// assert_eq!((o.oversample, o.power_iters, o.probes), (10, 2, 12));
+/// use linops::randnla::svd::SvdOptions;
+/// let o = SvdOptions::default();
+/// assert_eq!((o.oversample, o.power_iters, o.probes), (10, None, 12));
+/// // scikit-learn's rule: 7 power iterations for k < 0.1·min(m, n), else 4.
+/// assert_eq!(o.power_iters_for(10, (1000, 500)), 7);
+/// assert_eq!(o.power_iters_for(60, (1000, 500)), 4);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SvdOptions {
     /// Oversampling `p`: the sketch has `l = k + p` columns.
     pub oversample: usize,
-    /// Power iterations `q` (randomized SVD), or Krylov depth (block Krylov).
-    pub power_iters: usize,
+    /// Power iterations `q` (randomized SVD), or Krylov depth (block Krylov). `None` (the
+    /// default) chooses as [`SvdOptions::power_iters_for`] says: scikit-learn's `n_iter="auto"`
+    /// for the randomized SVD, depth 2 for block Krylov.
+    pub power_iters: Option<usize>,
     /// Seed of the test matrices.
     pub seed: u64,
     /// Golub–Kahan steps of the a-posteriori error estimate ([`super::estimate`]: one
@@ -58,10 +64,59 @@ impl Default for SvdOptions {
     fn default() -> Self {
         Self {
             oversample: 10,
-            power_iters: 2,
+            power_iters: None,
             seed: 0x5EED,
             probes: 12,
         }
+    }
+}
+
+impl SvdOptions {
+    /// The power iterations [`randomized_svd`] runs for rank `k` of an `m×n` operator: the
+    /// explicit [`SvdOptions::power_iters`], or by default scikit-learn's `n_iter="auto"` rule
+    /// (7 when `k < 0.1·min(m, n)`, else 4; Halko–Martinsson–Tropp's bound shrinks the spectral
+    /// tail's weight by `(σ_{l+1}/σ_k)^{2q}`, and slowly decaying spectra, as in real data, need
+    /// the larger `q`), and 0 when `k + p ≥ min(m, n)` (the sketch then spans the whole range and
+    /// power iterations cannot improve it).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops::randnla::svd::SvdOptions;
+    /// let fixed = SvdOptions { power_iters: Some(1), ..SvdOptions::default() };
+    /// assert_eq!(fixed.power_iters_for(3, (100, 100)), 1);
+    /// assert_eq!(SvdOptions::default().power_iters_for(95, (100, 100)), 0);
+    /// ```
+    pub fn power_iters_for(&self, k: usize, (m, n): (usize, usize)) -> usize {
+        if let Some(q) = self.power_iters {
+            return q;
+        }
+        let mn = m.min(n);
+        if k.saturating_add(self.oversample) >= mn {
+            0
+        } else if (k as f64) < 0.1 * mn as f64 {
+            7
+        } else {
+            4
+        }
+    }
+
+    /// The Krylov depth [`block_krylov_svd`] runs for rank `k` of an `m×n` operator: the explicit
+    /// [`SvdOptions::power_iters`], or by default 2, lowered so the basis
+    /// `(k + p)·(depth + 1)` fits `min(m, n)` (0 when even one block fills it).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops::randnla::svd::SvdOptions;
+    /// let o = SvdOptions { oversample: 5, ..SvdOptions::default() };
+    /// assert_eq!(o.krylov_depth_for(5, (200, 100)), 2);
+    /// assert_eq!(o.krylov_depth_for(5, (200, 25)), 1);
+    /// ```
+    pub fn krylov_depth_for(&self, k: usize, (m, n): (usize, usize)) -> usize {
+        if let Some(q) = self.power_iters {
+            return q;
+        }
+        let l = k.saturating_add(self.oversample).max(1);
+        (m.min(n) / l).saturating_sub(1).min(2)
     }
 }
 
@@ -175,7 +230,7 @@ pub fn randomized_svd<T: Scalar>(
         a,
         l,
         &RangeOptions {
-            power_iters: opts.power_iters,
+            power_iters: opts.power_iters_for(k, a.shape()),
             seed: opts.seed,
         },
     )?;
@@ -194,7 +249,7 @@ pub fn randomized_svd<T: Scalar>(
 /// use linops::{Engine, faer::Mat, randnla::svd::{block_krylov_svd, SvdOptions}};
 /// let e = Engine::cpu();
 /// let a = linops::dense(Mat::from_fn(30, 20, |i, j| 1.0 / (1.0 + i as f64 + j as f64)).as_ref()).unwrap();
-/// let opts = SvdOptions { oversample: 2, power_iters: 2, ..SvdOptions::default() };
+/// let opts = SvdOptions { oversample: 2, power_iters: Some(2), ..SvdOptions::default() };
 /// let r = block_krylov_svd::<f64>(&e, &a, 2, &opts).unwrap();
 /// let exact = linops::to_faer(&a).singular_values().unwrap();
 /// assert!((r.s[1] - exact[1]).abs() < 1e-8 * exact[0]);
@@ -212,21 +267,21 @@ pub fn block_krylov_svd<T: Scalar>(
         ("k", k),
         ("oversample", opts.oversample),
     )?;
-    let s = opts
-        .power_iters
+    let depth = opts.krylov_depth_for(k, a.shape());
+    let s = depth
         .checked_add(1)
         .and_then(|depth| l.checked_mul(depth))
         .ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "block_krylov_svd: the basis (k + oversample)·(power_iters + 1) = ({k} + {})·({} + 1) \
                  overflows usize",
-                opts.oversample, opts.power_iters
+                opts.oversample, depth
             ))
         })?;
     check_rank(
         &format!(
             "block_krylov_svd (basis (k + oversample)·(power_iters + 1) = ({k} + {})·({} + 1))",
-            opts.oversample, opts.power_iters
+            opts.oversample, depth
         ),
         a,
         s,
@@ -238,7 +293,7 @@ pub fn block_krylov_svd<T: Scalar>(
     let first = orthonormalize(e, &e.apply_to(a, &gaussian::<T>(e, n, l, opts.seed)?)?)?;
     fallbacks += usize::from(first.method == QrMethod::Householder);
     let mut blocks = vec![first.q];
-    for _ in 0..opts.power_iters {
+    for _ in 0..depth {
         let prev = blocks
             .last()
             .ok_or_else(|| Error::InvalidArgument("no block".into()))?;
