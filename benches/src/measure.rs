@@ -178,8 +178,66 @@ pub struct Measurement {
     pub flops: u64,
     /// `plan.total_bytes()` (in the target's dtype).
     pub bytes: u64,
+    /// `plan.min_bytes()`: inputs and parameters read once, the output written once.
+    pub min_bytes: u64,
+    /// The plan that ran (its steps' FLOPs and bytes give the roofline, [`Roofline`]).
+    pub plan: linops::Plan,
     /// The result of the last apply, in `f64`.
     pub y: Mat<f64>,
+}
+
+/// A backend's measured limits: the FLOP rate of a dense GEMM and the bandwidth of a streaming
+/// pass, from [`linops::Engine::calibrate`] run in the same process as the suite.
+#[derive(Debug, Clone, Copy)]
+pub struct Roofline {
+    /// Dense GEMM FLOP/s.
+    pub gemm_flops_per_s: f64,
+    /// Streaming bytes/s (a diagonal scaling of a long column: read and write).
+    pub bytes_per_s: f64,
+}
+
+impl Roofline {
+    /// Measures `engine`'s limits (about a second) and leaves its cost model as it was.
+    ///
+    /// # Errors
+    /// Device failures.
+    ///
+    /// # Examples
+    /// ```
+    /// let r = linops_bench::measure::Roofline::measure(&linops::Engine::cpu()).unwrap();
+    /// assert!(r.gemm_flops_per_s > 0.0 && r.bytes_per_s > 0.0);
+    /// ```
+    pub fn measure(engine: &Engine) -> Result<Roofline> {
+        let before = engine.cost_model();
+        let m = engine.calibrate();
+        engine.set_cost_model(before);
+        let m = m?;
+        Ok(Roofline {
+            gemm_flops_per_s: m.rate(linops::plan::KernelKind::Gemm),
+            bytes_per_s: m.bandwidth(),
+        })
+    }
+
+    /// Adds `bytes_ratio` (bytes moved ÷ the minimum), `roofline_ms` (the step list's time at
+    /// these limits, [`linops::Plan::roofline_seconds`]) and `roofline_frac` (roofline ÷
+    /// measured time: the fraction of the limits reached) to `row`.
+    pub fn annotate(self, row: &mut crate::row::Row, m: &Measurement) {
+        let roof = m
+            .plan
+            .roofline_seconds(self.gemm_flops_per_s, self.bytes_per_s);
+        let num = |v: f64| {
+            if v.is_finite() {
+                serde_json::json!(v)
+            } else {
+                serde_json::Value::Null
+            }
+        };
+        row.extra
+            .insert("bytes_ratio".into(), num(m.plan.bytes_ratio()));
+        row.extra.insert("roofline_ms".into(), num(roof * 1e3));
+        row.extra
+            .insert("roofline_frac".into(), num(roof / m.median_s));
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -224,6 +282,8 @@ fn run_typed<T: Scalar>(
         reps,
         flops: plan.total_flops(),
         bytes: plan.total_bytes(),
+        min_bytes: plan.min_bytes(),
+        plan,
         y,
     })
 }

@@ -641,3 +641,77 @@ fn differential_market_steps() {
         );
     }
 }
+
+/// Every market plan moves at least its minimum traffic (inputs and parameters read once, the
+/// output written once), and no step writes more than it moves: the byte accounting the
+/// runner's `bytes_ratio` and roofline columns rest on. Plans are built by the CPU engine and,
+/// when an adapter exists, the GPU engine (their cost models may lower differently).
+#[test]
+fn market_plans_move_at_least_their_minimum_bytes() {
+    let mut engines = vec![("cpu", crate::support::cpu_engine())];
+    if let Some((g, _)) = gpu_engines() {
+        engines.push(("gpu", g));
+    }
+    let cases = cases();
+    for (label, e) in &engines {
+        for case in &cases {
+            let cols = case.op.shape().1;
+            let plan = e
+                .plan::<f32>(&case.op, cols, case.batch)
+                .unwrap_or_else(|err| panic!("{label} `{}`: {err}", case.name));
+            let what = format!("{label} `{}`\n{}", case.name, plan.explain());
+            assert!(plan.min_bytes() > 0, "{what}");
+            // An operator with a zero column (a row sampler, a sparse matrix with an empty
+            // column) need not read all of X: its plan may move less than the minimum, but never
+            // less than the minimum without X.
+            let dense = linops::to_faer(&case.op);
+            let reads_all_of_x =
+                (0..cols).all(|j| (0..dense.nrows()).any(|i| dense[(i, j)] != 0.0));
+            let x_bytes = 4 * (cols * case.batch) as u64;
+            let floor = if reads_all_of_x {
+                plan.min_bytes()
+            } else {
+                plan.min_bytes() - x_bytes
+            };
+            assert!(
+                plan.total_bytes() >= floor,
+                "{what}: moves {} bytes, below {floor} (minimum {}, all of X needed: {reads_all_of_x})",
+                plan.total_bytes(),
+                plan.min_bytes()
+            );
+            for st in plan.steps() {
+                assert!(st.bytes_written <= st.bytes, "{what}");
+            }
+            assert!(plan.total_bytes_written() > 0, "{what}");
+        }
+    }
+    report(&format!(
+        "byte accounting: {} market plans on {} engines",
+        cases.len(),
+        engines.len()
+    ));
+}
+
+/// `bytes_ratio` is exactly 1 for one-pass lowerings and counts the extra passes of chains.
+#[test]
+fn bytes_ratio_counts_passes() {
+    let e = crate::support::cpu_engine();
+    let n = 64;
+    let d = Op::diagonal((0..n).map(|i| 1.0 + i as f64).collect()).unwrap();
+    let p = e.plan::<f32>(&d, n, 8).unwrap();
+    assert_eq!(p.min_bytes(), 4 * (n + 2 * n * 8) as u64);
+    assert_eq!(p.bytes_ratio(), 1.0, "{}", p.explain());
+    // D·D·D lowered without merging would be three passes; the normalizer merges diagonals
+    // into one, so the ratio stays 1.
+    let ddd = Op::product(vec![d.clone(), d.clone(), d.clone()]).unwrap();
+    assert_eq!(e.plan::<f32>(&ddd, n, 8).unwrap().bytes_ratio(), 1.0);
+    // A dense product A·B is two GEMMs through an n×8 temporary: the temporary is written
+    // and read once beyond the minimum.
+    let a = Op::dense(n, n, vec![0.5; n * n]).unwrap();
+    let ab = Op::product(vec![a.clone(), a.t()]).unwrap();
+    let p = e.plan::<f32>(&ab, n, 8).unwrap();
+    let extra = p.total_bytes() - p.min_bytes();
+    // The minimum counts A once although the plan reads it twice (as A and as Aᵀ: one
+    // parameter), so the extra is the second read of A plus the temporary's write and read.
+    assert_eq!(extra, 4 * (n * n + 2 * n * 8) as u64, "{}", p.explain());
+}

@@ -11,7 +11,10 @@
 //! sketch's useful bandwidth, not the plan's byte count); `gflops` from the plan; `max_rel_err`
 //! NaN (no f64 reference is timed); extra `distortion` = `max_j |‖S·a_j‖/‖a_j‖ − 1|` over the
 //! 1024 columns of `A`, measured on the result (every family has `E‖S·a‖² = ‖a‖²`; the
-//! Johnson–Lindenstrauss scale at `d = 256` is about `√(2/d)·few ≈ 0.1–0.3`).
+//! Johnson–Lindenstrauss scale at `d = 256` is about `√(2/d)·few ≈ 0.1–0.3`); `bytes_ratio`,
+//! `roofline_ms` and `roofline_frac` as in the `structured` suite ([`measure::Roofline`]: the
+//! plan's bytes against reading `A` and a stored sketch's entries once and writing `S·A` once;
+//! a sketch generated from its seed has no parameter bytes).
 
 use super::{CaseSpec, Failure, Outcome, Suite};
 use crate::cases::Case;
@@ -152,6 +155,13 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
     let total = targets.len() * FAMILIES.len();
     let mut step = 0;
     for target in targets {
+        let roof = match measure::Roofline::measure(&target.engine) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("measuring the roofline on {} FAILED: {e}", target.label);
+                None
+            }
+        };
         let m = if target.label == "gpu" { M_GPU } else { M_CPU };
         let a = block(m);
         let shape = format!("m={m},d={D},batch={BATCH}");
@@ -198,6 +208,9 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
                     row.gflops = meas.flops as f64 / meas.median_s / 1e9;
                     row.gbps = (4 * m * BATCH) as f64 / meas.median_s / 1e9;
                     row.max_rel_err = Some(f64::NAN);
+                    if let Some(r) = roof {
+                        r.annotate(&mut row, &meas);
+                    }
                     let dist = distortion(meas.y.as_ref(), a.as_ref());
                     row.extra
                         .insert("distortion".into(), serde_json::json!(dist));

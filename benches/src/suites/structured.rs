@@ -10,7 +10,14 @@
 //!   `engine.plan::<f32>(..).total_flops()`;
 //! - `planner_choice` = what the engine's default cost model would run (`structured` or
 //!   `materialized`, [`linops::plan::CostModel`]); the timed apply always runs the structure
-//!   (the suite pins `CostModel::structure_only`), so the two can be compared.
+//!   (the suite pins `CostModel::structure_only`), so the two can be compared;
+//! - `bytes_ratio` = bytes the plan's steps move ÷ the minimum (read `X` and the parameters once,
+//!   write `Y` once; [`linops::Plan::bytes_ratio`]): how many passes over memory the lowering
+//!   costs beyond one;
+//! - `roofline_ms` = `Σ_steps max(FLOPs / GEMM rate, bytes / bandwidth)` with the dense GEMM
+//!   rate and the streaming bandwidth measured by `Engine::calibrate` in the same run
+//!   ([`measure::Roofline`]), and `roofline_frac` = `roofline_ms / median_ms`, the fraction of
+//!   those limits the step list reaches.
 //!
 //! **The dense baseline is measured once per `(n, batch, backend)`**, with a random dense `n×n`
 //! matrix, and shared by every family at that `(n, batch)`: the time of a dense GEMM depends on
@@ -443,6 +450,17 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
             m
         })
         .collect();
+    // The limits each row's roofline is computed with, measured in this run.
+    let roofs: Vec<Option<measure::Roofline>> = targets
+        .iter()
+        .map(|t| match measure::Roofline::measure(&t.engine) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("  measuring the roofline on {} FAILED: {e}", t.label);
+                None
+            }
+        })
+        .collect();
     let n_fams = FAMILIES.iter().filter(|f| selected(f)).count();
     let total = SIZES.len() * BATCHES.len() * (1 + n_fams) * targets.len();
     let mut out = Outcome::default();
@@ -493,6 +511,9 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
                         Ok(m) => {
                             dense_s[ti] = Some(m.median_s);
                             let mut row = make_row(target, case, &m);
+                            if let Some(r) = roofs[ti] {
+                                r.annotate(&mut row, &m);
+                            }
                             row.max_rel_err = Some(f64::NAN); // the baseline is not checked
                             row.extra
                                 .insert("speedup_vs_dense".into(), json_num(Some(1.0)));
@@ -548,6 +569,9 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
                     match measure::run(target, &case, &target.policy(policy)) {
                         Ok(m) => {
                             let mut row = make_row(target, &case, &m);
+                            if let Some(r) = roofs[ti] {
+                                r.annotate(&mut row, &m);
+                            }
                             row.max_rel_err = Some(y_ref.as_ref().map_or(f64::NAN, |r| {
                                 measure::max_rel_err(m.y.as_ref(), r.as_ref())
                             }));

@@ -328,6 +328,8 @@ pub struct Step {
     /// Bytes read and written: the kernel's elements in the plan's dtype plus [`INDEX_BYTES`]
     /// per entry of its index inputs.
     pub bytes: u64,
+    /// The part of [`Step::bytes`] written (the rest is read).
+    pub bytes_written: u64,
 }
 
 /// The lowering context: allocates virtual buffers and records steps. Leaves use it (as
@@ -653,14 +655,18 @@ impl<S> Lowerer<S> {
                 kernel.label()
             )));
         }
+        let size = self.dtype.size_bytes();
+        let bytes = elems
+            .saturating_mul(size)
+            .saturating_add(index_entries.saturating_mul(INDEX_BYTES));
+        let bytes_written = kernel.written(&shapes, out).saturating_mul(size).min(bytes);
         self.steps.push(Step {
             kernel,
             inputs,
             output,
             flops,
-            bytes: elems
-                .saturating_mul(self.dtype.size_bytes())
-                .saturating_add(index_entries.saturating_mul(INDEX_BYTES)),
+            bytes,
+            bytes_written,
         });
         Ok(())
     }

@@ -45,6 +45,7 @@ impl Plan {
     /// let text = Plan::new(&a.t(), 4, 2, DType::F32).unwrap().explain();
     /// assert!(text.contains("gemm TN"));
     /// assert!(text.contains("FLOPs"));
+    /// assert!(text.contains("moved/minimum = 1.00"));
     /// ```
     pub fn explain(&self) -> String {
         let mut s = String::new();
@@ -123,11 +124,19 @@ impl Plan {
             .count();
         let _ = writeln!(
             s,
-            "  total: {} steps, {} FLOPs, {} bytes, {} temporaries",
+            "  total: {} steps, {} FLOPs, {} bytes ({} read, {} written), {} temporaries",
             self.steps.len(),
             si(self.total_flops()),
             si(self.total_bytes()),
+            si(self.total_bytes() - self.total_bytes_written()),
+            si(self.total_bytes_written()),
             temps
+        );
+        let _ = writeln!(
+            s,
+            "  minimum: {} bytes (inputs and parameters read once, output written once); moved/minimum = {:.2}",
+            si(self.min_bytes()),
+            self.bytes_ratio()
         );
         s
     }

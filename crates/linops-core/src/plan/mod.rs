@@ -610,4 +610,78 @@ impl Plan {
             .iter()
             .fold(0u64, |t, s| t.saturating_add(s.bytes))
     }
+    /// Bytes written by all steps (the rest of [`Plan::total_bytes`] is read).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// let p = Plan::new(&Op::dense(2, 2, vec![1.0; 4]).unwrap(), 2, 1, DType::F32).unwrap();
+    /// assert_eq!(p.total_bytes_written(), 4 * 2);
+    /// ```
+    pub fn total_bytes_written(&self) -> u64 {
+        self.steps
+            .iter()
+            .fold(0u64, |t, s| t.saturating_add(s.bytes_written))
+    }
+    /// The least traffic any implementation of the plan needs: read each input once, write the
+    /// output once, read each parameter (values and index arrays) once. Temporaries, repeated
+    /// passes and re-reads are what [`Plan::total_bytes`] adds on top ([`Plan::bytes_ratio`]).
+    /// A sketch generated in the kernel from its seed has no parameter bytes. An operator that
+    /// ignores part of `X` (a row sampler, a matrix with an empty column) may move less.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// let a = Op::dense(3, 2, vec![1.0; 6]).unwrap();
+    /// let p = Plan::new(&a, 2, 5, DType::F32).unwrap();
+    /// assert_eq!(p.min_bytes(), 4 * (6 + 2 * 5 + 3 * 5));
+    /// ```
+    pub fn min_bytes(&self) -> u64 {
+        let size = self.dtype.size_bytes();
+        self.buffers
+            .iter()
+            .map(|b| {
+                let entries = (b.rows as u64).saturating_mul(b.cols as u64);
+                match b.role {
+                    BufferRole::Temp => 0,
+                    BufferRole::Index(_) => entries.saturating_mul(INDEX_BYTES),
+                    _ => entries.saturating_mul(size),
+                }
+            })
+            .fold(0u64, u64::saturating_add)
+    }
+    /// [`Plan::total_bytes`] ÷ [`Plan::min_bytes`]: 1 when the plan reads its inputs and
+    /// parameters once and writes its output once, more for every extra pass over memory.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// let a = Op::dense(3, 2, vec![1.0; 6]).unwrap();
+    /// assert_eq!(Plan::new(&a, 2, 5, DType::F32).unwrap().bytes_ratio(), 1.0);
+    /// let twice = Op::product(vec![a.t(), a.clone()]).unwrap(); // two GEMMs through a temporary
+    /// assert!(Plan::new(&twice, 2, 5, DType::F32).unwrap().bytes_ratio() > 1.0);
+    /// ```
+    pub fn bytes_ratio(&self) -> f64 {
+        self.total_bytes() as f64 / self.min_bytes().max(1) as f64
+    }
+    /// The roofline time of the plan's step list: `Σ_steps max(flops / flops_per_s, bytes /
+    /// bytes_per_s)`, each step bounded by whichever of compute and memory traffic limits it
+    /// (no launch overhead). With the rates of a dense GEMM and a copy measured on a backend
+    /// (`linops::Engine::calibrate`), `roofline_seconds / measured seconds` is the fraction of
+    /// that backend's limits a run achieved.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan};
+    /// let a = Op::dense(2, 2, vec![1.0; 4]).unwrap();
+    /// let p = Plan::new(&a, 2, 1, DType::F32).unwrap(); // 8 FLOPs, 32 bytes
+    /// assert_eq!(p.roofline_seconds(8.0, 64.0), 1.0); // compute-bound
+    /// assert_eq!(p.roofline_seconds(16.0, 16.0), 2.0); // memory-bound
+    /// ```
+    pub fn roofline_seconds(&self, flops_per_s: f64, bytes_per_s: f64) -> f64 {
+        self.steps
+            .iter()
+            .map(|s| (s.flops as f64 / flops_per_s).max(s.bytes as f64 / bytes_per_s))
+            .sum()
+    }
 }

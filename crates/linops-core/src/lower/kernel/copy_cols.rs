@@ -38,4 +38,7 @@ impl KernelSpec for CopyCols {
     fn describe(&self) -> String {
         format!("copy_cols at column {}", self.offset)
     }
+    fn written(&self, inputs: &[(usize, usize)], _out: (usize, usize)) -> u64 {
+        (Sat::of(inputs[0].0) * Sat::of(inputs[0].1)).0
+    }
 }

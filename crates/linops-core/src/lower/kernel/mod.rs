@@ -97,6 +97,11 @@ pub trait KernelSpec: Copy + std::fmt::Debug + PartialEq + Into<Kernel> {
     ) -> std::result::Result<(u64, u64), String>;
     /// The step's text in `Plan::explain`.
     fn describe(&self) -> String;
+    /// Elements of the plan's dtype the kernel writes (part of [`KernelSpec::cost`]'s elements
+    /// moved; the rest are read): by default the whole output.
+    fn written(&self, _inputs: &[(usize, usize)], out: (usize, usize)) -> u64 {
+        (Sat::of(out.0) * Sat::of(out.1)).0
+    }
 }
 
 /// ` alpha=… beta=…` for the non-default scalars of a step's description.
@@ -236,6 +241,21 @@ macro_rules! declare_kernels {
             pub fn index_inputs(&self) -> &'static [usize] {
                 match self {
                     $(Kernel::$k(_) => <$k as KernelSpec>::INDEX_INPUTS,)*
+                }
+            }
+
+            /// Elements of the plan's dtype the kernel writes ([`KernelSpec::written`]), for
+            /// shapes [`Kernel::cost`] accepted.
+            ///
+            /// # Examples
+            /// ```
+            /// use linops_core::{Kernel, plan::kernel::{Axpby, CopyCols}};
+            /// assert_eq!(Kernel::from(Axpby { alpha: 1.0, beta: 1.0 }).written(&[(2, 3)], (2, 3)), 6);
+            /// assert_eq!(Kernel::from(CopyCols { offset: 1 }).written(&[(2, 3)], (2, 5)), 6);
+            /// ```
+            pub fn written(&self, inputs: &[(usize, usize)], out: (usize, usize)) -> u64 {
+                match self {
+                    $(Kernel::$k(k) => k.written(inputs, out),)*
                 }
             }
 
