@@ -220,7 +220,9 @@ impl Roofline {
 
     /// Adds `bytes_ratio` (bytes moved ÷ the minimum), `roofline_ms` (the step list's time at
     /// these limits, [`linops::Plan::roofline_seconds`]) and `roofline_frac` (roofline ÷
-    /// measured time: the fraction of the limits reached) to `row`.
+    /// measured time: the fraction of the limits reached) to `row`. The bandwidth is that of a
+    /// pass over a 16 MiB column (out of cache on a CPU), so a problem whose data stay in cache
+    /// can exceed it (`roofline_frac > 1`); the suites' large rows are the meaningful ones.
     pub fn annotate(self, row: &mut crate::row::Row, m: &Measurement) {
         let roof = m
             .plan

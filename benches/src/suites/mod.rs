@@ -151,6 +151,19 @@ pub fn run_suite(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outco
     }
     let specs = (suite.cases)();
     let total = specs.len() * targets.len();
+    // Each f32 target's limits for the rows' roofline columns, measured in this run (the
+    // calibration times f32 kernels, so f64 rows get none).
+    let roofs: Vec<Option<measure::Roofline>> = targets
+        .iter()
+        .map(|t| {
+            if t.f64 {
+                return None;
+            }
+            measure::Roofline::measure(&t.engine)
+                .map_err(|e| eprintln!("  measuring the roofline on {} FAILED: {e}", t.label))
+                .ok()
+        })
+        .collect();
     let mut out = Outcome::default();
     let mut step = 0;
     for spec in &specs {
@@ -180,9 +193,15 @@ pub fn run_suite(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outco
         }
         let ordered = targets
             .iter()
-            .filter(|t| t.label == "cpu-f64")
-            .chain(targets.iter().filter(|t| t.label != "cpu-f64"));
-        for target in ordered {
+            .zip(&roofs)
+            .filter(|(t, _)| t.label == "cpu-f64")
+            .chain(
+                targets
+                    .iter()
+                    .zip(&roofs)
+                    .filter(|(t, _)| t.label != "cpu-f64"),
+            );
+        for (target, roof) in ordered {
             step += 1;
             eprint!("[{step}/{total}] {} on {} ... ", spec.label, target.label);
             let _ = std::io::stderr().flush();
@@ -198,6 +217,9 @@ pub fn run_suite(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outco
                     row.median_ms = m.median_s * 1e3;
                     row.gflops = m.flops as f64 / m.median_s / 1e9;
                     row.gbps = m.bytes as f64 / m.median_s / 1e9;
+                    if let Some(r) = roof {
+                        r.annotate(&mut row, &m);
+                    }
                     if target.label == "cpu-f64" {
                         y_ref = Some(m.y);
                     } else {

@@ -11,6 +11,8 @@
 //! | `nystrom_pcg` | structured PSD `A = Q₁·diag(λ)·Q₁ᵀ`, `λ_j = 1/(j+1)²`, `μ = 1e-4`, `n` 4096 / 16384, rank 64 | `‖x − x*‖/‖x*‖` with `x* = Q₁·diag(1/(λ+μ))·Q₁ᵀ·b` |
 //! | `newton_schulz` | dense `A = Q₁·diag(σ)·Q₂ᵀ`, `σ` log-spaced in `[1e-2, 1]`, `n` 1024 (CPU) / 4096 (GPU); classic cubic to tolerance, and the Muon quintic for 5 steps | `‖X − Q₁Q₂ᵀ‖_F/√n` (distance to the exact polar factor; the quintic stops in its band, by design) |
 //!
+//! | `cholesky_qr2` | `Q·R` of a tall block `X = Q₁[:, :256]·diag(σ)`, `σ` log-spaced in `[1e-3, 1]` (`κ = 1e3`), `m` 16384 (CPU) / 65536 (GPU), 256 columns (`qr::orthonormalize`) | `‖QᵀQ − I‖_F`, and `residual` `‖X − Q·R‖_F/‖X‖_F`; `method` 1 when CholeskyQR2 ran (0: the Householder fallback) |
+//!
 //! Rows carry `error`, `iterations` (where the driver iterates) and, for `lstsq`, `qr_error`.
 //! `gflops`/`gbps` are 0 (a driver's FLOPs are not a plan's). Newton–Schulz on the CPU runs at
 //! `n = 1024`, not the 4096 of the GPU row: one cubic step is three `n³` GEMMs, and 4096 would
@@ -45,19 +47,20 @@ pub const SUITE: Suite = Suite {
 };
 
 /// The drivers, in run order.
-pub const DRIVERS: [&str; 5] = [
+pub const DRIVERS: [&str; 6] = [
     "rsvd",
     "lstsq",
     "nystrom_pcg",
     "newton_schulz_cubic",
     "newton_schulz_quintic",
+    "cholesky_qr2",
 ];
 
 /// Labels only (the runner builds the problems itself).
 ///
 /// # Examples
 /// ```
-/// assert_eq!(linops_bench::suites::randnla::cases().len(), 5);
+/// assert_eq!(linops_bench::suites::randnla::cases().len(), 6);
 /// ```
 pub fn cases() -> Vec<CaseSpec> {
     DRIVERS
@@ -288,6 +291,41 @@ fn run_driver<T: Scalar>(
                 error: (d2 / n as f64).sqrt(),
                 iterations: Some(r.iterations),
                 extra: vec![("residual", r.residual)],
+            })
+        }
+        "cholesky_qr2" => {
+            let (m, k) = (if gpu { 65536 } else { 16384 }, 256);
+            let q1 = signed_hadamard(m, 51)?;
+            let sigma: Vec<f64> = (0..k)
+                .map(|j| 10f64.powf(-3.0 * j as f64 / (k - 1) as f64))
+                .collect();
+            // The first k columns of Q₁, scaled: orthogonal columns with a known spectrum.
+            let x = Engine::cpu().apply(
+                &q1,
+                Mat::<f64>::from_fn(m, k, |i, j| if i == j { sigma[j] } else { 0.0 }).as_ref(),
+            )?;
+            let xt: Mat<T> = Mat::from_fn(m, k, |i, j| T::from_f64(x[(i, j)]));
+            let xm = e.upload(xt.as_ref())?;
+            let (seconds, reps, f) = timed(policy, || linops::randnla::qr::orthonormalize(e, &xm))?;
+            let q: Mat<T> = e.download(&f.q)?;
+            let q = Mat::from_fn(m, k, |i, j| q[(i, j)].to_f64());
+            let orth = (q.transpose() * &q - Mat::<f64>::identity(k, k)).norm_l2();
+            let residual = (&q * &f.r - &x).norm_l2() / x.norm_l2();
+            Ok(Measured {
+                seconds,
+                reps,
+                shape: format!("m={m},k={k},kappa=1e3"),
+                error: orth,
+                iterations: None,
+                extra: vec![
+                    ("residual", residual),
+                    (
+                        "method",
+                        f64::from(u8::from(
+                            f.method == linops::randnla::qr::QrMethod::CholeskyQr2,
+                        )),
+                    ),
+                ],
             })
         }
         other => Err(linops::Error::InvalidArgument(format!(
