@@ -4,7 +4,7 @@
 
 use crate::budget::{default_budget, parse_bytes, peak_rss, rss};
 use crate::error::{CliError, CliResult};
-use crate::input::{self, Dense, Num, Source};
+use crate::input::{self, Axis, Dense, Num, Source};
 use crate::output::{Container, OutFile, RowSink, container};
 use crate::stream::{self, StreamParams};
 use crate::{Backend, Command, Common, Dtype, Side, SketchKind, SvdArgs};
@@ -320,14 +320,17 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
             ),
         ));
     }
+    let mut streamed_cols = false;
     let (sv, v, err_est, total, mean, u_host) = if streaming {
         let d: &Dense = src.dense(what)?;
-        if pca && d.fortran {
-            return Err(CliError::new(
-                &a.file,
-                "pca past memory needs a C-order file (its rows are read in panels)",
-            ));
-        }
+        // PCA centers the columns, so it reads panels of rows (gathered from a Fortran-order
+        // file). The SVD reads lines along the longer side, so that the resident n×(k + p) blocks
+        // span the shorter one (rows of a tall matrix, columns of a wide one).
+        let axis = if pca || m >= n {
+            Axis::Rows
+        } else {
+            Axis::Cols
+        };
         let params = StreamParams {
             k: a.k,
             oversample: p,
@@ -346,16 +349,19 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
             .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf)
             .unwrap_or_else(std::env::temp_dir);
-        // The streamed factor is U for a C-order file and V (written as Vt in Fortran order) for
-        // a Fortran-order one.
-        let name = if d.fortran { "Vt" } else { "U" };
+        // The streamed factor is U when reading rows and V (written as Vt in Fortran order)
+        // when reading columns.
+        let by_cols = axis == Axis::Cols;
+        let name = if by_cols { "Vt" } else { "U" };
         let r = stream::svd::<T>(
-            d,
+            d.lines(axis),
             e,
             &params,
-            out.as_mut().map(|f| (f, name, d.fortran)),
+            out.as_mut().map(|f| (f, name, by_cols)),
             &dir,
         )?;
+        s.set("panels_of", if by_cols { "columns" } else { "rows" });
+        streamed_cols = by_cols;
         s.set(
             "mode",
             if a.single_pass {
@@ -426,8 +432,7 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
         s.set("explained_variance_ratio", r.clone());
     }
     if let Some(f) = out.as_mut() {
-        let dense_fortran = matches!(&src, Source::Dense(d) if d.fortran);
-        let streamed_small = u_host.is_none() && dense_fortran;
+        let streamed_small = u_host.is_none() && streamed_cols;
         // `v` is n×k, or (Fortran-order streaming) the small factor U of A (m×k).
         if let Some(u) = &u_host {
             f.matrix("U", u.as_ref())?;
@@ -534,14 +539,21 @@ fn sketch<T: Num>(a: &SketchArgs<'_>, c: &Common, e: &Engine, s: &mut Summary) -
     s.set("out_shape", json!([rows_out, cols_out]));
     if streaming {
         let d = src.dense("sketch")?;
-        if d.fortran {
+        // Both sides go through panels of rows (gathered from a Fortran-order file): the left
+        // sketch accumulates S_i·A_i, the right one writes the rows A_i·Sᵀ.
+        let rows = d.lines(Axis::Rows);
+        let per_row = (n as u64) * (8 + 2 * tsz) + a.dim as u64 * 24;
+        let avail = mem / 2;
+        if avail < per_row {
             return Err(CliError::new(
-                name,
-                "sketch past memory needs a C-order file (its rows are read in panels)",
+                "--mem",
+                format!(
+                    "{mem} bytes is below the {} bytes a sketch of {name} needs (twice a panel of one row of {n} entries); raise --mem",
+                    2 * per_row
+                ),
             ));
         }
-        let panel =
-            (((mem / 2) / ((n as u64) * (8 + 2 * tsz) + a.dim as u64 * 24)) as usize).clamp(1, m);
+        let panel = ((avail / per_row) as usize).clamp(1, m);
         s.set("mode", "streaming");
         s.set("passes", 1);
         s.set("panel_rows", panel);
@@ -567,9 +579,9 @@ fn sketch<T: Num>(a: &SketchArgs<'_>, c: &Common, e: &Engine, s: &mut Summary) -
                 let mut p0 = 0;
                 while p0 < m {
                     let b = panel.min(m - p0);
-                    let pt = d.panel_t::<f64>(p0, b)?;
+                    let pt = rows.panel_t::<f64>(p0, b)?;
                     acc.push(e, p0, pt.as_ref().transpose()).map_err(&le)?;
-                    d.release(p0, b);
+                    rows.release(p0, b);
                     progress.inc(line * b as u64);
                     p0 += b;
                 }
@@ -579,18 +591,19 @@ fn sketch<T: Num>(a: &SketchArgs<'_>, c: &Common, e: &Engine, s: &mut Summary) -
                 }
             }
             Side::Right => {
+                let panel_rows = rows;
                 let mut write = |sink: &mut RowSink<'_>| -> CliResult<()> {
                     let mut p0 = 0;
                     while p0 < m {
                         let b = panel.min(m - p0);
-                        let pt = d.panel_t::<T>(p0, b)?;
+                        let pt = panel_rows.panel_t::<T>(p0, b)?;
                         let y = e.apply::<T>(&s_op, pt.as_ref()).map_err(&le)?; // d×b = (A_i·Sᵀ)ᵀ
-                        let mut rows = Vec::with_capacity(b * a.dim);
+                        let mut out_rows = Vec::with_capacity(b * a.dim);
                         for i in 0..b {
-                            rows.extend((0..a.dim).map(|j| y[(j, i)].wide()));
+                            out_rows.extend((0..a.dim).map(|j| y[(j, i)].wide()));
                         }
-                        sink(&rows)?;
-                        d.release(p0, b);
+                        sink(&out_rows)?;
+                        panel_rows.release(p0, b);
                         progress.inc(line * b as u64);
                         p0 += b;
                     }

@@ -335,3 +335,36 @@ fn nan_in_sparse_data_and_f64_on_the_gpu_are_refused() {
         );
     }
 }
+
+/// PCA centers the columns, so past memory it reads panels of rows; when one row of a wide
+/// (Fortran-order) file and its sketch blocks exceed `--mem`, the error names `--mem`, says what
+/// is read and how much is needed, and leaves no output.
+#[test]
+fn pca_past_memory_of_a_wide_fortran_file_below_the_budget_is_refused_by_name() {
+    let dir = tempdir("pcawide");
+    let a = Rng::new(31).mat(20, 3000);
+    let (f, out) = (p(&dir, "w.npy"), p(&dir, "p.npz"));
+    write_npy(&f, &a, true);
+    let line = fails(
+        &[
+            "pca",
+            &f,
+            "-k",
+            "3",
+            "--backend",
+            "cpu",
+            "--stream",
+            "--mem",
+            "64K",
+            "--out",
+            &out,
+        ],
+        "--mem",
+        "raise --mem",
+    );
+    assert!(
+        line.contains("panels of rows of 3000 entries"),
+        "{line:?} should say what is read"
+    );
+    only(&dir, &["w.npy"]);
+}
