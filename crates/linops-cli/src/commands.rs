@@ -6,6 +6,7 @@ use crate::budget::{default_budget, parse_bytes, peak_rss, rss};
 use crate::error::{CliError, CliResult};
 use crate::input::{self, Axis, Dense, Num, Source};
 use crate::output::{Container, OutFile, RowSink, container};
+use crate::progress::Spinner;
 use crate::stream::{self, StreamParams};
 use crate::{Backend, Command, Common, Dtype, Side, SketchKind, SvdArgs};
 use linops::faer::Mat;
@@ -90,7 +91,7 @@ pub fn run(cmd: &Command, c: &Common) -> CliResult<()> {
             })?
         }
         Command::Lstsq { a, b, tol, out } => with_engine(c, &mut s, |e, _, s| {
-            lstsq_cmd(a, b, *tol, out.as_deref(), e, s)
+            lstsq_cmd(a, b, *tol, out.as_deref(), c, e, s)
         })?,
         Command::Trace {
             file,
@@ -106,8 +107,8 @@ pub fn run(cmd: &Command, c: &Common) -> CliResult<()> {
             max_iter,
             out,
         } => with_engine(c, &mut s, |e, dt, s| match dt {
-            Dtype::F32 => polar::<f32>(file, *quintic, *max_iter, out.as_deref(), e, s),
-            Dtype::F64 => polar::<f64>(file, *quintic, *max_iter, out.as_deref(), e, s),
+            Dtype::F32 => polar::<f32>(file, *quintic, *max_iter, out.as_deref(), c, e, s),
+            Dtype::F64 => polar::<f64>(file, *quintic, *max_iter, out.as_deref(), c, e, s),
         })?,
     }
     s.print(c, start);
@@ -263,6 +264,12 @@ fn column_stats(src: &Source) -> CliResult<(Vec<f64>, f64, Option<HostMat>)> {
     }
 }
 
+/// Opens an input, with a spinner while it takes (inflating a compressed `.npz`, say).
+fn open(spec: &str, c: &Common) -> CliResult<Source> {
+    let _opening = Spinner::start(format!("opening {spec}"), c.quiet);
+    input::open(spec)
+}
+
 fn lib_err(name: &str) -> impl Fn(linops::Error) -> CliError + '_ {
     move |e| CliError::lib(name, e)
 }
@@ -270,7 +277,7 @@ fn lib_err(name: &str) -> impl Fn(linops::Error) -> CliError + '_ {
 fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) -> CliResult<()> {
     let what = if pca { "pca" } else { "svd" };
     s.set("command", what);
-    let src = input::open(&a.file)?;
+    let src = open(&a.file, c)?;
     describe(&src, s);
     let (m, n) = src.shape();
     let small = m.min(n);
@@ -380,6 +387,7 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
             seed: c.seed,
             probes: a.probes,
         };
+        let reading = Spinner::start(format!("reading {}", a.file), c.quiet);
         let (op, total, mean) = if pca {
             let (mu, total, host) = column_stats(&src)?;
             let base = match host {
@@ -398,6 +406,19 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
         } else {
             (src.to_op()?, None, None)
         };
+        drop(reading);
+        let _computing = Spinner::start(
+            format!(
+                "{} of {}",
+                if a.krylov {
+                    "block Krylov SVD"
+                } else {
+                    "randomized SVD"
+                },
+                a.file
+            ),
+            c.quiet,
+        );
         let r = if a.krylov {
             block_krylov_svd::<T>(e, &op, a.k, &opts)
         } else {
@@ -492,7 +513,7 @@ fn sketch_op(kind: SketchKind, d: usize, m: usize, nnz: usize, seed: u64) -> lin
 
 fn sketch<T: Num>(a: &SketchArgs<'_>, c: &Common, e: &Engine, s: &mut Summary) -> CliResult<()> {
     s.set("command", "sketch");
-    let src = input::open(a.file)?;
+    let src = open(a.file, c)?;
     describe(&src, s);
     let (m, n) = src.shape();
     let reduced = if a.side == Side::Left { m } else { n };
@@ -619,6 +640,7 @@ fn sketch<T: Num>(a: &SketchArgs<'_>, c: &Common, e: &Engine, s: &mut Summary) -
     } else {
         s.set("mode", "in-memory");
         s.set("passes", 1);
+        let _computing = Spinner::start(format!("sketching {name}"), c.quiet);
         let y: Mat<f64> = match (&src, a.side) {
             (Source::Dense(d), Side::Left) => {
                 let am = d.to_mat::<T>()?;
@@ -664,11 +686,12 @@ fn lstsq_cmd(
     b: &str,
     tol: Option<f64>,
     out: Option<&str>,
+    c: &Common,
     e: &Engine,
     s: &mut Summary,
 ) -> CliResult<()> {
     s.set("command", "lstsq");
-    let src = input::open(a)?;
+    let src = open(a, c)?;
     describe(&src, s);
     let (m, n) = src.shape();
     if m < n {
@@ -677,7 +700,7 @@ fn lstsq_cmd(
             format!("least squares needs at least as many rows as columns, got {m}x{n}"),
         ));
     }
-    let bsrc = input::open(b)?;
+    let bsrc = open(b, c)?;
     let bd = bsrc.dense("lstsq's right-hand side")?;
     if bd.cols != 1 || bd.rows != m {
         return Err(CliError::new(
@@ -690,7 +713,9 @@ fn lstsq_cmd(
     }
     let rhs = bd.to_vec()?;
     let mut out_f = out.map(OutFile::create).transpose()?;
+    let reading = Spinner::start(format!("reading {a}"), c.quiet);
     let op = src.to_op()?;
+    drop(reading);
     let mut opts = LstsqOptions::default();
     if let Some(t) = tol {
         if !(t.is_finite() && t > 0.0) {
@@ -701,6 +726,7 @@ fn lstsq_cmd(
         }
         opts.tol = t;
     }
+    let solving = Spinner::start(format!("sketch-and-precondition LSQR on {a}"), c.quiet);
     let r = lstsq(e, &op, &rhs, &opts).map_err(lib_err(a))?;
     let xm = Mat::<f64>::from_fn(n, 1, |i, _| r.x[i]);
     let ax = Engine::cpu()
@@ -710,6 +736,7 @@ fn lstsq_cmd(
         .map(|i| (rhs[i] - ax[(i, 0)]).powi(2))
         .sum::<f64>()
         .sqrt();
+    drop(solving);
     s.set("residual_norm", resid);
     s.set("lsqr_residual_estimate", r.residual_norm);
     s.set("normal_residual_estimate", r.normal_residual_norm);
@@ -740,7 +767,7 @@ fn trace<T: Num>(
     s: &mut Summary,
 ) -> CliResult<()> {
     s.set("command", "trace");
-    let src = input::open(file)?;
+    let src = open(file, c)?;
     describe(&src, s);
     let (m, n) = src.shape();
     if m != n {
@@ -749,7 +776,13 @@ fn trace<T: Num>(
             format!("trace needs a square matrix, got {m}x{n}"),
         ));
     }
+    let reading = Spinner::start(format!("reading {file}"), c.quiet);
     let op = src.to_op()?;
+    drop(reading);
+    let _computing = Spinner::start(
+        format!("{} on {file}", if plain { "Hutchinson" } else { "Hutch++" }),
+        c.quiet,
+    );
     let opts = TraceOptions {
         matvecs,
         seed: c.seed,
@@ -772,11 +805,12 @@ fn polar<T: Num>(
     quintic: bool,
     max_iter: Option<usize>,
     out: Option<&str>,
+    c: &Common,
     e: &Engine,
     s: &mut Summary,
 ) -> CliResult<()> {
     s.set("command", "polar");
-    let src = input::open(file)?;
+    let src = open(file, c)?;
     describe(&src, s);
     let (m, n) = src.shape();
     if m < n {
@@ -786,7 +820,10 @@ fn polar<T: Num>(
         ));
     }
     let mut out_f = out.map(OutFile::create).transpose()?;
+    let reading = Spinner::start(format!("reading {file}"), c.quiet);
     let op = src.to_op()?;
+    drop(reading);
+    let _computing = Spinner::start(format!("Newton–Schulz polar factor of {file}"), c.quiet);
     let kind = if quintic {
         NsKind::MuonQuintic
     } else {

@@ -685,3 +685,51 @@ fn auto_backend_skips_a_software_adapter_and_keeps_stderr_quiet() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// In-memory work shows a spinner with its stage and elapsed time on a terminal (run under
+/// `script`, which gives the command a pseudo-terminal; `LINOPS_PROGRESS_DELAY_MS=0` draws at
+/// once instead of after a second), and nothing with `--quiet` or when stderr is a pipe.
+#[test]
+fn in_memory_work_shows_a_spinner_on_a_terminal_only() {
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        eprintln!(
+            "SKIPPED in_memory_work_shows_a_spinner_on_a_terminal_only: no `script` (util-linux) to open a pseudo-terminal"
+        );
+        return;
+    }
+    let dir = tempdir("spinner");
+    let f = p(&dir, "a.npy");
+    write_npy(&f, &Rng::new(40).mat(600, 400), false);
+    let bin = env!("CARGO_BIN_EXE_linops");
+    let on_tty = |extra: &str| -> String {
+        let cmd = format!("{bin} svd {f} -k 40 --krylov --power 6 --backend cpu {extra}");
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("LINOPS_PROGRESS_DELAY_MS", "0")
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .expect("run script");
+        assert!(out.status.success(), "{cmd}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let shown = on_tty("");
+    assert!(
+        shown.contains(&format!("block Krylov SVD of {f}")),
+        "no spinner on the terminal: {shown:?}"
+    );
+    assert!(shown.contains("singular_values"), "the summary follows");
+    let quiet = on_tty("--quiet");
+    assert!(!quiet.contains("Krylov SVD of"), "--quiet drew: {quiet:?}");
+    // A pipe (the other tests' stderr): no spinner, whatever the delay.
+    let out = std::process::Command::new(bin)
+        .args(["svd", &f, "-k", "40", "--krylov", "--backend", "cpu"])
+        .env("LINOPS_PROGRESS_DELAY_MS", "0")
+        .output()
+        .expect("run linops");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "stderr is a pipe");
+}
