@@ -226,6 +226,29 @@ fn nan_in_the_data_is_named_by_position_and_leaves_no_output() {
         "NaN at row 287",
     );
     only(&dir, &["a.npy"]);
+    // A Fortran-order file read in panels of rows gathered from its columns: the same position.
+    let fo = p(&dir, "f.npy");
+    write_npy(&fo, &a, true);
+    for cmd in ["svd", "pca"] {
+        fails(
+            &[
+                cmd,
+                &fo,
+                "-k",
+                "2",
+                "--backend",
+                "cpu",
+                "--stream",
+                "--mem",
+                "32K",
+                "--out",
+                &out,
+            ],
+            &fo,
+            "NaN at row 287, column 3",
+        );
+    }
+    only(&dir, &["a.npy", "f.npy"]);
 }
 
 #[test]

@@ -745,7 +745,9 @@ fn in_memory_work_shows_a_spinner_on_a_terminal_only() {
 #[test]
 fn svd_of_a_safetensors_weight_matrix_matches_numpys_svd_within_its_estimate() {
     if !numpy() {
-        eprintln!("SKIP svd_of_a_safetensors_weight_matrix_matches_numpys_svd_within_its_estimate: python3 with numpy is not installed");
+        eprintln!(
+            "SKIP svd_of_a_safetensors_weight_matrix_matches_numpys_svd_within_its_estimate: python3 with numpy is not installed"
+        );
         return;
     }
     let dir = tempdir("weights");
@@ -758,7 +760,10 @@ fn svd_of_a_safetensors_weight_matrix_matches_numpys_svd_within_its_estimate() {
     // Uniform on [-1, 1) has variance 1/3: scale by √3/√n for a unit-variance bulk over √n.
     let scale = 3f64.sqrt() / (n as f64).sqrt();
     let w = Mat::from_fn(m, n, |i, j| {
-        bulk[(i, j)] * scale + (0..4).map(|t| u[(i, t)] * spikes[t] * v[(j, t)]).sum::<f64>()
+        bulk[(i, j)] * scale
+            + (0..4)
+                .map(|t| u[(i, t)] * spikes[t] * v[(j, t)])
+                .sum::<f64>()
     });
     let f = p(&dir, "model.safetensors");
     write_safetensors(
