@@ -7,9 +7,11 @@
 //!   `f64` reference.
 //! - [`row`]: result rows, the text table and the JSON writer.
 //! - [`suites`]: the suite registry (`quick`, `gpu-suite`, `structured`) and the runner.
+//! - [`plot`]: `--plot DIR`, the rows as SVG charts against the measured peak.
 
 pub mod cases;
 pub mod measure;
+pub mod plot;
 pub mod rng;
 pub mod row;
 pub mod suites;

@@ -9,6 +9,10 @@
 //! linops-bench accuracy   [--json PATH] [--backend cpu|gpu|all]   (LINOPS_ACCURACY_SEEDS=N)
 //! ```
 //!
+//! Every suite also takes `--plot DIR`: SVG charts of its rows (speedups over the dense baseline
+//! by size, GFLOP/s and GB/s against the peak `Engine::calibrate` measures in the same run; see
+//! [`linops_bench::plot`]).
+//!
 //! Progress goes to stderr, the table to stdout. Targets: `cpu-f64` (the reference), `cpu` (f32)
 //! and `gpu` (f32, when `Engine::gpu()` opens an adapter; `LINOPS_ADAPTER` picks one and
 //! `LINOPS_BACKEND=cpu` skips it). `structured` times no `cpu-f64` rows. On a software GPU (lavapipe)
@@ -18,8 +22,8 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use linops_bench::measure::Target;
-use linops_bench::row;
 use linops_bench::suites::{self, Suite};
+use linops_bench::{plot, row};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -107,6 +111,11 @@ struct Common {
     /// run when one apply is slow.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     reps: Option<u32>,
+    /// Also draw the rows as SVG charts into DIR (created if needed): `SUITE-speedup.svg`
+    /// (structured vs dense by size) and `SUITE-rates.svg` (GFLOP/s and GB/s against the GEMM
+    /// rate and copy bandwidth `Engine::calibrate` measures on each backend in this run).
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -166,6 +175,30 @@ fn targets(choice: BackendChoice, suite: &Suite) -> Result<Vec<Target>, String> 
     Ok(t)
 }
 
+/// Each backend's peak (a `cpu-f64` target runs on the `cpu` target's device: its rows are read
+/// against the `cpu` lines, not measured twice); a failed calibration is reported and leaves that
+/// backend without reference lines.
+fn measure_peaks(targets: &[Target]) -> Vec<plot::Peak> {
+    let has_cpu = targets.iter().any(|t| t.label == "cpu");
+    let mut peaks = Vec::new();
+    for t in targets {
+        if t.label == "cpu-f64" && has_cpu {
+            continue;
+        }
+        match plot::measure_peak(t) {
+            Ok(p) => {
+                eprintln!(
+                    "linops-bench: peak on {} ({}): f32 GEMM {:.1} GFLOP/s, copy {:.1} GB/s (Engine::calibrate)",
+                    p.backend, p.device, p.gemm_gflops, p.copy_gbps
+                );
+                peaks.push(p);
+            }
+            Err(e) => eprintln!("linops-bench: cannot measure the peak of {}: {e}", t.label),
+        }
+    }
+    peaks
+}
+
 fn run(suite: &Suite, choice: BackendChoice, common: &Common) -> ExitCode {
     let targets = match targets(choice, suite) {
         Ok(t) => t,
@@ -178,6 +211,12 @@ fn run(suite: &Suite, choice: BackendChoice, common: &Common) -> ExitCode {
     if let Some(n) = common.reps {
         policy.max_reps = n as usize;
     }
+    // The peaks are measured before the suite (the engine's cost model is put back).
+    let peaks = if common.plot.is_some() {
+        measure_peaks(&targets)
+    } else {
+        Vec::new()
+    };
     let start = Instant::now();
     let out = suites::run_suite(suite, &targets, &policy);
     let elapsed = start.elapsed().as_secs_f64();
@@ -191,6 +230,23 @@ fn run(suite: &Suite, choice: BackendChoice, common: &Common) -> ExitCode {
             ),
             Err(e) => {
                 eprintln!("linops-bench: cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if let Some(dir) = &common.plot {
+        match plot::write(dir, suite.name, &out.rows, &peaks) {
+            Ok(files) if files.is_empty() => eprintln!(
+                "linops-bench: no chart for {}: its rows carry no timed rate and no dense baseline",
+                suite.name
+            ),
+            Ok(files) => {
+                for f in files {
+                    eprintln!("linops-bench: drew {}", f.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("linops-bench: cannot draw: {e}");
                 return ExitCode::FAILURE;
             }
         }

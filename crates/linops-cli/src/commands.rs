@@ -4,8 +4,9 @@
 
 use crate::budget::{default_budget, parse_bytes, peak_rss, rss};
 use crate::error::{CliError, CliResult};
-use crate::input::{self, Dense, Num, Source};
+use crate::input::{self, Axis, Dense, Num, Source};
 use crate::output::{Container, OutFile, RowSink, container};
+use crate::progress::Spinner;
 use crate::stream::{self, StreamParams};
 use crate::{Backend, Command, Common, Dtype, Side, SketchKind, SvdArgs};
 use linops::faer::Mat;
@@ -90,7 +91,7 @@ pub fn run(cmd: &Command, c: &Common) -> CliResult<()> {
             })?
         }
         Command::Lstsq { a, b, tol, out } => with_engine(c, &mut s, |e, _, s| {
-            lstsq_cmd(a, b, *tol, out.as_deref(), e, s)
+            lstsq_cmd(a, b, *tol, out.as_deref(), c, e, s)
         })?,
         Command::Trace {
             file,
@@ -106,8 +107,8 @@ pub fn run(cmd: &Command, c: &Common) -> CliResult<()> {
             max_iter,
             out,
         } => with_engine(c, &mut s, |e, dt, s| match dt {
-            Dtype::F32 => polar::<f32>(file, *quintic, *max_iter, out.as_deref(), e, s),
-            Dtype::F64 => polar::<f64>(file, *quintic, *max_iter, out.as_deref(), e, s),
+            Dtype::F32 => polar::<f32>(file, *quintic, *max_iter, out.as_deref(), c, e, s),
+            Dtype::F64 => polar::<f64>(file, *quintic, *max_iter, out.as_deref(), c, e, s),
         })?,
     }
     s.print(c, start);
@@ -263,6 +264,12 @@ fn column_stats(src: &Source) -> CliResult<(Vec<f64>, f64, Option<HostMat>)> {
     }
 }
 
+/// Opens an input, with a spinner while it takes (inflating a compressed `.npz`, say).
+fn open(spec: &str, c: &Common) -> CliResult<Source> {
+    let _opening = Spinner::start(format!("opening {spec}"), c.quiet);
+    input::open(spec)
+}
+
 fn lib_err(name: &str) -> impl Fn(linops::Error) -> CliError + '_ {
     move |e| CliError::lib(name, e)
 }
@@ -270,7 +277,7 @@ fn lib_err(name: &str) -> impl Fn(linops::Error) -> CliError + '_ {
 fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) -> CliResult<()> {
     let what = if pca { "pca" } else { "svd" };
     s.set("command", what);
-    let src = input::open(&a.file)?;
+    let src = open(&a.file, c)?;
     describe(&src, s);
     let (m, n) = src.shape();
     let small = m.min(n);
@@ -331,14 +338,17 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
             ),
         ));
     }
+    let mut streamed_cols = false;
     let (sv, v, err_est, total, mean, u_host) = if streaming {
         let d: &Dense = src.dense(what)?;
-        if pca && d.fortran {
-            return Err(CliError::new(
-                &a.file,
-                "pca past memory needs a C-order file (its rows are read in panels)",
-            ));
-        }
+        // PCA centers the columns, so it reads panels of rows (gathered from a Fortran-order
+        // file). The SVD reads lines along the longer side, so that the resident n×(k + p) blocks
+        // span the shorter one (rows of a tall matrix, columns of a wide one).
+        let axis = if pca || m >= n {
+            Axis::Rows
+        } else {
+            Axis::Cols
+        };
         let params = StreamParams {
             k: a.k,
             oversample: p,
@@ -357,16 +367,19 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
             .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf)
             .unwrap_or_else(std::env::temp_dir);
-        // The streamed factor is U for a C-order file and V (written as Vt in Fortran order) for
-        // a Fortran-order one.
-        let name = if d.fortran { "Vt" } else { "U" };
+        // The streamed factor is U when reading rows and V (written as Vt in Fortran order)
+        // when reading columns.
+        let by_cols = axis == Axis::Cols;
+        let name = if by_cols { "Vt" } else { "U" };
         let r = stream::svd::<T>(
-            d,
+            d.lines(axis),
             e,
             &params,
-            out.as_mut().map(|f| (f, name, d.fortran)),
+            out.as_mut().map(|f| (f, name, by_cols)),
             &dir,
         )?;
+        s.set("panels_of", if by_cols { "columns" } else { "rows" });
+        streamed_cols = by_cols;
         s.set(
             "mode",
             if a.single_pass {
@@ -385,6 +398,7 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
             seed: c.seed,
             probes: a.probes,
         };
+        let reading = Spinner::start(format!("reading {}", a.file), c.quiet);
         let (op, total, mean) = if pca {
             let (mu, total, host) = column_stats(&src)?;
             let base = match host {
@@ -403,6 +417,19 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
         } else {
             (src.to_op()?, None, None)
         };
+        drop(reading);
+        let _computing = Spinner::start(
+            format!(
+                "{} of {}",
+                if a.krylov {
+                    "block Krylov SVD"
+                } else {
+                    "randomized SVD"
+                },
+                a.file
+            ),
+            c.quiet,
+        );
         let r = if a.krylov {
             block_krylov_svd::<T>(e, &op, a.k, &opts)
         } else {
@@ -437,8 +464,7 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
         s.set("explained_variance_ratio", r.clone());
     }
     if let Some(f) = out.as_mut() {
-        let dense_fortran = matches!(&src, Source::Dense(d) if d.fortran);
-        let streamed_small = u_host.is_none() && dense_fortran;
+        let streamed_small = u_host.is_none() && streamed_cols;
         // `v` is n×k, or (Fortran-order streaming) the small factor U of A (m×k).
         if let Some(u) = &u_host {
             f.matrix("U", u.as_ref())?;
@@ -498,7 +524,7 @@ fn sketch_op(kind: SketchKind, d: usize, m: usize, nnz: usize, seed: u64) -> lin
 
 fn sketch<T: Num>(a: &SketchArgs<'_>, c: &Common, e: &Engine, s: &mut Summary) -> CliResult<()> {
     s.set("command", "sketch");
-    let src = input::open(a.file)?;
+    let src = open(a.file, c)?;
     describe(&src, s);
     let (m, n) = src.shape();
     let reduced = if a.side == Side::Left { m } else { n };
@@ -545,14 +571,21 @@ fn sketch<T: Num>(a: &SketchArgs<'_>, c: &Common, e: &Engine, s: &mut Summary) -
     s.set("out_shape", json!([rows_out, cols_out]));
     if streaming {
         let d = src.dense("sketch")?;
-        if d.fortran {
+        // Both sides go through panels of rows (gathered from a Fortran-order file): the left
+        // sketch accumulates S_i·A_i, the right one writes the rows A_i·Sᵀ.
+        let rows = d.lines(Axis::Rows);
+        let per_row = (n as u64) * (8 + 2 * tsz) + a.dim as u64 * 24;
+        let avail = mem / 2;
+        if avail < per_row {
             return Err(CliError::new(
-                name,
-                "sketch past memory needs a C-order file (its rows are read in panels)",
+                "--mem",
+                format!(
+                    "{mem} bytes is below the {} bytes a sketch of {name} needs (twice a panel of one row of {n} entries); raise --mem",
+                    2 * per_row
+                ),
             ));
         }
-        let panel =
-            (((mem / 2) / ((n as u64) * (8 + 2 * tsz) + a.dim as u64 * 24)) as usize).clamp(1, m);
+        let panel = ((avail / per_row) as usize).clamp(1, m);
         s.set("mode", "streaming");
         s.set("passes", 1);
         s.set("panel_rows", panel);
@@ -578,9 +611,9 @@ fn sketch<T: Num>(a: &SketchArgs<'_>, c: &Common, e: &Engine, s: &mut Summary) -
                 let mut p0 = 0;
                 while p0 < m {
                     let b = panel.min(m - p0);
-                    let pt = d.panel_t::<f64>(p0, b)?;
+                    let pt = rows.panel_t::<f64>(p0, b)?;
                     acc.push(e, p0, pt.as_ref().transpose()).map_err(&le)?;
-                    d.release(p0, b);
+                    rows.release(p0, b);
                     progress.inc(line * b as u64);
                     p0 += b;
                 }
@@ -590,18 +623,19 @@ fn sketch<T: Num>(a: &SketchArgs<'_>, c: &Common, e: &Engine, s: &mut Summary) -
                 }
             }
             Side::Right => {
+                let panel_rows = rows;
                 let mut write = |sink: &mut RowSink<'_>| -> CliResult<()> {
                     let mut p0 = 0;
                     while p0 < m {
                         let b = panel.min(m - p0);
-                        let pt = d.panel_t::<T>(p0, b)?;
+                        let pt = panel_rows.panel_t::<T>(p0, b)?;
                         let y = e.apply::<T>(&s_op, pt.as_ref()).map_err(&le)?; // d×b = (A_i·Sᵀ)ᵀ
-                        let mut rows = Vec::with_capacity(b * a.dim);
+                        let mut out_rows = Vec::with_capacity(b * a.dim);
                         for i in 0..b {
-                            rows.extend((0..a.dim).map(|j| y[(j, i)].wide()));
+                            out_rows.extend((0..a.dim).map(|j| y[(j, i)].wide()));
                         }
-                        sink(&rows)?;
-                        d.release(p0, b);
+                        sink(&out_rows)?;
+                        panel_rows.release(p0, b);
                         progress.inc(line * b as u64);
                         p0 += b;
                     }
@@ -617,6 +651,7 @@ fn sketch<T: Num>(a: &SketchArgs<'_>, c: &Common, e: &Engine, s: &mut Summary) -
     } else {
         s.set("mode", "in-memory");
         s.set("passes", 1);
+        let _computing = Spinner::start(format!("sketching {name}"), c.quiet);
         let y: Mat<f64> = match (&src, a.side) {
             (Source::Dense(d), Side::Left) => {
                 let am = d.to_mat::<T>()?;
@@ -662,11 +697,12 @@ fn lstsq_cmd(
     b: &str,
     tol: Option<f64>,
     out: Option<&str>,
+    c: &Common,
     e: &Engine,
     s: &mut Summary,
 ) -> CliResult<()> {
     s.set("command", "lstsq");
-    let src = input::open(a)?;
+    let src = open(a, c)?;
     describe(&src, s);
     let (m, n) = src.shape();
     if m < n {
@@ -675,7 +711,7 @@ fn lstsq_cmd(
             format!("least squares needs at least as many rows as columns, got {m}x{n}"),
         ));
     }
-    let bsrc = input::open(b)?;
+    let bsrc = open(b, c)?;
     let bd = bsrc.dense("lstsq's right-hand side")?;
     if bd.cols != 1 || bd.rows != m {
         return Err(CliError::new(
@@ -688,7 +724,9 @@ fn lstsq_cmd(
     }
     let rhs = bd.to_vec()?;
     let mut out_f = out.map(OutFile::create).transpose()?;
+    let reading = Spinner::start(format!("reading {a}"), c.quiet);
     let op = src.to_op()?;
+    drop(reading);
     let mut opts = LstsqOptions::default();
     if let Some(t) = tol {
         if !(t.is_finite() && t > 0.0) {
@@ -699,6 +737,7 @@ fn lstsq_cmd(
         }
         opts.tol = t;
     }
+    let solving = Spinner::start(format!("sketch-and-precondition LSQR on {a}"), c.quiet);
     let r = lstsq(e, &op, &rhs, &opts).map_err(lib_err(a))?;
     let xm = Mat::<f64>::from_fn(n, 1, |i, _| r.x[i]);
     let ax = Engine::cpu()
@@ -708,6 +747,7 @@ fn lstsq_cmd(
         .map(|i| (rhs[i] - ax[(i, 0)]).powi(2))
         .sum::<f64>()
         .sqrt();
+    drop(solving);
     s.set("residual_norm", resid);
     s.set("lsqr_residual_estimate", r.residual_norm);
     s.set("normal_residual_estimate", r.normal_residual_norm);
@@ -738,7 +778,7 @@ fn trace<T: Num>(
     s: &mut Summary,
 ) -> CliResult<()> {
     s.set("command", "trace");
-    let src = input::open(file)?;
+    let src = open(file, c)?;
     describe(&src, s);
     let (m, n) = src.shape();
     if m != n {
@@ -747,7 +787,13 @@ fn trace<T: Num>(
             format!("trace needs a square matrix, got {m}x{n}"),
         ));
     }
+    let reading = Spinner::start(format!("reading {file}"), c.quiet);
     let op = src.to_op()?;
+    drop(reading);
+    let _computing = Spinner::start(
+        format!("{} on {file}", if plain { "Hutchinson" } else { "Hutch++" }),
+        c.quiet,
+    );
     let opts = TraceOptions {
         matvecs,
         seed: c.seed,
@@ -770,11 +816,12 @@ fn polar<T: Num>(
     quintic: bool,
     max_iter: Option<usize>,
     out: Option<&str>,
+    c: &Common,
     e: &Engine,
     s: &mut Summary,
 ) -> CliResult<()> {
     s.set("command", "polar");
-    let src = input::open(file)?;
+    let src = open(file, c)?;
     describe(&src, s);
     let (m, n) = src.shape();
     if m < n {
@@ -784,7 +831,10 @@ fn polar<T: Num>(
         ));
     }
     let mut out_f = out.map(OutFile::create).transpose()?;
+    let reading = Spinner::start(format!("reading {file}"), c.quiet);
     let op = src.to_op()?;
+    drop(reading);
+    let _computing = Spinner::start(format!("Newton–Schulz polar factor of {file}"), c.quiet);
     let kind = if quintic {
         NsKind::MuonQuintic
     } else {

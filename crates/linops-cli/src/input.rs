@@ -2,10 +2,11 @@
 //! (F16, BF16, F32, F64) and SciPy's sparse `.npz` (CSR or CSC, read as a CSR operator).
 //!
 //! **Storage.** A dense input stays in the file: `.npy`, `.safetensors` and uncompressed `.npz`
-//! members are memory-mapped and read in panels of *major lines* (rows of a C-order array,
-//! columns of a Fortran-order one), each converted to the compute type on the fly and checked
-//! for NaN/Inf; a panel's pages are handed back to the kernel once it has been read
-//! ([`Dense::release`]), so a pass over a file larger than memory keeps only one panel resident.
+//! members are memory-mapped and read in panels of rows or of columns ([`Lines`]), each converted
+//! to the compute type on the fly and checked for NaN/Inf. Lines stored contiguously (rows of a
+//! C-order array, columns of a Fortran-order one) are read through the map and their pages handed
+//! back to the kernel once read ([`Lines::release`]); the others are gathered by reads of the file
+//! outside the map; either way a pass over a file larger than memory keeps one panel resident.
 //! Members of a compressed `.npz` are inflated into memory (zip cannot be read at an offset).
 //! Half types (F16, BF16) are converted panel by panel, never wholesale.
 //!
@@ -60,6 +61,9 @@ enum Bytes {
     /// A memory-mapped file and the byte range of the array in it.
     Mapped {
         map: Mmap,
+        /// The file itself, for the reads of gathered panels ([`Lines`]).
+        #[cfg_attr(not(unix), allow(dead_code))]
+        file: File,
         offset: usize,
         len: usize,
     },
@@ -70,7 +74,9 @@ enum Bytes {
 impl Bytes {
     fn slice(&self) -> &[u8] {
         match self {
-            Bytes::Mapped { map, offset, len } => &map[*offset..*offset + *len],
+            Bytes::Mapped {
+                map, offset, len, ..
+            } => &map[*offset..*offset + *len],
             Bytes::Owned(v) => v,
         }
     }
@@ -207,6 +213,117 @@ fn convert<T: Num, const S: usize>(
     (m, bad)
 }
 
+/// Decodes one run of elements of `S` bytes into row `j` of `m` (column `i` gets the `i`-th
+/// element), and returns the first non-finite entry `(i, value)`.
+fn decode_run<T: Num, const S: usize>(
+    run: &[u8],
+    m: &mut Mat<T>,
+    j: usize,
+    f: impl Fn(&[u8; S]) -> f64,
+) -> Option<(usize, f64)> {
+    let mut bad = None;
+    for (i, b) in run.chunks_exact(S).enumerate() {
+        let v = f(b.try_into().unwrap_or(&[0; S]));
+        if !v.is_finite() && bad.is_none() {
+            bad = Some((i, v));
+        }
+        m[(j, i)] = T::of(v);
+    }
+    bad
+}
+
+/// Calls `conv::<T, SIZE>(args.., decode)` with the element decoder of `(elem, big_endian)`: one
+/// monomorphized loop per element type.
+macro_rules! by_elem {
+    ($elem:expr, $big:expr, $conv:ident($($arg:expr),*)) => {
+        match ($elem, $big) {
+            (Elem::F64, false) => $conv::<T, 8>($($arg,)* |b| f64::from_le_bytes(*b)),
+            (Elem::F64, true) => $conv::<T, 8>($($arg,)* |b| f64::from_be_bytes(*b)),
+            (Elem::F32, false) => $conv::<T, 4>($($arg,)* |b| f64::from(f32::from_le_bytes(*b))),
+            (Elem::F32, true) => $conv::<T, 4>($($arg,)* |b| f64::from(f32::from_be_bytes(*b))),
+            (Elem::F16, false) => $conv::<T, 2>($($arg,)* |b| half::f16::from_le_bytes(*b).to_f64()),
+            (Elem::F16, true) => $conv::<T, 2>($($arg,)* |b| half::f16::from_be_bytes(*b).to_f64()),
+            (Elem::Bf16, false) => {
+                $conv::<T, 2>($($arg,)* |b| half::bf16::from_le_bytes(*b).to_f64())
+            }
+            (Elem::Bf16, true) => {
+                $conv::<T, 2>($($arg,)* |b| half::bf16::from_be_bytes(*b).to_f64())
+            }
+        }
+    };
+}
+
+/// The lines a pass over a dense input reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Axis {
+    /// Rows of the matrix.
+    Rows,
+    /// Columns of the matrix.
+    Cols,
+}
+
+/// A dense input read in panels of rows or of columns, whatever its order in the file.
+///
+/// Lines stored contiguously (rows of a C-order file, columns of a Fortran-order one) are read
+/// sequentially from the memory map; the other lines are gathered as one contiguous run of `cnt`
+/// elements from each stored line, read with `pread` rather than through the map (a fault in the
+/// map brings in whole page-cache folios around it, far more than the run, which would count in
+/// the resident set), so a panel of `cnt` lines costs `stored lines` reads of `cnt·size` bytes
+/// and keeps nothing of the file resident.
+#[derive(Clone, Copy)]
+pub struct Lines<'a> {
+    /// The input.
+    pub d: &'a Dense,
+    /// Which lines a panel holds.
+    pub axis: Axis,
+}
+
+impl Lines<'_> {
+    /// Whether the lines are contiguous in the file.
+    pub fn contiguous(&self) -> bool {
+        self.axis == self.d.stored_axis()
+    }
+
+    /// Number of lines (rows or columns of the matrix).
+    pub fn count(&self) -> usize {
+        match self.axis {
+            Axis::Rows => self.d.rows,
+            Axis::Cols => self.d.cols,
+        }
+    }
+
+    /// Entries per line.
+    pub fn len(&self) -> usize {
+        match self.axis {
+            Axis::Rows => self.d.cols,
+            Axis::Cols => self.d.rows,
+        }
+    }
+
+    /// Lines `p0 .. p0 + cnt` as the columns of a `len × cnt` matrix in `T` (a panel of rows
+    /// `A[p0..p0+cnt, :]` comes back transposed).
+    ///
+    /// # Errors
+    /// A NaN or ±Inf entry, named by its row and column.
+    pub fn panel_t<T: Num>(&self, p0: usize, cnt: usize) -> CliResult<Mat<T>> {
+        if self.contiguous() {
+            self.d.major_panel_t(p0, cnt)
+        } else {
+            self.d.minor_panel_t(p0, cnt)
+        }
+    }
+
+    /// Hands the mapped pages of lines `p0 .. p0 + cnt` back to the kernel (re-read from the
+    /// file if touched again), so that one pass over a large file keeps one panel resident.
+    /// Gathered lines are read without the map: nothing to release.
+    pub fn release(&self, p0: usize, cnt: usize) {
+        if self.contiguous() {
+            let line = self.d.minors() * self.d.elem.size();
+            self.d.release_bytes(p0 * line, (p0 + cnt) * line);
+        }
+    }
+}
+
 /// `f32` and `f64`, converted from `f64` (rounding to nearest for `f32`).
 pub trait Num: Scalar {
     /// `v` in this type.
@@ -261,54 +378,78 @@ impl Dense {
         )
     }
 
+    /// Which lines are contiguous in the file: rows (C order) or columns (Fortran order).
+    pub fn stored_axis(&self) -> Axis {
+        if self.fortran { Axis::Cols } else { Axis::Rows }
+    }
+
+    /// A view that reads this matrix in panels of `axis` lines (rows or columns), whatever the
+    /// file's order.
+    pub fn lines(&self, axis: Axis) -> Lines<'_> {
+        Lines { d: self, axis }
+    }
+
     /// The major lines `p0 .. p0 + cnt` as the columns of a `minors × cnt` matrix in `T` (so a
     /// C-order panel of rows `A[p0..p0+cnt, :]` comes back transposed, read sequentially).
     ///
     /// # Errors
     /// A NaN or ±Inf entry, named by its row and column.
-    pub fn panel_t<T: Num>(&self, p0: usize, cnt: usize) -> CliResult<Mat<T>> {
+    fn major_panel_t<T: Num>(&self, p0: usize, cnt: usize) -> CliResult<Mat<T>> {
         let n = self.minors();
         let sz = self.elem.size();
         let bytes = self.bytes.slice();
         let start = p0 * n * sz;
         let data = &bytes[start..start + cnt * n * sz];
         // One monomorphized loop per element type: the conversion is the hot loop of a pass.
-        let (m, bad) = match (self.elem, self.big_endian) {
-            (Elem::F64, false) => convert::<T, 8>(data, n, cnt, |b| f64::from_le_bytes(*b)),
-            (Elem::F64, true) => convert::<T, 8>(data, n, cnt, |b| f64::from_be_bytes(*b)),
-            (Elem::F32, false) => {
-                convert::<T, 4>(data, n, cnt, |b| f64::from(f32::from_le_bytes(*b)))
-            }
-            (Elem::F32, true) => {
-                convert::<T, 4>(data, n, cnt, |b| f64::from(f32::from_be_bytes(*b)))
-            }
-            (Elem::F16, false) => {
-                convert::<T, 2>(data, n, cnt, |b| half::f16::from_le_bytes(*b).to_f64())
-            }
-            (Elem::F16, true) => {
-                convert::<T, 2>(data, n, cnt, |b| half::f16::from_be_bytes(*b).to_f64())
-            }
-            (Elem::Bf16, false) => {
-                convert::<T, 2>(data, n, cnt, |b| half::bf16::from_le_bytes(*b).to_f64())
-            }
-            (Elem::Bf16, true) => {
-                convert::<T, 2>(data, n, cnt, |b| half::bf16::from_be_bytes(*b).to_f64())
-            }
-        };
+        let (m, bad) = by_elem!(self.elem, self.big_endian, convert(data, n, cnt));
         if let Some((i, j, v)) = bad {
             return Err(self.nonfinite(p0 + i, j, v));
         }
         Ok(m)
     }
 
-    /// Hands the pages of major lines `p0 .. p0 + cnt` back to the kernel (they are re-read from
-    /// the file if touched again), so that one pass over a large file keeps one panel resident.
-    pub fn release(&self, p0: usize, cnt: usize) {
+    /// The minor lines `p0 .. p0 + cnt` (columns of a C-order file, rows of a Fortran-order one)
+    /// as the columns of a `majors × cnt` matrix in `T`: one contiguous run of `cnt` elements
+    /// from each major line.
+    ///
+    /// # Errors
+    /// A NaN or ±Inf entry, named by its row and column.
+    fn minor_panel_t<T: Num>(&self, p0: usize, cnt: usize) -> CliResult<Mat<T>> {
+        let (majors, minors, sz) = (self.majors(), self.minors(), self.elem.size());
+        let mut m = Mat::<T>::zeros(majors, cnt);
+        let mut buf = vec![0u8; cnt * sz];
+        for j in 0..majors {
+            let start = (j * minors + p0) * sz;
+            let run = self.run_at(start, &mut buf)?;
+            if let Some((i, v)) = by_elem!(self.elem, self.big_endian, decode_run(run, &mut m, j)) {
+                return Err(self.nonfinite(j, p0 + i, v));
+            }
+        }
+        Ok(m)
+    }
+
+    /// The `buf.len()` bytes of the array from byte `start`: read from the file into `buf` (not
+    /// through the map, see [`Lines`]) on Unix, else sliced from the map.
+    fn run_at<'a>(&'a self, start: usize, buf: &'a mut [u8]) -> CliResult<&'a [u8]> {
+        match &self.bytes {
+            #[cfg(unix)]
+            Bytes::Mapped { file, offset, .. } => {
+                use std::os::unix::fs::FileExt;
+                file.read_exact_at(buf, (offset + start) as u64)
+                    .map_err(|e| CliError::io(&self.name, e))?;
+                Ok(buf)
+            }
+            _ => Ok(&self.bytes.slice()[start..start + buf.len()]),
+        }
+    }
+
+    /// Hands the pages of the byte range `lo .. hi` of the array (rounded inwards to pages)
+    /// back to the kernel; they are re-read from the file if touched again.
+    fn release_bytes(&self, lo: usize, hi: usize) {
         if let Bytes::Mapped { map, offset, .. } = &self.bytes {
-            let line = self.minors() * self.elem.size();
             let page = 4096;
-            let lo = (offset + p0 * line).next_multiple_of(page);
-            let hi = (offset + (p0 + cnt) * line) / page * page;
+            let lo = (offset + lo).next_multiple_of(page);
+            let hi = (offset + hi) / page * page;
             if hi > lo {
                 // SAFETY: the map is a read-only shared mapping of a file: MADV_DONTNEED drops
                 // its resident pages, and a later access faults them in again from the file, so
@@ -425,6 +566,7 @@ pub fn open(spec: &str) -> CliResult<Source> {
             Bytes::Mapped {
                 len: map.len() - offset,
                 map,
+                file: f,
                 offset,
             },
             "npy",
@@ -608,6 +750,7 @@ fn read_member(
             h,
             Bytes::Mapped {
                 map,
+                file: f,
                 offset: start + off,
                 len: size - off,
             },
@@ -882,7 +1025,12 @@ fn open_safetensors(spec: &str, path: &str, key: Option<String>) -> CliResult<De
         big_endian: false,
         fortran: false,
         container: "safetensors",
-        bytes: Bytes::Mapped { map, offset, len },
+        bytes: Bytes::Mapped {
+            map,
+            file: f,
+            offset,
+            len,
+        },
     };
     check_size(&d)?;
     Ok(d)

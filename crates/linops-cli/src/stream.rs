@@ -1,7 +1,8 @@
 //! Past memory: randomized SVD and PCA of a dense file read in panels of major lines.
 //!
-//! **Mathematics.** Let `M` (`N×n`) be the matrix whose rows are the file's major lines (`A` for
-//! a C-order file, `Aᵀ` for a Fortran-order one) and `A_i` a panel of `b` consecutive rows.
+//! **Mathematics.** Let `M` (`N×n`) be the matrix whose rows are the lines a pass reads
+//! ([`Lines`]: `A` when it reads rows, `Aᵀ` when it reads columns; either can be read from a C- or
+//! a Fortran-order file) and `A_i` a panel of `b` consecutive rows of `M`.
 //!
 //! *Multi-pass* (HMT 2011 Alg. 4.4 + 5.1, on the row space): one pass computes
 //! `Z = MᵀM·X = Σ_i A_iᵀ(A_i·X)` with only `n×l` blocks resident; `X₀ = Ω` (Gaussian, `l = k + p`),
@@ -34,7 +35,7 @@
 //! **Cost.** Per pass `4·N·n·l` flops on the engine; TSQR `O(N·l²)` host flops.
 
 use crate::error::{CliError, CliResult};
-use crate::input::{Dense, Num};
+use crate::input::{Axis, Dense, Lines, Num};
 use crate::output::{OutFile, RowSink, Scratch};
 use crate::progress::Progress;
 use linops::faer::{Mat, MatRef};
@@ -119,32 +120,38 @@ fn normalize(m: &mut Mat<f64>) {
 
 /// Rows of the panel that fit the budget, or an error naming `--mem` and the minimum.
 fn panel_rows(
-    d: &Dense,
+    lines: Lines<'_>,
     cols_extra: usize,
     fixed: u64,
     budget: u64,
     tsz: usize,
 ) -> CliResult<usize> {
-    let n = d.minors() as u64;
+    let d = lines.d;
+    let n = lines.len() as u64;
     // per row: the file's bytes (mapped), the converted panel, the upload's staging vector and
     // the engine's copy, an f64 copy (single pass) and the l + r sketch columns (engine, host T,
     // host f64, twice while centering).
     let per_row = n * (d.elem.size() as u64 + 3 * tsz as u64 + 8) + cols_extra as u64 * 40;
     if budget < fixed + per_row {
+        let what = match lines.axis {
+            Axis::Rows => "rows",
+            Axis::Cols => "columns",
+        };
         return Err(CliError::new(
             "--mem",
             format!(
-                "{budget} bytes is below the {} bytes this problem needs (n = {n} columns, {cols_extra} sketch columns)",
-                fixed + per_row
+                "{budget} bytes is below the {} bytes this problem needs ({} is read in panels of {what} of {n} entries, with {cols_extra} sketch columns beside them); raise --mem",
+                fixed + per_row,
+                d.name
             ),
         ));
     }
-    Ok((((budget - fixed) / per_row) as usize).clamp(1, d.majors()))
+    Ok((((budget - fixed) / per_row) as usize).clamp(1, lines.count()))
 }
 
 /// Passes over the file in panels, with the progress bar.
 struct Passes<'a> {
-    d: &'a Dense,
+    lines: Lines<'a>,
     panel: usize,
     passes: usize,
     progress: Progress,
@@ -155,14 +162,14 @@ impl Passes<'_> {
     fn run<T: Num>(&mut self, mut f: impl FnMut(usize, &Mat<T>) -> CliResult<()>) -> CliResult<()> {
         self.passes += 1;
         self.progress.pass(self.passes, Some(self.total));
-        let line = (self.d.minors() * self.d.elem.size()) as u64;
+        let line = (self.lines.len() * self.lines.d.elem.size()) as u64;
         let mut p0 = 0;
-        while p0 < self.d.majors() {
-            let b = self.panel.min(self.d.majors() - p0);
-            let pt = self.d.panel_t::<T>(p0, b)?;
+        while p0 < self.lines.count() {
+            let b = self.panel.min(self.lines.count() - p0);
+            let pt = self.lines.panel_t::<T>(p0, b)?;
             f(p0, &pt)?;
             drop(pt);
-            self.d.release(p0, b);
+            self.lines.release(p0, b);
             self.progress.inc(line * b as u64);
             p0 += b;
         }
@@ -213,19 +220,21 @@ fn pinv(m: MatRef<'_, f64>, name: &str) -> CliResult<Mat<f64>> {
     }))
 }
 
-/// The streamed randomized SVD (or PCA) of `d`; the left factor (`N×k`) is written to `out` as
-/// `name_u` when given (in Fortran order as `Vt` for a Fortran-order file, see the caller).
+/// The streamed randomized SVD (or PCA) of the matrix `M` whose rows are `lines`; the left
+/// factor of `M` (`N×k`) is written to `out` as `name` when given (in Fortran order when the
+/// flag says so: as `Vt` when `M = Aᵀ`, see the caller).
 ///
 /// # Errors
 /// Bad parameters (named), the budget, file and engine errors.
 pub fn svd<T: Num>(
-    d: &Dense,
+    lines: Lines<'_>,
     e: &Engine,
     p: &StreamParams,
     out: Option<(&mut OutFile, &str, bool)>,
     scratch_dir: &Path,
 ) -> CliResult<StreamSvd> {
-    let (big_n, n) = (d.majors(), d.minors());
+    let d = lines.d;
+    let (big_n, n) = (lines.count(), lines.len());
     let k = p.k;
     let l = k
         .checked_add(p.oversample)
@@ -249,10 +258,10 @@ pub fn svd<T: Num>(
     let wide = l + r + if p.single_pass { t_rows } else { 0 };
     // n×(l+r) blocks: Ω/X host f64, device copies, Z; single pass: t×n sketch W (f64) twice.
     let fixed = (n * (l + r) * 8 * 6 + if p.single_pass { t_rows * n * 8 * 3 } else { 0 }) as u64;
-    let panel = panel_rows(d, wide, fixed, p.budget, tsz)?;
+    let panel = panel_rows(lines, wide, fixed, p.budget, tsz)?;
     let total = if p.single_pass { 1 } else { p.power + 2 };
     let mut passes = Passes {
-        d,
+        lines,
         panel,
         passes: 0,
         progress: Progress::new(d.data_bytes() as u64, p.quiet),
@@ -264,7 +273,7 @@ pub fn svd<T: Num>(
     let mut c = vec![0.0; n];
     if p.center {
         let b = panel.min(big_n);
-        let pt = d.panel_t::<f64>(0, b)?;
+        let pt = lines.panel_t::<f64>(0, b)?;
         for (j, cj) in c.iter_mut().enumerate() {
             *cj = (0..b).map(|i| pt[(j, i)]).sum::<f64>() / b as f64;
         }

@@ -226,6 +226,29 @@ fn nan_in_the_data_is_named_by_position_and_leaves_no_output() {
         "NaN at row 287",
     );
     only(&dir, &["a.npy"]);
+    // A Fortran-order file read in panels of rows gathered from its columns: the same position.
+    let fo = p(&dir, "f.npy");
+    write_npy(&fo, &a, true);
+    for cmd in ["svd", "pca"] {
+        fails(
+            &[
+                cmd,
+                &fo,
+                "-k",
+                "2",
+                "--backend",
+                "cpu",
+                "--stream",
+                "--mem",
+                "32K",
+                "--out",
+                &out,
+            ],
+            &fo,
+            "NaN at row 287, column 3",
+        );
+    }
+    only(&dir, &["a.npy", "f.npy"]);
 }
 
 #[test]
@@ -334,4 +357,37 @@ fn nan_in_sparse_data_and_f64_on_the_gpu_are_refused() {
             "the GPU backend computes in f32",
         );
     }
+}
+
+/// PCA centers the columns, so past memory it reads panels of rows; when one row of a wide
+/// (Fortran-order) file and its sketch blocks exceed `--mem`, the error names `--mem`, says what
+/// is read and how much is needed, and leaves no output.
+#[test]
+fn pca_past_memory_of_a_wide_fortran_file_below_the_budget_is_refused_by_name() {
+    let dir = tempdir("pcawide");
+    let a = Rng::new(31).mat(20, 3000);
+    let (f, out) = (p(&dir, "w.npy"), p(&dir, "p.npz"));
+    write_npy(&f, &a, true);
+    let line = fails(
+        &[
+            "pca",
+            &f,
+            "-k",
+            "3",
+            "--backend",
+            "cpu",
+            "--stream",
+            "--mem",
+            "64K",
+            "--out",
+            &out,
+        ],
+        "--mem",
+        "raise --mem",
+    );
+    assert!(
+        line.contains("panels of rows of 3000 entries"),
+        "{line:?} should say what is read"
+    );
+    only(&dir, &["w.npy"]);
 }

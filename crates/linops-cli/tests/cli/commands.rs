@@ -685,3 +685,142 @@ fn auto_backend_skips_a_software_adapter_and_keeps_stderr_quiet() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// In-memory work shows a spinner with its stage and elapsed time on a terminal (run under
+/// `script`, which gives the command a pseudo-terminal; `LINOPS_PROGRESS_DELAY_MS=0` draws at
+/// once instead of after a second), and nothing with `--quiet` or when stderr is a pipe.
+#[test]
+fn in_memory_work_shows_a_spinner_on_a_terminal_only() {
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        eprintln!(
+            "SKIPPED in_memory_work_shows_a_spinner_on_a_terminal_only: no `script` (util-linux) to open a pseudo-terminal"
+        );
+        return;
+    }
+    let dir = tempdir("spinner");
+    let f = p(&dir, "a.npy");
+    write_npy(&f, &Rng::new(40).mat(600, 400), false);
+    let bin = env!("CARGO_BIN_EXE_linops");
+    let on_tty = |extra: &str| -> String {
+        let cmd = format!("{bin} svd {f} -k 40 --krylov --power 6 --backend cpu {extra}");
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("LINOPS_PROGRESS_DELAY_MS", "0")
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .expect("run script");
+        assert!(out.status.success(), "{cmd}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let shown = on_tty("");
+    assert!(
+        shown.contains(&format!("block Krylov SVD of {f}")),
+        "no spinner on the terminal: {shown:?}"
+    );
+    assert!(shown.contains("singular_values"), "the summary follows");
+    let quiet = on_tty("--quiet");
+    assert!(!quiet.contains("Krylov SVD of"), "--quiet drew: {quiet:?}");
+    // A pipe (the other tests' stderr): no spinner, whatever the delay.
+    let out = std::process::Command::new(bin)
+        .args(["svd", &f, "-k", "40", "--krylov", "--backend", "cpu"])
+        .env("LINOPS_PROGRESS_DELAY_MS", "0")
+        .output()
+        .expect("run linops");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "stderr is a pipe");
+}
+
+/// A weight matrix shaped like a trained layer's (a Marchenko–Pastur bulk, i.e. a Gaussian
+/// `m×n` block scaled by `1/√n`, plus four spikes of 6, 4, 3 and 2.5: the spectrum Martin &
+/// Mahoney report for trained weights), stored in BF16 and F32 as a checkpoint would hold it. NumPy
+/// reads the same tensors from the `.safetensors` bytes (its own header parser: 8-byte length,
+/// JSON, raw data; BF16 widened by a 16-bit shift) and checks `linops svd`: each `σ_i` within the
+/// driver's error estimate of NumPy's (Weyl: `|σ_i(UΣVᵀ) − σ_i(W)| ≤ ‖W − UΣVᵀ‖₂`), and the
+/// residual `‖W − UΣVᵀ‖₂` computed by NumPy below the estimate (the stated bound, probability
+/// ≥ 99%).
+#[test]
+fn svd_of_a_safetensors_weight_matrix_matches_numpys_svd_within_its_estimate() {
+    if !numpy() {
+        eprintln!(
+            "SKIP svd_of_a_safetensors_weight_matrix_matches_numpys_svd_within_its_estimate: python3 with numpy is not installed"
+        );
+        return;
+    }
+    let dir = tempdir("weights");
+    let (m, n) = (256, 128);
+    let mut rng = Rng::new(41);
+    let bulk = rng.mat(m, n);
+    let u = rng.mat(m, 4).qr().compute_thin_Q();
+    let v = rng.mat(n, 4).qr().compute_thin_Q();
+    let spikes = [6.0, 4.0, 3.0, 2.5];
+    // Uniform on [-1, 1) has variance 1/3: scale by √3/√n for a unit-variance bulk over √n.
+    let scale = 3f64.sqrt() / (n as f64).sqrt();
+    let w = Mat::from_fn(m, n, |i, j| {
+        bulk[(i, j)] * scale
+            + (0..4)
+                .map(|t| u[(i, t)] * spikes[t] * v[(j, t)])
+                .sum::<f64>()
+    });
+    let f = p(&dir, "model.safetensors");
+    write_safetensors(
+        &f,
+        &[
+            ("mlp.down.weight", &w, StDtype::Bf16),
+            ("attn.q.weight", &w, StDtype::F32),
+        ],
+    );
+    for tensor in ["mlp.down.weight", "attn.q.weight"] {
+        let out = p(&dir, &format!("{tensor}.npz"));
+        let j = linops(&[
+            "svd",
+            &format!("{f}:{tensor}"),
+            "-k",
+            "8",
+            "--backend",
+            "cpu",
+            "--json",
+            "--out",
+            &out,
+        ])
+        .json();
+        let est = j["error_estimate"].as_f64().unwrap();
+        let script = format!(
+            r#"import json, struct, numpy as np
+raw = open({f:?}, "rb").read()
+hlen = struct.unpack("<Q", raw[:8])[0]
+meta = json.loads(raw[8:8 + hlen])[{tensor:?}]
+b0, b1 = meta["data_offsets"]
+data = raw[8 + hlen + b0: 8 + hlen + b1]
+if meta["dtype"] == "BF16":
+    W = (np.frombuffer(data, "<u2").astype(np.uint32) << 16).view(np.float32)
+else:
+    W = np.frombuffer(data, "<f4")
+W = W.astype(np.float64).reshape(meta["shape"])
+s = np.linalg.svd(W, compute_uv=False)
+z = np.load({out:?})
+U, S, Vt = z["U"], z["S"], z["Vt"]
+est = {est}
+assert U.shape == ({m}, 8) and Vt.shape == (8, {n}), (U.shape, Vt.shape)
+dev = np.abs(S - s[:8]).max()
+assert dev <= est, ("sigma", dev, est)
+r = np.linalg.norm(W - (U * S) @ Vt, 2)
+assert r <= est, ("residual", r, est)
+assert s[8] <= r * (1 + 1e-12), ("the residual cannot beat sigma_9", r, s[8])
+print(json.dumps({{"dev": dev, "residual": r, "est": est, "sigma9": s[8]}}))"#
+        );
+        let o = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{tensor}: NumPy check failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        eprintln!("{tensor}: {}", String::from_utf8_lossy(&o.stdout).trim());
+    }
+}

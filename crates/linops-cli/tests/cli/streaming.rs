@@ -173,15 +173,47 @@ fn fortran_order_and_f32_files_stream_too() {
         (j["power"].as_u64(), j["passes"].as_u64()),
         (Some(7), Some(9))
     );
+    // A tall matrix is read in panels of rows, gathered from the Fortran-order columns.
+    assert_eq!(j["panels_of"], "rows");
     let s = floats(&j["singular_values"]);
     let est = j["error_estimate"].as_f64().unwrap();
-    // A Fortran-order file streams its columns: Vt is the streamed factor (written in Fortran order).
     let (u, vt) = (read_npz(&out, "U").mat(), read_npz(&out, "Vt").mat());
     assert_eq!(
         (u.nrows(), u.ncols(), vt.nrows(), vt.ncols()),
         (200, 4, 4, 50)
     );
     assert!(residual_2norm(&a, &u, &s, &vt) <= est);
+    check_svd_against_dense(&a, &s, est, "Fortran-order rows");
+    // A wide one is read in panels of columns (contiguous here): Vt is the streamed factor,
+    // written in Fortran order.
+    let at = a.transpose().to_owned();
+    let fw = p(&dir, "wide.npy");
+    write_npy(&fw, &at, true);
+    let j = linops(&[
+        "svd",
+        &fw,
+        "-k",
+        "4",
+        "--backend",
+        "cpu",
+        "--stream",
+        "--mem",
+        "256K",
+        "--json",
+        "--out",
+        &out,
+    ])
+    .json();
+    assert_eq!(j["panels_of"], "columns");
+    let s = floats(&j["singular_values"]);
+    let est = j["error_estimate"].as_f64().unwrap();
+    let (u, vt) = (read_npz(&out, "U").mat(), read_npz(&out, "Vt").mat());
+    assert_eq!(
+        (u.nrows(), u.ncols(), vt.nrows(), vt.ncols()),
+        (50, 4, 4, 200)
+    );
+    assert!(residual_2norm(&at, &u, &s, &vt) <= est);
+    check_svd_against_dense(&at, &s, est, "Fortran-order columns");
     let j = linops(&[
         "svd",
         &f32,
@@ -269,37 +301,156 @@ fn streamed_sketches_equal_the_in_memory_ones() {
 #[test]
 fn streaming_keeps_the_peak_rss_near_the_budget() {
     let dir = tempdir("rss");
-    // 40,000×128 f64: 41 MB on disk, 82 MB as an in-memory copy plus the engine's.
+    // 40,000×128 f64: 41 MB on disk, 82 MB as an in-memory copy plus the engine's. In C order
+    // the rows are mapped and handed back panel by panel; in Fortran order they are gathered
+    // from the columns by reads of the file, none of it mapped.
     let mut rng = Rng::new(26);
     let a = linops::faer::Mat::from_fn(40_000, 128, |_, j| rng.uniform() * 0.9f64.powi(j as i32));
-    let f = p(&dir, "a.npy");
+    let (f, fo) = (p(&dir, "a.npy"), p(&dir, "f.npy"));
     write_npy(&f, &a, false);
+    write_npy(&fo, &a, true);
     drop(a);
-    let j = linops(&[
-        "svd",
-        &f,
-        "-k",
-        "8",
-        "--power",
-        "1",
-        "--backend",
-        "cpu",
-        "--mem",
-        "4M",
-        "--json",
-    ])
-    .json();
-    assert_eq!(j["mode"], "multi-pass");
-    assert_eq!(j["passes"], 3);
-    let (peak, base) = (
-        j["peak_rss_bytes"].as_u64().unwrap(),
-        j["base_rss_bytes"].as_u64().unwrap(),
-    );
-    // The budget covers the working set; the process's own footprint is base_rss. 8 MiB of slack
-    // for what neither counts (faer's thread pool stacks, allocator slack): still far below the
-    // 41 MB file, so the file was never resident whole.
-    assert!(
-        peak <= base + (4 << 20) + (8 << 20),
-        "peak RSS {peak} with base {base} and --mem 4M"
-    );
+    for file in [&f, &fo] {
+        let j = linops(&[
+            "svd",
+            file,
+            "-k",
+            "8",
+            "--power",
+            "1",
+            "--backend",
+            "cpu",
+            "--mem",
+            "4M",
+            "--json",
+        ])
+        .json();
+        assert_eq!(j["mode"], "multi-pass");
+        assert_eq!(j["passes"], 3);
+        assert_eq!(j["panels_of"], "rows");
+        let (peak, base) = (
+            j["peak_rss_bytes"].as_u64().unwrap(),
+            j["base_rss_bytes"].as_u64().unwrap(),
+        );
+        // The budget covers the working set; the process's own footprint is base_rss. 8 MiB of
+        // slack for what neither counts (faer's thread pool stacks, allocator slack, the pages
+        // the kernel maps ahead of a sequential read): still far below the 41 MB file, so the
+        // file was never resident whole.
+        assert!(
+            peak <= base + (4 << 20) + (8 << 20),
+            "{file}: peak RSS {peak} with base {base} and --mem 4M"
+        );
+    }
+}
+
+/// PCA past memory on a Fortran-order file reads panels of rows gathered from its columns and
+/// agrees with the in-memory PCA (singular values within both error estimates, the mean to
+/// rounding), in both the multi-pass and the single-pass mode; so does the C-order file.
+#[test]
+fn streamed_pca_of_a_fortran_order_file_agrees_with_the_in_memory_pca() {
+    let dir = tempdir("streampcaf");
+    let a = low_rank_plus(600, 24, 0.6, 50.0, 27);
+    let (fo, fc) = (p(&dir, "f.npy"), p(&dir, "c.npy"));
+    write_npy(&fo, &a, true);
+    write_npy(&fc, &a, false);
+    let mem = linops(&["pca", &fo, "-k", "3", "--backend", "cpu", "--json"]).json();
+    assert_eq!(mem["mode"], "in-memory");
+    for extra in [&[][..], &["--single-pass"][..]] {
+        let out = p(&dir, "p.npz");
+        let mut args = vec![
+            "pca",
+            &fo,
+            "-k",
+            "3",
+            "--backend",
+            "cpu",
+            "--json",
+            "--mem",
+            "256K",
+            "--stream",
+            "--out",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        let j = linops(&args).json();
+        assert_eq!(j["layout"], "fortran");
+        assert_eq!(j["panels_of"], "rows");
+        let panel = j["panel_rows"].as_u64().unwrap();
+        assert!(
+            panel > 1 && panel < 600,
+            "{extra:?}: several panels: {panel}"
+        );
+        let est = j["error_estimate"].as_f64().unwrap() + mem["error_estimate"].as_f64().unwrap();
+        let (s, sm) = (
+            floats(&j["singular_values"]),
+            floats(&mem["singular_values"]),
+        );
+        for (x, y) in s.iter().zip(&sm) {
+            assert!((x - y).abs() <= est, "{extra:?}: {x} vs {y} (bound {est})");
+        }
+        // The mean: sums of 600 values near 50, rounding far below 1e-10.
+        let mu = read_npz(&out, "mean").data;
+        assert_eq!(mu.len(), 24);
+        for (c, got) in mu.iter().enumerate() {
+            let want = (0..600).map(|r| a[(r, c)]).sum::<f64>() / 600.0;
+            assert!((got - want).abs() <= 1e-10, "mean[{c}] {got} vs {want}");
+        }
+        let comps = read_npz(&out, "components").mat();
+        assert_eq!((comps.nrows(), comps.ncols()), (3, 24));
+        // The C-order file gives the same panels' values: the same answer to rounding.
+        let mut cargs = args.clone();
+        cargs[1] = &fc;
+        cargs.retain(|x| *x != "--out" && *x != out.as_str());
+        let jc = linops(&cargs).json();
+        for (x, y) in s.iter().zip(floats(&jc["singular_values"])) {
+            assert!(
+                (x - y).abs() <= 1e-9 * sm[0],
+                "{extra:?}: Fortran {x} vs C order {y}"
+            );
+        }
+    }
+}
+
+/// Left and right sketches past memory on a Fortran-order file (panels of rows gathered from its
+/// columns) equal the in-memory sketches.
+#[test]
+fn streamed_sketches_of_a_fortran_order_file_equal_the_in_memory_ones() {
+    let dir = tempdir("streamsketchf");
+    let a = Rng::new(28).mat(700, 12);
+    let f = p(&dir, "f.npy");
+    write_npy(&f, &a, true);
+    for (kind, side) in [
+        ("gaussian", "left"),
+        ("rademacher", "left"),
+        ("srht", "right"),
+        ("gaussian", "right"),
+    ] {
+        let (o1, o2) = (p(&dir, "m.npy"), p(&dir, "s.npy"));
+        let base = ["sketch", &f, "--kind", kind, "--side", side, "--dim", "8"];
+        let mut args = base.to_vec();
+        args.extend_from_slice(&["--backend", "cpu", "--json", "--out", &o1]);
+        assert_eq!(linops(&args).json()["mode"], "in-memory");
+        let mut args = base.to_vec();
+        args.extend_from_slice(&[
+            "--backend",
+            "cpu",
+            "--json",
+            "--stream",
+            "--mem",
+            "256K",
+            "--out",
+            &o2,
+        ]);
+        let j = linops(&args).json();
+        assert_eq!(j["mode"], "streaming");
+        assert!(j["panel_rows"].as_u64().unwrap() < 700, "several panels");
+        let (x, y) = (read_npy(&o1), read_npy(&o2));
+        assert_eq!(x.shape, y.shape);
+        // As for C order: the left accumulator sums panels in another order (bound
+        // 2·(m + p + 2)·u·(|S||A|)_ij, below 1e-11 here); right rows are computed alone.
+        let tol = if side == "left" { 1e-11 } else { 0.0 };
+        for (i, (u, v)) in x.data.iter().zip(&y.data).enumerate() {
+            assert!((u - v).abs() <= tol, "{kind} {side} entry {i}: {u} vs {v}");
+        }
+    }
 }
