@@ -227,31 +227,25 @@ fn expand_in(
             (inner, false) => (NormalForm::Scaled(s, Box::new(inner)), false),
         },
         NormalForm::Product(factors) => {
-            let (factors, changed) = expand_operands(factors, r, stats, force)?;
-            if changed {
-                (product(factors, r, stats)?, true)
-            } else {
-                (NormalForm::Product(factors), false)
-            }
+            expand_node(factors, r, stats, force, NormalForm::Product, product)?
         }
-        NormalForm::Sum(terms) => {
-            let (terms, changed) = expand_operands(terms, r, stats, force)?;
-            if changed {
-                (sum(terms, r, stats)?, true)
-            } else {
-                (NormalForm::Sum(terms), false)
-            }
-        }
+        NormalForm::Sum(terms) => expand_node(terms, r, stats, force, NormalForm::Sum, sum)?,
     })
 }
 
-/// [`expand_in`] over the operands of a product or sum.
-fn expand_operands(
+/// The rules of a product or sum node.
+type NodeRules = fn(Vec<NormalForm>, Range, &mut Rewrites) -> Result<NormalForm>;
+
+/// [`expand_in`] over the operands of a product or sum; the node's `rules` run again when an
+/// operand changed (or `force`), otherwise the node is rebuilt as it was (`keep`).
+fn expand_node(
     parts: Vec<NormalForm>,
     r: Range,
     stats: &mut Rewrites,
     force: bool,
-) -> Result<(Vec<NormalForm>, bool)> {
+    keep: fn(Vec<NormalForm>) -> NormalForm,
+    rules: NodeRules,
+) -> Result<(NormalForm, bool)> {
     let mut changed = force;
     let mut out = Vec::with_capacity(parts.len());
     for p in parts {
@@ -259,7 +253,11 @@ fn expand_operands(
         changed |= c;
         out.push(p);
     }
-    Ok((out, changed))
+    Ok(if changed {
+        (rules(out, r, stats)?, true)
+    } else {
+        (keep(out), false)
+    })
 }
 
 /// The range a merged value must stay in to replace its operands in `dtype`.
@@ -577,6 +575,15 @@ fn sum(terms: Vec<NormalForm>, r: Range, stats: &mut Rewrites) -> Result<NormalF
     })
 }
 
+/// The descriptions of `parts`, comma-separated.
+fn list(parts: &[NormalForm]) -> String {
+    parts
+        .iter()
+        .map(NormalForm::describe)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl NormalForm {
     /// `(rows, cols)`.
     ///
@@ -620,20 +627,8 @@ impl NormalForm {
                 }
             }
             NormalForm::Scaled(s, n) => format!("{s}·{}", n.describe()),
-            NormalForm::Product(f) => format!(
-                "product({})",
-                f.iter()
-                    .map(NormalForm::describe)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            NormalForm::Sum(t) => format!(
-                "sum({})",
-                t.iter()
-                    .map(NormalForm::describe)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            NormalForm::Product(f) => format!("product({})", list(f)),
+            NormalForm::Sum(t) => format!("sum({})", list(t)),
         }
     }
 
