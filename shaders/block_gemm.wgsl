@@ -9,16 +9,16 @@
 // folded into the indexing, so a Monarch factor's permutations cost no memory pass. When
 // beta == 0 (flag bit 0) Y is never read.
 //
-// Bindings (group 0):
+// Bindings (group 0; 0-2 declared by gemm_operands.wgsl):
 //   0: a      storage, read        — W, the blocks side by side
 //   1: b      storage, read        — X
 //   2: c      storage, read_write  — Y
 //   3: params uniform              — BlockGemmParams
 //
-// Work decomposition: the shared tile loop of gemm_tile.wgsl (prepended), as gemm.wgsl (TM x TN
-// tile of Y_t per workgroup, RM x RN register micro-tile per invocation, BK-deep slices staged in
-// workgroup memory, KFLUSH blocked summation); only the X and Y addressing differ (a row stride
-// instead of 1). The host checks that X has
+// Work decomposition: the shared tile loop and staging of gemm_tile.wgsl, gemm_stage.wgsl and
+// gemm_operands.wgsl (prepended; the last declares the bindings a, b, c and TRANS_A), as gemm.wgsl (TM x TN tile of Y_t per workgroup, RM x RN
+// register micro-tile per invocation, BK-deep slices staged in workgroup memory, KFLUSH blocked
+// summation); only the X and Y addressing differ (a row stride instead of 1). The host checks that X has
 // exactly blocks * k rows, Y blocks * m rows and W the stored blocks, and that both layouts are
 // bijections onto the rows, so every access is in bounds and the module may run without runtime
 // bounds checks.
@@ -44,35 +44,15 @@ struct BlockGemmParams {
     _pad1: u32,
 }
 
-override TRANS_A: bool = false;
-
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<uniform> params: BlockGemmParams;
 
-// Start of W_t, X_t and Y_t in their bindings (set by the entry point for its block).
-var<private> base_a: u32;
-var<private> base_b: u32;
-var<private> base_c: u32;
+// X_t(p, j), p contiguous when x_rs == 1.
+fn b_value(p: u32, j: u32) -> f32 {
+    return b[base_b + p * params.x_rs + j * params.ldx];
+}
 
-fn stage_tiles(k0: u32, row0: u32, col0: u32, flat: u32, threads: u32) {
-    let n = params.n;
-    let k = params.k;
-    stage_a_tile(k0, row0, flat, threads);
-    // Stage X_t[k0 .. k0 + BK, col0 .. col0 + TN] as b_tile[kk * TN + s]; p is the faster
-    // index (contiguous when x_rs == 1).
-    for (var e = flat; e < B_TILE; e = e + threads) {
-        let kk = e % BK;
-        let s = e / BK;
-        let gj = col0 + s;
-        let gp = k0 + kk;
-        var v = 0.0;
-        if (gj < n && gp < k) {
-            v = b[base_b + gp * params.x_rs + gj * params.ldx];
-        }
-        b_tile[kk * TN + s] = v;
-    }
+fn b_contiguous_in_j() -> bool {
+    return false;
 }
 
 fn c_index(i: u32, j: u32) -> u32 {
@@ -88,10 +68,5 @@ fn block_gemm(
     base_a = t * params.a_stride;
     base_b = t * params.x_step;
     base_c = t * params.y_step;
-    let row0 = wid.x * TM;
-    let col0 = wid.y * TN;
-    var acc: array<f32, 64>;
-    gemm_tile(params.k, row0, col0, lid, &acc);
-    let beta_zero = (params.flags & FLAG_BETA_ZERO) != 0u;
-    gemm_tile_store(params.m, params.n, row0, col0, lid, &acc, params.alpha, params.beta, beta_zero);
+    gemm_tile_run(wid, lid);
 }

@@ -6,7 +6,7 @@
 // k x n and C_t is m x n. Element (i, j) of a stored matrix X with leading dimension ld lives at
 // X[offset + t * stride + i + j * ld]. When beta == 0 (flag bit 0) C is never read.
 //
-// Bindings (group 0):
+// Bindings (group 0; 0-2 declared by gemm_operands.wgsl):
 //   0: a      storage, read        — A (flat f32 array)
 //   1: b      storage, read        — B
 //   2: c      storage, read_write  — C
@@ -14,8 +14,9 @@
 //
 // Work decomposition: the shared tile loop of gemm_tile.wgsl (prepended): a TM x TN tile of C_t
 //   per workgroup, an RM x RN register micro-tile per invocation, BK-deep slices of op(A) and
-//   op(B) staged in workgroup memory by `stage_tiles` below, loading along the contiguous
-//   direction of the stored matrix for each transpose case; out-of-range elements load as 0.
+//   op(B) staged in workgroup memory by gemm_stage.wgsl and gemm_operands.wgsl (which also
+//   declare the bindings a, b, c and the override TRANS_A; this file gives B's addressing), loading along the contiguous direction of the stored matrix for each
+//   transpose case; out-of-range elements load as 0.
 //   Edges (any m, n, k) are handled by explicit guards; the host validates every index range
 //   against the buffer lengths, so the module may be compiled without runtime bounds checks.
 //
@@ -45,48 +46,20 @@ struct GemmParams {
     _pad3: u32,
 }
 
-override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<uniform> params: GemmParams;
 
-// Start of A_t, B_t and C_t in their bindings (set by the entry point for its batch index).
-var<private> base_a: u32;
-var<private> base_b: u32;
-var<private> base_c: u32;
-
-fn stage_tiles(k0: u32, row0: u32, col0: u32, flat: u32, threads: u32) {
-    let n = params.n;
-    let k = params.k;
-    stage_a_tile(k0, row0, flat, threads);
-    // Stage op(B)[k0 .. k0 + BK, col0 .. col0 + TN] as b_tile[kk * TN + s].
-    for (var e = flat; e < B_TILE; e = e + threads) {
-        var s: u32;
-        var kk: u32;
-        if (TRANS_B) {
-            // B stored n x k: op(B)(p, j) = B[j + p * ldb]; j is contiguous.
-            s = e % TN;
-            kk = e / TN;
-        } else {
-            // B stored k x n: op(B)(p, j) = B[p + j * ldb]; p is contiguous.
-            kk = e % BK;
-            s = e / BK;
-        }
-        let gj = col0 + s;
-        let gp = k0 + kk;
-        var v = 0.0;
-        if (gj < n && gp < k) {
-            if (TRANS_B) {
-                v = b[base_b + gj + gp * params.ldb];
-            } else {
-                v = b[base_b + gp + gj * params.ldb];
-            }
-        }
-        b_tile[kk * TN + s] = v;
+// op(B)(p, j): B stored k x n (B[p + j * ldb]) or, when TRANS_B, n x k (B[j + p * ldb]).
+fn b_value(p: u32, j: u32) -> f32 {
+    if (TRANS_B) {
+        return b[base_b + j + p * params.ldb];
     }
+    return b[base_b + p + j * params.ldb];
+}
+
+fn b_contiguous_in_j() -> bool {
+    return TRANS_B;
 }
 
 fn c_index(i: u32, j: u32) -> u32 {
@@ -102,10 +75,5 @@ fn gemm(
     base_a = params.offset_a + t * params.stride_a;
     base_b = params.offset_b + t * params.stride_b;
     base_c = params.offset_c + t * params.stride_c;
-    let row0 = wid.x * TM;
-    let col0 = wid.y * TN;
-    var acc: array<f32, 64>;
-    gemm_tile(params.k, row0, col0, lid, &acc);
-    let beta_zero = (params.flags & FLAG_BETA_ZERO) != 0u;
-    gemm_tile_store(params.m, params.n, row0, col0, lid, &acc, params.alpha, params.beta, beta_zero);
+    gemm_tile_run(wid, lid);
 }

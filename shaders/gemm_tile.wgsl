@@ -20,7 +20,9 @@
 //       every invocation's share (elements flat, flat + threads, ...) of the two slices;
 //   fn c_index(i: u32, j: u32) -> u32
 //       the index of C(i, j) in `c` (the kernel's batch or block offsets are its own);
-// and its entry point calls gemm_tile(...) then gemm_tile_store(...).
+// and a uniform `params` with fields m, n, k (C is m x n, the reduction k long), flags (bit 0:
+// beta == 0), alpha and beta; its entry point sets its offsets and calls gemm_tile_run, which
+// runs gemm_tile then gemm_tile_store on the workgroup's tile.
 // The host sets WG_X, WG_Y, RM, RN, BK with RM, RN <= MAX_R and WG_X * WG_Y dividing TM * BK and
 // TN * BK.
 
@@ -117,4 +119,15 @@ fn gemm_tile_store(
             }
         }
     }
+}
+
+// The whole tile of workgroup `wid`: accumulate, then C = alpha * acc + beta * C (C not read when
+// flag bit 0 says beta == 0).
+fn gemm_tile_run(wid: vec3<u32>, lid: vec3<u32>) {
+    let row0 = wid.x * TM;
+    let col0 = wid.y * TN;
+    var acc: array<f32, 64>;
+    gemm_tile(params.k, row0, col0, lid, &acc);
+    let beta_zero = (params.flags & FLAG_BETA_ZERO) != 0u;
+    gemm_tile_store(params.m, params.n, row0, col0, lid, &acc, params.alpha, params.beta, beta_zero);
 }

@@ -12,7 +12,8 @@
 //   1: c      storage, read_write  — C
 //   2: params uniform              — SketchParams
 //
-// Work decomposition: the shared tile loop of gemm_tile.wgsl (prepended), as gemm.wgsl (TM x TN
+// Work decomposition: the shared tile loop of gemm_tile.wgsl and the X staging of
+// gemm_stage.wgsl (prepended), as gemm.wgsl (TM x TN
 // tile of C per workgroup, TM = WG_X * RM, TN = WG_Y * RN, RM x RN register micro-tile per
 // invocation with strided ownership, BK-deep k slices, blocked summation over KFLUSH slices),
 // except that the op(G) slice
@@ -48,7 +49,6 @@ override TRANS_G: bool = false;
 
 fn stage_tiles(k0: u32, row0: u32, col0: u32, flat: u32, threads: u32) {
     let m = params.m;
-    let n = params.n;
     let k = params.k;
     // Generate op(G)[row0 .. row0 + TM, k0 .. k0 + BK] as a_tile[kk * TM + r].
     for (var e = flat; e < A_TILE / 4u; e = e + threads) {
@@ -81,18 +81,13 @@ fn stage_tiles(k0: u32, row0: u32, col0: u32, flat: u32, threads: u32) {
             }
         }
     }
-    // Stage X[k0 .. k0 + BK, col0 .. col0 + TN] as b_tile[kk * TN + s] (k contiguous).
-    for (var e = flat; e < B_TILE; e = e + threads) {
-        let kk = e % BK;
-        let s = e / BK;
-        let gj = col0 + s;
-        let gp = k0 + kk;
-        var v = 0.0;
-        if (gj < n && gp < k) {
-            v = x[gp + gj * params.ldx];
-        }
-        b_tile[kk * TN + s] = v;
-    }
+    // Stage X[k0 .. k0 + BK, col0 .. col0 + TN] (k contiguous).
+    stage_slice(1u, k0, col0, params.n, flat, threads, false);
+}
+
+// X(p, g): op(G) is generated above, so only operand 1 is staged from memory.
+fn operand_value(operand: u32, g: u32, p: u32) -> f32 {
+    return x[p + g * params.ldx];
 }
 
 fn c_index(i: u32, j: u32) -> u32 {
@@ -104,10 +99,5 @@ fn sketch_gemm(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let row0 = wid.x * TM;
-    let col0 = wid.y * TN;
-    var acc: array<f32, 64>;
-    gemm_tile(params.k, row0, col0, lid, &acc);
-    let beta_zero = (params.flags & FLAG_BETA_ZERO) != 0u;
-    gemm_tile_store(params.m, params.n, row0, col0, lid, &acc, params.alpha, params.beta, beta_zero);
+    gemm_tile_run(wid, lid);
 }

@@ -10,6 +10,9 @@
 //! - `bad_input`: every class of bad input returns a typed error on every backend;
 //! - `planner`: normalization rewrites and plan structure;
 //! - `cost`: the cost model's structured-vs-materialized choice and calibration;
+//! - `rewrite_normal_form`: the normalizer expands rewriting leaves (sketches, samplers,
+//!   butterflies): permutations fold into their CSR factors, products flatten, the cost model
+//!   still decides on each leaf whole;
 //! - `cpu_parallel`: every CPU kernel gives the same bits with `Par::Seq` and with several workers;
 //! - `rng`: Philox known answers, CPU/GPU bit identity of random streams, statistical tests and
 //!   dense sketches;
@@ -79,6 +82,8 @@ mod reliability_core;
 mod reliability_drivers;
 #[cfg(test)]
 mod resident;
+#[cfg(test)]
+mod rewrite_normal_form;
 #[cfg(test)]
 mod rng;
 #[cfg(test)]

@@ -37,15 +37,11 @@ pub(crate) fn batch_transpose<T: CpuElem>(
     store(&ys, alpha, beta, out);
 }
 
-impl crate::execute::CpuKernel for linops_core::plan::kernel::BatchTranspose {
-    fn run<T: CpuElem>(
-        &self,
-        _: &crate::CpuBackend<T>,
-        inputs: &crate::execute::Args<'_, T>,
-        out: &mut Mat<T>,
-    ) -> linops_core::Result<()> {
-        let (alpha, beta) = (crate::t(self.alpha), crate::t(self.beta));
-        batch_transpose(self.rows, self.cols, alpha, beta, inputs.mat(0)?, out);
+crate::execute::cpu_kernel!(
+    linops_core::plan::kernel::BatchTranspose,
+    |k, _, inputs, out| {
+        let (alpha, beta) = (crate::t(k.alpha), crate::t(k.beta));
+        batch_transpose(k.rows, k.cols, alpha, beta, inputs.mat(0)?, out);
         Ok(())
     }
-}
+);

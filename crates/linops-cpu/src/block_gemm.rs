@@ -211,23 +211,16 @@ fn panel_blocks<T: CpuElem>(
     }
 }
 
-impl crate::execute::CpuKernel for BlockGemm {
-    fn run<T: CpuElem>(
-        &self,
-        be: &crate::CpuBackend<T>,
-        inputs: &crate::execute::Args<'_, T>,
-        out: &mut Mat<T>,
-    ) -> linops_core::Result<()> {
-        let (alpha, beta) = (crate::t(self.alpha), crate::t(self.beta));
-        block_gemm(
-            *self,
-            inputs.mat(0)?,
-            inputs.mat(1)?,
-            out,
-            alpha,
-            beta,
-            be.par(),
-        );
-        Ok(())
-    }
-}
+crate::execute::cpu_kernel!(BlockGemm, |k, be, inputs, out| {
+    let (alpha, beta) = (crate::t(k.alpha), crate::t(k.beta));
+    block_gemm(
+        *k,
+        inputs.mat(0)?,
+        inputs.mat(1)?,
+        out,
+        alpha,
+        beta,
+        be.par(),
+    );
+    Ok(())
+});

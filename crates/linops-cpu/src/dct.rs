@@ -185,15 +185,8 @@ impl<T: CpuElem + FftNum> Column<'_, T> {
     }
 }
 
-impl crate::execute::CpuKernel for linops_core::plan::kernel::Dct {
-    fn run<T: crate::CpuElem>(
-        &self,
-        be: &crate::CpuBackend<T>,
-        inputs: &crate::execute::Args<'_, T>,
-        out: &mut Mat<T>,
-    ) -> linops_core::Result<()> {
-        let (x, table) = (inputs.mat(0)?, inputs.mat(1)?);
-        T::dct_columns(x, table, out, self.inverse, self.alpha, self.beta, be.par());
-        Ok(())
-    }
-}
+crate::execute::cpu_kernel!(linops_core::plan::kernel::Dct, |k, be, inputs, out| {
+    let (x, table) = (inputs.mat(0)?, inputs.mat(1)?);
+    T::dct_columns(x, table, out, k.inverse, k.alpha, k.beta, be.par());
+    Ok(())
+});

@@ -144,6 +144,27 @@ pub(crate) trait CpuKernel {
     ) -> Result<()>;
 }
 
+/// Implements [`CpuKernel`] for a kernel's arguments type, so that a kernel's file holds only
+/// what is its own: `cpu_kernel!(Spmm, |k, be, inputs, out| { … })` runs the block with `k` the
+/// arguments (`&Spmm`), `be` the backend, `inputs` the step's arguments and `out` its output, for
+/// every element type `T: CpuElem`.
+macro_rules! cpu_kernel {
+    ($kernel:ty, |$k:pat_param, $be:pat_param, $inputs:pat_param, $out:pat_param| $body:block) => {
+        impl $crate::execute::CpuKernel for $kernel {
+            fn run<T: $crate::CpuElem>(
+                &self,
+                $be: &$crate::CpuBackend<T>,
+                $inputs: &$crate::execute::Args<'_, T>,
+                $out: &mut faer::Mat<T>,
+            ) -> linops_core::Result<()> {
+                let $k = self;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use cpu_kernel;
+
 macro_rules! dispatch {
     ($($k:ident),*) => {
         /// Runs one step: the kernel's [`CpuKernel`] implementation.

@@ -111,14 +111,7 @@ pub(crate) fn fwht<T: CpuElem>(
     );
 }
 
-impl crate::execute::CpuKernel for linops_core::plan::kernel::Fwht {
-    fn run<T: CpuElem>(
-        &self,
-        be: &crate::CpuBackend<T>,
-        inputs: &crate::execute::Args<'_, T>,
-        out: &mut Mat<T>,
-    ) -> linops_core::Result<()> {
-        fwht(inputs.mat(0)?, out, self.alpha, self.beta, be.par());
-        Ok(())
-    }
-}
+crate::execute::cpu_kernel!(linops_core::plan::kernel::Fwht, |k, be, inputs, out| {
+    fwht(inputs.mat(0)?, out, k.alpha, k.beta, be.par());
+    Ok(())
+});

@@ -36,15 +36,8 @@ pub(crate) fn gather<T: CpuElem>(
     }
 }
 
-impl crate::execute::CpuKernel for linops_core::plan::kernel::Gather {
-    fn run<T: CpuElem>(
-        &self,
-        _: &crate::CpuBackend<T>,
-        inputs: &crate::execute::Args<'_, T>,
-        out: &mut Mat<T>,
-    ) -> linops_core::Result<()> {
-        let (alpha, beta) = (crate::t(self.alpha), crate::t(self.beta));
-        gather(inputs.index(0)?, inputs.mat(1)?, out, alpha, beta);
-        Ok(())
-    }
-}
+crate::execute::cpu_kernel!(linops_core::plan::kernel::Gather, |k, _, inputs, out| {
+    let (alpha, beta) = (crate::t(k.alpha), crate::t(k.beta));
+    gather(inputs.index(0)?, inputs.mat(1)?, out, alpha, beta);
+    Ok(())
+});

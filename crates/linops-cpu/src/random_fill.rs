@@ -33,15 +33,8 @@ pub(crate) fn random_fill<T: CpuElem>(
     }
 }
 
-impl crate::execute::CpuKernel for linops_core::plan::kernel::RandomFill {
-    fn run<T: CpuElem>(
-        &self,
-        _: &crate::CpuBackend<T>,
-        _: &crate::execute::Args<'_, T>,
-        out: &mut Mat<T>,
-    ) -> linops_core::Result<()> {
-        let shape = (self.rows, self.cols);
-        random_fill(self.dist, self.rng, shape, self.trans, self.alpha, out);
-        Ok(())
-    }
-}
+crate::execute::cpu_kernel!(linops_core::plan::kernel::RandomFill, |k, _, _, out| {
+    let shape = (k.rows, k.cols);
+    random_fill(k.dist, k.rng, shape, k.trans, k.alpha, out);
+    Ok(())
+});

@@ -54,26 +54,12 @@ pub(crate) fn col_dots<T: CpuElem>(x: MatRef<'_, T>, y: MatRef<'_, T>, out: &mut
     }
 }
 
-impl crate::execute::CpuKernel for linops_core::plan::kernel::ColNorms {
-    fn run<T: CpuElem>(
-        &self,
-        _: &crate::CpuBackend<T>,
-        inputs: &crate::execute::Args<'_, T>,
-        out: &mut Mat<T>,
-    ) -> linops_core::Result<()> {
-        col_norms(inputs.mat(0)?, out);
-        Ok(())
-    }
-}
+crate::execute::cpu_kernel!(linops_core::plan::kernel::ColNorms, |_, _, inputs, out| {
+    col_norms(inputs.mat(0)?, out);
+    Ok(())
+});
 
-impl crate::execute::CpuKernel for linops_core::plan::kernel::ColDots {
-    fn run<T: CpuElem>(
-        &self,
-        _: &crate::CpuBackend<T>,
-        inputs: &crate::execute::Args<'_, T>,
-        out: &mut Mat<T>,
-    ) -> linops_core::Result<()> {
-        col_dots(inputs.mat(0)?, inputs.mat(1)?, out);
-        Ok(())
-    }
-}
+crate::execute::cpu_kernel!(linops_core::plan::kernel::ColDots, |_, _, inputs, out| {
+    col_dots(inputs.mat(0)?, inputs.mat(1)?, out);
+    Ok(())
+});

@@ -69,14 +69,7 @@ pub(crate) fn run<T: CpuElem>(k: &SketchGemm, par: Par, x: MatRef<'_, T>, out: &
     }
 }
 
-impl crate::execute::CpuKernel for SketchGemm {
-    fn run<T: CpuElem>(
-        &self,
-        be: &crate::CpuBackend<T>,
-        inputs: &crate::execute::Args<'_, T>,
-        out: &mut Mat<T>,
-    ) -> linops_core::Result<()> {
-        run(self, be.par(), inputs.mat(0)?, out);
-        Ok(())
-    }
-}
+crate::execute::cpu_kernel!(SketchGemm, |k, be, inputs, out| {
+    run(k, be.par(), inputs.mat(0)?, out);
+    Ok(())
+});

@@ -82,17 +82,10 @@ pub(crate) fn spmm<T: CpuElem>(
     store(&acc, alpha, beta, out);
 }
 
-impl crate::execute::CpuKernel for linops_core::plan::kernel::Spmm {
-    fn run<T: CpuElem>(
-        &self,
-        be: &crate::CpuBackend<T>,
-        inputs: &crate::execute::Args<'_, T>,
-        out: &mut Mat<T>,
-    ) -> linops_core::Result<()> {
-        let (alpha, beta) = (crate::t(self.alpha), crate::t(self.beta));
-        let structure = [inputs.index(0)?, inputs.index(1)?];
-        let (values, x) = (inputs.mat(2)?, inputs.mat(3)?);
-        spmm(be.par(), alpha, beta, structure, values, x, out);
-        Ok(())
-    }
-}
+crate::execute::cpu_kernel!(linops_core::plan::kernel::Spmm, |k, be, inputs, out| {
+    let (alpha, beta) = (crate::t(k.alpha), crate::t(k.beta));
+    let structure = [inputs.index(0)?, inputs.index(1)?];
+    let (values, x) = (inputs.mat(2)?, inputs.mat(3)?);
+    spmm(be.par(), alpha, beta, structure, values, x, out);
+    Ok(())
+});

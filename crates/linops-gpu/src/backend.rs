@@ -197,6 +197,27 @@ pub(crate) trait GpuKernel {
     fn record(&self, cx: &mut StepCx<'_>, args: &Args<'_>, out: &GpuMat) -> Result<()>;
 }
 
+/// Implements [`GpuKernel`] for a kernel's arguments type, so that a kernel's file holds only
+/// what is its own: `gpu_kernel!(Spmm, |k, cx, args, out| …)` records with `k` the arguments
+/// (`&Spmm`), `cx` the step's context (encoder, device, scratch), `args` the step's arguments
+/// and `out` its output.
+macro_rules! gpu_kernel {
+    ($kernel:ty, |$k:pat_param, $cx:pat_param, $args:pat_param, $out:pat_param| $body:expr) => {
+        impl $crate::backend::GpuKernel for $kernel {
+            fn record(
+                &self,
+                $cx: &mut $crate::backend::StepCx<'_>,
+                $args: &$crate::backend::Args<'_>,
+                $out: &$crate::GpuMat,
+            ) -> linops_core::Result<()> {
+                let $k = self;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use gpu_kernel;
+
 macro_rules! dispatch {
     ($($k:ident),*) => {
         /// Records one step: the kernel's [`GpuKernel`] implementation.

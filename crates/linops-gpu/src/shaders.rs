@@ -3,7 +3,8 @@
 //! Each `.wgsl` file in the workspace's `shaders/` folder appears here exactly once, through
 //! `include_str!` (a missing file is a compile error). Shared WGSL snippets (`philox.wgsl`:
 //! Philox4x32-10 and the distributions; `gemm_tile.wgsl`: the register-blocked tile loop of the
-//! GEMM family; `gemm_stage_a.wgsl`: staging of a stored A slice) are prepended by [`assemble`], the only place where shader
+//! GEMM family; `gemm_stage.wgsl`: staging of the A and B slices; `gemm_operands.wgsl`: the stored A and B of
+//! `gemm` and `block_gemm`) are prepended by [`assemble`], the only place where shader
 //! text is combined. Pipelines, tests and tools all read shader text through this module.
 
 /// One WGSL source file, assembled and ready for `create_shader_module`.
@@ -31,7 +32,7 @@ const RAW: &[RawShader] = &[
         name: "gemm",
         text: include_str!("../../../shaders/gemm.wgsl"),
         entry_points: &["gemm"],
-        shared: &["gemm_tile", "gemm_stage_a"],
+        shared: &["gemm_tile", "gemm_stage", "gemm_operands"],
     },
     RawShader {
         name: "elementwise",
@@ -62,7 +63,7 @@ const RAW: &[RawShader] = &[
         name: "block_gemm",
         text: include_str!("../../../shaders/block_gemm.wgsl"),
         entry_points: &["block_gemm"],
-        shared: &["gemm_tile", "gemm_stage_a"],
+        shared: &["gemm_tile", "gemm_stage", "gemm_operands"],
     },
     RawShader {
         name: "gather",
@@ -80,7 +81,7 @@ const RAW: &[RawShader] = &[
         name: "sketch_gemm",
         text: include_str!("../../../shaders/sketch_gemm.wgsl"),
         entry_points: &["sketch_gemm"],
-        shared: &["philox", "gemm_tile"],
+        shared: &["philox", "gemm_tile", "gemm_stage"],
     },
     RawShader {
         name: "fwht",
@@ -113,8 +114,12 @@ const SHARED: &[(&str, &str)] = &[
     ("philox", include_str!("../../../shaders/philox.wgsl")),
     ("gemm_tile", include_str!("../../../shaders/gemm_tile.wgsl")),
     (
-        "gemm_stage_a",
-        include_str!("../../../shaders/gemm_stage_a.wgsl"),
+        "gemm_stage",
+        include_str!("../../../shaders/gemm_stage.wgsl"),
+    ),
+    (
+        "gemm_operands",
+        include_str!("../../../shaders/gemm_operands.wgsl"),
     ),
 ];
 
@@ -177,7 +182,7 @@ pub fn assemble(name: &str) -> String {
 ///
 /// # Examples
 /// ```
-/// assert_eq!(linops_gpu::shaders::shared_names(), vec!["philox", "gemm_tile", "gemm_stage_a"]);
+/// assert_eq!(linops_gpu::shaders::shared_names(), vec!["philox", "gemm_tile", "gemm_stage", "gemm_operands"]);
 /// ```
 #[must_use]
 pub fn shared_names() -> Vec<&'static str> {

@@ -405,6 +405,41 @@ impl<'a, S> Link<'a, S> {
         }
     }
 
+    /// A link of one step: `output = kernel(alpha, beta)` applied to `params` followed by the
+    /// link's input (the common case: a GEMM with a parameter matrix, a scaling by a parameter
+    /// vector, a transform of the input alone).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{BufId, DType, HostMat, LeafOp, Link, Lowering, Op, Plan, Result};
+    /// use linops_core::plan::kernel::Axpby;
+    /// #[derive(Debug)]
+    /// struct SixI(usize);
+    /// impl LeafOp for SixI {
+    ///     fn name(&self) -> &'static str { "six_i" }
+    ///     fn shape(&self) -> (usize, usize) { (self.0, self.0) }
+    ///     fn to_dense(&self) -> HostMat { HostMat::from_fn(self.0, self.0, |i, j| if i == j { 6.0 } else { 0.0 }) }
+    ///     fn param_count(&self) -> usize { 0 }
+    ///     fn lower(&self, cx: &mut Lowering, _t: bool, x: BufId, out: BufId, alpha: f64, beta: f64) -> Result<()> {
+    ///         let scale = |s: f64| Link::step(self.0, vec![], move |a, b| Axpby { alpha: s * a, beta: b });
+    ///         cx.chain(x, out, alpha, beta, vec![scale(3.0), scale(2.0)])
+    ///     }
+    /// }
+    /// let plan = Plan::new(&Op::leaf(SixI(3)), 3, 2, DType::F64).unwrap();
+    /// assert_eq!(plan.steps().len(), 2);
+    /// ```
+    pub fn step<K: Into<Kernel>>(
+        rows: usize,
+        params: Vec<BufId>,
+        kernel: impl FnOnce(f64, f64) -> K + 'a,
+    ) -> Self {
+        Link::new(rows, move |cx: &mut Lowerer<S>, i, o, a, b| {
+            let mut inputs = params;
+            inputs.push(i);
+            cx.push(kernel(a, b), inputs, o)
+        })
+    }
+
     /// A link writing a `rows × cols` temporary (a reshaped block: the Kronecker vec trick).
     ///
     /// # Examples

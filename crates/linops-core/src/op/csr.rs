@@ -264,6 +264,12 @@ impl Csr {
         self.fwd.nnz()
     }
 
+    /// The parameter holding the stored values of `S`: its key identifies the matrix (clones
+    /// share it), so the planner can cache what it derives from it (a folded permutation).
+    pub(crate) fn values_param(&self) -> &Param {
+        &self.fwd.values
+    }
+
     /// The normalized row pointers, column indices and values.
     ///
     /// # Examples

@@ -163,33 +163,41 @@ impl LeafOp for LowRank {
         alpha: f64,
         beta: f64,
     ) -> Result<()> {
-        let (left, right) = if transposed {
-            (&self.v, &self.u)
-        } else {
-            (&self.u, &self.v)
-        };
-        let (l, r, s) = (cx.param(left), cx.param(right), cx.param(&self.s));
-        let (rank, rows) = (self.rank(), cx.shape_of(out).0);
-        let gemm = |trans_a, alpha, beta| kernel::Gemm {
-            trans_a,
-            trans_b: false,
-            alpha,
-            beta,
-        };
-        let links = vec![
-            // t1 = Vᵀ·X, t2 = diag(s)·t1, out = alpha·U·t2 + beta·out.
-            Link::new(rank, move |cx: &mut Lowering, i, o, a, b| {
-                cx.push(gemm(true, a, b), vec![r, i], o)
-            }),
-            Link::new(rank, move |cx: &mut Lowering, i, o, a, b| {
-                cx.push(kernel::DiagScale { alpha: a, beta: b }, vec![s, i], o)
-            }),
-            Link::new(rows, move |cx: &mut Lowering, i, o, a, b| {
-                cx.push(gemm(false, a, b), vec![l, i], o)
-            }),
-        ];
-        cx.chain(x, out, alpha, beta, links)
+        // t1 = Vᵀ·X, t2 = diag(s)·t1, out = alpha·U·t2 + beta·out.
+        let s = cx.param(&self.s);
+        let uv = (&self.u, &self.v);
+        lower_u_vt(cx, uv, transposed, Some(s), (x, out), alpha, beta)
     }
+}
+
+/// Emits `out = alpha·L·diag(s)·Rᵀ·x + beta·out` for `(L, R) = (U, V)` (or `(V, U)` when
+/// `transposed`), through one `rank×batch` temporary per step: a GEMM with `Rᵀ`, the scaling by
+/// `s` when given, a GEMM with `L`.
+fn lower_u_vt(
+    cx: &mut Lowering,
+    (u, v): (&Param, &Param),
+    transposed: bool,
+    s: Option<BufId>,
+    (x, out): (BufId, BufId),
+    alpha: f64,
+    beta: f64,
+) -> Result<()> {
+    let (left, right) = if transposed { (v, u) } else { (u, v) };
+    let (l, r) = (cx.param(left), cx.param(right));
+    let (rank, rows) = (u.cols, cx.shape_of(out).0);
+    let gemm = |trans_a, alpha, beta| kernel::Gemm {
+        trans_a,
+        trans_b: false,
+        alpha,
+        beta,
+    };
+    let mut links = vec![Link::step(rank, vec![r], move |a, b| gemm(true, a, b))];
+    if let Some(s) = s {
+        let scale = move |alpha, beta| kernel::DiagScale { alpha, beta };
+        links.push(Link::step(rank, vec![s], scale));
+    }
+    links.push(Link::step(rows, vec![l], move |a, b| gemm(false, a, b)));
+    cx.chain(x, out, alpha, beta, links)
 }
 
 /// `diag(d) + U·Vᵀ` (square), applied through its factors.
@@ -289,29 +297,10 @@ impl LeafOp for DiagPlusLowRank {
         alpha: f64,
         beta: f64,
     ) -> Result<()> {
-        let (left, right) = if transposed {
-            (&self.v, &self.u)
-        } else {
-            (&self.u, &self.v)
-        };
-        let (d, l, r) = (cx.param(&self.d), cx.param(left), cx.param(right));
+        let d = cx.param(&self.d);
         cx.push(kernel::DiagScale { alpha, beta }, vec![d, x], out)?;
         // out += alpha·U·(Vᵀ·X).
-        let (rank, rows) = (self.rank(), cx.shape_of(out).0);
-        let gemm = |trans_a, alpha, beta| kernel::Gemm {
-            trans_a,
-            trans_b: false,
-            alpha,
-            beta,
-        };
-        let links = vec![
-            Link::new(rank, move |cx: &mut Lowering, i, o, a, b| {
-                cx.push(gemm(true, a, b), vec![r, i], o)
-            }),
-            Link::new(rows, move |cx: &mut Lowering, i, o, a, b| {
-                cx.push(gemm(false, a, b), vec![l, i], o)
-            }),
-        ];
-        cx.chain(x, out, alpha, 1.0, links)
+        let uv = (&self.u, &self.v);
+        lower_u_vt(cx, uv, transposed, None, (x, out), alpha, 1.0)
     }
 }

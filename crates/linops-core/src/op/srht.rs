@@ -213,34 +213,18 @@ impl LeafOp for Srht {
         // The 1/√(n_pad·d)-type scale rides on the last step's alpha (`s` is 1 elsewhere).
         let scale = self.scale();
         let sign = |rows, s: f64| {
-            Link::new(rows, move |cx: &mut Lowering, i, o, a: f64, b| {
-                cx.push(
-                    kernel::DiagScale {
-                        alpha: a * s,
-                        beta: b,
-                    },
-                    vec![signs, i],
-                    o,
-                )
+            Link::step(rows, vec![signs], move |a: f64, beta| kernel::DiagScale {
+                alpha: a * s,
+                beta,
             })
         };
         let gather = |rows, idx, s: f64| {
-            Link::new(rows, move |cx: &mut Lowering, i, o, a: f64, b| {
-                cx.push(
-                    kernel::Gather {
-                        alpha: a * s,
-                        beta: b,
-                    },
-                    vec![idx, i],
-                    o,
-                )
+            Link::step(rows, vec![idx], move |a: f64, beta| kernel::Gather {
+                alpha: a * s,
+                beta,
             })
         };
-        let fwht = |rows| {
-            Link::new(rows, |cx: &mut Lowering, i, o, a, b| {
-                cx.push(kernel::Fwht { alpha: a, beta: b }, vec![i], o)
-            })
-        };
+        let fwht = |rows| Link::step(rows, vec![], |alpha, beta| kernel::Fwht { alpha, beta });
         let links = if transposed {
             // Sᵀ = D·Hᵀ·Pᵀ: gather by the inverse sample, transform, sign-scale.
             let inv = cx.index(&self.inverse);

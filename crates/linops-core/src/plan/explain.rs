@@ -76,6 +76,7 @@ impl Plan {
                     st.permutations_folded,
                     "permutations folded into a neighbour",
                 ),
+                (st.leaves_rewritten, "leaves expanded into their rewrite"),
             ] {
                 if n > 0 {
                     parts.push(format!("{n} {what}"));

@@ -6,9 +6,12 @@
 //! backend) and temporaries (reused once their last reader has run). The same plan runs on every
 //! backend; [`Plan::explain`] prints each step with its shapes, FLOPs and bytes.
 //!
-//! Lowering goes in three passes: normalize (flatten products, push transposes to the leaves, merge
-//! adjacent diagonals and scalars, drop identities; see [`normalize`]), lower each leaf to kernels
-//! (the leaf's [`crate::LeafOp::lower`]), and reuse temporaries by lifetime.
+//! Lowering goes in four passes: normalize (flatten products, push transposes to the leaves, merge
+//! adjacent diagonals and scalars, drop identities, fold permutations; see [`normalize`]), let the
+//! cost model choose for each leaf between its structure and its dense form ([`cost`]), expand
+//! the leaves that are built from other operators into their parts and normalize again where they
+//! land ([`normalize::expand`]), and lower each leaf to kernels (the leaf's
+//! [`crate::LeafOp::lower`]), reusing temporaries by lifetime.
 
 pub mod cost;
 mod explain;
@@ -386,11 +389,19 @@ impl Plan {
         buffer_bytes("input block X", x_rows, x_cols, values.0, &values.1)?;
         buffer_bytes("output block Y", rows, x_cols, values.0, &values.1)?;
         let mut stats = Rewrites::default();
-        let mut norm = normalize::normalize_in(op, dtype, &mut stats)?;
+        // The cost model decides on the leaves as written (a rewriting leaf whole: a butterfly is
+        // materialized as one matrix, never factor by factor); the rewrites are expanded after.
+        let mut norm = normalize::normalize_leaves(op, dtype, &mut stats)?;
         let mut decisions = Vec::new();
         if let Some(m) = model {
             norm = choose(norm, m, x_cols, dtype, &mut decisions)?;
         }
+        // A materialized leaf may now fold with a neighbouring permutation: renormalize all.
+        let norm = if decisions.iter().any(|d| d.materialized) {
+            normalize::expand_all_nodes(norm, dtype, &mut stats)?
+        } else {
+            normalize::expand(norm, dtype, &mut stats)?
+        };
         let mut plan = Plan::from_steps(
             &format!("apply {}", op.describe()),
             Some(op),

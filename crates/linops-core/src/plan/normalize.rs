@@ -13,9 +13,20 @@
 //! - a merge whose result would leave the compute precision's range (overflow, or a product
 //!   falling below the smallest normal number) is skipped and its operands stay apart
 //!   ([`normalize_in`]);
-//! - a permutation factor of a product is folded into a neighbouring dense factor (its rows or
-//!   columns reordered once, cached) or composed with a neighbouring permutation
+//! - a leaf that is built from other operators ([`crate::LeafOp::rewrite`]: sparse sketches and
+//!   samplers as a scaled CSR, butterflies as products of CSR factors, the Pixelated butterfly as
+//!   a sum) is replaced by its rewrite, normalized by these same rules, so its parts take part in
+//!   the rewrites of the product or sum it sits in (its scale merges with theirs, its factors are
+//!   flattened into the enclosing product, a neighbouring permutation folds into its first or last
+//!   factor);
+//! - a permutation factor of a product is folded into a neighbouring dense or CSR factor (its
+//!   rows or columns reordered once, cached) or composed with a neighbouring permutation
 //!   ([`super::fold`]), so it costs no pass of its own.
+//!
+//! Rewriting leaves are expanded in a second pass ([`expand`]) over the normal form of the
+//! operator as written, so that a cost model can first decide on each leaf whole (a butterfly is
+//! materialized as one dense matrix, never factor by factor; see `Plan::with_model`); the pass
+//! re-runs the product and sum rules only where an expansion changed something.
 
 use super::Lowering;
 use crate::{BufId, DType, Error, Link, Op, Result};
@@ -43,9 +54,11 @@ pub struct Rewrites {
     pub scalars_merged: usize,
     /// Identity factors removed from products.
     pub identities_dropped: usize,
-    /// Permutation factors folded into a neighbouring dense factor or permutation
+    /// Permutation factors folded into a neighbouring dense or CSR factor or permutation
     /// (see [`super::fold`]).
     pub permutations_folded: usize,
+    /// Leaves replaced by their [`crate::LeafOp::rewrite`] (see [`expand`]).
+    pub leaves_rewritten: usize,
 }
 
 impl Rewrites {
@@ -128,7 +141,123 @@ pub fn normalize(op: &Op, stats: &mut Rewrites) -> Result<NormalForm> {
 /// assert_eq!(n32.describe(), "product(diagonal[2], diagonal[2])");
 /// ```
 pub fn normalize_in(op: &Op, dtype: DType, stats: &mut Rewrites) -> Result<NormalForm> {
+    let leaves = normalize_leaves(op, dtype, stats)?;
+    expand(leaves, dtype, stats)
+}
+
+/// Normalizes `op` for computation in `dtype` like [`normalize_in`], but keeps every leaf as it
+/// is, also a leaf with a [`crate::LeafOp::rewrite`]: the form a cost model decides on, leaf by
+/// leaf, before [`expand`] replaces the rewriting leaves it kept.
+///
+/// # Errors
+/// As [`normalize_in`].
+///
+/// # Examples
+/// ```
+/// use linops_core::{DType, Op, Rewrites, plan::normalize::{expand, normalize_leaves}};
+/// use linops_core::{op::SparseSign, rng::RngState};
+/// let s = Op::leaf(SparseSign::new(4, 8, 2, RngState::new(1)).unwrap());
+/// let mut stats = Rewrites::default();
+/// let n = normalize_leaves(&s, DType::F64, &mut stats).unwrap();
+/// assert!(n.describe().starts_with("sparse_sign"));
+/// let n = expand(n, DType::F64, &mut stats).unwrap();
+/// assert!(n.describe().contains("csr"));
+/// assert_eq!(stats.leaves_rewritten, 1);
+/// ```
+pub fn normalize_leaves(op: &Op, dtype: DType, stats: &mut Rewrites) -> Result<NormalForm> {
     push(op, false, Range(dtype), stats)
+}
+
+/// Replaces every leaf of `n` that has a [`crate::LeafOp::rewrite`] by its rewrite (transposed
+/// with the leaf), normalized for `dtype` and expanded in turn, and re-applies the product and sum
+/// rules of [`normalize_in`] to every node whose operands changed (so the parts of a rewrite are
+/// flattened into the enclosing product, scalars merge, and permutations fold into them). Nodes
+/// without a rewriting leaf below them are kept as they are, so the pass counts in `stats` only
+/// what the expansions made possible, plus one [`Rewrites::leaves_rewritten`] per leaf replaced.
+///
+/// # Errors
+/// As [`normalize_in`].
+///
+/// # Examples
+/// See [`normalize_leaves`].
+pub fn expand(n: NormalForm, dtype: DType, stats: &mut Rewrites) -> Result<NormalForm> {
+    Ok(expand_in(n, Range(dtype), stats, false)?.0)
+}
+
+/// [`expand`], re-applying the product and sum rules to every node, also where no leaf was
+/// expanded: after a cost model replaced leaves by their dense forms, which may now fold with a
+/// neighbouring permutation. On a normalized tree these rules find nothing more to do unless a
+/// leaf changed (each rule runs to a fixed point), so nothing is counted twice.
+pub(crate) fn expand_all_nodes(
+    n: NormalForm,
+    dtype: DType,
+    stats: &mut Rewrites,
+) -> Result<NormalForm> {
+    Ok(expand_in(n, Range(dtype), stats, true)?.0)
+}
+
+/// [`expand`]; the flag says whether anything changed (or `force` asked to renormalize).
+fn expand_in(
+    n: NormalForm,
+    r: Range,
+    stats: &mut Rewrites,
+    force: bool,
+) -> Result<(NormalForm, bool)> {
+    Ok(match n {
+        NormalForm::Leaf {
+            op: Op::Leaf(leaf),
+            transposed,
+        } => match leaf.rewrite() {
+            Some(rewrite) => {
+                stats.leaves_rewritten += 1;
+                let parts = push(&rewrite, transposed, r, stats)?;
+                (expand_in(parts, r, stats, false)?.0, true)
+            }
+            None => (
+                NormalForm::Leaf {
+                    op: Op::Leaf(leaf),
+                    transposed,
+                },
+                false,
+            ),
+        },
+        leaf @ NormalForm::Leaf { .. } => (leaf, false),
+        NormalForm::Scaled(s, inner) => match expand_in(*inner, r, stats, force)? {
+            (inner, true) => (scale(s, inner, r, stats)?, true),
+            (inner, false) => (NormalForm::Scaled(s, Box::new(inner)), false),
+        },
+        NormalForm::Product(factors) => {
+            expand_node(factors, r, stats, force, NormalForm::Product, product)?
+        }
+        NormalForm::Sum(terms) => expand_node(terms, r, stats, force, NormalForm::Sum, sum)?,
+    })
+}
+
+/// The rules of a product or sum node.
+type NodeRules = fn(Vec<NormalForm>, Range, &mut Rewrites) -> Result<NormalForm>;
+
+/// [`expand_in`] over the operands of a product or sum; the node's `rules` run again when an
+/// operand changed (or `force`), otherwise the node is rebuilt as it was (`keep`).
+fn expand_node(
+    parts: Vec<NormalForm>,
+    r: Range,
+    stats: &mut Rewrites,
+    force: bool,
+    keep: fn(Vec<NormalForm>) -> NormalForm,
+    rules: NodeRules,
+) -> Result<(NormalForm, bool)> {
+    let mut changed = force;
+    let mut out = Vec::with_capacity(parts.len());
+    for p in parts {
+        let (p, c) = expand_in(p, r, stats, force)?;
+        changed |= c;
+        out.push(p);
+    }
+    Ok(if changed {
+        (rules(out, r, stats)?, true)
+    } else {
+        (keep(out), false)
+    })
 }
 
 /// The range a merged value must stay in to replace its operands in `dtype`.
@@ -446,6 +575,15 @@ fn sum(terms: Vec<NormalForm>, r: Range, stats: &mut Rewrites) -> Result<NormalF
     })
 }
 
+/// The descriptions of `parts`, comma-separated.
+fn list(parts: &[NormalForm]) -> String {
+    parts
+        .iter()
+        .map(NormalForm::describe)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl NormalForm {
     /// `(rows, cols)`.
     ///
@@ -489,20 +627,8 @@ impl NormalForm {
                 }
             }
             NormalForm::Scaled(s, n) => format!("{s}·{}", n.describe()),
-            NormalForm::Product(f) => format!(
-                "product({})",
-                f.iter()
-                    .map(NormalForm::describe)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            NormalForm::Sum(t) => format!(
-                "sum({})",
-                t.iter()
-                    .map(NormalForm::describe)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            NormalForm::Product(f) => format!("product({})", list(f)),
+            NormalForm::Sum(t) => format!("sum({})", list(t)),
         }
     }
 

@@ -98,15 +98,11 @@ impl GpuEncoder {
     }
 }
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::BatchTranspose {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
-        let (alpha, beta) = (self.alpha as f32, self.beta as f32);
+crate::backend::gpu_kernel!(
+    linops_core::plan::kernel::BatchTranspose,
+    |kernel, cx, args, out| {
+        let (alpha, beta) = (kernel.alpha as f32, kernel.beta as f32);
         cx.enc
-            .batch_transpose(self.rows, self.cols, alpha, args.mat(0)?, beta, out)
+            .batch_transpose(kernel.rows, kernel.cols, alpha, args.mat(0)?, beta, out)
     }
-}
+);

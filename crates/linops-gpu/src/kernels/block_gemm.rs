@@ -155,26 +155,22 @@ impl GpuEncoder {
     }
 }
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::BlockGemm {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
+crate::backend::gpu_kernel!(
+    linops_core::plan::kernel::BlockGemm,
+    |kernel, cx, args, out| {
         let (w, x) = (args.mat(0)?, args.mat(1)?);
         let block = BlockGemmArgs {
-            blocks: self.blocks,
-            m: out.rows() / self.blocks.max(1),
-            k: x.rows() / self.blocks.max(1),
+            blocks: kernel.blocks,
+            m: out.rows() / kernel.blocks.max(1),
+            k: x.rows() / kernel.blocks.max(1),
             n: out.cols(),
-            trans: self.trans,
-            x_layout: self.x_layout,
-            y_layout: self.y_layout,
-            alpha: self.alpha as f32,
-            beta: self.beta as f32,
+            trans: kernel.trans,
+            x_layout: kernel.x_layout,
+            y_layout: kernel.y_layout,
+            alpha: kernel.alpha as f32,
+            beta: kernel.beta as f32,
             tile: GemmTile::Auto,
         };
         cx.enc.block_gemm(&block, w, x, out)
     }
-}
+);

@@ -126,15 +126,8 @@ impl GpuEncoder {
     }
 }
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::Dct {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
-        let (alpha, beta) = (self.alpha as f32, self.beta as f32);
-        cx.enc
-            .dct(self.inverse, alpha, args.mat(0)?, args.mat(1)?, beta, out)
-    }
-}
+crate::backend::gpu_kernel!(linops_core::plan::kernel::Dct, |kernel, cx, args, out| {
+    let (alpha, beta) = (kernel.alpha as f32, kernel.beta as f32);
+    cx.enc
+        .dct(kernel.inverse, alpha, args.mat(0)?, args.mat(1)?, beta, out)
+});

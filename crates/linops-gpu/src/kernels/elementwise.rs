@@ -230,27 +230,16 @@ impl GpuEncoder {
     }
 }
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::Axpby {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
-        cx.enc
-            .axpby(self.alpha as f32, args.mat(0)?, self.beta as f32, out)
-    }
-}
+crate::backend::gpu_kernel!(linops_core::plan::kernel::Axpby, |kernel, cx, args, out| {
+    cx.enc
+        .axpby(kernel.alpha as f32, args.mat(0)?, kernel.beta as f32, out)
+});
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::DiagScale {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
-        let alpha = self.alpha as f32;
-        if self.beta == 0.0 {
+crate::backend::gpu_kernel!(
+    linops_core::plan::kernel::DiagScale,
+    |kernel, cx, args, out| {
+        let alpha = kernel.alpha as f32;
+        if kernel.beta == 0.0 {
             return cx
                 .enc
                 .diag_scale(alpha, args.mat(0)?, args.mat(1)?, out, Side::Left);
@@ -258,19 +247,13 @@ impl crate::backend::GpuKernel for linops_core::plan::kernel::DiagScale {
         let t = cx.dev.alloc(out.rows(), out.cols())?;
         cx.enc
             .diag_scale(alpha, args.mat(0)?, args.mat(1)?, &t, Side::Left)?;
-        cx.enc.axpby(1.0, &t, self.beta as f32, out)?;
+        cx.enc.axpby(1.0, &t, kernel.beta as f32, out)?;
         cx.scratch.push(t);
         Ok(())
     }
-}
+);
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::CopyCols {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
-        cx.enc.copy_cols(args.mat(0)?, self.offset, out)
-    }
-}
+crate::backend::gpu_kernel!(
+    linops_core::plan::kernel::CopyCols,
+    |kernel, cx, args, out| cx.enc.copy_cols(args.mat(0)?, kernel.offset, out)
+);

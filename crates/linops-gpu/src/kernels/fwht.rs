@@ -141,17 +141,10 @@ impl GpuEncoder {
     }
 }
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::Fwht {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
-        // The shader applies the unnormalized transform; 1/√N rides on alpha.
-        let n = args.mat(0)?.rows().max(out.rows());
-        let scale = self.alpha / (n as f64).sqrt();
-        cx.enc
-            .fwht(scale as f32, args.mat(0)?, self.beta as f32, out)
-    }
-}
+crate::backend::gpu_kernel!(linops_core::plan::kernel::Fwht, |kernel, cx, args, out| {
+    // The shader applies the unnormalized transform; 1/√N rides on alpha.
+    let n = args.mat(0)?.rows().max(out.rows());
+    let scale = kernel.alpha / (n as f64).sqrt();
+    cx.enc
+        .fwht(scale as f32, args.mat(0)?, kernel.beta as f32, out)
+});

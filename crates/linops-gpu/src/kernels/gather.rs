@@ -96,19 +96,15 @@ impl GpuEncoder {
     }
 }
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::Gather {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
+crate::backend::gpu_kernel!(
+    linops_core::plan::kernel::Gather,
+    |kernel, cx, args, out| {
         cx.enc.gather(
-            self.alpha as f32,
+            kernel.alpha as f32,
             args.index(0)?,
             args.mat(1)?,
-            self.beta as f32,
+            kernel.beta as f32,
             out,
         )
     }
-}
+);

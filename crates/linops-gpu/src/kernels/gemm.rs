@@ -540,32 +540,25 @@ pub(crate) enum TileRule {
     CoverRows(usize),
 }
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::Gemm {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
-        if self.alpha == 0.0 {
-            // BLAS semantics: the product is not formed.
-            if self.beta == 0.0 {
-                return cx.enc.fill(0.0, out);
-            }
-            let t = cx.dev.alloc(out.rows(), out.cols())?;
-            cx.enc.scale(self.beta as f32, out, &t)?;
-            cx.enc.scale(1.0, &t, out)?;
-            cx.scratch.push(t);
-            return Ok(());
+crate::backend::gpu_kernel!(linops_core::plan::kernel::Gemm, |kernel, cx, args, out| {
+    if kernel.alpha == 0.0 {
+        // BLAS semantics: the product is not formed.
+        if kernel.beta == 0.0 {
+            return cx.enc.fill(0.0, out);
         }
-        let (a, b) = (args.mat(0)?, args.mat(1)?);
-        let k = if self.trans_a { a.rows() } else { a.cols() };
-        let gemm = GemmArgs::new(out.rows(), out.cols(), k)
-            .with_trans_a(self.trans_a)
-            .with_trans_b(self.trans_b)
-            .with_alpha(self.alpha as f32)
-            .with_beta(self.beta as f32)
-            .with_ld(a.rows(), b.rows(), out.rows());
-        cx.enc.gemm(&gemm, a, b, out)
+        let t = cx.dev.alloc(out.rows(), out.cols())?;
+        cx.enc.scale(kernel.beta as f32, out, &t)?;
+        cx.enc.scale(1.0, &t, out)?;
+        cx.scratch.push(t);
+        return Ok(());
     }
-}
+    let (a, b) = (args.mat(0)?, args.mat(1)?);
+    let k = if kernel.trans_a { a.rows() } else { a.cols() };
+    let gemm = GemmArgs::new(out.rows(), out.cols(), k)
+        .with_trans_a(kernel.trans_a)
+        .with_trans_b(kernel.trans_b)
+        .with_alpha(kernel.alpha as f32)
+        .with_beta(kernel.beta as f32)
+        .with_ld(a.rows(), b.rows(), out.rows());
+    cx.enc.gemm(&gemm, a, b, out)
+});

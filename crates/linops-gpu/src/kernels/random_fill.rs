@@ -198,21 +198,17 @@ impl GpuEncoder {
     }
 }
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::RandomFill {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        _: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
-        let shape = (self.rows, self.cols);
+crate::backend::gpu_kernel!(
+    linops_core::plan::kernel::RandomFill,
+    |kernel, cx, _, out| {
+        let shape = (kernel.rows, kernel.cols);
         cx.enc.random_matrix(
-            self.rng,
-            self.dist,
+            kernel.rng,
+            kernel.dist,
             shape,
-            self.trans,
-            self.alpha as f32,
+            kernel.trans,
+            kernel.alpha as f32,
             out,
         )
     }
-}
+);

@@ -104,24 +104,10 @@ impl GpuEncoder {
     }
 }
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::ColNorms {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
-        cx.enc.col_norms(args.mat(0)?, out)
-    }
-}
+crate::backend::gpu_kernel!(linops_core::plan::kernel::ColNorms, |_, cx, args, out| {
+    cx.enc.col_norms(args.mat(0)?, out)
+});
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::ColDots {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
-        cx.enc.col_dots(args.mat(0)?, args.mat(1)?, out)
-    }
-}
+crate::backend::gpu_kernel!(linops_core::plan::kernel::ColDots, |_, cx, args, out| {
+    cx.enc.col_dots(args.mat(0)?, args.mat(1)?, out)
+});

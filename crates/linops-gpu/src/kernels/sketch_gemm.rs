@@ -148,14 +148,7 @@ impl GpuEncoder {
     }
 }
 
-impl crate::backend::GpuKernel for SketchGemm {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
-        cx.enc
-            .sketch_gemm(&SketchGemmArgs::new(*self), args.mat(0)?, out)
-    }
-}
+crate::backend::gpu_kernel!(SketchGemm, |kernel, cx, args, out| {
+    cx.enc
+        .sketch_gemm(&SketchGemmArgs::new(*kernel), args.mat(0)?, out)
+});

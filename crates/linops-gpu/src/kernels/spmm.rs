@@ -119,22 +119,15 @@ impl GpuEncoder {
     }
 }
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::Spmm {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
-        let structure = [args.index(0)?, args.index(1)?];
-        let (values, x) = (args.mat(2)?, args.mat(3)?);
-        cx.enc.spmm(
-            self.alpha as f32,
-            structure,
-            values,
-            x,
-            self.beta as f32,
-            out,
-        )
-    }
-}
+crate::backend::gpu_kernel!(linops_core::plan::kernel::Spmm, |kernel, cx, args, out| {
+    let structure = [args.index(0)?, args.index(1)?];
+    let (values, x) = (args.mat(2)?, args.mat(3)?);
+    cx.enc.spmm(
+        kernel.alpha as f32,
+        structure,
+        values,
+        x,
+        kernel.beta as f32,
+        out,
+    )
+});

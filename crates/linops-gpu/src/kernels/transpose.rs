@@ -75,13 +75,6 @@ impl GpuEncoder {
     }
 }
 
-impl crate::backend::GpuKernel for linops_core::plan::kernel::Transpose {
-    fn record(
-        &self,
-        cx: &mut crate::backend::StepCx<'_>,
-        args: &crate::backend::Args<'_>,
-        out: &GpuMat,
-    ) -> Result<()> {
-        cx.enc.transpose(args.mat(0)?, out)
-    }
-}
+crate::backend::gpu_kernel!(linops_core::plan::kernel::Transpose, |_, cx, args, out| {
+    cx.enc.transpose(args.mat(0)?, out)
+});
