@@ -44,6 +44,16 @@ fn parameter_splits_are_exact() {
         ("csr^T scaled", csr.t().scaled(-2.0).unwrap()),
         ("sparse sign", Op::sparse_sign(40, 300, 3, 9).unwrap()),
         (
+            "low rank",
+            Op::low_rank(
+                linops::HostMat::from_fn(90, 5, |i, j| ((i * 3 + j) % 11) as f64 - 5.0),
+                vec![2.0, -1.0, 0.5, 3.0, 1.0],
+                linops::HostMat::from_fn(70, 5, |i, j| ((i + 7 * j) % 13) as f64 - 6.0),
+            )
+            .unwrap()
+            .t(),
+        ),
+        (
             "product dense·csr",
             Op::product(vec![rng.dense_op(20, 83), csr]).unwrap(),
         ),

@@ -13,6 +13,7 @@
 //! - CSR `A`: `A = Σ_I E_I·A[I,:]`, panels of consecutive rows holding at most the limit's
 //!   nonzeros;
 //! - diagonal `D`: `D = Σ_I E_I·D_I·G_I`;
+//! - low rank `U·diag(s)·Vᵀ`: the product of its factors, `U` and `V` split as dense;
 //! - a leaf that lowers through a rewrite (sparse sketches, row samplers, butterflies) splits
 //!   its rewrite.
 //!
@@ -30,12 +31,12 @@
 //!
 //! What cannot be split is a typed [`Error::DeviceLimit`] naming the buffer, its size and the
 //! limit: one column of `X`, `Y` or a temporary longer than the limit, a parameter of a leaf with
-//! its own lowering (Householder, Kronecker, Monarch, low rank), one CSR row with more nonzeros
+//! its own lowering (Householder, Kronecker, Monarch, block diagonal, diagonal plus low rank, DCT), one CSR row with more nonzeros
 //! than the limit holds.
 
 use super::{CostModel, Plan};
 use crate::lower::{BufferRole, INDEX_BYTES};
-use crate::op::{Csr, LeafOp, Lowering};
+use crate::op::{Csr, LeafOp, LowRank, Lowering};
 use crate::{DType, Error, Op, Result};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -578,6 +579,22 @@ impl SplitCx<'_> {
             );
             return Ok(Some(cached(owner, self.capacity(), notes, |n| {
                 self.split_csr(csr, n)
+            })?));
+        }
+        if let Some(lr) = op.leaf_as::<LowRank>() {
+            // U·diag(s)·Vᵀ as the product it lowers to, its dense factors split.
+            let owner = Owner::Leaf(
+                Arc::downgrade(leaf),
+                Arc::as_ptr(leaf) as *const () as usize,
+            );
+            return Ok(Some(cached(owner, self.capacity(), notes, |n| {
+                let (u, s, v) = lr.factors();
+                let product = Op::product(vec![
+                    Op::from_host(u)?,
+                    Op::diagonal(s)?,
+                    Op::from_host(v)?.t(),
+                ])?;
+                Ok(self.split(&product, n)?.unwrap_or(product))
             })?));
         }
         if let Some(r) = leaf.rewrite() {
