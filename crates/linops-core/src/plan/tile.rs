@@ -288,12 +288,12 @@ impl Plan {
     /// # Examples
     /// ```
     /// use linops_core::{DType, Error, Op, Plan, plan::Limits};
-    /// let limits = Limits::max_binding(1024, "clamp").unwrap();
-    /// // A 300x300 dense operator (360 KB in f32) applied to 2 columns: row panels of A.
-    /// let a = Op::dense(300, 300, vec![1.0; 90_000]).unwrap();
-    /// let t = Plan::tiled(&a, 300, 2, DType::F32, None, &limits).unwrap();
-    /// assert!(t.plans()[0].explain().contains("row panels"));
-    /// // One column of X (300 rows) fits; one of 1000 rows does not, and cannot be split.
+    /// let limits = Limits::max_binding(2048, "clamp").unwrap();
+    /// // A 40x40 dense operator (6400 bytes in f32) applied to 2 columns: row panels of A.
+    /// let a = Op::dense(40, 40, vec![1.0; 1600]).unwrap();
+    /// let t = Plan::tiled(&a, 40, 2, DType::F32, None, &limits).unwrap();
+    /// assert!(t.plans()[0].explain().contains("4 row panels"));
+    /// // One column of X of 1000 rows (4000 bytes) is over the limit and cannot be split.
     /// let big = Op::identity(1000).unwrap();
     /// assert!(matches!(
     ///     Plan::tiled(&big, 1000, 1, DType::F32, None, &limits),
