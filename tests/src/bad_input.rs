@@ -140,7 +140,7 @@ fn gpu_specific_errors_are_typed() {
 }
 
 #[test]
-fn gpu_output_over_the_binding_limit_is_a_device_limit_error() {
+fn gpu_output_over_the_binding_limit_is_tiled_or_a_device_limit_error() {
     let Some((gpu, _)) = gpu_engines() else {
         return;
     };
@@ -154,21 +154,33 @@ fn gpu_output_over_the_binding_limit_is_a_device_limit_error() {
     let b = (limit / (4 * n as u64)) as usize + 1;
     let op = Op::dense(n, 1, vec![1.0; n]).unwrap();
     let x = Mat::<f32>::from_fn(1, b, |_, _| 1.0);
-    match gpu.apply(&op, x.as_ref()) {
+    // From the host, Y is computed and downloaded in column panels (issue 10): exact ones.
+    let y = gpu
+        .apply(&op, x.as_ref())
+        .unwrap_or_else(|e| panic!("{n}x{b} output (limit {limit} bytes) from the host: {e}"));
+    assert!(
+        (0..b).all(|j| (0..n).all(|i| y[(i, j)] == 1.0)),
+        "tiled {n}x{b} output is not all ones"
+    );
+    // A resident result is one buffer: over the limit it is a DeviceLimit naming Y.
+    let xm = gpu.upload(x.as_ref()).unwrap();
+    match gpu.apply_to(&op, &xm) {
         Err(Error::DeviceLimit {
+            what,
             limit_name,
             limit: l,
             requested,
-            ..
         }) => {
             assert!(
                 requested > l,
                 "requested {requested} should exceed the limit {l}"
             );
+            assert!(what.contains("output block Y"), "{what}");
             assert!(!limit_name.is_empty());
         }
-        other => {
-            panic!("expected DeviceLimit for a {n}x{b} output (limit {limit} bytes), got {other:?}")
-        }
+        other => panic!(
+            "expected DeviceLimit for a resident {n}x{b} output (limit {limit} bytes), got {:?}",
+            other.map(|m| m.shape())
+        ),
     }
 }

@@ -42,6 +42,10 @@
 //! - `estimates`: every driver's certified error estimate bounds the true error in ≥ 99% of
 //!   seeded trials over a spectrum zoo and is within 2× of it in the median (cpu f64/f32, GPU);
 //!   the strong RRQR meets Gu–Eisenstat's bounds on Kahan's matrix (issue 14).
+//! - `tiling`: plans past the binding limit (issue 10): exact parameter splits, every buffer
+//!   within the limit, typed errors for what cannot be split, sketch bits unchanged, a clamped
+//!   GPU device, and a 6000×6000 operand over lavapipe's binding; `market` runs every case
+//!   tiled as well (`differential_market_tiled`).
 //! - `scale_invariance`: every driver, `Monarch::project`, `orthonormalize` and `col_norms` on
 //!   inputs scaled by `2^e` across each precision's exponent range give the scaled answer.
 //!
@@ -102,6 +106,8 @@ mod structured;
 mod structured_more;
 #[cfg(test)]
 mod support;
+#[cfg(test)]
+mod tiling;
 #[cfg(test)]
 mod trace;
 #[cfg(test)]

@@ -374,6 +374,196 @@ fn differential_market() {
     }
 }
 
+/// The binding clamp for a case's tiled run: a third of its largest buffer in the untiled f32
+/// plan (so every splittable buffer is split), doubled while the f64 plan (the strictest: 8-byte
+/// values) has a buffer that cannot be split under it. `None` when even the largest buffer is
+/// unsplittable.
+fn tiling_clamp(cpu: &linops::Engine, case: &Case) -> Option<u64> {
+    let (_, cols) = case.op.shape();
+    let largest = cpu_untiled_largest(cpu, case);
+    let mut clamp = (largest / 3).max(linops::plan::MIN_BINDING_BYTES);
+    while clamp < 8 * largest {
+        cpu.set_max_binding_bytes(Some(clamp)).expect("valid clamp");
+        match cpu.tiled_plan::<f64>(&case.op, cols, case.batch) {
+            Ok(_) => return Some(clamp),
+            Err(linops::Error::DeviceLimit { .. }) => clamp *= 2,
+            Err(e) => panic!("{}: tiled plan: {e}", case.name),
+        }
+    }
+    None
+}
+
+/// Bytes of the largest buffer of the case's untiled f32 plan.
+fn cpu_untiled_largest(cpu: &linops::Engine, case: &Case) -> u64 {
+    let (_, cols) = case.op.shape();
+    let old = cpu.limits().expect("limits").max_binding_bytes();
+    cpu.set_max_binding_bytes(None).expect("no clamp");
+    let untiled = cpu
+        .tiled_plan::<f32>(&case.op, cols, case.batch)
+        .expect("untiled plan");
+    cpu.set_max_binding_bytes(old).expect("restored clamp");
+    untiled.plans()[0]
+        .buffers()
+        .iter()
+        .map(|b| (b.rows * b.cols * 4) as u64)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The market again with the engines' binding limit clamped per case ([`tiling_clamp`]), so
+/// parameters, X, Y and temporaries are split into panels: CPU f64 tiled against the
+/// definition, GPU f32 tiled within 2× the CPU f32 error (tiled or not, the larger) plus one
+/// f32 ulp of the magnitude, checked and trusted shaders bit-identical, and every buffer of
+/// every panel plan within the clamp.
+#[test]
+fn differential_market_tiled() {
+    let cpu = crate::support::cpu_engine();
+    let gpu = gpu_engines();
+    let cases = cases();
+    let (mut tiled, mut gpu_cases, mut panels_total) = (0usize, 0usize, 0usize);
+    let mut untiled_names = Vec::new();
+    let mut no_clamp = 0usize;
+    for (ci, case) in cases.iter().enumerate() {
+        let (rows, cols) = case.op.shape();
+        cpu.set_max_binding_bytes(None).unwrap();
+        let Some(clamp) = tiling_clamp(&cpu, case) else {
+            untiled_names.push(case.name.clone());
+            no_clamp += 1;
+            continue;
+        };
+        let seed = 0xC0FFEE + ci as u64;
+        let x = Rng::new(seed).mat(cols, case.batch);
+        let x32 = to_f32(x.as_ref());
+        let what = format!(
+            "tiled case {ci} `{}` (op {rows}x{cols}, X {cols}x{}, seed {seed:#x}, clamp {clamp} bytes)",
+            case.name, case.batch
+        );
+        // Untiled references first.
+        cpu.set_max_binding_bytes(None).unwrap();
+        let y64 = cpu.apply(&case.op, x.as_ref()).unwrap();
+        let y32 = cpu.apply(&case.op, x32.as_ref()).unwrap();
+        let (err_cpu, _) = max_err(y32.as_ref(), y64.as_ref());
+
+        cpu.set_max_binding_bytes(Some(clamp)).unwrap();
+        let plan = cpu.tiled_plan::<f32>(&case.op, cols, case.batch).unwrap();
+        for dtype_plan in [
+            plan.clone(),
+            cpu.tiled_plan::<f64>(&case.op, cols, case.batch).unwrap(),
+        ] {
+            for p in dtype_plan.plans() {
+                let elem = p.dtype().size_bytes();
+                for b in p.buffers() {
+                    let e = if matches!(b.role, linops::plan::BufferRole::Index(_)) {
+                        4
+                    } else {
+                        elem
+                    };
+                    let bytes = (b.rows * b.cols) as u64 * e;
+                    assert!(
+                        bytes <= clamp,
+                        "{what}: a {}x{} buffer of {bytes} bytes is over the clamp\n{}",
+                        b.rows,
+                        b.cols,
+                        p.explain()
+                    );
+                }
+            }
+        }
+        let largest_f32 = cpu_untiled_largest(&cpu, case);
+        if plan.is_tiled() {
+            tiled += 1;
+            panels_total += plan.panels().len();
+        } else {
+            // Not tiled in f32 only when the clamp had to rise to the largest f32 buffer
+            // (an unsplittable buffer is the largest one).
+            assert!(
+                clamp >= largest_f32,
+                "{what}: nothing split although the clamp is below the largest buffer ({largest_f32} bytes)\n{}",
+                plan.explain()
+            );
+            untiled_names.push(case.name.clone());
+        }
+        let y64t = cpu
+            .apply(&case.op, x.as_ref())
+            .unwrap_or_else(|e| panic!("{what}: cpu f64: {e}"));
+        let mag = magnitude(&case.factors, x.as_ref());
+        let scale = max_abs(mag.as_ref());
+        let dense = linops::to_faer(&case.op) * &x;
+        // A K-split sums a row's panels separately: at most one more rounding per panel, and
+        // panels ≤ the reduction length; two kernel levels more than the untiled plan (the
+        // selections add exact zeros).
+        let gamma = 2.0 * (depth(&case.factors) + 2 + 2 * max_inner(&case.factors)) as f64 * U64;
+        for j in 0..case.batch {
+            for i in 0..rows {
+                let (got, want, bound) = (y64t[(i, j)], dense[(i, j)], gamma * mag[(i, j)]);
+                assert!(
+                    (got - want).abs() <= bound,
+                    "{what}: cpu f64 tiled vs to_dense·X at ({i}, {j}): got {got}, expected {want}, diff {}, bound {bound}",
+                    (got - want).abs()
+                );
+            }
+        }
+        let y32t = cpu
+            .apply(&case.op, x32.as_ref())
+            .unwrap_or_else(|e| panic!("{what}: cpu f32: {e}"));
+        let (err_cpu_t, _) = max_err(y32t.as_ref(), y64.as_ref());
+        let Some((trusted, checked)) = &gpu else {
+            continue;
+        };
+        trusted.set_max_binding_bytes(Some(clamp)).unwrap();
+        checked.set_max_binding_bytes(Some(clamp)).unwrap();
+        let yg = trusted
+            .apply(&case.op, x32.as_ref())
+            .unwrap_or_else(|e| panic!("{what}: gpu: {e}"));
+        let (err_gpu, at) = max_err(yg.as_ref(), y64.as_ref());
+        let bound = 2.0 * err_cpu.max(err_cpu_t) + (U32 + case.gen_rel) * scale;
+        assert!(
+            err_gpu <= bound,
+            "{what}: gpu f32 tiled error {err_gpu:e} at {at:?} (gpu {}, ref {}) exceeds 2·cpu-f32 error max({err_cpu:e}, tiled {err_cpu_t:e}) + (u + gen_rel {:e})·scale {:e} = {bound:e}",
+            yg[at],
+            y64[at],
+            case.gen_rel,
+            U32 * scale
+        );
+        let yc = checked
+            .apply(&case.op, x32.as_ref())
+            .unwrap_or_else(|e| panic!("{what}: gpu checked: {e}"));
+        for j in 0..case.batch {
+            for i in 0..rows {
+                assert_eq!(
+                    yc[(i, j)].to_bits(),
+                    yg[(i, j)].to_bits(),
+                    "{what}: checked and trusted shaders differ at ({i}, {j})"
+                );
+            }
+        }
+        gpu_cases += 1;
+    }
+    let adapter = gpu
+        .as_ref()
+        .map(|(t, _)| t.device())
+        .unwrap_or_else(|| "none (skipped)".into());
+    report(&format!(
+        "tiled market: {} cases, {tiled} tiled in f32 ({panels_total} column panels in all), {} whose largest buffer cannot be split ({untiled_names:?}), {gpu_cases} GPU cases on adapter: {adapter}",
+        cases.len(),
+        untiled_names.len()
+    ));
+    // Every case whose largest buffer can be split is tiled (asserted per case above).
+    assert_eq!(tiled + untiled_names.len(), cases.len());
+    assert!(
+        tiled * 2 > cases.len(),
+        "most cases must be tiled: {tiled} of {}",
+        cases.len()
+    );
+    if gpu.is_some() {
+        assert_eq!(
+            gpu_cases,
+            cases.len() - no_clamp,
+            "every clamped case must run on the GPU"
+        );
+    }
+}
+
 /// Runs a step on an engine in a dtype, with the inputs uploaded in that dtype.
 type RunStep = Box<
     dyn Fn(&linops::Engine, linops::DType, &[linops::Matrix]) -> linops::Result<faer::Mat<f64>>,

@@ -35,11 +35,16 @@ pub struct DeviceOptions {
     pub adapter: AdapterChoice,
     /// Compile every pipeline as a normal (bounds-checked) module instead of a trusted one.
     pub checked_shaders: bool,
+    /// Lowers the largest buffer the device binds ([`GpuDevice::max_binding_bytes`]) to this
+    /// many bytes, so that tests see tiled plans at small sizes (`LINOPS_MAX_BINDING_BYTES`).
+    pub max_binding_bytes: Option<u64>,
 }
 
 impl DeviceOptions {
     /// Options from the environment: `LINOPS_ADAPTER=<name substring>` (or `software`/`cpu` for a
-    /// CPU adapter) and `LINOPS_CHECKED_SHADERS=1`; defaults otherwise.
+    /// CPU adapter), `LINOPS_CHECKED_SHADERS=1` and `LINOPS_MAX_BINDING_BYTES=<bytes>` (a value
+    /// that is not a number is ignored here; the engine's planner refuses it by name);
+    /// defaults otherwise.
     ///
     /// # Examples
     /// ```
@@ -62,7 +67,23 @@ impl DeviceOptions {
         Self {
             adapter,
             checked_shaders: env_checked_shaders(),
+            max_binding_bytes: linops_core::plan::Limits::from_env()
+                .ok()
+                .and_then(|l| l.max_binding_bytes()),
         }
+    }
+
+    /// These options with the binding limit lowered to `bytes` (`None`: the adapter's).
+    ///
+    /// # Examples
+    /// ```
+    /// let o = linops_gpu::DeviceOptions::default().with_max_binding_bytes(Some(1 << 16));
+    /// assert_eq!(o.max_binding_bytes, Some(1 << 16));
+    /// ```
+    #[must_use]
+    pub fn with_max_binding_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.max_binding_bytes = bytes;
+        self
     }
 
     /// These options with `checked_shaders` set to `checked`.
@@ -116,6 +137,8 @@ pub struct GpuDevice {
     limits: wgpu::Limits,
     timestamps: bool,
     checked: bool,
+    /// The clamp of [`DeviceOptions::max_binding_bytes`], when below the device's limits.
+    clamp: Option<u64>,
     pub(crate) pipelines: PipelineCache,
     pub(crate) pool: Arc<BufferPool>,
     uncaptured: Arc<Mutex<Vec<String>>>,
@@ -261,6 +284,7 @@ impl GpuDevice {
             limits,
             timestamps,
             checked: options.checked_shaders || env_checked_shaders(),
+            clamp: options.max_binding_bytes,
             uncaptured,
         }))
     }
@@ -302,12 +326,32 @@ impl GpuDevice {
     }
 
     /// Largest matrix, in bytes, that one kernel can bind: the smaller of
-    /// `max_storage_buffer_binding_size` and `max_buffer_size`.
+    /// `max_storage_buffer_binding_size` and `max_buffer_size`, and of the clamp
+    /// [`DeviceOptions::max_binding_bytes`] when one was given.
     #[must_use]
     pub fn max_binding_bytes(&self) -> u64 {
-        self.limits
-            .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size)
+        self.binding_limit().0
+    }
+
+    /// [`GpuDevice::max_binding_bytes`] with the name of the limit it comes from.
+    #[must_use]
+    pub fn binding_limit(&self) -> (u64, &'static str) {
+        let l = &self.limits;
+        let mut out = if l.max_storage_buffer_binding_size <= l.max_buffer_size {
+            (
+                l.max_storage_buffer_binding_size,
+                "max_storage_buffer_binding_size",
+            )
+        } else {
+            (l.max_buffer_size, "max_buffer_size")
+        };
+        if let Some(c) = self.clamp.filter(|&c| c < out.0) {
+            out = (
+                c,
+                "DeviceOptions::max_binding_bytes (LINOPS_MAX_BINDING_BYTES)",
+            );
+        }
+        out
     }
 
     /// Buffer pool counters (fresh allocations, reuses, cached buffers).

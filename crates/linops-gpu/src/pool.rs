@@ -236,13 +236,7 @@ impl GpuDevice {
                 cols,
             });
         }
-        let limit_bytes = self.max_binding_bytes();
-        let limit_name =
-            if self.limits().max_storage_buffer_binding_size <= self.limits().max_buffer_size {
-                "max_storage_buffer_binding_size"
-            } else {
-                "max_buffer_size"
-            };
+        let (limit_bytes, limit_name) = self.binding_limit();
         let bytes = (rows as u64)
             .checked_mul(cols as u64)
             .and_then(|n| n.checked_mul(4))

@@ -12,6 +12,7 @@
 //! `Engine::dispatch` (in `engine/dispatch.rs`), the only match over the engine's backends.
 
 mod dispatch;
+mod tiling;
 
 use crate::matrix::Matrix;
 use dispatch::{Download, Execute, Upload};
@@ -71,6 +72,8 @@ pub struct Engine {
     gpu: Option<linops_gpu::GpuBackend>,
     /// The planner's cost model (see [`Engine::cost_model`]).
     pub(crate) cost: std::sync::RwLock<CostModel>,
+    /// The planner's binding clamp in bytes, 0 for none ([`Engine::set_max_binding_bytes`]).
+    pub(crate) binding_clamp: std::sync::atomic::AtomicU64,
 }
 
 fn env_backend() -> Result<Option<BackendKind>> {
@@ -101,6 +104,7 @@ impl Engine {
             #[cfg(feature = "gpu")]
             gpu: None,
             cost: std::sync::RwLock::new(CostModel::cpu_default()),
+            binding_clamp: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -243,7 +247,8 @@ impl Engine {
         }
     }
 
-    /// `op · x`, returned to the host.
+    /// `op · x`, returned to the host; tiled in column panels when `X`, `Y` or a temporary
+    /// exceeds the engine's binding limit ([`Engine::limits`]).
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] when `x` has not `op.shape().1` rows, [`Error::EmptyDimension`]
@@ -259,9 +264,7 @@ impl Engine {
     /// assert!(e.apply(&op, Mat::<f64>::zeros(3, 1).as_ref()).is_err());
     /// ```
     pub fn apply<T: Scalar>(&self, op: &Op, x: MatRef<'_, T>) -> Result<Mat<T>> {
-        let xm = self.upload(x)?;
-        let y = self.apply_to(op, &xm)?;
-        self.download(&y)
+        self.apply_host(op, x)
     }
 
     /// Moves a host matrix onto the engine's backend.
@@ -355,7 +358,9 @@ impl Engine {
     /// `op · x` for a resident matrix; the result stays on the backend.
     ///
     /// # Errors
-    /// As [`Engine::apply`]; [`Error::InvalidArgument`] for a matrix of another engine kind.
+    /// As [`Engine::apply`]; [`Error::InvalidArgument`] for a matrix of another engine kind;
+    /// [`Error::DeviceLimit`] when the plan needs column panels and `Y` itself is over the
+    /// binding limit (apply from the host instead, which tiles `Y`).
     ///
     /// # Examples
     /// ```
@@ -367,10 +372,7 @@ impl Engine {
     /// assert_eq!(e.download::<f32>(&y).unwrap()[(0, 0)], 4.0);
     /// ```
     pub fn apply_to(&self, op: &Op, x: &Matrix) -> Result<Matrix> {
-        self.resident("apply", &[x])?;
-        let (rows, cols) = x.shape();
-        let plan = self.plan_in(op, rows, cols, x.dtype())?;
-        self.run(&plan, &[x])
+        self.apply_resident(op, x)
     }
 
     /// Runs a plan on resident `inputs` (bound in order to its inputs); the result stays on the

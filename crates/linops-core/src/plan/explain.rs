@@ -84,6 +84,9 @@ impl Plan {
             }
             let _ = writeln!(s, "  rewrites:   {}", parts.join(", "));
         }
+        for t in &self.tiles {
+            let _ = writeln!(s, "  tiles:      {t}");
+        }
         for d in &self.decisions {
             let _ = writeln!(
                 s,

@@ -18,6 +18,7 @@ mod explain;
 pub mod fold;
 pub mod normalize;
 mod resident;
+mod tile;
 
 pub use crate::lower::kernel;
 pub use crate::lower::{
@@ -26,6 +27,7 @@ pub use crate::lower::{
 };
 pub use cost::{CostModel, Decision};
 pub use normalize::{NormalForm, Rewrites};
+pub use tile::{Limits, MAX_BINDING_ENV, MIN_BINDING_BYTES, Panel, TiledPlan, split_parameters};
 
 use crate::op::Lowering;
 use crate::{DType, Error, Op, Result};
@@ -52,6 +54,7 @@ fn choose(
     model: &CostModel,
     batch: usize,
     dtype: DType,
+    limit: Option<u64>,
     out: &mut Vec<Decision>,
 ) -> Result<NormalForm> {
     Ok(match norm {
@@ -75,22 +78,37 @@ fn choose(
                     DType::F64 => "dense form overflows f64",
                 };
             }
+            // A dense form over the binding limit would have to be split again; keep the
+            // structure (whose own parameters were split to fit, see `tile`).
+            let (rows, cols) = leaf.shape();
+            let dense_bytes = (rows as u64)
+                .saturating_mul(cols as u64)
+                .saturating_mul(dtype.size_bytes());
+            let dense = match dense {
+                Some(_) if limit.is_some_and(|l| dense_bytes > l) => {
+                    d.materialized = false;
+                    d.reason = "dense form exceeds the binding limit";
+                    None
+                }
+                other => other,
+            };
             out.push(d);
             let op = dense.unwrap_or(Op::Leaf(leaf));
             NormalForm::Leaf { op, transposed }
         }
         leaf @ NormalForm::Leaf { .. } => leaf,
-        NormalForm::Scaled(s, inner) => {
-            NormalForm::Scaled(s, Box::new(choose(*inner, model, batch, dtype, out)?))
-        }
+        NormalForm::Scaled(s, inner) => NormalForm::Scaled(
+            s,
+            Box::new(choose(*inner, model, batch, dtype, limit, out)?),
+        ),
         NormalForm::Product(f) => NormalForm::Product(
             f.into_iter()
-                .map(|n| choose(n, model, batch, dtype, out))
+                .map(|n| choose(n, model, batch, dtype, limit, out))
                 .collect::<Result<_>>()?,
         ),
         NormalForm::Sum(t) => NormalForm::Sum(
             t.into_iter()
-                .map(|n| choose(n, model, batch, dtype, out))
+                .map(|n| choose(n, model, batch, dtype, limit, out))
                 .collect::<Result<_>>()?,
         ),
     })
@@ -300,6 +318,8 @@ pub struct Plan {
     stats: Rewrites,
     model: String,
     decisions: Vec<Decision>,
+    /// What tiling split and why (`explain()`'s `tiles:` lines; empty when untiled).
+    tiles: Vec<String>,
 }
 
 impl Plan {
@@ -325,7 +345,7 @@ impl Plan {
     /// assert!(Plan::new(&big, 2, 1, DType::F32).is_err()); // 1e300 is not an f32
     /// ```
     pub fn new(op: &Op, x_rows: usize, x_cols: usize, dtype: DType) -> Result<Plan> {
-        Self::build(op, x_rows, x_cols, dtype, None)
+        Self::build(op, x_rows, x_cols, dtype, None, None)
     }
 
     /// Plans `op · X` like [`Plan::new`], letting `model` choose for each structured leaf between
@@ -359,16 +379,11 @@ impl Plan {
         dtype: DType,
         model: &CostModel,
     ) -> Result<Plan> {
-        Self::build(op, x_rows, x_cols, dtype, Some(model))
+        Self::build(op, x_rows, x_cols, dtype, Some(model), None)
     }
 
-    fn build(
-        op: &Op,
-        x_rows: usize,
-        x_cols: usize,
-        dtype: DType,
-        model: Option<&CostModel>,
-    ) -> Result<Plan> {
+    /// The shape and size checks of [`Plan::new`], before any lowering.
+    fn build_checks(op: &Op, x_rows: usize, x_cols: usize, dtype: DType) -> Result<()> {
         let (rows, cols) = op.shape();
         if x_rows == 0 || x_cols == 0 {
             return Err(Error::EmptyDimension {
@@ -388,13 +403,28 @@ impl Plan {
         let values = (dtype.size_bytes(), dtype.to_string());
         buffer_bytes("input block X", x_rows, x_cols, values.0, &values.1)?;
         buffer_bytes("output block Y", rows, x_cols, values.0, &values.1)?;
+        Ok(())
+    }
+
+    /// Plans `op · X`; `limit` (bytes per buffer) keeps the cost model from materializing a
+    /// leaf whose dense form would exceed it.
+    fn build(
+        op: &Op,
+        x_rows: usize,
+        x_cols: usize,
+        dtype: DType,
+        model: Option<&CostModel>,
+        limit: Option<u64>,
+    ) -> Result<Plan> {
+        Self::build_checks(op, x_rows, x_cols, dtype)?;
+        let rows = op.shape().0;
         let mut stats = Rewrites::default();
         // The cost model decides on the leaves as written (a rewriting leaf whole: a butterfly is
         // materialized as one matrix, never factor by factor); the rewrites are expanded after.
         let mut norm = normalize::normalize_leaves(op, dtype, &mut stats)?;
         let mut decisions = Vec::new();
         if let Some(m) = model {
-            norm = choose(norm, m, x_cols, dtype, &mut decisions)?;
+            norm = choose(norm, m, x_cols, dtype, limit, &mut decisions)?;
         }
         // A materialized leaf may now fold with a neighbouring permutation: renormalize all.
         let norm = if decisions.iter().any(|d| d.materialized) {
@@ -471,6 +501,7 @@ impl Plan {
             stats: Rewrites::default(),
             model: String::new(),
             decisions: Vec::new(),
+            tiles: Vec::new(),
         })
     }
 
