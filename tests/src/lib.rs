@@ -64,6 +64,8 @@ mod index_params;
 #[cfg(test)]
 mod lstsq;
 #[cfg(test)]
+mod lstsq_resident;
+#[cfg(test)]
 mod market;
 #[cfg(test)]
 mod matfun;

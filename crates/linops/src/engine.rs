@@ -12,6 +12,9 @@
 //! `Engine::dispatch` (in `engine/dispatch.rs`), the only match over the engine's backends.
 
 mod dispatch;
+mod transfers;
+
+pub use transfers::{SMALL_TRANSFER_BYTES, TransferCount};
 
 use crate::matrix::Matrix;
 use dispatch::{Download, Execute, Upload};
@@ -71,6 +74,8 @@ pub struct Engine {
     gpu: Option<linops_gpu::GpuBackend>,
     /// The planner's cost model (see [`Engine::cost_model`]).
     pub(crate) cost: std::sync::RwLock<CostModel>,
+    /// Uploads, downloads and plan builds so far (see [`Engine::transfers`]).
+    pub(crate) counter: transfers::Counter,
 }
 
 fn env_backend() -> Result<Option<BackendKind>> {
@@ -101,6 +106,7 @@ impl Engine {
             #[cfg(feature = "gpu")]
             gpu: None,
             cost: std::sync::RwLock::new(CostModel::cpu_default()),
+            counter: transfers::Counter::default(),
         }
     }
 
