@@ -64,8 +64,6 @@ mod index_params;
 #[cfg(test)]
 mod lstsq;
 #[cfg(test)]
-mod lstsq_resident;
-#[cfg(test)]
 mod market;
 #[cfg(test)]
 mod matfun;
@@ -81,6 +79,8 @@ mod reliability_core;
 mod reliability_drivers;
 #[cfg(test)]
 mod resident;
+#[cfg(test)]
+mod resident_solvers;
 #[cfg(test)]
 mod rng;
 #[cfg(test)]

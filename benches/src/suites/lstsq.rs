@@ -83,7 +83,7 @@ fn sgn(i: usize, a: u64) -> f64 {
 
 /// `(−1)^popcount(i & c)`.
 fn h(i: usize, c: usize) -> f64 {
-    if (i & c).count_ones() % 2 == 0 {
+    if (i & c).count_ones().is_multiple_of(2) {
         1.0
     } else {
         -1.0
@@ -116,7 +116,7 @@ pub fn problem(m: usize, n: usize, e: i32) -> Result<(Mat<f64>, Vec<f64>, Vec<f6
         )));
     }
     let sigma: Vec<f64> = (0..n)
-        .map(|k| 2f64.powi(-((e as usize * k) / (n - 1)) as i32))
+        .map(|k| 2f64.powi(-(((e as usize * k) / (n - 1)) as i32)))
         .collect();
     let us = Mat::from_fn(m, n, |i, k| {
         sgn(i, 2_654_435_761) * h(i, 2 * k + 1) * sigma[k]

@@ -49,8 +49,8 @@
 //! (`‖dx‖ > ½‖dx_prev‖`, the rounding floor) or is negligible (`‖dx‖ ≤ u·‖x‖`), at most
 //! [`LstsqOptions::refine`] = 10 passes, each to [`LstsqOptions::tol`] (a looser pass
 //! tolerance saves iterations when `b ∈ range(A)` but stalls when the residual is not small). Measured on the
-//! issue-10 problems (docs/accuracy.md): the forward error is 0.01–0.8× that of faer's
-//! Householder QR, in 95–135 iterations in all (2–4 passes). Memory: `d×n` on the host; the
+//! issue-10 problems (docs/accuracy.md): the forward error is 0.05–0.4× that of faer's
+//! Householder QR, in ~180 iterations in all (a first solve of ~50, then 3–4 passes). Memory: `d×n` on the host; the
 //! sketch of a non-dense operator holds `Sᵀ` (`m×d`) on the engine.
 
 use super::host_la::{check_positive, col, norm, singular_values, solve_upper};

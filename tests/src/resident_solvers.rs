@@ -1,11 +1,12 @@
-//! Least squares on the engine: LSQR keeps its operator, vectors and plans resident (counted by
-//! the engine's transfer counter), and iterative refinement by default reaches dense QR's forward
+//! Iterative solvers on the engine: LSQR and Nyström PCG keep their operator, vectors and plans
+//! resident (counted by the engine's transfer counter), and least squares' iterative refinement by default reaches dense QR's forward
 //! error on the ill-conditioned problems of issue 10 (Vandermonde 2000×30, κ ≈ 4.5e10; a
 //! 2000×50 problem with κ = 1e10).
 
 use faer::Mat;
 use faer::prelude::SolveLstsq;
 use linops::randnla::lstsq::{LstsqOptions, known_solution_problem, lstsq};
+use linops::randnla::nystrom::{CgOptions, NystromOptions, nystrom, nystrom_pcg};
 use linops::{Engine, Op, TransferCount};
 
 fn rel_err(x: &[f64], xs: &[f64]) -> f64 {
@@ -80,6 +81,52 @@ fn lsqr_makes_no_bulk_transfer_or_plan_per_iteration() {
             "{name}: bulk bytes differ"
         );
     }
+}
+
+/// Nyström PCG on an f64 engine: the same bulk transfers and plan builds for 5 and 40
+/// iterations; per iteration at most 3 small uploads (α, −α, β) and 5 small downloads
+/// (`pᵀw`, `‖p‖`, `‖w‖`, `‖r‖`, `rᵀz`).
+#[test]
+fn nystrom_pcg_makes_no_bulk_transfer_or_plan_per_iteration() {
+    let n = 400;
+    // κ(A + μI) ≈ 1e6 and a rank-10 preconditioner: far more than 40 iterations to 1e-14.
+    let a = Op::diagonal((0..n).map(|j| 1.0 / (1.0 + j as f64).powi(2)).collect()).unwrap();
+    let b: Vec<f64> = (0..n).map(|i| 1.0 + (i % 5) as f64).collect();
+    let run = |iters: usize| {
+        let e = Engine::cpu();
+        let pre = nystrom::<f64>(
+            &e,
+            &a,
+            10,
+            &NystromOptions {
+                oversample: 4,
+                seed: 5,
+            },
+        )
+        .unwrap();
+        let opts = CgOptions {
+            tol: 1e-14,
+            max_iter: iters,
+        };
+        let before = e.transfers();
+        let r = nystrom_pcg::<f64>(&e, &a, 1e-6, &b, Some(&pre), &opts).unwrap();
+        assert_eq!(r.iterations, iters, "the run must use its whole budget");
+        e.transfers().since(&before)
+    };
+    let (t5, t40) = (run(5), run(40));
+    eprintln!("pcg: 5 iterations {t5:?}\npcg: 40 iterations {t40:?}");
+    assert_eq!(
+        (t5.bulk_uploads, t5.bulk_downloads, t5.plans),
+        (t40.bulk_uploads, t40.bulk_downloads, t40.plans),
+        "bulk transfers or plan builds grow with the iteration count"
+    );
+    assert!(t5.bulk_uploads >= 1 && t5.plans >= 1, "nothing counted");
+    let up = (t40.small_uploads - t5.small_uploads) as f64 / 35.0;
+    let down = (t40.small_downloads - t5.small_downloads) as f64 / 35.0;
+    assert!(
+        up <= 3.0 && down <= 5.0,
+        "{up} small uploads, {down} small downloads per iteration"
+    );
 }
 
 /// `‖x − x*‖/‖x*‖` of `lstsq` with default options and of faer's Householder QR solve.
