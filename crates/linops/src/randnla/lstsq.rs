@@ -42,8 +42,9 @@
 //! two `n×n` products with `R⁻¹` and `O(m + n)` vector work.
 //!
 //! **Iterative refinement.** Applying `A·R⁻¹` in floating point perturbs `A` by about `n·u·‖A‖`
-//! (the triangular inverse's backward error, amplified by nothing), so one LSQR solve reaches a
-//! forward error near `n·u·cond(A)`, up to ~100× dense QR's. Refinement (the exact f64 residual
+//! in relative terms along `R⁻¹`'s large directions, so one LSQR solve can end far above dense
+//! QR's forward error (measured: 1e−2 relative at `cond(A) = 1.3e8` with a small residual,
+//! where QR reaches 1e−8). Refinement (the exact f64 residual
 //! `b − A·x`, LSQR on the correction; Epperly, Meier and Nakatsukasa 2024 show this makes
 //! sketch-and-precondition backward stable) repeats until the correction stops shrinking
 //! (`‖dx‖ > ½‖dx_prev‖`, the rounding floor) or is negligible (`‖dx‖ ≤ u·‖x‖`), at most
