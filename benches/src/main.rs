@@ -7,6 +7,7 @@
 //! linops-bench sketch     [--json PATH] [--backend cpu|gpu|all] [--reps N]
 //! linops-bench randnla    [--json PATH] [--backend cpu|gpu|all] [--reps N]
 //! linops-bench accuracy   [--json PATH] [--backend cpu|gpu|all]   (LINOPS_ACCURACY_SEEDS=N)
+//! linops-bench lstsq      [--json PATH] [--reps N]               (CPU f64)
 //! ```
 //!
 //! Every suite also takes `--plot DIR`: SVG charts of its rows (speedups over the dense baseline
@@ -98,6 +99,12 @@ enum Command {
         /// adapter), or `all`.
         #[arg(long, value_enum, default_value_t = BackendChoice::All)]
         backend: BackendChoice,
+    },
+    /// Least squares (CPU f64) at m = 32768, n = 256 and m = 262144, n = 128 on exact problems
+    /// shared with `benches/scripts/lstsq_vs_numpy.py`: time, per-iteration time, forward error.
+    Lstsq {
+        #[command(flatten)]
+        common: Common,
     },
 }
 
@@ -292,6 +299,7 @@ fn main() -> ExitCode {
         Command::Sketch { common, backend } => ("sketch", *backend, common),
         Command::Randnla { common, backend } => ("randnla", *backend, common),
         Command::Accuracy { common, backend } => ("accuracy", *backend, common),
+        Command::Lstsq { common } => ("lstsq", BackendChoice::Cpu, common),
     };
     let suite = suites::find(name).expect("every subcommand names a registered suite");
     run(suite, choice, common)

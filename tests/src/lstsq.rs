@@ -65,7 +65,9 @@ fn precondition_f64_sketch_matches_qr_for_every_kappa() {
             c.qr_err, r.iterations, r.precond_cond, r.r_cond
         ));
         assert_eq!(r.method, LstsqMethod::SketchAndPrecondition);
-        assert!(r.converged && r.iterations <= 100 && r.fallback.is_none());
+        // The first solve and the refinement passes (until the correction stops shrinking):
+        // 84–134 iterations measured here; 200 leaves room for seeds, not for a runaway loop.
+        assert!(r.converged && r.iterations <= 200 && r.fallback.is_none());
         assert_eq!(r.sketch_dtype, DType::F64);
         // Davidson–Szarek: d = 4n gives cond(A·R⁻¹) ≤ (1 + ½ + t)/(1 − ½ − t); t = 0.2 is ~4σ.
         assert!(r.precond_cond < 1.7 / 0.3, "cond {}", r.precond_cond);
@@ -90,7 +92,7 @@ fn f32_sketch_cases(e: &Engine, name: &str) {
              (+{} abandoned), sketch {:?}, fallback: {:?}",
             c.qr_err, r.iterations, r.abandoned_iterations, r.sketch_dtype, r.fallback
         ));
-        assert!(r.converged && r.iterations <= 100);
+        assert!(r.converged && r.iterations <= 200); // as in the f64 test
         if kappa <= 1e6 {
             assert!(r.fallback.is_none(), "unexpected fallback at κ={kappa:e}");
             assert_eq!(r.sketch_dtype, DType::F32);

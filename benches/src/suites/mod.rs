@@ -10,6 +10,7 @@
 
 pub mod accuracy;
 pub mod gpu;
+pub mod lstsq;
 pub mod quick;
 pub mod randnla;
 pub mod sketch;
@@ -94,6 +95,7 @@ pub const SUITES: &[Suite] = &[
     sketch::SUITE,
     randnla::SUITE,
     accuracy::SUITE,
+    lstsq::SUITE,
 ];
 
 /// The suite called `name`.

@@ -32,6 +32,7 @@ impl Engine {
         x_cols: usize,
         dtype: DType,
     ) -> Result<Plan> {
+        self.counter.plan();
         let model = self.cost.read().unwrap_or_else(|e| e.into_inner());
         Plan::with_model(op, x_rows, x_cols, dtype, &model)
     }

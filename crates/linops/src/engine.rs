@@ -13,6 +13,9 @@
 
 mod dispatch;
 mod tiling;
+mod transfers;
+
+pub use transfers::{SMALL_TRANSFER_BYTES, TransferCount};
 
 use crate::matrix::Matrix;
 use dispatch::{Download, Execute, Upload};
@@ -74,6 +77,8 @@ pub struct Engine {
     pub(crate) cost: std::sync::RwLock<CostModel>,
     /// The planner's binding clamp in bytes, 0 for none ([`Engine::set_max_binding_bytes`]).
     pub(crate) binding_clamp: std::sync::atomic::AtomicU64,
+    /// Uploads, downloads and plan builds so far (see [`Engine::transfers`]).
+    pub(crate) counter: transfers::Counter,
 }
 
 fn env_backend() -> Result<Option<BackendKind>> {
@@ -105,6 +110,7 @@ impl Engine {
             gpu: None,
             cost: std::sync::RwLock::new(CostModel::cpu_default()),
             binding_clamp: std::sync::atomic::AtomicU64::new(0),
+            counter: transfers::Counter::default(),
         }
     }
 

@@ -73,7 +73,7 @@ pub mod errors {
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
-pub use engine::{BackendKind, Engine, Scalar};
+pub use engine::{BackendKind, Engine, SMALL_TRANSFER_BYTES, Scalar, TransferCount};
 pub use matrix::Matrix;
 
 pub use faer;

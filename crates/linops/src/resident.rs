@@ -61,6 +61,7 @@ impl Engine {
             beta,
             cs,
         )?;
+        self.counter.plan();
         self.run(&plan, &all)
     }
 
@@ -83,6 +84,7 @@ impl Engine {
     pub fn axpby(&self, alpha: f64, x: &Matrix, beta: f64, y: &Matrix) -> Result<Matrix> {
         let dtype = self.resident("axpby", &[x, y])?;
         let plan = Plan::axpby(dtype, alpha, x.shape(), beta, y.shape())?;
+        self.counter.plan();
         self.run(&plan, &[x, y])
     }
 
@@ -102,6 +104,7 @@ impl Engine {
     pub fn col_norms(&self, x: &Matrix) -> Result<Vec<f64>> {
         let dtype = self.resident("col_norms", &[x])?;
         let plan = Plan::col_norms(dtype, x.shape())?;
+        self.counter.plan();
         self.download_vec(&self.run(&plan, &[x])?)
     }
 
@@ -120,6 +123,7 @@ impl Engine {
     pub fn col_dots(&self, x: &Matrix, y: &Matrix) -> Result<Vec<f64>> {
         let dtype = self.resident("col_dots", &[x, y])?;
         let plan = Plan::col_dots(dtype, x.shape(), y.shape())?;
+        self.counter.plan();
         self.download_vec(&self.run(&plan, &[x, y])?)
     }
 
@@ -145,6 +149,7 @@ impl Engine {
         let dtype = self.resident("concat_cols", blocks)?;
         let shapes: Vec<(usize, usize)> = blocks.iter().map(|b| b.shape()).collect();
         let plan = Plan::concat_cols(dtype, &shapes)?;
+        self.counter.plan();
         self.run(&plan, blocks)
     }
 
@@ -181,6 +186,7 @@ impl Engine {
         alpha: f64,
     ) -> Result<Matrix> {
         let plan = Plan::random_fill(dtype, dist, rng, rows, cols, trans, alpha)?;
+        self.counter.plan();
         self.run(&plan, &[])
     }
 }

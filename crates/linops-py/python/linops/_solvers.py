@@ -20,7 +20,7 @@ def lstsq(
     sketch_factor=4.0,
     tol=1e-15,
     max_iter=100,
-    refine=1,
+    refine=10,
     random_state=None,
     backend="auto",
     return_info=False,

@@ -19,6 +19,17 @@ pub(crate) struct Home<B: Backend> {
 pub(crate) trait OnBackend {
     type Out;
     fn run<B: Backend>(self, be: &B, home: Home<B>) -> Result<Self::Out>;
+    /// The host↔engine traffic this operation makes, for the engine's counter.
+    fn traffic(&self, _dtype: DType) -> Traffic {
+        Traffic::None
+    }
+}
+
+/// What an [`OnBackend`] operation moves between the host and the engine.
+pub(crate) enum Traffic {
+    None,
+    Upload(u64),
+    Download(u64),
 }
 
 impl Engine {
@@ -51,6 +62,11 @@ impl Engine {
 
     /// Runs `op` on the backend that computes in `dtype`: the one match over backends.
     pub(crate) fn dispatch<V: OnBackend>(&self, dtype: DType, op: V) -> Result<V::Out> {
+        match op.traffic(dtype) {
+            Traffic::None => {}
+            Traffic::Upload(bytes) => self.counter.upload(bytes),
+            Traffic::Download(bytes) => self.counter.download(bytes),
+        }
         #[cfg(feature = "gpu")]
         if let Some(g) = self.gpu_backend() {
             if dtype != DType::F32 {
@@ -125,6 +141,9 @@ pub(crate) struct Upload<T> {
 
 impl<T: Element> OnBackend for Upload<T> {
     type Out = Matrix;
+    fn traffic(&self, dtype: DType) -> Traffic {
+        Traffic::Upload((self.rows * self.cols) as u64 * dtype.size_bytes())
+    }
     fn run<B: Backend>(self, be: &B, home: Home<B>) -> Result<Matrix> {
         let data: Vec<B::Elem> = self
             .data
@@ -146,6 +165,10 @@ pub(crate) struct Download<'a> {
 
 impl OnBackend for Download<'_> {
     type Out = Vec<f64>;
+    fn traffic(&self, dtype: DType) -> Traffic {
+        let (rows, cols) = self.m.shape();
+        Traffic::Download((rows * cols) as u64 * dtype.size_bytes())
+    }
     fn run<B: Backend>(self, be: &B, home: Home<B>) -> Result<Vec<f64>> {
         let m =
             (home.get)(&self.m.data).ok_or_else(|| elsewhere("download", self.m, self.engine))?;

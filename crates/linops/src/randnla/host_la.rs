@@ -19,18 +19,6 @@ pub(crate) fn solve_upper(r: MatRef<'_, f64>, x: &mut [f64]) {
     }
 }
 
-/// Solves `Rᵀ·x = b` in place for an upper-triangular `R` (`n×n`).
-pub(crate) fn solve_upper_t(r: MatRef<'_, f64>, x: &mut [f64]) {
-    let n = r.nrows();
-    for i in 0..n {
-        let mut s = x[i];
-        for j in 0..i {
-            s -= r[(j, i)] * x[j];
-        }
-        x[i] = s / r[(i, i)];
-    }
-}
-
 /// `2^k` as a product of two factors that are both normal numbers (for `|k| ≤ 2000`), so that
 /// `v·f1·f2 = v·2^k` exactly whenever the result and `v·f1` are normal.
 pub(crate) fn pow2_pair(k: i32) -> (f64, f64) {

@@ -57,6 +57,7 @@ pub mod lstsq;
 pub mod matfun;
 pub mod streaming;
 pub mod trace;
+pub(crate) mod vectors;
 
 use crate::{Engine, Error, Matrix, Op, Result, Scalar};
 use faer::{Mat, MatRef};

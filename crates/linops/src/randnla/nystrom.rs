@@ -34,9 +34,13 @@
 //! reduces the `(A + μI)`-norm error by `2((√κ − 1)/(√κ + 1))^t` in `t` iterations, independent
 //! of `κ(A + μI)`. The iteration stops when `‖r_t‖/‖b‖ ≤ tol` (the recursively updated residual).
 //!
-//! **Precision.** The Nyström factors are computed in the engine's precision `T` (f32 on the GPU).
-//! CG itself runs in f64 on the host: its vectors are `n`-long, and only `A·v` goes through the
-//! engine (one upload, one application, one download per iteration). With an f32 engine the
+//! **Precision and residency.** The Nyström factors are computed in the engine's precision `T`
+//! (f32 on the GPU). With `T = f64` CG runs resident on the engine: its vectors, `A + μI` and the
+//! preconditioner `P⁻¹` (one operator over the host-orthonormalized `U`) stay there with their
+//! plans built once, and only the recurrence's scalars cross per iteration (8-byte transfers,
+//! see [`Engine::transfers`]). With `T = f32` CG keeps its recurrences in f64 on the host, so
+//! that only the products carry f32 rounding: `A·v` goes through the engine with one `n`-vector
+//! upload and download per iteration. With an f32 engine the
 //! products carry relative errors `O(n·u₃₂)`, so the attainable true relative residual is about
 //! `n·u₃₂·κ`-limited; [`CgResult::true_residual`] reports `‖b − (A + μI)x‖/‖b‖` recomputed through
 //! the engine at exit. The preconditioner's `U` is re-orthonormalized on the host in f64
@@ -48,12 +52,14 @@
 
 use super::host_la::{dot, norm, pow2_pair};
 use super::qr::{QrMethod, orthonormalize};
+use super::vectors::{OpPlan, VecPlans};
 use super::{
     check_dtype, check_rank, checked_sum, exponent, gaussian, ldexp, max_col_norm, scale_exponent,
     scale_pow2, to_host, unit_roundoff, upload_like,
 };
 use crate::{Engine, Error, Matrix, Op, Result, Scalar};
 use faer::{Mat, Side};
+use linops_core::DType;
 
 /// Parameters of [`nystrom`].
 ///
@@ -456,6 +462,13 @@ pub fn nystrom_pcg<T: Scalar>(
     // iterate up; noise above it makes the next quotient or rᵀz non-positive or non-finite, which
     // fires then. τ is not larger so that SPD systems with κ up to 1/(√n·u) are solved.
     let tau = (n as f64).sqrt() * unit_roundoff(T::DTYPE);
+    if T::DTYPE == DType::F64 {
+        let r = pcg_resident(e, a, mu, b, precond.as_ref(), opts, tau)?;
+        return Ok(CgResult {
+            x: r.x.into_iter().map(|v| ldexp(v, kb)).collect(),
+            ..r
+        });
+    }
     let mut anorm: f64 = 0.0;
     let mut x = vec![0.0; n];
     let mut r = b.to_vec();
@@ -472,13 +485,7 @@ pub fn nystrom_pcg<T: Scalar>(
         anorm = anorm.max(wn / pn);
         let rayleigh = pw / pn / pn;
         if !(rayleigh > tau * anorm && rz > 0.0) {
-            return Err(Error::InvalidArgument(format!(
-                "nystrom_pcg: CG breakdown at iteration {}: the Rayleigh quotient \
-                 pᵀ(A + μI)p/‖p‖² = {rayleigh:e} is not above τ·‖A + μI‖ = {tau:.1e}·{anorm:e} \
-                 (or rᵀz = {rz:e} ≤ 0): A + μI (μ = {mu:e}) is singular or indefinite to \
-                 working accuracy; is A positive semidefinite, and is μ > 0 needed?",
-                iterations + 1
-            )));
+            return Err(breakdown(iterations + 1, rayleigh, tau, anorm, rz, mu));
         }
         let alpha = rz / pw;
         for i in 0..n {
@@ -509,4 +516,105 @@ pub fn nystrom_pcg<T: Scalar>(
         true_residual,
         converged,
     })
+}
+
+/// CG of [`nystrom_pcg`] resident on an f64 engine: `b`, `x`, `r`, `z`, `p`, `w` stay on `e`, and
+/// the plans of `A + μI`, of `P⁻¹ = I + U·diag(d)·Uᵀ` (one operator, `U` and `d` parameters the
+/// backend caches) and of the vector updates are built once. Per iteration the scalars of the
+/// recurrence and of the breakdown test come to the host (`pᵀw`, `‖p‖`, `‖w‖`, `‖r‖`, `rᵀz`:
+/// five 8-byte downloads) and three updates take their scalar as an 8-byte upload. `b` has
+/// already been scaled to `‖b‖ ∈ [1, 2)` (the returned `x` is for the scaled `b`); `tau` is the
+/// breakdown threshold.
+#[allow(clippy::too_many_arguments)]
+fn pcg_resident(
+    e: &Engine,
+    a: &Op,
+    mu: f64,
+    b: &[f64],
+    precond: Option<&(Mat<f64>, Vec<f64>)>,
+    opts: &CgOptions,
+    tau: f64,
+) -> Result<CgResult> {
+    let n = b.len();
+    let f64 = DType::F64;
+    let shifted = if mu == 0.0 {
+        a.clone()
+    } else {
+        Op::sum(vec![a.clone(), Op::identity(n)?.scaled(mu)?])?
+    };
+    let matvec = OpPlan::new(e, &shifted, 1, f64)?;
+    let pre = match precond {
+        None => None,
+        Some((uq, d)) => {
+            let l = d.len();
+            let u = Op::dense(n, l, (0..n * l).map(|k| uq[(k % n, k / n)]).collect())?;
+            let p = Op::sum(vec![
+                Op::identity(n)?,
+                Op::product(vec![u.clone(), Op::diagonal(d.clone())?, u.t()])?,
+            ])?;
+            Some(OpPlan::new(e, &p, 1, f64)?)
+        }
+    };
+    let vp = VecPlans::new(e, f64, n)?;
+    let apply_pre = |r: &Matrix| -> Result<Matrix> {
+        match &pre {
+            None => vp.scale(e, r, 1.0),
+            Some(p) => p.apply(e, r),
+        }
+    };
+    let bm = e.upload(Mat::from_fn(n, 1, |i, _| b[i]).as_ref())?;
+    let bnorm = vp.norm(e, &bm)?;
+    let mut anorm: f64 = 0.0;
+    let mut x = vp.scale(e, &bm, 0.0)?;
+    let mut r = vp.scale(e, &bm, 1.0)?;
+    let mut z = apply_pre(&r)?;
+    let mut p = vp.scale(e, &z, 1.0)?;
+    let mut rz = vp.dot(e, &r, &z)?;
+    let mut residuals = vec![1.0];
+    let mut converged = false;
+    let mut iterations = 0;
+    while iterations < opts.max_iter {
+        let w = matvec.apply(e, &p)?;
+        let pw = vp.dot(e, &p, &w)?;
+        let (pn, wn) = (vp.norm(e, &p)?, vp.norm(e, &w)?);
+        anorm = anorm.max(wn / pn);
+        let rayleigh = pw / pn / pn;
+        if !(rayleigh > tau * anorm && rz > 0.0) {
+            return Err(breakdown(iterations + 1, rayleigh, tau, anorm, rz, mu));
+        }
+        let alpha = rz / pw;
+        x = vp.scale_add(e, &p, alpha, &x)?;
+        r = vp.scale_add(e, &w, -alpha, &r)?;
+        iterations += 1;
+        let rel = vp.norm(e, &r)? / bnorm;
+        residuals.push(rel);
+        if rel <= opts.tol {
+            converged = true;
+            break;
+        }
+        z = apply_pre(&r)?;
+        let rz_new = vp.dot(e, &r, &z)?;
+        let beta = rz_new / rz;
+        rz = rz_new;
+        p = vp.scale_add(e, &p, beta, &z)?;
+    }
+    let ax = matvec.apply(e, &x)?;
+    let true_residual = vp.norm(e, &vp.scale_add(e, &ax, -1.0, &bm)?)? / bnorm;
+    Ok(CgResult {
+        x: e.download_vec(&x)?,
+        iterations,
+        residuals,
+        true_residual,
+        converged,
+    })
+}
+
+/// The CG breakdown error (see [`nystrom_pcg`]).
+fn breakdown(iteration: usize, rayleigh: f64, tau: f64, anorm: f64, rz: f64, mu: f64) -> Error {
+    Error::InvalidArgument(format!(
+        "nystrom_pcg: CG breakdown at iteration {iteration}: the Rayleigh quotient \
+         pᵀ(A + μI)p/‖p‖² = {rayleigh:e} is not above τ·‖A + μI‖ = {tau:.1e}·{anorm:e} \
+         (or rᵀz = {rz:e} ≤ 0): A + μI (μ = {mu:e}) is singular or indefinite to \
+         working accuracy; is A positive semidefinite, and is μ > 0 needed?"
+    ))
 }
