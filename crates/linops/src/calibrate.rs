@@ -10,7 +10,9 @@ use linops_core::plan::{CostModel, KernelKind};
 use linops_core::{DType, Op, Plan, Result};
 
 impl Engine {
-    /// The plan this engine runs for `op · X` with `X` of `x_rows × x_cols` in type `T`.
+    /// The plan this engine runs for `op · X` with `X` of `x_rows × x_cols` in type `T`, before
+    /// tiling: when a buffer exceeds the device's binding limit, [`Engine::tiled_plan`] gives the
+    /// panels `apply` actually runs.
     ///
     /// # Errors
     /// As [`Plan::new`] and [`Engine::compute_dtype`].
