@@ -133,6 +133,9 @@ pub fn sketch_block<'py>(
     Ok(mat_to_numpy(py, &y))
 }
 
+/// Per column of a sketch, its nonzeros as `(row, ±1)`.
+type Pattern = Vec<Vec<(usize, f64)>>;
+
 /// The sparse pattern of columns `c0 .. c0 + cols` of the `d×m` sparse sketch `kind`: the
 /// common magnitude of its nonzeros and, per column, `(row, ±1)`.
 #[allow(clippy::too_many_arguments)]
@@ -145,7 +148,7 @@ fn sparse_pattern(
     cols: usize,
     nnz: usize,
     density: Option<f64>,
-) -> PyResult<(f64, Vec<Vec<(usize, f64)>>)> {
+) -> PyResult<(f64, Pattern)> {
     let rng = RngState::new(seed).skip_columns(c0 as u64);
     let pattern = match kind {
         "sparse_sign" => SparseSign::new(d, cols, nnz, rng).and_then(|s| {
@@ -246,8 +249,7 @@ fn reproducible_product(
         let row = block.row(r);
         for c in 0..n {
             let a = row[c];
-            // NaN fails this test too.
-            if !(a.abs() <= max_abs[c]) {
+            if a.is_nan() || a.abs() > max_abs[c] {
                 return Err(format!(
                     "block[{r}, {c}] = {a} exceeds the column bound max_abs[{c}] = {}",
                     max_abs[c]
