@@ -89,13 +89,17 @@ def main():
         print(f"{name:15s} median {rows[-1]['median_s']:.3f} s  ‖A−UΣVᵀ‖₂/σ_(k+1) = "
               f"{rows[-1]['err_over_sigma_k1']:.5f}")
     ratio = rows[1]["median_s"] / rows[0]["median_s"]
+    load = os.getloadavg()
     print(f"# m={m} n={n} k={k} p={args.oversamples} q={args.iters} chunks={args.chunk} "
-          f"workers={args.workers}x{args.threads} threads; svd_compressed / linops time = {ratio:.2f}")
+          f"workers={args.workers}x{args.threads} threads; svd_compressed / linops time = {ratio:.2f}"
+          f"; linops / svd_compressed = {1 / ratio:.2f}; load average {load[0]:.1f} {load[1]:.1f} "
+          f"{load[2]:.1f} on {os.cpu_count()} CPUs")
     client.close()
     cluster.close()
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"rows": rows, "ratio": ratio, "args": vars(args)}, fh, indent=1)
+            json.dump({"rows": rows, "ratio": ratio, "args": vars(args), "loadavg": load},
+                      fh, indent=1)
 
 
 if __name__ == "__main__":

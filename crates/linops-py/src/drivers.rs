@@ -59,16 +59,17 @@ fn svd_in<T: Scalar + Element>(
 }
 
 /// Rank-`k` randomized SVD (HMT Alg. 5.1): `(U, s, V, error_estimate)` with `U` `m×k`, `V`
-/// `n×k` in `dtype`, `s` float64 nonincreasing.
+/// `n×k` in `dtype`, `s` float64 nonincreasing; `power_iters=None` follows the library's default
+/// (scikit-learn's `n_iter="auto"` rule).
 #[pyfunction]
-#[pyo3(signature = (op, k, *, oversample=10, power_iters=2, seed=0x5EED, probes=10, backend="auto", dtype="float64"))]
+#[pyo3(signature = (op, k, *, oversample=10, power_iters=None, seed=0x5EED, probes=10, backend="auto", dtype="float64"))]
 #[allow(clippy::too_many_arguments)]
 pub fn randomized_svd(
     py: Python<'_>,
     op: &PyOp,
     k: usize,
     oversample: usize,
-    power_iters: usize,
+    power_iters: Option<usize>,
     seed: u64,
     probes: usize,
     backend: &str,

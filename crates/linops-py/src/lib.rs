@@ -11,6 +11,7 @@
 //! Built by maturin from `crates/linops-py/pyproject.toml`; the crate is excluded from the Cargo
 //! workspace so that `cargo build --workspace` needs no Python.
 
+mod blocks;
 mod convert;
 mod drivers;
 mod engine;
@@ -31,6 +32,8 @@ fn _linops(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(drivers::polar, m)?)?;
     m.add_function(wrap_pyfunction!(sketch::sketch_block, m)?)?;
     m.add_function(wrap_pyfunction!(sketch::sketch_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(sketch::reproducible_sketch_block, m)?)?;
+    m.add_function(wrap_pyfunction!(blocks::block_matmul, m)?)?;
     m.add_function(wrap_pyfunction!(engine::backend_info, m)?)?;
     m.add_function(wrap_pyfunction!(op::view_address, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -349,14 +349,7 @@ impl VerySparseProjection {
             index_limit("very sparse projection", "nnz", entries.len())?;
             // At most d entries in this column.
             reserve("very sparse projection", &mut entries, d)?;
-            for i0 in (0..d).step_by(4) {
-                let block = rng.matrix_block(i0 as u64, j as u64);
-                for (r, &w) in (i0..d).zip(block.iter()) {
-                    if u64::from(w) < threshold {
-                        entries.push((r, j, if w & 1 == 0 { 1.0 } else { -1.0 }));
-                    }
-                }
-            }
+            Self::column_of(&rng, d, threshold, j, |r, v| entries.push((r, j, v)));
         }
         index_limit("very sparse projection", "nnz", entries.len())?;
         entries.sort_unstable_by_key(|e| (e.0, e.1));
@@ -368,6 +361,56 @@ impl VerySparseProjection {
             rng,
             csr,
         })
+    }
+
+    /// Calls `emit(row, ±1)` for the nonzeros of column `j` in row order: entry `(r, j)` is
+    /// nonzero when the Philox word `w` at `(r, j)` is below the threshold, with sign `w & 1`.
+    fn column_of(
+        rng: &RngState,
+        d: usize,
+        threshold: u64,
+        j: usize,
+        mut emit: impl FnMut(usize, f64),
+    ) {
+        for i0 in (0..d).step_by(4) {
+            let block = rng.matrix_block(i0 as u64, j as u64);
+            for (r, &w) in (i0..d).zip(block.iter()) {
+                if u64::from(w) < threshold {
+                    emit(r, if w & 1 == 0 { 1.0 } else { -1.0 });
+                }
+            }
+        }
+    }
+
+    /// The nonzeros of column `j` as `(row, ±1)` in row order, generated on their own (the
+    /// stored entry is this sign times [`VerySparseProjection::scale`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `j ≥ m`.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{LeafOp, op::VerySparseProjection, rng::RngState};
+    /// let s = VerySparseProjection::with_density(6, 9, 0.5, RngState::new(3)).unwrap();
+    /// let dense = s.to_dense();
+    /// let col = s.column(4).unwrap();
+    /// for (r, v) in &col {
+    ///     assert_eq!(dense.get(*r, 4), v * s.scale());
+    /// }
+    /// assert_eq!(col.len(), (0..6).filter(|&r| dense.get(r, 4) != 0.0).count());
+    /// ```
+    pub fn column(&self, j: usize) -> Result<Vec<(usize, f64)>> {
+        if j >= self.cols {
+            return Err(Error::InvalidArgument(format!(
+                "very sparse projection column {j} is not below m = {}",
+                self.cols
+            )));
+        }
+        // The realized density is T/2³² exactly (T ≤ 2³², so the product is exact).
+        let threshold = (self.density * 2f64.powi(32)) as u64;
+        let mut out = Vec::new();
+        Self::column_of(&self.rng, self.rows, threshold, j, |r, v| out.push((r, v)));
+        Ok(out)
     }
 
     /// The realized density `T/2³²` (module docs), within `2⁻³¹` of the requested one.

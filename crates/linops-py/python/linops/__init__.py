@@ -10,6 +10,7 @@ the GPU), from NumPy, SciPy and Dask.
 
 from . import _linops
 from ._linops import Op, __version__
+from ._sketch import sketch
 from ._solvers import hutchpp, lstsq, nystrom_pcg, polar
 from ._svd import randomized_svd, svd_lowrank
 from .estimators import (
@@ -63,5 +64,6 @@ __all__ = [
     "nystrom_pcg",
     "polar",
     "randomized_svd",
+    "sketch",
     "svd_lowrank",
 ]

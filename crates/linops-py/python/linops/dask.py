@@ -5,14 +5,24 @@ rows, with linops kernels on the workers.
 ``r_k``. Every supported family generates column ``j`` of ``S`` from ``(seed, j)`` alone (the
 Philox counter layout of ``linops::stream``), so each worker generates just its columns, bit for
 bit those of the whole ``S``, and the ``d×n`` partial sketches are added in a tree
-(``split_every`` at a time).
+(``split_every`` at a time). For the sparse families (``"sparse_sign"``, ``"very_sparse"``) the
+sums are reproducible by default: a max-reduction gives every worker the column bounds
+``max_r |A[r, c]|``, each contribution is rounded to a grid on which every partial sum is exact
+(``docs/python.md``), so the result equals ``linops.sketch(a, kind, dim, seed,
+reproducible=True)`` of the whole matrix bit for bit, whatever the chunks and the tree.
 
-**Randomized SVD.** HMT Alg. 4.4/5.1 over row blocks: ``Y = A·Ω`` block by block (linops
-``Op.dense(A_k).matmat(Ω)`` on the workers), a tree QR of ``Y`` (``dask.array.linalg.tsqr``),
-``q`` power passes ``Z = Aᵀ·Q`` (partial products ``A_kᵀ·Q_k`` added in a tree, then a QR on
-one node) and ``Y = A·Z``, the projection ``Bᵀ = Aᵀ·Q`` the same way, and the small SVD of the
-``l×n`` matrix ``B`` on one node; ``U = Q·Û`` stays a row-chunked dask array.
+**Randomized SVD.** HMT Alg. 4.4 (subspace iteration with a QR after every product) over row
+blocks, as one task graph: per pass, each block computes ``Y_k = A_k·Z`` and its QR
+``Y_k = Q_k·R_k`` (one task), the ``R_k`` are stacked and factored on one node
+(``[R_1; …; R_p] = P·R``, a one-level tree QR, so ``Q = diag(Q_k)·P``), each block computes
+``A_kᵀ·Q_k·P_k`` (one task) and these ``n×l`` partials are added in a tree; the next ``Z`` is
+the QR of that sum (on one node), and after the last pass the sum is ``Bᵀ = Aᵀ·Q``, whose small
+SVD is taken on one node; ``U = Q·Û`` stays a row-chunked dask array. The products read each
+block in place (``linops._linops.block_matmul``: faer's GEMM on a borrowed view of the NumPy
+buffer, GIL released), so nothing is copied per pass.
 """
+
+import os
 
 import numpy as np
 
@@ -73,17 +83,28 @@ def _row_blocks(A):
     return list(zip(A.to_delayed()[:, 0], (int(o) for o in offsets)))
 
 
-def sketch(A, kind, dim, seed, *, nnz=8, density=None, split_every=4):
+def _partial_reproducible(block, r0, kind, d, m, seed, nnz, density, max_abs):
+    return _linops.reproducible_sketch_block(
+        kind, d, m, seed, r0, _f64(block), _f64(max_abs.reshape(-1)), nnz=nnz, density=density
+    )
+
+
+def sketch(A, kind, dim, seed, *, nnz=8, density=None, reproducible=None, split_every=4):
     """The ``dim×n`` sketch ``S·A`` of a row-chunked ``dask.array`` ``A`` (``m×n``), as a
     (lazy) ``dask.array`` of one chunk.
 
     ``kind``: ``"gaussian"``, ``"rademacher"``, ``"sparse_sign"`` (``nnz`` nonzeros per column)
     or ``"very_sparse"`` (density ``1/√m`` unless given). The same ``S`` as
-    ``linops.Op.gaussian_sketch(dim, m, seed)`` (resp. ``rademacher_sketch``, ``sparse_sign``,
-    ``very_sparse_projection``), so the result equals the single-machine ``S @ A`` up to the
-    order of the additions (bit for bit where the sums are exact).
+    ``linops.sketch(a, kind, dim, seed)`` on the whole matrix.
+
+    ``reproducible`` (default: on for the sparse families, which are the ones it supports):
+    round every contribution on a per-column grid from ``max |A[:, c]|`` (one extra
+    max-reduction over ``A``) so that the tree sum is exact; the result then equals
+    ``linops.sketch(a, kind, dim, seed, nnz=nnz, density=density, reproducible=True)`` bit for
+    bit. Off, the result equals the single-machine ``S @ A`` up to the order of the additions.
     """
     import dask.array as da
+    from dask import delayed
 
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
@@ -91,39 +112,84 @@ def sketch(A, kind, dim, seed, *, nnz=8, density=None, split_every=4):
     d = check_int(dim, "dim", 1)
     seed = check_int(seed, "seed", 0)
     split_every = check_int(split_every, "split_every", 2)
+    sparse = kind in ("sparse_sign", "very_sparse")
+    if reproducible is None:
+        reproducible = sparse
+    if reproducible and not sparse:
+        raise ValueError(
+            f"reproducible=True needs a sparse family ('sparse_sign' or 'very_sparse'), got "
+            f"kind {kind!r}"
+        )
     m, n = A.shape
     if m == 0 or n == 0:
         raise ValueError(f"A must not be empty, got shape {A.shape}")
     # Validate the whole sketch once on the client (a bad dim or nnz fails here, not on a worker).
     _linops.sketch_columns(kind, d, m, seed, 0, 1, nnz=nnz, density=density)
-    from dask import delayed
-
-    parts = [
-        delayed(_partial_sketch)(blk, r0, kind, d, m, seed, nnz, density)
-        for blk, r0 in _row_blocks(A)
-    ]
+    if reproducible:
+        # max is exact, so any reduction tree gives every worker the same bounds.
+        (max_abs,) = da.absolute(A).max(axis=0, split_every=split_every).to_delayed()
+        parts = [
+            delayed(_partial_reproducible)(blk, r0, kind, d, m, seed, nnz, density, max_abs)
+            for blk, r0 in _row_blocks(A)
+        ]
+    else:
+        parts = [
+            delayed(_partial_sketch)(blk, r0, kind, d, m, seed, nnz, density)
+            for blk, r0 in _row_blocks(A)
+        ]
     return da.from_delayed(_tree_sum(parts, split_every), shape=(d, n), dtype=np.float64)
 
 
-def _times(block, omega):
-    return _linops.Op.dense(_f64(block)).matmat(_f64(omega), backend="cpu")
+def _threads():
+    """Threads for linops on a worker: ``RAYON_NUM_THREADS``, else ``OMP_NUM_THREADS`` (which
+    Dask's nanny sets to 1 in every worker process, as for NumPy's BLAS), else rayon's pool."""
+    for var in ("RAYON_NUM_THREADS", "OMP_NUM_THREADS"):
+        v = os.environ.get(var, "")
+        if v.isdigit():
+            return int(v)
+    return 0
 
 
-def _t_times(block, q):
-    return _linops.Op.dense(_f64(block)).T.matmat(_f64(q), backend="cpu")
+def _local_qr(block, z):
+    """``(Q_k, R_k)``: the QR of ``Y_k = A_k·Z`` for one row block."""
+    y = _linops.block_matmul(_f64(block), _f64(z), threads=_threads())
+    return np.linalg.qr(y)
 
 
-def _tree_t_times(A, Q, split_every):
-    """``Aᵀ·Q`` (``n×l``) as a tree sum of the workers' ``A_kᵀ·Q_k`` (``Q`` chunked like ``A``)."""
-    import dask.array as da
-    from dask import delayed
+def _stacked_qr(*rs):
+    """The one-level tree QR: ``[R_1; …; R_p] = P·R``; returns the pieces ``P_k`` (``l×l``)."""
+    p, _ = np.linalg.qr(np.vstack(rs))
+    offsets = np.cumsum([0] + [r.shape[0] for r in rs])
+    return [p[offsets[i] : offsets[i + 1]] for i in range(len(rs))]
 
-    Q = Q.rechunk((A.chunks[0], Q.shape[1]))
-    parts = [
-        delayed(_t_times)(a, q) for a, q in zip(A.to_delayed()[:, 0], Q.to_delayed()[:, 0])
-    ]
-    n, l = A.shape[1], Q.shape[1]
-    return da.from_delayed(_tree_sum(parts, split_every), shape=(n, l), dtype=np.float64)
+
+def _t_times_q(block, qr, piece):
+    """``A_kᵀ·(Q_k·P_k)`` (``n×l``), block ``k``'s share of ``Aᵀ·Q``."""
+    q = _f64(qr[0] @ piece)
+    return _linops.block_matmul(_f64(block), q, transpose=True, threads=_threads())
+
+
+def _orthonormal(w):
+    """The next ``Z``: the Q factor of ``W = Aᵀ·Q`` (``n×l``)."""
+    return np.linalg.qr(w)[0]
+
+
+def _small_svd(bt, k):
+    """``(s, Vt, Û)`` from ``Bᵀ = Aᵀ·Q = W·Σ·Xᵀ``: ``B = X·Σ·Wᵀ``, so ``U = Q·X`` and ``V = W``;
+    signs: the largest-magnitude entry of each row of ``Vt`` is positive."""
+    w, s, xt = np.linalg.svd(bt, full_matrices=False)
+    uhat = xt.T[:, :k].copy()
+    vt = w[:, :k].T.copy()
+    signs = np.sign(vt[np.arange(k), np.argmax(np.abs(vt), axis=1)])
+    signs[signs == 0] = 1.0
+    uhat *= signs[np.newaxis, :]
+    vt *= signs[:, np.newaxis]
+    return s[:k].copy(), vt, uhat
+
+
+def _u_block(qr, piece, uhat):
+    """``U_k = Q_k·(P_k·Û)``."""
+    return qr[0] @ (piece @ uhat)
 
 
 def randomized_svd(A, k, n_oversamples=10, n_iter=2, *, random_state=None, split_every=4):
@@ -131,11 +197,13 @@ def randomized_svd(A, k, n_oversamples=10, n_iter=2, *, random_state=None, split
     ``l = k + n_oversamples`` columns and ``n_iter`` power iterations: ``(U, s, Vt)``.
 
     ``U`` (``m×k``) comes back as a row-chunked dask array (persisted on the workers), ``s`` and
-    ``Vt`` as NumPy arrays. The test matrix ``Ω`` is linops'
-    Gaussian sketch from the seed (``random_state`` as in scikit-learn).
+    ``Vt`` as NumPy arrays. The test matrix ``Ω`` is linops' Gaussian sketch from the seed
+    (``random_state`` as in scikit-learn). The whole computation is one task graph (module
+    docs): ``2·(n_iter + 1)`` passes over ``A``, each block read in place.
     """
     import dask
     import dask.array as da
+    from dask import delayed
 
     A = _row_chunked(A)
     m, n = A.shape
@@ -157,28 +225,28 @@ def randomized_svd(A, k, n_oversamples=10, n_iter=2, *, random_state=None, split
             )
     seed = seed_from(random_state)
     omega = _linops.Op.gaussian_sketch(n, l, seed).to_dense() * np.sqrt(n)  # n×l, N(0, 1)
-    Y = A.map_blocks(_times, omega, chunks=(A.chunks[0], (l,)), dtype=np.float64,
-                     meta=np.empty((0, 0), dtype=np.float64))
-    Q, _ = da.linalg.tsqr(Y)
-    (Q,) = dask.persist(Q)
-    for _ in range(q):
-        # Z = Aᵀ·Q: a tree sum of the workers' A_kᵀ·Q_k; its QR (n×l) on one node.
-        Z, _ = np.linalg.qr(_tree_t_times(A, Q, split_every).compute())
-        Y = A.map_blocks(_times, Z, chunks=(A.chunks[0], (l,)), dtype=np.float64,
-                         meta=np.empty((0, 0), dtype=np.float64))
-        Q, _ = da.linalg.tsqr(Y)
-        (Q,) = dask.persist(Q)
-    Bt = _tree_t_times(A, Q, split_every).compute()  # n×l = (Qᵀ·A)ᵀ
-    # Small SVD on one node: Bᵀ = W·Σ·Xᵀ, so B = Qᵀ·A = X·Σ·Wᵀ, U = Q·X and V = W.
-    W, s, Xt = np.linalg.svd(Bt, full_matrices=False)
-    uhat = Xt.T[:, :k].copy()
-    Vt = W[:, :k].T.copy()
-    # Deterministic signs: the largest-magnitude entry of each row of Vt is positive.
-    signs = np.sign(Vt[np.arange(k), np.argmax(np.abs(Vt), axis=1)])
-    signs[signs == 0] = 1.0
-    uhat *= signs[np.newaxis, :]
-    Vt *= signs[:, np.newaxis]
-    U = Q.map_blocks(lambda qb: np.asarray(qb) @ uhat, chunks=(Q.chunks[0], (k,)),
-                     dtype=np.float64)
-    (U,) = dask.persist(U)
-    return U, s[:k].copy(), Vt
+    blocks = list(A.to_delayed()[:, 0])
+    z = delayed(omega)
+    for it in range(q + 1):
+        qrs = [delayed(_local_qr, pure=True)(b, z) for b in blocks]
+        # Only the l×l R_k travel to the stacked QR (the getitem runs where Q_k lives), and
+        # only P_k back to block k; the Q_k stay on their workers, next to A_k.
+        pieces = delayed(_stacked_qr, pure=True, nout=len(qrs))(*[qr[1] for qr in qrs])
+        parts = [
+            delayed(_t_times_q, pure=True)(b, qr, pieces[i])
+            for i, (b, qr) in enumerate(zip(blocks, qrs))
+        ]
+        w = _tree_sum(parts, split_every)  # Aᵀ·Q, n×l
+        if it < q:
+            z = delayed(_orthonormal, pure=True)(w)
+    svd = delayed(_small_svd, pure=True, nout=3)(w, k)
+    U = da.concatenate(
+        [
+            da.from_delayed(delayed(_u_block, pure=True)(qr, pieces[i], svd[2]), shape=(b, k),
+                            dtype=np.float64)
+            for i, (qr, b) in enumerate(zip(qrs, A.chunks[0]))
+        ]
+    )
+    U, svd = dask.persist(U, svd)
+    s, Vt, _ = svd.compute()
+    return U, s, Vt
