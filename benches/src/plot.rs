@@ -18,7 +18,6 @@
 
 use crate::measure::Target;
 use crate::row::Row;
-use linops::plan::KernelKind;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,15 +54,12 @@ pub struct Peak {
 /// assert!(p.gemm_gflops > 0.0 && p.copy_gbps > 0.0);
 /// ```
 pub fn measure_peak(target: &Target) -> linops::Result<Peak> {
-    let before = target.engine.cost_model();
-    let measured = target.engine.calibrate();
-    target.engine.set_cost_model(before);
-    let m = measured?;
+    let r = crate::measure::Roofline::measure(&target.engine)?;
     Ok(Peak {
         backend: target.label.to_string(),
         device: target.engine.device(),
-        gemm_gflops: m.rate(KernelKind::Gemm) / 1e9,
-        copy_gbps: m.bandwidth() / 1e9,
+        gemm_gflops: r.gemm_flops_per_s / 1e9,
+        copy_gbps: r.bytes_per_s / 1e9,
     })
 }
 
