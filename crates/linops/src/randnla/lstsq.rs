@@ -1,17 +1,27 @@
 //! Randomized least squares `min_x ‖A·x − b‖₂` for a tall operator `A` (`m×n`, `m ≥ n`).
 //!
-//! **Sketch-and-solve** ([`lstsq_sketch_solve`]): draw a Gaussian sketch `S` (`d×m`), form `S·A` and
-//! `S·b` on the sketching engine, and return `x̂ = argmin ‖S(A·x − b)‖` from a host f64 QR of
-//! `S·A`. With `d ≥ n` rows of a Gaussian sketch, `‖A·x̂ − b‖ ≤ (1 + ε)·‖A·x* − b‖` with
-//! `ε ≈ √(n/(d − n))` (a subspace embedding of `[A b]`): cheap, but only residual-accurate.
+//! **The sketch** ([`LstsqSketch`], default: sparse sign with `s = 8` nonzeros per column and
+//! `d = 8n` rows). A sparse sign `S` costs `2·s·m·n` flops for `S·A` (a Gaussian one `2·d·m·n`,
+//! 8–16× more at these `d`), and with `s = 8`, `d ≥ 8n` it is an oblivious subspace embedding of
+//! the `n`-dimensional `range(A)` with a distortion comparable to a Gaussian sketch's (Cohen 2016,
+//! "Nearly tight oblivious subspace embeddings by trace inequalities", OSNAP with `s =
+//! O(log n/ε)`, `d = O(n·log n/ε²)`; Tropp, Yurtsever, Udell and Cevher / Martinsson and Tropp
+//! 2020 §9 recommend `s = 8` in practice; measured `cond(A·R⁻¹) ≈ 2` at `d = 8n` in
+//! tests/src/lstsq.rs). [`LstsqSketch::Gaussian`] keeps the dense Gaussian sketch.
+//!
+//! **Sketch-and-solve** ([`lstsq_sketch_solve`]): form `S·A` and `S·b` on the sketching engine
+//! and return `x̂ = argmin ‖S(A·x − b)‖` from a host f64 QR of `S·A`. For a subspace embedding
+//! of `[A b]` with distortion `ε` (Gaussian: `ε ≈ √(n/(d − n))`),
+//! `‖A·x̂ − b‖ ≤ (1 + ε)·‖A·x* − b‖`: cheap, but only residual-accurate.
 //!
 //! **Sketch-and-precondition** ([`lstsq`], Blendenpik / LSRN): `S·A = Q·R` (host f64 QR of the
-//! `d×n` sketch), then LSQR (Paige–Saunders 1982, run in f64 on the host) on the preconditioned
-//! problem `min_y ‖A·R⁻¹·y − b‖`, `x = R⁻¹·y`. For a Gaussian `S` the singular values of
-//! `A·R⁻¹` are those of `(S·U)⁻¹` (`U` an orthonormal basis of `range(A)`), inside
-//! `[1/(1 + √(n/d)), 1/(1 − √(n/d))]` with high probability (Davidson–Szarek), so
-//! `cond(A·R⁻¹) ≲ 3` for `d = 4n` whatever `cond(A)` is, and LSQR's error falls at least like
-//! `((c − 1)/(c + 1))^k`: about 0.5 per iteration, so ~50 iterations to machine precision.
+//! `d×n` sketch), then LSQR (Paige–Saunders 1982) on the preconditioned problem
+//! `min_y ‖A·R⁻¹·y − b‖`, `x = R⁻¹·y`. The singular values of `A·R⁻¹` are those of `(S·U)⁻¹`
+//! (`U` an orthonormal basis of `range(A)`), inside `[1/(1 + ε), 1/(1 − ε)]`; for a Gaussian `S`
+//! `ε ≈ √(n/d)` (Davidson–Szarek), so `cond(A·R⁻¹) ≈ 2` at `d = 8n` whatever `cond(A)` is, and
+//! LSQR's error falls at least like `((c − 1)/(c + 1))^k`, about 1/3 per iteration. The first
+//! LSQR pass starts from the sketch-and-solve answer `x₀ = R⁻¹·Qᵀ·(S·b)` (the warm start of
+//! Rokhlin and Tygert's SPIR), so it solves for the correction `b − A·x₀`.
 //! **Residency.** LSQR runs on a CPU f64 engine (the caller's engine when it is a CPU engine):
 //! `b`, the Golub–Kahan vectors `u`, `v`, `w` and the iterate `y` stay resident there, and the
 //! plans of `Ā = A·R⁻¹`, `Āᵀ`, `A`, `R⁻¹` (an explicit `n×n` inverse, a dense parameter the
@@ -20,7 +30,7 @@
 //! flow needs them) and each vector update takes its scalar as an 8-byte upload; nothing of
 //! length `m` or `n` crosses per iteration ([`Engine::transfers`] counts it).
 //!
-//! **Mixed precision.** The sketch `S·A` (the `O(d·m·n)` part) may run on an f32 engine (the GPU):
+//! **Mixed precision.** The sketch `S·A` (the `O(s·m·n)` or `O(d·m·n)` part; the checks below use only `S·A` and `R`, so they hold for either sketch family) may run on an f32 engine (the GPU):
 //! the iteration itself is f64, so the solution is as accurate as with an f64 sketch as long as
 //! the f32 rounding `E` of `S·A` (`‖E‖ ≈ u₃₂·‖S·A‖`) leaves `A·R⁻¹` well conditioned, i.e. while
 //! `u₃₂·cond(R) ≪ 1`. The driver checks this twice and falls back to an f64 sketch on the CPU,
@@ -36,23 +46,32 @@
 //! without squaring unscaled entries, so `b → 2^e·b` gives exactly `x → 2^e·x` (same iterations,
 //! same bits) across the exponent range, and `A → 2^e·A` gives `x → 2^{-e}·x` to rounding.
 //!
-//! **Cost.** Sketch: `2·d·m·n` flops, one application: `S` (generated panel by panel) applied
-//! to the data of a dense `A`, or `Aᵀ` applied once to `Sᵀ` (`m×d`, generated on the engine)
-//! for any other operator. QR: `2·d·n²` on the host. LSQR: per iteration one `A·z`, one `Aᵀ·u`,
-//! two `n×n` products with `R⁻¹` and `O(m + n)` vector work.
+//! **Cost.** Sketch: `2·s·m·n` flops (sparse sign) or `2·d·m·n` (Gaussian), one application:
+//! `S` applied to the data of a dense `A`; for any other operator, `A` applied once to `I_n`
+//! and `S` to the result (sparse sign) or `Aᵀ` applied once to `Sᵀ` (`m×d`, generated on the
+//! engine; Gaussian). QR: `2·d·n²` on the host. LSQR and CG: per iteration one `A·z`, one
+//! `Aᵀ·u`, two `n×n` products with `R⁻¹` and `O(m + n)` vector work. Refinement of a dense
+//! operator: two host passes over `A` in double-double per pass (about `24·m·n` flops).
 //!
-//! **Iterative refinement.** Applying `A·R⁻¹` in floating point perturbs `A` by about `n·u·‖A‖`
-//! in relative terms along `R⁻¹`'s large directions, so one LSQR solve can end far above dense
-//! QR's forward error (measured: 1e−2 relative at `cond(A) = 1.3e8` with a small residual,
-//! where QR reaches 1e−8). Refinement (the exact f64 residual
-//! `b − A·x`, LSQR on the correction; Epperly, Meier and Nakatsukasa 2024 show this makes
-//! sketch-and-precondition backward stable) repeats until the correction stops shrinking
-//! (`‖dx‖ > ½‖dx_prev‖`, the rounding floor) or is negligible (`‖dx‖ ≤ u·‖x‖`), at most
-//! [`LstsqOptions::refine`] = 10 passes, each to [`LstsqOptions::tol`] (a looser pass
-//! tolerance saves iterations when `b ∈ range(A)` but stalls when the residual is not small). Measured on the
-//! issue-10 problems (docs/accuracy.md): the forward error is 0.05–0.4× that of faer's
-//! Householder QR, in ~180 iterations in all (a first solve of ~50, then 3–4 passes). Memory: `d×n` on the host; the
-//! sketch of a non-dense operator holds `Sᵀ` (`m×d`) on the engine.
+//! **Iterative refinement.** Applying `A·R⁻¹` in floating point perturbs it by about
+//! `u·cond(A)` in norm, so one LSQR solve ends near `cond(A)·u` relative error, and LSQR on the
+//! correction problem `min ‖A·R⁻¹·z − (b − A·x)‖` adds an error proportional to `‖b − A·x‖`,
+//! which does not shrink when the residual is not small: refinement with the f64 residual
+//! stalls at the `cond(A)²·u·‖r‖/(‖A‖·‖x‖)` term (measured: 10× QR's forward error at
+//! 4096×64, `cond(A) = 1.3e8`, `‖r‖ = 2⁻¹⁴`). For a **dense operator held on the host**, the
+//! passes after the first instead form the normal residual `c = R⁻ᵀ·Aᵀ·(b − A·x)` with `b − A·x`
+//! and `Aᵀ·(b − A·x)` in double-double arithmetic (`randnla/dd.rs`; classical mixed-precision
+//! refinement, Higham, *Accuracy and Stability*, ch. 12) and solve `(ĀᵀĀ)·w = c` by conjugate
+//! gradients (`cond(ĀᵀĀ) ≈ 4`), `x ← x + R⁻¹·w`: every error of a pass is then relative to the
+//! shrinking normal residual, and the passes contract by about `cond(A)·u` each down to
+//! `n·u²·cond(A)²` (the double-double rounding), below f64's resolution of `x` for
+//! `cond(A) ≲ 1e8`. Other operators keep LSQR on the f64 residual (Epperly, Meier and
+//! Nakatsukasa 2024 show this makes sketch-and-precondition backward stable). The passes stop
+//! when the correction is negligible (`‖dx‖ ≤ 2u·‖x‖`) or no longer shrinks by 2× while below the
+//! residual's rounding estimate, at most 1 + [`LstsqOptions::refine`] = 11 passes, each to
+//! [`LstsqOptions::tol`]. Measured in docs/accuracy.md and docs/benchmarks.md. Memory: `d×n`
+//! on the host, `2m` for the double-double residual; the sketch of a non-dense operator holds
+//! `A·I_n` (`m×n`, sparse sign) or `Sᵀ` (`m×d`, Gaussian) on the engine.
 
 use super::host_la::{check_positive, col, norm, singular_values, solve_upper};
 use super::vectors::{OpPlan, VecPlans};
@@ -414,8 +433,8 @@ fn sketch_qr_or_f64(
     }
 }
 
-/// Sketch-and-solve least squares: `x̂ = argmin ‖S(A·x − b)‖₂` for a Gaussian `S` of
-/// `d = ⌈sketch_factor·n⌉` rows, sketched on `engine`; `‖A·x̂ − b‖ ≤ (1 + ε)·min‖A·x − b‖`.
+/// Sketch-and-solve least squares: `x̂ = argmin ‖S(A·x − b)‖₂` for the sketch `S`
+/// ([`LstsqOptions::sketch`]) of `d = ⌈sketch_factor·n⌉` rows, sketched on `engine`; `‖A·x̂ − b‖ ≤ (1 + ε)·min‖A·x − b‖`.
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] when `b` has not `m` entries; [`Error::InvalidArgument`] for a wide
@@ -461,8 +480,9 @@ pub fn lstsq_sketch_solve(
     })
 }
 
-/// Sketch-and-precondition least squares (Blendenpik/LSRN): `R` from the QR of a Gaussian sketch
-/// `S·A` computed on `engine`, then f64 LSQR on `A·R⁻¹` with the operator and every vector
+/// Sketch-and-precondition least squares (Blendenpik/LSRN): `R` from the QR of a sketch `S·A`
+/// (sparse sign by default, [`LstsqOptions::sketch`]) computed on `engine`, a warm start from
+/// sketch-and-solve, then f64 LSQR on `A·R⁻¹` with the operator and every vector
 /// resident on a CPU f64 engine (`engine` itself when it is a CPU engine), followed by iterative
 /// refinement until the correction stops shrinking (see [`LstsqOptions::refine`]).
 /// An f32 sketch that proves too weak (see the module docs) is redone in f64 on the CPU and the
