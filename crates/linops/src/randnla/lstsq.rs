@@ -533,10 +533,18 @@ pub fn lstsq(engine: &Engine, op: &Op, b: &[f64], opts: &LstsqOptions) -> Result
         r.residual_norm = ldexp(r.residual_norm, kb);
         r
     };
+    // With the double-double refinement a pass can contract the error by only about
+    // `cond(A)·u` (applying `A·R⁻¹` in f64), so iterating a pass further buys nothing: each
+    // pass runs to `max(tol, u·cond(R))` (at most 1e-2). The f64-residual path keeps `tol`
+    // (a looser pass stalls there when the residual is not small).
+    let pass_tol = |sk: &Sketched| match host_a {
+        Some(_) => opts.tol.max((f64::EPSILON * sk.r_cond).min(1e-2)),
+        None => opts.tol,
+    };
     let (sk, dtype, mut fallback) = sketch_qr_or_f64(engine, op, Some(&bs), d, kind, seed, dtype)?;
     let mut abandoned = 0;
     if dtype == DType::F32 {
-        let lsqr = Lsqr::new(cpu, op, &sk.r, opts.tol)?;
+        let lsqr = Lsqr::new(cpu, op, &sk.r, pass_tol(&sk))?;
         let meta = Meta {
             dtype,
             d,
@@ -567,7 +575,7 @@ pub fn lstsq(engine: &Engine, op: &Op, b: &[f64], opts: &LstsqOptions) -> Result
     } else {
         (sk, dtype)
     };
-    let lsqr = Lsqr::new(cpu, op, &sk.r, opts.tol)?;
+    let lsqr = Lsqr::new(cpu, op, &sk.r, pass_tol(&sk))?;
     let meta = Meta {
         dtype,
         d,
