@@ -388,6 +388,12 @@ fn sketch_qr(
         )));
     }
     if smin.is_nan() || smin <= smax * n as f64 * f64::EPSILON || !smax.is_finite() {
+        if let (LstsqSketch::SparseSign { .. }, false) = (kind, smin.is_nan() || !smax.is_finite())
+        {
+            // A sparse sign sketch with few rows (d close to n) is singular on a full-rank A
+            // with positive probability (a random ±1 matrix is); a Gaussian one almost never.
+            return sketch_qr(engine, op, b, d, LstsqSketch::Gaussian, seed, dtype);
+        }
         return Err(Error::InvalidArgument(
             "the sketch S·A is rank deficient: A has (numerically) dependent columns".into(),
         ));
