@@ -193,3 +193,64 @@ fn bad_input_is_rejected() {
     ));
     assert!(known_solution_problem(3, 4, 10.0, 0.0, 0).is_err());
 }
+
+/// Regression (fuzz::drivers seed 0x1500f022, cases 36641 and 44216): with `d` close to `n` the
+/// default sparse sign sketch (`s = d = 8` here, a random ±1/√8 matrix) is singular on a
+/// full-rank `A` for some seeds; the drivers then redo the sketch as a Gaussian one (singular
+/// with probability 0) instead of calling `A` rank deficient.
+#[test]
+fn singular_sparse_sign_sketch_of_a_full_rank_operator_falls_back_to_gaussian() {
+    let (n, d) = (7, 8);
+    let a = Op::dense(
+        n,
+        n,
+        (0..n * n)
+            .map(|k| f64::from(u8::from(k % (n + 1) == 0)))
+            .collect(),
+    )
+    .unwrap(); // I₇
+    let b: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
+    let opts = |seed| LstsqOptions {
+        sketch_factor: 1.0,
+        seed,
+        ..LstsqOptions::default()
+    };
+    let e = Engine::cpu();
+    let mut singular = 0;
+    for seed in 0..64u64 {
+        // Is S (d×n, = S·I) singular for this seed? Its 7 singular values from faer.
+        let s = e
+            .apply::<f64>(
+                &Op::sparse_sign(d, n, 8, seed).unwrap(),
+                Mat::<f64>::identity(n, n).as_ref(),
+            )
+            .unwrap();
+        let sv = s.singular_values().unwrap();
+        if sv[n - 1] <= sv[0] * n as f64 * f64::EPSILON {
+            singular += 1;
+        }
+        for (what, x) in [
+            ("lstsq", lstsq(&e, &a, &b, &opts(seed)).map(|r| r.x)),
+            (
+                "lstsq_sketch_solve",
+                lstsq_sketch_solve(&e, &a, &b, &opts(seed)).map(|r| r.x),
+            ),
+        ] {
+            let x = x.unwrap_or_else(|err| panic!("{what}, seed {seed}: {err}"));
+            let err = x
+                .iter()
+                .zip(&b)
+                .map(|(u, v)| (u - v).abs())
+                .fold(0.0, f64::max);
+            // I₇·x = b is solved by a QR of a well-conditioned 8×7 sketch: a few u of |b| ≤ 7.
+            assert!(err <= 1e-13, "{what}, seed {seed}: max|x − b| = {err:.3e}");
+        }
+    }
+    report(&format!(
+        "sparse sign 8x7, s = 8: {singular} of 64 seeds singular"
+    ));
+    assert!(
+        singular > 0,
+        "no seed gave a singular sparse sketch: the test exercises nothing"
+    );
+}

@@ -20,7 +20,7 @@ use super::{Class, Engines, Outcome, Target};
 use crate::support::Rng;
 use faer::Mat;
 use linops::randnla::id::{IdOptions, column_id, cur, row_id};
-use linops::randnla::lstsq::{LstsqOptions, lstsq, lstsq_sketch_solve};
+use linops::randnla::lstsq::{LstsqOptions, LstsqSketch, lstsq, lstsq_sketch_solve};
 use linops::randnla::matfun::{
     MatFunOptions, NsKind, inverse_root, polar_newton_schulz, sqrt_newton_schulz,
 };
@@ -986,6 +986,7 @@ fn lstsq_case(d: &mut D<'_, '_>, solve: bool) -> Outcome {
         check_iter: d.g.rng.below(20),
         sketch_dtype: [None, Some(DType::F32), Some(DType::F64)][d.g.rng.below(3)],
         refine: d.g.rng.below(3),
+        sketch: [LstsqSketch::default(), LstsqSketch::Gaussian][d.g.rng.below(2)],
     };
     d.g.note(&format!(
         "{key}(b of {} (2^{eb}), consistent {consistent}, {opts:?}) on {}",

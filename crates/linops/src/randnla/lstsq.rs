@@ -1,17 +1,27 @@
 //! Randomized least squares `min_x ‖A·x − b‖₂` for a tall operator `A` (`m×n`, `m ≥ n`).
 //!
-//! **Sketch-and-solve** ([`lstsq_sketch_solve`]): draw a Gaussian sketch `S` (`d×m`), form `S·A` and
-//! `S·b` on the sketching engine, and return `x̂ = argmin ‖S(A·x − b)‖` from a host f64 QR of
-//! `S·A`. With `d ≥ n` rows of a Gaussian sketch, `‖A·x̂ − b‖ ≤ (1 + ε)·‖A·x* − b‖` with
-//! `ε ≈ √(n/(d − n))` (a subspace embedding of `[A b]`): cheap, but only residual-accurate.
+//! **The sketch** ([`LstsqSketch`], default: sparse sign with `s = 8` nonzeros per column and
+//! `d = 8n` rows). A sparse sign `S` costs `2·s·m·n` flops for `S·A` (a Gaussian one `2·d·m·n`,
+//! 8–16× more at these `d`), and with `s = 8`, `d ≥ 8n` it is an oblivious subspace embedding of
+//! the `n`-dimensional `range(A)` with a distortion comparable to a Gaussian sketch's (Cohen 2016,
+//! "Nearly tight oblivious subspace embeddings by trace inequalities", OSNAP with `s =
+//! O(log n/ε)`, `d = O(n·log n/ε²)`; Tropp, Yurtsever, Udell and Cevher / Martinsson and Tropp
+//! 2020 §9 recommend `s = 8` in practice; measured `cond(A·R⁻¹) ≈ 2` at `d = 8n` in
+//! tests/src/lstsq.rs). [`LstsqSketch::Gaussian`] keeps the dense Gaussian sketch.
+//!
+//! **Sketch-and-solve** ([`lstsq_sketch_solve`]): form `S·A` and `S·b` on the sketching engine
+//! and return `x̂ = argmin ‖S(A·x − b)‖` from a host f64 QR of `S·A`. For a subspace embedding
+//! of `[A b]` with distortion `ε` (Gaussian: `ε ≈ √(n/(d − n))`),
+//! `‖A·x̂ − b‖ ≤ (1 + ε)·‖A·x* − b‖`: cheap, but only residual-accurate.
 //!
 //! **Sketch-and-precondition** ([`lstsq`], Blendenpik / LSRN): `S·A = Q·R` (host f64 QR of the
-//! `d×n` sketch), then LSQR (Paige–Saunders 1982, run in f64 on the host) on the preconditioned
-//! problem `min_y ‖A·R⁻¹·y − b‖`, `x = R⁻¹·y`. For a Gaussian `S` the singular values of
-//! `A·R⁻¹` are those of `(S·U)⁻¹` (`U` an orthonormal basis of `range(A)`), inside
-//! `[1/(1 + √(n/d)), 1/(1 − √(n/d))]` with high probability (Davidson–Szarek), so
-//! `cond(A·R⁻¹) ≲ 3` for `d = 4n` whatever `cond(A)` is, and LSQR's error falls at least like
-//! `((c − 1)/(c + 1))^k`: about 0.5 per iteration, so ~50 iterations to machine precision.
+//! `d×n` sketch), then LSQR (Paige–Saunders 1982) on the preconditioned problem
+//! `min_y ‖A·R⁻¹·y − b‖`, `x = R⁻¹·y`. The singular values of `A·R⁻¹` are those of `(S·U)⁻¹`
+//! (`U` an orthonormal basis of `range(A)`), inside `[1/(1 + ε), 1/(1 − ε)]`; for a Gaussian `S`
+//! `ε ≈ √(n/d)` (Davidson–Szarek), so `cond(A·R⁻¹) ≈ 2` at `d = 8n` whatever `cond(A)` is, and
+//! LSQR's error falls at least like `((c − 1)/(c + 1))^k`, about 1/3 per iteration. The first
+//! LSQR pass starts from the sketch-and-solve answer `x₀ = R⁻¹·Qᵀ·(S·b)` (the warm start of
+//! Rokhlin and Tygert's SPIR), so it solves for the correction `b − A·x₀`.
 //! **Residency.** LSQR runs on a CPU f64 engine (the caller's engine when it is a CPU engine):
 //! `b`, the Golub–Kahan vectors `u`, `v`, `w` and the iterate `y` stay resident there, and the
 //! plans of `Ā = A·R⁻¹`, `Āᵀ`, `A`, `R⁻¹` (an explicit `n×n` inverse, a dense parameter the
@@ -20,7 +30,7 @@
 //! flow needs them) and each vector update takes its scalar as an 8-byte upload; nothing of
 //! length `m` or `n` crosses per iteration ([`Engine::transfers`] counts it).
 //!
-//! **Mixed precision.** The sketch `S·A` (the `O(d·m·n)` part) may run on an f32 engine (the GPU):
+//! **Mixed precision.** The sketch `S·A` (the `O(s·m·n)` or `O(d·m·n)` part; the checks below use only `S·A` and `R`, so they hold for either sketch family) may run on an f32 engine (the GPU):
 //! the iteration itself is f64, so the solution is as accurate as with an f64 sketch as long as
 //! the f32 rounding `E` of `S·A` (`‖E‖ ≈ u₃₂·‖S·A‖`) leaves `A·R⁻¹` well conditioned, i.e. while
 //! `u₃₂·cond(R) ≪ 1`. The driver checks this twice and falls back to an f64 sketch on the CPU,
@@ -36,30 +46,38 @@
 //! without squaring unscaled entries, so `b → 2^e·b` gives exactly `x → 2^e·x` (same iterations,
 //! same bits) across the exponent range, and `A → 2^e·A` gives `x → 2^{-e}·x` to rounding.
 //!
-//! **Cost.** Sketch: `2·d·m·n` flops, one application: `S` (generated panel by panel) applied
-//! to the data of a dense `A`, or `Aᵀ` applied once to `Sᵀ` (`m×d`, generated on the engine)
-//! for any other operator. QR: `2·d·n²` on the host. LSQR: per iteration one `A·z`, one `Aᵀ·u`,
-//! two `n×n` products with `R⁻¹` and `O(m + n)` vector work.
+//! **Cost.** Sketch: `2·s·m·n` flops (sparse sign) or `2·d·m·n` (Gaussian), one application:
+//! `S` applied to the data of a dense `A`; for any other operator, `A` applied once to `I_n`
+//! and `S` to the result (sparse sign) or `Aᵀ` applied once to `Sᵀ` (`m×d`, generated on the
+//! engine; Gaussian). QR: `2·d·n²` on the host. LSQR and CG: per iteration one `A·z`, one
+//! `Aᵀ·u`, two `n×n` products with `R⁻¹` and `O(m + n)` vector work. Refinement of a dense
+//! operator: two host passes over `A` in double-double per pass (about `24·m·n` flops).
 //!
-//! **Iterative refinement.** Applying `A·R⁻¹` in floating point perturbs `A` by about `n·u·‖A‖`
-//! in relative terms along `R⁻¹`'s large directions, so one LSQR solve can end far above dense
-//! QR's forward error (measured: 1e−2 relative at `cond(A) = 1.3e8` with a small residual,
-//! where QR reaches 1e−8). Refinement (the exact f64 residual
-//! `b − A·x`, LSQR on the correction; Epperly, Meier and Nakatsukasa 2024 show this makes
-//! sketch-and-precondition backward stable) repeats until the correction stops shrinking
-//! (`‖dx‖ > ½‖dx_prev‖`, the rounding floor) or is negligible (`‖dx‖ ≤ u·‖x‖`), at most
-//! [`LstsqOptions::refine`] = 10 passes, each to [`LstsqOptions::tol`] (a looser pass
-//! tolerance saves iterations when `b ∈ range(A)` but stalls when the residual is not small). Measured on the
-//! issue-10 problems (docs/accuracy.md): the forward error is 0.05–0.4× that of faer's
-//! Householder QR, in ~180 iterations in all (a first solve of ~50, then 3–4 passes). Memory: `d×n` on the host; the
-//! sketch of a non-dense operator holds `Sᵀ` (`m×d`) on the engine.
+//! **Iterative refinement.** Applying `A·R⁻¹` in floating point perturbs it by about
+//! `u·cond(A)` in norm, so one LSQR solve ends near `cond(A)·u` relative error, and LSQR on the
+//! correction problem `min ‖A·R⁻¹·z − (b − A·x)‖` adds an error proportional to `‖b − A·x‖`,
+//! which does not shrink when the residual is not small: refinement with the f64 residual
+//! stalls at the `cond(A)²·u·‖r‖/(‖A‖·‖x‖)` term (measured: 10× QR's forward error at
+//! 4096×64, `cond(A) = 1.3e8`, `‖r‖ = 2⁻¹⁴`). For a **dense operator held on the host**, the
+//! passes after the first instead form the normal residual `c = R⁻ᵀ·Aᵀ·(b − A·x)` with `b − A·x`
+//! and `Aᵀ·(b − A·x)` in double-double arithmetic (`randnla/dd.rs`; classical mixed-precision
+//! refinement, Higham, *Accuracy and Stability*, ch. 12) and solve `(ĀᵀĀ)·w = c` by conjugate
+//! gradients (`cond(ĀᵀĀ) ≈ 4`), `x ← x + R⁻¹·w`: every error of a pass is then relative to the
+//! shrinking normal residual, and the passes contract by about `cond(A)·u` each down to
+//! `n·u²·cond(A)²` (the double-double rounding), below f64's resolution of `x` for
+//! `cond(A) ≲ 1e8`. Other operators keep LSQR on the f64 residual (Epperly, Meier and
+//! Nakatsukasa 2024 show this makes sketch-and-precondition backward stable). The passes stop
+//! when the correction is negligible (`‖dx‖ ≤ 2u·‖x‖`) or no longer shrinks by 2× while below the
+//! residual's rounding estimate, at most 1 + [`LstsqOptions::refine`] = 11 passes, each to
+//! [`LstsqOptions::tol`]. Measured in docs/accuracy.md and docs/benchmarks.md. Memory: `d×n`
+//! on the host, `2m` for the double-double residual; the sketch of a non-dense operator holds
+//! `A·I_n` (`m×n`, sparse sign) or `Sᵀ` (`m×d`, Gaussian) on the engine.
 
 use super::host_la::{check_positive, col, norm, singular_values, solve_upper};
 use super::vectors::{OpPlan, VecPlans};
 use super::{apply_f32, check_block, exponent, ldexp};
 use crate::{BackendKind, DType, Engine, Error, Matrix, Op, Result};
 use faer::Mat;
-use linops_core::LeafOp as _;
 use linops_core::op::DenseSketch;
 use linops_core::rng::RngState;
 
@@ -71,14 +89,19 @@ const U32: f64 = 5.960_464_477_539_063e-8;
 /// # Examples
 /// ```
 /// let o = linops::randnla::lstsq::LstsqOptions::default();
-/// assert_eq!(o.sketch_factor, 4.0);
+/// assert_eq!(o.sketch, linops::randnla::lstsq::LstsqSketch::SparseSign { per_col: 8 });
+/// assert_eq!(o.sketch_factor, 8.0);
 /// assert_eq!(o.max_iter, 100);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct LstsqOptions {
-    /// Sketch rows `d = ⌈sketch_factor · n⌉` (at least `n + 1`); 2–4 is usual.
+    /// The sketch family (default: sparse sign with 8 nonzeros per column).
+    pub sketch: LstsqSketch,
+    /// Sketch rows `d = ⌈sketch_factor · n⌉` (at least `n + 1`, and at least the sparse sign
+    /// sketch's nonzeros per column); 8 (the default) suits the sparse sign sketch, 2–4 the
+    /// Gaussian one.
     pub sketch_factor: f64,
-    /// Seed of the Gaussian sketch (the Philox stream of [`RngState::new`]).
+    /// Seed of the sketch (the Philox stream of [`RngState::new`]).
     pub seed: u64,
     /// LSQR stopping tolerance (`atol = btol = tol` in Paige–Saunders' tests 1 and 2).
     pub tol: f64,
@@ -88,17 +111,19 @@ pub struct LstsqOptions {
     pub check_iter: usize,
     /// Sketch precision; `None` picks f64 on a CPU engine and f32 on a GPU engine.
     pub sketch_dtype: Option<DType>,
-    /// Most passes of iterative refinement after the first LSQR solve (each: the exact f64
-    /// residual `b − A·x`, LSQR on the correction `dx`); the passes stop earlier when the
-    /// correction stops shrinking (`‖dx‖ > ½‖dx_prev‖`) or is negligible (`‖dx‖ ≤ u·‖x‖`).
-    /// 0 returns the first solve.
+    /// Most passes of iterative refinement after the first LSQR solve (which starts from the
+    /// sketch-and-solve answer). Each pass forms the residual `b − A·x` (in double-double for a
+    /// dense operator, in f64 otherwise) and runs LSQR on the correction `dx`; the passes stop
+    /// earlier when the correction is negligible (`‖dx‖ ≤ u·‖x‖`) or stops shrinking by 2× while
+    /// below the residual's rounding estimate. 0 returns the first solve.
     pub refine: usize,
 }
 
 impl Default for LstsqOptions {
     fn default() -> Self {
         Self {
-            sketch_factor: 4.0,
+            sketch: LstsqSketch::default(),
+            sketch_factor: 8.0,
             seed: 0x5eed,
             tol: 1e-15,
             max_iter: 100,
@@ -106,6 +131,31 @@ impl Default for LstsqOptions {
             sketch_dtype: None,
             refine: 10,
         }
+    }
+}
+
+/// The sketch `S` (`d×m`) whose `S·A` gives the preconditioner `R`.
+///
+/// # Examples
+/// ```
+/// use linops::randnla::lstsq::LstsqSketch;
+/// assert_eq!(LstsqSketch::default(), LstsqSketch::SparseSign { per_col: 8 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LstsqSketch {
+    /// The sparse sign sketch ([`linops_core::op::SparseSign`]): `per_col` nonzeros `±1/√s` per
+    /// column, `S·A` in `2·s·m·n` flops.
+    SparseSign {
+        /// Nonzeros per column `s` (at most `d`).
+        per_col: usize,
+    },
+    /// The dense Gaussian sketch ([`DenseSketch::gaussian`]), `S·A` in `2·d·m·n` flops.
+    Gaussian,
+}
+
+impl Default for LstsqSketch {
+    fn default() -> Self {
+        Self::SparseSign { per_col: 8 }
     }
 }
 
@@ -191,7 +241,18 @@ fn check_problem(op: &Op, b: &[f64], opts: &LstsqOptions) -> Result<(usize, usiz
         return Err(Error::InvalidArgument("max_iter must be at least 1".into()));
     }
     // `as usize` saturates, so a huge factor gives usize::MAX and fails the block check.
-    let d = ((opts.sketch_factor * n as f64).ceil() as usize).max(n.saturating_add(1));
+    let floor = match opts.sketch {
+        LstsqSketch::SparseSign { per_col: 0 } => {
+            return Err(Error::InvalidArgument(
+                "lstsq sparse sign sketch: per_col (nonzeros per column) must be at least 1".into(),
+            ));
+        }
+        LstsqSketch::SparseSign { per_col } => per_col,
+        LstsqSketch::Gaussian => 1,
+    };
+    let d = ((opts.sketch_factor * n as f64).ceil() as usize)
+        .max(n.saturating_add(1))
+        .max(floor);
     // S (d×m) may be materialized by the planner and S·A is d×n.
     check_block(
         &format!(
@@ -229,26 +290,55 @@ fn apply_in(engine: &Engine, op: &Op, x: &Mat<f64>, dtype: DType) -> Result<Mat<
     }
 }
 
+/// The sketch `S` (`d×m`) of `kind`, drawn from `seed`.
+fn draw_sketch(kind: LstsqSketch, d: usize, m: usize, seed: u64) -> Result<Op> {
+    Ok(match kind {
+        LstsqSketch::SparseSign { per_col } => Op::sparse_sign(d, m, per_col, seed)?,
+        LstsqSketch::Gaussian => Op::leaf(DenseSketch::gaussian(d, m, RngState::new(seed))?),
+    })
+}
+
 /// `S·A` (`d×n`) as one application on `engine`: the sketch applied to the operator's data when
-/// `A` is a dense matrix, else `(Aᵀ·Sᵀ)ᵀ` with `Sᵀ` (`m×d`) generated on the engine and `Aᵀ`
-/// applied to it once. Both draw the same `S` (the Philox layout of [`DenseSketch`]).
-fn sketch_op(engine: &Engine, s: &DenseSketch, a: &Op, dtype: DType) -> Result<Mat<f64>> {
+/// `A` is a dense matrix. Otherwise, for a Gaussian `S`, `(Aᵀ·Sᵀ)ᵀ` with `Sᵀ` (`m×d`) generated
+/// on the engine and `Aᵀ` applied to it once (the same Philox layout as [`DenseSketch`]); for a
+/// sparse `S`, `A` applied once to `I_n` (`m×n`, smaller than `Sᵀ`) and `S` to the result.
+fn sketch_op(
+    engine: &Engine,
+    kind: LstsqSketch,
+    d: usize,
+    seed: u64,
+    a: &Op,
+    dtype: DType,
+) -> Result<(Op, Mat<f64>)> {
     let (m, n) = a.shape();
-    let d = s.shape().0;
+    let s = draw_sketch(kind, d, m, seed)?;
     if let Op::Dense(dense) = a {
         let p = dense.param();
         let data = Mat::from_fn(m, n, |i, j| p.data[i + j * m]);
-        return apply_in(engine, &Op::leaf(s.clone()), &data, dtype);
+        let sa = apply_in(engine, &s, &data, dtype)?;
+        return Ok((s, sa));
     }
-    let st = engine.random_matrix(dtype, s.dist(), s.rng(), d, m, true, s.scale())?;
-    let ast = engine.download_f64(&engine.apply_to(&a.t(), &st)?)?;
-    Ok(ast.transpose().to_owned())
+    let sa = match kind {
+        LstsqSketch::Gaussian => {
+            let g = DenseSketch::gaussian(d, m, RngState::new(seed))?;
+            let st = engine.random_matrix(dtype, g.dist(), g.rng(), d, m, true, g.scale())?;
+            let ast = engine.download_f64(&engine.apply_to(&a.t(), &st)?)?;
+            ast.transpose().to_owned()
+        }
+        LstsqSketch::SparseSign { .. } => {
+            let dense = apply_in(engine, a, &Mat::<f64>::identity(n, n), dtype)?;
+            apply_in(engine, &s, &dense, dtype)?
+        }
+    };
+    Ok((s, sa))
 }
 
 struct Sketched {
     r: Mat<f64>,
     qtsb: Option<Vec<f64>>,
     r_cond: f64,
+    /// `σ_max(R)` ≈ `‖A‖₂` up to the sketch distortion.
+    r_norm: f64,
 }
 
 /// Smallest `max|S·A|` at which an f32 sketch keeps its relative accuracy: below
@@ -274,12 +364,12 @@ fn sketch_qr(
     op: &Op,
     b: Option<&[f64]>,
     d: usize,
+    kind: LstsqSketch,
     seed: u64,
     dtype: DType,
 ) -> Result<std::result::Result<Sketched, String>> {
-    let (m, n) = op.shape();
-    let sketch = DenseSketch::gaussian(d, m, RngState::new(seed))?;
-    let sa = sketch_op(engine, &sketch, op, dtype)?;
+    let n = op.shape().1;
+    let (sketch, sa) = sketch_op(engine, kind, d, seed, op, dtype)?;
     if dtype == DType::F32 {
         if let Some(why) = f32_sketch_weakness(&sa) {
             return Ok(Err(why));
@@ -298,13 +388,19 @@ fn sketch_qr(
         )));
     }
     if smin.is_nan() || smin <= smax * n as f64 * f64::EPSILON || !smax.is_finite() {
+        if let (LstsqSketch::SparseSign { .. }, false) = (kind, smin.is_nan() || !smax.is_finite())
+        {
+            // A sparse sign sketch with few rows (d close to n) is singular on a full-rank A
+            // with positive probability (a random ±1 matrix is); a Gaussian one almost never.
+            return sketch_qr(engine, op, b, d, LstsqSketch::Gaussian, seed, dtype);
+        }
         return Err(Error::InvalidArgument(
             "the sketch S·A is rank deficient: A has (numerically) dependent columns".into(),
         ));
     }
     let qtsb = match b {
         Some(b) => {
-            let sb = apply_in(engine, &Op::leaf(sketch), &col(b), dtype)?;
+            let sb = apply_in(engine, &sketch, &col(b), dtype)?;
             let q = qr.compute_thin_Q();
             Some(
                 (0..n)
@@ -318,6 +414,7 @@ fn sketch_qr(
         r,
         qtsb,
         r_cond: smax / smin,
+        r_norm: smax,
     }))
 }
 
@@ -328,21 +425,22 @@ fn sketch_qr_or_f64(
     op: &Op,
     b: Option<&[f64]>,
     d: usize,
+    kind: LstsqSketch,
     seed: u64,
     dtype: DType,
 ) -> Result<(Sketched, DType, Option<String>)> {
-    match sketch_qr(engine, op, b, d, seed, dtype)? {
+    match sketch_qr(engine, op, b, d, kind, seed, dtype)? {
         Ok(sk) => Ok((sk, dtype, None)),
         Err(why) => {
-            let sk = sketch_qr(&Engine::cpu(), op, b, d, seed, DType::F64)?
+            let sk = sketch_qr(&Engine::cpu(), op, b, d, kind, seed, DType::F64)?
                 .map_err(|why| Error::Backend(format!("an f64 sketch reported: {why}")))?;
             Ok((sk, DType::F64, Some(why)))
         }
     }
 }
 
-/// Sketch-and-solve least squares: `x̂ = argmin ‖S(A·x − b)‖₂` for a Gaussian `S` of
-/// `d = ⌈sketch_factor·n⌉` rows, sketched on `engine`; `‖A·x̂ − b‖ ≤ (1 + ε)·min‖A·x − b‖`.
+/// Sketch-and-solve least squares: `x̂ = argmin ‖S(A·x − b)‖₂` for the sketch `S`
+/// ([`LstsqOptions::sketch`]) of `d = ⌈sketch_factor·n⌉` rows, sketched on `engine`; `‖A·x̂ − b‖ ≤ (1 + ε)·min‖A·x − b‖`.
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] when `b` has not `m` entries; [`Error::InvalidArgument`] for a wide
@@ -365,7 +463,8 @@ pub fn lstsq_sketch_solve(
 ) -> Result<LstsqResult> {
     let (_, _, d) = check_problem(op, b, opts)?;
     let dtype = resolve_dtype(engine, opts)?;
-    let (sk, dtype, fallback) = sketch_qr_or_f64(engine, op, Some(b), d, opts.seed, dtype)?;
+    let (sk, dtype, fallback) =
+        sketch_qr_or_f64(engine, op, Some(b), d, opts.sketch, opts.seed, dtype)?;
     let mut x = sk.qtsb.unwrap_or_default();
     solve_upper(sk.r.as_ref(), &mut x);
     let cpu = Engine::cpu();
@@ -387,8 +486,9 @@ pub fn lstsq_sketch_solve(
     })
 }
 
-/// Sketch-and-precondition least squares (Blendenpik/LSRN): `R` from the QR of a Gaussian sketch
-/// `S·A` computed on `engine`, then f64 LSQR on `A·R⁻¹` with the operator and every vector
+/// Sketch-and-precondition least squares (Blendenpik/LSRN): `R` from the QR of a sketch `S·A`
+/// (sparse sign by default, [`LstsqOptions::sketch`]) computed on `engine`, a warm start from
+/// sketch-and-solve, then f64 LSQR on `A·R⁻¹` with the operator and every vector
 /// resident on a CPU f64 engine (`engine` itself when it is a CPU engine), followed by iterative
 /// refinement until the correction stops shrinking (see [`LstsqOptions::refine`]).
 /// An f32 sketch that proves too weak (see the module docs) is redone in f64 on the CPU and the
@@ -414,32 +514,56 @@ pub fn lstsq(engine: &Engine, op: &Op, b: &[f64], opts: &LstsqOptions) -> Result
         own_cpu = Engine::cpu();
         &own_cpu
     };
+    let (kind, seed) = (opts.sketch, opts.seed);
     // Solve for b·2^{-kb} (‖·‖ ∈ [1, 2)) and scale x back: exact, so x(2^e·b) = 2^e·x(b) bit for
     // bit, and LSQR's scalars (β = ‖u‖, 1/β) stay far from over- and underflow.
     let bnorm = norm(b);
     if bnorm == 0.0 {
-        let (sk, dtype, fallback) = sketch_qr_or_f64(engine, op, None, d, opts.seed, dtype)?;
+        let (sk, dtype, fallback) = sketch_qr_or_f64(engine, op, None, d, kind, seed, dtype)?;
         return Ok(zero_solution(op.shape().1, dtype, d, fallback, sk.r_cond));
     }
     let kb = exponent(bnorm);
     let bs: Vec<f64> = b.iter().map(|v| ldexp(*v, -kb)).collect();
     let b_res = cpu.upload(col(&bs).as_ref())?;
-    let (sk, dtype, mut fallback) = sketch_qr_or_f64(engine, op, None, d, opts.seed, dtype)?;
+    let host_a = match op {
+        Op::Dense(dense) => Some(&dense.param().data[..]),
+        _ => None,
+    };
+    let problem = Problem {
+        b: &b_res,
+        b_host: &bs,
+        host_a,
+    };
+    let unscale = |mut r: LstsqResult| {
+        r.x.iter_mut().for_each(|v| *v = ldexp(*v, kb));
+        r.residual_norm = ldexp(r.residual_norm, kb);
+        r
+    };
+    // With the double-double refinement a pass can contract the error by only about
+    // `cond(A)·u` (applying `A·R⁻¹` in f64), so iterating a pass further buys nothing: each
+    // pass runs to `max(tol, u·cond(R))` (at most 1e-2). The f64-residual path keeps `tol`
+    // (a looser pass stalls there when the residual is not small).
+    let pass_tol = |sk: &Sketched| match host_a {
+        Some(_) => opts.tol.max((f64::EPSILON * sk.r_cond).min(1e-2)),
+        None => opts.tol,
+    };
+    let (sk, dtype, mut fallback) = sketch_qr_or_f64(engine, op, Some(&bs), d, kind, seed, dtype)?;
     let mut abandoned = 0;
     if dtype == DType::F32 {
-        let lsqr = Lsqr::new(cpu, op, &sk.r, opts.tol)?;
-        match lsqr.run(&b_res, opts.max_iter, Some(opts.check_iter))? {
-            LsqrOutcome::Done(first) => {
-                let mut r = refine(&lsqr, &b_res, first, opts, dtype, d, None, 0, sk.r_cond)?;
-                r.x.iter_mut().for_each(|v| *v = ldexp(*v, kb));
-                r.residual_norm = ldexp(r.residual_norm, kb);
-                return Ok(r);
-            }
-            LsqrOutcome::Weak {
+        let lsqr = Lsqr::new(cpu, op, &sk.r, pass_tol(&sk))?;
+        let meta = Meta {
+            dtype,
+            d,
+            fallback: None,
+            abandoned: 0,
+        };
+        match refine(&lsqr, &problem, &sk, opts, meta, Some(opts.check_iter))? {
+            Ok(r) => return Ok(unscale(r)),
+            Err(Weak {
                 iterations,
                 cond,
                 predicted,
-            } => {
+            }) => {
                 abandoned = iterations;
                 fallback = Some(format!(
                     "f32 sketch too weak: after {iterations} LSQR iterations \
@@ -451,26 +575,25 @@ pub fn lstsq(engine: &Engine, op: &Op, b: &[f64], opts: &LstsqOptions) -> Result
         }
     }
     let (sk, dtype) = if dtype == DType::F32 {
-        let sk = sketch_qr(cpu, op, None, d, opts.seed, DType::F64)?
+        let sk = sketch_qr(cpu, op, Some(&bs), d, kind, seed, DType::F64)?
             .map_err(|why| Error::Backend(format!("an f64 sketch reported: {why}")))?;
         (sk, DType::F64)
     } else {
         (sk, dtype)
     };
-    let lsqr = Lsqr::new(cpu, op, &sk.r, opts.tol)?;
-    let mut r = match lsqr.run(&b_res, opts.max_iter, None)? {
-        LsqrOutcome::Done(first) => refine(
-            &lsqr, &b_res, first, opts, dtype, d, fallback, abandoned, sk.r_cond,
-        )?,
-        LsqrOutcome::Weak { .. } => {
-            return Err(Error::Backend(
-                "LSQR reported a weak preconditioner without a check".into(),
-            ));
-        }
+    let lsqr = Lsqr::new(cpu, op, &sk.r, pass_tol(&sk))?;
+    let meta = Meta {
+        dtype,
+        d,
+        fallback,
+        abandoned,
     };
-    r.x.iter_mut().for_each(|v| *v = ldexp(*v, kb));
-    r.residual_norm = ldexp(r.residual_norm, kb);
-    Ok(r)
+    match refine(&lsqr, &problem, &sk, opts, meta, None)? {
+        Ok(r) => Ok(unscale(r)),
+        Err(_) => Err(Error::Backend(
+            "LSQR reported a weak preconditioner without a check".into(),
+        )),
+    }
 }
 
 /// The answer for `b = 0`: `x = 0`, nothing iterated.
@@ -497,63 +620,140 @@ fn zero_solution(
     }
 }
 
-/// `x = R⁻¹·y`, then iterative refinement: LSQR on `min ‖A·R⁻¹·z − (b − A·x)‖` with the exact f64
-/// residual, `x ← x + R⁻¹·z`, until the correction stops shrinking (`‖dx‖ > ½‖dx_prev‖`: the
-/// passes have reached the rounding floor of the residual) or is negligible (`‖dx‖ ≤ u·‖x‖`), at
-/// most [`LstsqOptions::refine`] passes of at most `max_iter` iterations each. Everything stays on
-/// `lsqr`'s engine; `x` comes back to the host once.
-#[allow(clippy::too_many_arguments)]
-fn refine(
-    lsqr: &Lsqr<'_>,
-    b: &Matrix,
-    first: LsqrDone,
-    opts: &LstsqOptions,
+/// The right-hand side (resident and on the host, scaled to `‖b‖ ∈ [1, 2)`) and, for a dense
+/// operator, its column-major data on the host (for the double-double residual).
+struct Problem<'a> {
+    b: &'a Matrix,
+    b_host: &'a [f64],
+    host_a: Option<&'a [f64]>,
+}
+
+/// What the result reports about the sketch behind it.
+struct Meta {
     dtype: DType,
     d: usize,
     fallback: Option<String>,
     abandoned: usize,
-    r_cond: f64,
-) -> Result<LstsqResult> {
+}
+
+/// A preconditioner found weak at the check iteration of the first pass.
+struct Weak {
+    iterations: usize,
+    cond: f64,
+    predicted: f64,
+}
+
+/// Warm start and iterative refinement. `x₀ = R⁻¹·Qᵀ·(S·b)` (sketch-and-solve: Rokhlin–Tygert's
+/// SPIR start, `‖A·x₀ − b‖ ≤ (1 + ε)·min‖A·x − b‖`), then passes of LSQR on
+/// `min ‖A·R⁻¹·z − r‖`, `r = b − A·x`, `x ← x + R⁻¹·z`. The residual is formed in double-double
+/// on the host for a dense operator ([`super::dd`]: no `cond(A)·u` floor) and in f64 on the
+/// engine otherwise. The passes stop when the correction is negligible (`‖dx‖ ≤ u·‖x‖`) or when
+/// it no longer shrinks by 2× (`‖dx‖ > ½‖dx_prev‖`) while below the residual's rounding estimate
+/// (`√n·u·‖x‖` with the double-double residual; `√n·u·cond(R)·(‖x‖ + ‖b‖/‖R‖)` with the f64 one,
+/// the f64 rounding of `b − A·x` mapped through `A⁺`); at most 1 + [`LstsqOptions::refine`]
+/// passes of at most `max_iter` iterations each. `check` tests the preconditioner in the first
+/// pass.
+fn refine(
+    lsqr: &Lsqr<'_>,
+    p: &Problem<'_>,
+    sk: &Sketched,
+    opts: &LstsqOptions,
+    meta: Meta,
+    check: Option<usize>,
+) -> Result<std::result::Result<LstsqResult, Weak>> {
     let e = lsqr.e;
-    let mut x = lsqr.rinv.apply(e, &first.y)?;
-    let mut last = first;
-    let mut iterations = last.iterations;
-    let mut prev = f64::INFINITY;
-    for _ in 0..opts.refine {
-        let ax = lsqr.a.apply(e, &x)?;
-        let res = lsqr.vm.scale_add(e, &ax, -1.0, b)?;
-        match lsqr.run(&res, opts.max_iter, None)? {
-            LsqrOutcome::Done(pass) => {
-                let dx = lsqr.rinv.apply(e, &pass.y)?;
-                let (dxn, xn) = (lsqr.vn.norm(e, &dx)?, lsqr.vn.norm(e, &x)?);
-                x = lsqr.vn.scale_add(e, &dx, 1.0, &x)?;
-                iterations += pass.iterations;
-                last = LsqrDone {
-                    converged: pass.converged && last.converged,
-                    ..pass
-                };
-                if dxn <= f64::EPSILON / 2.0 * xn || dxn > 0.5 * prev {
-                    break;
-                }
-                prev = dxn;
-            }
-            LsqrOutcome::Weak { .. } => break,
-        }
+    let n = sk.r.nrows();
+    let mut x0 = sk.qtsb.clone().unwrap_or_else(|| vec![0.0; n]);
+    solve_upper(sk.r.as_ref(), &mut x0);
+    if x0.iter().any(|v| !v.is_finite()) {
+        x0 = vec![0.0; n];
     }
-    Ok(LstsqResult {
+    let mut x = e.upload(col(&x0).as_ref())?;
+    let mut last: Option<LsqrDone> = None;
+    let mut converged = true;
+    let mut iterations = 0;
+    let mut prev = f64::INFINITY;
+    let bn = norm(p.b_host);
+    let rn = (n as f64).sqrt() * f64::EPSILON / 2.0;
+    for pass in 0..=opts.refine {
+        if let (Some(a), true) = (p.host_a, pass > 0) {
+            // c = R⁻ᵀ·Aᵀ·(b − A·x) in double-double, then (ĀᵀĀ)·w = c by CG: every error of the
+            // pass is relative to the normal residual, which shrinks, not to ‖b − A·x‖.
+            let xh = e.download_vec(&x)?;
+            let mut c = super::dd::normal_residual_dd(a, p.b_host, &xh);
+            solve_upper_transposed(sk.r.as_ref(), &mut c);
+            let c = e.upload(col(&c).as_ref())?;
+            let (w, its) = lsqr.normal_cg(&c, opts.max_iter)?;
+            let dx = lsqr.rinv.apply(e, &w)?;
+            let dxn = lsqr.vn.norm(e, &dx)?;
+            x = lsqr.vn.scale_add(e, &dx, 1.0, &x)?;
+            let xn = lsqr.vn.norm(e, &x)?;
+            iterations += its;
+            // The double-double normal residual's own rounding, `n·u²·|A|ᵀ(|b| + |A|·|x|)`,
+            // maps through `(AᵀA)⁻¹` to about `n·u²·cond(A)²·‖x‖` (dd.rs).
+            let floor = rn * xn * (1.0 + n as f64 * f64::EPSILON * sk.r_cond * sk.r_cond);
+            if dxn <= f64::EPSILON * xn || (dxn > 0.5 * prev && dxn <= floor) {
+                break;
+            }
+            prev = dxn;
+            continue;
+        }
+        let res = match p.host_a {
+            Some(a) => {
+                let xh = e.download_vec(&x)?;
+                e.upload(col(&super::dd::residual_dd(a, p.b_host, &xh)).as_ref())?
+            }
+            None => {
+                let ax = lsqr.a.apply(e, &x)?;
+                lsqr.vm.scale_add(e, &ax, -1.0, p.b)?
+            }
+        };
+        let check = if pass == 0 { check } else { None };
+        let done = match lsqr.run(&res, opts.max_iter, check)? {
+            LsqrOutcome::Done(done) => done,
+            LsqrOutcome::Weak {
+                iterations,
+                cond,
+                predicted,
+            } => {
+                return Ok(Err(Weak {
+                    iterations,
+                    cond,
+                    predicted,
+                }));
+            }
+        };
+        let dx = lsqr.rinv.apply(e, &done.y)?;
+        let dxn = lsqr.vn.norm(e, &dx)?;
+        x = lsqr.vn.scale_add(e, &dx, 1.0, &x)?;
+        let xn = lsqr.vn.norm(e, &x)?;
+        iterations += done.iterations;
+        converged &= done.converged;
+        last = Some(done);
+        let floor = match p.host_a {
+            Some(_) => rn * xn,
+            None => rn * sk.r_cond * (xn + bn / sk.r_norm),
+        };
+        if dxn <= f64::EPSILON * xn || (dxn > 0.5 * prev && dxn <= floor) {
+            break;
+        }
+        prev = dxn;
+    }
+    let last = last.ok_or_else(|| Error::Backend("no LSQR pass ran".into()))?;
+    Ok(Ok(LstsqResult {
         x: e.download_vec(&x)?,
         method: LstsqMethod::SketchAndPrecondition,
-        sketch_dtype: dtype,
-        sketch_rows: d,
-        fallback,
+        sketch_dtype: meta.dtype,
+        sketch_rows: meta.d,
+        fallback: meta.fallback,
         iterations,
-        abandoned_iterations: abandoned,
-        converged: last.converged,
+        abandoned_iterations: meta.abandoned,
+        converged: converged && last.converged,
         residual_norm: last.rnorm,
         normal_residual_norm: last.arnorm,
         precond_cond: last.cond,
-        r_cond,
-    })
+        r_cond: sk.r_cond,
+    }))
 }
 
 /// LSQR on the preconditioned operator `Ā = A·R⁻¹`, resident on one CPU f64 engine: the plans of
@@ -615,6 +815,17 @@ fn bidiag_cond(alphas: &[f64], betas: &[f64]) -> Result<f64> {
     })
 }
 
+/// Solves `Rᵀ·c = g` in place for an upper-triangular `R` (forward substitution).
+fn solve_upper_transposed(r: faer::MatRef<'_, f64>, g: &mut [f64]) {
+    for i in 0..g.len() {
+        let mut v = g[i];
+        for (k, gk) in g.iter().enumerate().take(i) {
+            v -= r[(k, i)] * gk;
+        }
+        g[i] = v / r[(i, i)];
+    }
+}
+
 /// `R⁻¹` of an upper-triangular `R` with a nonzero diagonal, column by column (back
 /// substitution: each column is the exact inverse of `R + ΔR_j`, `|ΔR_j| ≤ n·u·|R|`, the same
 /// backward error as a triangular solve per application).
@@ -649,6 +860,42 @@ impl<'a> Lsqr<'a> {
             zero: e.upload(Mat::<f64>::zeros(n, 1).as_ref())?,
             tol,
         })
+    }
+
+    /// Conjugate gradients on `(ĀᵀĀ)·w = c` from `w = 0` (CGLS' recurrence with the normal
+    /// residual given), until `‖c − ĀᵀĀ·w‖ ≤ tol·‖c‖` or `max_iter`; returns `w` and the
+    /// iterations. Per iteration one `Ā·p`, one `Āᵀ·t`, three vector updates and two norms.
+    fn normal_cg(&self, c: &Matrix, max_iter: usize) -> Result<(Matrix, usize)> {
+        let (e, vn) = (self.e, &self.vn);
+        let cn = vn.norm(e, c)?;
+        let mut w = vn.scale(e, &self.zero, 1.0)?;
+        if cn == 0.0 {
+            return Ok((w, 0));
+        }
+        let mut s = vn.scale(e, c, 1.0)?;
+        let mut pdir = vn.scale(e, c, 1.0)?;
+        let mut gamma = cn * cn;
+        let mut it = 0;
+        while it < max_iter {
+            it += 1;
+            let t = self.abar.apply(e, &pdir)?;
+            let tn = self.vm.norm(e, &t)?;
+            if tn == 0.0 {
+                break;
+            }
+            let alpha = gamma / (tn * tn);
+            w = vn.scale_add(e, &pdir, alpha, &w)?;
+            let q = self.abar_t.apply(e, &t)?;
+            s = vn.scale_add(e, &q, -alpha, &s)?;
+            let sn = vn.norm(e, &s)?;
+            if sn <= self.tol * cn {
+                break;
+            }
+            let gnew = sn * sn;
+            pdir = vn.scale_add(e, &pdir, gnew / gamma, &s)?;
+            gamma = gnew;
+        }
+        Ok((w, it))
     }
 
     /// Paige–Saunders LSQR on the resident right-hand side `b`; `check` = iteration at which to
