@@ -17,7 +17,7 @@ def lstsq(
     A,
     b,
     *,
-    sketch_factor=4.0,
+    sketch_factor=8.0,
     tol=1e-15,
     max_iter=100,
     refine=10,
@@ -25,7 +25,7 @@ def lstsq(
     backend="auto",
     return_info=False,
 ):
-    """``argmin_x ‖A·x − b‖₂`` by sketch-and-precondition (Blendenpik/LSRN: a Gaussian sketch of
+    """``argmin_x ‖A·x − b‖₂`` by sketch-and-precondition (Blendenpik/LSRN: a sparse sign sketch of
     ``sketch_factor·n`` rows, the QR of ``S·A`` as preconditioner, LSQR in float64).
 
     Returns ``x`` (float64), or ``(x, info)`` with ``info`` a dict of ``iterations``,
