@@ -21,7 +21,7 @@ use crate::matrix::Matrix;
 use dispatch::{Download, Execute, Upload};
 use faer::{Mat, MatRef};
 use linops_core::plan::CostModel;
-use linops_core::{Backend, DType, Error, Op, Plan, Result, check_finite};
+use linops_core::{Backend, DType, Error, Op, Plan, Result};
 use linops_cpu::{CpuBackend, CpuElem};
 
 /// Which kind of backend an engine runs on.
@@ -286,19 +286,9 @@ impl Engine {
     /// assert!(matches!(e.upload(m.as_ref()), Err(linops::Error::NonFinite { .. })));
     /// ```
     pub fn upload<T: Scalar>(&self, x: MatRef<'_, T>) -> Result<Matrix> {
-        let (rows, cols) = (x.nrows(), x.ncols());
-        if rows == 0 || cols == 0 {
-            return Err(Error::EmptyDimension {
-                context: "input matrix".into(),
-                rows,
-                cols,
-            });
-        }
-        let data: Vec<T> = (0..cols)
-            .flat_map(|j| (0..rows).map(move |i| x[(i, j)]))
-            .collect();
-        check_finite("input matrix", rows, &data)?;
+        let data = dispatch::host_data(x)?;
         let dtype = self.compute_dtype::<T>()?;
+        let (rows, cols) = (x.nrows(), x.ncols());
         self.dispatch(dtype, Upload { rows, cols, data })
     }
 

@@ -6,8 +6,9 @@
 //! the operation which [`MatData`] variant holds that backend's matrices ([`Home`]).
 
 use crate::matrix::{MatData, Matrix};
-use crate::{BackendKind, Engine};
-use linops_core::{Backend, DType, Element, Error, Plan, Result};
+use crate::{BackendKind, Engine, Scalar};
+use faer::MatRef;
+use linops_core::{Backend, DType, Element, Error, Plan, Result, check_finite};
 
 /// Where the matrices of one backend live in [`MatData`]: its variant, both ways.
 pub(crate) struct Home<B: Backend> {
@@ -195,4 +196,22 @@ impl OnBackend for Execute<'_> {
             data: (home.wrap)(be.execute(self.plan, &mats)?),
         })
     }
+}
+
+/// `x`'s entries in column-major order, after checking it is non-empty and finite (the
+/// checks every host input passes before it reaches a backend).
+pub(crate) fn host_data<T: Scalar>(x: MatRef<'_, T>) -> Result<Vec<T>> {
+    let (rows, cols) = (x.nrows(), x.ncols());
+    if rows == 0 || cols == 0 {
+        return Err(Error::EmptyDimension {
+            context: "input matrix".into(),
+            rows,
+            cols,
+        });
+    }
+    let data: Vec<T> = (0..cols)
+        .flat_map(|j| (0..rows).map(move |i| x[(i, j)]))
+        .collect();
+    check_finite("input matrix", rows, &data)?;
+    Ok(data)
 }

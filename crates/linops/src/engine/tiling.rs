@@ -11,7 +11,7 @@ use super::dispatch::Upload;
 use crate::{Engine, Matrix, Scalar};
 use faer::{Mat, MatRef};
 use linops_core::plan::{Limits, TiledPlan};
-use linops_core::{DType, Element, Error, Op, Result, check_finite};
+use linops_core::{DType, Element, Error, Op, Result};
 use std::sync::atomic::Ordering;
 
 impl Engine {
@@ -112,17 +112,7 @@ impl Engine {
     /// `op · x` from the host: one plan, or one upload, plan and download per column panel.
     pub(crate) fn apply_host<T: Scalar>(&self, op: &Op, x: MatRef<'_, T>) -> Result<Mat<T>> {
         let (rows, cols) = (x.nrows(), x.ncols());
-        if rows == 0 || cols == 0 {
-            return Err(Error::EmptyDimension {
-                context: "input matrix".into(),
-                rows,
-                cols,
-            });
-        }
-        let data: Vec<T> = (0..cols)
-            .flat_map(|j| (0..rows).map(move |i| x[(i, j)]))
-            .collect();
-        check_finite("input matrix", rows, &data)?;
+        let data = super::dispatch::host_data(x)?;
         let dtype = self.compute_dtype::<T>()?;
         let tiled = self.tiled_plan_in(op, rows, cols, dtype)?;
         let y_rows = op.shape().0;
