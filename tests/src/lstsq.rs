@@ -211,7 +211,7 @@ fn singular_sparse_sign_sketch_of_a_full_rank_operator_falls_back_to_gaussian() 
     .unwrap(); // I₇
     let b: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
     let opts = |seed| LstsqOptions {
-        sketch_factor: 1.0,
+        sketch_factor: Some(1.0),
         seed,
         ..LstsqOptions::default()
     };

@@ -710,7 +710,7 @@ fn driver_sizes_are_checked_before_allocation() {
         &eye3,
         &[1.0, 2.0, 3.0],
         &LstsqOptions {
-            sketch_factor: 1e9,
+            sketch_factor: Some(1e9),
             ..LstsqOptions::default()
         },
     );

@@ -44,12 +44,27 @@ fn traffic(op: &Op, b: &[f64], iters: usize) -> (TransferCount, usize) {
 #[test]
 fn lsqr_makes_no_bulk_transfer_or_plan_per_iteration() {
     let (a, _, b) = known_solution_problem(600, 40, 1e6, 1e-3, 7).unwrap();
+    // A dense operator is sketched and iterated on the host from its own data (one pass over A
+    // per CG iteration): the engine sees nothing at all, at any iteration count.
+    let dense = linops::dense(a.as_ref()).unwrap();
+    for iters in [5, 50] {
+        let e = Engine::cpu();
+        let opts = LstsqOptions {
+            max_iter: iters,
+            ..LstsqOptions::default()
+        };
+        let before = e.transfers();
+        let r = lstsq(&e, &dense, &b, &opts).unwrap();
+        assert!(r.iterations >= 1, "no CG iteration ran");
+        assert_eq!(e.transfers().since(&before), TransferCount::default());
+    }
     for (name, op) in [
-        ("dense", linops::dense(a.as_ref()).unwrap()),
-        // A composed operator takes the (Aᵀ·Sᵀ)ᵀ sketch path.
+        // A composed operator runs LSQR on the engine and takes the (Aᵀ·Sᵀ)ᵀ sketch path.
+        ("scaled dense", dense.clone().scaled(2.0).unwrap()),
+        // A product with the identity: the same values, but not a dense leaf.
         (
-            "scaled dense",
-            linops::dense(a.as_ref()).unwrap().scaled(2.0).unwrap(),
+            "dense·I",
+            Op::product(vec![dense.clone(), Op::identity(40).unwrap()]).unwrap(),
         ),
     ] {
         let ((t5, i5), (t50, i50)) = (traffic(&op, &b, 5), traffic(&op, &b, 50));
@@ -222,7 +237,7 @@ fn exact_problem(m: usize, n: usize, e: i32) -> (Mat<f64>, Vec<f64>, Vec<f64>) {
 /// `2⁻²⁰·√m`): the default options reach at most 2× the forward error of faer's Householder QR
 /// solve. QR's error here is `O(κ·u)`; refinement with an f64 residual `b − A·x` stalls at its
 /// rounding, `κ·u·‖x‖` in the correction, and ended 3–50× above QR's (docs/benchmarks.md); the
-/// double-double residual (randnla/dd.rs) removes that floor.
+/// double-double residual (randnla/host_dense.rs) removes that floor.
 #[test]
 fn default_refinement_matches_qr_with_a_residual() {
     let (m, n) = (4096, 64);
@@ -258,7 +273,7 @@ fn gaussian_sketch_option_matches_qr_with_a_residual() {
     let op = linops::dense(a.as_ref()).unwrap();
     let opts = LstsqOptions {
         sketch: LstsqSketch::Gaussian,
-        sketch_factor: 4.0,
+        sketch_factor: Some(4.0),
         ..LstsqOptions::default()
     };
     let r = lstsq(&Engine::cpu(), &op, &b, &opts).unwrap();

@@ -89,13 +89,13 @@ pub fn randomized_svd(
 /// Sketch-and-precondition least squares `argmin ‖A·x − b‖₂`:
 /// `(x, iterations, converged, residual_norm, method)`.
 #[pyfunction]
-#[pyo3(signature = (op, b, *, sketch_factor=8.0, seed=0x5EED, tol=1e-15, max_iter=100, refine=10, backend="auto"))]
+#[pyo3(signature = (op, b, *, sketch_factor=None, seed=0x5EED, tol=1e-15, max_iter=100, refine=10, backend="auto"))]
 #[allow(clippy::too_many_arguments)]
 pub fn lstsq(
     py: Python<'_>,
     op: &PyOp,
     b: PyReadonlyArray1<'_, f64>,
-    sketch_factor: f64,
+    sketch_factor: Option<f64>,
     seed: u64,
     tol: f64,
     max_iter: usize,

@@ -967,7 +967,15 @@ fn lstsq_case(d: &mut D<'_, '_>, solve: bool) -> Outcome {
         b[0] = f64::INFINITY;
     }
     let opts = LstsqOptions {
-        sketch_factor: [4.0, 2.0, 1.0, 0.5, 0.0, -1.0, f64::NAN][d
+        sketch_factor: [
+            Some(4.0),
+            None,
+            Some(1.0),
+            Some(0.5),
+            Some(0.0),
+            Some(-1.0),
+            Some(f64::NAN),
+        ][d
             .g
             .rng
             .below(7)
@@ -995,7 +1003,9 @@ fn lstsq_case(d: &mut D<'_, '_>, solve: bool) -> Outcome {
     ));
     let invalid = bad < 2
         || m < n
-        || !(opts.sketch_factor > 0.0 && opts.sketch_factor.is_finite())
+        || opts
+            .sketch_factor
+            .is_some_and(|f| !(f > 0.0 && f.is_finite()))
         || opts.tol.is_nan()
         || opts.tol <= 0.0
         || opts.max_iter == 0;

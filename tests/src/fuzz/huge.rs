@@ -168,7 +168,7 @@ fn template(t: usize, a: usize, b: usize, random: bool, trail: &mut String) -> O
             let f = a as f64;
             note!("lstsq(4x2 dense, sketch_factor {f:e})");
             let opts = LstsqOptions {
-                sketch_factor: f,
+                sketch_factor: Some(f),
                 ..LstsqOptions::default()
             };
             outcome(

@@ -49,9 +49,34 @@ use crate::rng::RngState;
 use crate::{Error, HostMat, Op, Result};
 use std::collections::HashSet;
 
-/// Word `t` of the word stream of column `j` (module docs): `philox(counter + j·2³² + ⌊t/4⌋)`.
-fn stream_word(rng: &RngState, j: u64, t: u64) -> u32 {
-    rng.matrix_block(t, j)[(t % 4) as usize]
+/// The word stream of column `j` (module docs), read in order: word `t` is word `t mod 4` of
+/// `philox(counter + j·2³² + ⌊t/4⌋)`, and each block is computed once for its four words.
+struct ColumnWords<'a> {
+    rng: &'a RngState,
+    j: u64,
+    block: Option<(u64, [u32; 4])>,
+}
+
+impl<'a> ColumnWords<'a> {
+    fn new(rng: &'a RngState, j: u64) -> Self {
+        Self {
+            rng,
+            j,
+            block: None,
+        }
+    }
+
+    fn word(&mut self, t: u64) -> u32 {
+        let b = t / 4;
+        match self.block {
+            Some((cached, w)) if cached == b => w[(t % 4) as usize],
+            _ => {
+                let w = self.rng.matrix_block(t, self.j);
+                self.block = Some((b, w));
+                w[(t % 4) as usize]
+            }
+        }
+    }
 }
 
 /// `s` distinct integers of `0..n`, uniformly, by Floyd's algorithm on the word stream of column
@@ -78,10 +103,11 @@ pub(crate) fn floyd_sample(
             ))
         })?;
     }
+    let mut words = ColumnWords::new(rng, j);
     for k in 0..s {
         let top = n - s + k;
-        let lo = u64::from(stream_word(rng, j, 2 * k as u64));
-        let hi = u64::from(stream_word(rng, j, 2 * k as u64 + 1));
+        let lo = u64::from(words.word(2 * k as u64));
+        let hi = u64::from(words.word(2 * k as u64 + 1));
         let u = lo | hi << 32;
         let r = ((u128::from(u) * (top as u128 + 1)) >> 64) as usize;
         let dup = if big {
@@ -182,11 +208,12 @@ impl SparseSign {
 
     fn column_of(rng: &RngState, d: usize, s: usize, j: usize) -> Result<Vec<(usize, f64)>> {
         let rows = floyd_sample("sparse sign sketch column", rng, j as u64, d, s)?;
+        let mut words = ColumnWords::new(rng, j as u64);
         Ok(rows
             .into_iter()
             .enumerate()
             .map(|(k, r)| {
-                let w = stream_word(rng, j as u64, (2 * s + k / 32) as u64);
+                let w = words.word((2 * s + k / 32) as u64);
                 (r, if w >> (k % 32) & 1 == 0 { 1.0 } else { -1.0 })
             })
             .collect())
@@ -215,6 +242,36 @@ impl SparseSign {
             )));
         }
         Self::column_of(&self.rng, self.rows, self.per_col, j)
+    }
+
+    /// The nonzeros of column `j` of the `d×m` sparse sign sketch with `s` nonzeros per column
+    /// drawn from `rng`, as `(row, ±1)` in draw order: the entries of [`SparseSign::column`]
+    /// without building the sketch (for kernels that stream the columns of a very wide sketch).
+    ///
+    /// # Errors
+    /// [`Error::EmptyDimension`] when `d` is 0; [`Error::InvalidArgument`] when `s == 0` or
+    /// `s > d`; [`Error::Backend`] when the host refuses the column's `s` entries.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{op::SparseSign, rng::RngState};
+    /// let s = SparseSign::new(6, 9, 2, RngState::new(3)).unwrap();
+    /// let e = SparseSign::column_entries(6, 2, &RngState::new(3), 4).unwrap();
+    /// assert_eq!(e, s.column(4).unwrap());
+    /// ```
+    pub fn column_entries(
+        d: usize,
+        s: usize,
+        rng: &RngState,
+        j: usize,
+    ) -> Result<Vec<(usize, f64)>> {
+        require_nonempty("sparse sign sketch", d, 1)?;
+        if s == 0 || s > d {
+            return Err(Error::InvalidArgument(format!(
+                "sparse sign sketch with {d} rows: nonzeros per column s = {s} must be in 1..={d}"
+            )));
+        }
+        Self::column_of(rng, d, s, j)
     }
 
     /// Nonzeros per column `s`.

@@ -17,7 +17,7 @@ def lstsq(
     A,
     b,
     *,
-    sketch_factor=8.0,
+    sketch_factor=None,
     tol=1e-15,
     max_iter=100,
     refine=10,
@@ -26,7 +26,9 @@ def lstsq(
     return_info=False,
 ):
     """``argmin_x ‖A·x − b‖₂`` by sketch-and-precondition (Blendenpik/LSRN: a sparse sign sketch of
-    ``sketch_factor·n`` rows, the QR of ``S·A`` as preconditioner, LSQR in float64).
+    ``sketch_factor·n`` rows, the QR of ``S·A`` as preconditioner, then LSQR in float64 or, for a
+    dense matrix, conjugate gradients with double-double refinement). ``sketch_factor=None`` lets
+    the library pick it (8, or up to 64 for a tall dense matrix: ``auto_sketch_factor``).
 
     Returns ``x`` (float64), or ``(x, info)`` with ``info`` a dict of ``iterations``,
     ``converged``, ``residual_norm`` and ``method`` when ``return_info`` is true.
@@ -35,7 +37,7 @@ def lstsq(
     op, _ = as_op(A, "A")
     b = _vector(b, op.shape[0])
     x, it, conv, res, method = _linops.lstsq(
-        op, b, sketch_factor=float(sketch_factor), seed=seed_from(random_state), tol=float(tol),
+        op, b, sketch_factor=None if sketch_factor is None else float(sketch_factor), seed=seed_from(random_state), tol=float(tol),
         max_iter=check_int(max_iter, "max_iter", 1), refine=check_int(refine, "refine", 0),
         backend=backend,
     )

@@ -22,7 +22,16 @@
 //! LSQR's error falls at least like `((c − 1)/(c + 1))^k`, about 1/3 per iteration. The first
 //! LSQR pass starts from the sketch-and-solve answer `x₀ = R⁻¹·Qᵀ·(S·b)` (the warm start of
 //! Rokhlin and Tygert's SPIR), so it solves for the correction `b − A·x₀`.
-//! **Residency.** LSQR runs on a CPU f64 engine (the caller's engine when it is a CPU engine):
+//! **A dense operator on the host** (an f64 sketch: a CPU engine) takes a faster route over its
+//! own data ([`super::host_dense`]): the sparse sign sketch `S·[A b]` in one pass (its QR gives
+//! `R` and `Qᵀ·S·b` together), then conjugate gradients on the normal equations of `A·R⁻¹`, whose
+//! product `R⁻ᵀ·Aᵀ·(A·(R⁻¹·p))` reads `A` once per iteration (LSQR reads it twice), in
+//! refinement passes on the normal residual (below). The sketch factor defaults to the `f ∈ [8,
+//! 64]` that balances the sketch's QR against the iterations it saves
+//! ([`auto_sketch_factor`]: 64 at m = 262144, n = 128, where `cond(A·R⁻¹) ≈ 1.3` and CG needs
+//! about 9 iterations per pass). Nothing crosses to an engine.
+//!
+//! **Residency.** Otherwise LSQR runs on a CPU f64 engine (the caller's engine when it is a CPU engine):
 //! `b`, the Golub–Kahan vectors `u`, `v`, `w` and the iterate `y` stay resident there, and the
 //! plans of `Ā = A·R⁻¹`, `Āᵀ`, `A`, `R⁻¹` (an explicit `n×n` inverse, a dense parameter the
 //! backend caches) and of the vector updates are built once per solve. The scalars of the
@@ -49,9 +58,11 @@
 //! **Cost.** Sketch: `2·s·m·n` flops (sparse sign) or `2·d·m·n` (Gaussian), one application:
 //! `S` applied to the data of a dense `A`; for any other operator, `A` applied once to `I_n`
 //! and `S` to the result (sparse sign) or `Aᵀ` applied once to `Sᵀ` (`m×d`, generated on the
-//! engine; Gaussian). QR: `2·d·n²` on the host. LSQR and CG: per iteration one `A·z`, one
-//! `Aᵀ·u`, two `n×n` products with `R⁻¹` and `O(m + n)` vector work. Refinement of a dense
-//! operator: two host passes over `A` in double-double per pass (about `24·m·n` flops).
+//! engine; Gaussian). QR: `2·d·n²` on the host. LSQR: per iteration one `A·z`, one `Aᵀ·u`, two
+//! `n×n` products with `R⁻¹` and `O(m + n)` vector work. A dense operator on the host: per CG
+//! iteration one pass over `A` (`4·m·n` flops) and two triangular solves with `R`; per
+//! refinement pass one pass over `A` for the normal residual (f64 in the first pass,
+//! double-double, about `24·m·n` flops, in the later ones).
 //!
 //! **Iterative refinement.** Applying `A·R⁻¹` in floating point perturbs it by about
 //! `u·cond(A)` in norm, so one LSQR solve ends near `cond(A)·u` relative error, and LSQR on the
@@ -60,7 +71,7 @@
 //! stalls at the `cond(A)²·u·‖r‖/(‖A‖·‖x‖)` term (measured: 10× QR's forward error at
 //! 4096×64, `cond(A) = 1.3e8`, `‖r‖ = 2⁻¹⁴`). For a **dense operator held on the host**, the
 //! passes after the first instead form the normal residual `c = R⁻ᵀ·Aᵀ·(b − A·x)` with `b − A·x`
-//! and `Aᵀ·(b − A·x)` in double-double arithmetic (`randnla/dd.rs`; classical mixed-precision
+//! and `Aᵀ·(b − A·x)` in double-double arithmetic ([`super::host_dense`]; classical mixed-precision
 //! refinement, Higham, *Accuracy and Stability*, ch. 12) and solve `(ĀᵀĀ)·w = c` by conjugate
 //! gradients (`cond(ĀᵀĀ) ≈ 4`), `x ← x + R⁻¹·w`: every error of a pass is then relative to the
 //! shrinking normal residual, and the passes contract by about `cond(A)·u` each down to
@@ -73,6 +84,7 @@
 //! on the host, `2m` for the double-double residual; the sketch of a non-dense operator holds
 //! `A·I_n` (`m×n`, sparse sign) or `Sᵀ` (`m×d`, Gaussian) on the engine.
 
+use super::host_dense::HostDense;
 use super::host_la::{check_positive, col, norm, singular_values, solve_upper};
 use super::vectors::{OpPlan, VecPlans};
 use super::{apply_f32, check_block, exponent, ldexp};
@@ -90,7 +102,7 @@ const U32: f64 = 5.960_464_477_539_063e-8;
 /// ```
 /// let o = linops::randnla::lstsq::LstsqOptions::default();
 /// assert_eq!(o.sketch, linops::randnla::lstsq::LstsqSketch::SparseSign { per_col: 8 });
-/// assert_eq!(o.sketch_factor, 8.0);
+/// assert_eq!(o.sketch_factor, None);
 /// assert_eq!(o.max_iter, 100);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -98,9 +110,10 @@ pub struct LstsqOptions {
     /// The sketch family (default: sparse sign with 8 nonzeros per column).
     pub sketch: LstsqSketch,
     /// Sketch rows `d = ⌈sketch_factor · n⌉` (at least `n + 1`, and at least the sparse sign
-    /// sketch's nonzeros per column); 8 (the default) suits the sparse sign sketch, 2–4 the
-    /// Gaussian one.
-    pub sketch_factor: f64,
+    /// sketch's nonzeros per column); 2–4 suits the Gaussian sketch. `None` (the default) picks
+    /// it ([`auto_sketch_factor`]): 8 in general, and for a dense operator the factor in
+    /// `[8, 64]` that balances the sketch's QR against the iterations it saves.
+    pub sketch_factor: Option<f64>,
     /// Seed of the sketch (the Philox stream of [`RngState::new`]).
     pub seed: u64,
     /// LSQR stopping tolerance (`atol = btol = tol` in Paige–Saunders' tests 1 and 2).
@@ -123,7 +136,7 @@ impl Default for LstsqOptions {
     fn default() -> Self {
         Self {
             sketch: LstsqSketch::default(),
-            sketch_factor: 8.0,
+            sketch_factor: None,
             seed: 0x5eed,
             tol: 1e-15,
             max_iter: 100,
@@ -235,7 +248,12 @@ fn check_problem(op: &Op, b: &[f64], opts: &LstsqOptions) -> Result<(usize, usiz
             value: b[i],
         });
     }
-    check_positive("sketch_factor", opts.sketch_factor)?;
+    if let Some(f) = opts.sketch_factor {
+        check_positive("sketch_factor", f)?;
+    }
+    let factor = opts
+        .sketch_factor
+        .unwrap_or_else(|| auto_sketch_factor(matches!(op, Op::Dense(_)), m, n));
     check_positive("tol", opts.tol)?;
     if opts.max_iter == 0 {
         return Err(Error::InvalidArgument("max_iter must be at least 1".into()));
@@ -250,14 +268,13 @@ fn check_problem(op: &Op, b: &[f64], opts: &LstsqOptions) -> Result<(usize, usiz
         LstsqSketch::SparseSign { per_col } => per_col,
         LstsqSketch::Gaussian => 1,
     };
-    let d = ((opts.sketch_factor * n as f64).ceil() as usize)
+    let d = ((factor * n as f64).ceil() as usize)
         .max(n.saturating_add(1))
         .max(floor);
     // S (d×m) may be materialized by the planner and S·A is d×n.
     check_block(
         &format!(
-            "lstsq sketch of d = ceil(sketch_factor·n) = {d} rows (sketch_factor = {}, n = {n})",
-            opts.sketch_factor
+            "lstsq sketch of d = ceil(sketch_factor·n) = {d} rows (sketch_factor = {factor}, n = {n})"
         ),
         d,
         m.max(n),
@@ -268,6 +285,51 @@ fn check_problem(op: &Op, b: &[f64], opts: &LstsqOptions) -> Result<(usize, usiz
         )));
     }
     Ok((m, n, d))
+}
+
+/// The default sketch factor `f = d/n` ([`LstsqOptions::sketch_factor`] `None`): 8 for an
+/// operator other than a dense matrix (LSQR's iterations cost what its products cost, unknown
+/// here), and for a dense `m×n` matrix (conjugate gradients with one pass over `A` per iteration,
+/// about `14·m·n` flop-equivalents at 1.8 flops per byte streamed) the `f ∈ [8, 64]` that
+/// minimizes the QR's `2·f·n³` flops plus the iterations': CG's error falls by about
+/// `√(n/d) = f^(−1/2)` per iteration (the sketch distortion, Davidson–Szarek; measured
+/// `cond(A·R⁻¹)` 2.0 at `f = 8`, 1.4 at `f = 32`), two passes to `10⁻⁸` each take
+/// `74/ln f` iterations, and setting the derivative to zero gives `f·ln²f = 518·m/n²`.
+/// `f` grows with `m/n²`: 8 at m ≤ 0.3·n², 25 at m = n²/2, 64 (the cap: `d×n` memory and
+/// the sketch's scatter leaving cache) from m ≈ 8·n².
+///
+/// # Examples
+/// ```
+/// use linops::randnla::lstsq::auto_sketch_factor;
+/// assert_eq!(auto_sketch_factor(false, 262144, 128), 8.0);
+/// assert_eq!(auto_sketch_factor(true, 1000, 100), 8.0);
+/// assert_eq!(auto_sketch_factor(true, 262144, 128), 64.0);
+/// let f = auto_sketch_factor(true, 32768, 256);
+/// assert!(f > 20.0 && f < 30.0);
+/// ```
+#[must_use]
+pub fn auto_sketch_factor(dense: bool, m: usize, n: usize) -> f64 {
+    if !dense || n == 0 {
+        return 8.0;
+    }
+    let rhs = 518.0 * m as f64 / (n as f64 * n as f64);
+    let g = |f: f64| f * f.ln() * f.ln();
+    if g(8.0) >= rhs {
+        return 8.0;
+    }
+    if g(64.0) <= rhs {
+        return 64.0;
+    }
+    let (mut lo, mut hi) = (8.0f64, 64.0f64);
+    for _ in 0..40 {
+        let mid = 0.5 * (lo + hi);
+        if g(mid) < rhs {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi.ceil()
 }
 
 fn resolve_dtype(engine: &Engine, opts: &LstsqOptions) -> Result<DType> {
@@ -358,7 +420,10 @@ fn f32_sketch_weakness(sa: &Mat<f64>) -> Option<String> {
     })
 }
 
-/// QR of `S·A` (and `Qᵀ·S·b` when `b` is given); fails on an exactly singular `R`.
+/// QR of `S·A` (and `Qᵀ·S·b` when `b` is given); fails on an exactly singular `R`. An f64 sparse
+/// sign sketch of a dense operator is formed on the host from its data in one pass
+/// ([`HostDense::sparse_sign_sketch`], `S·[A b]`, whose QR gives `R` and `Qᵀ·S·b` together);
+/// every other sketch on `engine` ([`sketch_op`]).
 fn sketch_qr(
     engine: &Engine,
     op: &Op,
@@ -368,15 +433,46 @@ fn sketch_qr(
     seed: u64,
     dtype: DType,
 ) -> Result<std::result::Result<Sketched, String>> {
-    let n = op.shape().1;
-    let (sketch, sa) = sketch_op(engine, kind, d, seed, op, dtype)?;
-    if dtype == DType::F32 {
-        if let Some(why) = f32_sketch_weakness(&sa) {
-            return Ok(Err(why));
+    let (m, n) = op.shape();
+    let (r, qtsb) = match (op, dtype, kind) {
+        (Op::Dense(dense), DType::F64, LstsqSketch::SparseSign { per_col }) => {
+            let a = HostDense::new(&dense.param().data, m, n)?;
+            let zeros;
+            let c = match b {
+                Some(b) => b,
+                None => {
+                    zeros = vec![0.0; m];
+                    &zeros[..]
+                }
+            };
+            let sab = a.sparse_sign_sketch(c, d, per_col, &RngState::new(seed))?;
+            let rfull = sab.qr().thin_R().to_owned();
+            let qtsb = b.map(|_| (0..n).map(|i| rfull[(i, n)]).collect());
+            (rfull.subrows(0, n).subcols(0, n).to_owned(), qtsb)
         }
-    }
-    let qr = sa.qr();
-    let r = qr.thin_R().to_owned();
+        _ => {
+            let (sketch, sa) = sketch_op(engine, kind, d, seed, op, dtype)?;
+            if dtype == DType::F32 {
+                if let Some(why) = f32_sketch_weakness(&sa) {
+                    return Ok(Err(why));
+                }
+            }
+            let qr = sa.qr();
+            let qtsb = match b {
+                Some(b) => {
+                    let sb = apply_in(engine, &sketch, &col(b), dtype)?;
+                    let q = qr.compute_thin_Q();
+                    Some(
+                        (0..n)
+                            .map(|j| (0..d).map(|i| q[(i, j)] * sb[(i, 0)]).sum())
+                            .collect(),
+                    )
+                }
+                None => None,
+            };
+            (qr.thin_R().to_owned(), qtsb)
+        }
+    };
     let sv = singular_values(r.as_ref())?;
     let (smax, smin) = (sv[0], sv[n - 1]);
     if dtype == DType::F32 && U32 * smax / smin >= 0.5 {
@@ -398,18 +494,6 @@ fn sketch_qr(
             "the sketch S·A is rank deficient: A has (numerically) dependent columns".into(),
         ));
     }
-    let qtsb = match b {
-        Some(b) => {
-            let sb = apply_in(engine, &sketch, &col(b), dtype)?;
-            let q = qr.compute_thin_Q();
-            Some(
-                (0..n)
-                    .map(|j| (0..d).map(|i| q[(i, j)] * sb[(i, 0)]).sum())
-                    .collect(),
-            )
-        }
-        None => None,
-    };
     Ok(Ok(Sketched {
         r,
         qtsb,
@@ -524,15 +608,9 @@ pub fn lstsq(engine: &Engine, op: &Op, b: &[f64], opts: &LstsqOptions) -> Result
     }
     let kb = exponent(bnorm);
     let bs: Vec<f64> = b.iter().map(|v| ldexp(*v, -kb)).collect();
-    let b_res = cpu.upload(col(&bs).as_ref())?;
     let host_a = match op {
         Op::Dense(dense) => Some(&dense.param().data[..]),
         _ => None,
-    };
-    let problem = Problem {
-        b: &b_res,
-        b_host: &bs,
-        host_a,
     };
     let unscale = |mut r: LstsqResult| {
         r.x.iter_mut().for_each(|v| *v = ldexp(*v, kb));
@@ -548,6 +626,19 @@ pub fn lstsq(engine: &Engine, op: &Op, b: &[f64], opts: &LstsqOptions) -> Result
         None => opts.tol,
     };
     let (sk, dtype, mut fallback) = sketch_qr_or_f64(engine, op, Some(&bs), d, kind, seed, dtype)?;
+    if let (Op::Dense(dense), DType::F64) = (op, dtype) {
+        let (m, n) = op.shape();
+        let a = HostDense::new(&dense.param().data, m, n)?;
+        if let Some(r) = lstsq_host_dense(a, &sk, &bs, d, opts)? {
+            return Ok(unscale(LstsqResult { fallback, ..r }));
+        }
+    }
+    let b_res = cpu.upload(col(&bs).as_ref())?;
+    let problem = Problem {
+        b: &b_res,
+        b_host: &bs,
+        host_a,
+    };
     let mut abandoned = 0;
     if dtype == DType::F32 {
         let lsqr = Lsqr::new(cpu, op, &sk.r, pass_tol(&sk))?;
@@ -593,6 +684,198 @@ pub fn lstsq(engine: &Engine, op: &Op, b: &[f64], opts: &LstsqOptions) -> Result
         Err(_) => Err(Error::Backend(
             "LSQR reported a weak preconditioner without a check".into(),
         )),
+    }
+}
+
+/// Refinement for a dense operator held on the host (CPU f64, any sketch): from the warm start
+/// `x₀ = R⁻¹·Qᵀ·(S·b)`, passes that form the normal residual `c = R⁻ᵀ·Aᵀ·(b − A·x)` (the first
+/// in f64, the later ones in double-double, each in one pass over `A`) and solve `(ĀᵀĀ)·w = c` by
+/// conjugate gradients with `ĀᵀĀ·p = R⁻ᵀ·Aᵀ·(A·(R⁻¹·p))` in one pass over `A`
+/// ([`HostDense::gram_apply`]), `x ← x + R⁻¹·w`.
+///
+/// Each pass runs CG to `tol = max(pass_tol, 2u·‖x‖·σ_min(R)/‖c‖)`: the pass's own error is at most
+/// `‖R⁻¹‖·tol·‖c‖`, so the second term is where it falls below `2u·‖x‖` (no pass iterates past
+/// what `x` can resolve), and `pass_tol = max(tol, 2u·cond(R))` is where applying `Ā` in f64 stops
+/// helping. A double-double pass whose CG converged ends the solve when `tol·‖dx‖ ≤ 2u·‖x‖` (the
+/// pass contracted the error, about `‖dx‖`, by `tol`); otherwise the passes stop as in
+/// [`refine`]. Returns `None` when CG breaks down or the correction is not finite; the caller then
+/// takes the general path.
+fn lstsq_host_dense(
+    a: HostDense<'_>,
+    sk: &Sketched,
+    bs: &[f64],
+    d: usize,
+    opts: &LstsqOptions,
+) -> Result<Option<LstsqResult>> {
+    let r = &sk.r;
+    let n = r.nrows();
+    let (r_cond, smin) = (sk.r_cond, sk.r_norm / sk.r_cond);
+    let mut x = sk.qtsb.clone().unwrap_or_else(|| vec![0.0; n]);
+    solve_upper(r.as_ref(), &mut x);
+    if x.iter().any(|v| !v.is_finite()) {
+        x = vec![0.0; n];
+    }
+    let pass_tol = opts.tol.max((f64::EPSILON * r_cond).min(1e-2));
+    let rn = (n as f64).sqrt() * f64::EPSILON / 2.0;
+    let (mut iterations, mut prev, mut converged) = (0, f64::INFINITY, false);
+    let (mut rnorm, mut cnorm, mut cond) = (0.0, 0.0, 1.0);
+    for pass in 0..=opts.refine {
+        // The first pass corrects the sketch-and-solve start, whose error is far above the f64
+        // residual's `cond(A)·u` rounding: an f64 residual (one pass at memory speed) serves it;
+        // the later passes need the double-double one.
+        let (g, rn_now) = if pass == 0 {
+            a.normal_residual_f64(bs, &x)
+        } else {
+            a.normal_residual_dd(bs, &x)
+        };
+        let mut c = g;
+        solve_upper_transposed(r.as_ref(), &mut c);
+        let xn = norm(&x);
+        (rnorm, cnorm) = (rn_now, norm(&c));
+        if cnorm == 0.0 {
+            converged = true;
+            break;
+        }
+        let target = f64::EPSILON * xn * smin / cnorm;
+        let tol = pass_tol.max(target.min(0.5));
+        let Some(cg) = normal_cg_host(a, r, &c, tol, opts.max_iter) else {
+            return Ok(None);
+        };
+        if pass == 0 {
+            cond = cg.cond;
+        }
+        iterations += cg.iterations;
+        let mut dx = cg.w;
+        solve_upper(r.as_ref(), &mut dx);
+        if dx.iter().any(|v| !v.is_finite()) {
+            return Ok(None);
+        }
+        x.iter_mut().zip(&dx).for_each(|(xi, di)| *xi += di);
+        let (dxn, xn) = (norm(&dx), norm(&x));
+        // As in `refine`: the double-double normal residual's rounding, mapped through (AᵀA)⁻¹.
+        let floor = rn * xn * (1.0 + n as f64 * f64::EPSILON * r_cond * r_cond);
+        if (pass > 0 && cg.converged && tol * dxn <= f64::EPSILON * xn)
+            || dxn <= f64::EPSILON * xn
+            || (dxn > 0.5 * prev && dxn <= floor)
+        {
+            converged = true;
+            break;
+        }
+        prev = dxn;
+    }
+    Ok(Some(LstsqResult {
+        x,
+        method: LstsqMethod::SketchAndPrecondition,
+        sketch_dtype: DType::F64,
+        sketch_rows: d,
+        fallback: None,
+        iterations,
+        abandoned_iterations: 0,
+        converged,
+        residual_norm: rnorm,
+        normal_residual_norm: cnorm,
+        precond_cond: cond,
+        r_cond,
+    }))
+}
+
+/// What [`normal_cg_host`] returns.
+struct HostCg {
+    w: Vec<f64>,
+    iterations: usize,
+    converged: bool,
+    /// Ritz estimate of `cond(Ā) = √cond(ĀᵀĀ)` from CG's Lanczos tridiagonal.
+    cond: f64,
+}
+
+/// Conjugate gradients on `(ĀᵀĀ)·w = c`, `Ā = A·R⁻¹`, from `w = 0` until
+/// `‖c − ĀᵀĀ·w‖ ≤ tol·‖c‖` or `max_iter`; `None` on breakdown (a non-positive or non-finite
+/// curvature `pᵀĀᵀĀp`).
+fn normal_cg_host(
+    a: HostDense<'_>,
+    r: &Mat<f64>,
+    c: &[f64],
+    tol: f64,
+    max_iter: usize,
+) -> Option<HostCg> {
+    let n = c.len();
+    let cn = norm(c);
+    let mut w = vec![0.0; n];
+    let mut s = c.to_vec();
+    let mut p = c.to_vec();
+    let mut gamma = cn * cn;
+    let (mut alphas, mut betas) = (Vec::new(), Vec::new());
+    let (mut it, mut converged) = (0, false);
+    while it < max_iter {
+        it += 1;
+        let mut q = p.clone();
+        solve_upper(r.as_ref(), &mut q);
+        let mut mp = a.gram_apply(&q);
+        let curv: f64 = q.iter().zip(&mp).map(|(u, v)| u * v).sum();
+        if !(curv > 0.0 && curv.is_finite()) {
+            return None;
+        }
+        solve_upper_transposed(r.as_ref(), &mut mp);
+        let alpha = gamma / curv;
+        w.iter_mut().zip(&p).for_each(|(wi, pi)| *wi += alpha * pi);
+        s.iter_mut().zip(&mp).for_each(|(si, mi)| *si -= alpha * mi);
+        let sn = norm(&s);
+        alphas.push(alpha);
+        if sn <= tol * cn {
+            converged = true;
+            break;
+        }
+        let gnew = sn * sn;
+        let beta = gnew / gamma;
+        betas.push(beta);
+        p.iter_mut()
+            .zip(&s)
+            .for_each(|(pi, si)| *pi = si + beta * *pi);
+        gamma = gnew;
+    }
+    Some(HostCg {
+        w,
+        iterations: it,
+        converged,
+        cond: lanczos_cond(&alphas, &betas),
+    })
+}
+
+/// `√(λ_max/λ_min)` of CG's Lanczos tridiagonal (diagonal `1/α_k + β_{k−1}/α_{k−1}`,
+/// off-diagonal `√β_k/α_k`; Saad, *Iterative Methods*, §6.7.3): a Ritz estimate of `cond(Ā)`.
+fn lanczos_cond(alphas: &[f64], betas: &[f64]) -> f64 {
+    let k = alphas.len();
+    if k == 0 {
+        return 1.0;
+    }
+    let t = Mat::from_fn(k, k, |i, j| {
+        if i == j {
+            1.0 / alphas[i]
+                + if i > 0 {
+                    betas[i - 1] / alphas[i - 1]
+                } else {
+                    0.0
+                }
+        } else if i == j + 1 {
+            betas[j].sqrt() / alphas[j]
+        } else if j == i + 1 {
+            betas[i].sqrt() / alphas[i]
+        } else {
+            0.0
+        }
+    });
+    match t.self_adjoint_eigenvalues(faer::Side::Lower) {
+        Ok(ev) => {
+            let (lo, hi) = ev
+                .iter()
+                .fold((f64::INFINITY, 0.0f64), |(l, h), v| (l.min(*v), h.max(*v)));
+            if lo > 0.0 {
+                (hi / lo).sqrt()
+            } else {
+                f64::INFINITY
+            }
+        }
+        Err(_) => f64::INFINITY,
     }
 }
 
@@ -680,7 +963,8 @@ fn refine(
             // c = R⁻ᵀ·Aᵀ·(b − A·x) in double-double, then (ĀᵀĀ)·w = c by CG: every error of the
             // pass is relative to the normal residual, which shrinks, not to ‖b − A·x‖.
             let xh = e.download_vec(&x)?;
-            let mut c = super::dd::normal_residual_dd(a, p.b_host, &xh);
+            let (m, n) = (p.b_host.len(), xh.len());
+            let mut c = HostDense::new(a, m, n)?.normal_residual_dd(p.b_host, &xh).0;
             solve_upper_transposed(sk.r.as_ref(), &mut c);
             let c = e.upload(col(&c).as_ref())?;
             let (w, its) = lsqr.normal_cg(&c, opts.max_iter)?;
@@ -690,7 +974,7 @@ fn refine(
             let xn = lsqr.vn.norm(e, &x)?;
             iterations += its;
             // The double-double normal residual's own rounding, `n·u²·|A|ᵀ(|b| + |A|·|x|)`,
-            // maps through `(AᵀA)⁻¹` to about `n·u²·cond(A)²·‖x‖` (dd.rs).
+            // maps through `(AᵀA)⁻¹` to about `n·u²·cond(A)²·‖x‖` ([`super::host_dense`]).
             let floor = rn * xn * (1.0 + n as f64 * f64::EPSILON * sk.r_cond * sk.r_cond);
             if dxn <= f64::EPSILON * xn || (dxn > 0.5 * prev && dxn <= floor) {
                 break;
@@ -701,7 +985,9 @@ fn refine(
         let res = match p.host_a {
             Some(a) => {
                 let xh = e.download_vec(&x)?;
-                e.upload(col(&super::dd::residual_dd(a, p.b_host, &xh)).as_ref())?
+                let (m, n) = (p.b_host.len(), xh.len());
+                let r = HostDense::new(a, m, n)?.residual_dd(p.b_host, &xh);
+                e.upload(col(&r).as_ref())?
             }
             None => {
                 let ax = lsqr.a.apply(e, &x)?;

@@ -52,7 +52,7 @@ pub mod qr;
 pub mod range;
 pub mod svd;
 
-pub(crate) mod dd;
+pub(crate) mod host_dense;
 pub(crate) mod host_la;
 pub mod lstsq;
 pub mod matfun;
