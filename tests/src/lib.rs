@@ -87,6 +87,8 @@ mod reliability_drivers;
 #[cfg(test)]
 mod resident;
 #[cfg(test)]
+mod resident_f32;
+#[cfg(test)]
 mod resident_solvers;
 #[cfg(test)]
 mod rewrite_normal_form;

@@ -106,6 +106,9 @@ impl Engine {
     ) -> Result<TiledPlan> {
         let limits = self.limits()?;
         let model = self.cost.read().unwrap_or_else(|e| e.into_inner());
+        // Every apply from the front doors plans here: counted, so that a driver that re-plans
+        // per iteration shows it in `Engine::transfers`.
+        self.counter.plan();
         linops_core::Plan::tiled(op, x_rows, x_cols, dtype, Some(&model), &limits)
     }
 
@@ -133,11 +136,20 @@ impl Engine {
     pub(crate) fn apply_resident(&self, op: &Op, x: &Matrix) -> Result<Matrix> {
         self.resident("apply", &[x])?;
         let (rows, cols) = x.shape();
-        let dtype = x.dtype();
-        let tiled = self.tiled_plan_in(op, rows, cols, dtype)?;
+        let tiled = self.tiled_plan_in(op, rows, cols, x.dtype())?;
+        self.run_tiled(op, &tiled, x)
+    }
+
+    /// Runs a tiled plan of `op` (built for `x`'s shape and dtype) on a resident `x`: the one
+    /// plan, or the column panels from a host copy of `x` with `Y` uploaded (see
+    /// [`Engine::apply_to`]). Drivers that apply one operator many times build the tiled plan
+    /// once and call this.
+    pub(crate) fn run_tiled(&self, op: &Op, tiled: &TiledPlan, x: &Matrix) -> Result<Matrix> {
         if tiled.panels().len() == 1 {
             return self.run(&tiled.plans()[0], &[x]);
         }
+        let (rows, cols) = x.shape();
+        let dtype = x.dtype();
         let y_rows = op.shape().0;
         let y_bytes = (y_rows as u64)
             .saturating_mul(cols as u64)
@@ -157,7 +169,7 @@ impl Engine {
             });
         }
         let host = self.download_vec(x)?;
-        let y = self.run_panels(&tiled, rows, &host, dtype)?;
+        let y = self.run_panels(tiled, rows, &host, dtype)?;
         self.dispatch(
             dtype,
             Upload {

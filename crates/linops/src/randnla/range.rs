@@ -25,6 +25,7 @@
 use super::estimate::{NormEstimate, range_error};
 use super::host_la::thin_svd;
 use super::qr::{QrMethod, orthonormalize};
+use super::vectors::OpPlan;
 use super::{
     check_block, check_dtype, check_rank, gaussian, hcat, max_col_norm, unit_roundoff, upload_like,
 };
@@ -150,10 +151,17 @@ pub fn range_finder<T: Scalar>(
         fallbacks += usize::from(f.method == QrMethod::Householder);
         Ok(f.q)
     };
-    let mut basis = orth(&e.apply_to(a, &omega)?)?;
-    for _ in 0..q {
-        let w = orth(&e.apply_to(&at, &basis)?)?;
-        basis = orth(&e.apply_to(a, &w)?)?;
+    // The plans of A and Aᵀ on l columns are built once for all power iterations (no
+    // re-planning or cost-model run per iteration).
+    let dtype = omega.dtype();
+    let a_plan = OpPlan::new(e, a, l, dtype)?;
+    let mut basis = orth(&a_plan.apply(e, &omega)?)?;
+    if q > 0 {
+        let at_plan = OpPlan::new(e, &at, l, dtype)?;
+        for _ in 0..q {
+            let w = orth(&at_plan.apply(e, &basis)?)?;
+            basis = orth(&a_plan.apply(e, &w)?)?;
+        }
     }
     Ok(RangeBasis {
         q: basis,
