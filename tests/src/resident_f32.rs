@@ -274,3 +274,67 @@ fn range_finder_power_iterations_move_no_operator_sized_data() {
         );
     }
 }
+
+/// Newton–Schulz (Muon's quintic, a fixed step count) and the coupled square root: the same
+/// bulk transfers and plan builds for 3 and 12 steps (each iteration's GEMM plans are built once
+/// and its residual comes back as one scalar), on CPU f64, CPU f32 and the GPU.
+#[test]
+fn matrix_function_iterations_make_no_bulk_transfer_or_plan_per_step() {
+    use linops::randnla::matfun::{MatFunOptions, NsKind, polar_newton_schulz, sqrt_newton_schulz};
+    let (m, n) = (60, 40);
+    let a = Rng::new(21).dense_op(m, n);
+    // An SPD matrix (AᵀA + I) whose square-root iteration does not stop within 12 steps only if
+    // the tolerance is unreachable: tol 1e-300.
+    let ad = linops::to_faer(&a);
+    let spd = &(ad.transpose() * &ad) + Mat::<f64>::identity(n, n);
+    let s = linops::dense(spd.as_ref()).unwrap();
+    fn count<T: linops::Scalar>(
+        e: &Engine,
+        a: &Op,
+        s: &Op,
+        steps: usize,
+    ) -> (TransferCount, TransferCount) {
+        let opts = MatFunOptions {
+            tol: Some(1e-300),
+            max_iter: Some(steps),
+        };
+        let before = e.transfers();
+        let r = polar_newton_schulz::<T>(e, a, NsKind::MuonQuintic, &opts).unwrap();
+        assert_eq!(r.iterations, steps);
+        let polar = e.transfers().since(&before);
+        let before = e.transfers();
+        let r = sqrt_newton_schulz::<T>(e, s, &opts).unwrap();
+        assert!(r.iterations >= steps.min(6), "{} sqrt steps", r.iterations);
+        (polar, e.transfers().since(&before))
+    }
+    let mut cases: Vec<(&str, Box<dyn Fn(usize) -> (TransferCount, TransferCount)>)> = vec![
+        (
+            "cpu f64",
+            Box::new(|k| count::<f64>(&Engine::cpu(), &a, &s, k)),
+        ),
+        (
+            "cpu f32",
+            Box::new(|k| count::<f32>(&Engine::cpu(), &a, &s, k)),
+        ),
+    ];
+    if let Some(dev) = test_device(false) {
+        let (a, s) = (&a, &s);
+        cases.push((
+            "gpu",
+            Box::new(move |k| count::<f32>(&Engine::from_device(dev.clone()), a, s, k)),
+        ));
+    }
+    for (name, run) in &cases {
+        let ((p3, s3), (p12, s12)) = (run(3), run(12));
+        report(&format!(
+            "matfun {name}: polar 3 steps {p3:?}\n  12 steps {p12:?}\n  sqrt {s3:?} / {s12:?}"
+        ));
+        for (what, x, y) in [("polar", p3, p12), ("sqrt", s3, s12)] {
+            assert_eq!(
+                (x.bulk_uploads, x.bulk_downloads, x.plans),
+                (y.bulk_uploads, y.bulk_downloads, y.plans),
+                "{name} {what}: bulk transfers or plan builds grow with the step count"
+            );
+        }
+    }
+}
