@@ -307,7 +307,8 @@ fn matrix_function_iterations_make_no_bulk_transfer_or_plan_per_step() {
         assert!(r.iterations >= steps.min(6), "{} sqrt steps", r.iterations);
         (polar, e.transfers().since(&before))
     }
-    let mut cases: Vec<(&str, Box<dyn Fn(usize) -> (TransferCount, TransferCount)>)> = vec![
+    type Run<'a> = Box<dyn Fn(usize) -> (TransferCount, TransferCount) + 'a>;
+    let mut cases: Vec<(&str, Run<'_>)> = vec![
         (
             "cpu f64",
             Box::new(|k| count::<f64>(&Engine::cpu(), &a, &s, k)),
