@@ -352,7 +352,8 @@ pub struct CgResult {
 /// [`Error::InvalidArgument`] for a negative or non-finite `μ`, `tol` not in `(0, ∞)`, a zero
 /// budget, `λ_ℓ + μ ≤ 0`, or a CG breakdown (named with its iteration): a Rayleigh quotient
 /// `pᵀ(A + μI)p/‖p‖²` at most `√n·u·‖A + μI‖`, i.e. `A + μI` singular or indefinite to working
-/// accuracy; as [`Engine::apply_to`].
+/// accuracy; products or dot products of the (scaled) iteration that leave the engine's
+/// precision (named with the iteration); as [`Engine::apply_to`].
 ///
 /// # Examples
 /// ```
