@@ -46,6 +46,8 @@
 //!   within the limit, typed errors for what cannot be split, sketch bits unchanged, a clamped
 //!   GPU device, and a 6000×6000 operand over lavapipe's binding; `market` runs every case
 //!   tiled as well (`differential_market_tiled`).
+//! - `resident_f32`, `streamed`: resident iterative drivers on f32 engines; operands past device
+//!   memory streamed in row panels (issue 10).
 //! - `scale_invariance`: every driver, `Monarch::project`, `orthonormalize` and `col_norms` on
 //!   inputs scaled by `2^e` across each precision's exponent range give the scaled answer.
 //!
@@ -87,6 +89,8 @@ mod reliability_drivers;
 #[cfg(test)]
 mod resident;
 #[cfg(test)]
+mod resident_f32;
+#[cfg(test)]
 mod resident_solvers;
 #[cfg(test)]
 mod rewrite_normal_form;
@@ -100,6 +104,8 @@ mod scale_invariance;
 mod shaders;
 #[cfg(test)]
 mod sketch_sparse;
+#[cfg(test)]
+mod streamed;
 #[cfg(test)]
 mod streaming;
 #[cfg(test)]

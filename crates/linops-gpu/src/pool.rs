@@ -29,12 +29,20 @@ pub struct PoolStats {
     pub cached_buffers: u64,
     /// Bytes now cached (free) in the pool.
     pub cached_bytes: u64,
+    /// Bytes of device buffers the pool has created and not yet freed (in use plus cached).
+    pub live_bytes: u64,
+    /// The largest `live_bytes` since the device was opened or
+    /// [`GpuDevice::reset_peak_bytes`] was last called.
+    pub peak_bytes: u64,
 }
 
 #[derive(Default)]
 struct PoolState {
     free: HashMap<u64, Vec<wgpu::Buffer>>,
     stats: PoolStats,
+    /// Device bytes the pool should stay under (0: none): before it creates a buffer past it,
+    /// it frees its cached buffers.
+    budget: u64,
 }
 
 /// Free buffers by size class, plus counters.
@@ -72,8 +80,20 @@ impl BufferPool {
     pub(crate) fn trim(&self) {
         let mut s = self.lock();
         s.free.clear();
+        s.stats.live_bytes -= s.stats.cached_bytes;
         s.stats.cached_buffers = 0;
         s.stats.cached_bytes = 0;
+    }
+
+    /// Frees the cached buffers when creating `class` more bytes would pass the budget.
+    fn make_room(&self, class: u64) {
+        let over = {
+            let s = self.lock();
+            s.budget > 0 && s.stats.live_bytes + class > s.budget
+        };
+        if over {
+            self.trim();
+        }
     }
 
     fn take(&self, class: u64) -> Option<wgpu::Buffer> {
@@ -87,7 +107,9 @@ impl BufferPool {
 
     fn give_back(&self, class: u64, buffer: wgpu::Buffer) {
         let mut s = self.lock();
-        if s.stats.cached_bytes + class > MAX_CACHED_BYTES {
+        let over_budget = s.budget > 0 && s.stats.live_bytes > s.budget;
+        if s.stats.cached_bytes + class > MAX_CACHED_BYTES || over_budget {
+            s.stats.live_bytes -= class;
             return; // dropping `buffer` frees it
         }
         s.free.entry(class).or_default().push(buffer);
@@ -95,8 +117,24 @@ impl BufferPool {
         s.stats.cached_bytes += class;
     }
 
-    fn count_allocation(&self) {
-        self.lock().stats.allocations += 1;
+    fn count_allocation(&self, class: u64) {
+        let mut s = self.lock();
+        s.stats.allocations += 1;
+        s.stats.live_bytes += class;
+        s.stats.peak_bytes = s.stats.peak_bytes.max(s.stats.live_bytes);
+    }
+}
+
+/// A download whose copy has been submitted ([`GpuDevice::start_download`]).
+pub struct PendingDownload {
+    staging: wgpu::Buffer,
+    index: wgpu::SubmissionIndex,
+    rx: std::sync::mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
+}
+
+impl fmt::Debug for PendingDownload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PendingDownload({} bytes)", self.staging.size())
     }
 }
 
@@ -288,6 +326,7 @@ impl GpuDevice {
         let buffer = match self.pool.take(class) {
             Some(b) => b,
             None => {
+                self.pool.make_room(class);
                 let b = self.scoped("alloc", || {
                     self.device.create_buffer(&wgpu::BufferDescriptor {
                         label: Some("linops matrix"),
@@ -298,7 +337,7 @@ impl GpuDevice {
                         mapped_at_creation: false,
                     })
                 })?;
-                self.pool.count_allocation();
+                self.pool.count_allocation(class);
                 b
             }
         };
@@ -423,6 +462,110 @@ impl GpuDevice {
         })?;
         let data = self.read_mapped(&staging, "download")?;
         Ok(bytemuck::pod_collect_to_vec::<u8, f32>(&data))
+    }
+
+    /// Starts copying `m` back to the host: the copy is submitted behind the work already
+    /// queued, and nothing waits. [`finish_download`](Self::finish_download) waits for that copy
+    /// only, not for work submitted after it, so the device can run the next step while the host
+    /// reads this one.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `m` belongs to another device; [`Error::Backend`] if the
+    /// copy cannot be recorded.
+    ///
+    /// # Examples
+    /// ```
+    /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+    /// let m = dev.upload(1, 2, &[1.0, 2.0]).unwrap();
+    /// let pending = dev.start_download(&m).unwrap();
+    /// assert_eq!(dev.finish_download(pending).unwrap(), vec![1.0, 2.0]);
+    /// ```
+    pub fn start_download(&self, m: &GpuMat) -> Result<PendingDownload> {
+        self.check_owned("download", m)?;
+        let bytes = m.byte_len();
+        let (staging, index) = self.scoped("download", || {
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("linops readback"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut enc = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("linops download"),
+                });
+            enc.copy_buffer_to_buffer(m.storage.buffer(), 0, &staging, 0, bytes);
+            let index = self.queue.submit([enc.finish()]);
+            (staging, index)
+        })?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        Ok(PendingDownload { staging, index, rx })
+    }
+
+    /// Waits for the copy of [`start_download`](Self::start_download) (and what was queued
+    /// before it) and returns the matrix's values, column-major.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the wait or the mapping fails.
+    ///
+    /// # Examples
+    /// See [`start_download`](Self::start_download).
+    pub fn finish_download(&self, p: PendingDownload) -> Result<Vec<f32>> {
+        let what = "download";
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(p.index),
+                timeout: None,
+            })
+            .map_err(|e| Error::Backend(format!("{what}: poll failed: {e}")))?;
+        match p.rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Backend(format!("{what}: map failed: {e}"))),
+            Err(_) => return Err(Error::Backend(format!("{what}: map callback never ran"))),
+        }
+        let bytes = {
+            let view = p
+                .staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::Backend(format!("{what}: mapped range: {e}")))?;
+            view.to_vec()
+        };
+        p.staging.unmap();
+        self.take_uncaptured(what)?;
+        Ok(bytemuck::pod_collect_to_vec::<u8, f32>(&bytes))
+    }
+
+    /// Keeps the pool's device buffers under `bytes` where it can (`None`: no budget): before
+    /// it creates a buffer past it, it frees its cached ones, and it frees returned buffers
+    /// instead of caching them while over it. The planner's streaming
+    /// (`Engine::set_max_device_bytes`) sizes its panels to fit; this keeps the cache from
+    /// holding freed panels on top.
+    ///
+    /// # Examples
+    /// ```
+    /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+    /// dev.set_pool_budget(Some(1 << 20));
+    /// dev.set_pool_budget(None);
+    /// ```
+    pub fn set_pool_budget(&self, bytes: Option<u64>) {
+        self.pool.lock().budget = bytes.unwrap_or(0);
+    }
+
+    /// Restarts [`PoolStats::peak_bytes`] from the bytes live now.
+    ///
+    /// # Examples
+    /// ```
+    /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+    /// dev.reset_peak_bytes();
+    /// assert_eq!(dev.pool_stats().peak_bytes, dev.pool_stats().live_bytes);
+    /// ```
+    pub fn reset_peak_bytes(&self) {
+        let mut s = self.pool.lock();
+        s.stats.peak_bytes = s.stats.live_bytes;
     }
 
     /// Maps a MAP_READ buffer (after waiting for the queue) and copies its bytes out.

@@ -77,6 +77,8 @@ pub struct Engine {
     pub(crate) cost: std::sync::RwLock<CostModel>,
     /// The planner's binding clamp in bytes, 0 for none ([`Engine::set_max_binding_bytes`]).
     pub(crate) binding_clamp: std::sync::atomic::AtomicU64,
+    /// The device memory clamp in bytes, 0 for none ([`Engine::set_max_device_bytes`]).
+    pub(crate) device_clamp: std::sync::atomic::AtomicU64,
     /// Uploads, downloads and plan builds so far (see [`Engine::transfers`]).
     pub(crate) counter: transfers::Counter,
 }
@@ -110,6 +112,7 @@ impl Engine {
             gpu: None,
             cost: std::sync::RwLock::new(CostModel::cpu_default()),
             binding_clamp: std::sync::atomic::AtomicU64::new(0),
+            device_clamp: std::sync::atomic::AtomicU64::new(0),
             counter: transfers::Counter::default(),
         }
     }

@@ -27,7 +27,10 @@ pub use crate::lower::{
 };
 pub use cost::{CostModel, Decision};
 pub use normalize::{NormalForm, Rewrites};
-pub use tile::{Limits, MAX_BINDING_ENV, MIN_BINDING_BYTES, Panel, TiledPlan, split_parameters};
+pub use tile::{
+    Limits, MAX_BINDING_ENV, MAX_DEVICE_ENV, MIN_BINDING_BYTES, Panel, Streaming, TiledPlan,
+    split_parameters,
+};
 
 use crate::op::Lowering;
 use crate::{DType, Error, Op, Result};

@@ -200,6 +200,113 @@ pub struct Panel {
 pub struct TiledPlan {
     plans: Vec<Plan>,
     panels: Vec<Panel>,
+    streaming: Option<Streaming>,
+}
+
+/// The environment variable that lowers the device memory the planner sees (bytes), so that
+/// operands past it are streamed from the host at small sizes (`Engine::set_max_device_bytes`).
+pub const MAX_DEVICE_ENV: &str = "LINOPS_MAX_DEVICE_BYTES";
+
+/// A dense operand `A` (`rows × cols`) larger than the device's memory, kept on the host and
+/// streamed through the device in row panels: each panel is uploaded, applied to the resident
+/// `X` and its rows of `Y` read back, with at most two panels on the device at once (the next
+/// one's upload overlapping the current one's compute).
+///
+/// Sizing: `X` (`cols × x_cols`) stays resident, and two panels of `r` rows of `A` and of `Y`
+/// are in flight: `size·(cols·x_cols + 2·r·(cols + x_cols)) ≤ 0.8·budget` (the 20 % leave room for
+/// the buffer pool's size classes, which round a request up by at most 25 %).
+///
+/// # Examples
+/// ```
+/// use linops_core::{DType, plan::Streaming};
+/// // A 1000×100 f32 operand (400 kB) applied to 2 columns with a 100 kB device: streamed.
+/// let s = Streaming::plan(1000, 100, 2, DType::F32, 100_000, "test clamp").unwrap().unwrap();
+/// assert!(s.panels > 1 && 2 * s.panel_bytes < 100_000);
+/// assert_eq!(s.row_panels().last().unwrap().end, 1000);
+/// // It fits in 1 MB: resident, nothing streamed.
+/// assert!(Streaming::plan(1000, 100, 2, DType::F32, 1_000_000, "test").unwrap().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Streaming {
+    /// Rows of the streamed operand.
+    pub rows: usize,
+    /// Columns of the streamed operand.
+    pub cols: usize,
+    /// Rows per panel (the last panel may have fewer).
+    pub panel_rows: usize,
+    /// Number of panels.
+    pub panels: usize,
+    /// Bytes of one full panel in the compute dtype.
+    pub panel_bytes: u64,
+    /// The device memory the planner saw.
+    pub budget: u64,
+    /// Where that budget came from.
+    pub limit_name: String,
+}
+
+impl Streaming {
+    /// The panels of a dense `rows × cols` operand applied to `x_cols` columns in `dtype` on a
+    /// device of `budget` bytes; `None` when `A`, `X` and `Y` fit together (nothing streamed).
+    ///
+    /// # Errors
+    /// [`Error::DeviceLimit`] when even one-row panels do not fit beside `X` (apply fewer
+    /// columns at a time).
+    ///
+    /// # Examples
+    /// See [`Streaming`].
+    pub fn plan(
+        rows: usize,
+        cols: usize,
+        x_cols: usize,
+        dtype: DType,
+        budget: u64,
+        limit_name: &str,
+    ) -> Result<Option<Streaming>> {
+        let e = dtype.size_bytes();
+        let bytes = |r: usize, c: usize| (r as u64).saturating_mul(c as u64).saturating_mul(e);
+        let (a, x, y) = (bytes(rows, cols), bytes(cols, x_cols), bytes(rows, x_cols));
+        if a.saturating_add(x).saturating_add(y) <= budget {
+            return Ok(None);
+        }
+        let usable = budget - budget / 5;
+        let per_row = 2 * (cols as u64 + x_cols as u64) * e;
+        let r = usable.saturating_sub(x) / per_row;
+        if r == 0 {
+            return Err(Error::DeviceLimit {
+                what: format!(
+                    "streaming a dense {rows}x{cols} {dtype} operand: X ({cols}x{x_cols}) and two \
+                     one-row panels of A and Y do not fit 80 % of the device memory; apply fewer \
+                     columns at a time"
+                ),
+                requested: x.saturating_add(per_row),
+                limit_name: limit_name.to_string(),
+                limit: budget,
+            });
+        }
+        let r = (r.min(rows as u64)) as usize;
+        let panels = rows.div_ceil(r);
+        let panel_rows = rows.div_ceil(panels);
+        Ok(Some(Streaming {
+            rows,
+            cols,
+            panel_rows,
+            panels,
+            panel_bytes: bytes(panel_rows, cols),
+            budget,
+            limit_name: limit_name.to_string(),
+        }))
+    }
+
+    /// The row ranges of the panels, in order.
+    ///
+    /// # Examples
+    /// See [`Streaming`].
+    pub fn row_panels(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        (0..self.panels).map(|k| {
+            let start = k * self.panel_rows;
+            start..(start + self.panel_rows).min(self.rows)
+        })
+    }
 }
 
 impl TiledPlan {
@@ -219,6 +326,36 @@ impl TiledPlan {
     #[must_use]
     pub fn plans(&self) -> &[Plan] {
         &self.plans
+    }
+
+    /// How the operand is streamed from the host when it exceeds the device's memory (`None`:
+    /// everything resident).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan, plan::Limits};
+    /// let t = Plan::tiled(&Op::identity(2).unwrap(), 2, 1, DType::F32, None, &Limits::unlimited());
+    /// assert!(t.unwrap().streaming().is_none());
+    /// ```
+    #[must_use]
+    pub fn streaming(&self) -> Option<&Streaming> {
+        self.streaming.as_ref()
+    }
+
+    /// This plan, marked as streaming its operand as `s` says (see [`Streaming`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Op, Plan, plan::{Limits, Streaming}};
+    /// let a = Op::dense(100, 10, vec![1.0; 1000]).unwrap();
+    /// let s = Streaming::plan(100, 10, 1, DType::F32, 2_000, "test").unwrap();
+    /// let t = Plan::tiled(&a, 10, 1, DType::F32, None, &Limits::unlimited()).unwrap();
+    /// assert!(t.with_streaming(s).explain().contains("streamed from the host in"));
+    /// ```
+    #[must_use]
+    pub fn with_streaming(mut self, s: Option<Streaming>) -> TiledPlan {
+        self.streaming = s;
+        self
     }
 
     /// Whether anything was split (columns or parameters).
@@ -246,6 +383,13 @@ impl TiledPlan {
     /// assert_eq!(t.unwrap().into_single().unwrap().steps().len(), 1);
     /// ```
     pub fn into_single(mut self) -> Result<Plan> {
+        if let Some(st) = &self.streaming {
+            return Err(Error::InvalidArgument(format!(
+                "the apply streams its {}x{} operand from the host in {} panels; run it through \
+                 the engine",
+                st.rows, st.cols, st.panels
+            )));
+        }
         if self.panels.len() == 1 {
             return Ok(self.plans.swap_remove(0));
         }
@@ -263,6 +407,22 @@ impl TiledPlan {
     #[must_use]
     pub fn explain(&self) -> String {
         let mut s = self.plans[0].explain();
+        match &self.streaming {
+            None => s.push_str("resident: on the device (A, X and Y fit its memory)\n"),
+            Some(st) => s.push_str(&format!(
+                "resident: A ({}x{}) stays on the host and is streamed from the host in {} \
+                 panels of {} rows ({} bytes), at most two on the device at once, the next \
+                 panel's upload overlapping the current one's compute; X and each panel's Y \
+                 on the device (device memory {} bytes, {})\n",
+                st.rows,
+                st.cols,
+                st.panels,
+                st.panel_rows,
+                st.panel_bytes,
+                st.budget,
+                st.limit_name
+            )),
+        }
         if let Some(p) = self.plans.get(1) {
             let (r, c) = p.shape_of(p.output());
             s.push_str(&format!(
@@ -400,7 +560,11 @@ impl Plan {
             p.source = op.describe();
             p.tiles.clone_from(&notes);
         }
-        Ok(TiledPlan { plans, panels })
+        Ok(TiledPlan {
+            plans,
+            panels,
+            streaming: None,
+        })
     }
 }
 
@@ -412,6 +576,7 @@ fn single(plan: Plan, cols: usize) -> TiledPlan {
             end: cols,
             plan: 0,
         }],
+        streaming: None,
     }
 }
 

@@ -25,11 +25,112 @@
 //! (`n³` each ×2), inverse root `p + 1`. Memory: a few `n×n` (or `m×n`) resident matrices. All
 //! in the engine's precision (f32 on the GPU), so residuals floor at about `√n·u` times a modest
 //! factor; the default tolerance is `tol = 4·√n·u·(n_cols)` of the dtype (see [`default_tol`]).
+//!
+//! **Residency.** The iterations' one-step plans (each GEMM and `axpby` of a given shape and
+//! scalars) are built on first use and reused ([`Steps`]), and each residual `‖M‖_F` is reduced
+//! on the engine to one scalar (the column norms, then the norm of that vector): per iteration
+//! one 8-byte download and no plan build, whatever `n`.
 
 use super::host_la::norm;
 use super::{check_block, exponent, ldexp, scale_pow2, to_host};
-use crate::{DType, Engine, Error, Matrix, Op, Result, Scalar};
+use crate::{DType, Engine, Error, Matrix, Op, Plan, Result, Scalar};
 use faer::Mat;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// The one-step plans of an iteration, built on first use for each (operation, shapes,
+/// scalars) and reused: an iteration re-plans nothing, and [`Steps::frob`] brings one scalar
+/// back instead of `n` column norms.
+struct Steps<'e> {
+    e: &'e Engine,
+    plans: RefCell<HashMap<String, Plan>>,
+    /// The resident `1×1` matrix `[1]` (transposes the row of column norms by one GEMM).
+    one: Matrix,
+}
+
+impl<'e> Steps<'e> {
+    fn new<T: Scalar>(e: &'e Engine) -> Result<Steps<'e>> {
+        Ok(Steps {
+            e,
+            plans: RefCell::new(HashMap::new()),
+            one: e.upload(Mat::<T>::from_fn(1, 1, |_, _| T::from_f64(1.0)).as_ref())?,
+        })
+    }
+
+    /// Runs the plan named `key` (built by `build` the first time) on `inputs`.
+    fn run(
+        &self,
+        key: String,
+        build: impl FnOnce() -> Result<Plan>,
+        inputs: &[&Matrix],
+    ) -> Result<Matrix> {
+        self.e.resident(&key, inputs)?;
+        let mut plans = self.plans.borrow_mut();
+        if !plans.contains_key(&key) {
+            let plan = build()?;
+            self.e.counter.plan();
+            plans.insert(key.clone(), plan);
+        }
+        let plan = &plans[&key];
+        self.e.run(plan, inputs)
+    }
+
+    /// [`Engine::gemm`] with its plan reused.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        &self,
+        alpha: f64,
+        a: &Matrix,
+        ta: bool,
+        b: &Matrix,
+        tb: bool,
+        beta: f64,
+        c: Option<&Matrix>,
+    ) -> Result<Matrix> {
+        let cs = c.map(Matrix::shape);
+        let key = format!(
+            "gemm {alpha:?} {:?} {ta} {:?} {tb} {beta:?} {cs:?} {}",
+            a.shape(),
+            b.shape(),
+            a.dtype()
+        );
+        let (sa, sb, dtype) = (a.shape(), b.shape(), a.dtype());
+        let mut all = vec![a, b];
+        all.extend(c);
+        self.run(
+            key,
+            || Plan::gemm(dtype, alpha, sa, ta, sb, tb, beta, cs),
+            &all,
+        )
+    }
+
+    /// [`Engine::axpby`] with its plan reused.
+    fn axpby(&self, alpha: f64, x: &Matrix, beta: f64, y: &Matrix) -> Result<Matrix> {
+        let key = format!("axpby {alpha:?} {:?} {beta:?} {}", x.shape(), x.dtype());
+        let (sx, sy, dtype) = (x.shape(), y.shape(), x.dtype());
+        self.run(key, || Plan::axpby(dtype, alpha, sx, beta, sy), &[x, y])
+    }
+
+    /// `‖M‖_F` on the engine: the column norms (a `1×n` row), transposed by a GEMM with `[1]`,
+    /// and their norm (both reductions overflow- and underflow-safe); one scalar comes back.
+    fn frob(&self, m: &Matrix) -> Result<f64> {
+        let dtype = m.dtype();
+        let sm = m.shape();
+        let norms = self.run(
+            format!("col_norms {sm:?} {dtype}"),
+            || Plan::col_norms(dtype, sm),
+            &[m],
+        )?;
+        let col = self.gemm(1.0, &norms, true, &self.one, false, 0.0, None)?;
+        let sc = col.shape();
+        let f = self.run(
+            format!("col_norms {sc:?} {dtype}"),
+            || Plan::col_norms(dtype, sc),
+            &[&col],
+        )?;
+        Ok(self.e.download_vec(&f)?[0])
+    }
+}
 
 /// Which Newton–Schulz polynomial [`polar_newton_schulz`] iterates.
 ///
@@ -254,8 +355,9 @@ pub fn polar_newton_schulz<T: Scalar>(
     let tol = tol.unwrap_or(default_tol(e.compute_dtype::<T>()?, n));
     let (_, mut x, _) = normalized::<T>(e, op, "newton-schulz")?;
     let i = eye::<T>(e, n)?;
-    let mut g = e.gemm(1.0, &x, true, &x, false, 0.0, None)?;
-    let mut res = frob(e, &e.axpby(1.0, &g, -1.0, &i)?)?;
+    let st = Steps::new::<T>(e)?;
+    let mut g = st.gemm(1.0, &x, true, &x, false, 0.0, None)?;
+    let mut res = st.frob(&st.axpby(1.0, &g, -1.0, &i)?)?;
     let mut it = 0;
     let mut converged = kind == NsKind::MuonQuintic;
     while it < max_iter {
@@ -264,15 +366,15 @@ pub fn polar_newton_schulz<T: Scalar>(
             break;
         }
         let xn = match kind {
-            NsKind::Cubic => e.gemm(-0.5, &x, false, &g, false, 1.5, Some(&x))?,
+            NsKind::Cubic => st.gemm(-0.5, &x, false, &g, false, 1.5, Some(&x))?,
             NsKind::MuonQuintic => {
                 let (a5, b5, c5) = (3.4445, -4.7750, 2.0315);
-                let h = e.gemm(c5, &g, false, &g, false, b5, Some(&g))?;
-                e.gemm(1.0, &x, false, &h, false, a5, Some(&x))?
+                let h = st.gemm(c5, &g, false, &g, false, b5, Some(&g))?;
+                st.gemm(1.0, &x, false, &h, false, a5, Some(&x))?
             }
         };
-        let gn = e.gemm(1.0, &xn, true, &xn, false, 0.0, None)?;
-        let rn = frob(e, &e.axpby(1.0, &gn, -1.0, &i)?)?;
+        let gn = st.gemm(1.0, &xn, true, &xn, false, 0.0, None)?;
+        let rn = st.frob(&st.axpby(1.0, &gn, -1.0, &i)?)?;
         it += 1;
         if kind == NsKind::Cubic && rn >= res && res < 0.5 {
             // Stagnation at the rounding floor: keep the better iterate.
@@ -321,10 +423,11 @@ pub fn sqrt_newton_schulz<T: Scalar>(
     let (a, mut y, (k, f)) = normalized::<T>(e, op, "square root")?;
     let i = eye::<T>(e, n)?;
     let mut z = eye::<T>(e, n)?;
+    let st = Steps::new::<T>(e)?;
     let (mut it, mut converged, mut prev) = (0, false, f64::INFINITY);
     while it < max_iter {
-        let zy = e.gemm(1.0, &z, false, &y, false, 0.0, None)?;
-        let r = frob(e, &e.axpby(1.0, &i, -1.0, &zy)?)?;
+        let zy = st.gemm(1.0, &z, false, &y, false, 0.0, None)?;
+        let r = st.frob(&st.axpby(1.0, &i, -1.0, &zy)?)?;
         if r <= tol {
             converged = true;
             break;
@@ -334,9 +437,9 @@ pub fn sqrt_newton_schulz<T: Scalar>(
             break;
         }
         prev = r;
-        let t = e.axpby(1.5, &i, -0.5, &zy)?;
-        y = e.gemm(1.0, &y, false, &t, false, 0.0, None)?;
-        z = e.gemm(1.0, &t, false, &z, false, 0.0, None)?;
+        let t = st.axpby(1.5, &i, -0.5, &zy)?;
+        y = st.gemm(1.0, &y, false, &t, false, 0.0, None)?;
+        z = st.gemm(1.0, &t, false, &z, false, 0.0, None)?;
         it += 1;
     }
     // ‖A‖_F^{1/2} = 2^{k/2}·√f for even k, 2^{(k−1)/2}·√(2f) for odd k: exact powers of two.
@@ -403,7 +506,8 @@ pub fn inverse_root<T: Scalar>(
     let mut x = scale_pow2(e, &x0, -q)?.unwrap_or(x0);
     let pf = f64::from(p);
     let (mut it, mut converged, mut prev) = (0, false, f64::INFINITY);
-    let mut res = frob(e, &e.axpby(1.0, &mm, -1.0, &i)?)?;
+    let st = Steps::new::<T>(e)?;
+    let mut res = st.frob(&st.axpby(1.0, &mm, -1.0, &i)?)?;
     while it < max_iter {
         if res <= tol {
             converged = true;
@@ -414,16 +518,16 @@ pub fn inverse_root<T: Scalar>(
             break;
         }
         prev = res;
-        let t = e.axpby((pf + 1.0) / pf, &i, -1.0 / pf, &mm)?;
-        x = e.gemm(1.0, &x, false, &t, false, 0.0, None)?;
-        let t2 = e.gemm(1.0, &t, false, &t, false, 0.0, None)?;
+        let t = st.axpby((pf + 1.0) / pf, &i, -1.0 / pf, &mm)?;
+        x = st.gemm(1.0, &x, false, &t, false, 0.0, None)?;
+        let t2 = st.gemm(1.0, &t, false, &t, false, 0.0, None)?;
         let tp = if p == 4 {
-            e.gemm(1.0, &t2, false, &t2, false, 0.0, None)?
+            st.gemm(1.0, &t2, false, &t2, false, 0.0, None)?
         } else {
             t2
         };
-        mm = e.gemm(1.0, &tp, false, &mm, false, 0.0, None)?;
-        res = frob(e, &e.axpby(1.0, &mm, -1.0, &i)?)?;
+        mm = st.gemm(1.0, &tp, false, &mm, false, 0.0, None)?;
+        res = st.frob(&st.axpby(1.0, &mm, -1.0, &i)?)?;
         it += 1;
     }
     if res <= tol {

@@ -35,22 +35,39 @@
 //! of `κ(A + μI)`. The iteration stops when `‖r_t‖/‖b‖ ≤ tol` (the recursively updated residual).
 //!
 //! **Precision and residency.** The Nyström factors are computed in the engine's precision `T`
-//! (f32 on the GPU). With `T = f64` CG runs resident on the engine: its vectors, `A + μI` and the
-//! preconditioner `P⁻¹` (one operator over the host-orthonormalized `U`) stay there with their
-//! plans built once, and only the recurrence's scalars cross per iteration (8-byte transfers,
-//! see [`Engine::transfers`]). With `T = f32` CG keeps its recurrences in f64 on the host, so
-//! that only the products carry f32 rounding: `A·v` goes through the engine with one `n`-vector
-//! upload and download per iteration. With an f32 engine the
-//! products carry relative errors `O(n·u₃₂)`, so the attainable true relative residual is about
-//! `n·u₃₂·κ`-limited; [`CgResult::true_residual`] reports `‖b − (A + μI)x‖/‖b‖` recomputed through
-//! the engine at exit. The preconditioner's `U` is re-orthonormalized on the host in f64
-//! (Householder QR) so that `P⁻¹` is symmetric positive definite to f64 accuracy.
+//! (f32 on the GPU), and so is CG: on every engine its vectors, `A + μI` and the preconditioner
+//! `P⁻¹` (one operator over the host-orthonormalized `U`, rounded once to `T`) stay on the engine
+//! with their plans built once, and only the recurrence's scalars cross per iteration (8-byte
+//! transfers, see [`Engine::transfers`]); `b` goes up once and `x` comes back once. CG runs on
+//! `2^{-s}(A + μI)·x' = b/2^{k}` (`2^s ≈ ‖A + μI‖`, `2^k ≈ ‖b‖`, both exact), so its vectors
+//! and dot products stay near 1 whatever the scale of the problem, inside f32's range.
+//!
+//! *What f32 costs.* Each product `(A + μI)·p` carries a relative error `O(n·u₃₂)` (`u₃₂ = 2⁻²⁴`;
+//! Higham, Thm. 3.5, typically `√n·u₃₂`), and that is what limits the attainable accuracy: in
+//! finite precision the recursively updated residual `r_t` drifts from the true `b − (A + μI)x_t`
+//! by at most `u·Σ_{j≤t}(c_n·‖A + μI‖·‖x_j‖ + ‖r_j‖ + |α_j|·(‖p_j‖ + ‖w_j‖))` (Greenbaum 1997,
+//! §7.3; `c_n` the product's error constant), so the true relative residual stalls near
+//! `t·c_n·u·κ` whatever `tol` asks. Keeping the recurrence (`x ← x + αp`, `r ← r − αw`,
+//! `p ← z + βp`) in f32 adds the `‖r_j‖ + |α_j|(‖p_j‖ + ‖w_j‖)` terms at `u₃₂` instead of `u₆₄`;
+//! they are bounded by the product term (`|α_j|·‖w_j‖ ≤ ‖r_j‖·κ`-sized, as is `‖A‖·‖x_j‖`), so
+//! the stall level moves by a constant factor, not an order: the products already put it at
+//! `O(n·u₃₂·κ)`. The scalars `α`, `β` are formed in f64 from f32 reductions (relative error
+//! `O(n·u₃₂)`), which perturbs the convergence rate, not the attainable accuracy. `P⁻¹` in f32
+//! computes `r + U·(d ∘ Uᵀr)` with an absolute error `O(ℓ·u₃₂·‖r‖)`: an inexact preconditioner
+//! that stays positive definite while `(λ₁ + μ)/(λ_ℓ + μ) ≪ 1/(ℓ·u₃₂)` (its smallest eigenvalue is
+//! `(λ_ℓ + μ)/(λ₁ + μ)`); beyond that `rᵀz` can lose its sign and the iteration stops with the
+//! breakdown error.
+//! [`CgResult::true_residual`] is `‖b − (A + μI)x‖/‖b‖` with `x` the returned (f32) solution,
+//! `(A + μI)·x` computed once on the engine and the subtraction done in f64 against the f64
+//! `b` (not its f32 rounding), so its only error is that one product's, `O(n·u·‖A + μI‖·‖x‖/‖b‖)`.
+//! The preconditioner's `U` is re-orthonormalized on the host in f64 (Householder QR) so that
+//! `P⁻¹` is symmetric positive definite to the accuracy of `T`.
 //!
 //! **Storage and cost.** Nyström: one application of `A` to `ℓ` columns, `O(n·ℓ²)` device flops,
-//! `O(ℓ³)` host flops; `U` stays resident (`n×k`). PCG: one application of `A` to one column and
-//! `4nℓ` host flops for `P⁻¹` per iteration.
+//! `O(ℓ³)` host flops; `U` stays resident (`n×k`). PCG: one application of `A` and one of `P⁻¹` (`4nℓ` flops) to one
+//! column per iteration, on the engine.
 
-use super::host_la::{dot, norm, pow2_pair};
+use super::host_la::norm;
 use super::qr::{QrMethod, orthonormalize};
 use super::vectors::{OpPlan, VecPlans};
 use super::{
@@ -325,8 +342,8 @@ pub struct CgResult {
     pub converged: bool,
 }
 
-/// Solves `(A + μI)·x = b` by conjugate gradients in f64 on the host with `A·v` applied through
-/// the engine in precision `T`, preconditioned by the Nyström approximation `pre` (Frangella,
+/// Solves `(A + μI)·x = b` by conjugate gradients resident on the engine in precision `T` (module
+/// docs: only scalars cross per iteration), preconditioned by the Nyström approximation `pre` (Frangella,
 /// Tropp & Udell 2023), or unpreconditioned when `pre` is `None`. `A` is assumed PSD.
 ///
 /// # Errors
@@ -335,7 +352,8 @@ pub struct CgResult {
 /// [`Error::InvalidArgument`] for a negative or non-finite `μ`, `tol` not in `(0, ∞)`, a zero
 /// budget, `λ_ℓ + μ ≤ 0`, or a CG breakdown (named with its iteration): a Rayleigh quotient
 /// `pᵀ(A + μI)p/‖p‖²` at most `√n·u·‖A + μI‖`, i.e. `A + μI` singular or indefinite to working
-/// accuracy; as [`Engine::apply_to`].
+/// accuracy; products or dot products of the (scaled) iteration that leave the engine's
+/// precision (named with the iteration); as [`Engine::apply_to`].
 ///
 /// # Examples
 /// ```
@@ -408,35 +426,6 @@ pub fn nystrom_pcg<T: Scalar>(
             Some((uq, d))
         }
     };
-    let apply_pre = |r: &[f64]| -> Vec<f64> {
-        match &precond {
-            None => r.to_vec(),
-            Some((uq, d)) => {
-                let l = d.len();
-                let mut c = vec![0.0; l];
-                for (j, cj) in c.iter_mut().enumerate() {
-                    let s: f64 = (0..n).map(|i| uq[(i, j)] * r[i]).sum();
-                    *cj = s * d[j];
-                }
-                (0..n)
-                    .map(|i| r[i] + (0..l).map(|j| uq[(i, j)] * c[j]).sum::<f64>())
-                    .collect()
-            }
-        }
-    };
-    // (A + μI)·v through the engine, with v scaled by the power of two at or below max|v_i|
-    // (exact) so that it enters the engine's precision without over- or underflow.
-    let matvec = |v: &[f64]| -> Result<Vec<f64>> {
-        let amax = v.iter().fold(0.0f64, |m, t| m.max(t.abs()));
-        if amax == 0.0 {
-            return Ok(vec![0.0; n]);
-        }
-        let kv = exponent(amax);
-        let ((f1, f2), (g1, g2)) = (pow2_pair(-kv), pow2_pair(kv));
-        let vm = Mat::<T>::from_fn(n, 1, |i, _| T::from_f64(v[i] * f1 * f2));
-        let av = to_host(e, &e.apply_to(a, &e.upload(vm.as_ref())?)?)?;
-        Ok((0..n).map(|i| av[(i, 0)] * g1 * g2 + mu * v[i]).collect())
-    };
     let bnorm0 = norm(b);
     if bnorm0 == 0.0 {
         return Ok(CgResult {
@@ -452,7 +441,6 @@ pub fn nystrom_pcg<T: Scalar>(
     let kb = exponent(bnorm0);
     let bs: Vec<f64> = b.iter().map(|v| ldexp(*v, -kb)).collect();
     let b = &bs[..];
-    let bnorm = norm(b);
     // Breakdown: a Rayleigh quotient pᵀ(A + μI)p/‖p‖² at most τ·‖A + μI‖ (estimated by the largest
     // ‖(A + μI)p‖/‖p‖ seen) means A + μI is singular or indefinite to working accuracy. For SPD
     // A + μI the quotient is at least λ_min, so τ = √n·u only fires when κ ≳ 1/(√n·u), where
@@ -462,69 +450,39 @@ pub fn nystrom_pcg<T: Scalar>(
     // iterate up; noise above it makes the next quotient or rᵀz non-positive or non-finite, which
     // fires then. τ is not larger so that SPD systems with κ up to 1/(√n·u) are solved.
     let tau = (n as f64).sqrt() * unit_roundoff(T::DTYPE);
-    if T::DTYPE == DType::F64 {
-        let r = pcg_resident(e, a, mu, b, precond.as_ref(), opts, tau)?;
-        return Ok(CgResult {
-            x: r.x.into_iter().map(|v| ldexp(v, kb)).collect(),
-            ..r
-        });
-    }
-    let mut anorm: f64 = 0.0;
-    let mut x = vec![0.0; n];
-    let mut r = b.to_vec();
-    let mut z = apply_pre(&r);
-    let mut p = z.clone();
-    let mut rz = dot(&r, &z);
-    let mut residuals = vec![1.0];
-    let mut converged = false;
-    let mut iterations = 0;
-    while iterations < opts.max_iter {
-        let w = matvec(&p)?;
-        let pw = dot(&p, &w);
-        let (pn, wn) = (norm(&p), norm(&w));
-        anorm = anorm.max(wn / pn);
-        let rayleigh = pw / pn / pn;
-        if !(rayleigh > tau * anorm && rz > 0.0) {
-            return Err(breakdown(iterations + 1, rayleigh, tau, anorm, rz, mu));
-        }
-        let alpha = rz / pw;
-        for i in 0..n {
-            x[i] += alpha * p[i];
-            r[i] -= alpha * w[i];
-        }
-        iterations += 1;
-        let rel = norm(&r) / bnorm;
-        residuals.push(rel);
-        if rel <= opts.tol {
-            converged = true;
-            break;
-        }
-        z = apply_pre(&r);
-        let rz_new = dot(&r, &z);
-        let beta = rz_new / rz;
-        rz = rz_new;
-        for i in 0..n {
-            p[i] = z[i] + beta * p[i];
-        }
-    }
-    let ax = matvec(&x)?;
-    let true_residual = norm(&(0..n).map(|i| b[i] - ax[i]).collect::<Vec<_>>()) / bnorm;
+    let norm_hint = pre.map(|p| p.lambda[0] + mu);
+    let r = pcg_resident(
+        e,
+        a,
+        mu,
+        b,
+        precond.as_ref(),
+        norm_hint,
+        opts,
+        tau,
+        T::DTYPE,
+    )?;
     Ok(CgResult {
-        x: x.into_iter().map(|v| ldexp(v, kb)).collect(),
-        iterations,
-        residuals,
-        true_residual,
-        converged,
+        x: r.x.into_iter().map(|v| ldexp(v, kb)).collect(),
+        ..r
     })
 }
 
-/// CG of [`nystrom_pcg`] resident on an f64 engine: `b`, `x`, `r`, `z`, `p`, `w` stay on `e`, and
-/// the plans of `A + μI`, of `P⁻¹ = I + U·diag(d)·Uᵀ` (one operator, `U` and `d` parameters the
-/// backend caches) and of the vector updates are built once. Per iteration the scalars of the
-/// recurrence and of the breakdown test come to the host (`pᵀw`, `‖p‖`, `‖w‖`, `‖r‖`, `rᵀz`:
-/// five 8-byte downloads) and three updates take their scalar as an 8-byte upload. `b` has
-/// already been scaled to `‖b‖ ∈ [1, 2)` (the returned `x` is for the scaled `b`); `tau` is the
-/// breakdown threshold.
+/// CG of [`nystrom_pcg`] resident on the engine in `dtype`: `b`, `x`, `r`, `z`, `p`, `w` stay on
+/// `e`, and the plans of `A + μI`, of `P⁻¹ = I + U·diag(d)·Uᵀ` (one operator, `U` and `d`
+/// parameters the backend caches, rounded once to `dtype`) and of the vector updates are built
+/// once. Per iteration the scalars of the recurrence and of the breakdown test come to the host
+/// (`pᵀw`, `‖p‖`, `‖w‖`, `‖r‖`, `rᵀz`: five 8-byte downloads) and three updates take their
+/// scalar as an 8-byte upload. At exit `x` and `(A + μI)·x` are downloaded once and the true
+/// residual is formed on the host in f64 against the f64 `b` (not its rounding to `dtype`). `b`
+/// has already been scaled to `‖b‖ ∈ [1, 2)` (the returned `x` is for the scaled `b`); `tau` is
+/// the breakdown threshold.
+///
+/// The iteration runs on `2^{-s}·(A + μI)·x' = b` with `x = 2^{-s}·x'` (exact), `2^s` the power
+/// of two at or below `‖A + μI‖` (from `norm_hint`, the preconditioner's `λ₁ + μ`, or else one
+/// product `‖(A + μI)·b‖/‖b‖`): CG's iterates are invariant under that scaling, and it keeps the
+/// vectors and the dot products `pᵀw` near 1, where an f32 engine neither over- nor underflows
+/// whatever the scale of `A` (f32's range is `2^{±126}`).
 #[allow(clippy::too_many_arguments)]
 fn pcg_resident(
     e: &Engine,
@@ -532,17 +490,17 @@ fn pcg_resident(
     mu: f64,
     b: &[f64],
     precond: Option<&(Mat<f64>, Vec<f64>)>,
+    norm_hint: Option<f64>,
     opts: &CgOptions,
     tau: f64,
+    dtype: DType,
 ) -> Result<CgResult> {
     let n = b.len();
-    let f64 = DType::F64;
     let shifted = if mu == 0.0 {
         a.clone()
     } else {
         Op::sum(vec![a.clone(), Op::identity(n)?.scaled(mu)?])?
     };
-    let matvec = OpPlan::new(e, &shifted, 1, f64)?;
     let pre = match precond {
         None => None,
         Some((uq, d)) => {
@@ -552,18 +510,41 @@ fn pcg_resident(
                 Op::identity(n)?,
                 Op::product(vec![u.clone(), Op::diagonal(d.clone())?, u.t()])?,
             ])?;
-            Some(OpPlan::new(e, &p, 1, f64)?)
+            Some(OpPlan::new(e, &p, 1, dtype)?)
         }
     };
-    let vp = VecPlans::new(e, f64, n)?;
+    let vp = VecPlans::new(e, dtype, n)?;
     let apply_pre = |r: &Matrix| -> Result<Matrix> {
         match &pre {
             None => vp.scale(e, r, 1.0),
             Some(p) => p.apply(e, r),
         }
     };
-    let bm = e.upload(Mat::from_fn(n, 1, |i, _| b[i]).as_ref())?;
-    let bnorm = vp.norm(e, &bm)?;
+    let bh = Mat::from_fn(n, 1, |i, _| b[i]);
+    let bm = match dtype {
+        DType::F64 => e.upload(bh.as_ref())?,
+        DType::F32 => e.upload(bh.as_ref().map(|v| *v as f32).as_ref())?,
+    };
+    let bnorm = norm(b);
+    let size = match norm_hint.filter(|v| *v > 0.0 && v.is_finite()) {
+        Some(v) => v,
+        None => vp.norm(e, &e.apply_to(&shifted, &bm)?)? / bnorm,
+    };
+    // 2^{-s} stays a normal number of the dtype.
+    let emax = match dtype {
+        DType::F32 => 126,
+        DType::F64 => 1022,
+    };
+    let s = if size > 0.0 && size.is_finite() {
+        exponent(size).clamp(-emax, emax)
+    } else {
+        0
+    };
+    let matvec = if s == 0 {
+        OpPlan::new(e, &shifted, 1, dtype)?
+    } else {
+        OpPlan::new(e, &shifted.scaled(ldexp(1.0, -s))?, 1, dtype)?
+    };
     let mut anorm: f64 = 0.0;
     let mut x = vp.scale(e, &bm, 0.0)?;
     let mut r = vp.scale(e, &bm, 1.0)?;
@@ -577,10 +558,24 @@ fn pcg_resident(
         let w = matvec.apply(e, &p)?;
         let pw = vp.dot(e, &p, &w)?;
         let (pn, wn) = (vp.norm(e, &p)?, vp.norm(e, &w)?);
+        if !(pw.is_finite() && pn.is_finite() && wn.is_finite()) {
+            return Err(Error::InvalidArgument(format!(
+                "nystrom_pcg: iteration {}: pᵀw = {pw:e}, ‖p‖ = {pn:e}, ‖w‖ = {wn:e} left the \
+                 range of {dtype} (the iterates of (A + μI)·x = b/‖b‖ exceed it: scale A or μ)",
+                iterations + 1
+            )));
+        }
         anorm = anorm.max(wn / pn);
         let rayleigh = pw / pn / pn;
         if !(rayleigh > tau * anorm && rz > 0.0) {
-            return Err(breakdown(iterations + 1, rayleigh, tau, anorm, rz, mu));
+            return Err(breakdown(
+                iterations + 1,
+                ldexp(rayleigh, s),
+                tau,
+                ldexp(anorm, s),
+                rz,
+                mu,
+            ));
         }
         let alpha = rz / pw;
         x = vp.scale_add(e, &p, alpha, &x)?;
@@ -598,10 +593,14 @@ fn pcg_resident(
         rz = rz_new;
         p = vp.scale_add(e, &p, beta, &z)?;
     }
-    let ax = matvec.apply(e, &x)?;
-    let true_residual = vp.norm(e, &vp.scale_add(e, &ax, -1.0, &bm)?)? / bnorm;
+    // 2^{-s}(A + μI)·x' = (A + μI)·x.
+    let ax = e.download_vec(&matvec.apply(e, &x)?)?;
+    let true_residual = norm(&(0..n).map(|i| b[i] - ax[i]).collect::<Vec<_>>()) / bnorm;
     Ok(CgResult {
-        x: e.download_vec(&x)?,
+        x: e.download_vec(&x)?
+            .into_iter()
+            .map(|v| ldexp(v, -s))
+            .collect(),
         iterations,
         residuals,
         true_residual,

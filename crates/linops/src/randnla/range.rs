@@ -21,10 +21,16 @@
 //! **Storage and cost.** Only resident blocks of `l` (or `b`, `r`) columns; `(2q+1)` applications
 //! of `A`/`Aᵀ` to `l` columns and `O(m·l²)` device flops for the fixed variant; the adaptive
 //! variant applies `A` once per block plus once to the `r` probes.
+//!
+//! **Residency.** The plans of `A` and `Aᵀ` (on `l`, or `b`, columns) are built once; a power
+//! iteration moves only its orthonormalizations' `l×l` Gram matrices and `R⁻¹` between the host
+//! and the engine (`O(l²)` bytes, independent of `m` and `n`), and the adaptive variant's
+//! projections and orthonormalizations plan per block because the basis grows.
 
 use super::estimate::{NormEstimate, range_error};
 use super::host_la::thin_svd;
 use super::qr::{QrMethod, orthonormalize};
+use super::vectors::OpPlan;
 use super::{
     check_block, check_dtype, check_rank, gaussian, hcat, max_col_norm, unit_roundoff, upload_like,
 };
@@ -150,10 +156,17 @@ pub fn range_finder<T: Scalar>(
         fallbacks += usize::from(f.method == QrMethod::Householder);
         Ok(f.q)
     };
-    let mut basis = orth(&e.apply_to(a, &omega)?)?;
-    for _ in 0..q {
-        let w = orth(&e.apply_to(&at, &basis)?)?;
-        basis = orth(&e.apply_to(a, &w)?)?;
+    // The plans of A and Aᵀ on l columns are built once for all power iterations (no
+    // re-planning or cost-model run per iteration).
+    let dtype = omega.dtype();
+    let a_plan = OpPlan::new(e, a, l, dtype)?;
+    let mut basis = orth(&a_plan.apply(e, &omega)?)?;
+    if q > 0 {
+        let at_plan = OpPlan::new(e, &at, l, dtype)?;
+        for _ in 0..q {
+            let w = orth(&at_plan.apply(e, &basis)?)?;
+            basis = orth(&a_plan.apply(e, &w)?)?;
+        }
     }
     Ok(RangeBasis {
         q: basis,
@@ -235,9 +248,18 @@ pub fn adaptive_range_finder<T: Scalar>(
     let mut rank = 0;
     let mut round = 1u64;
     let mut certified = None;
+    let mut block_plan: Option<(usize, OpPlan)> = None;
     while estimate > tol && rank < max_rank {
         let b = block.min(max_rank - rank);
-        let y0 = e.apply_to(a, &gaussian::<T>(e, n, b, seed.wrapping_add(round))?)?;
+        let omega = gaussian::<T>(e, n, b, seed.wrapping_add(round))?;
+        // The plan of A on `block` columns is built once (only a last, narrower block and the
+        // probes have their own).
+        let (w, plan) = match block_plan.take().filter(|(w, _)| *w == b) {
+            Some(kept) => kept,
+            None => (b, OpPlan::new(e, a, b, omega.dtype())?),
+        };
+        let y0 = plan.apply(e, &omega)?;
+        block_plan = Some((w, plan));
         round += 1;
         let projected;
         let y = if blocks.is_empty() {

@@ -16,6 +16,7 @@
 use crate::{Engine, Matrix, Op, Plan, Result};
 use faer::Mat;
 use linops_core::DType;
+use linops_core::plan::TiledPlan;
 
 /// The plans over resident `len×1` vectors in one dtype.
 pub(crate) struct VecPlans {
@@ -76,21 +77,24 @@ impl VecPlans {
     }
 }
 
-/// An operator's plan for `cols`-column inputs, built once.
+/// An operator's (tiled) plan for `cols`-column inputs, built once.
 pub(crate) struct OpPlan {
-    plan: Plan,
+    op: Op,
+    plan: TiledPlan,
 }
 
 impl OpPlan {
-    /// Plans `op·X` for `X` of `op.shape().1 × cols` in `dtype` with the engine's cost model.
+    /// Plans `op·X` for `X` of `op.shape().1 × cols` in `dtype` with the engine's cost model and
+    /// limits (parameters over the binding limit split inside the plan, as [`Engine::apply_to`]).
     pub(crate) fn new(e: &Engine, op: &Op, cols: usize, dtype: DType) -> Result<OpPlan> {
         Ok(OpPlan {
-            plan: e.plan_in(op, op.shape().1, cols, dtype)?,
+            op: op.clone(),
+            plan: e.tiled_plan_in(op, op.shape().1, cols, dtype)?,
         })
     }
 
     /// `op·x`; the result stays on the engine.
     pub(crate) fn apply(&self, e: &Engine, x: &Matrix) -> Result<Matrix> {
-        e.run(&self.plan, &[x])
+        e.run_tiled(&self.op, &self.plan, x)
     }
 }
