@@ -1,8 +1,11 @@
 // dct.wgsl — orthonormal DCT-II (and its transpose, the DCT-III) of each column of a column-major
 // f32 block, by Makhoul's reordering around an n-point complex radix-2 FFT in workgroup memory.
 //
-// Length: n a power of two, n ≤ CAP (2048: two f32 arrays of CAP entries, 16 KiB). The host
-// refuses other lengths (Error::Unsupported) before dispatching.
+// Two entry points over the same bindings and uniform:
+// - `dct`: n a power of two, n ≤ CAP (2048: two f32 arrays of CAP entries, 16 KiB), the fast
+//   path below;
+// - `dct_direct`: every other length (the host picks; see the end of this file), the direct sum
+//   y[o] = Σ_r w·cos(π·idx/2n)·x[r] in O(n) per output entry.
 //
 // DCT-II (inverse == 0), column x of n entries:
 //   v[makhoul(j)] = x[j]; V = FFT(v); y[k] = s_k * (cos(πk/2n)·Re V_k + sin(πk/2n)·Im V_k)
@@ -25,12 +28,12 @@
 
 struct DctParams {
     n: u32,
-    log2n: u32,
+    log2n: u32,  // `dct` only
     cols: u32,
     inverse: u32,
-    s0: f32,     // DCT-II: alpha·√(1/n); DCT-III: √n (= 1/s_0)
-    sk: f32,     // DCT-II: alpha·√(2/n); DCT-III: √(n/2) (= 1/s_k)
-    post: f32,   // DCT-III: alpha/n
+    s0: f32,     // dct, DCT-II: alpha·√(1/n); dct, DCT-III: √n (= 1/s_0); dct_direct: alpha·√(1/n)
+    sk: f32,     // dct, DCT-II: alpha·√(2/n); dct, DCT-III: √(n/2) (= 1/s_k); dct_direct: alpha·√(2/n)
+    post: f32,   // dct, DCT-III: alpha/n
     beta: f32,
 }
 
@@ -139,6 +142,134 @@ fn dct(
                 t = t + params.beta * y[base + i];
             }
             y[base + i] = t;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// dct_direct — the DCT-II / DCT-III of any length as a direct sum, for the lengths `dct` cannot
+// take (not a power of two, or longer than CAP).
+//
+// With s_0 = alpha·√(1/n), s_k = alpha·√(2/n) (params.s0, params.sk) and
+// cos(π·m/2n) for any integer m read from the quarter-wave columns 2 and 3 of the table
+// (m mod 4n = q·n + r: quadrant q = 0, 1, 2, 3 gives cos, −sin, −cos, sin of πr/2n):
+//   DCT-II  (inverse == 0): y[k] = s_k · Σ_j cos(π(2j+1)k/2n) · x[j]
+//   DCT-III (inverse == 1): y[j] = Σ_k s_k · cos(π(2j+1)k/2n) · x[k]
+// The angle index (2j+1)k mod 4n advances by a fixed step along the sum (2k for DCT-II, 2j+1 for
+// DCT-III) and is kept reduced, so it never overflows (the host requires 8n ≤ 2^32). The sum is
+// pairwise (a binary counter over a stack of partial sums: level l holds the sum of 2^l
+// consecutive terms), so its rounding error grows with ⌈log₂n⌉, like the FFT's, not with n.
+// (Compensated summation is not used: without SPIR-V NoContraction, driver compilers may
+// simplify its correction term away.)
+//
+// Bindings: as `dct` (x, table, y, params). Work decomposition: a workgroup computes WG output
+// entries (one per invocation) of DCOLS = 4 consecutive columns (one vec4 lane per column); it
+// stages WG reduction entries of those columns (pre-multiplied by their weight: 1 for DCT-II, s_k
+// for DCT-III) in workgroup memory per round. Linear workgroup index g = wid.x + wid.y·nwg.x;
+// tile = g mod ceil(n/WG), column group = g / ceil(n/WG). Dispatch: ceil(n/WG)·ceil(cols/4)
+// workgroups, 2-D folded.
+
+const DCOLS: u32 = 4u;
+
+var<workgroup> xs: array<vec4<f32>, 256>; // WG staged reduction entries (the host sets WG ≤ 256)
+
+fn quarter_cos(m: u32, n: u32) -> f32 {
+    let q = m / n;
+    let r = m - q * n;
+    if (q == 0u) {
+        return table[2u * n + r];
+    }
+    if (q == 1u) {
+        return -table[3u * n + r];
+    }
+    if (q == 2u) {
+        return -table[2u * n + r];
+    }
+    return table[3u * n + r];
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn dct_direct(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let n = params.n;
+    let tiles = (n + WG - 1u) / WG;
+    let g = wid.x + wid.y * nwg.x;
+    let group = g / tiles;
+    let col0 = group * DCOLS;
+    if (col0 >= params.cols) {
+        return; // uniform: the whole workgroup shares g
+    }
+    let o = (g - group * tiles) * WG + lidx; // output entry of this invocation
+    let four_n = 4u * n;
+    var idx = 0u;
+    var step = 0u;
+    if (params.inverse == 0u) {
+        idx = o % four_n; // j = 0: (2·0+1)·o
+        step = (2u * o) % four_n;
+    } else {
+        step = (2u * o + 1u) % four_n; // k = 0: angle 0
+    }
+    var stack: array<vec4<f32>, 32>;
+    var count = 0u;
+    for (var r0 = 0u; r0 < n; r0 += WG) {
+        let r = r0 + lidx;
+        var v = vec4<f32>(0.0);
+        if (r < n) {
+            for (var c = 0u; c < DCOLS; c++) {
+                if (col0 + c < params.cols) {
+                    v[c] = x[(col0 + c) * n + r];
+                }
+            }
+            if (params.inverse == 1u) {
+                v = select(params.sk, params.s0, r == 0u) * v;
+            }
+        }
+        xs[lidx] = v;
+        workgroupBarrier();
+        let len = min(WG, n - r0);
+        for (var l = 0u; l < len; l++) {
+            var t = quarter_cos(idx, n) * xs[l];
+            // Pairwise: merge with every complete level below the lowest clear bit of count.
+            var lvl = 0u;
+            var bits = count;
+            while ((bits & 1u) == 1u) {
+                t = stack[lvl] + t;
+                lvl++;
+                bits >>= 1u;
+            }
+            stack[lvl] = t;
+            count++;
+            idx += step;
+            if (idx >= four_n) {
+                idx -= four_n;
+            }
+        }
+        workgroupBarrier();
+    }
+    if (o >= n) {
+        return;
+    }
+    var acc = vec4<f32>(0.0);
+    for (var lvl = 0u; lvl < 32u; lvl++) {
+        if (((count >> lvl) & 1u) == 1u) {
+            acc = stack[lvl] + acc;
+        }
+    }
+    var scale = 1.0;
+    if (params.inverse == 0u) {
+        scale = select(params.sk, params.s0, o == 0u);
+    }
+    for (var c = 0u; c < DCOLS; c++) {
+        let col = col0 + c;
+        if (col < params.cols) {
+            var t = scale * acc[c];
+            if (params.beta != 0.0) {
+                t = t + params.beta * y[col * n + o];
+            }
+            y[col * n + o] = t;
         }
     }
 }

@@ -28,6 +28,8 @@
 //! - `sampling`: row samplers (chi-square frequencies, `E[SᵀS] = I`, CPU/GPU bits), approximate
 //!   leverage scores, the streaming sketch accumulator, approximate matrix products.
 //! - `butterfly`: butterfly, block butterfly, flat block butterfly and Pixelated butterfly.
+//! - `families`: Walsh–Hadamard of length `m·2^k` (`m ∈ {12, 20, 28}`), the GPU DCT of every
+//!   length, rectangular Monarch and its projection (issue 13 item 3; market lines included).
 //! - `reliability_drivers`: the randomized drivers on extreme input (issue 15): checked sizes and
 //!   documented size limits, homogeneity under `A → 2^e·A` across the exponent range, no silent
 //!   wrong answer (scaled norms, CholeskyQR2 pre-scaling, re-projection, CG breakdown).
@@ -64,6 +66,8 @@ mod cost;
 mod cpu_parallel;
 #[cfg(test)]
 mod estimates;
+#[cfg(test)]
+mod families;
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]

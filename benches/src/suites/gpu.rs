@@ -69,10 +69,13 @@ pub fn cases() -> Vec<CaseSpec> {
                 let (op, params) = structured::family(name, n)?;
                 Ok(Case {
                     op_name: name,
-                    shape: format!("n={n},{params},batch={batch}"),
+                    shape: format!(
+                        "n={},{params},batch={batch}",
+                        structured::family_len(name, n)
+                    ),
                     op,
                     x: SplitMix64::new(seed_for(&format!("gpu-suite {name}")))
-                        .uniform_mat(n, batch),
+                        .uniform_mat(structured::family_len(name, n), batch),
                 })
             },
         ));

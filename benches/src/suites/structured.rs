@@ -35,7 +35,10 @@
 //! | `householder` | `k = 64` reflectors (`Householder::from_vectors`) |
 //! | `kronecker` | two dense `√n×√n` factors |
 //! | `hadamard` | orthonormal Walsh–Hadamard |
+//! | `hadamard12`, `hadamard20`, `hadamard28` | Walsh–Hadamard of length `m·2^k` (`m` = 12, 20, 28), the largest `≤ n` (768/3072, 640/2560, 896/3584) |
 //! | `dct2` | orthonormal DCT-II |
+//! | `dct2_odd` | orthonormal DCT-II of length `n − 1` (1023 = 3·11·31, 4095 = 3²·5·7·13: rustfft's mixed radix on the CPU, the direct path on the GPU) |
+//! | `monarch_rect` | Monarch with `√n/4` R blocks of `√n × 4√n` and `√n` L blocks of `√n × √n/4` (block counts other than √n, rectangular blocks) |
 //! | `csr` | 16 distinct random nonzeros per row |
 //! | `permutation` | a random permutation (Fisher–Yates) |
 //! | `butterfly` | `log₂n` butterfly factors of 2×2 blocks (`blocks = n`, `factors = log₂n`) |
@@ -44,6 +47,10 @@
 //!
 //! `--family NAME` (repeatable; [`set_family_filter`]) runs only the named families (the dense
 //! baseline always runs).
+//!
+//! A family whose length is not `n` ([`family_len`]: the `m·2^k` Hadamards, `dct2_odd`) is
+//! applied to its own seeded block and compared with a dense baseline of its own length, timed
+//! in the same way right before it (no row of its own); its shape text gives its length.
 //!
 //! `max_rel_err` is against the CPU `f64` apply of the *structured* operator, computed (untimed)
 //! only where it is cheap, `batch ≤ 64`; at `batch = 1024` it is NaN (JSON `null`). No `cpu-f64`
@@ -102,15 +109,20 @@ pub const REF_MAX_BATCH: usize = 64;
 pub const BUTTERFLY_BLOCK: usize = 32;
 
 /// The family names, in run order.
-pub const FAMILIES: [&str; 13] = [
+pub const FAMILIES: [&str; 18] = [
     "monarch",
+    "monarch_rect",
     "block_diagonal",
     "low_rank",
     "diag_plus_low_rank",
     "householder",
     "kronecker",
     "hadamard",
+    "hadamard12",
+    "hadamard20",
+    "hadamard28",
     "dct2",
+    "dct2_odd",
     "csr",
     "permutation",
     "butterfly",
@@ -169,13 +181,45 @@ fn isqrt(n: usize) -> usize {
     b
 }
 
+/// The length of family `name` at suite size `n`: `n` except for the `m·2^k` Walsh–Hadamard
+/// families (the largest `m·2^k ≤ n`) and `dct2_odd` (`n − 1`).
+///
+/// # Examples
+/// ```
+/// use linops_bench::suites::structured::family_len;
+/// assert_eq!(family_len("hadamard12", 4096), 3072);
+/// assert_eq!(family_len("hadamard28", 1024), 896);
+/// assert_eq!(family_len("dct2_odd", 4096), 4095);
+/// assert_eq!(family_len("monarch", 4096), 4096);
+/// ```
+pub fn family_len(name: &str, n: usize) -> usize {
+    let m_pow2 = |m: usize| {
+        let p = (n / m).max(1);
+        m * (1usize << (usize::BITS - 1 - p.leading_zeros()))
+    };
+    match name {
+        "hadamard12" => m_pow2(12),
+        "hadamard20" => m_pow2(20),
+        "hadamard28" => m_pow2(28),
+        "dct2_odd" => n.saturating_sub(1).max(1),
+        _ => n,
+    }
+}
+
+/// Block counts `(b1, b2)` of the `monarch_rect` family at size `n` (`n = b1·p = b2·s`).
+fn monarch_rect_blocks(n: usize) -> (usize, usize) {
+    let b = isqrt(n);
+    ((b / 4).max(1), b)
+}
+
 fn host(r: &mut SplitMix64, rows: usize, cols: usize) -> Result<HostMat> {
     HostMat::new(rows, cols, r.uniform_vec(rows * cols))
 }
 
-/// The family `name` at size `n` (a perfect square for `monarch`/`kronecker`, a power of two for
-/// `hadamard`, a multiple of 64 for `block_diagonal`), with its parameter text
-/// (e.g. `blocks=32`, empty when it has none).
+/// The family `name` at suite size `n` (a perfect square for `monarch`/`kronecker`, a power of
+/// two for `hadamard`, a multiple of 64 for `block_diagonal`), with its parameter text
+/// (e.g. `blocks=32`, empty when it has none); its shape is `family_len(name, n)` square
+/// ([`family_len`]).
 ///
 /// # Errors
 /// The constructor's error for an unsupported `n`; [`linops::Error::InvalidArgument`] for an
@@ -229,8 +273,22 @@ pub fn family(name: &str, n: usize) -> Result<(Op, String)> {
                 format!("factors={b}x{b}"),
             )
         }
+        "monarch_rect" => {
+            let (b1, b2) = monarch_rect_blocks(n);
+            let (p, s) = (n / b1, n / b2);
+            let r_blocks = BlockDiagonal::from_stacked(b1, b2, p, r.uniform_vec(b1 * b2 * p))?;
+            let l_blocks = BlockDiagonal::from_stacked(b2, s, b1, r.uniform_vec(b2 * s * b1))?;
+            (
+                Op::leaf(Monarch::from_factors(l_blocks, r_blocks)?),
+                format!("blocks_r={b1}x{b2}x{p},blocks_l={b2}x{s}x{b1}"),
+            )
+        }
         "hadamard" => (Op::leaf(Hadamard::new(n)?), String::new()),
+        "hadamard12" | "hadamard20" | "hadamard28" => {
+            (Op::leaf(Hadamard::new(family_len(name, n))?), String::new())
+        }
         "dct2" => (Op::leaf(Dct::new(n)?), String::new()),
+        "dct2_odd" => (Op::leaf(Dct::new(family_len(name, n))?), String::new()),
         "csr" => {
             let per_row = NNZ_PER_ROW.min(n);
             let mut indptr = Vec::with_capacity(n + 1);
@@ -340,8 +398,9 @@ fn dense_baseline(n: usize) -> Result<Op> {
 ///
 /// # Examples
 /// ```
-/// let specs = linops_bench::suites::structured::cases();
-/// assert_eq!(specs.len(), 2 * 3 * 14);
+/// use linops_bench::suites::structured;
+/// let specs = structured::cases();
+/// assert_eq!(specs.len(), 2 * 3 * (1 + structured::FAMILIES.len()));
 /// assert_eq!(specs[0].label, "dense n=1024,batch=1");
 /// assert_eq!(specs[1].label, "monarch n=1024,blocks=32,batch=1");
 /// ```
@@ -360,8 +419,17 @@ pub fn cases() -> Vec<CaseSpec> {
                 })
             }));
             for name in FAMILIES {
+                let nf = family_len(name, n);
                 let params = match name {
                     "monarch" => format!("blocks={b}"),
+                    "monarch_rect" => {
+                        let (b1, b2) = monarch_rect_blocks(n);
+                        format!(
+                            "blocks_r={b1}x{b2}x{},blocks_l={b2}x{}x{b1}",
+                            n / b1,
+                            n / b2
+                        )
+                    }
                     "block_diagonal" => format!("blocks={BD_BLOCKS}"),
                     "low_rank" | "diag_plus_low_rank" => format!("rank={RANK}"),
                     "householder" => format!("k={RANK}"),
@@ -379,14 +447,14 @@ pub fn cases() -> Vec<CaseSpec> {
                     _ => String::new(),
                 };
                 v.push(CaseSpec::new(
-                    format!("{name} {}", shape(n, &params, batch)),
+                    format!("{name} {}", shape(nf, &params, batch)),
                     move || {
                         let (op, params) = family(name, n)?;
                         Ok(Case {
                             op_name: family_op_name(name),
-                            shape: shape(n, &params, batch),
+                            shape: shape(nf, &params, batch),
                             op,
-                            x: block(n, batch),
+                            x: block(nf, batch),
                         })
                     },
                 ));
@@ -462,7 +530,11 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
         })
         .collect();
     let n_fams = FAMILIES.iter().filter(|f| selected(f)).count();
-    let total = SIZES.len() * BATCHES.len() * (1 + n_fams) * targets.len();
+    let n_own = FAMILIES
+        .iter()
+        .filter(|f| selected(f) && SIZES.iter().any(|&n| family_len(f, n) != n))
+        .count();
+    let total = SIZES.len() * BATCHES.len() * (1 + n_fams + n_own) * targets.len();
     let mut out = Outcome::default();
     let mut step = 0;
     for n in SIZES {
@@ -541,11 +613,51 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
                         continue;
                     }
                 };
+                let nf = family_len(name, n);
+                let (x_f, own_dense) = if nf == n {
+                    (x.clone(), None)
+                } else {
+                    (block(nf, batch), Some(nf))
+                };
+                // A family of another length gets its own dense baseline (no row).
+                let mut fam_dense_s = dense_s.clone();
+                let mut fam_dense_flops = dense_flops.clone();
+                if let Some(nf) = own_dense {
+                    let own = dense_baseline(nf).map(|op| Case {
+                        op_name: "dense",
+                        shape: shape(nf, "", batch),
+                        op,
+                        x: x_f.clone(),
+                    });
+                    for (ti, target) in targets.iter().enumerate() {
+                        step += 1;
+                        let label = format!("dense {} (baseline of {name})", shape(nf, "", batch));
+                        progress(step, total, &label, target.label);
+                        fam_dense_s[ti] = None;
+                        fam_dense_flops[ti] = None;
+                        let run = own.as_ref().map_err(ToString::to_string).and_then(|c| {
+                            fam_dense_flops[ti] = target
+                                .engine
+                                .plan::<f32>(&c.op, nf, batch)
+                                .ok()
+                                .map(|p| p.total_flops());
+                            measure::run(target, c, &target.policy(policy))
+                                .map_err(|e| e.to_string())
+                        });
+                        match run {
+                            Ok(m) => {
+                                fam_dense_s[ti] = Some(m.median_s);
+                                eprintln!("{:.3} ms ({} reps)", m.median_s * 1e3, m.reps);
+                            }
+                            Err(e) => failure(&mut out, &label, target.label, e),
+                        }
+                    }
+                }
                 let case = Case {
                     op_name: family_op_name(name),
-                    shape: shape(n, params, batch),
+                    shape: shape(nf, params, batch),
                     op: op.clone(),
-                    x: x.clone(),
+                    x: x_f,
                 };
                 let y_ref = if batch <= REF_MAX_BATCH {
                     match measure::reference(&case) {
@@ -575,14 +687,15 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
                             row.max_rel_err = Some(y_ref.as_ref().map_or(f64::NAN, |r| {
                                 measure::max_rel_err(m.y.as_ref(), r.as_ref())
                             }));
-                            let speedup = dense_s[ti].map(|d| d / m.median_s);
-                            let ratio = dense_flops[ti].map(|d| d as f64 / m.flops.max(1) as f64);
+                            let speedup = fam_dense_s[ti].map(|d| d / m.median_s);
+                            let ratio =
+                                fam_dense_flops[ti].map(|d| d as f64 / m.flops.max(1) as f64);
                             row.extra
                                 .insert("speedup_vs_dense".into(), json_num(speedup));
                             row.extra.insert("flop_ratio".into(), json_num(ratio));
                             let choice = linops::Plan::with_model(
                                 &case.op,
-                                n,
+                                nf,
                                 batch,
                                 linops::DType::F32,
                                 &models[ti],

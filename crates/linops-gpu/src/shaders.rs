@@ -92,7 +92,7 @@ const RAW: &[RawShader] = &[
     RawShader {
         name: "dct",
         text: include_str!("../../../shaders/dct.wgsl"),
-        entry_points: &["dct"],
+        entry_points: &["dct", "dct_direct"],
         shared: &[],
     },
     RawShader {

@@ -1124,7 +1124,8 @@ impl<'a> Gen<'a> {
 
     fn hadamard(&mut self, n: usize, _: usize) -> Option<Node> {
         if self.should_break() {
-            let bad = [0, 3, 6, 12, n + 1][self.below(5)];
+            // 36 = 12·3: not m·2^k for m ∈ {1, 12, 20, 28} (12 itself is a valid length).
+            let bad = [0, 3, 6, 36, n + 1][self.below(5)];
             if !bad.is_power_of_two() {
                 return self.call(
                     "hadamard",

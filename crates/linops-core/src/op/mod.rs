@@ -37,7 +37,7 @@ pub use csr::Csr;
 pub use dct::Dct;
 pub use dense::Dense;
 pub use diagonal::Diagonal;
-pub use hadamard::Hadamard;
+pub use hadamard::{HADAMARD_BASE_ORDERS, Hadamard, hadamard_base};
 pub use householder::Householder;
 pub use identity::Identity;
 pub use kronecker::Kronecker;
