@@ -173,7 +173,8 @@ impl PyOp {
         wrap(py, || Op::kronecker(f))
     }
 
-    /// The orthonormal Walsh–Hadamard transform of size `n` (a power of two).
+    /// The orthonormal Walsh–Hadamard transform of size `n`: a power of two, or `m·2^k` with
+    /// `m` in {12, 20, 28} (Paley base matrices).
     #[staticmethod]
     fn hadamard(py: Python<'_>, n: usize) -> PyResult<Self> {
         wrap(py, || Op::hadamard(n))
