@@ -25,6 +25,7 @@
 //! for the reorthogonalization, and one `j×j` SVD.
 
 use super::host_la::{col, dot, norm, singular_values};
+use super::vectors::OpPlan;
 use super::{gaussian, to_host, upload_like};
 use crate::{Engine, Matrix, Op, Result};
 use faer::Mat;
@@ -180,8 +181,10 @@ pub(crate) struct Factored<'a> {
 impl Factored<'_> {
     /// Certified estimate of `‖A − L·M·Rᵀ‖₂` ([`residual_norm`]).
     pub(crate) fn estimate(&self, e: &Engine, steps: usize, seed: u64) -> Result<NormEstimate> {
-        let at = self.a.t();
         let (m, n) = self.a.shape();
+        // The plans of A and Aᵀ on one column, built once for every Golub–Kahan step.
+        let a_plan = OpPlan::new(e, self.a, 1, self.left.dtype())?;
+        let at_plan = OpPlan::new(e, &self.a.t(), 1, self.left.dtype())?;
         residual_norm(
             (m, n),
             steps,
@@ -189,7 +192,7 @@ impl Factored<'_> {
             |x| {
                 // A·x − L·(M·(Rᵀ·x))
                 let xm = upload_like(e, self.left, &col(x))?;
-                let ax = e.apply_to(self.a, &xm)?;
+                let ax = a_plan.apply(e, &xm)?;
                 let w = match self.right {
                     Right::Plain(r) => e.gemm(1.0, r, true, &xm, false, 0.0, None)?,
                     Right::Transposed(rt) => e.gemm(1.0, rt, false, &xm, false, 0.0, None)?,
@@ -209,7 +212,7 @@ impl Factored<'_> {
             |y| {
                 // Aᵀ·y − R·(Mᵀ·(Lᵀ·y))
                 let ym = upload_like(e, self.left, &col(y))?;
-                let aty = e.apply_to(&at, &ym)?;
+                let aty = at_plan.apply(e, &ym)?;
                 let z = to_host(e, &e.gemm(1.0, self.left, true, &ym, false, 0.0, None)?)?;
                 let mz = upload_like(e, self.left, &(self.core.transpose() * z))?;
                 let out = match self.right {
@@ -253,7 +256,8 @@ pub fn range_error(
             found: format!("{:?}", q.shape()),
         });
     }
-    let at = a.t();
+    let a_plan = OpPlan::new(e, a, 1, q.dtype())?;
+    let at_plan = OpPlan::new(e, &a.t(), 1, q.dtype())?;
     let project = |y: &Matrix| -> Result<Matrix> {
         let c = e.gemm(1.0, q, true, y, false, 0.0, None)?;
         e.gemm(-1.0, q, false, &c, false, 1.0, Some(y))
@@ -263,12 +267,12 @@ pub fn range_error(
         steps,
         seed,
         |v| {
-            let av = e.apply_to(a, &upload_like(e, q, &col(v))?)?;
+            let av = a_plan.apply(e, &upload_like(e, q, &col(v))?)?;
             column(e, &project(&av)?)
         },
         |y| {
             let py = project(&upload_like(e, q, &col(y))?)?;
-            column(e, &e.apply_to(&at, &py)?)
+            column(e, &at_plan.apply(e, &py)?)
         },
     )
 }

@@ -34,6 +34,7 @@
 use super::estimate::{Factored, NormEstimate, Right, residual_norm};
 use super::host_la::{col, norm, singular_values, thin_svd};
 use super::qr::{orthonormalize, upper_inverse};
+use super::vectors::OpPlan;
 use super::{
     check_block, check_dtype, check_rank, checked_sum, gaussian, max_col_norm, scale_exponent,
     scale_pow2, to_host, unit_roundoff, upload_as,
@@ -237,19 +238,24 @@ pub fn column_id<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> R
     let probe_what = format!("column_id: probes = {} error-estimate vectors", opts.probes);
     check_block(&probe_what, n.max(opts.probes), opts.probes)?;
     let omega = gaussian::<T>(e, m, l, opts.seed)?;
-    let mut yt = e.apply_to(&a.t(), &omega)?;
+    // The plans of Aᵀ and A on l columns, built once for the power iterations.
+    let at_plan = OpPlan::new(e, &a.t(), l, T::DTYPE)?;
+    let mut yt = at_plan.apply(e, &omega)?;
     // Power iterations: Yᵀ ← Aᵀ·orth(A·Yᵀ), i.e. Y = S·(AAᵀ)^q·A up to a left ℓ×ℓ factor (which
     // leaves R₁₁⁻¹R₁₂ unchanged), so the sketch's row space sharpens towards A's leading one.
     // With ℓ ≥ m the sketch S·A already has A's whole row space: nothing to sharpen (and A·Yᵀ,
     // m×ℓ, could not be orthonormalized).
     let power_iters = if l < m { opts.power_iters } else { 0 };
-    for _ in 0..power_iters {
-        // A·Aᵀ squares the operator's scale: bring Yᵀ near 1 by a power of two first (exact; the
-        // product is orthonormalized next, so its scale is immaterial).
-        let shift = scale_exponent(yt.dtype(), max_col_norm(e, &yt)?);
-        let ys = scale_pow2(e, &yt, shift)?.unwrap_or(yt);
-        let w = orthonormalize(e, &e.apply_to(a, &ys)?)?;
-        yt = e.apply_to(&a.t(), &w.q)?;
+    if power_iters > 0 {
+        let a_plan = OpPlan::new(e, a, l, T::DTYPE)?;
+        for _ in 0..power_iters {
+            // A·Aᵀ squares the operator's scale: bring Yᵀ near 1 by a power of two first (exact;
+            // the product is orthonormalized next, so its scale is immaterial).
+            let shift = scale_exponent(yt.dtype(), max_col_norm(e, &yt)?);
+            let ys = scale_pow2(e, &yt, shift)?.unwrap_or(yt);
+            let w = orthonormalize(e, &a_plan.apply(e, &ys)?)?;
+            yt = at_plan.apply(e, &w.q)?;
+        }
     }
     let sketch = to_host(e, &yt)?.transpose().to_owned();
     let StrongRrqr { perm, r, .. } = match strong_rrqr(&sketch, k, RRQR_F) {
@@ -300,7 +306,8 @@ pub fn column_id<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> R
         None
     } else {
         // E = A·(I − S_J·X): E·v = A·(v − S_J·(X·v)), Eᵀ·y = z − Xᵀ·z[J] with z = Aᵀ·y.
-        let at = a.t();
+        let a_plan = OpPlan::new(e, a, 1, T::DTYPE)?;
+        let at_plan = OpPlan::new(e, &a.t(), 1, T::DTYPE)?;
         Some(residual_norm(
             (m, n),
             opts.probes,
@@ -311,11 +318,11 @@ pub fn column_id<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> R
                 for (i, &c) in cols.iter().enumerate() {
                     w[c] -= xv[(i, 0)];
                 }
-                let out = to_host(e, &e.apply_to(a, &upload_as::<T>(e, &col(&w))?)?)?;
+                let out = to_host(e, &a_plan.apply(e, &upload_as::<T>(e, &col(&w))?)?)?;
                 Ok((0..m).map(|i| out[(i, 0)]).collect())
             },
             |y| {
-                let z = to_host(e, &e.apply_to(&at, &upload_as::<T>(e, &col(y))?)?)?;
+                let z = to_host(e, &at_plan.apply(e, &upload_as::<T>(e, &col(y))?)?)?;
                 let zj = Mat::<f64>::from_fn(k, 1, |i, _| z[(cols[i], 0)]);
                 let xz = x.transpose() * zj;
                 Ok((0..n).map(|i| z[(i, 0)] - xz[(i, 0)]).collect())

@@ -27,6 +27,7 @@ use super::estimate::{Factored, NormEstimate, Right};
 use super::host_la::thin_svd;
 use super::qr::{QrMethod, orthonormalize};
 use super::range::{RangeOptions, project_out, range_finder};
+use super::vectors::OpPlan;
 use super::{
     check_block, check_dtype, check_rank, checked_sum, gaussian, hcat, max_col_norm,
     scale_exponent, scale_pow2, upload_like,
@@ -288,9 +289,11 @@ pub fn block_krylov_svd<T: Scalar>(
     )?;
     check_probes("block_krylov_svd", a, opts.probes)?;
     let n = a.shape().1;
-    let at = a.t();
+    // The plans of A and Aᵀ for l columns, built once for every depth step.
+    let a_plan = OpPlan::new(e, a, l, T::DTYPE)?;
+    let at_plan = OpPlan::new(e, &a.t(), l, T::DTYPE)?;
     let mut fallbacks = 0;
-    let first = orthonormalize(e, &e.apply_to(a, &gaussian::<T>(e, n, l, opts.seed)?)?)?;
+    let first = orthonormalize(e, &a_plan.apply(e, &gaussian::<T>(e, n, l, opts.seed)?)?)?;
     fallbacks += usize::from(first.method == QrMethod::Householder);
     let mut blocks = vec![first.q];
     for _ in 0..depth {
@@ -299,10 +302,10 @@ pub fn block_krylov_svd<T: Scalar>(
             .ok_or_else(|| Error::InvalidArgument("no block".into()))?;
         // A·Aᵀ squares the operator's scale: bring Aᵀ·Q near 1 by a power of two first (exact;
         // y is orthonormalized next, so its scale is immaterial).
-        let w = e.apply_to(&at, prev)?;
+        let w = at_plan.apply(e, prev)?;
         let shift = scale_exponent(w.dtype(), max_col_norm(e, &w)?);
         let w = scale_pow2(e, &w, shift)?.unwrap_or(w);
-        let mut y = e.apply_to(a, &w)?;
+        let mut y = a_plan.apply(e, &w)?;
         for _ in 0..2 {
             for b in &blocks {
                 y = project_out(e, b, &y)?;
