@@ -27,6 +27,8 @@
 //!   CPU/GPU bit identity, subspace embedding bounds, SRHT orthogonality, bad input).
 //! - `sampling`: row samplers (chi-square frequencies, `E[SᵀS] = I`, CPU/GPU bits), approximate
 //!   leverage scores, the streaming sketch accumulator, approximate matrix products.
+//! - `batched`: batched operators, the resident batched GEMM, batched CholeskyQR2 and the
+//!   batched Newton–Schulz polar factor against each matrix's definition (issue 13).
 //! - `butterfly`: butterfly, block butterfly, flat block butterfly and Pixelated butterfly.
 //! - `reliability_drivers`: the randomized drivers on extreme input (issue 15): checked sizes and
 //!   documented size limits, homogeneity under `A → 2^e·A` across the exponent range, no silent
@@ -54,6 +56,8 @@
 
 #[cfg(test)]
 mod bad_input;
+#[cfg(test)]
+mod batched;
 #[cfg(test)]
 mod butterfly;
 #[cfg(test)]

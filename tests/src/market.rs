@@ -168,6 +168,7 @@ fn cases() -> Vec<Case> {
         .into_iter()
         .chain(crate::sampling::market_cases())
         .chain(crate::butterfly::cases())
+        .chain(crate::batched::market_cases())
     {
         v.push(Case {
             name,

@@ -66,6 +66,12 @@ const RAW: &[RawShader] = &[
         shared: &["gemm_tile", "gemm_stage", "gemm_operands"],
     },
     RawShader {
+        name: "batched_gemm",
+        text: include_str!("../../../shaders/batched_gemm.wgsl"),
+        entry_points: &["batched_gemm"],
+        shared: &["gemm_tile", "gemm_stage", "gemm_operands"],
+    },
+    RawShader {
         name: "gather",
         text: include_str!("../../../shaders/gather.wgsl"),
         entry_points: &["gather"],
