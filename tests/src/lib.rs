@@ -61,6 +61,8 @@ mod batched;
 #[cfg(test)]
 mod butterfly;
 #[cfg(test)]
+mod coop_gemm;
+#[cfg(test)]
 mod cost;
 #[cfg(test)]
 mod cpu_parallel;

@@ -26,6 +26,7 @@
 pub mod batch_transpose;
 pub mod batched_gemm;
 pub mod block_gemm;
+pub mod coop_gemm;
 pub mod dct;
 pub mod elementwise;
 pub mod fwht;
