@@ -27,6 +27,8 @@
 //!   CPU/GPU bit identity, subspace embedding bounds, SRHT orthogonality, bad input).
 //! - `sampling`: row samplers (chi-square frequencies, `E[SᵀS] = I`, CPU/GPU bits), approximate
 //!   leverage scores, the streaming sketch accumulator, approximate matrix products.
+//! - `batched`: batched operators, the resident batched GEMM, batched CholeskyQR2 and the
+//!   batched Newton–Schulz polar factor against each matrix's definition (issue 13).
 //! - `butterfly`: butterfly, block butterfly, flat block butterfly and Pixelated butterfly.
 //! - `families`: Walsh–Hadamard of length `m·2^k` (`m ∈ {12, 20, 28}`), the GPU DCT of every
 //!   length, rectangular Monarch and its projection (issue 13 item 3; market lines included).
@@ -59,7 +61,11 @@
 #[cfg(test)]
 mod bad_input;
 #[cfg(test)]
+mod batched;
+#[cfg(test)]
 mod butterfly;
+#[cfg(test)]
+mod coop_gemm;
 #[cfg(test)]
 mod cost;
 #[cfg(test)]

@@ -169,6 +169,7 @@ fn cases() -> Vec<Case> {
         .chain(crate::sampling::market_cases())
         .chain(crate::butterfly::cases())
         .chain(crate::families::market_cases())
+        .chain(crate::batched::market_cases())
     {
         v.push(Case {
             name,

@@ -10,6 +10,7 @@
 //! | `lstsq` | `known_solution_problem`, 32768×256 (CPU) / 131072×256 (GPU), `κ = 1e8`, residual `1e-6·‖Ax*‖` ⟂ range | `‖x − x*‖/‖x*‖`, and `qr_error` of faer's dense f64 QR solve on the same problem |
 //! | `nystrom_pcg` | structured PSD `A = Q₁·diag(λ)·Q₁ᵀ`, `λ_j = 1/(j+1)²`, `μ = 1e-4`, `n` 4096 / 16384, rank 64 | `‖x − x*‖/‖x*‖` with `x* = Q₁·diag(1/(λ+μ))·Q₁ᵀ·b` |
 //! | `newton_schulz` | dense `A = Q₁·diag(σ)·Q₂ᵀ`, `σ` log-spaced in `[1e-2, 1]`, `n` 1024 (CPU) / 4096 (GPU); classic cubic to tolerance, and the Muon quintic for 5 steps | `‖X − Q₁Q₂ᵀ‖_F/√n` (distance to the exact polar factor; the quintic stops in its band, by design) |
+//! | `newton_schulz_batched` | 512 Gaussian matrices of 128×128 (seeded Philox), Muon quintic, 5 steps: `batched::batched_polar_newton_schulz` on the resident batch (upload included) against a host loop of `polar_newton_schulz` over the matrices, same work | `max|X_batched − X_loop|`; `host_loop_ms` and `speedup` (loop time / batched time, in one run) |
 //!
 //! | `cholesky_qr2` | `Q·R` of a tall block `X = Q₁[:, :256]·diag(σ)`, `σ` log-spaced in `[1e-3, 1]` (`κ = 1e3`), `m` 16384 (CPU) / 65536 (GPU), 256 columns (`qr::orthonormalize`) | `‖QᵀQ − I‖_F`, and `residual` `‖X − Q·R‖_F/‖X‖_F`; `method` 1 when CholeskyQR2 ran (0: the Householder fallback) |
 //!
@@ -24,7 +25,7 @@ use crate::row::Row;
 use faer::Mat;
 use faer::prelude::SolveLstsq;
 use linops::op::Hadamard;
-use linops::randnla::{lstsq, matfun, nystrom, svd};
+use linops::randnla::{batched, lstsq, matfun, nystrom, svd};
 use linops::{Engine, HostMat, Op, Result, Scalar};
 use std::io::Write as _;
 use std::time::Instant;
@@ -47,12 +48,13 @@ pub const SUITE: Suite = Suite {
 };
 
 /// The drivers, in run order.
-pub const DRIVERS: [&str; 6] = [
+pub const DRIVERS: [&str; 7] = [
     "rsvd",
     "lstsq",
     "nystrom_pcg",
     "newton_schulz_cubic",
     "newton_schulz_quintic",
+    "newton_schulz_batched",
     "cholesky_qr2",
 ];
 
@@ -60,7 +62,7 @@ pub const DRIVERS: [&str; 6] = [
 ///
 /// # Examples
 /// ```
-/// assert_eq!(linops_bench::suites::randnla::cases().len(), 6);
+/// assert_eq!(linops_bench::suites::randnla::cases().len(), 7);
 /// ```
 pub fn cases() -> Vec<CaseSpec> {
     DRIVERS
@@ -291,6 +293,61 @@ fn run_driver<T: Scalar>(
                 error: (d2 / n as f64).sqrt(),
                 iterations: Some(r.iterations),
                 extra: vec![("residual", r.residual)],
+            })
+        }
+        "newton_schulz_batched" => {
+            let (b, n) = (512, 128);
+            let rng = linops::RngState::new(61);
+            let mats: Vec<Mat<T>> = (0..b)
+                .map(|t| {
+                    Mat::from_fn(n, n, |i, j| {
+                        T::from_f64(f64::from(rng.entry(
+                            linops::Dist::Gaussian,
+                            i as u64,
+                            (t * n + j) as u64,
+                        )))
+                    })
+                })
+                .collect();
+            let opts = matfun::MatFunOptions {
+                tol: None,
+                max_iter: Some(5),
+            };
+            let kind = matfun::NsKind::MuonQuintic;
+            let refs: Vec<_> = mats.iter().map(|m| m.as_ref()).collect();
+            let (seconds, reps, r) = timed(policy, || {
+                let x = batched::upload_batch(e, &refs)?;
+                batched::batched_polar_newton_schulz(e, &x, b, kind, &opts)
+            })?;
+            let ops: Vec<Op> = mats
+                .iter()
+                .map(|m| Op::from_host(HostMat::from_fn(n, n, |i, j| m[(i, j)].to_f64())))
+                .collect::<Result<_>>()?;
+            let (loop_s, _, xs) = timed(policy, || {
+                ops.iter()
+                    .map(|op| Ok(matfun::polar_newton_schulz::<T>(e, op, kind, &opts)?.x))
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            let xb: Mat<T> = e.download(&r.x)?;
+            let mut dev = 0.0f64;
+            for (t, x) in xs.iter().enumerate() {
+                let x: Mat<T> = e.download(x)?;
+                for j in 0..n {
+                    for i in 0..n {
+                        dev = dev.max((x[(i, j)].to_f64() - xb[(i, t * n + j)].to_f64()).abs());
+                    }
+                }
+            }
+            Ok(Measured {
+                seconds,
+                reps,
+                shape: format!("batch={b},n={n},quintic,steps=5"),
+                error: dev,
+                iterations: Some(r.iterations),
+                extra: vec![
+                    ("host_loop_ms", loop_s * 1e3),
+                    ("speedup", loop_s / seconds),
+                ],
             })
         }
         "cholesky_qr2" => {

@@ -27,6 +27,7 @@
 //! ```
 
 mod batch_transpose;
+mod batched_gemm;
 mod block_gemm;
 mod dct;
 mod elementwise;

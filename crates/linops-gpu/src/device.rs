@@ -142,6 +142,8 @@ pub struct GpuDevice {
     pub(crate) pipelines: PipelineCache,
     pub(crate) pool: Arc<BufferPool>,
     uncaptured: Arc<Mutex<Vec<String>>>,
+    /// What the adapter offers the cooperative-matrix tier (`kernels::coop_gemm`).
+    pub(crate) cooperative: crate::kernels::coop_gemm::CoopInfo,
 }
 
 impl fmt::Debug for GpuDevice {
@@ -243,14 +245,14 @@ impl GpuDevice {
             )));
         };
 
-        let wanted = wgpu::Features::TIMESTAMP_QUERY;
+        let wanted = wgpu::Features::TIMESTAMP_QUERY | crate::kernels::coop_gemm::wanted_features();
         let features = adapter.features() & wanted;
         let limits = adapter.limits();
         let (device, queue) = block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("linops"),
             required_features: features,
             required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            experimental_features: crate::kernels::coop_gemm::experimental_features(features),
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         }))
@@ -273,6 +275,7 @@ impl GpuDevice {
         };
         let limits = device.limits();
         let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let cooperative = crate::kernels::coop_gemm::adapter_configs(&adapter, &device);
         Ok(Arc::new(Self {
             id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
             is_software: looks_software(&ainfo),
@@ -286,6 +289,7 @@ impl GpuDevice {
             checked: options.checked_shaders || env_checked_shaders(),
             clamp: options.max_binding_bytes,
             uncaptured,
+            cooperative,
         }))
     }
 

@@ -32,6 +32,7 @@ pub mod uniform;
 pub use backend::GpuBackend;
 pub use device::{AdapterChoice, DeviceInfo, DeviceOptions, GpuDevice};
 pub use encoder::GpuEncoder;
+pub use kernels::batched_gemm::BatchedGemmArgs;
 pub use kernels::block_gemm::BlockGemmArgs;
 pub use kernels::elementwise::Side;
 pub use kernels::gemm::{GemmArgs, GemmConfig, GemmTile};

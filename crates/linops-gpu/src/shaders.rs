@@ -66,6 +66,12 @@ const RAW: &[RawShader] = &[
         shared: &["gemm_tile", "gemm_stage", "gemm_operands"],
     },
     RawShader {
+        name: "batched_gemm",
+        text: include_str!("../../../shaders/batched_gemm.wgsl"),
+        entry_points: &["batched_gemm"],
+        shared: &["gemm_tile", "gemm_stage", "gemm_operands"],
+    },
+    RawShader {
         name: "gather",
         text: include_str!("../../../shaders/gather.wgsl"),
         entry_points: &["gather"],
@@ -143,15 +149,53 @@ pub fn required_capabilities() -> &'static [&'static str] {
     REQUIRED_CAPABILITIES
 }
 
-/// Names of all shader files, in registry order.
+/// Names of all shader files, in registry order (the optional ones of [`optional`] last).
 ///
 /// # Examples
 /// ```
 /// assert!(linops_gpu::shaders::names().contains(&"gemm"));
+/// assert!(linops_gpu::shaders::names().contains(&"coop_gemm"));
 /// ```
 #[must_use]
 pub fn names() -> Vec<&'static str> {
-    RAW.iter().map(|r| r.name).collect()
+    RAW.iter()
+        .map(|r| r.name)
+        .chain(OPTIONAL.iter().map(|o| o.name))
+        .collect()
+}
+
+/// A shader that needs naga capabilities beyond core WGSL: compiled only when a cargo feature
+/// and the adapter allow it, never part of [`all`].
+#[derive(Debug, Clone)]
+pub struct OptionalShader {
+    /// Stem of the file in `shaders/` (also the pipeline label).
+    pub name: &'static str,
+    /// Full WGSL text (no shared snippets).
+    pub source: &'static str,
+    /// The `@compute` entry points the file defines.
+    pub entry_points: &'static [&'static str],
+    /// The naga capability names it needs (as spelled by `Capabilities::from_name`).
+    pub capabilities: &'static [&'static str],
+}
+
+/// Every optional shader, in one table.
+const OPTIONAL: &[OptionalShader] = &[OptionalShader {
+    name: "coop_gemm",
+    source: include_str!("../../../shaders/coop_gemm.wgsl"),
+    entry_points: &["coop_gemm"],
+    capabilities: &["SHADER_FLOAT16", "COOPERATIVE_MATRIX"],
+}];
+
+/// The shaders that need capabilities beyond core WGSL (see [`OptionalShader`]).
+///
+/// # Examples
+/// ```
+/// let o = linops_gpu::shaders::optional();
+/// assert!(o.iter().any(|s| s.name == "coop_gemm" && s.capabilities.contains(&"COOPERATIVE_MATRIX")));
+/// ```
+#[must_use]
+pub fn optional() -> &'static [OptionalShader] {
+    OPTIONAL
 }
 
 /// The assembled WGSL of shader `name` (shared snippets first, then the file); an unknown name

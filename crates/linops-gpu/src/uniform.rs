@@ -80,6 +80,7 @@ pub fn layouts() -> Vec<UniformLayout> {
     use crate::kernels::*;
     vec![
         batch_transpose::BtParams::layout(),
+        batched_gemm::BatchedGemmParams::layout(),
         block_gemm::BlockGemmParams::layout(),
         dct::DctParams::layout(),
         elementwise::EwParams::layout(),

@@ -10,6 +10,7 @@
 //! count and how it lowers into plan steps. Adding a structured family means one new leaf type and
 //! one new variant; the composition nodes and the other leaves are untouched.
 
+mod batched;
 mod block_diagonal;
 mod butterfly;
 mod compose;
@@ -30,6 +31,7 @@ mod sketch_dense;
 mod sketch_sparse;
 mod srht;
 
+pub use batched::Batched;
 pub use block_diagonal::BlockDiagonal;
 pub use butterfly::{BlockButterfly, Butterfly, FlatBlockButterfly, PixelatedButterfly};
 pub use compose::{Product, Scaled, Sum, Transpose};

@@ -13,6 +13,7 @@
 //! land ([`normalize::expand`]), and lower each leaf to kernels (the leaf's
 //! [`crate::LeafOp::lower`]), reusing temporaries by lifetime.
 
+mod batched;
 pub mod cost;
 mod explain;
 pub mod fold;

@@ -13,6 +13,7 @@
 //! | [`axpby`](crate::GpuEncoder::axpby), [`scale`](crate::GpuEncoder::scale), [`diag_scale`](crate::GpuEncoder::diag_scale) | `elementwise.wgsl` | O(rows·cols) |
 //! | [`transpose`](crate::GpuEncoder::transpose) | `transpose.wgsl` | O(rows·cols) |
 //! | [`col_norms`](crate::GpuEncoder::col_norms), [`col_dots`](crate::GpuEncoder::col_dots) | `reduce.wgsl` | O(rows·cols) |
+//! | [`batched_gemm`](crate::GpuEncoder::batched_gemm) | `batched_gemm.wgsl` | 2·b·m·k·n flops, one launch |
 //! | [`block_gemm`](crate::GpuEncoder::block_gemm) | `block_gemm.wgsl` | 2·b·m·k·n flops, one launch |
 //! | [`gather`](crate::GpuEncoder::gather) | `gather.wgsl` | O(rows·cols) |
 //! | [`philox_fill`](crate::GpuEncoder::philox_fill), [`random_fill`](crate::GpuEncoder::random_fill) | `random_fill.wgsl` (+ `philox.wgsl`) | one Philox block per 4 entries |
@@ -23,7 +24,9 @@
 //! | [`dct`](crate::GpuEncoder::dct) | `dct.wgsl` | 5·n·log₂n + O(n) flops per column |
 
 pub mod batch_transpose;
+pub mod batched_gemm;
 pub mod block_gemm;
+pub mod coop_gemm;
 pub mod dct;
 pub mod elementwise;
 pub mod fwht;

@@ -45,6 +45,7 @@
 //! two (exact), and every threshold (tolerances, shifts, breakdown and rank tests) is relative to a
 //! norm of the input.
 
+pub mod batched;
 pub mod estimate;
 pub mod id;
 pub mod nystrom;

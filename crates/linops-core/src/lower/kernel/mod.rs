@@ -11,6 +11,7 @@
 
 mod axpby;
 mod batch_transpose;
+mod batched_gemm;
 mod block_gemm;
 mod col_dots;
 mod col_norms;
@@ -27,6 +28,7 @@ mod transpose;
 
 pub use axpby::Axpby;
 pub use batch_transpose::BatchTranspose;
+pub use batched_gemm::BatchedGemm;
 pub use block_gemm::{BlockGemm, BlockLayout};
 pub use col_dots::ColDots;
 pub use col_norms::ColNorms;
@@ -57,7 +59,7 @@ macro_rules! for_each_kernel {
     ($callback:ident) => {
         $callback! {
             Gemm, Axpby, DiagScale, SketchGemm, Transpose, Gather, BlockGemm, Fwht, Dct,
-            BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill
+            BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill, BatchedGemm
         }
     };
 }
