@@ -8,7 +8,7 @@
 //! yardstick for the GPU tolerance rule (GPU error ≤ 2× CPU-f32 error vs the f64 reference).
 //!
 //! One file per kernel, named after it: `gemm`, `elementwise` (axpby, diag_scale, transpose,
-//! copy_cols), `gather`, `block_gemm`, `batch_transpose`, `spmm` (with `spmm/wide` for the
+//! copy_cols), `gather`, `block_gemm`, `butterfly`, `batch_transpose`, `spmm` (with `spmm/wide` for the
 //! sketching orientation), `fwht`, `dct`, `sketch_gemm`, `random_fill`, `reduce` (column norms
 //! and dots). Each implements `execute::CpuKernel` for the kernel's arguments struct of
 //! `linops_core::plan::kernel`; `execute` runs a plan's steps, dispatching through
@@ -28,6 +28,7 @@
 
 mod batch_transpose;
 mod block_gemm;
+mod butterfly;
 mod dct;
 mod elementwise;
 mod execute;

@@ -66,6 +66,12 @@ const RAW: &[RawShader] = &[
         shared: &["gemm_tile", "gemm_stage", "gemm_operands"],
     },
     RawShader {
+        name: "butterfly",
+        text: include_str!("../../../shaders/butterfly.wgsl"),
+        entry_points: &["butterfly"],
+        shared: &[],
+    },
+    RawShader {
         name: "gather",
         text: include_str!("../../../shaders/gather.wgsl"),
         entry_points: &["gather"],

@@ -81,6 +81,7 @@ pub fn layouts() -> Vec<UniformLayout> {
     vec![
         batch_transpose::BtParams::layout(),
         block_gemm::BlockGemmParams::layout(),
+        butterfly::ButterflyParams::layout(),
         dct::DctParams::layout(),
         elementwise::EwParams::layout(),
         fwht::FwhtParams::layout(),

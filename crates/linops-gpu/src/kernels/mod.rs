@@ -14,6 +14,7 @@
 //! | [`transpose`](crate::GpuEncoder::transpose) | `transpose.wgsl` | O(rows·cols) |
 //! | [`col_norms`](crate::GpuEncoder::col_norms), [`col_dots`](crate::GpuEncoder::col_dots) | `reduce.wgsl` | O(rows·cols) |
 //! | [`block_gemm`](crate::GpuEncoder::block_gemm) | `block_gemm.wgsl` | 2·b·m·k·n flops, one launch |
+//! | [`butterfly`](crate::GpuEncoder::butterfly) | `butterfly.wgsl` | count·(4b−1)·n flops per column, one pass |
 //! | [`gather`](crate::GpuEncoder::gather) | `gather.wgsl` | O(rows·cols) |
 //! | [`philox_fill`](crate::GpuEncoder::philox_fill), [`random_fill`](crate::GpuEncoder::random_fill) | `random_fill.wgsl` (+ `philox.wgsl`) | one Philox block per 4 entries |
 //! | [`sketch_gemm`](crate::GpuEncoder::sketch_gemm) | `sketch_gemm.wgsl` (+ `philox.wgsl`) | 2·m·n·k flops + m·k generated entries per column tile |
@@ -24,6 +25,7 @@
 
 pub mod batch_transpose;
 pub mod block_gemm;
+pub mod butterfly;
 pub mod dct;
 pub mod elementwise;
 pub mod fwht;

@@ -12,6 +12,7 @@
 mod axpby;
 mod batch_transpose;
 mod block_gemm;
+mod butterfly;
 mod col_dots;
 mod col_norms;
 mod copy_cols;
@@ -28,6 +29,7 @@ mod transpose;
 pub use axpby::Axpby;
 pub use batch_transpose::BatchTranspose;
 pub use block_gemm::{BlockGemm, BlockLayout};
+pub use butterfly::Butterfly;
 pub use col_dots::ColDots;
 pub use col_norms::ColNorms;
 pub use copy_cols::CopyCols;
@@ -57,7 +59,7 @@ macro_rules! for_each_kernel {
     ($callback:ident) => {
         $callback! {
             Gemm, Axpby, DiagScale, SketchGemm, Transpose, Gather, BlockGemm, Fwht, Dct,
-            BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill
+            BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill, Butterfly
         }
     };
 }
