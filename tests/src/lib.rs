@@ -28,6 +28,7 @@
 //! - `sampling`: row samplers (chi-square frequencies, `E[SᵀS] = I`, CPU/GPU bits), approximate
 //!   leverage scores, the streaming sketch accumulator, approximate matrix products.
 //! - `butterfly`: butterfly, block butterfly, flat block butterfly and Pixelated butterfly.
+//! - `kronecker_gemm`: dense Kronecker products as one mode GEMM per factor, against the definition.
 //! - `reliability_drivers`: the randomized drivers on extreme input (issue 15): checked sizes and
 //!   documented size limits, homogeneity under `A → 2^e·A` across the exponent range, no silent
 //!   wrong answer (scaled norms, CholeskyQR2 pre-scaling, re-projection, CG breakdown).
@@ -68,6 +69,8 @@ mod fuzz;
 mod gpu_kernels;
 #[cfg(test)]
 mod index_params;
+#[cfg(test)]
+mod kronecker_gemm;
 #[cfg(test)]
 mod lstsq;
 #[cfg(test)]

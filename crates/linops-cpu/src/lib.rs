@@ -9,7 +9,7 @@
 //!
 //! One file per kernel, named after it: `gemm`, `elementwise` (axpby, diag_scale, transpose,
 //! copy_cols), `gather`, `block_gemm`, `butterfly`, `batch_transpose`, `spmm` (with `spmm/wide` for the
-//! sketching orientation), `fwht`, `dct`, `sketch_gemm`, `random_fill`, `reduce` (column norms
+//! sketching orientation), `fwht`, `dct`, `kronecker_gemm`, `sketch_gemm`, `random_fill`, `reduce` (column norms
 //! and dots). Each implements `execute::CpuKernel` for the kernel's arguments struct of
 //! `linops_core::plan::kernel`; `execute` runs a plan's steps, dispatching through
 //! `linops_core::for_each_kernel!`. Every parallel loop goes through the backend's `faer::Par` (`par`): with
@@ -36,6 +36,7 @@ mod flat;
 mod fwht;
 mod gather;
 mod gemm;
+mod kronecker_gemm;
 mod par;
 mod random_fill;
 mod reduce;

@@ -72,6 +72,12 @@ const RAW: &[RawShader] = &[
         shared: &[],
     },
     RawShader {
+        name: "kronecker_gemm",
+        text: include_str!("../../../shaders/kronecker_gemm.wgsl"),
+        entry_points: &["kronecker_gemm"],
+        shared: &[],
+    },
+    RawShader {
         name: "gather",
         text: include_str!("../../../shaders/gather.wgsl"),
         entry_points: &["gather"],

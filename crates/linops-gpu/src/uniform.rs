@@ -87,6 +87,7 @@ pub fn layouts() -> Vec<UniformLayout> {
         fwht::FwhtParams::layout(),
         gemm::GemmParams::layout(),
         gather::GatherParams::layout(),
+        kronecker_gemm::KronParams::layout(),
         random_fill::FillParams::layout(),
         reduce::ReduceParams::layout(),
         sketch_gemm::SketchParams::layout(),

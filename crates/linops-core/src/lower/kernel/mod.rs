@@ -21,6 +21,7 @@ mod diag_scale;
 mod fwht;
 mod gather;
 mod gemm;
+mod kronecker_gemm;
 mod random_fill;
 mod sketch_gemm;
 mod spmm;
@@ -38,6 +39,7 @@ pub use diag_scale::DiagScale;
 pub use fwht::Fwht;
 pub use gather::Gather;
 pub use gemm::Gemm;
+pub use kronecker_gemm::KroneckerGemm;
 pub use random_fill::RandomFill;
 pub use sketch_gemm::SketchGemm;
 pub use spmm::Spmm;
@@ -59,7 +61,8 @@ macro_rules! for_each_kernel {
     ($callback:ident) => {
         $callback! {
             Gemm, Axpby, DiagScale, SketchGemm, Transpose, Gather, BlockGemm, Fwht, Dct,
-            BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill, Butterfly
+            BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill, Butterfly,
+            KroneckerGemm
         }
     };
 }
