@@ -369,7 +369,8 @@ fn plans_are_butterfly_passes_with_the_documented_cost() {
     use linops::plan::kernel::Butterfly as Step;
     let mut rng = Rng::new(0xB7C0);
     // (n, b, batch, factor ranges of the passes): groups of 2^count·b ≤ 4096 entries.
-    let sizes: [(usize, usize, usize, &[(usize, usize)]); 5] = [
+    type Size = (usize, usize, usize, &'static [(usize, usize)]);
+    let sizes: [Size; 5] = [
         (64, 1, 5, &[(0, 6)]),
         (256, 4, 3, &[(0, 6)]),
         (2, 1, 1, &[(0, 1)]),

@@ -143,9 +143,9 @@ fn columns<T: CpuElem, const L: usize>(
             for l in 0..geom.count {
                 let l = if geom.trans { geom.count - 1 - l } else { l };
                 if b == 1 {
-                    factor_2x2::<T, L>(geom, g, l, &twiddle[geom.first + l], &mut s);
+                    factor_2x2::<T, L>(geom, g, l, twiddle[geom.first + l], &mut s);
                 } else {
-                    factor_blocks::<T, L>(geom, g, l, &twiddle[geom.first + l], &mut s, &mut tmp);
+                    factor_blocks::<T, L>(geom, g, l, twiddle[geom.first + l], &mut s, &mut tmp);
                 }
             }
             // Scatter with alpha and beta (the old output is not read when beta == 0).

@@ -82,7 +82,7 @@ impl KernelSpec for Butterfly {
     fn cost(&self, inputs: &[(usize, usize)], out: (usize, usize)) -> Result<(u64, u64), String> {
         let (t, x) = (inputs[0], inputs[1]);
         let (n, b) = (x.0, self.block);
-        let m = if b == 0 { 0 } else { n / b };
+        let m = n.checked_div(b).unwrap_or(0);
         let levels = if m.is_power_of_two() {
             m.trailing_zeros() as usize
         } else {

@@ -57,7 +57,7 @@ impl KroneckerGemm {
         let (m, d) = if self.trans { (a.1, a.0) } else { a };
         let s = self.inner;
         let sd = s.checked_mul(d).filter(|&v| v > 0)?;
-        if m == 0 || x.0 % sd != 0 || x.1 != out.1 {
+        if m == 0 || !x.0.is_multiple_of(sd) || x.1 != out.1 {
             return None;
         }
         let w = x.0 / sd;
