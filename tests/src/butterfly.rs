@@ -8,7 +8,10 @@
 //! - here: `apply == to_dense·X` and its transpose for n ∈ {2, 4, 8, 64, 256} and several block
 //!   sizes; `to_dense` against the independent factor form; the ±1 pattern giving the Walsh–Hadamard
 //!   matrix (the layout of a pair); an order-sensitive 4×4 example (the factor order); the adjoint
-//!   identity on every backend; plan steps and FLOPs; parameter counts; bad input.
+//!   identity on every backend; plan steps and FLOPs; parameter counts; bad input;
+//! - the butterfly kernel (several factors per pass) against the CSR factor form on every
+//!   backend: pass boundaries, groups below and above a workgroup, odd column counts, transposes;
+//!   bad kernel steps.
 
 use crate::structured::{StructuredCase, adjoint_check, engines};
 use crate::support::{Rng, max_abs, report, to_f32};
@@ -362,28 +365,226 @@ fn adjoint_identity_on_every_backend() {
 }
 
 #[test]
-fn plans_are_one_spmm_per_factor_with_the_documented_cost() {
+fn plans_are_butterfly_passes_with_the_documented_cost() {
+    use linops::plan::kernel::Butterfly as Step;
     let mut rng = Rng::new(0xB7C0);
-    for (n, b, batch) in [(64usize, 1usize, 5usize), (256, 4, 3), (2, 1, 1)] {
-        let (bb, _) = block_butterfly(&mut rng, n, b);
+    // (n, b, batch, factor ranges of the passes): groups of 2^count·b ≤ 4096 entries.
+    type Size = (usize, usize, usize, &'static [(usize, usize)]);
+    let sizes: [Size; 5] = [
+        (64, 1, 5, &[(0, 6)]),
+        (256, 4, 3, &[(0, 6)]),
+        (2, 1, 1, &[(0, 1)]),
+        (4096, 1, 2, &[(0, 12)]),
+        (8192, 1, 2, &[(0, 7), (7, 6)]),
+    ];
+    for (n, b, batch, ranges) in sizes {
+        let bb = BlockButterfly::new(n, b, rng.vec(levels(n, b) * 2 * n * b)).unwrap();
         let l = levels(n, b);
-        for op in [Op::leaf(bb.clone()), Op::leaf(bb.clone()).t()] {
+        for trans in [false, true] {
+            let op = if trans {
+                Op::leaf(bb.clone()).t()
+            } else {
+                Op::leaf(bb.clone())
+            };
             let p = Plan::new(&op, n, batch, DType::F32).unwrap();
-            assert_eq!(p.steps().len(), l, "n={n} b={b}: one step per factor");
-            assert!(
-                p.steps()
-                    .iter()
-                    .all(|s| matches!(s.kernel, Kernel::Spmm(_)))
-            );
-            // Per factor: 2·nnz·B multiply-adds (nnz = 2nb) plus n·B for the alpha scale.
-            let want = l * (4 * b + 1) * n * batch;
-            assert_eq!(p.total_flops(), want as u64, "n={n} b={b}");
+            let got: Vec<(usize, usize, bool)> = p
+                .steps()
+                .iter()
+                .map(|s| match s.kernel {
+                    Kernel::Butterfly(Step {
+                        first,
+                        count,
+                        trans,
+                        block,
+                        ..
+                    }) => {
+                        assert_eq!(block, b);
+                        (first, count, trans)
+                    }
+                    ref k => panic!("n={n} b={b}: a {} step", k.label()),
+                })
+                .collect();
+            // The transposed passes run in reverse order.
+            let mut want: Vec<(usize, usize, bool)> =
+                ranges.iter().map(|&(f, c)| (f, c, trans)).collect();
+            if trans {
+                want.reverse();
+            }
+            assert_eq!(got, want, "n={n} b={b} trans={trans}\n{}", p.explain());
+            // Per factor and output 2b products and 2b − 1 additions; n·B per pass for alpha.
+            let flops = (l * (4 * b - 1) * n + ranges.len() * n) * batch;
+            assert_eq!(p.total_flops(), flops as u64, "n={n} b={b}");
         }
         let fl = FlatBlockButterfly::from_block_butterfly(&bb).unwrap();
         let p = Plan::new(&Op::leaf(fl), n, batch, DType::F32).unwrap();
         assert_eq!(p.steps().len(), 1);
         assert_eq!(p.total_flops(), ((2 * b * (1 + l) + 1) * n * batch) as u64);
     }
+}
+
+/// `|y − want|` entrywise against `bound·mag`, naming the first failure.
+fn check_within(what: &str, y: &Mat<f64>, want: &Mat<f64>, mag: &Mat<f64>, bound: f64) {
+    for j in 0..want.ncols() {
+        for i in 0..want.nrows() {
+            let (got, exp, lim) = (y[(i, j)], want[(i, j)], bound * mag[(i, j)]);
+            assert!(
+                (got - exp).abs() <= lim,
+                "{what}: at ({i}, {j}): got {got}, expected {exp}, diff {:e}, bound {lim:e}",
+                (got - exp).abs()
+            );
+        }
+    }
+}
+
+/// The butterfly kernel against the factor form (`L` CSR SpMM steps, an independent path) on
+/// CPU f64 and f32 and the GPU: sizes that need two passes (each pass boundary: the second
+/// pass's groups are strided), groups smaller and larger than a workgroup (n = 2 … 4096, items
+/// per invocation 1 … 8), odd and lane-crossing column counts, and the transpose.
+#[test]
+fn kernel_equals_factor_form_across_passes_columns_and_tiles() {
+    const U64: f64 = f64::EPSILON / 2.0;
+    const U32: f64 = f32::EPSILON as f64 / 2.0;
+    let cpu = crate::support::cpu_engine();
+    let gpu = crate::support::gpu_engines();
+    let mut rng = Rng::new(0xB7C7);
+    let sizes = [
+        (8192usize, 1usize, 3usize), // passes of 7 + 6 factors
+        (8192, 4, 5),                // 6 + 5, blocks of 4
+        (16384, 2, 1),               // 7 + 6, blocks of 2
+        (4096, 1, 2),                // one pass of 12 factors: 8 pairs per invocation
+        (4096, 32, 4),               // one pass, b = 32 (the bench's block size)
+        (512, 8, 3),                 // a group of 512: one pair of outputs per invocation
+        (8, 2, 17),                  // a group far below the workgroup; 16 + 1 lanes
+        (64, 1, 33),                 // 2 tiles of 16 lanes + 1
+        (256, 4, 15),                // lanes of 4: 3 tiles + 3
+    ];
+    for (n, b, batch) in sizes {
+        let l = levels(n, b);
+        let t = rng.vec(l * 2 * n * b);
+        let abs_t: Vec<f64> = t.iter().map(|v| v.abs()).collect();
+        let bb = BlockButterfly::new(n, b, t).unwrap();
+        let abs_b = BlockButterfly::new(n, b, abs_t).unwrap().to_factors();
+        for trans in [false, true] {
+            let tr = |o: Op| if trans { o.t() } else { o };
+            let (op, reference, mag_op) = (
+                tr(Op::leaf(bb.clone())),
+                tr(bb.to_factors()),
+                tr(abs_b.clone()),
+            );
+            let what = format!(
+                "block butterfly n={n} b={b}{} X {n}x{batch}",
+                ["", "ᵀ"][trans as usize]
+            );
+            let x = rng.mat(n, batch);
+            let abs_x = Mat::from_fn(n, batch, |i, j| x[(i, j)].abs());
+            let y = cpu.apply(&op, x.as_ref()).unwrap();
+            let want = cpu.apply(&reference, x.as_ref()).unwrap();
+            let mag = cpu.apply(&mag_op, abs_x.as_ref()).unwrap();
+            // Each factor's output is a sum of 2b products: L factors give at most 2bL roundings
+            // per path (Higham, Thm. 3.5: |error| ≤ γ_{2bL}·|B_L|⋯|B_1|·|X|), both paths.
+            let k = (2 * b * l + 1) as f64;
+            check_within(&format!("{what}: cpu f64"), &y, &want, &mag, 2.0 * k * U64);
+            let y32 = cpu.apply(&op, to_f32(x.as_ref()).as_ref()).unwrap();
+            let y32 = Mat::from_fn(n, batch, |i, j| f64::from(y32[(i, j)]));
+            // f32: the same bound in f32 plus the rounding of X to f32 (one more per path).
+            check_within(&format!("{what}: cpu f32"), &y32, &y, &mag, (k + 1.0) * U32);
+            let err32 = max_abs_diff(&y32, &y);
+            let Some((trusted, _)) = &gpu else {
+                continue;
+            };
+            let yg = trusted.apply(&op, to_f32(x.as_ref()).as_ref()).unwrap();
+            let yg = Mat::from_fn(n, batch, |i, j| f64::from(yg[(i, j)]));
+            let scale = max_abs(mag.as_ref());
+            let err = max_abs_diff(&yg, &y);
+            // The market's rule: within 2× the CPU f32 error plus one f32 ulp of the magnitude.
+            assert!(
+                err <= 2.0 * err32 + U32 * scale,
+                "{what}: gpu error {err:e} against 2·{err32:e} + u·{scale:e}"
+            );
+        }
+    }
+    if gpu.is_none() {
+        report("butterfly: kernel vs factor form GPU half SKIPPED (no adapter)");
+    }
+}
+
+/// Bad steps are rejected by the core's shape rule (which the GPU encoder also applies) and by the
+/// encoder's own checks: groups over 4096 entries, factors past `L`, twiddles of the wrong
+/// shape, `n/b` not a power of two, an output that is an input.
+#[test]
+fn bad_butterfly_steps_are_typed_errors() {
+    use linops::plan::kernel::Butterfly as Step;
+    let step = |block, first, count| {
+        Kernel::from(Step {
+            block,
+            first,
+            count,
+            trans: false,
+            alpha: 1.0,
+            beta: 0.0,
+        })
+    };
+    // n = 8192, b = 1: 13 factors; a group of 2^13 entries is over the bound.
+    let tw = (2 * 8192, 13);
+    assert!(step(1, 0, 12).cost(&[tw, (8192, 2)], (8192, 2)).is_ok());
+    for (k, what) in [
+        (step(1, 0, 13), "group of 8192 entries"),
+        (step(1, 7, 7), "factors 7..14 of 13"),
+        (step(1, 0, 0), "no factor"),
+        (step(0, 0, 1), "block 0"),
+        (step(3, 0, 1), "8192 not a multiple of 3"),
+    ] {
+        let e = k.cost(&[tw, (8192, 2)], (8192, 2)).unwrap_err();
+        assert!(matches!(e, Error::ShapeMismatch { .. }), "{what}: {e}");
+        assert!(e.to_string().contains("butterfly"), "{what}: {e}");
+    }
+    let e = step(1, 0, 1).cost(&[(2 * 8192, 12), (8192, 2)], (8192, 2));
+    assert!(
+        matches!(e, Err(Error::ShapeMismatch { .. })),
+        "12 twiddle columns"
+    );
+    let e = step(1, 0, 1).cost(&[tw, (8192, 2)], (8192, 3));
+    assert!(
+        matches!(e, Err(Error::ShapeMismatch { .. })),
+        "out of 3 columns"
+    );
+    let e = step(1, 0, 1).cost(&[(2 * 6, 1), (6, 2)], (6, 2));
+    assert!(matches!(e, Err(Error::ShapeMismatch { .. })), "n = 6");
+    let Some(dev) = crate::support::test_device(false) else {
+        return;
+    };
+    let k = Step {
+        block: 1,
+        first: 0,
+        count: 2,
+        trans: false,
+        alpha: 1.0,
+        beta: 0.0,
+    };
+    let tw = dev.upload(8, 2, &[1.0; 16]).unwrap();
+    let x = dev.upload(4, 3, &[1.0; 12]).unwrap();
+    let y = dev.alloc(4, 3).unwrap();
+    let mut enc = dev.encoder();
+    enc.butterfly(&k, &tw, &x, &y).unwrap();
+    assert_eq!(enc.len(), 1, "one dispatch for both factors");
+    enc.submit().unwrap();
+    // Every pair [[1, 1], [1, 1]]: each factor doubles the column sum's share: 4·1.
+    assert_eq!(dev.download(&y).unwrap(), vec![4.0; 12]);
+    let mut enc = dev.encoder();
+    assert!(matches!(
+        enc.butterfly(&k, &tw, &x, &x),
+        Err(Error::InvalidArgument(_))
+    ));
+    let short = dev.upload(8, 1, &[1.0; 8]).unwrap();
+    assert!(matches!(
+        enc.butterfly(&k, &short, &x, &y),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    let wide = dev.alloc(4, 2).unwrap();
+    assert!(matches!(
+        enc.butterfly(&k, &tw, &x, &wide),
+        Err(Error::ShapeMismatch { .. })
+    ));
 }
 
 #[test]

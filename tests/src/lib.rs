@@ -32,6 +32,7 @@
 //! - `butterfly`: butterfly, block butterfly, flat block butterfly and Pixelated butterfly.
 //! - `families`: Walsh–Hadamard of length `m·2^k` (`m ∈ {12, 20, 28}`), the GPU DCT of every
 //!   length, rectangular Monarch and its projection (issue 13 item 3; market lines included).
+//! - `kronecker_gemm`: dense Kronecker products as one mode GEMM per factor, against the definition.
 //! - `reliability_drivers`: the randomized drivers on extreme input (issue 15): checked sizes and
 //!   documented size limits, homogeneity under `A → 2^e·A` across the exponent range, no silent
 //!   wrong answer (scaled norms, CholeskyQR2 pre-scaling, re-projection, CG breakdown).
@@ -80,6 +81,8 @@ mod fuzz;
 mod gpu_kernels;
 #[cfg(test)]
 mod index_params;
+#[cfg(test)]
+mod kronecker_gemm;
 #[cfg(test)]
 mod lstsq;
 #[cfg(test)]

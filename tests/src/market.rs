@@ -257,6 +257,7 @@ fn structured_more_cases(rng: &mut Rng, push: &mut impl FnMut(String, Op, usize)
         (vec![(3, 2), (4, 5)], 7),
         (vec![(17, 13), (5, 9)], 3),
         (vec![(2, 3), (3, 2), (4, 4)], 5),
+        (vec![(16, 16), (16, 16)], 33),
     ] {
         let f: Vec<Op> = dims.iter().map(|&(m, n)| rng.dense_op(m, n)).collect();
         let k = Op::leaf(Kronecker::new(f).unwrap());

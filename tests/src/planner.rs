@@ -220,15 +220,16 @@ fn step_signature(p: &Plan) -> Vec<StepSignature> {
 fn rewriting_leaves_plan_like_their_rewrite() {
     use linops::LeafOp;
     use linops::op::{
-        BlockButterfly, FlatBlockButterfly, PixelatedButterfly, RowSampler, SparseSign,
+        Butterfly, FlatBlockButterfly, PixelatedButterfly, RowSampler, SparseSign,
         VerySparseProjection,
     };
     use linops_core::rng::RngState;
     let rng = RngState::new(0xC5);
     let mut r = crate::support::Rng::new(0x5EED_0009);
     let n = 16;
-    // L = log₂(n/b) = 3 levels: L·2·n·b twiddles, (n/b)·(1+L)·b² flat values.
-    let bb = BlockButterfly::new(n, 2, r.vec(3 * 2 * n * 2)).unwrap();
+    // Butterfly: log₂n = 4 levels of 2·n twiddles (its rewrite is the block butterfly leaf with
+    // b = 1); flat, b = 2: L = 3 levels, (n/b)·(1+L)·b² values.
+    let bf = Butterfly::new(n, r.vec(4 * 2 * n)).unwrap();
     let flat = FlatBlockButterfly::new(n, 2, r.vec(8 * 4 * 4)).unwrap();
     let u = linops::HostMat::from_fn(n, 2, |i, j| r.uniform() + (i + j) as f64);
     let leaves: Vec<(&str, std::sync::Arc<dyn LeafOp>)> = vec![
@@ -244,7 +245,7 @@ fn rewriting_leaves_plan_like_their_rewrite() {
             "row sampler",
             std::sync::Arc::new(RowSampler::uniform(5, n, rng).unwrap()),
         ),
-        ("block butterfly", std::sync::Arc::new(bb)),
+        ("butterfly", std::sync::Arc::new(bf)),
         (
             "pixelated butterfly",
             std::sync::Arc::new(PixelatedButterfly::new(flat, u.clone(), u).unwrap()),

@@ -8,8 +8,8 @@
 //! yardstick for the GPU tolerance rule (GPU error ≤ 2× CPU-f32 error vs the f64 reference).
 //!
 //! One file per kernel, named after it: `gemm`, `elementwise` (axpby, diag_scale, transpose,
-//! copy_cols), `gather`, `block_gemm`, `batch_transpose`, `spmm` (with `spmm/wide` for the
-//! sketching orientation), `fwht`, `dct`, `sketch_gemm`, `random_fill`, `reduce` (column norms
+//! copy_cols), `gather`, `block_gemm`, `butterfly`, `batch_transpose`, `spmm` (with `spmm/wide` for the
+//! sketching orientation), `fwht`, `dct`, `kronecker_gemm`, `sketch_gemm`, `random_fill`, `reduce` (column norms
 //! and dots). Each implements `execute::CpuKernel` for the kernel's arguments struct of
 //! `linops_core::plan::kernel`; `execute` runs a plan's steps, dispatching through
 //! `linops_core::for_each_kernel!`. Every parallel loop goes through the backend's `faer::Par` (`par`): with
@@ -29,6 +29,7 @@
 mod batch_transpose;
 mod batched_gemm;
 mod block_gemm;
+mod butterfly;
 mod dct;
 mod elementwise;
 mod execute;
@@ -36,6 +37,7 @@ mod flat;
 mod fwht;
 mod gather;
 mod gemm;
+mod kronecker_gemm;
 mod par;
 mod random_fill;
 mod reduce;

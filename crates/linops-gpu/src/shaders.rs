@@ -72,6 +72,18 @@ const RAW: &[RawShader] = &[
         shared: &["gemm_tile", "gemm_stage", "gemm_operands"],
     },
     RawShader {
+        name: "butterfly",
+        text: include_str!("../../../shaders/butterfly.wgsl"),
+        entry_points: &["butterfly"],
+        shared: &[],
+    },
+    RawShader {
+        name: "kronecker_gemm",
+        text: include_str!("../../../shaders/kronecker_gemm.wgsl"),
+        entry_points: &["kronecker_gemm"],
+        shared: &[],
+    },
+    RawShader {
         name: "gather",
         text: include_str!("../../../shaders/gather.wgsl"),
         entry_points: &["gather"],

@@ -155,6 +155,8 @@ impl Engine {
             KernelKind::Fwht,
             KernelKind::Dct,
             KernelKind::Spmm,
+            KernelKind::Butterfly,
+            KernelKind::KroneckerGemm,
         ] {
             m = m.with_rate(kind, base.rate(kind) * scale);
         }

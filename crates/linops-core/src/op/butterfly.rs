@@ -31,24 +31,32 @@
 //!
 //! **Pixelated butterfly** ([`PixelatedButterfly`]): flat block butterfly `+ U·Vᵀ` (`U`, `V` n×r).
 //!
-//! **Lowering.** Each factor `B_k` is a sparse matrix with `2b` nonzeros per row, stored as a
-//! [`Csr`] (its transpose too), so `B·X` is `L` [`crate::Kernel::Spmm`] steps through two
-//! ping-pong temporaries (the last one writes `alpha·B·X + beta·Y`); `Bᵀ·X` applies `B_mᵀ` first.
+//! **Lowering.** A block butterfly is applied by the [`crate::Kernel::Butterfly`] kernel, several
+//! consecutive factors per step: factors `first … first+count−1` only mix block-rows within
+//! groups of `2^count·b` rows, so a backend keeps a group (of a tile of columns) in fast memory
+//! (CPU L1/L2, GPU workgroup memory) and applies all the step's factors there, reading `X` once
+//! and writing the output once. The factors are split into as few, equal passes as
+//! [`kernel::Butterfly::MAX_GROUP`] allows (`count ≤ log₂(4096/b)`): one pass for every
+//! `n ≤ 4096`, two up to `n = 2²⁴` (b = 1). `Bᵀ·X` runs the passes in reverse order, each applying
+//! its factors transposed and reversed. The twiddles are one parameter of `2nb × L` values (factor
+//! `f` in column `f`). Only a block too wide for one factor per group (`2b > 4096`) falls back to
+//! its factor form, `L` [`crate::Kernel::Spmm`] steps of [`Csr`] factors ([`BlockButterfly::to_factors`]).
 //! The flat form is one SpMM; the Pixelated form adds the [`LowRank`] lowering with `beta = 1`.
-//! Both backends run the same steps. Sparse indices are `u32` index parameters, so
-//! `n·(1+L)·b ≤ IndexParam::MAX_INDEX = 2³² − 1` (the flat form's nonzeros, at least the `2·n·b` of
-//! a factor; a [`Error::DeviceLimit`] otherwise).
+//! Both backends run the same steps. Sparse indices of the factor and flat forms are `u32` index
+//! parameters, so `n·(1+L)·b ≤ IndexParam::MAX_INDEX = 2³² − 1` (the flat form's nonzeros, at least
+//! the `2·n·b` of a factor; a [`Error::DeviceLimit`] otherwise).
 //!
-//! **Cost** (`B` columns): block butterfly `L·(4b + 1)·n·B` FLOPs (per factor the SpMM's
-//! `2·nnz·B` with `nnz = 2nb`, plus `n·B` for its `alpha` scale), against `2·n²·B` dense, a ratio
-//! of about `n/(2·b·L)`; elements moved per factor: `2nb` values and indices, `n+1` row pointers,
-//! up to `2b·n·B` reads of `X` and `n·B` writes. Flat: `(2·b·(1+L) + 1)·n·B` FLOPs; Pixelated adds
-//! the low-rank `4·n·r·B + 2·r·B` (and `n·B` for accumulating).
+//! **Cost** (`B` columns): block butterfly `L·(4b − 1)·n·B` FLOPs in the butterfly kernel (each
+//! output of a factor: `2b` products and `2b − 1` additions) plus `n·B` per pass for its `alpha`
+//! scale, against `2·n²·B` dense, a ratio of about `n/(2·b·L)`; elements moved per pass: the
+//! pass's twiddles once, `X` once and the output once (one pass for `n ≤ 4096`: the minimum).
+//! Flat: `(2·b·(1+L) + 1)·n·B` FLOPs; Pixelated adds the low-rank `4·n·r·B + 2·r·B` (and `n·B`
+//! for accumulating).
 
-use super::{Csr, LeafOp, LowRank};
+use super::{Csr, LeafOp, LowRank, Lowering};
 
-use crate::lower::check_index;
-use crate::{Error, HostMat, Op, Result};
+use crate::lower::{check_index, kernel};
+use crate::{BufId, Error, HostMat, Link, Op, Param, Result};
 use std::sync::Arc;
 
 /// Validates `n` and `b` and returns the number of levels `L = log₂(n/b)`.
@@ -142,7 +150,8 @@ fn csr_times(s: &Csr, m: &HostMat) -> HostMat {
 pub struct BlockButterfly {
     n: usize,
     b: usize,
-    twiddle: Arc<[f64]>,
+    /// The twiddles as the kernel's parameter: `2nb × L`, factor `f` in column `f`.
+    twiddle: Param,
     /// `factors[f]` is `B_{2^{f+1}}` (application order).
     factors: Vec<Csr>,
 }
@@ -202,7 +211,7 @@ impl BlockButterfly {
         Ok(Self {
             n,
             b,
-            twiddle: Arc::from(twiddle),
+            twiddle: Param::of_shape(per, levels, twiddle),
             factors,
         })
     }
@@ -237,7 +246,7 @@ impl BlockButterfly {
     /// assert_eq!(bb.twiddle()[3], 0.5);
     /// ```
     pub fn twiddle(&self) -> &[f64] {
-        &self.twiddle
+        &self.twiddle.data
     }
 
     /// The factor form `B_m · ⋯ · B_2` as a product of sparse [`Csr`] leaves (leftmost `B_m`).
@@ -275,18 +284,65 @@ impl LeafOp for BlockButterfly {
         acc
     }
     fn param_count(&self) -> usize {
-        self.twiddle.len()
+        self.twiddle.data.len()
     }
-    fn rewrite(&self) -> Option<Op> {
-        // factors[0] is applied first: the product lists it last.
-        let factors = self
-            .factors
-            .iter()
-            .rev()
-            .map(|f| Op::leaf(f.clone()))
+    fn lower(
+        &self,
+        cx: &mut Lowering,
+        transposed: bool,
+        x: BufId,
+        out: BufId,
+        alpha: f64,
+        beta: f64,
+    ) -> Result<()> {
+        let mut passes = passes(self.levels(), self.b);
+        if passes.is_empty() {
+            // 2b > MAX_GROUP: not even one factor's pair of blocks fits a group.
+            let factors = self.to_factors();
+            let op = if transposed { factors.t() } else { factors };
+            return cx.lower_sub(&op, x, out, alpha, beta);
+        }
+        if transposed {
+            passes.reverse();
+        }
+        let t = cx.param(&self.twiddle);
+        let block = self.b;
+        let links = passes
+            .into_iter()
+            .map(|(first, count)| {
+                Link::step(self.n, vec![t], move |alpha, beta| kernel::Butterfly {
+                    block,
+                    first,
+                    count,
+                    trans: transposed,
+                    alpha,
+                    beta,
+                })
+            })
             .collect();
-        Op::product(factors).ok()
+        cx.chain(x, out, alpha, beta, links)
     }
+}
+
+/// The `(first, count)` factor ranges of the butterfly passes for `levels` factors of block size
+/// `b`: as few passes as groups of at most [`kernel::Butterfly::MAX_GROUP`] elements allow, of
+/// nearly equal length (the longer ones first); none when `2b` exceeds it.
+fn passes(levels: usize, b: usize) -> Vec<(usize, usize)> {
+    let per = (kernel::Butterfly::MAX_GROUP / b.max(1)).max(1).ilog2() as usize;
+    if per == 0 || levels == 0 {
+        return Vec::new();
+    }
+    let count = levels.div_ceil(per);
+    let (base, extra) = (levels / count, levels % count);
+    let mut first = 0;
+    (0..count)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            let range = (first, len);
+            first += len;
+            range
+        })
+        .collect()
 }
 
 /// The butterfly matrix `B_n ⋯ B_2` of 2×2 blocks: [`BlockButterfly`] with `b = 1`
@@ -454,7 +510,7 @@ impl FlatBlockButterfly {
         }
         for f in 0..levels {
             for (row, col, off) in factor_entries(n, b, f) {
-                values[pos(row, col)] += bb.twiddle[f * 2 * n * b + off];
+                values[pos(row, col)] += bb.twiddle.data[f * 2 * n * b + off];
             }
         }
         // The twiddles are finite (checked by BlockButterfly); only their sum can overflow, and

@@ -3,25 +3,34 @@
 //! Mathematics: with `A_i` of shape `m_i×d_i`, `K = A₁⊗…⊗A_k` is `M×N` with `M = ∏m_i`,
 //! `N = ∏d_i`. A column `x` of length `N` is a tensor with modes `(d_k, …, d_1)`, fastest first
 //! (column-major, so `A_k` acts on the fastest index: `(A⊗B)·vec(X) = vec(B·X·Aᵀ)`). `K·x` applies
-//! each factor to its mode. For `i = 1..k`: rotate the slowest mode (`d_i`) to the front (a
-//! batched transpose of each column seen as a `(L/d_i)×d_i` matrix, `L` its current length), then
-//! apply `A_i` to the front mode as an ordinary operator on a `d_i × (L/d_i·b)` block. After `k`
-//! rounds the modes are `(m_k, …, m_1)`: exactly `vec` of the result; a final scaled copy
-//! (a batched transpose with one column) writes `alpha·K·x + beta·out`. `Kᵀ = A₁ᵀ⊗…⊗A_kᵀ` runs
-//! the same rounds with each factor transposed.
+//! each factor to its mode; `Kᵀ = A₁ᵀ⊗…⊗A_kᵀ` the same with each factor transposed.
 //!
-//! The factors are any [`Op`]: each is lowered through its own normalization and lowering (a
-//! dense factor is one GEMM, a diagonal one scaling pass, a nested Kronecker its own rounds…).
+//! **Dense factors** (each an `Op::Dense`, or its transpose: the common case) are applied in place
+//! in the tensor layout, with no transpose of the data: factor `i` (from `k` down to `1`) is one
+//! [`kernel::KroneckerGemm`] step, `I_w ⊗ A_i ⊗ I_s` with `s = ∏_{j>i} m_j` (the modes already
+//! transformed) and `w = ∏_{j<i} d_j`: a GEMM on `d_i × w` views for the fastest mode, a GEMM on
+//! `s × d_i` views from the right for the others. `k` steps, each reading its input once and
+//! writing its output once (the last one writes `alpha·K·x + beta·out`): for `A⊗B` that is two
+//! passes over the data, `2·n_A·n_B·(n_A + n_B)` FLOPs per column for square factors.
+//!
+//! **Other factors** (any [`Op`]: diagonal, identity, structured, a nested Kronecker…) are lowered
+//! through their own normalization and lowering by the vec trick with explicit mode rotations: for
+//! `i = 1..k`, rotate the slowest mode (`d_i`) to the front (a batched transpose of each column
+//! seen as a `(L/d_i)×d_i` matrix, `L` its current length), then apply `A_i` to the front mode as
+//! an ordinary operator on a `d_i × (L/d_i·b)` block. After `k` rounds the modes are
+//! `(m_k, …, m_1)`: exactly `vec` of the result; a final scaled copy (a batched transpose with one
+//! column) writes `alpha·K·x + beta·out`.
 //!
 //! Storage: the factors only (`Σ param_count(A_i)`). Cost for `b` columns: the factors' own costs
 //! on blocks of `L/d_i·b` columns (for dense factors `Σ_i 2·m_i·d_i·(L_i/d_i)·b`, e.g.
-//! `2·n³·b + 2·n³·b` for two `n×n` factors against `2·n⁴·b` for the dense `n²×n²` matrix) plus
-//! `k + 1` passes of data movement (`k` mode rotations, one copy into the output).
+//! `2·n³·b + 2·n³·b` for two `n×n` factors against `2·n⁴·b` for the dense `n²×n²` matrix), plus,
+//! for the general path, `k + 1` passes of data movement (`k` mode rotations, one copy into the
+//! output).
 
 use super::{LeafOp, Op};
 use crate::lower::kernel;
 use crate::op::Lowering;
-use crate::{BufId, Error, HostMat, Link, Result};
+use crate::{BufId, Error, HostMat, Link, Param, Result};
 
 /// `A₁⊗A₂⊗…⊗A_k` of arbitrary operators.
 ///
@@ -94,6 +103,86 @@ fn overflow(factors: &[Op]) -> Error {
     ))
 }
 
+/// The factor as a stored matrix and whether the factor is its transpose, when it is one.
+fn dense_factor(f: &Op) -> Option<(&Param, bool)> {
+    match f {
+        Op::Dense(d) => Some((d.param(), false)),
+        Op::Transpose(t) => match t.inner() {
+            Op::Dense(d) => Some((d.param(), true)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The error for an intermediate whose size overflows `usize`.
+fn too_big(what: String, rows: usize, cols: usize) -> Error {
+    Error::DeviceLimit {
+        what: format!("kronecker temporary {what}"),
+        requested: u64::MAX,
+        limit_name: format!("usize elements ({rows}·{cols} overflows)"),
+        limit: usize::MAX as u64,
+    }
+}
+
+impl Kronecker {
+    /// Every factor dense: one [`kernel::KroneckerGemm`] per factor, fastest mode first (module
+    /// docs).
+    #[allow(clippy::too_many_arguments)]
+    fn lower_dense(
+        &self,
+        cx: &mut Lowering,
+        transposed: bool,
+        dense: &[(&Param, bool)],
+        x: BufId,
+        out: BufId,
+        alpha: f64,
+        beta: f64,
+    ) -> Result<()> {
+        let b = cx.shape_of(x).1;
+        // op(A_i) = A_i or A_iᵀ for K or Kᵀ, as the stored matrix or its transpose.
+        let ops: Vec<(usize, usize, bool)> = self
+            .factors
+            .iter()
+            .zip(dense)
+            .map(|(f, &(_, stored_t))| {
+                let (r, c) = f.shape();
+                if transposed {
+                    (c, r, !stored_t)
+                } else {
+                    (r, c, stored_t)
+                }
+            })
+            .collect();
+        let k = ops.len();
+        let mut links = Vec::with_capacity(k);
+        // s: product of the transformed (faster) modes' new sizes; w: the slower modes' sizes.
+        let mut s = 1usize;
+        for i in (0..k).rev() {
+            let (m, _, trans) = ops[i];
+            let w: usize = ops[..i].iter().map(|o| o.1).product();
+            let rows = s
+                .checked_mul(m)
+                .and_then(|v| v.checked_mul(w))
+                .ok_or_else(|| too_big(format!("{s}·{m}·{w} rows"), s, m))?;
+            rows.checked_mul(b)
+                .ok_or_else(|| too_big(format!("{rows}x{b}"), rows, b))?;
+            let a = cx.param(dense[i].0);
+            let inner = s;
+            links.push(Link::step(rows, vec![a], move |alpha, beta| {
+                kernel::KroneckerGemm {
+                    inner,
+                    trans,
+                    alpha,
+                    beta,
+                }
+            }));
+            s = s.saturating_mul(m);
+        }
+        cx.chain(x, out, alpha, beta, links)
+    }
+}
+
 /// Dense Kronecker product of two host matrices.
 fn kron(a: &HostMat, b: &HostMat) -> HostMat {
     let (br, bc) = (b.rows(), b.cols());
@@ -133,17 +222,15 @@ impl LeafOp for Kronecker {
         alpha: f64,
         beta: f64,
     ) -> Result<()> {
+        let dense: Option<Vec<(&Param, bool)>> = self.factors.iter().map(dense_factor).collect();
+        if let Some(dense) = dense {
+            return self.lower_dense(cx, transposed, &dense, x, out, alpha, beta);
+        }
         let b = cx.shape_of(x).1;
         let mut links = Vec::with_capacity(2 * self.factors.len() + 1);
         let mut len = if transposed { self.rows } else { self.cols };
         // An intermediate can be longer than both X and the output (factors of m > d before
         // factors of m < d): its size is checked, never wrapped.
-        let too_big = |what: String, rows: usize, cols: usize| Error::DeviceLimit {
-            what: format!("kronecker temporary {what}"),
-            requested: u64::MAX,
-            limit_name: format!("usize elements ({rows}·{cols} overflows)"),
-            limit: usize::MAX as u64,
-        };
         for f in &self.factors {
             let f = if transposed { f.t() } else { f.clone() };
             let (m, d) = f.shape();

@@ -133,6 +133,10 @@ impl CostModel {
             (KernelKind::Fwht, 8e9),
             (KernelKind::Dct, 4e9),
             (KernelKind::Spmm, 4e9),
+            // Lane-vectorized 2×2 / b×b pairs in an L2-resident scratch (butterfly n = 4096).
+            (KernelKind::Butterfly, 10e9),
+            // faer matmuls on mode views (64×64 factors): between block_gemm and gemm.
+            (KernelKind::KroneckerGemm, 60e9),
         ] {
             m.rates.insert(k, v);
         }
@@ -156,6 +160,8 @@ impl CostModel {
             (KernelKind::Fwht, 1e12),
             (KernelKind::Dct, 5e11),
             (KernelKind::Spmm, 2e11),
+            (KernelKind::Butterfly, 1e12),
+            (KernelKind::KroneckerGemm, 2e11),
         ] {
             m.rates.insert(k, v);
         }

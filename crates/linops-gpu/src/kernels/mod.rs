@@ -15,6 +15,8 @@
 //! | [`col_norms`](crate::GpuEncoder::col_norms), [`col_dots`](crate::GpuEncoder::col_dots) | `reduce.wgsl` | O(rows·cols) |
 //! | [`batched_gemm`](crate::GpuEncoder::batched_gemm) | `batched_gemm.wgsl` | 2·b·m·k·n flops, one launch |
 //! | [`block_gemm`](crate::GpuEncoder::block_gemm) | `block_gemm.wgsl` | 2·b·m·k·n flops, one launch |
+//! | [`butterfly`](crate::GpuEncoder::butterfly) | `butterfly.wgsl` | count·(4b−1)·n flops per column, one pass |
+//! | [`kronecker_gemm`](crate::GpuEncoder::kronecker_gemm) | `kronecker_gemm.wgsl` | 2·m·d·s·w flops per column |
 //! | [`gather`](crate::GpuEncoder::gather) | `gather.wgsl` | O(rows·cols) |
 //! | [`philox_fill`](crate::GpuEncoder::philox_fill), [`random_fill`](crate::GpuEncoder::random_fill) | `random_fill.wgsl` (+ `philox.wgsl`) | one Philox block per 4 entries |
 //! | [`sketch_gemm`](crate::GpuEncoder::sketch_gemm) | `sketch_gemm.wgsl` (+ `philox.wgsl`) | 2·m·n·k flops + m·k generated entries per column tile |
@@ -26,12 +28,14 @@
 pub mod batch_transpose;
 pub mod batched_gemm;
 pub mod block_gemm;
+pub mod butterfly;
 pub mod coop_gemm;
 pub mod dct;
 pub mod elementwise;
 pub mod fwht;
 pub mod gather;
 pub mod gemm;
+pub mod kronecker_gemm;
 pub mod random_fill;
 pub mod reduce;
 pub mod sketch_gemm;

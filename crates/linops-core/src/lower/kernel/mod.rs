@@ -13,6 +13,7 @@ mod axpby;
 mod batch_transpose;
 mod batched_gemm;
 mod block_gemm;
+mod butterfly;
 mod col_dots;
 mod col_norms;
 mod copy_cols;
@@ -21,6 +22,7 @@ mod diag_scale;
 mod fwht;
 mod gather;
 mod gemm;
+mod kronecker_gemm;
 mod random_fill;
 mod sketch_gemm;
 mod spmm;
@@ -30,6 +32,7 @@ pub use axpby::Axpby;
 pub use batch_transpose::BatchTranspose;
 pub use batched_gemm::BatchedGemm;
 pub use block_gemm::{BlockGemm, BlockLayout};
+pub use butterfly::Butterfly;
 pub use col_dots::ColDots;
 pub use col_norms::ColNorms;
 pub use copy_cols::CopyCols;
@@ -38,6 +41,7 @@ pub use diag_scale::DiagScale;
 pub use fwht::Fwht;
 pub use gather::Gather;
 pub use gemm::Gemm;
+pub use kronecker_gemm::KroneckerGemm;
 pub use random_fill::RandomFill;
 pub use sketch_gemm::SketchGemm;
 pub use spmm::Spmm;
@@ -59,7 +63,8 @@ macro_rules! for_each_kernel {
     ($callback:ident) => {
         $callback! {
             Gemm, Axpby, DiagScale, SketchGemm, Transpose, Gather, BlockGemm, Fwht, Dct,
-            BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill, BatchedGemm
+            BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill, BatchedGemm,
+            Butterfly, KroneckerGemm
         }
     };
 }
