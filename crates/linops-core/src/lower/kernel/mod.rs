@@ -23,6 +23,7 @@ mod gemm;
 mod random_fill;
 mod sketch_gemm;
 mod spmm;
+mod srht;
 mod transpose;
 
 pub use axpby::Axpby;
@@ -39,6 +40,7 @@ pub use gemm::Gemm;
 pub use random_fill::RandomFill;
 pub use sketch_gemm::SketchGemm;
 pub use spmm::Spmm;
+pub use srht::Srht;
 pub use transpose::Transpose;
 
 use crate::{Error, Result};
@@ -57,7 +59,7 @@ macro_rules! for_each_kernel {
     ($callback:ident) => {
         $callback! {
             Gemm, Axpby, DiagScale, SketchGemm, Transpose, Gather, BlockGemm, Fwht, Dct,
-            BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill
+            BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill, Srht
         }
     };
 }
