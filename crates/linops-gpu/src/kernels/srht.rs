@@ -42,7 +42,8 @@ impl GpuEncoder {
     /// let mut enc = dev.encoder();
     /// enc.srht(1.0, &idx, &signs, &x, 0.0, &y, false).unwrap();
     /// enc.submit().unwrap();
-    /// assert_eq!(dev.download(&y).unwrap(), vec![2.0, -4.0]); // (1 - 2 + 3, 1 + 2 - 3·(-1)·(-1)... )
+    /// // D·x padded = [1, -2, 3, 0]; row 0 of H_4 sums it, row 3 is [1, -1, -1, 1].
+    /// assert_eq!(dev.download(&y).unwrap(), vec![2.0, 0.0]);
     /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn srht(
