@@ -759,3 +759,246 @@ fn submit_timed_reports_time_when_supported() {
     }
     eprintln!("gpu device: {} (timestamps: {:?} ms)", dev.info(), ms);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Walsh–Hadamard and the fused SRHT
+// ---------------------------------------------------------------------------------------------
+
+/// The unnormalized Walsh–Hadamard transform (f64) of `col` zero-padded to `n`, and the same of
+/// `|col|` (the magnitude `|H|·|x|` that bounds the rounding error).
+fn ref_wht(col: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut v: Vec<f64> = col
+        .iter()
+        .copied()
+        .chain(std::iter::repeat(0.0))
+        .take(n)
+        .collect();
+    let mut mag: Vec<f64> = v.iter().map(|e| e.abs()).collect();
+    let mut h = 1;
+    while h < n {
+        for blk in (0..n).step_by(2 * h) {
+            for i in blk..blk + h {
+                let (a, b) = (v[i], v[i + h]);
+                v[i] = a + b;
+                v[i + h] = a - b;
+                let (a, b) = (mag[i], mag[i + h]);
+                mag[i] = a + b;
+                mag[i + h] = a + b;
+            }
+        }
+        h *= 2;
+    }
+    (v, mag)
+}
+
+/// Error bound of one output of a length-`n` transform scaled by `scale`, plus `beta·y`: each
+/// entry is a sum computed in log₂n rounded stages, then one scaling (and, with signs, one more
+/// product) and the update, so |error| ≤ (log₂n + 3)·u·(|scale|·(|H||x|)ᵢ + |beta·yᵢ|) (the
+/// standard bound γ_k for a summation tree of depth k, Higham §4.2).
+fn wht_bound(n: usize, scale: f64, mag: f64, beta_y: f64) -> f64 {
+    (f64::from(n.trailing_zeros()) + 3.0) * U * (scale.abs() * mag + beta_y.abs())
+        + f64::MIN_POSITIVE
+}
+
+/// Runs `fwht_using(scale, x, beta, y, subgroups)` on `dev` and returns y.
+fn gpu_fwht(
+    dev: &Arc<GpuDevice>,
+    x: (&[f32], usize, usize),
+    y: (&[f32], usize),
+    scale: f32,
+    beta: f32,
+    subgroups: bool,
+) -> Vec<f32> {
+    let (data, rows_in, cols) = x;
+    let xm = dev.upload(rows_in, cols, data).unwrap();
+    let ym = dev.upload(y.1, cols, y.0).unwrap();
+    let mut enc = dev.encoder();
+    enc.fwht_using(scale, &xm, beta, &ym, subgroups).unwrap();
+    enc.submit().unwrap();
+    dev.download(&ym).unwrap()
+}
+
+/// The subgroup-shuffle path and the workgroup-memory fallback of the transform give the same
+/// bits (they perform the same additions in the same order), on checked and trusted shaders, and
+/// both match the definition; lengths cross the subgroup size, the workgroup buffer and the
+/// strided passes.
+#[test]
+fn fwht_subgroup_and_workgroup_paths_agree_bitwise() {
+    let Some((_, dev)) = devices() else { return };
+    let Some((lo, hi)) = dev.subgroup_sizes() else {
+        crate::support::report(&format!(
+            "SKIPPED fwht subgroup path: {} has no Features::SUBGROUP (the workgroup path is \
+             checked by every other transform test)",
+            dev.name()
+        ));
+        return;
+    };
+    let cap = linops_gpu::kernels::fwht::block_capacity(&dev);
+    let mut rng = SplitMix64(0xf3b7);
+    let cases = [
+        (1, 1, 2),
+        (2, 2, 3),
+        (3, 4, 2),
+        (8, 8, 1),
+        (31, 32, 3),
+        (64, 40, 2),
+        (256, 256, 2),
+        (1000, 1024, 3),
+        (cap, cap, 2),
+        (cap + 1, 2 * cap, 2),
+        (4 * cap, 4 * cap - 5, 2),
+    ];
+    for (rows_in, rows_out, cols) in cases {
+        let n = rows_in.max(rows_out).next_power_of_two();
+        let x = rng.vec(rows_in * cols);
+        let y = rng.vec(rows_out * cols);
+        let (scale, beta) = (1.0 / (n as f32).sqrt(), 0.5f32);
+        let what = format!("fwht {rows_in}->{rows_out} x{cols} (cap {cap}, subgroups {lo}..{hi})");
+        let sub = on_both(&format!("{what} subgroup"), |d| {
+            gpu_fwht(d, (&x, rows_in, cols), (&y, rows_out), scale, beta, true)
+        })
+        .expect("devices exist");
+        let wg = on_both(&format!("{what} workgroup"), |d| {
+            gpu_fwht(d, (&x, rows_in, cols), (&y, rows_out), scale, beta, false)
+        })
+        .expect("devices exist");
+        for (i, (a, b)) in sub.iter().zip(&wg).enumerate() {
+            assert!(
+                a.to_bits() == b.to_bits(),
+                "{what}: subgroup and workgroup paths differ at {i}: {a:e} vs {b:e}"
+            );
+        }
+        let (mut expected, mut bound) = (Vec::new(), Vec::new());
+        for j in 0..cols {
+            let col: Vec<f64> = x[j * rows_in..(j + 1) * rows_in]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
+            let (v, mag) = ref_wht(&col, n);
+            for i in 0..rows_out {
+                let by = f64::from(beta) * f64::from(y[j * rows_out + i]);
+                expected.push(f64::from(scale) * v[i] + by);
+                bound.push(wht_bound(n, f64::from(scale), mag[i], by));
+            }
+        }
+        assert_close(&what, &sub, &expected, &bound);
+    }
+    crate::support::report(&format!(
+        "fwht: subgroup (sizes {lo}..{hi}) and workgroup paths bit-identical on {} cases, \
+         workgroup buffer {cap} entries",
+        cases.len()
+    ));
+}
+
+/// A transform long enough for two strided passes (ping-pong scratches) matches the definition.
+#[test]
+fn fwht_with_several_strided_passes_matches_the_definition() {
+    let Some((_, dev)) = devices() else { return };
+    let cap = linops_gpu::kernels::fwht::block_capacity(&dev);
+    // One strided pass covers log₂(cap/16) stages past the first cap: 2·cap²/16 needs two.
+    let n = cap * cap / 8;
+    let mut rng = SplitMix64(0x5eed);
+    let x = rng.vec(n);
+    let scale = 1.0 / (n as f32).sqrt();
+    let got = gpu_fwht(&dev, (&x, n, 1), (&vec![0.0; n], n), scale, 0.0, false);
+    let col: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    let (v, mag) = ref_wht(&col, n);
+    let expected: Vec<f64> = v.iter().map(|e| f64::from(scale) * e).collect();
+    let bound: Vec<f64> = mag
+        .iter()
+        .map(|m| wht_bound(n, f64::from(scale), *m, 0.0))
+        .collect();
+    assert_close(
+        &format!("fwht n = {n} (cap {cap})"),
+        &got,
+        &expected,
+        &bound,
+    );
+}
+
+/// The fused SRHT in both directions against its definition (signs, zero-padded transform, row
+/// gather), with beta ≠ 0, lengths inside and past the workgroup buffer, and an index out of
+/// range (a zero row).
+#[test]
+fn srht_matches_its_definition_in_both_directions() {
+    let Some(_) = devices() else { return };
+    let cap = linops_gpu::kernels::fwht::block_capacity(&test_device(false).unwrap());
+    let mut rng = SplitMix64(0x5147);
+    for (m, d, cols) in [
+        (1, 1, 1),
+        (5, 3, 2),
+        (100, 37, 3),
+        (cap - 3, 50, 2),
+        (2 * cap + 1, 70, 2),
+    ] {
+        let n = m.next_power_of_two();
+        let signs: Vec<f32> = (0..m)
+            .map(|_| if rng.next_u64() & 1 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        // d distinct rows of n (every k-th, shifted), the last forward index out of range.
+        let mut sample: Vec<u32> = (0..d)
+            .map(|r| ((r * n) / d + (r % 2)) as u32 % n as u32)
+            .collect();
+        sample.sort_unstable();
+        sample.dedup();
+        let d = sample.len();
+        let mut inverse = vec![d as u32; n];
+        for (r, &s) in sample.iter().enumerate() {
+            inverse[s as usize] = r as u32;
+        }
+        let mut fwd_idx = sample.clone();
+        if d > 1 {
+            fwd_idx[d - 1] = n as u32 + 5;
+        }
+        let (scale, beta) = (0.75 / (n as f32).sqrt(), 0.25f32);
+        for transposed in [false, true] {
+            let (rows_in, rows_out) = if transposed { (d, m) } else { (m, d) };
+            let x = rng.vec(rows_in * cols);
+            let y = rng.vec(rows_out * cols);
+            let idx = if transposed { &inverse } else { &fwd_idx };
+            let what = format!("srht {d}x{m} transposed={transposed} x{cols} (cap {cap})");
+            let got = on_both(&what, |dev| {
+                let xm = dev.upload(rows_in, cols, &x).unwrap();
+                let ym = dev.upload(rows_out, cols, &y).unwrap();
+                let sm = dev.upload(m, 1, &signs).unwrap();
+                let im = dev.upload_indices(idx).unwrap();
+                let mut enc = dev.encoder();
+                enc.srht(scale, &im, &sm, &xm, beta, &ym, transposed)
+                    .unwrap();
+                enc.submit().unwrap();
+                dev.download(&ym).unwrap()
+            })
+            .expect("devices exist");
+            let (mut expected, mut bound) = (Vec::new(), Vec::new());
+            for j in 0..cols {
+                let xc = &x[j * rows_in..(j + 1) * rows_in];
+                let col: Vec<f64> = if transposed {
+                    idx.iter()
+                        .map(|&s| xc.get(s as usize).map_or(0.0, |&v| f64::from(v)))
+                        .collect()
+                } else {
+                    xc.iter()
+                        .zip(&signs)
+                        .map(|(&v, &s)| f64::from(v) * f64::from(s))
+                        .collect()
+                };
+                let (v, mag) = ref_wht(&col, n);
+                for i in 0..rows_out {
+                    let by = f64::from(beta) * f64::from(y[j * rows_out + i]);
+                    let (e, g) = if transposed {
+                        (f64::from(signs[i]) * v[i], mag[i])
+                    } else {
+                        let s = idx[i] as usize;
+                        (
+                            v.get(s).copied().unwrap_or(0.0),
+                            mag.get(s).copied().unwrap_or(0.0),
+                        )
+                    };
+                    expected.push(f64::from(scale) * e + by);
+                    bound.push(wht_bound(n, f64::from(scale), g, by));
+                }
+            }
+            assert_close(&what, &got, &expected, &bound);
+        }
+    }
+}

@@ -204,12 +204,12 @@ fn index_arrays_cost_four_bytes_per_index() {
             "{dtype}: {}",
             plan.explain()
         );
-        // SpMM: nnz values, up to nnz·b reads of X, n·b writes in the dtype; n + 1 row pointers
-        // and nnz column indices of 4 bytes.
+        // SpMM: nnz values, each of the min(k, nnz) rows of X read once (gathered rows stay in
+        // cache), n·b writes in the dtype; n + 1 row pointers and nnz column indices of 4 bytes.
         let plan = Plan::new(&s, n as usize, b as usize, dtype).unwrap();
         assert_eq!(
             plan.steps()[0].bytes,
-            (nnz + nnz * b + n * b) * size + INDEX_BYTES * (n + 1 + nnz),
+            (nnz + n.min(nnz) * b + n * b) * size + INDEX_BYTES * (n + 1 + nnz),
             "{dtype}: {}",
             plan.explain()
         );

@@ -217,3 +217,37 @@ fn every_kernel_kind_names_a_shader_or_entry_point() {
         );
     }
 }
+
+/// The subgroup capability is confined to the files that have a workgroup-memory counterpart:
+/// every other shader validates without it (so it runs on a device without `Features::SUBGROUP`),
+/// and each subgroup file fails without it (so it really uses subgroup operations, and the test
+/// that compares its results with the fallback compares two different paths).
+#[test]
+fn only_the_subgroup_shaders_need_subgroups() {
+    let subgroup = linops_gpu::shaders::SUBGROUP_SHADERS;
+    assert!(!subgroup.is_empty());
+    for shader in linops_gpu::shaders::all() {
+        let module = naga::front::wgsl::parse_str(&shader.source).expect("parses (checked above)");
+        let core = Validator::new(ValidationFlags::all(), Capabilities::empty()).validate(&module);
+        if subgroup.contains(&shader.name) {
+            assert!(
+                core.is_err(),
+                "{}.wgsl is listed as a subgroup shader but validates without SUBGROUP",
+                shader.name
+            );
+        } else {
+            core.unwrap_or_else(|e| {
+                panic!(
+                    "{}.wgsl needs a capability beyond core WGSL: {e:?}",
+                    shader.name
+                )
+            });
+        }
+    }
+    for name in subgroup {
+        assert!(
+            linops_gpu::shaders::names().contains(name),
+            "SUBGROUP_SHADERS names {name}, which is not in the registry"
+        );
+    }
+}

@@ -19,7 +19,7 @@ use faer::{Mat, MatRef, Par};
 /// the same as the GPU kernel), arranged for speed: the stages `h = 1, 2, 4` in registers on
 /// blocks of 8, then the remaining stages two at a time over four contiguous quarter-slices of
 /// each block of `4h` (one pass over the column per two stages; the inner loops vectorize).
-fn fwht_in_place<T: CpuElem>(v: &mut [T]) {
+pub(crate) fn fwht_in_place<T: CpuElem>(v: &mut [T]) {
     let n = v.len();
     let mut h = 1;
     if n >= 8 {

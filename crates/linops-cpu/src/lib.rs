@@ -43,6 +43,7 @@ mod random_fill;
 mod reduce;
 mod sketch_gemm;
 mod spmm;
+mod srht;
 
 pub use dct::FftElem;
 

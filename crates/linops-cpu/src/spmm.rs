@@ -7,12 +7,16 @@
 //! (never an out-of-bounds read). Two paths:
 //! - a short, wide `S` (the sketching orientation, [`wide::applies`]) streams `X` once through a
 //!   blocked gather ([`wide`]);
+//! - otherwise, with at least 16 columns and a `k×16` panel of `X` that fits in cache
+//!   ([`rows::applies`]), row by row over column panels with a 16-wide vectorized multiply-add
+//!   ([`rows`]);
 //! - otherwise each output element `out[r, j] = Σ_p values[p]·X[indices[p], j]` over row `r`'s
 //!   entries, in entry order; the `m·b` output elements are split in contiguous ranges (rows of
 //!   consecutive columns) over the backend's `Par` ([`crate::par`]).
 //!
 //! Cost: `2·nnz·b` FLOPs, `nnz·b` gathered reads of `X`, `m·b` writes.
 
+mod rows;
 mod wide;
 
 use crate::CpuElem;
@@ -49,6 +53,13 @@ pub(crate) fn spmm<T: CpuElem>(
     // A short, wide S (the sketching orientation) streams X once through a blocked gather.
     if wide::applies(m, k)
         && let Some(acc) = wide::spmm_wide(par, &ranges, cols, &values, x, m)
+    {
+        store(&acc, alpha, beta, out);
+        return;
+    }
+    // Otherwise, when a transposed panel of X fits in cache: row by row over column panels.
+    if rows::applies::<T>(k, b)
+        && let Some(acc) = rows::spmm_rows(par, &ranges, cols, &values, x, m)
     {
         store(&acc, alpha, beta, out);
         return;

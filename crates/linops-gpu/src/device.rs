@@ -136,6 +136,8 @@ pub struct GpuDevice {
     is_software: bool,
     limits: wgpu::Limits,
     timestamps: bool,
+    /// Subgroup sizes (min, max) when the device has `Features::SUBGROUP`.
+    subgroups: Option<(u32, u32)>,
     checked: bool,
     /// The clamp of [`DeviceOptions::max_binding_bytes`], when below the device's limits.
     clamp: Option<u64>,
@@ -245,7 +247,11 @@ impl GpuDevice {
             )));
         };
 
-        let wanted = wgpu::Features::TIMESTAMP_QUERY | crate::kernels::coop_gemm::wanted_features();
+        // SUBGROUP when the adapter has it: the subgroup variants of some kernels
+        // (`shaders::SUBGROUP_SHADERS`) use it, with a workgroup-memory fallback otherwise.
+        let wanted = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::SUBGROUP
+            | crate::kernels::coop_gemm::wanted_features();
         let features = adapter.features() & wanted;
         let limits = adapter.limits();
         let (device, queue) = block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -276,6 +282,10 @@ impl GpuDevice {
         let limits = device.limits();
         let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let cooperative = crate::kernels::coop_gemm::adapter_configs(&adapter, &device);
+        let subgroups = device
+            .features()
+            .contains(wgpu::Features::SUBGROUP)
+            .then_some((ainfo.subgroup_min_size, ainfo.subgroup_max_size));
         Ok(Arc::new(Self {
             id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
             is_software: looks_software(&ainfo),
@@ -286,6 +296,7 @@ impl GpuDevice {
             info,
             limits,
             timestamps,
+            subgroups,
             checked: options.checked_shaders || env_checked_shaders(),
             clamp: options.max_binding_bytes,
             uncaptured,
@@ -321,6 +332,21 @@ impl GpuDevice {
     #[must_use]
     pub fn supports_timestamps(&self) -> bool {
         self.timestamps
+    }
+
+    /// The adapter's subgroup sizes `(min, max)` when the device has `Features::SUBGROUP` (the
+    /// subgroup kernel variants are then used), `None` otherwise.
+    ///
+    /// # Examples
+    /// ```
+    /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+    /// if let Some((lo, hi)) = dev.subgroup_sizes() {
+    ///     assert!(lo.is_power_of_two() && lo <= hi);
+    /// }
+    /// ```
+    #[must_use]
+    pub fn subgroup_sizes(&self) -> Option<(u32, u32)> {
+        self.subgroups
     }
 
     /// Whether pipelines are compiled as normal bounds-checked modules (else trusted ones).

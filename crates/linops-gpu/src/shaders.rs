@@ -104,8 +104,14 @@ const RAW: &[RawShader] = &[
     RawShader {
         name: "fwht",
         text: include_str!("../../../shaders/fwht.wgsl"),
-        entry_points: &["fwht_local", "fwht_stage", "fwht_last"],
-        shared: &[],
+        entry_points: &["fwht_local", "fwht_strided", "srht_local", "srht_strided"],
+        shared: &["fwht_block"],
+    },
+    RawShader {
+        name: "fwht_subgroup",
+        text: include_str!("../../../shaders/fwht_subgroup.wgsl"),
+        entry_points: &["fwht_local_subgroup", "srht_local_subgroup"],
+        shared: &["fwht_block"],
     },
     RawShader {
         name: "dct",
@@ -139,22 +145,37 @@ const SHARED: &[(&str, &str)] = &[
         "gemm_operands",
         include_str!("../../../shaders/gemm_operands.wgsl"),
     ),
+    (
+        "fwht_block",
+        include_str!("../../../shaders/fwht_block.wgsl"),
+    ),
 ];
 
 /// Names of the `naga::valid::Capabilities` flags the shaders need (as spelled by naga's
-/// bitflags, usable with `Capabilities::from_name`). Empty: every shader is core WGSL.
+/// bitflags, usable with `Capabilities::from_name`): `SUBGROUP` for the files in
+/// [`SUBGROUP_SHADERS`], which are compiled only on a device with `Features::SUBGROUP` (the
+/// device requests it whenever the adapter has it); every other shader is core WGSL.
 ///
 /// # Examples
 /// ```
-/// assert!(linops_gpu::shaders::REQUIRED_CAPABILITIES.is_empty());
+/// assert_eq!(linops_gpu::shaders::REQUIRED_CAPABILITIES, &["SUBGROUP"]);
 /// ```
-pub const REQUIRED_CAPABILITIES: &[&str] = &[];
+pub const REQUIRED_CAPABILITIES: &[&str] = &["SUBGROUP"];
+
+/// The shader files that use subgroup operations, compiled only on a
+/// device with `Features::SUBGROUP`; each has a workgroup-memory counterpart for other devices.
+///
+/// # Examples
+/// ```
+/// assert!(linops_gpu::shaders::SUBGROUP_SHADERS.contains(&"fwht_subgroup"));
+/// ```
+pub const SUBGROUP_SHADERS: &[&str] = &["fwht_subgroup"];
 
 /// The naga capability names the shaders need; see [`REQUIRED_CAPABILITIES`].
 ///
 /// # Examples
 /// ```
-/// assert_eq!(linops_gpu::shaders::required_capabilities(), &[] as &[&str]);
+/// assert_eq!(linops_gpu::shaders::required_capabilities(), &["SUBGROUP"]);
 /// ```
 #[must_use]
 pub fn required_capabilities() -> &'static [&'static str] {
@@ -238,7 +259,7 @@ pub fn assemble(name: &str) -> String {
 ///
 /// # Examples
 /// ```
-/// assert_eq!(linops_gpu::shaders::shared_names(), vec!["philox", "gemm_tile", "gemm_stage", "gemm_operands"]);
+/// assert!(linops_gpu::shaders::shared_names().contains(&"fwht_block"));
 /// ```
 #[must_use]
 pub fn shared_names() -> Vec<&'static str> {

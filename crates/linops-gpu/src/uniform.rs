@@ -68,6 +68,21 @@ macro_rules! uniform_struct {
     };
 }
 
+impl UniformLayout {
+    /// The same layout recorded for another shader that binds the same struct.
+    ///
+    /// # Examples
+    /// ```
+    /// let l = linops_gpu::uniform::layouts().remove(0).for_shader("x");
+    /// assert_eq!(l.shader, "x");
+    /// ```
+    #[must_use]
+    pub fn for_shader(mut self, shader: &'static str) -> Self {
+        self.shader = shader;
+        self
+    }
+}
+
 /// Every uniform struct of every kernel, as Rust lays it out.
 ///
 /// # Examples
@@ -86,6 +101,8 @@ pub fn layouts() -> Vec<UniformLayout> {
         dct::DctParams::layout(),
         elementwise::EwParams::layout(),
         fwht::FwhtParams::layout(),
+        // The same block, bound by the subgroup variant of the transform.
+        fwht::FwhtParams::layout().for_shader("fwht_subgroup"),
         gemm::GemmParams::layout(),
         gather::GatherParams::layout(),
         kronecker_gemm::KronParams::layout(),

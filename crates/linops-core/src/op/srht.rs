@@ -19,18 +19,20 @@
 //! and the map as `u32` index parameters; `param_count = m + d`. The map is built from the sizes
 //! alone, so `m' ≤ MAX_GENERATED_ENTRIES = 2³²` (which also keeps every index in `u32`).
 //!
-//! **Applying.** `S·X` (`X` of `m×b`): `DiagScale` (signs) → `Fwht` zero-padding to `m'` rows →
-//! `Gather` of the `d` sampled rows with the scale `√(m'/d)` on its `alpha`. `Sᵀ·Y` (`Y` of `d×b`):
-//! `Gather` through the inverse map (unsampled rows read as zero) to `m'` rows → `Fwht` keeping
-//! the first `m` rows → `DiagScale` with the scale. Cost: `m'·log₂m'·b` additions plus `(2m + d)·b`
-//! (or `(m + m' + m)·b`) multiplies and two `m'×b` / `m×b` temporaries; nothing dense.
+//! **Applying.** One fused [`kernel::Srht`] step in each direction, which reads the input once
+//! and writes the output once. `S·X` (`X` of `m×b`): per column, the signs, the zero-padded
+//! transform of length `m'` and the `d` sampled rows, with the scale `√(m'/d)` on its `alpha`.
+//! `Sᵀ·Y` (`Y` of `d×b`): per column, the gather through the inverse map (unsampled rows read as
+//! zero), the transform, and the first `m` rows times the signs and the scale. Cost:
+//! `m'·log₂m'·b` additions plus `(m + d)·b` multiplies, no temporaries in the plan (the CPU uses one
+//! `m'`-entry column buffer per worker, the GPU workgroup memory for `m'` up to its capacity).
 
 use super::sketch_sparse::floyd_sample;
 use super::{LeafOp, check_generated, require_nonempty, try_filled};
 use crate::lower::{IndexParam, Param, kernel};
 use crate::op::Lowering;
 use crate::rng::{Dist, RngState};
-use crate::{BufId, Error, HostMat, Link, Result};
+use crate::{BufId, Error, HostMat, Result};
 
 /// The SRHT `S = √(m'/d)·R·H·D` (`d×m`).
 ///
@@ -208,32 +210,20 @@ impl LeafOp for Srht {
         alpha: f64,
         beta: f64,
     ) -> Result<()> {
+        // One fused step (`kernel::Srht`): signs, transform and row selection in one pass; the
+        // SRHT's √(m'/d) rides on alpha and the kernel's transform is orthonormal (1/√m').
         let signs = cx.param(&self.signs);
-        let (n_pad, cols, rows) = (self.n_pad, self.cols, cx.shape_of(out).0);
-        // The 1/√(n_pad·d)-type scale rides on the last step's alpha (`s` is 1 elsewhere).
-        let scale = self.scale();
-        let sign = |rows, s: f64| {
-            Link::step(rows, vec![signs], move |a: f64, beta| kernel::DiagScale {
-                alpha: a * s,
-                beta,
-            })
-        };
-        let gather = |rows, idx, s: f64| {
-            Link::step(rows, vec![idx], move |a: f64, beta| kernel::Gather {
-                alpha: a * s,
-                beta,
-            })
-        };
-        let fwht = |rows| Link::step(rows, vec![], |alpha, beta| kernel::Fwht { alpha, beta });
-        let links = if transposed {
-            // Sᵀ = D·Hᵀ·Pᵀ: gather by the inverse sample, transform, sign-scale.
-            let inv = cx.index(&self.inverse);
-            vec![gather(n_pad, inv, 1.0), fwht(cols), sign(rows, scale)]
+        let idx = if transposed {
+            // Sᵀ = D·Pᵀ·Hᵀ·Rᵀ: Rᵀ is the gather through the inverse sample map.
+            cx.index(&self.inverse)
         } else {
-            // S = P·H·D: sign-scale, transform, gather the sampled rows.
-            let sample = cx.index(&self.sample);
-            vec![sign(cols, 1.0), fwht(n_pad), gather(rows, sample, scale)]
+            cx.index(&self.sample)
         };
-        cx.chain(x, out, alpha, beta, links)
+        let k = kernel::Srht {
+            alpha: alpha * self.scale(),
+            beta,
+            transposed,
+        };
+        cx.push(k, vec![idx, signs, x], out)
     }
 }

@@ -131,6 +131,7 @@ impl CostModel {
             (KernelKind::BlockGemm, 35e9),
             (KernelKind::SketchGemm, 40e9),
             (KernelKind::Fwht, 8e9),
+            (KernelKind::Srht, 8e9),
             (KernelKind::Dct, 4e9),
             (KernelKind::Spmm, 4e9),
             // Lane-vectorized 2×2 / b×b pairs in an L2-resident scratch (butterfly n = 4096).
@@ -158,6 +159,7 @@ impl CostModel {
             (KernelKind::BlockGemm, 5e12),
             (KernelKind::SketchGemm, 10e12),
             (KernelKind::Fwht, 1e12),
+            (KernelKind::Srht, 1e12),
             (KernelKind::Dct, 5e11),
             (KernelKind::Spmm, 2e11),
             (KernelKind::Butterfly, 1e12),

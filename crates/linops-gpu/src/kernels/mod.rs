@@ -40,6 +40,7 @@ pub mod random_fill;
 pub mod reduce;
 pub mod sketch_gemm;
 pub mod spmm;
+pub mod srht;
 pub mod transpose;
 
 use linops_core::{Error, Result};

@@ -26,6 +26,7 @@ mod kronecker_gemm;
 mod random_fill;
 mod sketch_gemm;
 mod spmm;
+mod srht;
 mod transpose;
 
 pub use axpby::Axpby;
@@ -45,6 +46,7 @@ pub use kronecker_gemm::KroneckerGemm;
 pub use random_fill::RandomFill;
 pub use sketch_gemm::SketchGemm;
 pub use spmm::Spmm;
+pub use srht::Srht;
 pub use transpose::Transpose;
 
 use crate::{Error, Result};
@@ -64,7 +66,7 @@ macro_rules! for_each_kernel {
         $callback! {
             Gemm, Axpby, DiagScale, SketchGemm, Transpose, Gather, BlockGemm, Fwht, Dct,
             BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill, BatchedGemm,
-            Butterfly, KroneckerGemm
+            Butterfly, KroneckerGemm, Srht
         }
     };
 }

@@ -4,7 +4,9 @@
 //! index array ([`crate::IndexParam`], `u32`, read at [`crate::INDEX_BYTES`] per index and
 //! counted by the lowering context), `values` an `nnz×1` column and `X` `k×b`. Row ranges are
 //! clamped to `0..nnz` and entries whose column index is not below `k` are skipped (a validated
-//! [`crate::op::Csr`] has none). Cost: `2·nnz·b` FLOPs plus the `beta` update.
+//! [`crate::op::Csr`] has none). Cost: `2·nnz·b` FLOPs plus the `beta` update; elements moved:
+//! the values, `min(k, nnz)·b` of `X` (each row of X read from memory once: the kernels keep the
+//! gathered rows in cache, see `linops-cpu`'s `spmm` and `shaders/spmm.wgsl`) and the output.
 
 use super::{KernelSpec, Sat, ab, reads_out};
 
@@ -42,7 +44,13 @@ impl KernelSpec for Spmm {
         }
         let (m, n, nnz) = (Sat::of(out.0), Sat::of(out.1), Sat::of(i.0));
         let flops = 2 * nnz * n + if self.beta != 0.0 { 2 } else { 1 } * m * n;
-        let moved = nnz + nnz * n + m * n + reads_out(self.beta, m, n);
+        // X is counted once per row it has (at most nnz rows are touched): the gathered rows
+        // stay in cache between their uses on both backends (CPU: a k×16 panel of X in L2, or
+        // the wide path's blocked gather; GPU: the column of X in L2), so X crosses the memory
+        // bus once, not once per entry. The CSR's values once, its index arrays at INDEX_BYTES
+        // each (counted by the lowering context).
+        let x_rows = Sat::of(x.0.min(i.0));
+        let moved = nnz + x_rows * n + m * n + reads_out(self.beta, m, n);
         Ok((flops.0, moved.0))
     }
     fn describe(&self) -> String {
