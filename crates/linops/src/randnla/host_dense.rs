@@ -266,31 +266,20 @@ impl<'a> HostDense<'a> {
             .collect();
         let this = *self;
         let idx = &idx[..];
-        let blocks: Vec<Vec<f64>> = run_all(&groups, |g| {
-            let w = g.len();
-            let mut out = vec![0.0f64; d * w];
+        // Each group's four output columns are interleaved (`out[row] = [y₀, y₁, y₂, y₃][row]`):
+        // one code adds a 4-vector, one 256-bit add with AVX2.
+        let blocks: Vec<Vec<[f64; 4]>> = run_all(&groups, |g| {
             let src: Vec<&[f64]> = g
                 .clone()
                 .map(|j| if j < n { this.col(j, 0..m) } else { c })
                 .collect();
-            let (ys, rest) = out.split_at_mut(d);
-            let mut ys: Vec<&mut [f64]> = std::iter::once(ys).chain(rest.chunks_mut(d)).collect();
-            for i in 0..m {
-                for &code in &idx[i * s..(i + 1) * s] {
-                    let row = (code & 0x7fff_ffff) as usize;
-                    let flip = u64::from(code >> 31) << 63;
-                    for (y, col) in ys.iter_mut().zip(&src) {
-                        y[row] += f64::from_bits(col[i].to_bits() ^ flip);
-                    }
-                }
-            }
-            out
+            scatter4(&src, idx, s, d)
         });
         let mut sa = Mat::<f64>::zeros(d, n + 1);
         for (g, block) in groups.iter().zip(blocks) {
             for (jj, j) in g.clone().enumerate() {
-                for i in 0..d {
-                    sa[(i, j)] = block[jj * d + i] * scale;
+                for (i, y) in block.iter().enumerate() {
+                    sa[(i, j)] = y[jj] * scale;
                 }
             }
         }
@@ -447,6 +436,31 @@ fn residual_block(
         *hi = s;
         *lo = e;
     }
+}
+
+/// `Σ_i ±src[·][i]` into the interleaved rows `idx` codes name (row in bits 0–30, sign in bit
+/// 31; `s` codes per `i`), for up to four source columns (missing lanes add zeros). Each output
+/// entry is summed in row order, the same sum as one column at a time.
+fn scatter4(src: &[&[f64]], idx: &[u32], s: usize, d: usize) -> Vec<[f64; 4]> {
+    dispatch!((src: &[&[f64]], idx: &[u32], s: usize, d: usize) -> Vec<[f64; 4]>, {
+        let mut out = vec![[0.0f64; 4]; d];
+        let m = src.first().map_or(0, |c| c.len());
+        for (i, codes) in idx.chunks_exact(s).take(m).enumerate() {
+            let mut a = [0.0f64; 4];
+            for (lane, col) in a.iter_mut().zip(src) {
+                *lane = col[i];
+            }
+            let neg = a.map(|v| -v);
+            for &code in codes {
+                let y = &mut out[(code & 0x7fff_ffff) as usize];
+                let v = if code >> 31 == 0 { &a } else { &neg };
+                for k in 0..4 {
+                    y[k] += v[k];
+                }
+            }
+        }
+        out
+    })
 }
 
 /// The parts' `n`-vectors added in part order.
