@@ -754,9 +754,12 @@ fn lstsq_host_dense(
         let (dxn, xn) = (norm(&dx), norm(&x));
         // As in `refine`: the double-double normal residual's rounding, mapped through (AᵀA)⁻¹.
         let floor = rn * xn * (1.0 + n as f64 * f64::EPSILON * r_cond * r_cond);
-        if (pass > 0 && cg.converged && tol * dxn <= f64::EPSILON * xn)
-            || dxn <= f64::EPSILON * xn
-            || (dxn > 0.5 * prev && dxn <= floor)
+        // The f64 residual of the first pass cannot see errors below about `cond(A)·u`: only a
+        // double-double pass may end the solve.
+        if pass > 0
+            && ((cg.converged && tol * dxn <= f64::EPSILON * xn)
+                || dxn <= f64::EPSILON * xn
+                || (dxn > 0.5 * prev && dxn <= floor))
         {
             converged = true;
             break;
