@@ -295,14 +295,15 @@ fn check_problem(op: &Op, b: &[f64], opts: &LstsqOptions) -> Result<(usize, usiz
 /// `√(n/d) = f^(−1/2)` per iteration (the sketch distortion, Davidson–Szarek; measured
 /// `cond(A·R⁻¹)` 2.0 at `f = 8`, 1.4 at `f = 32`), two passes to `10⁻⁸` each take
 /// `74/ln f` iterations, and setting the derivative to zero gives `f·ln²f = 518·m/n²`.
-/// `f` grows with `m/n²`: 8 at m ≤ 0.3·n², 25 at m = n²/2, 64 (the cap: `d×n` memory and
-/// the sketch's scatter leaving cache) from m ≈ 8·n².
+/// `f` grows with `m/n²`: 8 up to m ≈ n²/15, 25 at m = n²/2, 64 (the cap: `d×n` memory and
+/// the sketch's scatter leaving cache) from m ≈ 2.1·n².
 ///
 /// # Examples
 /// ```
 /// use linops::randnla::lstsq::auto_sketch_factor;
 /// assert_eq!(auto_sketch_factor(false, 262144, 128), 8.0);
-/// assert_eq!(auto_sketch_factor(true, 1000, 100), 8.0);
+/// assert_eq!(auto_sketch_factor(true, 1000, 200), 8.0);
+/// assert_eq!(auto_sketch_factor(true, 1000, 100), 10.0);
 /// assert_eq!(auto_sketch_factor(true, 262144, 128), 64.0);
 /// let f = auto_sketch_factor(true, 32768, 256);
 /// assert!(f > 20.0 && f < 30.0);
