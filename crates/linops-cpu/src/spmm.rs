@@ -28,6 +28,36 @@ use faer::{Mat, MatRef, Par};
 /// beyond a few tens of thousands.
 const MIN_PARALLEL_WORK: usize = 1 << 15;
 
+/// Columns of `X` the panel paths (`rows`, `wide`) process together (the SIMD width of their
+/// multiply-add).
+const PANEL: usize = 16;
+
+/// The `m×b` column-major output of a panel path: `part(j0, dst)` fills the columns from `j0` on
+/// into `dst`, the parts split over `par` in whole panels of [`PANEL`] columns when the `nnz·b`
+/// multiply-adds pay for threads.
+fn panel_parts<T: CpuElem>(
+    par: Par,
+    nnz: usize,
+    m: usize,
+    b: usize,
+    part: &(impl Fn(usize, &mut [T]) + Sync),
+) -> Vec<T> {
+    let par = if nnz * b >= MIN_PARALLEL_WORK {
+        par
+    } else {
+        Par::Seq
+    };
+    let mut out = vec![T::from_f64(0.0); m * b];
+    let grain = Grain {
+        min: 1,
+        align: PANEL * m,
+    };
+    for_each_part(par, out.as_mut_slice(), grain, &|first, dst: &mut [T]| {
+        part(first / m, dst)
+    });
+    out
+}
+
 /// `out = alpha·S·X + beta·out` with `S` in CSR form: `[indptr, indices]` and `values`. Entries
 /// with a column index not below `X.nrows()` are skipped.
 pub(crate) fn spmm<T: CpuElem>(

@@ -15,16 +15,12 @@
 //! output element is in storage order, so the rounding is that of the element-wise path. Cost:
 //! `2·nnz·b` FLOPs.
 
+use super::{PANEL, panel_parts};
 use crate::CpuElem;
-use crate::par::{Grain, for_each_part};
 use faer::{MatRef, Par};
 
-/// Columns of `X` processed together (the SIMD width of the multiply-add).
-pub(crate) const PANEL: usize = 16;
 /// Largest transposed panel of `X`: half of a typical 2 MiB L2.
 pub(crate) const MAX_PANEL_BYTES: usize = 1 << 20;
-/// Multiply-adds below which the product runs on one thread.
-const MIN_PARALLEL_WORK: usize = 1 << 15;
 
 /// Whether the panel path is chosen for `X` of `k×b`: its panel fits [`MAX_PANEL_BYTES`] and
 /// `b` fills at least one panel (with fewer columns most of the 16-wide multiply-add is padding:
@@ -75,19 +71,5 @@ pub(crate) fn spmm_rows<T: CpuElem>(
             }
         }
     };
-    let nnz = values.len();
-    let par = if nnz * b >= MIN_PARALLEL_WORK {
-        par
-    } else {
-        Par::Seq
-    };
-    let mut flat = vec![zero; m * b];
-    let grain = Grain {
-        min: 1,
-        align: PANEL * m,
-    };
-    for_each_part(par, flat.as_mut_slice(), grain, &|first, dst: &mut [T]| {
-        part(first / m, dst)
-    });
-    Some(flat)
+    Some(panel_parts(par, values.len(), m, b, &part))
 }

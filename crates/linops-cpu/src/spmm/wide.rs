@@ -14,16 +14,12 @@
 //!
 //! The row-wise path of [`super::spmm`] stays the path for every other shape.
 
+use super::{PANEL, panel_parts};
 use crate::CpuElem;
-use crate::par::{Grain, for_each_part};
 use faer::{MatRef, Par};
 
-/// Columns of `X` processed together (the SIMD width of the multiply-add).
-pub(crate) const PANEL: usize = 16;
 /// Rows of `X` transposed into the panel at a time.
 pub(crate) const CHUNK: usize = 2048;
-/// Multiply-adds below which the product runs on one thread.
-const MIN_PARALLEL_WORK: usize = 1 << 15;
 
 /// Whether the wide path is chosen for `S` of `m×k`: a short accumulator and a wide `S`.
 pub(crate) fn applies(m: usize, k: usize) -> bool {
@@ -116,18 +112,5 @@ pub(crate) fn spmm_wide<T: CpuElem>(
             }
         }
     };
-    let par = if nnz * b >= MIN_PARALLEL_WORK {
-        par
-    } else {
-        Par::Seq
-    };
-    let mut flat = vec![zero; m * b];
-    let grain = Grain {
-        min: 1,
-        align: PANEL * m,
-    };
-    for_each_part(par, flat.as_mut_slice(), grain, &|first, dst: &mut [T]| {
-        part(first / m, dst)
-    });
-    Some(flat)
+    Some(panel_parts(par, nnz, m, b, &part))
 }
