@@ -2,16 +2,28 @@
 //!
 //! Mathematics (see `linops_core::plan::kernel::Butterfly`): the step's factors only mix the
 //! block-rows of one group (`g = 2^count·b` rows), so each group of each tile of columns is
-//! transformed on its own. Storage: the group of a tile of `L` columns is gathered into a
-//! row-major scratch (`g × L`: row `r` of the group holds the tile's `L` values of that row
-//! contiguously, `g·L ≤ 4096·16` elements: 256 KiB of `f32`, L2-resident), every factor of the
-//! step is applied there — a 2×2 pair is four scalar-times-lane-vector products, a `b×b` block
-//! pair `2b` lane-vector multiply-adds per output row, both over contiguous lanes the compiler
-//! vectorizes — and the result is scattered to `out` as `alpha·s + beta·out`. `X` and `out` are
-//! each touched once per step; the twiddles of the step once per tile. Parallelism: the columns
-//! are split over the backend's `Par` by [`crate::par::for_each_part`] in whole tiles; every
-//! element is computed the same way in whatever part it lands, so results are bit-identical for
-//! every thread count. Cost: `count·(4b − 1)·n` FLOPs per column.
+//! transformed on its own. Two storage schemes:
+//! - **Plain butterfly (`b = 1`, `n ≥ 8`): in place on contiguous columns.** The step's twiddles
+//!   are rearranged once per call into two planes per factor ([`planar`]: `y[i] = P[i]·x[i] +
+//!   Q[i]·x[i ⊕ h]`), a panel of [`PANEL`] columns is copied to a scratch (one column of
+//!   n = 4096 `f32` is 16 KiB: L1-resident), and every factor sweeps each column as contiguous runs
+//!   of pairs `(i, i + h)` that the compiler vectorizes (interleaved loads for `h < 8`). No
+//!   gather or scatter: `X` and `out` are read and written as whole columns.
+//! - **Block butterfly (`b > 1`) and fewer than 8 rows: lanes across columns.** The group of a
+//!   tile of `L` columns is gathered into a row-major scratch (`g × L`: row `r` of the group holds
+//!   the tile's `L` values of that row contiguously, `g·L ≤ 4096·16` elements: 256 KiB of `f32`,
+//!   L2-resident), every factor of the step is applied there — a 2×2 pair is four
+//!   scalar-times-lane-vector products, a `b×b` block pair `2b` lane-vector multiply-adds per
+//!   output row, both over contiguous lanes the compiler vectorizes — and the result is scattered
+//!   to `out`.
+//!
+//! Both compute each output of a factor as the same two products (`b = 1`) and one sum, so they
+//! give the same bits (a unit test checks it), and write `alpha·s + beta·out`. `X` and `out` are
+//! each touched once per step; the twiddles of the step once per tile or panel. Both paths run
+//! compiled for AVX-512 or AVX2 when the CPU has them ([`avx2_dispatch`]), with the same bits.
+//! Parallelism: the columns are split over the backend's `Par` by [`crate::par::for_each_part`]
+//! in whole tiles; every element is computed the same way in whatever part it lands, so results
+//! are bit-identical for every thread count. Cost: `count·(4b − 1)·n` FLOPs per column.
 
 use crate::CpuElem;
 use crate::par::{Grain, for_each_part};
@@ -22,6 +34,10 @@ use linops_core::plan::kernel::Butterfly;
 const WIDE: usize = 16;
 /// Lanes for 4 to 15 columns.
 const NARROW: usize = 4;
+/// Rows of one vector chunk of the in-place path (8 `f32`: one AVX2 register).
+const CHUNK: usize = 8;
+/// Columns that share each load of the planes in the in-place path.
+const PANEL: usize = 4;
 
 /// The geometry of one step: block size, factor range, groups.
 #[derive(Clone, Copy)]
@@ -69,6 +85,22 @@ pub(crate) fn butterfly<T: CpuElem>(
             && out.ncols() == x.ncols(),
         "butterfly: shapes not checked by the planner"
     );
+    if k.block == 1 && n >= CHUNK {
+        let planes = planar(geom, tw, n);
+        for_each_part(
+            par,
+            out.as_mut(),
+            Grain {
+                min: PANEL,
+                align: PANEL,
+            },
+            &|c0, part: MatMut<'_, T>| {
+                let xp = x.subcols(c0, part.ncols());
+                in_place_dispatch(geom, &planes, xp, part, alpha, beta);
+            },
+        );
+        return;
+    }
     let lanes = if x.ncols() >= WIDE {
         WIDE
     } else if x.ncols() >= NARROW {
@@ -94,10 +126,40 @@ pub(crate) fn butterfly<T: CpuElem>(
     );
 }
 
-/// [`columns`] compiled for AVX2 when the CPU has it (the crates build for baseline x86-64,
-/// whose 128-bit lanes halve the lane loops' throughput), else for the baseline. Both run the same
-/// multiplications and additions lane by lane (Rust never contracts them into FMAs), so the
-/// bits are the same on every x86-64 CPU.
+/// Calls `$f::<…>($args…)` (generic parameters `[$gen]`) compiled for AVX-512 or AVX2 when the
+/// CPU has it (the crates build for baseline x86-64, whose 128-bit lanes halve or quarter the
+/// vector loops' throughput), else for the baseline. Every variant runs the same multiplications
+/// and additions element by element (Rust never contracts them into FMAs), so the bits are the
+/// same on every x86-64 CPU.
+macro_rules! avx2_dispatch {
+    ([$($gen:tt)*] $f:ident::<$($g:ty),*>($($a:ident: $t:ty),* $(,)?)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512<$($gen)*>($($a: $t),*) {
+                $f::<$($g),*>($($a),*);
+            }
+            #[target_feature(enable = "avx2")]
+            unsafe fn avx2<$($gen)*>($($a: $t),*) {
+                $f::<$($g),*>($($a),*);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F (checked just above), the only requirement
+                // of a `target_feature` function.
+                unsafe { avx512::<$($g),*>($($a),*) };
+                return;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: as above, for AVX2.
+                unsafe { avx2::<$($g),*>($($a),*) };
+                return;
+            }
+        }
+        $f::<$($g),*>($($a),*);
+    }};
+}
+
+/// [`columns`] through [`avx2_dispatch`].
 fn columns_dispatch<T: CpuElem, const L: usize>(
     geom: Geom,
     tw: MatRef<'_, T>,
@@ -106,27 +168,155 @@ fn columns_dispatch<T: CpuElem, const L: usize>(
     alpha: T,
     beta: T,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2")]
-        unsafe fn wide<T: CpuElem, const L: usize>(
-            geom: Geom,
-            tw: MatRef<'_, T>,
-            x: MatRef<'_, T>,
-            out: MatMut<'_, T>,
-            alpha: T,
-            beta: T,
-        ) {
-            columns::<T, L>(geom, tw, x, out, alpha, beta);
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above), the only requirement of a
-            // `target_feature` function.
-            unsafe { wide::<T, L>(geom, tw, x, out, alpha, beta) };
-            return;
+    avx2_dispatch!([T: CpuElem, const L: usize] columns::<T, L>(geom: Geom, tw: MatRef<'_, T>, x: MatRef<'_, T>, out: MatMut<'_, T>, alpha: T, beta: T))
+}
+
+/// [`in_place`] through [`avx2_dispatch`].
+fn in_place_dispatch<T: CpuElem>(
+    geom: Geom,
+    planes: &[T],
+    x: MatRef<'_, T>,
+    out: MatMut<'_, T>,
+    alpha: T,
+    beta: T,
+) {
+    avx2_dispatch!([T: CpuElem] in_place::<T>(geom: Geom, planes: &[T], x: MatRef<'_, T>, out: MatMut<'_, T>, alpha: T, beta: T))
+}
+
+/// The step's factors in application order as two planes each, for the in-place path of the
+/// plain butterfly (`b = 1`): factor `f` (pair distance `h = 2^f`) maps
+/// `y[i] = P[i]·x[i] + Q[i]·x[i ⊕ h]`, with `(P, Q) = (a, b)` on the lower row of a pair and
+/// `(d, c)` on the upper one (`[[a, b], [c, d]]` its pair's 2×2 block; transposed: `b` and `c`
+/// swap). Each output is the same two products and one sum as in [`factor_2x2`] (IEEE addition
+/// commutes), so both paths give the same bits. Layout: factor `l` of the step at
+/// `[2nl, 2n(l+1))`, `P` then `Q`.
+fn planar<T: CpuElem>(geom: Geom, tw: MatRef<'_, T>, n: usize) -> Vec<T> {
+    let mut planes = vec![T::from_f64(0.0); 2 * n * geom.count];
+    for (l, plane) in planes.chunks_exact_mut(2 * n).enumerate() {
+        let f = geom.first + if geom.trans { geom.count - 1 - l } else { l };
+        let h = 1usize << f;
+        let t = tw
+            .col(f)
+            .try_as_col_major()
+            .expect("parameters are contiguous")
+            .as_slice();
+        let (p, q) = plane.split_at_mut(n);
+        for i in 0..n {
+            let r0 = i & !h;
+            let j = ((r0 >> (f + 1)) << f) | (r0 & (h - 1));
+            let (a, d) = (t[4 * j], t[4 * j + 3]);
+            let (b, c) = if geom.trans {
+                (t[4 * j + 2], t[4 * j + 1])
+            } else {
+                (t[4 * j + 1], t[4 * j + 2])
+            };
+            (p[i], q[i]) = if i & h == 0 { (a, b) } else { (d, c) };
         }
     }
-    columns::<T, L>(geom, tw, x, out, alpha, beta);
+    planes
+}
+
+/// The plain butterfly (`b = 1`, `n ≥` [`CHUNK`]) on one part of the columns, in place: panels
+/// of [`PANEL`] columns are copied to a scratch (`PANEL·n` elements: 64 KiB of `f32` at
+/// n = 4096, L2-resident; one column is L1-resident) and every factor of the step sweeps it in
+/// chunks of [`CHUNK`] contiguous rows, each chunk of the planes loaded once for the panel's
+/// columns. Pair distances `h ≥ CHUNK` pair whole chunks; `h < CHUNK` pairs lanes inside a chunk
+/// (a fixed shuffle). No gather or scatter of lanes: `X` and `out` are read and written as
+/// contiguous columns.
+#[inline(always)]
+fn in_place<T: CpuElem>(
+    geom: Geom,
+    planes: &[T],
+    x: MatRef<'_, T>,
+    mut out: MatMut<'_, T>,
+    alpha: T,
+    beta: T,
+) {
+    let zero = T::from_f64(0.0);
+    let (n, cols) = (x.nrows(), x.ncols());
+    let mut s = vec![zero; PANEL * n];
+    let mut c0 = 0;
+    while c0 < cols {
+        let w = PANEL.min(cols - c0);
+        let panel = &mut s[..w * n];
+        for (k, dst) in panel.chunks_exact_mut(n).enumerate() {
+            dst.copy_from_slice(
+                x.col(c0 + k)
+                    .try_as_col_major()
+                    .expect("X is contiguous")
+                    .as_slice(),
+            );
+        }
+        for (l, plane) in planes.chunks_exact(2 * n).enumerate() {
+            let f = geom.first + if geom.trans { geom.count - 1 - l } else { l };
+            let (p, q) = plane.split_at(n);
+            match 1usize << f {
+                1 => within_chunk::<T, 1>(p, q, panel, n),
+                2 => within_chunk::<T, 2>(p, q, panel, n),
+                4 => within_chunk::<T, 4>(p, q, panel, n),
+                h => across_chunks(p, q, panel, n, h),
+            }
+        }
+        for (k, src) in panel.chunks_exact(n).enumerate() {
+            let col = out
+                .as_mut()
+                .col_mut(c0 + k)
+                .try_as_col_major_mut()
+                .expect("out is contiguous")
+                .as_slice_mut();
+            if beta == zero {
+                col.iter_mut().zip(src).for_each(|(o, &v)| *o = alpha * v);
+            } else {
+                col.iter_mut()
+                    .zip(src)
+                    .for_each(|(o, &v)| *o = alpha * v + beta * *o);
+            }
+        }
+        c0 += w;
+    }
+}
+
+/// One factor with pair distance `h ≥ CHUNK` on a panel of columns of `n` rows ([`planar`]):
+/// blocks of `2h` rows, the first `h` paired with the last `h`, as contiguous runs.
+#[inline(always)]
+fn across_chunks<T: CpuElem>(p: &[T], q: &[T], panel: &mut [T], n: usize, h: usize) {
+    for col in panel.chunks_exact_mut(n) {
+        for ((x, p), q) in col
+            .chunks_exact_mut(2 * h)
+            .zip(p.chunks_exact(2 * h))
+            .zip(q.chunks_exact(2 * h))
+        {
+            let (lo, hi) = x.split_at_mut(h);
+            let (pl, ph) = p.split_at(h);
+            let (ql, qh) = q.split_at(h);
+            for (((((u, v), pl), ql), ph), qh) in
+                lo.iter_mut().zip(hi).zip(pl).zip(ql).zip(ph).zip(qh)
+            {
+                let (a, b) = (*u, *v);
+                *u = *pl * a + *ql * b;
+                *v = *ph * b + *qh * a;
+            }
+        }
+    }
+}
+
+/// One factor with pair distance `H < CHUNK` on a panel: blocks of `2H` rows, the first `H`
+/// paired with the last `H` (a loop the compiler vectorizes as interleaved loads and stores).
+#[inline(always)]
+fn within_chunk<T: CpuElem, const H: usize>(p: &[T], q: &[T], panel: &mut [T], n: usize) {
+    for col in panel.chunks_exact_mut(n) {
+        for ((x, p), q) in col
+            .chunks_exact_mut(2 * H)
+            .zip(p.chunks_exact(2 * H))
+            .zip(q.chunks_exact(2 * H))
+        {
+            for t in 0..H {
+                let (u, v) = (x[t], x[t + H]);
+                x[t] = p[t] * u + q[t] * v;
+                x[t + H] = p[t + H] * v + q[t + H] * u;
+            }
+        }
+    }
 }
 
 /// One part of the columns, in tiles of `L` columns (the last one may be narrower: its unused
@@ -298,3 +488,74 @@ crate::execute::cpu_kernel!(Butterfly, |k, be, inputs, out| {
     butterfly(*k, inputs.mat(0)?, inputs.mat(1)?, out, scalars, be.par());
     Ok(())
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in `[-1, 1)` (a small LCG; the bits only need to be varied).
+    fn values(seed: u64, len: usize) -> Vec<f64> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+            })
+            .collect()
+    }
+
+    /// The in-place path (`b = 1`) gives the same bits as the lane path for every pair distance
+    /// (inside a chunk and across chunks), sub-ranges of factors, transposes, `beta ≠ 0` and
+    /// panel remainders.
+    fn same_bits<T: CpuElem>() {
+        for n in [8usize, 16, 64, 512] {
+            let levels = n.trailing_zeros() as usize;
+            let tw = Mat::<T>::from_fn(2 * n, levels, |i, j| {
+                T::from_f64(values((i * 31 + j) as u64, 1)[0])
+            });
+            for cols in [1usize, 3, 4, 9] {
+                let xv = values(n as u64 + cols as u64, n * cols);
+                let x = Mat::<T>::from_fn(n, cols, |i, j| T::from_f64(xv[i + j * n]));
+                for (first, count) in [(0, levels), (1, levels - 1), (0, 2), (2, 1)] {
+                    for trans in [false, true] {
+                        for (alpha, beta) in [(1.0, 0.0), (0.5, -2.0)] {
+                            let geom = Geom {
+                                b: 1,
+                                first,
+                                count,
+                                trans,
+                            };
+                            let (a, b) = (T::from_f64(alpha), T::from_f64(beta));
+                            let init = Mat::<T>::from_fn(n, cols, |i, j| {
+                                T::from_f64((i as f64 - j as f64) / 7.0)
+                            });
+                            let mut lanes = init.clone();
+                            columns::<T, WIDE>(geom, tw.as_ref(), x.as_ref(), lanes.as_mut(), a, b);
+                            let mut inplace = init.clone();
+                            let planes = planar(geom, tw.as_ref(), n);
+                            in_place_dispatch(geom, &planes, x.as_ref(), inplace.as_mut(), a, b);
+                            assert!(
+                                lanes == inplace,
+                                "n={n} cols={cols} first={first} count={count} trans={trans} beta={beta}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn in_place_matches_lanes_f32() {
+        same_bits::<f32>();
+    }
+
+    #[test]
+    fn in_place_matches_lanes_f64() {
+        same_bits::<f64>();
+    }
+}
