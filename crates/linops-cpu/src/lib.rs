@@ -40,6 +40,7 @@ mod gemm;
 mod kronecker_gemm;
 mod par;
 mod random_fill;
+pub mod recycle;
 mod reduce;
 mod sketch_gemm;
 mod spmm;

@@ -33,6 +33,20 @@ pub enum MatData {
     Gpu(linops_gpu::GpuMat),
 }
 
+/// A CPU matrix's storage goes back to the CPU backend's pool of recycled outputs
+/// (`linops_cpu::recycle`: large matrices only, bounded), so the next plan output of the same
+/// shape does not fault in fresh pages; GPU buffers return to the device's pool on their own.
+impl Drop for Matrix {
+    fn drop(&mut self) {
+        match &mut self.data {
+            MatData::Cpu32(m) => linops_cpu::recycle::recycle(std::mem::replace(m, Mat::new())),
+            MatData::Cpu64(m) => linops_cpu::recycle::recycle(std::mem::replace(m, Mat::new())),
+            #[cfg(feature = "gpu")]
+            MatData::Gpu(_) => {}
+        }
+    }
+}
+
 impl Matrix {
     /// `(rows, cols)`.
     ///

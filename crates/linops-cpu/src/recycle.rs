@@ -1,0 +1,131 @@
+//! Recycled plan outputs: the storage of large CPU matrices the caller has dropped, kept for the
+//! next plan output of the same shape.
+//!
+//! A fresh `rows × cols` allocation of many MiB comes from the operating system untouched, so its
+//! first write faults in every 4 KiB page and the kernel zeroes it: at n = 4096, batch 1024
+//! (16 MiB of `f32`) that costs about as much as a butterfly or Kronecker apply itself, on one
+//! thread, whatever the kernel's parallelism. Iterative drivers and repeated applies drop an
+//! output and ask for one of the same shape right away; [`recycle`] (called when a `linops`
+//! `Matrix` on the CPU is dropped) keeps that storage, and a plan's output takes it back
+//! ([`take`]) — zero-filled, so an output never shows a previous result. The GPU backend's buffer
+//! pool does the same for device buffers.
+//!
+//! Bounds: only matrices of at least [`MIN_BYTES`] are kept (smaller ones are cheap for the
+//! allocator), at most [`KEEP_COUNT`] of them and [`KEEP_BYTES`] in all, newest first; one
+//! process-wide pool shared by every engine (a mutex held only to push or pick an entry).
+
+use crate::CpuElem;
+use faer::Mat;
+use std::any::Any;
+use std::sync::{Mutex, MutexGuard};
+
+/// Smallest matrix kept, in bytes.
+pub const MIN_BYTES: usize = 1 << 20;
+/// Most bytes of storage kept.
+pub const KEEP_BYTES: usize = 256 << 20;
+/// Most matrices kept.
+pub const KEEP_COUNT: usize = 8;
+
+/// One kept matrix: its shape and size, and the `Mat<T>` itself (type-erased: `f32` and `f64`
+/// share the pool).
+struct Kept {
+    rows: usize,
+    cols: usize,
+    bytes: usize,
+    mat: Box<dyn Any + Send>,
+}
+
+static POOL: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
+
+fn pool() -> MutexGuard<'static, Vec<Kept>> {
+    POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Gives the storage of a dropped matrix to the pool (module docs); a matrix under
+/// [`MIN_BYTES`] or over [`KEEP_BYTES`] is simply freed.
+///
+/// # Examples
+/// ```
+/// use linops_cpu::recycle;
+/// recycle::recycle(faer::Mat::<f32>::zeros(1024, 512)); // 2 MiB: kept for the next output
+/// recycle::recycle(faer::Mat::<f64>::zeros(3, 3)); // small: freed
+/// ```
+pub fn recycle<T: CpuElem + 'static>(m: Mat<T>) {
+    let (rows, cols) = (m.nrows(), m.ncols());
+    let bytes = rows.saturating_mul(cols).saturating_mul(size_of::<T>());
+    if !(MIN_BYTES..=KEEP_BYTES).contains(&bytes) {
+        return;
+    }
+    let evicted: Vec<Kept> = {
+        let mut pool = pool();
+        pool.push(Kept {
+            rows,
+            cols,
+            bytes,
+            mat: Box::new(m),
+        });
+        // Keep the newest entries within both bounds; free the rest outside the lock.
+        let (mut total, mut keep) = (0usize, 0usize);
+        for k in pool.iter().rev() {
+            if keep == KEEP_COUNT || total + k.bytes > KEEP_BYTES {
+                break;
+            }
+            total += k.bytes;
+            keep += 1;
+        }
+        let cut = pool.len() - keep;
+        pool.drain(..cut).collect()
+    };
+    drop(evicted);
+}
+
+/// A zero `rows × cols` matrix, on kept storage of that shape and type when there is one (the
+/// newest), else newly allocated.
+pub(crate) fn take<T: CpuElem + 'static>(rows: usize, cols: usize) -> Mat<T> {
+    if rows.saturating_mul(cols).saturating_mul(size_of::<T>()) >= MIN_BYTES {
+        let kept = {
+            let mut pool = pool();
+            pool.iter()
+                .rposition(|k| k.rows == rows && k.cols == cols && k.mat.is::<Mat<T>>())
+                .map(|i| pool.remove(i))
+        };
+        if let Some(k) = kept {
+            let mut m = *k
+                .mat
+                .downcast::<Mat<T>>()
+                .expect("type checked in rposition");
+            m.fill(T::from_f64(0.0));
+            return m;
+        }
+    }
+    Mat::zeros(rows, cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A recycled matrix comes back for the same shape and type, zeroed, and not for another.
+    #[test]
+    fn same_shape_comes_back_zeroed() {
+        let (rows, cols) = (1024, 300); // 1.2 MiB of f32, 2.3 MiB of f64
+        let mut m = Mat::<f32>::zeros(rows, cols);
+        m[(5, 7)] = 3.0;
+        let ptr = m.as_ptr();
+        recycle(m);
+        // Another type or shape does not take it.
+        let other: Mat<f64> = take(rows, cols);
+        assert_ne!(other.as_ptr() as usize, ptr as usize);
+        let wrong: Mat<f32> = take(rows, cols + 1);
+        assert_ne!(wrong.as_ptr(), ptr);
+        let back: Mat<f32> = take(rows, cols);
+        assert_eq!(back.as_ptr(), ptr, "the kept storage is reused");
+        assert_eq!(back[(5, 7)], 0.0, "reused storage is zeroed");
+        // The pool never holds more than its bounds.
+        for c in 0..KEEP_COUNT + 3 {
+            recycle(Mat::<f32>::zeros(rows, 1000 + c));
+        }
+        assert!(pool().len() <= KEEP_COUNT);
+        assert!(pool().iter().map(|k| k.bytes).sum::<usize>() <= KEEP_BYTES);
+    }
+}
