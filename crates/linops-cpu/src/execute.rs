@@ -88,7 +88,7 @@ pub(crate) fn run<T: CpuElem>(
         let (rows, cols) = plan.shape_of(step.output);
         let mut out = match std::mem::replace(&mut slots[step.output.index()], Slot::Empty) {
             Slot::Owned(m) => m,
-            _ if step.output == plan.output() => crate::recycle::take(rows, cols),
+            _ if step.output == plan.output() => crate::recycle::take(rows, cols, be.par()),
             _ => be.take_scratch(rows, cols),
         };
         {

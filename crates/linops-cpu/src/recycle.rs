@@ -15,7 +15,8 @@
 //! process-wide pool shared by every engine (a mutex held only to push or pick an entry).
 
 use crate::CpuElem;
-use faer::Mat;
+use crate::par::{Grain, for_each_part};
+use faer::{Mat, MatMut, Par};
 use std::any::Any;
 use std::sync::{Mutex, MutexGuard};
 
@@ -80,8 +81,8 @@ pub fn recycle<T: CpuElem + 'static>(m: Mat<T>) {
 }
 
 /// A zero `rows × cols` matrix, on kept storage of that shape and type when there is one (the
-/// newest), else newly allocated.
-pub(crate) fn take<T: CpuElem + 'static>(rows: usize, cols: usize) -> Mat<T> {
+/// newest, zero-filled over the workers of `par`), else newly allocated.
+pub(crate) fn take<T: CpuElem + 'static>(rows: usize, cols: usize, par: Par) -> Mat<T> {
     if rows.saturating_mul(cols).saturating_mul(size_of::<T>()) >= MIN_BYTES {
         let kept = {
             let mut pool = pool();
@@ -94,7 +95,13 @@ pub(crate) fn take<T: CpuElem + 'static>(rows: usize, cols: usize) -> Mat<T> {
                 .mat
                 .downcast::<Mat<T>>()
                 .expect("type checked in rposition");
-            m.fill(T::from_f64(0.0));
+            for_each_part(par, m.as_mut(), Grain::min(1), &|_,
+                                                            mut part: MatMut<
+                '_,
+                T,
+            >| {
+                part.fill(T::from_f64(0.0));
+            });
             return m;
         }
     }
@@ -114,11 +121,11 @@ mod tests {
         let ptr = m.as_ptr();
         recycle(m);
         // Another type or shape does not take it.
-        let other: Mat<f64> = take(rows, cols);
+        let other: Mat<f64> = take(rows, cols, Par::Seq);
         assert_ne!(other.as_ptr() as usize, ptr as usize);
-        let wrong: Mat<f32> = take(rows, cols + 1);
+        let wrong: Mat<f32> = take(rows, cols + 1, Par::Seq);
         assert_ne!(wrong.as_ptr(), ptr);
-        let back: Mat<f32> = take(rows, cols);
+        let back: Mat<f32> = take(rows, cols, Par::rayon(2));
         assert_eq!(back.as_ptr(), ptr, "the kept storage is reused");
         assert_eq!(back[(5, 7)], 0.0, "reused storage is zeroed");
         // The pool never holds more than its bounds.
