@@ -1,8 +1,8 @@
 //! The CPU backend's one parallelism mechanism (faer's `Par`, issue 9): every kernel gives the
 //! same bits with `Par::Seq` as with 2, 3 and 8 workers, at shapes large enough that each kernel
 //! splits its output (block GEMM: ≥ 32 columns; FWHT/DCT: ≥ 2¹⁴ elements; SpMM: ≥ 2¹⁵
-//! multiply-adds on both the row-wise and the wide path; faer's GEMM; `gemm_diag`: several
-//! column panels per part).
+//! multiply-adds on both the row-wise and the wide path; faer's GEMM; `gemm_diag`: two
+//! column panels).
 //!
 //! Each output element is computed by the same sequence of operations whatever part of the
 //! output it lands in, so the comparison is exact (`to_bits`), not within a tolerance.

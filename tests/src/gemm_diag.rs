@@ -4,7 +4,7 @@
 //! - the plan has those two steps (the transpose with `U` and `V` swapped) and moves exactly the
 //!   two-pass floor `(2·X + Y + P + 2·T)/(X + Y + P)` of the minimum, counted here from the
 //!   shapes (below 1.5 at the suite's n = 4096, batch 64 and 1024);
-//! - market lines (chained into `market`): shapes that break the CPU panels and the GPU tiles,
+//! - market lines (chained into `market`): shapes off the GPU tiles and the CPU panels,
 //!   the transpose, scaled, summed (`beta = 1`) and `alpha = 0` forms against the dense
 //!   definition on CPU f64 (tight) and on the GPU (2× the CPU f32 error);
 //! - the CPU kernel gives the same bits for every thread count (a `cpu_parallel` case, [`op`]);
@@ -18,12 +18,19 @@ use linops_core::{Error, HostMat};
 use linops_gpu::GemmArgs;
 
 /// Market lines: `(name, op, factors, batch)`. Shapes: 1×1, a tile edge (129 rows, 65 columns
-/// with the 64-wide GPU tile), more columns than one CPU panel (300 rows: 64-column panels) and
-/// a rank that is not a multiple of the GEMM's `BK` slice.
+/// with the 64-wide GPU tile), a batch past one CPU panel (2100 rows, 130 columns: 4 MiB f64
+/// panels of 124 columns and a 6-column edge) and ranks that are not a multiple of the GEMM's
+/// `BK` slice.
 pub fn market_cases() -> Vec<(String, Op, Op, usize)> {
     let mut rng = Rng::new(0x5EED_D1A6);
     let mut v = Vec::new();
-    for (n, r, b) in [(1, 1, 3), (129, 17, 65), (300, 64, 130), (513, 3, 7)] {
+    for (n, r, b) in [
+        (1, 1, 3),
+        (129, 17, 65),
+        (300, 64, 130),
+        (513, 3, 7),
+        (2100, 9, 130),
+    ] {
         let (op, f) = crate::structured::diag_plus_low_rank(&mut rng, n, r);
         let a = rng.dense_op(n, n);
         v.push((
@@ -62,8 +69,8 @@ pub fn market_cases() -> Vec<(String, Op, Op, usize)> {
 }
 
 /// `diag(d) + U·Vᵀ` (n×n, rank r) with seeded factors, as an operator (700 rows, 300 columns
-/// split the CPU kernel into several parts of 46-column panels in f64, 64 in f32: the bit
-/// identity for every thread count is checked in `cpu_parallel`).
+/// make two column panels of the CPU kernel, 256 and 44 wide, each a parallel faer product: the
+/// bit identity for every thread count is checked in `cpu_parallel`).
 pub fn op(rng: &mut Rng, n: usize, r: usize) -> Op {
     Op::leaf(dplr(rng, n, r))
 }

@@ -2,16 +2,15 @@
 //! never read); with `alpha == 0` the product is not formed (BLAS semantics).
 //!
 //! `gemm_diag` (`out = alpha·(A·B + diag(d)·X) + beta·out`, the output pass of diagonal plus low
-//! rank) in panels of [`diag_panel_cols`] columns: each panel of `out` is first set to
+//! rank) in column panels of [`diag_panel_cols`] columns: each panel of `out` is first set to
 //! `alpha·d∘X + beta·out` (one read of `X` and, with `beta ≠ 0`, of `out`), then gets
-//! `alpha·A·B` added by a sequential `matmul` while the panel is still in cache, so `out`
-//! crosses memory once. Panels are split over the backend's `Par` by [`for_each_part`] at whole
-//! panels, so the bits do not depend on the thread count. Cost: `2·m·n·k + 2·m·n` FLOPs.
+//! `alpha·A·B` added by faer's `matmul` (parallel over the backend's `Par`, with the same bits
+//! for every thread count) while the panel is still in cache, so `out` crosses memory once.
+//! Cost: `2·m·n·k + 2·m·n` FLOPs.
 
-use crate::par::{Grain, for_each_part};
 use crate::{CpuElem, t};
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, Par};
+use faer::{Accum, Mat};
 use linops_core::plan::kernel::{Gemm, GemmDiag};
 
 crate::execute::cpu_kernel!(Gemm, |k, be, inputs, out| {
@@ -41,17 +40,13 @@ crate::execute::cpu_kernel!(Gemm, |k, be, inputs, out| {
     Ok(())
 });
 
-/// Bytes of the `out` and `X` panels one `gemm_diag` panel keeps in cache: half of a 1 MiB
-/// per-core L2 (the development machine's EPYC), leaving room for the panel of `B` and slices
-/// of `A`.
-const DIAG_PANEL_BYTES: usize = 512 << 10;
+/// Bytes of the `out` and `X` panels of one `gemm_diag` panel: 4 MiB, inside the development
+/// machine's 32 MiB L3 next to `A` (`m×k`) and the panel of `B`, so the product re-reads the
+/// panel the epilogue just wrote from cache, not from memory.
+const DIAG_PANEL_BYTES: usize = 4 << 20;
 
-/// Most columns of a `gemm_diag` panel (a wider panel gains nothing once `A`'s slices are
-/// reused across 64 columns).
-const DIAG_PANEL_MAX_COLS: usize = 64;
-
-/// Multiply-adds below which `gemm_diag` runs on the calling thread (a join costs more).
-const DIAG_MIN_PARALLEL_WORK: usize = 1 << 18;
+/// Most columns of a `gemm_diag` panel.
+const DIAG_PANEL_MAX_COLS: usize = 256;
 
 /// Columns of one `gemm_diag` panel of `rows` rows of `T`: the `out` and `X` panels fill at
 /// most [`DIAG_PANEL_BYTES`], between 1 and [`DIAG_PANEL_MAX_COLS`] columns. Depends on the
@@ -71,34 +66,27 @@ crate::execute::cpu_kernel!(GemmDiag, |k, be, inputs, out| {
     let (alpha, beta) = (t::<T>(k.alpha), t::<T>(k.beta));
     let zero_beta = k.beta == 0.0;
     let width = diag_panel_cols::<T>(out.nrows());
-    let work = out.nrows() * out.ncols() * (a.ncols() + 1);
-    let par = if work >= DIAG_MIN_PARALLEL_WORK {
-        be.par()
-    } else {
-        Par::Seq
-    };
-    let grain = Grain {
-        min: width,
-        align: width,
-    };
-    for_each_part(par, out.as_mut(), grain, &|j0, part: MatMut<'_, T>| {
-        let mut part = part;
-        let mut c0 = 0;
-        while c0 < part.ncols() {
-            let w = width.min(part.ncols() - c0);
-            let mut panel = part.as_mut().subcols_mut(c0, w);
-            for jj in 0..w {
-                let xc = x.col(j0 + c0 + jj);
-                for (i, o) in panel.as_mut().col_mut(jj).iter_mut().enumerate() {
-                    let v = alpha * (d[i] * xc[i]);
-                    *o = if zero_beta { v } else { v + beta * *o };
-                }
+    let mut j0 = 0;
+    while j0 < out.ncols() {
+        let w = width.min(out.ncols() - j0);
+        let mut panel = out.as_mut().subcols_mut(j0, w);
+        // panel = alpha·d∘X + beta·panel, then panel += alpha·A·B while it is in cache.
+        for jj in 0..w {
+            let xc = x.col(j0 + jj);
+            for ((o, &xv), &dv) in panel
+                .as_mut()
+                .col_mut(jj)
+                .iter_mut()
+                .zip(xc.iter())
+                .zip(d.iter())
+            {
+                let v = alpha * (dv * xv);
+                *o = if zero_beta { v } else { v + beta * *o };
             }
-            let bp = b.subcols(j0 + c0, w);
-            matmul(panel, Accum::Add, a, bp, alpha, Par::Seq);
-            c0 += w;
         }
-    });
+        matmul(panel, Accum::Add, a, b.subcols(j0, w), alpha, be.par());
+        j0 += w;
+    }
     Ok(())
 });
 
