@@ -1,7 +1,8 @@
 //! The CPU backend's one parallelism mechanism (faer's `Par`, issue 9): every kernel gives the
 //! same bits with `Par::Seq` as with 2, 3 and 8 workers, at shapes large enough that each kernel
 //! splits its output (block GEMM: ≥ 32 columns; FWHT/DCT: ≥ 2¹⁴ elements; SpMM: ≥ 2¹⁵
-//! multiply-adds on both the row-wise and the wide path; faer's GEMM).
+//! multiply-adds on both the row-wise and the wide path; faer's GEMM; `gemm_diag`: two
+//! column panels).
 //!
 //! Each output element is computed by the same sequence of operations whatever part of the
 //! output it lands in, so the comparison is exact (`to_bits`), not within a tolerance.
@@ -70,6 +71,11 @@ fn cases(rng: &mut Rng) -> Vec<(&'static str, Op, usize)> {
             90,
         ),
         ("dense 200x150 (gemm)", rng.dense_op(200, 150), 120),
+        (
+            "diag+low-rank 700 r=24 (gemm_diag panels)",
+            crate::gemm_diag::op(rng, 700, 24),
+            300,
+        ),
         (
             "permutation 700 (gather)",
             Op::leaf(Permutation::new(perm).unwrap()),

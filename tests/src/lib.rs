@@ -32,6 +32,10 @@
 //! - `butterfly`: butterfly, block butterfly, flat block butterfly and Pixelated butterfly.
 //! - `families`: Walsh–Hadamard of length `m·2^k` (`m ∈ {12, 20, 28}`), the GPU DCT of every
 //!   length, rectangular Monarch and its projection (issue 13 item 3; market lines included).
+//! - `fused_norms`: `orthonormalize` reads its scale off the first Gram matrix's diagonal (no
+//!   separate column-norm pass for ordinary input), with the unfused route's bits.
+//! - `gemm_diag`: diagonal plus low rank in one output pass (issue 16 item 2): plan structure and
+//!   the two-pass bytes floor, market lines, CPU bits for every thread count, the GPU entry point.
 //! - `kronecker_gemm`: dense Kronecker products as one mode GEMM per factor, against the definition.
 //! - `reliability_drivers`: the randomized drivers on extreme input (issue 15): checked sizes and
 //!   documented size limits, homogeneity under `A → 2^e·A` across the exponent range, no silent
@@ -76,7 +80,11 @@ mod estimates;
 #[cfg(test)]
 mod families;
 #[cfg(test)]
+mod fused_norms;
+#[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod gemm_diag;
 #[cfg(test)]
 mod gpu_kernels;
 #[cfg(test)]

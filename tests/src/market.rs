@@ -170,6 +170,7 @@ fn cases() -> Vec<Case> {
         .chain(crate::butterfly::cases())
         .chain(crate::families::market_cases())
         .chain(crate::batched::market_cases())
+        .chain(crate::gemm_diag::market_cases())
     {
         v.push(Case {
             name,

@@ -31,7 +31,7 @@ const RAW: &[RawShader] = &[
     RawShader {
         name: "gemm",
         text: include_str!("../../../shaders/gemm.wgsl"),
-        entry_points: &["gemm"],
+        entry_points: &["gemm", "gemm_diag"],
         shared: &["gemm_tile", "gemm_stage", "gemm_operands"],
     },
     RawShader {

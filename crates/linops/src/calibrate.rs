@@ -149,6 +149,7 @@ impl Engine {
             .with_launch(launch)
             .with_bandwidth(bandwidth)
             .with_rate(KernelKind::Gemm, gemm)
+            .with_rate(KernelKind::GemmDiag, gemm)
             .with_rate(KernelKind::BlockGemm, block);
         for kind in [
             KernelKind::SketchGemm,

@@ -6,8 +6,16 @@
 //! transpose `V·diag(s)·Uᵀ` swaps the roles of `U` and `V`.
 //!
 //! [`DiagPlusLowRank`]: `A = D + U·Vᵀ` (n×n) with `D = diag(d)`, `U`, `V` (n×r), `r ≤ n`. Lowered to
-//! `Y = alpha·D·X + beta·Y` (one diag_scale) and `T = Vᵀ·X`, `Y += alpha·U·T` (two GEMMs, the second
-//! accumulating with `beta = 1`). Cost `4·r·n·b + 2·n·b` FLOPs. The transpose is `D + V·Uᵀ`.
+//! two passes over `X`: `T = Vᵀ·X` (a GEMM with `trans_a`, r×b) and one `gemm_diag` step
+//! `Y = alpha·(U·T + d∘X) + beta·Y` that reads `X` again and writes `Y` once (the diagonal term
+//! is the GEMM's epilogue). The transpose is `D + V·Uᵀ`: the same two steps with `U` and `V`
+//! swapped. Cost `4·r·n·b + 2·n·b` FLOPs.
+//!
+//! Bytes: `T = Vᵀ·X` is a reduction over all `n` rows of `X`, so unless a column block of `X`
+//! stays on chip between the two steps, `X` is read twice and the floor for any two-pass
+//! lowering is `(2·X + Y + P)/(X + Y + P)` of the minimum (`X = n·b`, `Y = n·b` elements, `P`
+//! the parameters): `1.5` for square `X`, `Y` and small `P`. The lowering moves that plus the
+//! `r×b` temporary twice, `2·r·b` elements (and `Y` once more when `beta ≠ 0`).
 //!
 //! Storage: `U`, `V` column-major, `s` or `d` as columns, all `f64` plan parameters.
 
@@ -166,18 +174,18 @@ impl LeafOp for LowRank {
         // t1 = Vᵀ·X, t2 = diag(s)·t1, out = alpha·U·t2 + beta·out.
         let s = cx.param(&self.s);
         let uv = (&self.u, &self.v);
-        lower_u_vt(cx, uv, transposed, Some(s), (x, out), alpha, beta)
+        lower_u_vt(cx, uv, transposed, s, (x, out), alpha, beta)
     }
 }
 
 /// Emits `out = alpha·L·diag(s)·Rᵀ·x + beta·out` for `(L, R) = (U, V)` (or `(V, U)` when
 /// `transposed`), through one `rank×batch` temporary per step: a GEMM with `Rᵀ`, the scaling by
-/// `s` when given, a GEMM with `L`.
+/// `s`, a GEMM with `L`.
 fn lower_u_vt(
     cx: &mut Lowering,
     (u, v): (&Param, &Param),
     transposed: bool,
-    s: Option<BufId>,
+    s: BufId,
     (x, out): (BufId, BufId),
     alpha: f64,
     beta: f64,
@@ -191,12 +199,12 @@ fn lower_u_vt(
         alpha,
         beta,
     };
-    let mut links = vec![Link::step(rank, vec![r], move |a, b| gemm(true, a, b))];
-    if let Some(s) = s {
-        let scale = move |alpha, beta| kernel::DiagScale { alpha, beta };
-        links.push(Link::step(rank, vec![s], scale));
-    }
-    links.push(Link::step(rows, vec![l], move |a, b| gemm(false, a, b)));
+    let scale = move |alpha, beta| kernel::DiagScale { alpha, beta };
+    let links = vec![
+        Link::step(rank, vec![r], move |a, b| gemm(true, a, b)),
+        Link::step(rank, vec![s], scale),
+        Link::step(rows, vec![l], move |a, b| gemm(false, a, b)),
+    ];
     cx.chain(x, out, alpha, beta, links)
 }
 
@@ -297,10 +305,24 @@ impl LeafOp for DiagPlusLowRank {
         alpha: f64,
         beta: f64,
     ) -> Result<()> {
-        let d = cx.param(&self.d);
-        cx.push(kernel::DiagScale { alpha, beta }, vec![d, x], out)?;
-        // out += alpha·U·(Vᵀ·X).
-        let uv = (&self.u, &self.v);
-        lower_u_vt(cx, uv, transposed, None, (x, out), alpha, 1.0)
+        // T = Rᵀ·X, then out = alpha·(L·T + d∘X) + beta·out in one pass over out, with
+        // (L, R) = (U, V), or (V, U) for the transpose D + V·Uᵀ.
+        let (left, right) = if transposed {
+            (&self.v, &self.u)
+        } else {
+            (&self.u, &self.v)
+        };
+        let (l, r, d) = (cx.param(left), cx.param(right), cx.param(&self.d));
+        let t = cx.temp(self.u.cols, cx.shape_of(x).1);
+        let vt_x = kernel::Gemm {
+            trans_a: true,
+            trans_b: false,
+            alpha: 1.0,
+            beta: 0.0,
+        };
+        cx.push(vt_x, vec![r, x], t)?;
+        cx.push(kernel::GemmDiag { alpha, beta }, vec![l, t, d, x], out)?;
+        cx.release(t);
+        Ok(())
     }
 }

@@ -128,6 +128,8 @@ impl CostModel {
         let mut m = Self::base("cpu-default", 2e-6, 10e9, 5e9);
         for (k, v) in [
             (KernelKind::Gemm, 110e9),
+            // A GEMM with a diagonal epilogue: the GEMM's rate (the epilogue is memory work).
+            (KernelKind::GemmDiag, 110e9),
             (KernelKind::BlockGemm, 35e9),
             (KernelKind::SketchGemm, 40e9),
             (KernelKind::Fwht, 8e9),
@@ -156,6 +158,7 @@ impl CostModel {
         let mut m = Self::base("gpu-default", 8e-6, 2e12, 5e11);
         for (k, v) in [
             (KernelKind::Gemm, 20e12),
+            (KernelKind::GemmDiag, 20e12),
             (KernelKind::BlockGemm, 5e12),
             (KernelKind::SketchGemm, 10e12),
             (KernelKind::Fwht, 1e12),

@@ -14,7 +14,7 @@
 
 use linops_core::{Error, Result};
 
-use crate::kernels::to_u32;
+use crate::kernels::{check_distinct, check_shape, check_vector, to_u32};
 use crate::{GpuEncoder, GpuMat};
 
 /// Tile configuration of the GEMM kernel.
@@ -347,18 +347,100 @@ impl GpuEncoder {
     /// assert_eq!(dev.download(&c).unwrap(), vec![4.0, 6.0]);
     /// ```
     pub fn gemm(&mut self, args: &GemmArgs, a: &GpuMat, b: &GpuMat, c: &GpuMat) -> Result<()> {
+        let (params, cfg) = self.gemm_launch("gemm", args, a, b, c)?;
+        let g = args;
+        self.record_tiled(
+            "gemm",
+            &cfg,
+            [g.m, g.n, g.batch],
+            &transposes(g),
+            &[(0, a), (1, b), (2, c)],
+            bytemuck::bytes_of(&params),
+            3,
+        )
+    }
+
+    /// Records C = alpha·(op(A)·op(B) + diag(d)·X) + beta·C (batch 1): the GEMM of [`gemm`]
+    /// with `d[i]·X[i, j]` added to each dot product before the `alpha`/`beta` update, so C is
+    /// written once (the output pass of diagonal plus low rank). `d` has m entries, `X` is a
+    /// contiguous m×n matrix; the other arguments are [`gemm`]'s.
+    ///
+    /// [`gemm`]: GpuEncoder::gemm
+    ///
+    /// # Errors
+    /// Those of [`gemm`]; [`Error::InvalidArgument`] for a batch other than 1 or a C sharing
+    /// storage with d or X; [`Error::ShapeMismatch`] when d is not a vector of m entries or X
+    /// is not m×n.
+    ///
+    /// # Examples
+    /// ```
+    /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+    /// let a = dev.upload(2, 1, &[1.0, 2.0]).unwrap();
+    /// let b = dev.upload(1, 1, &[3.0]).unwrap();
+    /// let d = dev.upload(2, 1, &[10.0, 20.0]).unwrap();
+    /// let x = dev.upload(2, 1, &[1.0, 1.0]).unwrap();
+    /// let c = dev.alloc(2, 1).unwrap();
+    /// let mut enc = dev.encoder();
+    /// enc.gemm_diag(&linops_gpu::GemmArgs::new(2, 1, 1), &a, &b, &d, &x, &c).unwrap();
+    /// enc.submit().unwrap();
+    /// assert_eq!(dev.download(&c).unwrap(), vec![13.0, 26.0]);
+    /// ```
+    pub fn gemm_diag(
+        &mut self,
+        args: &GemmArgs,
+        a: &GpuMat,
+        b: &GpuMat,
+        d: &GpuMat,
+        x: &GpuMat,
+        c: &GpuMat,
+    ) -> Result<()> {
+        let g = args;
+        if g.batch != 1 {
+            return Err(Error::InvalidArgument(format!(
+                "gemm_diag: batch = {} (the diagonal epilogue is for one product, batch = 1)",
+                g.batch
+            )));
+        }
+        let (params, cfg) = self.gemm_launch("gemm_diag", args, a, b, c)?;
+        check_vector("gemm_diag: d", d, g.m)?;
+        check_shape("gemm_diag: X against C", x, g.m, g.n)?;
+        check_distinct("gemm_diag", c, &[d, x])?;
+        self.record_tiled(
+            "gemm_diag",
+            &cfg,
+            [g.m, g.n, 1],
+            &transposes(g),
+            &[(0, a), (1, b), (2, c), (4, d), (5, x)],
+            bytemuck::bytes_of(&params),
+            3,
+        )
+    }
+
+    /// Checks a GEMM's arguments against its buffers and the device (see [`GpuEncoder::gemm`])
+    /// and returns its uniform block and tile; `what` names the kernel in errors.
+    fn gemm_launch(
+        &self,
+        what: &str,
+        args: &GemmArgs,
+        a: &GpuMat,
+        b: &GpuMat,
+        c: &GpuMat,
+    ) -> Result<(GemmParams, GemmConfig)> {
         let g = args;
         if g.m == 0 || g.n == 0 || g.k == 0 || g.batch == 0 {
             return Err(Error::EmptyDimension {
-                context: format!("gemm (m={}, n={}, k={}, batch={})", g.m, g.n, g.k, g.batch),
+                context: format!(
+                    "{what} (m={}, n={}, k={}, batch={})",
+                    g.m, g.n, g.k, g.batch
+                ),
                 rows: g.m,
                 cols: g.n,
             });
         }
         if c.same_storage(a) || c.same_storage(b) {
-            return Err(Error::InvalidArgument(
-                "gemm: C must not share storage with A or B".into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "{what}: C must not share storage with A or B"
+            )));
         }
         let (ra, ca) = if g.trans_a { (g.k, g.m) } else { (g.m, g.k) };
         let (rb, cb) = if g.trans_b { (g.n, g.k) } else { (g.k, g.n) };
@@ -373,7 +455,7 @@ impl GpuEncoder {
                 stride >= g.m as u64 && (g.batch as u64 - 1) * stride + g.m as u64 <= g.ldc as u64;
             if stride < span && !interleaved {
                 return Err(Error::InvalidArgument(format!(
-                    "gemm: stride_c = {} makes the {} output matrices overlap (need >= {span}, or \
+                    "{what}: stride_c = {} makes the {} output matrices overlap (need >= {span}, or \
                      interleaved columns with (batch-1)*stride_c + m <= ldc)",
                     g.stride_c, g.batch
                 )));
@@ -402,19 +484,7 @@ impl GpuEncoder {
             _pad3: 0,
         };
         let cfg = self.tile_config(g.tile, TileRule::Occupancy(g.m, g.n, g.batch))?;
-        let transposes = [
-            ("TRANS_A", if g.trans_a { 1.0 } else { 0.0 }),
-            ("TRANS_B", if g.trans_b { 1.0 } else { 0.0 }),
-        ];
-        self.record_tiled(
-            "gemm",
-            &cfg,
-            [g.m, g.n, g.batch],
-            &transposes,
-            &[(0, a), (1, b), (2, c)],
-            bytemuck::bytes_of(&params),
-            3,
-        )
+        Ok((params, cfg))
     }
 
     /// Records one launch of a kernel built on `gemm_tile.wgsl` (`gemm`, `block_gemm`,
@@ -530,6 +600,14 @@ impl GpuEncoder {
     }
 }
 
+/// The `TRANS_A` / `TRANS_B` override constants of a GEMM launch.
+fn transposes(g: &GemmArgs) -> [(&'static str, f64); 2] {
+    [
+        ("TRANS_A", if g.trans_a { 1.0 } else { 0.0 }),
+        ("TRANS_B", if g.trans_b { 1.0 } else { 0.0 }),
+    ]
+}
+
 /// How [`GemmTile::Auto`] chooses among the tiles that fit the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TileRule {
@@ -540,17 +618,22 @@ pub(crate) enum TileRule {
     CoverRows(usize),
 }
 
+/// `out = beta·out` (zeros when `beta == 0`, `out` not read): a GEMM step with `alpha == 0`,
+/// whose product is not formed (BLAS semantics).
+fn scale_only(cx: &mut crate::backend::StepCx<'_>, beta: f64, out: &GpuMat) -> Result<()> {
+    if beta == 0.0 {
+        return cx.enc.fill(0.0, out);
+    }
+    let t = cx.dev.alloc(out.rows(), out.cols())?;
+    cx.enc.scale(beta as f32, out, &t)?;
+    cx.enc.scale(1.0, &t, out)?;
+    cx.scratch.push(t);
+    Ok(())
+}
+
 crate::backend::gpu_kernel!(linops_core::plan::kernel::Gemm, |kernel, cx, args, out| {
     if kernel.alpha == 0.0 {
-        // BLAS semantics: the product is not formed.
-        if kernel.beta == 0.0 {
-            return cx.enc.fill(0.0, out);
-        }
-        let t = cx.dev.alloc(out.rows(), out.cols())?;
-        cx.enc.scale(kernel.beta as f32, out, &t)?;
-        cx.enc.scale(1.0, &t, out)?;
-        cx.scratch.push(t);
-        return Ok(());
+        return scale_only(cx, kernel.beta, out);
     }
     let (a, b) = (args.mat(0)?, args.mat(1)?);
     let k = if kernel.trans_a { a.rows() } else { a.cols() };
@@ -562,3 +645,19 @@ crate::backend::gpu_kernel!(linops_core::plan::kernel::Gemm, |kernel, cx, args, 
         .with_ld(a.rows(), b.rows(), out.rows());
     cx.enc.gemm(&gemm, a, b, out)
 });
+
+crate::backend::gpu_kernel!(
+    linops_core::plan::kernel::GemmDiag,
+    |kernel, cx, args, out| {
+        if kernel.alpha == 0.0 {
+            return scale_only(cx, kernel.beta, out);
+        }
+        let (a, b) = (args.mat(0)?, args.mat(1)?);
+        let gemm = GemmArgs::new(out.rows(), out.cols(), a.cols())
+            .with_alpha(kernel.alpha as f32)
+            .with_beta(kernel.beta as f32)
+            .with_ld(a.rows(), b.rows(), out.rows());
+        cx.enc
+            .gemm_diag(&gemm, a, b, args.mat(2)?, args.mat(3)?, out)
+    }
+);

@@ -10,6 +10,7 @@
 //! | method | shader | cost |
 //! |---|---|---|
 //! | [`gemm`](crate::GpuEncoder::gemm) | `gemm.wgsl` | 2·m·n·k·batch flops |
+//! | [`gemm_diag`](crate::GpuEncoder::gemm_diag) | `gemm.wgsl` | 2·m·n·k + 2·m·n flops, C written once |
 //! | [`axpby`](crate::GpuEncoder::axpby), [`scale`](crate::GpuEncoder::scale), [`diag_scale`](crate::GpuEncoder::diag_scale) | `elementwise.wgsl` | O(rows·cols) |
 //! | [`transpose`](crate::GpuEncoder::transpose) | `transpose.wgsl` | O(rows·cols) |
 //! | [`col_norms`](crate::GpuEncoder::col_norms), [`col_dots`](crate::GpuEncoder::col_dots) | `reduce.wgsl` | O(rows·cols) |

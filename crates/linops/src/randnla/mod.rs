@@ -169,13 +169,18 @@ pub(crate) fn scale_pow2(e: &Engine, x: &Matrix, k: i32) -> Result<Option<Matrix
 
 /// The largest column norm of a resident block (`NaN` when a norm is NaN).
 pub(crate) fn max_col_norm(e: &Engine, x: &Matrix) -> Result<f64> {
-    Ok(e.col_norms(x)?.into_iter().fold(0.0, |m: f64, v| {
+    Ok(max_norm(&e.col_norms(x)?))
+}
+
+/// The largest of some norms (`NaN` when one is NaN).
+pub(crate) fn max_norm(norms: &[f64]) -> f64 {
+    norms.iter().fold(0.0, |m: f64, &v| {
         if v.is_nan() || m.is_nan() {
             f64::NAN
         } else {
             m.max(v)
         }
-    }))
+    })
 }
 
 /// `op·x` computed in `f32` on the engine for f64 data: a block whose largest entry lies outside

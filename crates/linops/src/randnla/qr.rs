@@ -20,12 +20,25 @@
 //! `1` does. Columns too far apart for any common scale (`1e200` next to `1e-200`) make the scaled
 //! Gram matrix singular and go to Householder, which is columnwise backward stable.
 //!
+//! The scale is read off the first Gram matrix when it can be: `G[j, j] = fl(‖x_j‖²)`, so when
+//! `G` is finite and `√max_j G[j, j]` lies inside the window shrunk by one binade (the rounding
+//! of the diagonal, relative `m·u`, cannot carry the exact norm across the edge), `X` needs no
+//! scaling and that `G` is the first pass's Gram matrix: the column norms are fused into the Gram
+//! step and the separate column-norm pass over `X` is skipped. Otherwise the column norms are
+//! computed (overflow- and underflow-safe), and the Gram matrix is recomputed only when they ask
+//! for a scaling. Either way the result has the bits of the unfused route.
+//!
 //! **Cost.** CholeskyQR2: two Gram products (`2mk²` flops each) and two `X·R⁻¹` products (`2mk²`
-//! each) on the device, two `k×k` downloads, two uploads, `O(k³)` on the host. Householder:
-//! download `X`, `4mk²` host flops, upload `Q`.
+//! each) on the device, two `k×k` downloads, two uploads, `O(k³)` on the host. Device traffic
+//! for ordinary input `8mk + O(k²)` elements (the column-norm pass, `mk` more, is fused away);
+//! input outside the window pays the norms and a second first-pass Gram product
+//! (`mk + 2mk + k²` elements, `2mk²` flops) on top. Householder: download `X`, `4mk²` host
+//! flops, upload `Q`.
 
 use super::host_la::{max_exponent, scale_mat};
-use super::{ldexp, max_col_norm, scale_exponent, scale_pow2, to_host, unit_roundoff, upload_like};
+use super::{
+    exponent, ldexp, max_col_norm, scale_exponent, scale_pow2, to_host, unit_roundoff, upload_like,
+};
 use crate::{Engine, Error, HostMat, Matrix, Result};
 use faer::{Mat, Side};
 
@@ -77,7 +90,36 @@ pub(crate) fn upper_inverse(r: &Mat<f64>) -> Mat<f64> {
 type Pass = (f64, Option<(Matrix, Mat<f64>)>);
 
 fn chol_pass(e: &Engine, x: &Matrix, limit: f64) -> Result<Pass> {
-    let g = to_host(e, &e.gemm(1.0, x, true, x, false, 0.0, None)?)?;
+    let g = gram(e, x)?;
+    chol_pass_with(e, x, g, limit)
+}
+
+/// The Gram matrix `XᵀX` of a resident block, computed on the backend, on the host in `f64`.
+fn gram(e: &Engine, x: &Matrix) -> Result<Mat<f64>> {
+    to_host(e, &e.gemm(1.0, x, true, x, false, 0.0, None)?)
+}
+
+/// The largest column norm of `X` read off the diagonal of its computed Gram matrix `g`
+/// (`g[j, j] = fl(‖x_j‖²)`), when it proves that `X` needs no scaling: `g` finite and
+/// `√max_j g[j, j]` inside the scaling window shrunk by one binade, so that the rounding of the
+/// diagonal (relative `m·u` ≪ 1) cannot move the exact norm across the window's edge and
+/// [`scale_exponent`] of the exact norm is 0 too. `None` otherwise (then the norms are
+/// computed by [`max_col_norm`], overflow- and underflow-safe).
+fn unscaled_top_from_gram(dtype: crate::DType, g: &Mat<f64>) -> Option<f64> {
+    let k = g.nrows();
+    if (0..k).any(|j| (0..k).any(|i| !g[(i, j)].is_finite())) {
+        return None;
+    }
+    let top = (0..k).fold(0.0f64, |t, j| t.max(g[(j, j)])).sqrt();
+    let w = match dtype {
+        crate::DType::F32 => 32,
+        crate::DType::F64 => 256,
+    };
+    (top > 0.0 && exponent(top).abs() < w).then_some(top)
+}
+
+/// [`chol_pass`] on the Gram matrix `g = XᵀX` already computed.
+fn chol_pass_with(e: &Engine, x: &Matrix, g: Mat<f64>, limit: f64) -> Result<Pass> {
     let k = g.nrows();
     let g = Mat::<f64>::from_fn(k, k, |i, j| 0.5 * (g[(i, j)] + g[(j, i)]));
     if (0..k).any(|j| (0..k).any(|i| !g[(i, j)].is_finite())) {
@@ -133,7 +175,14 @@ pub fn orthonormalize(e: &Engine, x: &Matrix) -> Result<QrFactors> {
     }
     let u = unit_roundoff(x.dtype());
     let limit = 1.0 / (8.0 * k as f64 * u).sqrt();
-    let top = max_col_norm(e, x)?;
+    // The first Gram matrix carries the squared column norms on its diagonal: when they show
+    // that X needs no scaling (ordinary input), the separate column-norm pass over X is skipped
+    // and this Gram matrix is the first pass's; otherwise the norms are computed safely.
+    let g0 = gram(e, x)?;
+    let top = match unscaled_top_from_gram(x.dtype(), &g0) {
+        Some(top) => top,
+        None => max_col_norm(e, x)?,
+    };
     // A non-finite column norm: non-finite entries (named below) or a norm beyond the dtype's
     // range; either way the host path decides.
     let mut cond = f64::INFINITY;
@@ -141,7 +190,12 @@ pub fn orthonormalize(e: &Engine, x: &Matrix) -> Result<QrFactors> {
         let shift = scale_exponent(x.dtype(), top);
         let scaled = scale_pow2(e, x, shift)?;
         let xs = scaled.as_ref().unwrap_or(x);
-        let (c, first) = chol_pass(e, xs, limit)?;
+        // Unscaled, X's Gram matrix is the one computed above (the same product, the same bits).
+        let (c, first) = if shift == 0 {
+            chol_pass_with(e, xs, g0, limit)?
+        } else {
+            chol_pass(e, xs, limit)?
+        };
         cond = c;
         if let Some((q1, r1)) = first {
             // The second pass sees κ(Q₁) ≈ 1 + O(κ(X)²u) ≪ limit.

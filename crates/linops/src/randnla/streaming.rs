@@ -18,11 +18,12 @@
 //! **Where the work runs.** Each block is an [`Op`] (`b×d`, any structure). Frequent Directions
 //! needs the block's rows: it gets them as `(A_tᵀ·I_b)ᵀ` from the engine (`2·b²·d` flops for a dense
 //! block) and runs the `(2ℓ)×d` SVD on the host in f64 every `ℓ` rows: `O(d·ℓ²)` amortized per row.
-//! Block Oja applies `A_t` and `A_tᵀ` on the engine (`4·b·d·k` flops for a dense block) and
+//! Block Oja applies `A_t` and `A_tᵀ` on the engine (`4·b·d·k` flops for a dense block), reads
+//! `A_t·Q` once for its column norms (the scale and, for Oja's step, `‖A_t·Q‖_F`) and
 //! orthonormalizes `d×k` on the host (`O(d·k²)`). Memory: `2ℓ×d` (FD), `d×k` (Oja).
 
 use super::host_la::{check_positive, norm, orth, rademacher, thin_svd, to_f64};
-use super::{check_block, exponent, ldexp, max_col_norm, scale_pow2};
+use super::{check_block, exponent, ldexp, max_norm, scale_pow2};
 use crate::{Engine, Error, Op, Result, Scalar};
 use faer::Mat;
 use linops_core::rng::RngState;
@@ -311,7 +312,8 @@ impl BlockOja {
         // A_tᵀ·A_t·Q squares the block's scale: apply A_tᵀ to A_t·Q·2^{-s} (exact, s the
         // exponent of its largest column norm), so that y = A_tᵀA_tQ·2^{-s} neither over- nor
         // underflows; only its span (power) or y/‖A_tQ‖_F² (Oja) is used.
-        let top = max_col_norm(engine, &aq)?;
+        let norms = engine.col_norms(&aq)?;
+        let top = max_norm(&norms);
         let s = if top > 0.0 && top.is_finite() {
             exponent(top)
         } else {
@@ -325,8 +327,12 @@ impl BlockOja {
             None => y,
             Some(eta) => {
                 // η·k·A_tᵀA_tQ/‖A_tQ‖_F² = η·k·(y/f/f)·2^{-s} with f = ‖A_tQ‖_F·2^{-s}
-                // (dividing twice: f² need not be representable).
-                let f = norm(&engine.col_norms(aq)?);
+                // (dividing twice: f² need not be representable). The column norms of
+                // A_t·Q·2^{-s} are those computed above times 2^{-s} (both reductions are
+                // homogeneous under powers of two; exact but for subnormal norms), so A_t·Q is
+                // not read a second time.
+                let scaled: Vec<f64> = norms.iter().map(|&v| ldexp(v, -s)).collect();
+                let f = norm(&scaled);
                 let step = eta * k as f64;
                 if f > 0.0 && f.is_finite() {
                     Mat::from_fn(d, k, |i, j| {

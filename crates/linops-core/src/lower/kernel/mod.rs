@@ -22,6 +22,7 @@ mod diag_scale;
 mod fwht;
 mod gather;
 mod gemm;
+mod gemm_diag;
 mod kronecker_gemm;
 mod random_fill;
 mod sketch_gemm;
@@ -42,6 +43,7 @@ pub use diag_scale::DiagScale;
 pub use fwht::Fwht;
 pub use gather::Gather;
 pub use gemm::Gemm;
+pub use gemm_diag::GemmDiag;
 pub use kronecker_gemm::KroneckerGemm;
 pub use random_fill::RandomFill;
 pub use sketch_gemm::SketchGemm;
@@ -66,7 +68,7 @@ macro_rules! for_each_kernel {
         $callback! {
             Gemm, Axpby, DiagScale, SketchGemm, Transpose, Gather, BlockGemm, Fwht, Dct,
             BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill, BatchedGemm,
-            Butterfly, KroneckerGemm, Srht
+            Butterfly, KroneckerGemm, Srht, GemmDiag
         }
     };
 }
