@@ -352,3 +352,49 @@ fn resident_estimate_matches_host_f64_golub_kahan_gpu() {
     };
     check_agreement::<f32>("gpu", &Engine::from_device(dev));
 }
+
+/// A residual whose norm `α` is so small that `1/α` overflows f64 (`A·2⁻¹⁰³⁰`, `‖E‖ ≈ 2⁻¹⁰²⁸`):
+/// the resident normalization applies `1/α` as exact powers of two and a factor near 1, so the
+/// estimate is `2⁻¹⁰³⁰` times the unscaled one. Tolerance: the scaled vectors' entries are
+/// subnormal (absolute rounding `2⁻¹⁰⁷⁵` against a norm near `2⁻¹⁰²⁸`, `√n·2⁻⁴⁷ ≈ 5e-14` relative
+/// per operation); over 12 steps of a few dozen operations each, `1e-9` relative.
+#[test]
+fn estimate_normalizes_when_the_reciprocal_norm_overflows() {
+    let e = Engine::cpu();
+    let a = Rng::new(51).mat(60, 40);
+    let op = linops::dense(a.as_ref()).unwrap();
+    let s = 2f64.powi(-1000) * 2f64.powi(-30);
+    let tiny = linops::dense(Mat::from_fn(60, 40, |i, j| a[(i, j)] * s).as_ref()).unwrap();
+    let b = range_finder::<f64>(
+        &e,
+        &op,
+        5,
+        &RangeOptions {
+            power_iters: 0,
+            seed: 3,
+        },
+    )
+    .unwrap();
+    let base = range_error(&e, &op, &b.q, 12, 4).unwrap();
+    let before = e.transfers();
+    let small = range_error(&e, &tiny, &b.q, 12, 4).unwrap();
+    let t = e.transfers().since(&before);
+    let ratio = small.bound / s / base.bound;
+    report(&format!(
+        "estimate at 2^-1030: bound {:e} = 2^-1030·{:e} (ratio {ratio}), {t:?}",
+        small.bound,
+        small.bound / s
+    ));
+    assert!(
+        1.0 / small.ritz == f64::INFINITY,
+        "1/α must overflow for this test to mean anything"
+    );
+    assert!(
+        (ratio - 1.0).abs() <= 1e-9,
+        "scaled estimate {:e}, expected 2^-1030·{:e}",
+        small.bound,
+        base.bound
+    );
+    // 12 α and 11 β, each normalization two scalings (2^1000, then the rest).
+    assert_eq!(t.small_uploads, 2 * 23, "{t:?}");
+}

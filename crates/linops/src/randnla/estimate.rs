@@ -196,15 +196,19 @@ impl Basis {
     }
 }
 
-/// `x/α` on the engine for a positive finite `α`: `x·2^k·r` with `α·2^k ∈ [1, 2)` and `r =
-/// 1/(α·2^k)`, the power of two applied in exact steps of at most `2^±100`, so that every
-/// uploaded scalar is a normal number of the vector's dtype whatever the magnitude of `α`
-/// (one scaling, `x·(2^k·r)`, unless `|k| > 100`).
-fn normalize(e: &Engine, vp: &VecPlans, mut x: Matrix, alpha: f64) -> Result<Matrix> {
+/// `x/α` on the engine for a positive finite `α` and `x` of `dtype`: `x·2^k·r` with `α·2^k ∈
+/// [1, 2)` and `r = 1/(α·2^k)`, the power of two applied in exact steps of at most `2^±100`
+/// (f32) or `2^±1000` (f64), so that every uploaded scalar is a normal number of the dtype
+/// whatever the magnitude of `α` (one scaling, `x·(2^k·r)`, unless `|k|` exceeds that step).
+fn normalize(e: &Engine, vp: &VecPlans, dtype: DType, mut x: Matrix, alpha: f64) -> Result<Matrix> {
+    let max_step = match dtype {
+        DType::F32 => 100,
+        DType::F64 => 1000,
+    };
     let mut k = -exponent(alpha);
     let r = 1.0 / ldexp(alpha, k);
-    while k.abs() > 100 {
-        let step = 100 * k.signum();
+    while k.abs() > max_step {
+        let step = max_step * k.signum();
         x = vp.scale(e, &x, ldexp(1.0, step))?;
         k -= step;
     }
@@ -253,7 +257,7 @@ pub(crate) fn residual_norm(
             exhausted = alpha == 0.0;
             break;
         }
-        let u = normalize(e, &vm, u, alpha)?;
+        let u = normalize(e, &vm, dtype, u, alpha)?;
         alphas.push(alpha);
         if j + 1 == steps {
             break;
@@ -268,7 +272,7 @@ pub(crate) fn residual_norm(
             break;
         }
         betas.push(beta);
-        v = normalize(e, &vn, w, beta)?;
+        v = normalize(e, &vn, dtype, w, beta)?;
     }
     let k = alphas.len();
     let b = Mat::<f64>::from_fn(k, k, |i, j| {
