@@ -55,6 +55,8 @@
 //!   within the limit, typed errors for what cannot be split, sketch bits unchanged, a clamped
 //!   GPU device, and a 6000×6000 operand over lavapipe's binding; `market` runs every case
 //!   tiled as well (`differential_market_tiled`).
+//! - `resident_estimates`: the certified estimates (Golub–Kahan) keep their bases on the engine:
+//!   the same bulk traffic and plan builds for 5 and 20 steps, agreement with a host f64 run.
 //! - `resident_f32`, `streamed`: resident iterative drivers on f32 engines; operands past device
 //!   memory streamed in row panels (issue 10).
 //! - `scale_invariance`: every driver, `Monarch::project`, `orthonormalize` and `col_norms` on
@@ -109,6 +111,8 @@ mod reliability_core;
 mod reliability_drivers;
 #[cfg(test)]
 mod resident;
+#[cfg(test)]
+mod resident_estimates;
 #[cfg(test)]
 mod resident_f32;
 #[cfg(test)]

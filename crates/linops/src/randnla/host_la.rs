@@ -57,28 +57,6 @@ pub(crate) fn norm(x: &[f64]) -> f64 {
     ldexp(ssq.sqrt(), e)
 }
 
-/// `Σ x_i·y_i` with both vectors scaled by the powers of two at or below their largest entries
-/// (exact), so the products neither over- nor underflow when the dot product is representable;
-/// the same bits as the plain sum whenever that one neither over- nor underflows.
-pub(crate) fn dot(x: &[f64], y: &[f64]) -> f64 {
-    let pow = |v: &[f64]| {
-        let amax = v.iter().fold(0.0f64, |m, t| m.max(t.abs()));
-        if amax == 0.0 || !amax.is_finite() {
-            0
-        } else {
-            exponent(amax)
-        }
-    };
-    let (ex, ey) = (pow(x), pow(y));
-    let ((x1, x2), (y1, y2)) = (pow2_pair(-ex), pow2_pair(-ey));
-    let s: f64 = x
-        .iter()
-        .zip(y)
-        .map(|(a, b)| (a * x1 * x2) * (b * y1 * y2))
-        .sum();
-    ldexp(s, ex + ey)
-}
-
 /// `(Σ x_i)/len` and the sample standard deviation `√(Σ(x_i − mean)²/(len − 1))`, formed after
 /// scaling by the power of two at or below `max|x_i|` (exact), so neither overflows when the
 /// squares would and both are exactly homogeneous. Needs `len ≥ 2`.

@@ -31,8 +31,8 @@
 //! one of `Aᵀ` to `k` selector columns, and one of `A` to `R⁺` (`k` columns). `X` (`k×n`) and `U`
 //! (`k×k`) are host f64; `C` and `R` are resident.
 
-use super::estimate::{Factored, NormEstimate, Right, residual_norm};
-use super::host_la::{col, norm, singular_values, thin_svd};
+use super::estimate::{Factored, NormEstimate, Right, column_id_error};
+use super::host_la::{norm, singular_values, thin_svd};
 use super::qr::{orthonormalize, upper_inverse};
 use super::vectors::OpPlan;
 use super::{
@@ -305,28 +305,14 @@ pub fn column_id<T: Scalar>(e: &Engine, a: &Op, k: usize, opts: &IdOptions) -> R
     let estimate = if opts.probes == 0 {
         None
     } else {
-        // E = A·(I − S_J·X): E·v = A·(v − S_J·(X·v)), Eᵀ·y = z − Xᵀ·z[J] with z = Aᵀ·y.
-        let a_plan = OpPlan::new(e, a, 1, T::DTYPE)?;
-        let at_plan = OpPlan::new(e, &a.t(), 1, T::DTYPE)?;
-        Some(residual_norm(
-            (m, n),
+        // E = A·(I − S_J·X), applied on the engine (estimate.rs).
+        Some(column_id_error(
+            e,
+            T::DTYPE,
+            a,
+            (&x, &cols),
             opts.probes,
             opts.seed ^ 0x1D_E57,
-            |v| {
-                let xv = &x * col(v);
-                let mut w = v.to_vec();
-                for (i, &c) in cols.iter().enumerate() {
-                    w[c] -= xv[(i, 0)];
-                }
-                let out = to_host(e, &a_plan.apply(e, &upload_as::<T>(e, &col(&w))?)?)?;
-                Ok((0..m).map(|i| out[(i, 0)]).collect())
-            },
-            |y| {
-                let z = to_host(e, &at_plan.apply(e, &upload_as::<T>(e, &col(y))?)?)?;
-                let zj = Mat::<f64>::from_fn(k, 1, |i, _| z[(cols[i], 0)]);
-                let xz = x.transpose() * zj;
-                Ok((0..n).map(|i| z[(i, 0)] - xz[(i, 0)]).collect())
-            },
         )?)
     };
     Ok(ColumnId {

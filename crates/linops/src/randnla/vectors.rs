@@ -8,7 +8,8 @@
 //! host→engine traffic of an update; a norm or dot product is one cached reduction plan and one
 //! 8-byte download. [`OpPlan`] holds an operator's plan for one input width, built once with the
 //! engine's cost model, so applying the operator per step neither re-plans nor re-runs the cost
-//! model.
+//! model. [`GemmPlan`] is one GEMM over resident matrices of fixed shapes, planned once (the
+//! engine's [`Engine::gemm`] front door plans on every call).
 //!
 //! **Cost.** `scale_add` reads `x` and `y` and writes the result (the GEMM copies `y` into the
 //! output, then accumulates `x·s`); `scale` reads `x` once; `norm`/`dot` read their operands once.
@@ -74,6 +75,32 @@ impl VecPlans {
     /// `xᵀy` (one small download).
     pub(crate) fn dot(&self, e: &Engine, x: &Matrix, y: &Matrix) -> Result<f64> {
         Ok(e.download_vec(&e.run(&self.dot, &[x, y])?)?[0])
+    }
+}
+
+/// `alpha·op(A)·op(B) + beta·C` over resident matrices of fixed shapes, planned once (counted
+/// once by the engine) and run any number of times.
+pub(crate) struct GemmPlan(Plan);
+
+impl GemmPlan {
+    /// Plans the GEMM for `a`, `b` (and `c` when `beta ≠ 0`) of these shapes in `dtype`.
+    pub(crate) fn new(
+        e: &Engine,
+        dtype: DType,
+        alpha: f64,
+        (a, trans_a): ((usize, usize), bool),
+        (b, trans_b): ((usize, usize), bool),
+        beta: f64,
+        c: Option<(usize, usize)>,
+    ) -> Result<GemmPlan> {
+        let plan = Plan::gemm(dtype, alpha, a, trans_a, b, trans_b, beta, c)?;
+        e.counter.plan();
+        Ok(GemmPlan(plan))
+    }
+
+    /// Runs the GEMM on `[A, B]` or `[A, B, C]`; the result stays on the engine.
+    pub(crate) fn run(&self, e: &Engine, inputs: &[&Matrix]) -> Result<Matrix> {
+        e.run(&self.0, inputs)
     }
 }
 
