@@ -32,6 +32,8 @@
 //! - `butterfly`: butterfly, block butterfly, flat block butterfly and Pixelated butterfly.
 //! - `families`: Walsh–Hadamard of length `m·2^k` (`m ∈ {12, 20, 28}`), the GPU DCT of every
 //!   length, rectangular Monarch and its projection (issue 13 item 3; market lines included).
+//! - `one_pass`: the one-pass kernels of issue 16 item 2 (Walsh–Hadamard of length `m·2^k`,
+//!   fused small-block Monarch) against their definitions and their byte budgets.
 //! - `kronecker_gemm`: dense Kronecker products as one mode GEMM per factor, against the definition.
 //! - `reliability_drivers`: the randomized drivers on extreme input (issue 15): checked sizes and
 //!   documented size limits, homogeneity under `A → 2^e·A` across the exponent range, no silent
@@ -89,6 +91,8 @@ mod lstsq;
 mod market;
 #[cfg(test)]
 mod matfun;
+#[cfg(test)]
+mod one_pass;
 #[cfg(test)]
 mod planner;
 #[cfg(test)]

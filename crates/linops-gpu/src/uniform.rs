@@ -101,6 +101,7 @@ pub fn layouts() -> Vec<UniformLayout> {
         dct::DctParams::layout(),
         elementwise::EwParams::layout(),
         fwht::FwhtParams::layout(),
+        fwht::FwhtBaseParams::layout(),
         // The same block, bound by the subgroup variant of the transform.
         fwht::FwhtParams::layout().for_shader("fwht_subgroup"),
         gemm::GemmParams::layout(),

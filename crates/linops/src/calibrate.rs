@@ -153,6 +153,7 @@ impl Engine {
         for kind in [
             KernelKind::SketchGemm,
             KernelKind::Fwht,
+            KernelKind::FwhtBase,
             KernelKind::Dct,
             KernelKind::Spmm,
             KernelKind::Butterfly,

@@ -131,6 +131,8 @@ impl CostModel {
             (KernelKind::BlockGemm, 35e9),
             (KernelKind::SketchGemm, 40e9),
             (KernelKind::Fwht, 8e9),
+            // The transform of the m blocks plus the ±1 mix, in one cache-resident column.
+            (KernelKind::FwhtBase, 8e9),
             (KernelKind::Srht, 8e9),
             (KernelKind::Dct, 4e9),
             (KernelKind::Spmm, 4e9),
@@ -159,6 +161,7 @@ impl CostModel {
             (KernelKind::BlockGemm, 5e12),
             (KernelKind::SketchGemm, 10e12),
             (KernelKind::Fwht, 1e12),
+            (KernelKind::FwhtBase, 1e12),
             (KernelKind::Srht, 1e12),
             (KernelKind::Dct, 5e11),
             (KernelKind::Spmm, 2e11),

@@ -39,7 +39,7 @@ pub use col_norms::ColNorms;
 pub use copy_cols::CopyCols;
 pub use dct::Dct;
 pub use diag_scale::DiagScale;
-pub use fwht::Fwht;
+pub use fwht::{Fwht, FwhtBase};
 pub use gather::Gather;
 pub use gemm::Gemm;
 pub use kronecker_gemm::KroneckerGemm;
@@ -66,7 +66,7 @@ macro_rules! for_each_kernel {
         $callback! {
             Gemm, Axpby, DiagScale, SketchGemm, Transpose, Gather, BlockGemm, Fwht, Dct,
             BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill, BatchedGemm,
-            Butterfly, KroneckerGemm, Srht
+            Butterfly, KroneckerGemm, Srht, FwhtBase
         }
     };
 }
