@@ -1,5 +1,6 @@
 //! The one-pass kernels of issue 16 item 2 against their definitions and their byte budgets:
-//! the Walsh–Hadamard transform of length `m·2^k` (`fwht_base`).
+//! the Walsh–Hadamard transform of length `m·2^k` (`fwht_base`) and the fused Monarch
+//! (`monarch`).
 //!
 //! Bounds:
 //! - `fwht_base`, componentwise: output `i` is the transform of each block (a balanced tree of
@@ -9,6 +10,13 @@
 //! - The GPU runs the same operations in the same order as the CPU in f32 (the stage order of
 //!   every FWHT path, the block order `0, 1, …, m−1` of the mix, multiplications by `±1` only),
 //!   so with `beta = 0` its result is bit-identical to the CPU's f32 result.
+//! - `monarch`, fused against the two block GEMMs on the CPU in f64: every entry of `M` is one
+//!   product `L_l[σ, t]·R_t[l, j]`, so both compute `y_i` as a sum of the same `b₁·p` products
+//!   `(|M|·|x|)_i` bounds, in two nested sums of lengths ≤ `max(p, s)` and `≤ max(b₁, b₂)`:
+//!   each within `γ(max(p, s) + max(b₁, b₂) + 2)·(|M|·|x|)_i` of the exact value (the `+2`: the
+//!   `alpha` scaling and the `beta` update), so they differ by at most twice that.
+//!   The GPU (f32) follows the project's rule: `max|Y_gpu − Y64| ≤ 2·max|Y_cpu32 − Y64| +
+//!   u₃₂·max(|M|·|X|)`.
 //! - Applied to the identity, every output entry is one `±1` times the rounded `1/√n`: exactly
 //!   `to_dense()` (f64) and exactly `to_dense()` rounded to f32 (f32).
 
@@ -322,6 +330,227 @@ fn fwht_base_rejects_bad_shapes() {
     let x = dev.upload(24, 1, &[0.0; 24]).unwrap();
     assert!(matches!(
         enc.fwht_base(1.0, &a, false, &x, 0.0, &x),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+use crate::structured::monarch_leaf;
+use crate::support::{magnitude, max_abs};
+use linops::op::Monarch;
+use linops::plan::{CostModel, KernelKind};
+
+/// An engine pair whose cost model never picks the fused Monarch (its rate made negligible), so
+/// a plain Monarch leaf runs the two block GEMMs: the reference of the fused kernel.
+fn two_pass_model() -> CostModel {
+    CostModel::structure_only().with_rate(KernelKind::Monarch, 1.0)
+}
+
+/// Square and rectangular Monarch shapes `(b1, b2, p, s)`: tiny blocks, block counts other than
+/// √n, n_in ≠ n_out, and one whose column and intermediate (8192 + 1024 entries) exceed every
+/// adapter's workgroup buffer, so the GPU takes its two-pass path.
+const MONARCH_SHAPES: [(usize, usize, usize, usize); 10] = [
+    (1, 1, 1, 1),
+    (2, 2, 2, 2),
+    (4, 4, 4, 4),
+    (8, 8, 8, 8),
+    (16, 16, 16, 16),
+    (8, 2, 3, 5),
+    (2, 8, 6, 1),
+    (3, 7, 2, 2),
+    (32, 4, 8, 16),
+    (128, 8, 64, 8),
+];
+
+#[test]
+fn monarch_fused_equals_the_two_block_gemms() {
+    let gpu = gpu_engines();
+    if gpu.is_none() {
+        report("one_pass::monarch_fused_equals_the_two_block_gemms GPU SKIPPED");
+    }
+    let cpu = crate::support::cpu_engine();
+    let two_cpu = linops::Engine::cpu().with_cost_model(two_pass_model());
+    let mut rng = Rng::new(0x30_4A2C);
+    for (b1, b2, p, s) in MONARCH_SHAPES {
+        let m = monarch_leaf(&mut rng, b1, b2, p, s);
+        let (rows, cols) = m.shape();
+        let fused = Op::leaf(m.with_fused(true));
+        let plain = Op::leaf(m.clone());
+        for batch in [1, 3, 17] {
+            for trans in [false, true] {
+                // A scaled transpose and an accumulating sum (op + 2·op: the second term runs
+                // with beta = 1) besides the plain apply.
+                let (n_in, n_out) = if trans { (rows, cols) } else { (cols, rows) };
+                let variants = |op: &Op| -> Vec<Op> {
+                    let op = if trans {
+                        op.t().scaled(-0.5).unwrap()
+                    } else {
+                        op.clone()
+                    };
+                    let twice = op.clone().scaled(2.0).unwrap();
+                    vec![op.clone(), Op::sum(vec![op, twice]).unwrap()]
+                };
+                for (f, t) in variants(&fused).into_iter().zip(variants(&plain)) {
+                    let what = format!(
+                        "{} (b1={b1} b2={b2} p={p} s={s}) batch {batch}",
+                        f.describe()
+                    );
+                    let plan = Plan::new(&f, n_in, batch, DType::F64).unwrap();
+                    assert!(
+                        plan.steps()
+                            .iter()
+                            .any(|st| matches!(st.kernel, Kernel::Monarch(_)))
+                            && !plan
+                                .steps()
+                                .iter()
+                                .any(|st| matches!(st.kernel, Kernel::BlockGemm(_))),
+                        "{what}: the fused leaf must lower to the monarch kernel:\n{}",
+                        plan.explain()
+                    );
+                    let x = rng.mat(n_in, batch);
+                    let yf = cpu.apply(&f, x.as_ref()).unwrap();
+                    let yt = two_cpu.apply(&t, x.as_ref()).unwrap();
+                    let mag = magnitude(&f, x.as_ref());
+                    let k = (p.max(s) + b1.max(b2) + 2) as f64;
+                    for j in 0..batch {
+                        for i in 0..n_out {
+                            let bound = 2.0 * gamma(k, U64) * mag[(i, j)];
+                            let err = (yf[(i, j)] - yt[(i, j)]).abs();
+                            assert!(
+                                err <= bound,
+                                "{what} cpu f64: fused {} against two-pass {} at ({i}, {j}): \
+                                 {err:e} over {bound:e}",
+                                yf[(i, j)],
+                                yt[(i, j)]
+                            );
+                        }
+                    }
+                    let Some((g, checked)) = &gpu else { continue };
+                    let x32 = to_f32(x.as_ref());
+                    let y32 = cpu.apply(&f, x32.as_ref()).unwrap();
+                    let yg = g.apply(&f, x32.as_ref()).unwrap();
+                    let yc = checked.apply(&f, x32.as_ref()).unwrap();
+                    let (mut e32, mut eg) = (0.0f64, 0.0f64);
+                    for j in 0..batch {
+                        for i in 0..n_out {
+                            e32 = e32.max((f64::from(y32[(i, j)]) - yf[(i, j)]).abs());
+                            eg = eg.max((f64::from(yg[(i, j)]) - yf[(i, j)]).abs());
+                            assert_eq!(
+                                yc[(i, j)].to_bits(),
+                                yg[(i, j)].to_bits(),
+                                "{what}: checked"
+                            );
+                        }
+                    }
+                    let bound = 2.0 * e32 + U32 * max_abs(mag.as_ref());
+                    assert!(
+                        eg <= bound,
+                        "{what}: gpu error {eg:e} over {bound:e} (cpu f32 {e32:e})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The planner picks the Monarch path by the cost model: the fused kernel exactly when its plan
+/// moves fewer bytes and is estimated no slower than the two block GEMMs. On the CPU's default
+/// figures that is the small blocks (memory-bound; the fused plan moves the minimum,
+/// `bytes_ratio` 1, where the two passes move ≈ 1.5–2×) and not `b = 64` (compute-bound at
+/// `b/2` FLOPs per byte, where the block GEMMs' rate wins); raising the fused kernel's rate moves
+/// the crossover up. Materialization is off: at these sizes a dense GEMM would be cheaper still,
+/// which is another decision.
+#[test]
+fn monarch_path_is_chosen_by_cost() {
+    let kinds =
+        |plan: &Plan| -> Vec<KernelKind> { plan.steps().iter().map(|s| s.kernel.kind()).collect() };
+    let base = CostModel::cpu_default().with_policy(0.8, 0.0, 0);
+    let fast = base.clone().with_rate(KernelKind::Monarch, 35e9);
+    let mut fused_seen = Vec::new();
+    for (model, name) in [(&base, "cpu-default"), (&fast, "monarch at 35 GFLOP/s")] {
+        for b in [2, 4, 8, 16, 32, 64] {
+            for batch in [64, 1024] {
+                let m = Monarch::square(b, vec![0.5; b * b * b], vec![0.25; b * b * b]).unwrap();
+                let (plain, fused) = (Op::leaf(m.clone()), Op::leaf(m.with_fused(true)));
+                for (op, f) in [(plain.clone(), fused.clone()), (plain.t(), fused.t())] {
+                    let two = Plan::new(&op, b * b, batch, DType::F32).unwrap();
+                    let one = Plan::new(&f, b * b, batch, DType::F32).unwrap();
+                    let pick = one.total_bytes() < two.total_bytes()
+                        && model.plan_seconds(&one) <= model.plan_seconds(&two);
+                    let plan = Plan::with_model(&op, b * b, batch, DType::F32, model).unwrap();
+                    let want = if pick {
+                        vec![KernelKind::Monarch]
+                    } else {
+                        vec![KernelKind::BlockGemm, KernelKind::BlockGemm]
+                    };
+                    assert_eq!(kinds(&plan), want, "{name}, b = {b}:\n{}", plan.explain());
+                    assert!(
+                        one.bytes_ratio() <= 1.0 + 1e-12,
+                        "b = {b}: {}",
+                        one.bytes_ratio()
+                    );
+                    if pick {
+                        fused_seen.push((name, b, batch));
+                    }
+                }
+            }
+        }
+    }
+    // Not vacuous: the default figures take the fused kernel for b = 4 and keep the block GEMMs
+    // for b = 64; a faster fused kernel takes it for b = 8 too.
+    assert!(
+        fused_seen.contains(&("cpu-default", 4, 1024)),
+        "{fused_seen:?}"
+    );
+    assert!(
+        !fused_seen
+            .iter()
+            .any(|&(name, b, _)| name == "cpu-default" && b == 64),
+        "{fused_seen:?}"
+    );
+    assert!(
+        fused_seen.contains(&("monarch at 35 GFLOP/s", 8, 1024)),
+        "{fused_seen:?}"
+    );
+    // The two passes move the temporary too: bytes_ratio ≈ 2 for small blocks at large batch.
+    let m = Op::leaf(Monarch::square(4, vec![0.5; 64], vec![0.25; 64]).unwrap());
+    assert!(Plan::new(&m, 16, 1024, DType::F32).unwrap().bytes_ratio() > 1.9);
+}
+
+/// Bad shapes for the fused kernel are typed errors, on the step's shape rule and on the GPU.
+#[test]
+fn monarch_fused_rejects_bad_shapes() {
+    use linops::plan::kernel::Monarch as Fused;
+    let k = Kernel::from(Fused {
+        trans: false,
+        alpha: 1.0,
+        beta: 0.0,
+    });
+    for (l, r, x, out) in [
+        ((4, 16), (4, 16), (15, 2), (16, 2)), // X rows
+        ((4, 16), (4, 16), (16, 2), (16, 3)), // columns
+        ((4, 15), (4, 16), (16, 2), (16, 2)), // L does not split into b2 blocks
+        ((4, 16), (4, 18), (16, 2), (16, 2)), // R does not split into b1 blocks
+    ] {
+        match k.cost(&[l, r, x], out) {
+            Err(Error::ShapeMismatch { context, .. }) => assert!(context.contains("monarch")),
+            other => panic!("L {l:?} R {r:?} X {x:?} out {out:?}: got {other:?}"),
+        }
+    }
+    let Some(dev) = crate::support::test_device(false) else {
+        report("one_pass::monarch_fused_rejects_bad_shapes GPU half SKIPPED");
+        return;
+    };
+    let l = dev.upload(2, 4, &[1.0; 8]).unwrap();
+    let x = dev.upload(5, 1, &[1.0; 5]).unwrap();
+    let y = dev.alloc(4, 1).unwrap();
+    let mut enc = dev.encoder();
+    assert!(matches!(
+        enc.monarch(1.0, (&l, &l), false, &x, 0.0, &y),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    let x = dev.upload(4, 1, &[1.0; 4]).unwrap();
+    assert!(matches!(
+        enc.monarch(1.0, (&l, &l), false, &x, 0.0, &x),
         Err(Error::InvalidArgument(_))
     ));
 }

@@ -107,6 +107,7 @@ pub fn layouts() -> Vec<UniformLayout> {
         gemm::GemmParams::layout(),
         gather::GatherParams::layout(),
         kronecker_gemm::KronParams::layout(),
+        monarch::MonarchParams::layout(),
         random_fill::FillParams::layout(),
         reduce::ReduceParams::layout(),
         sketch_gemm::SketchParams::layout(),

@@ -154,6 +154,7 @@ impl Engine {
             KernelKind::SketchGemm,
             KernelKind::Fwht,
             KernelKind::FwhtBase,
+            KernelKind::Monarch,
             KernelKind::Dct,
             KernelKind::Spmm,
             KernelKind::Butterfly,

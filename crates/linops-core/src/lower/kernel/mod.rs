@@ -23,6 +23,7 @@ mod fwht;
 mod gather;
 mod gemm;
 mod kronecker_gemm;
+mod monarch;
 mod random_fill;
 mod sketch_gemm;
 mod spmm;
@@ -43,6 +44,7 @@ pub use fwht::{Fwht, FwhtBase};
 pub use gather::Gather;
 pub use gemm::Gemm;
 pub use kronecker_gemm::KroneckerGemm;
+pub use monarch::{Monarch, monarch_dims};
 pub use random_fill::RandomFill;
 pub use sketch_gemm::SketchGemm;
 pub use spmm::Spmm;
@@ -66,7 +68,7 @@ macro_rules! for_each_kernel {
         $callback! {
             Gemm, Axpby, DiagScale, SketchGemm, Transpose, Gather, BlockGemm, Fwht, Dct,
             BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill, BatchedGemm,
-            Butterfly, KroneckerGemm, Srht, FwhtBase
+            Butterfly, KroneckerGemm, Srht, FwhtBase, Monarch
         }
     };
 }
