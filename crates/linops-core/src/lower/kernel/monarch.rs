@@ -22,7 +22,7 @@ use super::{KernelSpec, Sat, ab, reads_out};
 /// let k = Monarch { trans: false, alpha: 1.0, beta: 0.0 };
 /// // Square n = 16: 4 blocks of 4×4 in L (4 × 16) and R (4 × 16).
 /// let (flops, moved) = k.cost(&[(4, 16), (4, 16), (16, 3)], (16, 3)).unwrap();
-/// assert_eq!((flops, moved), (2 * 4 * 4 * 8 * 3, 16 * 4 + 48 + 48));
+/// assert_eq!((flops, moved), (2 * 4 * 4 * 8 * 3, 2 * 64 + 48 + 48));
 /// assert!(k.cost(&[(4, 16), (4, 16), (15, 3)], (16, 3)).is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
