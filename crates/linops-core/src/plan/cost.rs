@@ -133,7 +133,7 @@ impl CostModel {
             (KernelKind::Fwht, 8e9),
             // The transform of the m blocks plus the ±1 mix, in one cache-resident column.
             (KernelKind::FwhtBase, 8e9),
-            // Fused Monarch: per-column vectorized axpys over the b₂ rows of each block.
+            // Fused Monarch: per-column axpys over the b₂ rows of each block (SSE2), measured.
             (KernelKind::Monarch, MONARCH_CPU_RATE),
             (KernelKind::Srht, 8e9),
             (KernelKind::Dct, 4e9),
@@ -382,8 +382,10 @@ impl CostModel {
     }
 }
 
-/// Rate of the fused `monarch` kernel in the CPU default model (FLOP/s, f32).
-const MONARCH_CPU_RATE: f64 = 10e9;
+/// Rate of the fused `monarch` kernel in the CPU default model (FLOP/s, f32): measured
+/// 0.7–3.9 GFLOP/s on the 2-core dev box (2026-12-02, square b = 4…64, batch 64–1024, load ≈ 7),
+/// below the block GEMMs' rate at every size but b = 16, so this model keeps the block GEMMs.
+const MONARCH_CPU_RATE: f64 = 2e9;
 
 impl CostModel {
     /// The leaf to lower in place of `leaf`, when the model prefers another lowering of the same
