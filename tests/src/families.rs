@@ -95,6 +95,24 @@ pub fn market_cases() -> Vec<(String, Op, Op, usize)> {
             mf.t(),
             b,
         ));
+        // The same map through the fused one-pass kernel (issue 16 item 2).
+        let fused = Op::leaf(
+            m.leaf_as::<Monarch>()
+                .expect("a Monarch leaf")
+                .with_fused(true),
+        );
+        v.push((
+            format!("fused monarch b1={b1} b2={b2} p={p} s={s}"),
+            fused.clone(),
+            mf.clone(),
+            b,
+        ));
+        v.push((
+            format!("fused monarch^T b1={b1} b2={b2} p={p} s={s}"),
+            fused.t(),
+            mf.t(),
+            b,
+        ));
     }
     v
 }

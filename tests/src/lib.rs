@@ -36,6 +36,8 @@
 //!   separate column-norm pass for ordinary input), with the unfused route's bits.
 //! - `gemm_diag`: diagonal plus low rank in one output pass (issue 16 item 2): plan structure and
 //!   the two-pass bytes floor, market lines, CPU bits for every thread count, the GPU entry point.
+//! - `one_pass`: the one-pass kernels of issue 16 item 2 (Walsh–Hadamard of length `m·2^k`,
+//!   fused small-block Monarch) against their definitions and their byte budgets.
 //! - `kronecker_gemm`: dense Kronecker products as one mode GEMM per factor, against the definition.
 //! - `reliability_drivers`: the randomized drivers on extreme input (issue 15): checked sizes and
 //!   documented size limits, homogeneity under `A → 2^e·A` across the exponent range, no silent
@@ -99,6 +101,8 @@ mod lstsq;
 mod market;
 #[cfg(test)]
 mod matfun;
+#[cfg(test)]
+mod one_pass;
 #[cfg(test)]
 mod planner;
 #[cfg(test)]

@@ -8,6 +8,12 @@
 //! `h` apart, then one scaling by `alpha/√N`. The stage order is the GPU kernel's, so both round
 //! identically. Columns are split over the backend's `Par` ([`crate::par::for_each_col`]).
 //! Cost: `N·log₂N` additions and `N` multiplications per column, no allocation per column.
+//!
+//! `fwht_base` (length `n = m·2^k`, see `linops_core::Kernel::FwhtBase`): per column, in one
+//! scratch column of `n` entries that stays in cache, the transform above of each of the `m`
+//! contiguous blocks of `p = 2^k`, then the `±1` mix `y_a = scale·Σ_{a'} A[a, a']·z_{a'}` over
+//! the blocks, written straight into the output column (a block of `p` accumulators when
+//! `beta ≠ 0`). `X` is read once and `Y` written once; `n·log₂p + m·n` additions per column.
 
 use crate::par::for_each_col;
 use crate::{CpuElem, t};
@@ -110,6 +116,81 @@ pub(crate) fn fwht<T: CpuElem>(
         },
     );
 }
+
+/// `out = alpha/√n·(op(A) ⊗ S_p)·x + beta·out` with `A` the `m×m` `±1` base matrix (`op(A) = Aᵀ`
+/// when `trans`), `n = m·p` (see `linops_core::Kernel::FwhtBase`). Shapes were checked by the
+/// planner. The mix adds the blocks in the order `a' = 0, 1, …, m−1` (the GPU kernel's order).
+pub(crate) fn fwht_base<T: CpuElem>(
+    a: MatRef<'_, T>,
+    trans: bool,
+    x: MatRef<'_, T>,
+    out: &mut Mat<T>,
+    (alpha, beta): (f64, f64),
+    par: Par,
+) {
+    let (n, m) = (x.nrows(), a.nrows());
+    let p = n / m;
+    let scale = t::<T>(alpha / (n as f64).sqrt());
+    let beta_t = t::<T>(beta);
+    // Row a of op(A) as signs: true where the entry is −1.
+    let neg: Vec<bool> = (0..m * m)
+        .map(|e| {
+            let (r, c) = (e / m, e % m);
+            let v = if trans { a[(c, r)] } else { a[(r, c)] };
+            v < t::<T>(0.0)
+        })
+        .collect();
+    let acc_len = if beta == 0.0 { 0 } else { p };
+    for_each_col(
+        out,
+        par,
+        || vec![t::<T>(0.0); n + acc_len],
+        |buf, j, o| {
+            let (z, acc) = buf.split_at_mut(n);
+            match x.col(j).try_as_col_major() {
+                Some(c) => z.copy_from_slice(c.as_slice()),
+                None => z.iter_mut().zip(x.col(j).iter()).for_each(|(e, s)| *e = *s),
+            }
+            for blk in z.chunks_exact_mut(p) {
+                fwht_in_place(blk);
+            }
+            for (ra, ob) in o.chunks_exact_mut(p).enumerate() {
+                let row = &neg[ra * m..(ra + 1) * m];
+                if beta == 0.0 {
+                    mix_blocks(ob, z, row);
+                    ob.iter_mut().for_each(|d| *d *= scale);
+                } else {
+                    mix_blocks(acc, z, row);
+                    for (e, &v) in ob.iter_mut().zip(acc.iter()) {
+                        *e = scale * v + beta_t * *e;
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// `dst = Σ_k ±z_k` over the blocks `z_k` of `z` (each `dst.len()` long), in the order
+/// `k = 0, 1, …`, with `−` where `neg[k]`.
+fn mix_blocks<T: CpuElem>(dst: &mut [T], z: &[T], neg: &[bool]) {
+    let p = dst.len();
+    for (d, &s) in dst.iter_mut().zip(&z[..p]) {
+        *d = if neg[0] { -s } else { s };
+    }
+    for (k, zk) in z.chunks_exact(p).enumerate().skip(1) {
+        if neg[k] {
+            dst.iter_mut().zip(zk).for_each(|(d, &s)| *d -= s);
+        } else {
+            dst.iter_mut().zip(zk).for_each(|(d, &s)| *d += s);
+        }
+    }
+}
+
+crate::execute::cpu_kernel!(linops_core::plan::kernel::FwhtBase, |k, be, inputs, out| {
+    let (a, x) = (inputs.mat(0)?, inputs.mat(1)?);
+    fwht_base(a, k.trans, x, out, (k.alpha, k.beta), be.par());
+    Ok(())
+});
 
 crate::execute::cpu_kernel!(linops_core::plan::kernel::Fwht, |k, be, inputs, out| {
     fwht(inputs.mat(0)?, out, k.alpha, k.beta, be.par());

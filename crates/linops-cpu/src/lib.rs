@@ -38,6 +38,7 @@ mod fwht;
 mod gather;
 mod gemm;
 mod kronecker_gemm;
+mod monarch;
 mod par;
 mod random_fill;
 pub mod recycle;

@@ -216,6 +216,17 @@ impl GpuMat {
         })
     }
 
+    /// The same storage viewed as a `rows×cols` column-major matrix (`rows·cols` must equal
+    /// `len()`): a reshape without a copy, as a column of `m·p` entries is `m` columns of `p`.
+    pub(crate) fn reshaped(&self, rows: usize, cols: usize) -> Option<GpuMat> {
+        (rows > 0 && rows.checked_mul(cols) == Some(self.len())).then(|| GpuMat {
+            rows,
+            cols,
+            storage: Arc::clone(&self.storage),
+            device_id: self.device_id,
+        })
+    }
+
     /// Whether `self` and `other` share storage.
     pub(crate) fn same_storage(&self, other: &GpuMat) -> bool {
         Arc::ptr_eq(&self.storage, &other.storage)

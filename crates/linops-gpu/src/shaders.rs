@@ -108,6 +108,18 @@ const RAW: &[RawShader] = &[
         shared: &["fwht_block"],
     },
     RawShader {
+        name: "monarch",
+        text: include_str!("../../../shaders/monarch.wgsl"),
+        entry_points: &["monarch"],
+        shared: &[],
+    },
+    RawShader {
+        name: "fwht_base",
+        text: include_str!("../../../shaders/fwht_base.wgsl"),
+        entry_points: &["fwht_base"],
+        shared: &[],
+    },
+    RawShader {
         name: "fwht_subgroup",
         text: include_str!("../../../shaders/fwht_subgroup.wgsl"),
         entry_points: &["fwht_local_subgroup", "srht_local_subgroup"],

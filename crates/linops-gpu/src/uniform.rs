@@ -101,11 +101,13 @@ pub fn layouts() -> Vec<UniformLayout> {
         dct::DctParams::layout(),
         elementwise::EwParams::layout(),
         fwht::FwhtParams::layout(),
+        fwht::FwhtBaseParams::layout(),
         // The same block, bound by the subgroup variant of the transform.
         fwht::FwhtParams::layout().for_shader("fwht_subgroup"),
         gemm::GemmParams::layout(),
         gather::GatherParams::layout(),
         kronecker_gemm::KronParams::layout(),
+        monarch::MonarchParams::layout(),
         random_fill::FillParams::layout(),
         reduce::ReduceParams::layout(),
         sketch_gemm::SketchParams::layout(),

@@ -154,6 +154,8 @@ impl Engine {
         for kind in [
             KernelKind::SketchGemm,
             KernelKind::Fwht,
+            KernelKind::FwhtBase,
+            KernelKind::Monarch,
             KernelKind::Dct,
             KernelKind::Spmm,
             KernelKind::Butterfly,

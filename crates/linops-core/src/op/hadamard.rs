@@ -16,16 +16,17 @@
 //!
 //! Storage: none (no parameters). Applied column by column by the fast transform
 //! ([`crate::Kernel::Fwht`]): `N·log₂N` additions per column plus one scaling by `alpha/√N`, in
-//! place on a contiguous column; never the dense matrix. A length `m·2^k` (`m > 1`) is lowered as
-//! the [`Kronecker`] product of the dense `A_m/√m` (an `m×m` constant, one per `m` per process)
-//! and the `2^k` transform: a mode rotation, one GEMM with the `m×m` matrix on an
-//! `m × (2^k·B)` block, a rotation back, the fast transform on a `2^k × (m·B)` block and a final
-//! scaled copy; `2·m·n + n·log₂(2^k)` FLOPs per column against `2·n²` dense.
+//! place on a contiguous column; never the dense matrix. A length `m·2^k` (`m > 1`) is one
+//! [`crate::Kernel::FwhtBase`] step reading the `±1` matrix `A_m` (an `m×m` parameter, one per `m`
+//! per process, so every plan and backend shares its cached copy) and `X`: per column, the
+//! transform of each of the `m` contiguous blocks of `2^k` entries, then the `±1` mix across
+//! blocks with `1/√n` folded in, in one pass (`X` read once, `Y` written once);
+//! `n·log₂(2^k) + m·n` additions per column against `2·n²` dense.
 
-use super::{Kronecker, LeafOp, Op};
+use super::LeafOp;
 use crate::lower::kernel;
 use crate::op::Lowering;
-use crate::{BufId, Error, HostMat, Result};
+use crate::{BufId, Error, HostMat, Param, Result};
 use std::sync::OnceLock;
 
 /// The orders `m > 1` of the fixed Hadamard matrices [`Hadamard::new`] takes lengths `m·2^k` of.
@@ -202,21 +203,20 @@ pub fn hadamard_base(m: usize) -> Result<HostMat> {
     })
 }
 
-/// The dense factor `A_m/√m` of an `m·2^k` transform, built once per `m` per process (so its
-/// parameter key, and any backend's cached copy, is shared by every plan).
-fn base_factor(m: usize) -> Result<Op> {
-    static CACHE: [OnceLock<Op>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+/// The `±1` matrix `A_m` of an `m·2^k` transform as a parameter, built once per `m` per process
+/// (so its parameter key, and any backend's cached copy, is shared by every plan).
+fn base_signs(m: usize) -> Result<Param> {
+    static CACHE: [OnceLock<Param>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let slot = HADAMARD_BASE_ORDERS
         .iter()
         .position(|&o| o == m)
-        .ok_or_else(|| Error::InvalidArgument(format!("no Hadamard base factor of order {m}")))?;
-    if let Some(op) = CACHE[slot].get() {
-        return Ok(op.clone());
+        .ok_or_else(|| Error::InvalidArgument(format!("no Hadamard base matrix of order {m}")))?;
+    if let Some(p) = CACHE[slot].get() {
+        return Ok(p.clone());
     }
-    let s = 1.0 / (m as f64).sqrt();
     let a = hadamard_base(m)?;
-    let op = Op::dense(m, m, a.data().iter().map(|v| v * s).collect())?;
-    Ok(CACHE[slot].get_or_init(|| op).clone())
+    let p = Param::new(m, m, a.data().to_vec())?;
+    Ok(CACHE[slot].get_or_init(|| p).clone())
 }
 
 /// The next power of two `≥ n`, or an error for `n == 0` and overflow.
@@ -272,9 +272,13 @@ impl LeafOp for Hadamard {
         beta: f64,
     ) -> Result<()> {
         if self.base > 1 {
-            let p = Hadamard::new(self.n / self.base)?;
-            let kron = Kronecker::new(vec![base_factor(self.base)?, Op::leaf(p)])?;
-            return kron.lower(cx, transposed, x, out, alpha, beta);
+            let a = cx.param(&base_signs(self.base)?);
+            let k = kernel::FwhtBase {
+                trans: transposed,
+                alpha,
+                beta,
+            };
+            return cx.push(k, vec![a, x], out);
         }
         // The kernel pads X to N rows and keeps as many rows as `out` has, so the shapes of X and
         // out alone say whether this is H_N·P (pad) or Pᵀ·H_N (truncate).

@@ -18,6 +18,12 @@
 //! permutations folded into the second GEMM's row indexing ([`BlockLayout::Strided`]: block `l`
 //! reads rows `l + t·b₂` of `T` and writes rows `l + σ·b₂` of `Y`). Cost `2·b₁·b₂·(p + s)·B` FLOPs
 //! (square: `4·n^{3/2}·B` against `2·n²·B` dense); one `b₁·b₂ × B` temporary.
+//! [`Monarch::with_fused`] lowers instead to one `monarch` step ([`crate::Kernel::Monarch`]): both
+//! block products per column with the intermediate in cache / workgroup memory, the same FLOPs,
+//! `X` read once and `Y` written once (the two-pass form also writes and reads the `b₁·b₂ × B`
+//! temporary). It pays where Monarch is memory-bound: `4·n·b` FLOPs per column (square) against
+//! `8·n` bytes (f32) is `b/2` FLOPs per byte, below a machine's ridge only for small `b`; for
+//! large blocks the block GEMMs reach a far higher rate. The cost model picks per plan.
 //!
 //! Projection ([`Monarch::project`]): since the slices partition `M` and each is one rank-1 outer
 //! product of its own parameters, the Frobenius-nearest Monarch matrix to a dense `A` takes, for
@@ -28,7 +34,7 @@
 //! Storage: `L` and `R` as two [`BlockDiagonal`]s, `b₂·s·b₁ + b₁·b₂·p` reals.
 
 use super::{BlockDiagonal, LeafOp, Op, Permutation, require_nonempty};
-use crate::lower::BlockLayout;
+use crate::lower::{BlockLayout, kernel};
 use crate::op::Lowering;
 use crate::{BufId, Error, HostMat, Link, Result};
 
@@ -47,6 +53,8 @@ use crate::{BufId, Error, HostMat, Link, Result};
 pub struct Monarch {
     l: BlockDiagonal,
     r: BlockDiagonal,
+    /// Lower to the one-pass `monarch` kernel instead of the two block GEMMs.
+    fused: bool,
 }
 
 impl Monarch {
@@ -105,7 +113,7 @@ impl Monarch {
                 ),
             });
         }
-        Ok(Self { l, r })
+        Ok(Self { l, r, fused: false })
     }
 
     fn context(e: Error, what: &str) -> Error {
@@ -156,6 +164,38 @@ impl Monarch {
     /// ```
     pub fn r(&self) -> &BlockDiagonal {
         &self.r
+    }
+
+    /// The same operator lowered to the one-pass fused kernel ([`crate::Kernel::Monarch`]:
+    /// both block products and the permutations per column, the intermediate in cache or
+    /// workgroup memory) when `fused`, else to the two block GEMMs (the default). A cost model
+    /// makes this choice for the plans it builds (see [`crate::plan::cost`]); the parameters are
+    /// shared, not copied.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::{DType, Kernel, Op, Plan, op::Monarch};
+    /// let m = Monarch::square(4, vec![1.0; 64], vec![0.5; 64]).unwrap();
+    /// assert_eq!(Plan::new(&Op::leaf(m.clone()), 16, 2, DType::F32).unwrap().steps().len(), 2);
+    /// let plan = Plan::new(&Op::leaf(m.with_fused(true)), 16, 2, DType::F32).unwrap();
+    /// assert!(matches!(plan.steps()[..], [ref s] if matches!(s.kernel, Kernel::Monarch(_))));
+    /// ```
+    pub fn with_fused(&self, fused: bool) -> Monarch {
+        Monarch {
+            fused,
+            ..self.clone()
+        }
+    }
+
+    /// Whether the operator lowers to the one-pass kernel (see [`Monarch::with_fused`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let m = linops_core::op::Monarch::square(2, vec![1.0; 8], vec![1.0; 8]).unwrap();
+    /// assert!(!m.is_fused() && m.with_fused(true).is_fused());
+    /// ```
+    pub fn is_fused(&self) -> bool {
+        self.fused
     }
 
     /// The same operator as an explicit product `P_out·L·P_mid·R` of permutation and
@@ -430,6 +470,15 @@ impl LeafOp for Monarch {
         alpha: f64,
         beta: f64,
     ) -> Result<()> {
+        if self.fused {
+            let (l, r) = (cx.param(self.l.param()), cx.param(self.r.param()));
+            let k = kernel::Monarch {
+                trans: transposed,
+                alpha,
+                beta,
+            };
+            return cx.push(k, vec![l, r, x], out);
+        }
         let (c, s) = (BlockLayout::Contiguous, BlockLayout::Strided);
         let (mid, rows) = (
             self.r.num_blocks() * self.l.num_blocks(),

@@ -133,6 +133,10 @@ impl CostModel {
             (KernelKind::BlockGemm, 35e9),
             (KernelKind::SketchGemm, 40e9),
             (KernelKind::Fwht, 8e9),
+            // The transform of the m blocks plus the ±1 mix, in one cache-resident column.
+            (KernelKind::FwhtBase, 8e9),
+            // Fused Monarch: per-column axpys over the b₂ rows of each block (SSE2), measured.
+            (KernelKind::Monarch, MONARCH_CPU_RATE),
             (KernelKind::Srht, 8e9),
             (KernelKind::Dct, 4e9),
             (KernelKind::Spmm, 4e9),
@@ -162,6 +166,9 @@ impl CostModel {
             (KernelKind::BlockGemm, 5e12),
             (KernelKind::SketchGemm, 10e12),
             (KernelKind::Fwht, 1e12),
+            (KernelKind::FwhtBase, 1e12),
+            // One workgroup per column, one dot per invocation (not measured on a device).
+            (KernelKind::Monarch, 1e12),
             (KernelKind::Srht, 1e12),
             (KernelKind::Dct, 5e11),
             (KernelKind::Spmm, 2e11),
@@ -375,6 +382,42 @@ impl CostModel {
             materialized,
             reason,
         })
+    }
+}
+
+/// Rate of the fused `monarch` kernel in the CPU default model (FLOP/s, f32): measured
+/// 0.7–3.9 GFLOP/s on the 2-core dev box (2026-12-02, square b = 4…64, batch 64–1024, load ≈ 7),
+/// below the block GEMMs' rate at every size but b = 16, so this model keeps the block GEMMs.
+const MONARCH_CPU_RATE: f64 = 2e9;
+
+impl CostModel {
+    /// The leaf to lower in place of `leaf`, when the model prefers another lowering of the same
+    /// operator: a [`crate::op::Monarch`] lowers to the one-pass `monarch` kernel when that plan
+    /// moves fewer bytes and is estimated no slower than the two block GEMMs (small blocks, where
+    /// Monarch is memory-bound), else keeps the block GEMMs. `None`: keep `leaf`.
+    pub(super) fn specialize(
+        &self,
+        leaf: &Arc<dyn LeafOp>,
+        transposed: bool,
+        batch: usize,
+        dtype: DType,
+    ) -> Result<Option<Arc<dyn LeafOp>>> {
+        let Some(m) = leaf.as_any().downcast_ref::<crate::op::Monarch>() else {
+            return Ok(None);
+        };
+        if m.is_fused() {
+            return Ok(None);
+        }
+        let fused = m.with_fused(true);
+        let plan = |op: Op| -> Result<Plan> {
+            let op = if transposed { op.t() } else { op };
+            Plan::new(&op, op.shape().1, batch, dtype)
+        };
+        let two = plan(Op::leaf(m.clone()))?;
+        let one = plan(Op::leaf(fused.clone()))?;
+        let wins = one.total_bytes() < two.total_bytes()
+            && self.plan_seconds(&one) <= self.plan_seconds(&two);
+        Ok(wins.then(|| Arc::new(fused) as Arc<dyn LeafOp>))
     }
 }
 

@@ -97,7 +97,14 @@ fn choose(
                 other => other,
             };
             out.push(d);
-            let op = dense.unwrap_or(Op::Leaf(leaf));
+            let op = match dense {
+                Some(op) => op,
+                None => Op::Leaf(
+                    model
+                        .specialize(&leaf, transposed, batch, dtype)?
+                        .unwrap_or(leaf),
+                ),
+            };
             NormalForm::Leaf { op, transposed }
         }
         leaf @ NormalForm::Leaf { .. } => leaf,

@@ -17,6 +17,13 @@
 //!
 //! The same passes, with loads and stores that apply the SRHT's signs and row selection, are the
 //! fused SRHT ([`GpuEncoder::srht`](crate::GpuEncoder::srht)).
+//!
+//! Lengths `n = m·2^k` (`shaders/fwht_base.wgsl`, [`GpuEncoder::fwht_base`]): when the column fits
+//! the workgroup buffer ([`base_capacity`] entries: the adapter's workgroup storage less the
+//! `m` sign masks; 4064 at 16 KiB, so every `m·2^k ≤ 4064` incl. 3072, 2560 and 3584) one
+//! workgroup per column loads it, transforms its `m` blocks and mixes them across blocks with the
+//! `±1` base matrix: one pass. Longer columns take the passes of the long power-of-two transform
+//! on the `2^k × (m·cols)` view of x (unscaled, into a scratch), then one mix pass.
 
 use linops_core::{Error, Result};
 
@@ -305,6 +312,168 @@ impl GpuEncoder {
         Ok(())
     }
 }
+
+crate::uniform_struct! {
+    /// Uniform block of `fwht_base.wgsl`.
+    struct FwhtBaseParams in "fwht_base" {
+        n: u32,
+        p: u32,
+        m: u32,
+        cols: u32,
+        tile: u32,
+        groups: u32,
+        trans: u32,
+        transform: u32,
+        scale: f32,
+        beta: f32,
+        _pad0: u32,
+        _pad1: u32,
+    }
+}
+
+/// Entries of the workgroup buffer of `fwht_base` on `dev`: what `max_compute_workgroup_storage_size`
+/// holds as f32 after the 32 sign masks (128 bytes), at most [`MAX_CAP`]. A column of `n` entries
+/// is transformed in one pass when `n ≤ base_capacity`.
+///
+/// # Examples
+/// ```
+/// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+/// assert!(linops_gpu::kernels::fwht::base_capacity(&dev) >= 28 * 128);
+/// ```
+#[must_use]
+pub fn base_capacity(dev: &GpuDevice) -> usize {
+    let bytes = dev.limits().max_compute_workgroup_storage_size as usize;
+    (bytes.saturating_sub(128) / 4).clamp(1, MAX_CAP)
+}
+
+impl GpuEncoder {
+    /// Records `y = scale·(op(A) ⊗ S_p)·x + beta·y` for x and y of `n = m·p` rows (`p` a power of
+    /// two) with `A` the `m×m` `±1` base matrix (`op(A) = Aᵀ` when `trans`) and `S_p` the
+    /// unnormalized Sylvester matrix (pass `scale = alpha/√n` for the orthonormal transform); y
+    /// is not read when `beta == 0`. One pass when `n ≤` [`base_capacity`], see the module docs.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `A` is not square with at most 32 rows, x and y differ in
+    /// shape or their rows are not `m·2^k`; [`Error::InvalidArgument`] if y is x or A, a
+    /// matrix of another device, or a size does not fit u32 indices; [`Error::DeviceLimit`] if
+    /// the scratch of a long transform or the grid does not fit the device; [`Error::Backend`]
+    /// on device errors.
+    ///
+    /// # Examples
+    /// ```
+    /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+    /// let a = linops_core::op::hadamard_base(12).unwrap();
+    /// let a: Vec<f32> = a.data().iter().map(|&v| v as f32).collect();
+    /// let a = dev.upload(12, 12, &a).unwrap();
+    /// let mut e0 = vec![0.0f32; 24];
+    /// e0[0] = 1.0;
+    /// let x = dev.upload(24, 1, &e0).unwrap();
+    /// let y = dev.alloc(24, 1).unwrap();
+    /// let mut enc = dev.encoder();
+    /// enc.fwht_base(1.0, &a, false, &x, 0.0, &y).unwrap();
+    /// enc.submit().unwrap();
+    /// // The first column of A ⊗ S_2: entry a·2 + b is A[a, 0] (1, then −1 below: Paley I).
+    /// let col = dev.download(&y).unwrap();
+    /// assert_eq!(col[..4], [1.0, 1.0, -1.0, -1.0]);
+    /// ```
+    pub fn fwht_base(
+        &mut self,
+        scale: f32,
+        a: &GpuMat,
+        trans: bool,
+        x: &GpuMat,
+        beta: f32,
+        y: &GpuMat,
+    ) -> Result<()> {
+        let (m, n, cols) = (a.rows(), x.rows(), x.cols());
+        let ok = a.cols() == m
+            && (1..=32).contains(&m)
+            && (x.rows(), x.cols()) == (y.rows(), y.cols())
+            && n.is_multiple_of(m)
+            && (n / m).is_power_of_two();
+        if !ok {
+            return Err(Error::ShapeMismatch {
+                context: "fwht_base".into(),
+                expected: "A square with at most 32 rows, x and y of equal shape with rows m·2^k"
+                    .into(),
+                found: format!(
+                    "A {}x{}, x {}x{}, y {}x{}",
+                    a.rows(),
+                    a.cols(),
+                    x.rows(),
+                    x.cols(),
+                    y.rows(),
+                    y.cols()
+                ),
+            });
+        }
+        check_distinct("fwht_base", y, &[x, a])?;
+        // Every index the shader forms is below cols·n (x, y) or m² (A).
+        to_u32("fwht_base: columns × length", cols.saturating_mul(n))?;
+        let p = n / m;
+        let cap = base_capacity(&self.device);
+        let max = self.device.limits().max_compute_workgroups_per_dimension;
+        let one_pass = n <= cap;
+        let src;
+        let (input, tile) = if one_pass {
+            (x, p)
+        } else {
+            // The blocks' transforms: the long power-of-two path on the p × (m·cols) view.
+            let view = |g: &GpuMat| {
+                g.reshaped(p, m * cols).ok_or_else(|| {
+                    Error::InvalidArgument("fwht_base: a column of m·p entries is m of p".into())
+                })
+            };
+            src = self.device.alloc(n, cols)?;
+            self.fwht(1.0, &view(x)?, 0.0, &view(&src)?)?;
+            // Largest power of two of entries per block whose m blocks fit the buffer.
+            let per = (cap / m).max(1);
+            let tile = (1usize << (usize::BITS - 1 - per.leading_zeros())).min(p);
+            (&src, tile)
+        };
+        let groups = (cols * (p / tile)) as u64;
+        let params = FwhtBaseParams {
+            n: n as u32,
+            p: p as u32,
+            m: m as u32,
+            cols: to_u32("fwht_base columns", cols)?,
+            tile: tile as u32,
+            groups: to_u32("fwht_base workgroups", groups as usize)?,
+            trans: u32::from(trans),
+            transform: u32::from(one_pass),
+            scale,
+            beta,
+            _pad0: 0,
+            _pad1: 0,
+        };
+        let grid = self.check_workgroups("fwht_base", grid_2d(groups, 1, max))?;
+        self.record(
+            "fwht_base",
+            &[("WG", f64::from(WG)), ("CAP", cap as f64)],
+            &[(0, a), (1, input), (2, y)],
+            bytemuck::bytes_of(&params),
+            3,
+            grid,
+        )
+    }
+}
+
+crate::backend::gpu_kernel!(
+    linops_core::plan::kernel::FwhtBase,
+    |kernel, cx, args, out| {
+        // The shader applies the unnormalized transform; 1/√n rides on alpha.
+        let x = args.mat(1)?;
+        let scale = kernel.alpha / (x.rows() as f64).sqrt();
+        cx.enc.fwht_base(
+            scale as f32,
+            args.mat(0)?,
+            kernel.trans,
+            x,
+            kernel.beta as f32,
+            out,
+        )
+    }
+);
 
 crate::backend::gpu_kernel!(linops_core::plan::kernel::Fwht, |kernel, cx, args, out| {
     // The shader applies the unnormalized transform; 1/√N rides on alpha.

@@ -37,6 +37,7 @@ pub mod fwht;
 pub mod gather;
 pub mod gemm;
 pub mod kronecker_gemm;
+pub mod monarch;
 pub mod random_fill;
 pub mod reduce;
 pub mod sketch_gemm;

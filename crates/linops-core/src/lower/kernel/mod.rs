@@ -24,6 +24,7 @@ mod gather;
 mod gemm;
 mod gemm_diag;
 mod kronecker_gemm;
+mod monarch;
 mod random_fill;
 mod sketch_gemm;
 mod spmm;
@@ -40,11 +41,12 @@ pub use col_norms::ColNorms;
 pub use copy_cols::CopyCols;
 pub use dct::Dct;
 pub use diag_scale::DiagScale;
-pub use fwht::Fwht;
+pub use fwht::{Fwht, FwhtBase};
 pub use gather::Gather;
 pub use gemm::Gemm;
 pub use gemm_diag::GemmDiag;
 pub use kronecker_gemm::KroneckerGemm;
+pub use monarch::{Monarch, monarch_dims};
 pub use random_fill::RandomFill;
 pub use sketch_gemm::SketchGemm;
 pub use spmm::Spmm;
@@ -68,7 +70,7 @@ macro_rules! for_each_kernel {
         $callback! {
             Gemm, Axpby, DiagScale, SketchGemm, Transpose, Gather, BlockGemm, Fwht, Dct,
             BatchTranspose, Spmm, ColNorms, ColDots, CopyCols, RandomFill, BatchedGemm,
-            Butterfly, KroneckerGemm, Srht, GemmDiag
+            Butterfly, KroneckerGemm, Srht, GemmDiag, FwhtBase, Monarch
         }
     };
 }
