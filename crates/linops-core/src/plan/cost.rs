@@ -139,9 +139,12 @@ impl CostModel {
             (KernelKind::Monarch, MONARCH_CPU_RATE),
             (KernelKind::Srht, 8e9),
             (KernelKind::Dct, 4e9),
-            (KernelKind::Spmm, 4e9),
-            // Lane-vectorized 2×2 / b×b pairs in an L2-resident scratch (butterfly n = 4096).
-            (KernelKind::Butterfly, 10e9),
+            // Measured 2026-12-02 (structured suite, quiet): 9.6 GFLOP/s for 16 nonzeros per row,
+            // 25 for the flat block butterfly's dense-ish rows; 16 picks the faster side in both.
+            (KernelKind::Spmm, 16e9),
+            // In-place plain butterfly 22 GFLOP/s, lane-vectorized b×b block pairs 54 (n = 4096,
+            // batch 1024, measured 2026-12-02 quiet).
+            (KernelKind::Butterfly, 20e9),
             // faer matmuls on mode views (64×64 factors): between block_gemm and gemm.
             (KernelKind::KroneckerGemm, 60e9),
         ] {
