@@ -85,23 +85,12 @@ pub(crate) fn butterfly<T: CpuElem>(
             && out.ncols() == x.ncols(),
         "butterfly: shapes not checked by the planner"
     );
-    if k.block == 1 && n >= CHUNK {
-        let planes = planar(geom, tw, n);
-        for_each_part(
-            par,
-            out.as_mut(),
-            Grain {
-                min: PANEL,
-                align: PANEL,
-            },
-            &|c0, part: MatMut<'_, T>| {
-                let xp = x.subcols(c0, part.ncols());
-                in_place_dispatch(geom, &planes, xp, part, alpha, beta);
-            },
-        );
-        return;
-    }
-    let lanes = if x.ncols() >= WIDE {
+    // The in-place path for the plain butterfly (its twiddles as planes, once per call), else
+    // lanes across as many columns as the step has (16, 4 or 1).
+    let planes = (k.block == 1 && n >= CHUNK).then(|| planar(geom, tw, n));
+    let width = if planes.is_some() {
+        PANEL
+    } else if x.ncols() >= WIDE {
         WIDE
     } else if x.ncols() >= NARROW {
         NARROW
@@ -112,14 +101,15 @@ pub(crate) fn butterfly<T: CpuElem>(
         par,
         out.as_mut(),
         Grain {
-            min: lanes,
-            align: lanes,
+            min: width,
+            align: width,
         },
         &|c0, part: MatMut<'_, T>| {
             let xp = x.subcols(c0, part.ncols());
-            match lanes {
-                WIDE => columns_dispatch::<T, WIDE>(geom, tw, xp, part, alpha, beta),
-                NARROW => columns_dispatch::<T, NARROW>(geom, tw, xp, part, alpha, beta),
+            match (&planes, width) {
+                (Some(planes), _) => in_place_dispatch(geom, planes, xp, part, alpha, beta),
+                (None, WIDE) => columns_dispatch::<T, WIDE>(geom, tw, xp, part, alpha, beta),
+                (None, NARROW) => columns_dispatch::<T, NARROW>(geom, tw, xp, part, alpha, beta),
                 _ => columns::<T, 1>(geom, tw, xp, part, alpha, beta),
             }
         },
