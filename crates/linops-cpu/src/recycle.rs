@@ -12,7 +12,8 @@
 //!
 //! Bounds: only matrices of at least [`MIN_BYTES`] are kept (smaller ones are cheap for the
 //! allocator), at most [`KEEP_COUNT`] of them and [`KEEP_BYTES`] in all, newest first; one
-//! process-wide pool shared by every engine (a mutex held only to push or pick an entry).
+//! process-wide pool shared by every engine (a mutex held only to push or pick an entry);
+//! [`clear`] frees it.
 
 use crate::CpuElem;
 use crate::par::{Grain, for_each_part};
@@ -78,6 +79,19 @@ pub fn recycle<T: CpuElem + 'static>(m: Mat<T>) {
         pool.drain(..cut).collect()
     };
     drop(evicted);
+}
+
+/// Frees every kept matrix (e.g. after a large computation, to return its memory to the
+/// system); later drops fill the pool again.
+///
+/// # Examples
+/// ```
+/// linops_cpu::recycle::recycle(faer::Mat::<f64>::zeros(512, 512)); // 2 MiB, kept
+/// linops_cpu::recycle::clear();
+/// ```
+pub fn clear() {
+    let kept: Vec<Kept> = std::mem::take(&mut *pool());
+    drop(kept);
 }
 
 /// A zero `rows × cols` matrix, on kept storage of that shape and type when there is one (the
