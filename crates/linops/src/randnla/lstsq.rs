@@ -553,21 +553,14 @@ pub fn lstsq_sketch_solve(
     let mut x = sk.qtsb.unwrap_or_default();
     solve_upper(sk.r.as_ref(), &mut x);
     // The residual in f64 on the host: a dense operator from its own data (no conversion of
-    // the operator into an engine's storage), anything else through a CPU engine.
+    // the operator into an engine's storage), anything else through a CPU f64 engine.
     let res: Vec<f64> = match op {
         Op::Dense(dense) => {
             let (m, n) = op.shape();
             HostDense::new(&dense.param().data, m, n)?.residual_dd(b, &x)
         }
         _ => {
-            let own_cpu;
-            let cpu = if engine.kind() == BackendKind::Cpu {
-                engine
-            } else {
-                own_cpu = Engine::cpu();
-                &own_cpu
-            };
-            let ax = cpu.apply::<f64>(op, col(&x).as_ref())?;
+            let ax = Engine::cpu().apply::<f64>(op, col(&x).as_ref())?;
             (0..b.len()).map(|i| b[i] - ax[(i, 0)]).collect()
         }
     };
