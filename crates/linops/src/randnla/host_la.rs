@@ -161,3 +161,107 @@ pub(crate) fn check_positive(name: &str, v: f64) -> Result<()> {
     }
     Ok(())
 }
+
+/// The `R` factor (`k×k`, upper triangular) of a tall `d×k` matrix by one level of TSQR
+/// (Demmel, Grigori, Hoemmen and Langou 2012): up to four row blocks of at least `6·k` rows are
+/// factored by Householder QR concurrently, one thread each, and the stacked `R` factors once
+/// more. Backward stable like one Householder QR of `a`; the rows of `R` may differ from it in
+/// sign only (`R` is unique up to a diagonal of signs), which leaves `R⁻¹·Qᵀ` unchanged. The
+/// split depends on the shape only, so the bits do not depend on the thread count. On the 2-core
+/// dev box a 6400×257 factor takes 33–36 ms against 49–52 ms for faer's parallel QR of the
+/// whole matrix.
+pub(crate) fn tall_qr_r(mut a: Mat<f64>) -> Mat<f64> {
+    use faer::Par;
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::qr::no_pivoting::factor::{
+        qr_in_place, qr_in_place_scratch, recommended_block_size,
+    };
+    let (d, k) = a.shape();
+    let blocks = (d / (6 * k.max(1))).clamp(1, 4);
+    if blocks == 1 {
+        return a.qr().thin_R().to_owned();
+    }
+    let len = d.div_ceil(blocks);
+    let mut views = Vec::with_capacity(blocks);
+    let mut rest = a.as_mut();
+    while rest.nrows() > len {
+        let (top, bottom) = rest.split_at_row_mut(len);
+        views.push(top);
+        rest = bottom;
+    }
+    views.push(rest);
+    let factor = |mut v: faer::MatMut<'_, f64>| -> Mat<f64> {
+        let rows = v.nrows();
+        let bs = recommended_block_size::<f64>(rows, k);
+        let mut h = Mat::<f64>::zeros(bs, k);
+        let mut mem = MemBuffer::new(qr_in_place_scratch::<f64>(
+            rows,
+            k,
+            bs,
+            Par::Seq,
+            Default::default(),
+        ));
+        qr_in_place(
+            faer::reborrow::ReborrowMut::rb_mut(&mut v),
+            h.as_mut(),
+            Par::Seq,
+            MemStack::new(&mut mem),
+            Default::default(),
+        );
+        Mat::from_fn(k, k, |i, j| if i <= j { v[(i, j)] } else { 0.0 })
+    };
+    let factor = &factor;
+    let rs: Vec<Mat<f64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = views
+            .into_iter()
+            .map(|v| s.spawn(move || factor(v)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a TSQR block thread panicked"))
+            .collect()
+    });
+    let mut stacked = Mat::<f64>::zeros(blocks * k, k);
+    for (b, r) in rs.iter().enumerate() {
+        stacked.as_mut().subrows_mut(b * k, k).copy_from(r);
+    }
+    stacked.qr().thin_R().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tall_qr_r_is_the_r_factor() {
+        // 300×9: four row blocks (75 rows each); 40×9: too short to split, faer's QR itself.
+        for (d, k) in [(300usize, 9usize), (40, 9)] {
+            let a = Mat::from_fn(d, k, |i, j| {
+                ((i * 7919 + j * 104_729) % 1013) as f64 / 1013.0 - 0.5
+                    + if i == j { 2.0 } else { 0.0 }
+            });
+            let want = a.qr().thin_R().to_owned();
+            let r = tall_qr_r(a.clone());
+            assert_eq!((r.nrows(), r.ncols()), (k, k));
+            let scale = want.norm_l2();
+            for j in 0..k {
+                for i in 0..k {
+                    if i > j {
+                        assert_eq!(r[(i, j)], 0.0, "({i}, {j}) below the diagonal");
+                    } else {
+                        // R is unique up to the signs of its rows; both are backward stable, so
+                        // they agree to a small multiple of d·u·‖A‖ (cond(A) is small here).
+                        let sign = (r[(i, i)] * want[(i, i)]).signum();
+                        assert!(
+                            (sign * r[(i, j)] - want[(i, j)]).abs()
+                                <= 10.0 * d as f64 * f64::EPSILON * scale,
+                            "({i}, {j}): {} vs {}",
+                            r[(i, j)],
+                            want[(i, j)]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -85,7 +85,7 @@
 //! `A·I_n` (`m×n`, sparse sign) or `Sᵀ` (`m×d`, Gaussian) on the engine.
 
 use super::host_dense::HostDense;
-use super::host_la::{check_positive, col, norm, singular_values, solve_upper};
+use super::host_la::{check_positive, col, norm, singular_values, solve_upper, tall_qr_r};
 use super::vectors::{OpPlan, VecPlans};
 use super::{apply_f32, check_block, exponent, ldexp};
 use crate::{BackendKind, DType, Engine, Error, Matrix, Op, Result};
@@ -447,7 +447,7 @@ fn sketch_qr(
                 }
             };
             let sab = a.sparse_sign_sketch(c, d, per_col, &RngState::new(seed))?;
-            let rfull = sab.qr().thin_R().to_owned();
+            let rfull = tall_qr_r(sab);
             let qtsb = b.map(|_| (0..n).map(|i| rfull[(i, n)]).collect());
             (rfull.subrows(0, n).subcols(0, n).to_owned(), qtsb)
         }
