@@ -16,15 +16,6 @@ use rustfft::FftPlanner;
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftNum};
 
-/// Makhoul's permutation: where entry `j` of a length-`n` signal goes before the FFT.
-fn makhoul(n: usize, j: usize) -> usize {
-    if j.is_multiple_of(2) {
-        j / 2
-    } else {
-        n - 1 - j / 2
-    }
-}
-
 /// Element types rustfft computes in (`f32`, `f64`): the bridge from the backend's generic `T`
 /// to rustfft's `FftNum`, so that [`CpuElem`] need not carry rustfft's traits (whose `from_f64`
 /// would clash with [`linops_core::Element::from_f64`]).
@@ -158,28 +149,72 @@ impl<T: CpuElem + FftNum> Column<'_, T> {
         let n = xj.len();
         let zero = t::<T>(0.0);
         let beta_t = t::<T>(self.beta);
-        let (cr, sr, s0, sk, beta) = (self.cr, self.sr, self.s0, self.sk, self.beta);
+        let (s0, sk, post) = (self.s0, self.sk, self.post);
+        // The twiddles as slices when contiguous (the planner's table is), so that the pre- and
+        // post-processing loops run without per-element index arithmetic and vectorize.
+        let owned;
+        let (cr, sr): (&[T], &[T]) = match (self.cr.try_as_col_major(), self.sr.try_as_col_major())
+        {
+            (Some(c), Some(s)) => (c.as_slice(), s.as_slice()),
+            _ => {
+                owned = (
+                    self.cr.iter().copied().collect::<Vec<_>>(),
+                    self.sr.iter().copied().collect::<Vec<_>>(),
+                );
+                (&owned.0, &owned.1)
+            }
+        };
+        let (cr, sr) = (&cr[..n], &sr[..n]);
         if self.inverse {
-            let z = |k: usize| if k == 0 { s0 * xj[0] } else { sk * xj[k] };
-            for (k, b) in buf.iter_mut().enumerate() {
+            // V_k = e^{iπk/2n}·(z_k − i·z_{n−k}) with z_0 = s0·x_0, z_k = sk·x_k (z_n = 0).
+            let a0 = s0 * xj[0];
+            buf[0] = Complex::new(cr[0] * a0, sr[0] * a0);
+            for k in 1..n {
                 let (c, s) = (cr[k], sr[k]);
-                let (a, bb) = (z(k), if k == 0 { zero } else { z(n - k) });
-                *b = Complex::new(c * a + s * bb, s * a - c * bb);
+                let (a, bb) = (sk * xj[k], sk * xj[n - k]);
+                buf[k] = Complex::new(c * a + s * bb, s * a - c * bb);
             }
             self.fft.process_with_scratch(buf, scratch);
-            for (i, e) in o.iter_mut().enumerate() {
-                let t = self.post * buf[makhoul(n, i)].re;
-                *e = if beta == 0.0 { t } else { t + beta_t * *e };
+            // Makhoul's order undone: even outputs from the front of the FFT, odd from the back.
+            let (even, odd) = (n.div_ceil(2), n / 2);
+            let write = |e: &mut T, v: T| {
+                let t = post * v;
+                *e = if self.beta == 0.0 { t } else { t + beta_t * *e };
+            };
+            for (m, b) in buf[..even].iter().enumerate() {
+                write(&mut o[2 * m], b.re);
+            }
+            for m in 0..odd {
+                write(&mut o[2 * m + 1], buf[n - 1 - m].re);
             }
         } else {
-            for i in 0..n {
-                buf[makhoul(n, i)] = Complex::new(xj[i], zero);
+            // Makhoul's order: even entries forward, odd entries backward.
+            for (b, x) in buf.iter_mut().zip(xj.iter().step_by(2)) {
+                *b = Complex::new(*x, zero);
+            }
+            for (m, x) in xj.iter().skip(1).step_by(2).enumerate() {
+                buf[n - 1 - m] = Complex::new(*x, zero);
             }
             self.fft.process_with_scratch(buf, scratch);
-            for (k, e) in o.iter_mut().enumerate() {
-                let v = cr[k] * buf[k].re + sr[k] * buf[k].im;
-                let t = if k == 0 { s0 } else { sk } * v;
-                *e = if beta == 0.0 { t } else { t + beta_t * *e };
+            let v0 = cr[0] * buf[0].re + sr[0] * buf[0].im;
+            let first = s0 * v0;
+            o[0] = if self.beta == 0.0 {
+                first
+            } else {
+                first + beta_t * o[0]
+            };
+            let rest = o[1..]
+                .iter_mut()
+                .zip(&buf[1..])
+                .zip(cr[1..].iter().zip(&sr[1..]));
+            if self.beta == 0.0 {
+                for ((e, b), (c, s)) in rest {
+                    *e = sk * (*c * b.re + *s * b.im);
+                }
+            } else {
+                for ((e, b), (c, s)) in rest {
+                    *e = sk * (*c * b.re + *s * b.im) + beta_t * *e;
+                }
             }
         }
     }
