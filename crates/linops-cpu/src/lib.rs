@@ -43,6 +43,7 @@ mod par;
 mod random_fill;
 pub mod recycle;
 mod reduce;
+mod simd;
 mod sketch_gemm;
 mod spmm;
 mod srht;
