@@ -30,6 +30,8 @@ pub mod batch_transpose;
 pub mod batched_gemm;
 pub mod block_gemm;
 pub mod butterfly;
+pub mod coop_block_gemm;
+pub mod coop_convert;
 pub mod coop_gemm;
 pub mod dct;
 pub mod elementwise;
