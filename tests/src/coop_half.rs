@@ -330,3 +330,48 @@ fn bf16_staging_is_exact_above_f16_subnormals() {
         }
     }
 }
+
+/// The conversion tested above on any adapter is the one the cooperative kernels stage with: the
+/// snippet `coop_half.wgsl` is, verbatim, part of `coop_convert` and of every cooperative shader,
+/// and each cooperative kernel stages through `coop_half_value` and unscales with `coop_unscale`
+/// (so an edited private copy in a kernel, which this test would not cover, fails here).
+#[test]
+fn coop_kernels_stage_with_the_tested_conversion() {
+    let snippet = include_str!("../../shaders/coop_half.wgsl");
+    let convert = linops_gpu::shaders::assemble("coop_convert");
+    assert!(
+        convert.contains(snippet),
+        "coop_convert lacks coop_half.wgsl"
+    );
+    let coop: Vec<_> = linops_gpu::shaders::optional()
+        .iter()
+        .filter(|s| s.name.starts_with("coop_"))
+        .collect();
+    assert!(coop.len() >= 2, "expected coop_gemm and coop_block_gemm");
+    for shader in coop {
+        assert!(
+            shader.source.contains(snippet),
+            "{} lacks coop_half.wgsl verbatim",
+            shader.name
+        );
+        let body = shader.source.replace(snippet, "");
+        for call in [
+            "coop_half_value(va, bf16, sa)",
+            "coop_half_value(vb, bf16, sb)",
+            "coop_unscale(tile_c[e], -(sa + sb))",
+        ] {
+            assert!(body.contains(call), "{} does not call {call}", shader.name);
+        }
+        for own in [
+            "fn bf16_round_bits",
+            "fn f16_bits_scaled",
+            "fn coop_half_value",
+        ] {
+            assert!(
+                !body.contains(own),
+                "{} defines its own {own}: it would escape the conversion test",
+                shader.name
+            );
+        }
+    }
+}
