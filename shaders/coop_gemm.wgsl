@@ -1,9 +1,15 @@
-// coop_gemm.wgsl — half-precision-input GEMM on cooperative matrices (tensor cores): f16 inputs,
-// f32 accumulation.
+// coop_gemm.wgsl — half-precision-input GEMM on cooperative matrices (tensor cores): f16 or bf16
+// inputs, f32 accumulation.
 //
-// Computes C = fl16(A) * fl16(B) for column-major f32 storage: A is m x k (A[i + p * lda]),
-// B is k x n (B[p + j * ldb]), C is m x n (C[i + j * ldc]). Each input element is rounded to f16
-// once, when staged; every product and sum of the 16x16x16 multiply-adds is accumulated in f32.
+// Computes C = h(A) * h(B) for column-major f32 storage: A is m x k (A[i + p * lda]),
+// B is k x n (B[p + j * ldb]), C is m x n (C[i + j * ldc]). Each input element is converted once,
+// when staged, by coop_half_value (coop_half.wgsl, appended after this file's
+// `enable` directives and code): mode 0 (f16) rounds it to f16;
+// mode 1 (bf16) rounds it to bf16 and multiplies it by the operand's power of two 2^sa (2^sb),
+// sa = coop_scale_exp(maxes[0]) (sb from maxes[1], written by coop_absmax before this dispatch),
+// which makes it an exact f16 value unless it falls below f16's normal range. Every product and
+// sum of the 16x16x16 multiply-adds is accumulated in f32, and in mode 1 the result is multiplied
+// by 2^-(sa+sb) (exact).
 //
 // Needs `enable f16` and `enable wgpu_cooperative_matrix` (naga capabilities SHADER_FLOAT16 and
 // COOPERATIVE_MATRIX; wgpu features SHADER_F16 and EXPERIMENTAL_COOPERATIVE_MATRIX), and an
@@ -16,6 +22,7 @@
 //   1: b      storage, read        — B (f32)
 //   2: c      storage, read_write  — C (f32)
 //   3: params uniform              — CoopGemmParams
+//   4: maxes  storage, read        — the |entry| bits of max|bf16(A)| and max|bf16(B)| (mode 1)
 //
 // Work decomposition: one workgroup of WG invocations (WG = the adapter's subgroup size, so the
 // workgroup is one subgroup and the cooperative operations are its own) computes one 16 x 16 tile
@@ -36,7 +43,7 @@ struct CoopGemmParams {
     lda: u32,
     ldb: u32,
     ldc: u32,
-    _pad0: u32,
+    mode: u32,
     _pad1: u32,
 }
 
@@ -46,6 +53,7 @@ override WG: u32 = 32u;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<uniform> params: CoopGemmParams;
+@group(0) @binding(4) var<storage, read> maxes: array<u32>;
 
 // The staged tiles, column-major 16 x 16 (element (r, s) at r + 16 * s).
 var<workgroup> tile_a: array<f16, 256>;
@@ -59,6 +67,13 @@ fn coop_gemm(
 ) {
     let row0 = wid.x * 16u;
     let col0 = wid.y * 16u;
+    let bf16 = params.mode == 1u;
+    var sa = 0;
+    var sb = 0;
+    if (bf16) {
+        sa = coop_scale_exp(maxes[0]);
+        sb = coop_scale_exp(maxes[1]);
+    }
     var acc = coop_mat16x16<f32, C>();
     for (var k0 = 0u; k0 < params.k; k0 += 16u) {
         for (var e = lid; e < 256u; e += WG) {
@@ -73,8 +88,9 @@ fn coop_gemm(
             if (k0 + r < params.k && col0 + s < params.n) {
                 vb = b[(k0 + r) + (col0 + s) * params.ldb];
             }
-            tile_a[e] = f16(va);
-            tile_b[e] = f16(vb);
+            // Exact conversions: coop_half_value returns an f16 value.
+            tile_a[e] = f16(coop_half_value(va, bf16, sa));
+            tile_b[e] = f16(coop_half_value(vb, bf16, sb));
         }
         workgroupBarrier();
         let ma = coopLoad<coop_mat16x16<f16, A>>(&tile_a[0], 16u);
@@ -88,7 +104,7 @@ fn coop_gemm(
         let r = e % 16u;
         let s = e / 16u;
         if (row0 + r < params.m && col0 + s < params.n) {
-            c[(row0 + r) + (col0 + s) * params.ldc] = tile_c[e];
+            c[(row0 + r) + (col0 + s) * params.ldc] = coop_unscale(tile_c[e], -(sa + sb));
         }
     }
 }

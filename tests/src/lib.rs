@@ -76,6 +76,8 @@ mod butterfly;
 #[cfg(test)]
 mod coop_gemm;
 #[cfg(test)]
+mod coop_half;
+#[cfg(test)]
 mod cost;
 #[cfg(test)]
 mod cpu_parallel;

@@ -126,6 +126,12 @@ const RAW: &[RawShader] = &[
         shared: &["fwht_block"],
     },
     RawShader {
+        name: "coop_convert",
+        text: include_str!("../../../shaders/coop_convert.wgsl"),
+        entry_points: &["coop_absmax", "coop_convert"],
+        shared: &["coop_half"],
+    },
+    RawShader {
         name: "dct",
         text: include_str!("../../../shaders/dct.wgsl"),
         entry_points: &["dct", "dct_direct"],
@@ -161,6 +167,7 @@ const SHARED: &[(&str, &str)] = &[
         "fwht_block",
         include_str!("../../../shaders/fwht_block.wgsl"),
     ),
+    ("coop_half", include_str!("../../../shaders/coop_half.wgsl")),
 ];
 
 /// Names of the `naga::valid::Capabilities` flags the shaders need (as spelled by naga's
@@ -224,12 +231,29 @@ pub struct OptionalShader {
 }
 
 /// Every optional shader, in one table.
-const OPTIONAL: &[OptionalShader] = &[OptionalShader {
-    name: "coop_gemm",
-    source: include_str!("../../../shaders/coop_gemm.wgsl"),
-    entry_points: &["coop_gemm"],
-    capabilities: &["SHADER_FLOAT16", "COOPERATIVE_MATRIX"],
-}];
+/// The cooperative-matrix files are followed by the conversion snippet `coop_half.wgsl` (also in
+/// [`shared_names`], for `coop_convert`): appended, not prepended, because their `enable`
+/// directives must come first.
+const OPTIONAL: &[OptionalShader] = &[
+    OptionalShader {
+        name: "coop_gemm",
+        source: concat!(
+            include_str!("../../../shaders/coop_gemm.wgsl"),
+            include_str!("../../../shaders/coop_half.wgsl")
+        ),
+        entry_points: &["coop_gemm"],
+        capabilities: &["SHADER_FLOAT16", "COOPERATIVE_MATRIX"],
+    },
+    OptionalShader {
+        name: "coop_block_gemm",
+        source: concat!(
+            include_str!("../../../shaders/coop_block_gemm.wgsl"),
+            include_str!("../../../shaders/coop_half.wgsl")
+        ),
+        entry_points: &["coop_block_gemm"],
+        capabilities: &["SHADER_FLOAT16", "COOPERATIVE_MATRIX"],
+    },
+];
 
 /// The shaders that need capabilities beyond core WGSL (see [`OptionalShader`]).
 ///

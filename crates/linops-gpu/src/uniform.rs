@@ -98,6 +98,7 @@ pub fn layouts() -> Vec<UniformLayout> {
         batched_gemm::BatchedGemmParams::layout(),
         block_gemm::BlockGemmParams::layout(),
         butterfly::ButterflyParams::layout(),
+        coop_convert::CoopConvertParams::layout(),
         dct::DctParams::layout(),
         elementwise::EwParams::layout(),
         fwht::FwhtParams::layout(),

@@ -1,12 +1,18 @@
-//! The cooperative-matrix (tensor-core) tier: a GEMM with f16 inputs and f32 accumulation
-//! (`shaders/coop_gemm.wgsl`), behind the `coop-matrix` cargo feature and a runtime check.
+//! The cooperative-matrix (tensor-core) tier: a GEMM (`shaders/coop_gemm.wgsl`) and a batched
+//! block GEMM (`shaders/coop_block_gemm.wgsl`, in [`coop_block_gemm`](super::coop_block_gemm))
+//! with f16 or bf16 inputs and f32 accumulation, behind the `coop-matrix` cargo feature and a
+//! runtime check.
 //!
-//! Mathematics: `C = fl16(A)·fl16(B)` for f32 matrices `A` (`m×k`) and `B` (`k×n`): each input
-//! element is rounded to f16 once (unit roundoff `u_h = 2⁻¹¹`), every product of two f16 values
-//! is exact in f32 and the sums are accumulated in f32 (`u = 2⁻²⁴`), so to first order
-//! `|C − A·B| ≤ (2u_h + k·u)·|A|·|B|` entrywise (docs/accuracy.md, "Half-precision inputs").
-//! Only an explicitly requested half-precision GEMM runs here; f32 results of every other path
-//! are untouched.
+//! Mathematics: `C = h(A)·h(B)` for f32 matrices `A` (`m×k`) and `B` (`k×n`), `h` the input
+//! conversion of [`HalfInput`] ([`coop_convert`](super::coop_convert)): f16 rounding (unit
+//! roundoff `u_h = 2⁻¹¹`), or bf16 rounding (`u_b = 2⁻⁸`) carried exactly as f16 by a
+//! power-of-two scale per operand, undone on the f32 result. Every product of two f16 values is
+//! exact in f32 and the sums are accumulated in f32 (`u = 2⁻²⁴`), so to first order
+//! `|C − A·B| ≤ (2u_h + k·u)·|A|·|B|` entrywise for f16, `(2u_b + k·u)·|A|·|B|` plus the
+//! f16-subnormal term for bf16 (docs/accuracy.md, "Half-precision inputs"). Only an explicitly
+//! requested half-precision GEMM runs here; f32 results of every other path are untouched.
+//! None of it has run on hardware with cooperative matrices yet: naga validates the shaders and
+//! lavapipe runs the conversion (`coop_convert.wgsl`).
 //!
 //! Requirements, checked by [`coop_support`] before anything is compiled: the crate built with
 //! `coop-matrix` (the device then requests `EXPERIMENTAL_COOPERATIVE_MATRIX` and `SHADER_F16`
@@ -24,6 +30,7 @@ use std::sync::Arc;
 
 use linops_core::{Error, Result};
 
+use crate::kernels::coop_convert::{CONVERT_WG, CoopConvertParams, HalfInput, convert_groups};
 use crate::kernels::{check_distinct, to_u32};
 use crate::{GpuDevice, GpuMat};
 
@@ -164,22 +171,87 @@ struct CoopGemmParams {
     lda: u32,
     ldb: u32,
     ldc: u32,
-    _pad0: u32,
+    mode: u32,
     _pad1: u32,
 }
 
-/// The compiled cooperative-matrix GEMM of one device (built once, kept).
+/// The compiled cooperative-matrix GEMM and block GEMM of one device (built once, kept).
 #[derive(Debug)]
 pub struct CoopGemm {
-    dev: Arc<GpuDevice>,
+    pub(crate) dev: Arc<GpuDevice>,
     pipeline: wgpu::ComputePipeline,
+    pub(crate) block_pipeline: wgpu::ComputePipeline,
+}
+
+/// Compiles entry point `name` of the optional shader of the same name, one workgroup per
+/// subgroup of `subgroup` invocations.
+fn compile(dev: &GpuDevice, name: &'static str, subgroup: u32) -> Result<wgpu::ComputePipeline> {
+    let shader = crate::shaders::optional()
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| Error::Backend(format!("{name}.wgsl is not registered")))?;
+    dev.scoped(&format!("compiling pipeline {name}"), || {
+        let module = dev
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+            });
+        dev.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: None,
+                module: &module,
+                entry_point: Some(name),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &[("WG", f64::from(subgroup))],
+                    zero_initialize_workgroup_memory: true,
+                },
+                cache: None,
+            })
+    })
+}
+
+/// Checks the operands of [`CoopGemm::gemm`] (`A` `m×k`, `B` `k×n`, none empty) and returns
+/// `(m, k, n)`; the same checks run before every product, on any device.
+///
+/// # Errors
+/// [`Error::EmptyDimension`] for an empty operand; [`Error::ShapeMismatch`] when the columns of
+/// `A` differ from the rows of `B`.
+///
+/// # Examples
+/// ```
+/// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+/// use linops_gpu::kernels::coop_gemm::check_gemm;
+/// let a = dev.alloc(2, 3).unwrap();
+/// assert_eq!(check_gemm(&a, &dev.alloc(3, 4).unwrap()).unwrap(), (2, 3, 4));
+/// assert!(check_gemm(&a, &dev.alloc(2, 4).unwrap()).is_err());
+/// ```
+pub fn check_gemm(a: &GpuMat, b: &GpuMat) -> Result<(usize, usize, usize)> {
+    let (m, k, n) = (a.rows(), a.cols(), b.cols());
+    if m == 0 || k == 0 || n == 0 || b.rows() == 0 {
+        return Err(Error::EmptyDimension {
+            context: format!("coop_gemm (m={m}, k={k}, n={n}, B {}x{n})", b.rows()),
+            rows: m,
+            cols: k,
+        });
+    }
+    if b.rows() != k {
+        return Err(Error::ShapeMismatch {
+            context: "coop_gemm: B against A".into(),
+            expected: format!("{k} rows (the columns of A, {m}x{k})"),
+            found: format!("{}x{}", b.rows(), b.cols()),
+        });
+    }
+    Ok((m, k, n))
 }
 
 impl CoopGemm {
-    /// Compiles `coop_gemm.wgsl` for `dev` after [`coop_support`] accepted it.
+    /// Compiles `coop_gemm.wgsl` and `coop_block_gemm.wgsl` for `dev` after [`coop_support`]
+    /// accepted it.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] from [`coop_support`]; [`Error::Backend`] when the pipeline does
+    /// [`Error::Unsupported`] from [`coop_support`]; [`Error::Backend`] when a pipeline does
     /// not compile.
     ///
     /// # Examples
@@ -193,38 +265,26 @@ impl CoopGemm {
     /// ```
     pub fn new(dev: &Arc<GpuDevice>) -> Result<Self> {
         let subgroup = coop_support(dev)?;
-        let shader = crate::shaders::optional()
-            .iter()
-            .find(|s| s.name == "coop_gemm")
-            .ok_or_else(|| Error::Backend("coop_gemm.wgsl is not registered".into()))?;
-        let pipeline = dev.scoped("compiling pipeline coop_gemm", || {
-            let module = dev
-                .device
-                .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some("coop_gemm"),
-                    source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-                });
-            dev.device
-                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some("coop_gemm"),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some("coop_gemm"),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: &[("WG", f64::from(subgroup))],
-                        zero_initialize_workgroup_memory: true,
-                    },
-                    cache: None,
-                })
-        })?;
         Ok(Self {
             dev: Arc::clone(dev),
-            pipeline,
+            pipeline: compile(dev, "coop_gemm", subgroup)?,
+            block_pipeline: compile(dev, "coop_block_gemm", subgroup)?,
         })
     }
 
     /// `C = fl16(A)·fl16(B)` with f32 accumulation, as a new `m×n` matrix (one dispatch,
-    /// submitted).
+    /// submitted): [`CoopGemm::gemm_with`] for [`HalfInput::F16`].
+    ///
+    /// # Errors
+    /// As [`CoopGemm::gemm_with`].
+    ///
+    /// See [`CoopGemm::new`] for an example.
+    pub fn gemm(&self, a: &GpuMat, b: &GpuMat) -> Result<GpuMat> {
+        self.gemm_with(a, b, HalfInput::F16)
+    }
+
+    /// `C = h(A)·h(B)` with f32 accumulation for the input conversion `h` of `input`, as a new
+    /// `m×n` matrix (bf16: two `coop_absmax` passes and the product, one submission).
     ///
     /// # Errors
     /// [`Error::EmptyDimension`] for an empty operand; [`Error::ShapeMismatch`] when the columns
@@ -232,24 +292,19 @@ impl CoopGemm {
     /// device or sizes beyond u32; [`Error::DeviceLimit`] for a grid beyond the device;
     /// [`Error::Backend`] on device errors.
     ///
-    /// See [`CoopGemm::new`] for an example.
-    pub fn gemm(&self, a: &GpuMat, b: &GpuMat) -> Result<GpuMat> {
+    /// # Examples
+    /// ```
+    /// # let Ok(dev) = linops_gpu::GpuDevice::new(&Default::default()) else { return };
+    /// use linops_gpu::kernels::{coop_convert::HalfInput, coop_gemm::CoopGemm};
+    /// let Ok(g) = CoopGemm::new(&dev) else { return }; // no tensor cores here
+    /// let a = dev.upload(1, 1, &[1.0e20]).unwrap(); // beyond f16, fine for bf16
+    /// let b = dev.upload(1, 1, &[0.5]).unwrap();
+    /// let c = dev.download(&g.gemm_with(&a, &b, HalfInput::Bf16).unwrap()).unwrap();
+    /// assert!((c[0] - 5.0e19).abs() <= 5.0e19 * 2f32.powi(-8));
+    /// ```
+    pub fn gemm_with(&self, a: &GpuMat, b: &GpuMat, input: HalfInput) -> Result<GpuMat> {
         let dev = &self.dev;
-        let (m, k, n) = (a.rows(), a.cols(), b.cols());
-        if m == 0 || k == 0 || n == 0 {
-            return Err(Error::EmptyDimension {
-                context: format!("coop_gemm (m={m}, k={k}, n={n})"),
-                rows: m,
-                cols: k,
-            });
-        }
-        if b.rows() != k {
-            return Err(Error::ShapeMismatch {
-                context: "coop_gemm: B against A".into(),
-                expected: format!("{k} rows (the columns of A)"),
-                found: format!("{}x{}", b.rows(), b.cols()),
-            });
-        }
+        let (m, k, n) = check_gemm(a, b)?;
         dev.check_owned("coop_gemm: A", a)?;
         dev.check_owned("coop_gemm: B", b)?;
         let c = dev.alloc(m, n)?;
@@ -264,68 +319,149 @@ impl CoopGemm {
             lda: to_u32("lda", m)?,
             ldb: to_u32("ldb", k)?,
             ldc: to_u32("ldc", m)?,
-            _pad0: 0,
+            mode: input.mode(),
             _pad1: 0,
         };
+        let groups = self.grid("coop_gemm", m, n, 1)?;
+        self.run(
+            "coop_gemm",
+            &self.pipeline,
+            [a, b, &c],
+            bytemuck::bytes_of(&params),
+            input,
+            groups,
+        )?;
+        Ok(c)
+    }
+
+    /// The grid `(⌈m/16⌉, ⌈n/16⌉, z)`, or [`Error::DeviceLimit`] when a dimension exceeds the
+    /// device.
+    pub(crate) fn grid(&self, what: &str, m: usize, n: usize, z: usize) -> Result<[u32; 3]> {
         let tile = COOP_TILE as usize;
-        let groups = [m.div_ceil(tile), n.div_ceil(tile)];
-        let max = dev.limits().max_compute_workgroups_per_dimension as usize;
-        if groups.iter().any(|&g| g > max) {
+        let groups = [m.div_ceil(tile), n.div_ceil(tile), z];
+        let max = self.dev.limits().max_compute_workgroups_per_dimension as usize;
+        if let Some(&g) = groups.iter().find(|&&g| g > max) {
             return Err(Error::DeviceLimit {
-                what: format!("coop_gemm grid for {m}x{n}"),
-                requested: groups.iter().copied().max().unwrap_or(0) as u64,
+                what: format!("{what} grid for m={m}, n={n}, {z} blocks"),
+                requested: g as u64,
                 limit_name: "max_compute_workgroups_per_dimension".into(),
                 limit: max as u64,
             });
         }
-        dev.scoped("coop_gemm", || {
-            use wgpu::util::DeviceExt;
-            let uniform = dev
+        Ok(groups.map(|g| g as u32))
+    }
+
+    /// Records and submits one cooperative product: for bf16 first `coop_absmax` over
+    /// `mats[0]` (slot 0) and `mats[1]` (slot 1), then `pipeline` with `mats` at bindings 0–2,
+    /// `uniform` at 3 and the maxima at 4.
+    pub(crate) fn run(
+        &self,
+        label: &'static str,
+        pipeline: &wgpu::ComputePipeline,
+        mats: [&GpuMat; 3],
+        uniform: &[u8],
+        input: HalfInput,
+        groups: [u32; 3],
+    ) -> Result<()> {
+        use wgpu::util::DeviceExt;
+        let dev = &self.dev;
+        let absmax = match input {
+            HalfInput::Bf16 => Some(dev.pipeline("coop_absmax", &[("WG", f64::from(CONVERT_WG))])?),
+            HalfInput::F16 => None,
+        };
+        let maxima_params = [
+            CoopConvertParams::new(mats[0].len(), input, 0)?,
+            CoopConvertParams::new(mats[1].len(), input, 1)?,
+        ];
+        dev.scoped(label, || {
+            let init = |what: &str, contents: &[u8], usage| {
+                dev.device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(what),
+                        contents,
+                        usage,
+                    })
+            };
+            // Zeroed before every product: coop_absmax atomicMax-es into it.
+            let maxes = init(
+                "coop maxima",
+                bytemuck::cast_slice(&[0u32; 2]),
+                wgpu::BufferUsages::STORAGE,
+            );
+            let params = init(label, uniform, wgpu::BufferUsages::UNIFORM);
+            let mut enc = dev
                 .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("coop_gemm params"),
-                    contents: bytemuck::bytes_of(&params),
-                    usage: wgpu::BufferUsages::UNIFORM,
-                });
-            let layout = self.pipeline.get_bind_group_layout(0);
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+            if let Some(absmax) = &absmax {
+                for (m, p) in mats[..2].iter().zip(&maxima_params) {
+                    let u = init(
+                        "coop_absmax params",
+                        bytemuck::bytes_of(p),
+                        wgpu::BufferUsages::UNIFORM,
+                    );
+                    let bind = dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("coop_absmax"),
+                        layout: &absmax.get_bind_group_layout(0),
+                        entries: &[
+                            wgpu::BindGroupEntry {
+                                binding: 0,
+                                resource: m.binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 1,
+                                resource: maxes.as_entire_binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 3,
+                                resource: u.as_entire_binding(),
+                            },
+                        ],
+                    });
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("coop_absmax"),
+                        timestamp_writes: None,
+                    });
+                    pass.set_pipeline(absmax);
+                    pass.set_bind_group(0, &bind, &[]);
+                    pass.dispatch_workgroups(convert_groups(m.len()), 1, 1);
+                }
+            }
             let bind = dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("coop_gemm"),
-                layout: &layout,
+                label: Some(label),
+                layout: &pipeline.get_bind_group_layout(0),
                 entries: &[
                     wgpu::BindGroupEntry {
                         binding: 0,
-                        resource: a.binding(),
+                        resource: mats[0].binding(),
                     },
                     wgpu::BindGroupEntry {
                         binding: 1,
-                        resource: b.binding(),
+                        resource: mats[1].binding(),
                     },
                     wgpu::BindGroupEntry {
                         binding: 2,
-                        resource: c.binding(),
+                        resource: mats[2].binding(),
                     },
                     wgpu::BindGroupEntry {
                         binding: 3,
-                        resource: uniform.as_entire_binding(),
+                        resource: params.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 4,
+                        resource: maxes.as_entire_binding(),
                     },
                 ],
             });
-            let mut enc = dev
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("coop_gemm"),
-                });
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("coop_gemm"),
+                    label: Some(label),
                     timestamp_writes: None,
                 });
-                pass.set_pipeline(&self.pipeline);
+                pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, &bind, &[]);
-                pass.dispatch_workgroups(groups[0] as u32, groups[1] as u32, 1);
+                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
             }
             dev.queue.submit([enc.finish()]);
-        })?;
-        Ok(c)
+        })
     }
 }

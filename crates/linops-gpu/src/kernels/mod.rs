@@ -25,11 +25,19 @@
 //! | [`spmm`](crate::GpuEncoder::spmm) | `spmm.wgsl` | 2·nnz·b flops |
 //! | [`fwht`](crate::GpuEncoder::fwht) | `fwht.wgsl` | N·log₂N adds per column |
 //! | [`dct`](crate::GpuEncoder::dct) | `dct.wgsl` | 5·n·log₂n + O(n) flops per column |
+//!
+//! The cooperative-matrix tier (feature `coop-matrix`; not `GpuEncoder` methods, each call one
+//! submission): [`coop_gemm::CoopGemm::gemm_with`] (`coop_gemm.wgsl`, 2·m·n·k flops) and
+//! [`coop_gemm::CoopGemm::block_gemm`] (`coop_block_gemm.wgsl`, 2·b·m·k·n flops), f16 or bf16
+//! inputs, f32 accumulation; [`coop_convert::half_codes`] (`coop_convert.wgsl`) runs their input
+//! conversion alone on any adapter.
 
 pub mod batch_transpose;
 pub mod batched_gemm;
 pub mod block_gemm;
 pub mod butterfly;
+pub mod coop_block_gemm;
+pub mod coop_convert;
 pub mod coop_gemm;
 pub mod dct;
 pub mod elementwise;
