@@ -2,14 +2,14 @@
 //!
 //! Mathematics (see `linops_core::plan::kernel::Butterfly`): the step's factors only mix the
 //! block-rows of one group (`g = 2^count·b` rows), so each group of each tile of columns is
-//! transformed on its own. Two storage schemes:
+//! transformed on its own. Three storage schemes:
 //! - **Plain butterfly (`b = 1`, `n ≥ 8`): in place on contiguous columns.** The step's twiddles
 //!   are rearranged once per call into two planes per factor ([`planar`]: `y[i] = P[i]·x[i] +
 //!   Q[i]·x[i ⊕ h]`), a panel of [`PANEL`] columns is copied to a scratch (one column of
 //!   n = 4096 `f32` is 16 KiB: L1-resident), and every factor sweeps each column as contiguous runs
 //!   of pairs `(i, i + h)` that the compiler vectorizes (interleaved loads for `h < 8`). No
 //!   gather or scatter: `X` and `out` are read and written as whole columns.
-//! - **Block butterfly (`b > 1`) and fewer than 8 rows: lanes across columns.** The group of a
+//! - **Block butterfly with `b ≤ 8` (or `b = 1` below 8 rows): lanes across columns.** The group of a
 //!   tile of `L` columns is gathered into a row-major scratch (`g × L`: row `r` of the group holds
 //!   the tile's `L` values of that row contiguously, `g·L ≤ 4096·16` elements: 256 KiB of `f32`,
 //!   L2-resident), every factor of the step is applied there — a 2×2 pair is four
