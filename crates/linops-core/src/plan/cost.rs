@@ -56,6 +56,7 @@ pub struct CostModel {
     bytes_per_s: f64,
     default_rate: f64,
     rates: HashMap<KernelKind, f64>,
+    block_butterfly_speedup: f64,
     materialize: bool,
     ratio: f64,
     min_seconds: f64,
@@ -96,6 +97,7 @@ impl CostModel {
             bytes_per_s,
             default_rate,
             rates: HashMap::new(),
+            block_butterfly_speedup: 1.0,
             materialize: true,
             ratio: 0.8,
             min_seconds: 50e-6,
@@ -142,14 +144,15 @@ impl CostModel {
             // Measured 2026-12-02 (structured suite, quiet): 9.6 GFLOP/s for 16 nonzeros per row,
             // 25 for the flat block butterfly's dense-ish rows; 16 picks the faster side in both.
             (KernelKind::Spmm, 16e9),
-            // In-place plain butterfly 22 GFLOP/s, lane-vectorized b×b block pairs 54 (n = 4096,
-            // batch 1024, measured 2026-12-02 quiet).
+            // In-place plain butterfly 22 GFLOP/s (n = 4096, batch 1024, measured 2026-12-02
+            // quiet); block butterflies (b ≥ 16) at twice this ([`CostModel::step_rate`]).
             (KernelKind::Butterfly, 20e9),
             // faer matmuls on mode views (64×64 factors): between block_gemm and gemm.
             (KernelKind::KroneckerGemm, 60e9),
         ] {
             m.rates.insert(k, v);
         }
+        m.block_butterfly_speedup = BLOCK_BUTTERFLY_CPU_SPEEDUP;
         m
     }
 
@@ -325,6 +328,28 @@ impl CostModel {
         self.launch_s + (flops as f64 / self.rate(kind)).max(bytes as f64 / self.bytes_per_s)
     }
 
+    /// Throughput of one step's kernel in FLOP/s: its kind's [`Self::rate`], except a block
+    /// butterfly step with blocks of at least 16 rows (which the CPU runs as small GEMMs per pair
+    /// of block-rows) runs at the `butterfly` rate times the model's
+    /// block-butterfly speedup (1 on the GPU model, measured on the CPU).
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::plan::{CostModel, Kernel, KernelKind, kernel::Butterfly};
+    /// let m = CostModel::cpu_default();
+    /// let step = |block| Kernel::from(Butterfly { block, first: 0, count: 1, trans: false, alpha: 1.0, beta: 0.0 });
+    /// assert_eq!(m.step_rate(&step(1)), m.rate(KernelKind::Butterfly));
+    /// assert!(m.step_rate(&step(32)) > m.rate(KernelKind::Butterfly));
+    /// ```
+    pub fn step_rate(&self, kernel: &Kernel) -> f64 {
+        match kernel {
+            Kernel::Butterfly(k) if k.block >= BLOCK_BUTTERFLY_GEMM_MIN => {
+                self.rate(KernelKind::Butterfly) * self.block_butterfly_speedup
+            }
+            k => self.rate(k.kind()),
+        }
+    }
+
     /// Estimated seconds of a whole plan (the sum over its steps).
     ///
     /// # Examples
@@ -336,7 +361,10 @@ impl CostModel {
     pub fn plan_seconds(&self, plan: &Plan) -> f64 {
         plan.steps()
             .iter()
-            .map(|s| self.kernel_seconds(s.kernel.kind(), s.flops, s.bytes))
+            .map(|s| {
+                let compute = s.flops as f64 / self.step_rate(&s.kernel);
+                self.launch_s + compute.max(s.bytes as f64 / self.bytes_per_s)
+            })
             .sum()
     }
 
@@ -387,6 +415,19 @@ impl CostModel {
         })
     }
 }
+
+/// Smallest block size of a block butterfly step costed at the block-butterfly rate
+/// ([`CostModel::step_rate`]): the CPU runs `b ≥ 16` as small GEMMs per pair of block-rows (and
+/// `b = 8` only below 4 columns, where either path is a few microseconds).
+const BLOCK_BUTTERFLY_GEMM_MIN: usize = 16;
+
+/// The block butterfly's CPU rate over the plain butterfly's (`butterfly` kind, 20 GFLOP/s),
+/// giving 40 GFLOP/s: the pair GEMMs measured 17–19 GFLOP/s at batch 1, 58–71 at batch 64 and
+/// 28–39 at batch 1024 (structured suite, b = 32, n ∈ {1024, 4096}, 2 threads, 2026-12-02,
+/// load ≈ 9). Dense wins at n = 1024 (FLOP ratio 3.2) only below about 27 GFLOP/s, and the
+/// structure measured 2.2–3.6× faster there at batch 64 and 1024; batch 1 is memory-bound in
+/// the model on both sides.
+const BLOCK_BUTTERFLY_CPU_SPEEDUP: f64 = 2.0;
 
 /// Rate of the fused `monarch` kernel in the CPU default model (FLOP/s, f32): measured
 /// 0.7–3.9 GFLOP/s on the 2-core dev box (2026-12-02, square b = 4…64, batch 64–1024, load ≈ 7),
