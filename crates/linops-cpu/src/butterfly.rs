@@ -26,13 +26,14 @@
 //! The first two compute each output of a factor as the same two products (`b = 1`) and one sum, so they
 //! give the same bits (a unit test checks it), and write `alpha·s + beta·out`. `X` and `out` are
 //! each touched once per step; the twiddles of the step once per tile or panel. Both paths run
-//! compiled for AVX-512 or AVX2 when the CPU has them ([`avx2_dispatch`]), with the same bits.
+//! compiled for AVX-512 or AVX2 when the CPU has them ([`simd_dispatch`]), with the same bits.
 //! Parallelism: the columns are split over the backend's `Par` by [`crate::par::for_each_part`]
 //! in whole tiles; every element is computed the same way in whatever part it lands, so results
 //! are bit-identical for every thread count. Cost: `count·(4b − 1)·n` FLOPs per column.
 
 use crate::CpuElem;
 use crate::par::{Grain, for_each_part};
+use crate::simd::simd_dispatch;
 use faer::{Mat, MatMut, MatRef, Par};
 use linops_core::plan::kernel::Butterfly;
 
@@ -169,40 +170,7 @@ fn apply<T: CpuElem>(
     );
 }
 
-/// Calls `$f::<…>($args…)` (generic parameters `[$gen]`) compiled for AVX-512 or AVX2 when the
-/// CPU has it (the crates build for baseline x86-64, whose 128-bit lanes halve or quarter the
-/// vector loops' throughput), else for the baseline. Every variant runs the same multiplications
-/// and additions element by element (Rust never contracts them into FMAs), so the bits are the
-/// same on every x86-64 CPU.
-macro_rules! avx2_dispatch {
-    ([$($gen:tt)*] $f:ident::<$($g:ty),*>($($a:ident: $t:ty),* $(,)?)) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f")]
-            unsafe fn avx512<$($gen)*>($($a: $t),*) {
-                $f::<$($g),*>($($a),*);
-            }
-            #[target_feature(enable = "avx2")]
-            unsafe fn avx2<$($gen)*>($($a: $t),*) {
-                $f::<$($g),*>($($a),*);
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports AVX-512F (checked just above), the only requirement
-                // of a `target_feature` function.
-                unsafe { avx512::<$($g),*>($($a),*) };
-                return;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: as above, for AVX2.
-                unsafe { avx2::<$($g),*>($($a),*) };
-                return;
-            }
-        }
-        $f::<$($g),*>($($a),*);
-    }};
-}
-
-/// [`columns`] through [`avx2_dispatch`].
+/// [`columns`] through [`simd_dispatch`].
 fn columns_dispatch<T: CpuElem, const L: usize>(
     geom: Geom,
     tw: MatRef<'_, T>,
@@ -211,10 +179,10 @@ fn columns_dispatch<T: CpuElem, const L: usize>(
     alpha: T,
     beta: T,
 ) {
-    avx2_dispatch!([T: CpuElem, const L: usize] columns::<T, L>(geom: Geom, tw: MatRef<'_, T>, x: MatRef<'_, T>, out: MatMut<'_, T>, alpha: T, beta: T))
+    simd_dispatch!([T: CpuElem, const L: usize] columns::<T, L>(geom: Geom, tw: MatRef<'_, T>, x: MatRef<'_, T>, out: MatMut<'_, T>, alpha: T, beta: T))
 }
 
-/// [`in_place`] through [`avx2_dispatch`].
+/// [`in_place`] through [`simd_dispatch`].
 fn in_place_dispatch<T: CpuElem>(
     geom: Geom,
     planes: &[T],
@@ -223,7 +191,7 @@ fn in_place_dispatch<T: CpuElem>(
     alpha: T,
     beta: T,
 ) {
-    avx2_dispatch!([T: CpuElem] in_place::<T>(geom: Geom, planes: &[T], x: MatRef<'_, T>, out: MatMut<'_, T>, alpha: T, beta: T))
+    simd_dispatch!([T: CpuElem] in_place::<T>(geom: Geom, planes: &[T], x: MatRef<'_, T>, out: MatMut<'_, T>, alpha: T, beta: T))
 }
 
 /// The step's factors in application order as two planes each, for the in-place path of the
