@@ -1,32 +1,56 @@
 //! CPU SpMM, row-wise over column panels: `S` (`m×k`) of any shape whose `X` panel fits in cache
 //! (the structured operators' CSR, square `S` at batch widths of tens to thousands).
 //!
-//! Method: the columns of `X` (`k×b`) are taken [`PANEL`] at a time and transposed into a
-//! `k×PANEL` panel (`k·PANEL` entries, at most [`MAX_PANEL_BYTES`], so it stays in the L2 cache
-//! while every row gathers from it). Each row `r` of `S` then accumulates
-//! `a += S(r, i)·panel[i][·]` over its entries in storage order into a `PANEL`-wide register
-//! accumulator (a multiply-add the compiler vectorizes; one index and one value read per
-//! `PANEL` multiply-adds, instead of per multiply-add), written once to the output. Each element
-//! of `X` is read once from memory and each output element written once; the panels are split
-//! over the backend's `Par` ([`crate::par`]), each part owning its columns of the output.
+//! Method: the column indices are checked once per call (entries whose column is not below `k`
+//! are dropped from a copy of the CSR, in storage order, so the inner loop indexes without a
+//! skip test). The columns of `X` (`k×b`) are taken `P` at a time (`P` = 32 for f32 when `b ≥ 32`
+//! and the panel fits, else [`PANEL`] = 16) and transposed into a `k×P` panel (`k·P` entries, at
+//! most [`MAX_PANEL_BYTES`], so it stays in the L2 cache while every row gathers from it). Each
+//! row `r` of `S` then accumulates `a += S(r, i)·panel[i][·]` over its entries in storage order
+//! into a `P`-wide register accumulator (two 512-bit vectors for f32 and f64: one index and one
+//! value read per `P` multiply-adds), written once to the output. The panel kernel is compiled for
+//! AVX-512 or AVX2 when the CPU has them ([`panel_dispatch`]; the crates build for baseline x86-64,
+//! whose 128-bit lanes the compiler did not even use for the generic fixed-array loop: it ran
+//! scalar). Each element of `X` is read once from memory and each output element written once;
+//! the panels are split over the backend's `Par` ([`crate::par`]), each part owning its columns of
+//! the output.
 //!
 //! Bytes: `X` and the output once each, plus the CSR (`nnz` values and indices, `m + 1`
-//! pointers) once per panel (`⌈b/PANEL⌉` times, from cache after the first); the sum of each
-//! output element is in storage order, so the rounding is that of the element-wise path. Cost:
-//! `2·nnz·b` FLOPs.
+//! pointers) once per panel (`⌈b/P⌉` times, from cache after the first); the sum of each output
+//! element is a multiplication and an addition per entry in storage order (never a fused
+//! multiply-add), so the rounding is that of the element-wise path on every CPU and thread
+//! count. Cost: `2·nnz·b` FLOPs.
 
 use super::{PANEL, panel_parts};
 use crate::CpuElem;
 use faer::{MatRef, Par};
+use std::borrow::Cow;
 
-/// Largest transposed panel of `X`: half of a typical 2 MiB L2.
+/// Largest transposed panel of `X`: a typical 1 MiB per-core L2.
 pub(crate) const MAX_PANEL_BYTES: usize = 1 << 20;
 
-/// Whether the panel path is chosen for `X` of `k×b`: its panel fits [`MAX_PANEL_BYTES`] and
-/// `b` fills at least one panel (with fewer columns most of the 16-wide multiply-add is padding:
-/// measured 1.3–2× slower than the element-wise gather at b = 1).
+/// Rows of `S` whose accumulators are kept together before they are written out, a column
+/// (64 bytes in f32) at a time: `P` scalar stores per row at a stride of `m` elements thrashed the
+/// L1 cache, and reading the lanes of a just-stored accumulator back stalled on store forwarding.
+const TILE_ROWS: usize = 16;
+
+/// The wider panel for f32: 32 lanes, two 512-bit vectors (f64 has two at [`PANEL`] already).
+const WIDE_PANEL: usize = 32;
+
+/// Whether the panel path is chosen for `X` of `k×b`: a [`PANEL`]-wide panel fits
+/// [`MAX_PANEL_BYTES`] and `b` fills at least one panel (with fewer columns most of the 16-wide
+/// multiply-add is padding: measured 1.3–2× slower than the element-wise gather at b = 1).
 pub(crate) fn applies<T>(k: usize, b: usize) -> bool {
     b >= PANEL && k > 0 && k.saturating_mul(PANEL * size_of::<T>()) <= MAX_PANEL_BYTES
+}
+
+/// The rows of `S` as the panel kernel reads them: `ranges[r]` is row `r`'s entry range in
+/// `cols` and `values`, and every column in those ranges is below `k`.
+#[derive(Clone, Copy)]
+struct Rows<'a, T> {
+    ranges: &'a [(usize, usize)],
+    cols: &'a [u32],
+    values: &'a [T],
 }
 
 /// `S·X` as a flat column-major `m×b` vector, or `None` when a column of `X` is not contiguous.
@@ -44,32 +68,148 @@ pub(crate) fn spmm_rows<T: CpuElem>(
     let xcols: Vec<&[T]> = (0..b)
         .map(|j| x.col(j).try_as_col_major().map(|c| c.as_slice()))
         .collect::<Option<_>>()?;
-    let zero = T::from_f64(0.0);
-    // The columns of one part of the output, `PANEL` at a time; the part starts at column `j0`.
-    let part = |j0: usize, dst: &mut [T]| {
-        let mut panel = vec![[zero; PANEL]; k];
-        for (p, dst) in dst.chunks_mut(PANEL * m).enumerate() {
-            let j0 = j0 + p * PANEL;
-            let w = dst.len() / m;
-            for (c, col) in xcols[j0..j0 + w].iter().enumerate() {
-                for (e, v) in panel.iter_mut().zip(col.iter()) {
-                    e[c] = *v;
-                }
-            }
-            for (r, &(s, e)) in ranges.iter().enumerate() {
-                let mut a = [zero; PANEL];
-                for (&c, &v) in cols[s..e].iter().zip(&values[s..e]) {
-                    if let Some(xi) = panel.get(c as usize) {
-                        for c in 0..PANEL {
-                            a[c] += v * xi[c];
-                        }
-                    }
-                }
-                for (c, a) in a.iter().take(w).enumerate() {
-                    dst[c * m + r] = *a;
-                }
+    let (ranges, cols, values) = in_range(ranges, cols, values, k);
+    let rows = Rows {
+        ranges: &ranges,
+        cols: &cols,
+        values: &values,
+    };
+    let wide_fits = k.saturating_mul(WIDE_PANEL * size_of::<T>()) <= MAX_PANEL_BYTES;
+    Some(if size_of::<T>() <= 4 && b >= WIDE_PANEL && wide_fits {
+        panels::<T, WIDE_PANEL>(par, rows, &xcols, m)
+    } else {
+        panels::<T, PANEL>(par, rows, &xcols, m)
+    })
+}
+
+/// The CSR restricted to the entries whose column is below `k`, in storage order: borrowed as it
+/// is when every column index is (one pass over the indices), else a filtered copy with new
+/// ranges.
+#[allow(clippy::type_complexity)]
+fn in_range<'a, T: Copy>(
+    ranges: &'a [(usize, usize)],
+    cols: &'a [u32],
+    values: &'a [T],
+    k: usize,
+) -> (Cow<'a, [(usize, usize)]>, Cow<'a, [u32]>, Cow<'a, [T]>) {
+    if cols.iter().all(|&c| (c as usize) < k) {
+        return (ranges.into(), cols.into(), values.into());
+    }
+    let (mut kept_ranges, mut kept_cols, mut kept_values) = (Vec::new(), Vec::new(), Vec::new());
+    for &(s, e) in ranges {
+        let start = kept_cols.len();
+        for (&c, &v) in cols[s..e].iter().zip(&values[s..e]) {
+            if (c as usize) < k {
+                kept_cols.push(c);
+                kept_values.push(v);
             }
         }
+        kept_ranges.push((start, kept_cols.len()));
+    }
+    (kept_ranges.into(), kept_cols.into(), kept_values.into())
+}
+
+/// The panel path at width `P`: the output's columns split over `par` in whole panels.
+fn panels<T: CpuElem, const P: usize>(
+    par: Par,
+    rows: Rows<'_, T>,
+    xcols: &[&[T]],
+    m: usize,
+) -> Vec<T> {
+    let k = xcols.first().map_or(0, |c| c.len());
+    let zero = T::from_f64(0.0);
+    // The columns of one part of the output, `P` at a time; the part starts at column `j0`.
+    let part = |j0: usize, dst: &mut [T]| {
+        let mut panel = vec![[zero; P]; k];
+        for (p, dst) in dst.chunks_mut(P * m).enumerate() {
+            let j0 = j0 + p * P;
+            let w = dst.len() / m;
+            panel_dispatch::<T, P>(rows, &xcols[j0..j0 + w], &mut panel, dst);
+        }
     };
-    Some(panel_parts(par, values.len(), m, b, &part))
+    panel_parts(par, rows.values.len(), m, xcols.len(), P, &part)
+}
+
+/// [`panel_kernel`] compiled for AVX-512 or AVX2 when the CPU has them, else for the baseline. Every
+/// variant runs the same multiplications and additions element by element (Rust never contracts
+/// them into fused multiply-adds), so the bits are the same on every x86-64 CPU.
+fn panel_dispatch<T: CpuElem, const P: usize>(
+    rows: Rows<'_, T>,
+    xcols: &[&[T]],
+    panel: &mut [[T; P]],
+    dst: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn avx512<T: CpuElem, const P: usize>(
+            rows: Rows<'_, T>,
+            xcols: &[&[T]],
+            panel: &mut [[T; P]],
+            dst: &mut [T],
+        ) {
+            panel_kernel(rows, xcols, panel, dst);
+        }
+        #[target_feature(enable = "avx2")]
+        fn avx2<T: CpuElem, const P: usize>(
+            rows: Rows<'_, T>,
+            xcols: &[&[T]],
+            panel: &mut [[T; P]],
+            dst: &mut [T],
+        ) {
+            panel_kernel(rows, xcols, panel, dst);
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above), the only requirement of a
+            // `target_feature` function.
+            unsafe { avx512(rows, xcols, panel, dst) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above, for AVX2.
+            unsafe { avx2(rows, xcols, panel, dst) };
+            return;
+        }
+    }
+    panel_kernel(rows, xcols, panel, dst);
+}
+
+/// One panel: the `w = xcols.len()` columns of `X` transposed into `panel` (`k` rows of `P`,
+/// lanes from `w` on left as they are), then every row of `S` gathered from it into `dst`, the
+/// `m×w` column-major output of these columns.
+#[inline(always)]
+fn panel_kernel<T: CpuElem, const P: usize>(
+    rows: Rows<'_, T>,
+    xcols: &[&[T]],
+    panel: &mut [[T; P]],
+    dst: &mut [T],
+) {
+    let w = xcols.len();
+    let m = rows.ranges.len();
+    for (c, col) in xcols.iter().enumerate() {
+        for (e, v) in panel.iter_mut().zip(col.iter()) {
+            e[c] = *v;
+        }
+    }
+    let zero = T::from_f64(0.0);
+    let mut tile = [[zero; P]; TILE_ROWS];
+    for (block, ranges) in rows.ranges.chunks(TILE_ROWS).enumerate() {
+        for (t, &(s, e)) in tile.iter_mut().zip(ranges) {
+            let mut a = [zero; P];
+            for (&c, &v) in rows.cols[s..e].iter().zip(&rows.values[s..e]) {
+                // Every column is below k (`in_range`): the index check never fails.
+                let xi = &panel[c as usize];
+                for (a, x) in a.iter_mut().zip(xi) {
+                    *a += v * *x;
+                }
+            }
+            *t = a;
+        }
+        let r0 = block * TILE_ROWS;
+        for (c, col) in dst.chunks_exact_mut(m).take(w).enumerate() {
+            for (o, t) in col[r0..r0 + ranges.len()].iter_mut().zip(&tile) {
+                *o = t[c];
+            }
+        }
+    }
 }
