@@ -24,6 +24,7 @@
 use super::{PANEL, panel_parts};
 use crate::CpuElem;
 use faer::{MatRef, Par};
+use std::any::TypeId;
 use std::borrow::Cow;
 
 /// Largest transposed panel of `X`: a typical 1 MiB per-core L2.
@@ -42,6 +43,25 @@ const WIDE_PANEL: usize = 32;
 /// multiply-add is padding: measured 1.3–2× slower than the element-wise gather at b = 1).
 pub(crate) fn applies<T>(k: usize, b: usize) -> bool {
     b >= PANEL && k > 0 && k.saturating_mul(PANEL * size_of::<T>()) <= MAX_PANEL_BYTES
+}
+
+/// Whether `T` is `f32` (the transposes move its 32-bit lanes).
+fn is_f32<T: 'static>() -> bool {
+    TypeId::of::<T>() == TypeId::of::<f32>()
+}
+
+/// `s` as the `f32` slice it is. Panics unless `T` is `f32`.
+fn as_f32<T: 'static>(s: &[T]) -> &[f32] {
+    assert!(is_f32::<T>());
+    // SAFETY: `T` is `f32` (asserted), so the cast changes nothing but the type's name.
+    unsafe { &*(std::ptr::from_ref(s) as *const [f32]) }
+}
+
+/// `s` as the mutable `f32` slice it is. Panics unless `T` is `f32`.
+fn as_f32_mut<T: 'static>(s: &mut [T]) -> &mut [f32] {
+    assert!(is_f32::<T>());
+    // SAFETY: as in `as_f32`.
+    unsafe { &mut *(std::ptr::from_mut(s) as *mut [f32]) }
 }
 
 /// The rows of `S` as the panel kernel reads them: `ranges[r]` is row `r`'s entry range in
@@ -148,7 +168,7 @@ fn panel_dispatch<T: CpuElem, const P: usize>(
             panel: &mut [[T; P]],
             dst: &mut [T],
         ) {
-            panel_kernel(rows, xcols, panel, dst);
+            panel_kernel(rows, xcols, panel, dst, true);
         }
         #[target_feature(enable = "avx2")]
         fn avx2<T: CpuElem, const P: usize>(
@@ -157,7 +177,7 @@ fn panel_dispatch<T: CpuElem, const P: usize>(
             panel: &mut [[T; P]],
             dst: &mut [T],
         ) {
-            panel_kernel(rows, xcols, panel, dst);
+            panel_kernel(rows, xcols, panel, dst, true);
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F (checked just above), the only requirement of a
@@ -171,22 +191,49 @@ fn panel_dispatch<T: CpuElem, const P: usize>(
             return;
         }
     }
-    panel_kernel(rows, xcols, panel, dst);
+    panel_kernel(rows, xcols, panel, dst, false);
 }
 
 /// One panel: the `w = xcols.len()` columns of `X` transposed into `panel` (`k` rows of `P`,
 /// lanes from `w` on left as they are), then every row of `S` gathered from it into `dst`, the
-/// `m×w` column-major output of these columns.
+/// `m×w` column-major output of these columns. With `simd` (only in the functions compiled for
+/// AVX2 or AVX-512F, on a CPU that has them) the f32 transposes go 8×8 blocks at a time through
+/// [`avx::transpose8`].
 #[inline(always)]
 fn panel_kernel<T: CpuElem, const P: usize>(
     rows: Rows<'_, T>,
     xcols: &[&[T]],
     panel: &mut [[T; P]],
     dst: &mut [T],
+    simd: bool,
 ) {
     let w = xcols.len();
     let m = rows.ranges.len();
-    for (c, col) in xcols.iter().enumerate() {
+    let k = panel.len();
+    let fast = cfg!(target_arch = "x86_64") && simd && is_f32::<T>();
+    // Columns of X below `done` are in the panel.
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if fast {
+        let flat = as_f32_mut(panel.as_flattened_mut());
+        let k8 = k - k % 8;
+        while done + 8 <= w {
+            let cols: [&[f32]; 8] = std::array::from_fn(|i| as_f32(xcols[done + i]));
+            for e0 in (0..k8).step_by(8) {
+                let src = cols.map(|c| &c[e0..e0 + 8]);
+                // SAFETY: `fast` implies `simd`, passed only by the functions compiled for AVX2
+                // or AVX-512F (both imply AVX) after the CPU was checked for them.
+                unsafe { avx::transpose8(src, &mut flat[e0 * P + done..], P) };
+            }
+            for (c, col) in cols.iter().enumerate() {
+                for (e, v) in flat[k8 * P..].chunks_exact_mut(P).zip(&col[k8..]) {
+                    e[done + c] = *v;
+                }
+            }
+            done += 8;
+        }
+    }
+    for (c, col) in xcols.iter().enumerate().skip(done) {
         for (e, v) in panel.iter_mut().zip(col.iter()) {
             e[c] = *v;
         }
@@ -206,9 +253,75 @@ fn panel_kernel<T: CpuElem, const P: usize>(
             *t = a;
         }
         let r0 = block * TILE_ROWS;
-        for (c, col) in dst.chunks_exact_mut(m).take(w).enumerate() {
+        // Columns of the tile below `done` are in the output.
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if fast && ranges.len() == TILE_ROWS {
+            let flat = as_f32(tile.as_flattened());
+            let out = as_f32_mut(dst);
+            while done + 8 <= w {
+                for h in (0..TILE_ROWS).step_by(8) {
+                    let src = std::array::from_fn(|i| &flat[(h + i) * P + done..][..8]);
+                    // SAFETY: as for the panel above.
+                    unsafe { avx::transpose8(src, &mut out[done * m + r0 + h..], m) };
+                }
+                done += 8;
+            }
+        }
+        for (c, col) in dst.chunks_exact_mut(m).take(w).enumerate().skip(done) {
             for (o, t) in col[r0..r0 + ranges.len()].iter_mut().zip(&tile) {
                 *o = t[c];
+            }
+        }
+    }
+}
+
+/// 8×8 transposes of f32 in AVX registers for the two layout changes of the panel path (`X` into
+/// the panel, the row tile into the output), which as scalar code (or the scatters and gathers
+/// the compiler made of it) took about as long as the multiply-adds. (AVX, not AVX-512: its
+/// intrinsics are stable from Rust 1.27, the AVX-512 ones only from 1.89, above our MSRV.)
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use std::arch::x86_64::{
+        _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_setzero_ps, _mm256_shuffle_ps,
+        _mm256_storeu_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+    };
+
+    /// `dst[j·stride + i] = src[i][j]` for `i, j < 8`.
+    ///
+    /// # Panics
+    /// If a source has fewer than 8 elements or `dst` is shorter than `7·stride + 8`.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    pub(super) fn transpose8(src: [&[f32]; 8], dst: &mut [f32], stride: usize) {
+        assert!(src.iter().all(|s| s.len() >= 8) && dst.len() >= 7 * stride + 8);
+        let mut r = [_mm256_setzero_ps(); 8];
+        for (r, s) in r.iter_mut().zip(src) {
+            // SAFETY: reads 8 elements of a source of at least 8 (asserted above).
+            *r = unsafe { _mm256_loadu_ps(s.as_ptr()) };
+        }
+        // Pairs of rows interleaved, then quadruples: in 128-bit lane `l` of `s[4g + e]`, the
+        // rows 4g..4g+4 of column 4l + e.
+        let mut t = r;
+        for i in 0..4 {
+            t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        let mut s = t;
+        for g in 0..2 {
+            let (a0, a1, b0, b1) = (t[4 * g], t[4 * g + 1], t[4 * g + 2], t[4 * g + 3]);
+            s[4 * g] = _mm256_shuffle_ps::<0x44>(a0, b0);
+            s[4 * g + 1] = _mm256_shuffle_ps::<0xEE>(a0, b0);
+            s[4 * g + 2] = _mm256_shuffle_ps::<0x44>(a1, b1);
+            s[4 * g + 3] = _mm256_shuffle_ps::<0xEE>(a1, b1);
+        }
+        // Column e: the low lanes of s[e] and s[4 + e]; column 4 + e: their high lanes.
+        for e in 0..4 {
+            let lo = _mm256_permute2f128_ps::<0x20>(s[e], s[4 + e]);
+            let hi = _mm256_permute2f128_ps::<0x31>(s[e], s[4 + e]);
+            for (j, c) in [(e, lo), (4 + e, hi)] {
+                // SAFETY: j·stride + 8 ≤ 7·stride + 8 ≤ dst.len() (asserted above).
+                unsafe { _mm256_storeu_ps(dst.as_mut_ptr().add(j * stride), c) };
             }
         }
     }
