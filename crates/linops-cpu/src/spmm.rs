@@ -17,6 +17,8 @@
 //! Cost: `2·nnz·b` FLOPs, `nnz·b` gathered reads of `X`, `m·b` writes.
 
 mod rows;
+#[cfg(test)]
+mod tests;
 mod wide;
 
 use crate::CpuElem;
@@ -33,13 +35,14 @@ const MIN_PARALLEL_WORK: usize = 1 << 15;
 const PANEL: usize = 16;
 
 /// The `m×b` column-major output of a panel path: `part(j0, dst)` fills the columns from `j0` on
-/// into `dst`, the parts split over `par` in whole panels of [`PANEL`] columns when the `nnz·b`
+/// into `dst`, the parts split over `par` in whole panels of `width` columns when the `nnz·b`
 /// multiply-adds pay for threads.
 fn panel_parts<T: CpuElem>(
     par: Par,
     nnz: usize,
     m: usize,
     b: usize,
+    width: usize,
     part: &(impl Fn(usize, &mut [T]) + Sync),
 ) -> Vec<T> {
     let par = if nnz * b >= MIN_PARALLEL_WORK {
@@ -50,7 +53,7 @@ fn panel_parts<T: CpuElem>(
     let mut out = vec![T::from_f64(0.0); m * b];
     let grain = Grain {
         min: 1,
-        align: PANEL * m,
+        align: width * m,
     };
     for_each_part(par, out.as_mut_slice(), grain, &|first, dst: &mut [T]| {
         part(first / m, dst)

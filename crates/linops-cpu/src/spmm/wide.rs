@@ -6,7 +6,9 @@
 //! columns of `X` are taken [`PANEL`] at a time; for each chunk, the `CHUNK×PANEL` block of `X` is
 //! transposed into an in-cache panel (128 KiB for f32), and every row `r` of `S` gathers its
 //! entries in that chunk into a `PANEL`-wide register accumulator,
-//! `a += S(r, i)·panel[i][·]`, added once to the `m×PANEL` accumulator of the output: a
+//! `a += S(r, i)·panel[i][·]`, loaded from and stored back to the `m×PANEL` accumulator of the
+//! output once per chunk (one running sum per output element, so a row whose columns are sorted,
+//! as `Csr` stores them, is summed in storage order and rounds as the element-wise path): a
 //! `PANEL`-wide multiply-add the compiler vectorizes, no stores in the inner loop. Each element of
 //! `X` is read once from memory, no float atomics; the panels are split over the backend's `Par`
 //! ([`crate::par`]) and each part owns its accumulator and its columns of the output. Cost: `2·nnz·b` FLOPs (`nnz·⌈b/PANEL⌉·PANEL` multiply-adds),
@@ -93,16 +95,16 @@ pub(crate) fn spmm_wide<T: CpuElem>(
                 }
                 let base = ch * m;
                 for (r, out) in acc.iter_mut().enumerate() {
-                    let mut a = [zero; PANEL];
+                    // Continues the row's sum from the previous chunks: one running sum per
+                    // output element, in column order (storage order for a sorted CSR).
+                    let mut a = *out;
                     for q in bptr[base + r]..bptr[base + r + 1] {
                         let (xi, v) = (&buf[local[q] as usize], vals[q]);
-                        for c in 0..PANEL {
-                            a[c] += v * xi[c];
+                        for (a, x) in a.iter_mut().zip(xi) {
+                            *a += v * *x;
                         }
                     }
-                    for c in 0..PANEL {
-                        out[c] += a[c];
-                    }
+                    *out = a;
                 }
             }
             for (c, col) in dst.chunks_exact_mut(m).enumerate() {
@@ -112,5 +114,5 @@ pub(crate) fn spmm_wide<T: CpuElem>(
             }
         }
     };
-    Some(panel_parts(par, nnz, m, b, &part))
+    Some(panel_parts(par, nnz, m, b, PANEL, &part))
 }

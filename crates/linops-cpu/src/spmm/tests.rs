@@ -1,0 +1,207 @@
+//! Every CPU SpMM path against the definition: each output element
+//! `Σ_p values[p]·X[indices[p], j]` over its row's (clamped) entries, summed in storage order
+//! with a multiplication and an addition per entry, skipping columns not below `k`. The paths
+//! promise that rounding order, so the comparison is bit for bit (not a tolerance), on one thread
+//! and on several.
+
+use super::{rows, spmm, wide};
+use crate::CpuElem;
+use faer::{Mat, Par};
+
+/// Deterministic values in `[-1, 1)` (a small LCG; the bits only need to be varied).
+fn values(seed: u64, len: usize) -> Vec<f64> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        })
+        .collect()
+}
+
+/// A CSR of `m` rows over `k` columns: row `r` has `r % (per_row + 1)` entries (so some rows are
+/// empty), at pseudo-random columns, in increasing order with `sorted` and in no particular
+/// order otherwise. With `bad`, some columns are `≥ k`, and (unless `sorted`, which such ranges
+/// would not be) some row pointers run backwards or past the end of the entries.
+fn csr(
+    (m, k, per_row): (usize, usize, usize),
+    bad: bool,
+    sorted: bool,
+    seed: u64,
+) -> (Vec<u32>, Vec<u32>, Vec<f64>) {
+    let mut indptr = vec![0u32];
+    let mut indices = Vec::new();
+    for r in 0..m {
+        let start = indices.len();
+        for q in 0..r % (per_row + 1) {
+            let c = (r * 7919 + q * 104729 + seed as usize) % k;
+            let c = if bad && (r + q) % 5 == 0 { k + q } else { c };
+            indices.push(c as u32);
+        }
+        if sorted {
+            indices[start..].sort_unstable();
+        }
+        indptr.push(indices.len() as u32);
+    }
+    if bad && !sorted && m > 3 {
+        indptr[2] = indptr[3] + 2; // row 1 runs past row 2's start, row 2 backwards
+        indptr[m] = indices.len() as u32 + 9; // the last row's end is past nnz
+    }
+    let vals = values(seed + 1, indices.len());
+    (indptr, indices, vals)
+}
+
+/// The definition, in `T`: `alpha·(S·X) + beta·init`.
+fn reference<T: CpuElem>(
+    (indptr, indices, vals): (&[u32], &[u32], &[T]),
+    x: &Mat<T>,
+    init: &Mat<T>,
+    alpha: T,
+    beta: T,
+) -> Mat<T> {
+    let (m, k, b) = (indptr.len() - 1, x.nrows(), x.ncols());
+    let nnz = indices.len().min(vals.len());
+    Mat::from_fn(m, b, |r, j| {
+        let end = (indptr[r + 1] as usize).min(nnz);
+        let start = (indptr[r] as usize).min(end);
+        let mut s = T::from_f64(0.0);
+        for p in start..end {
+            let c = indices[p] as usize;
+            if c < k {
+                s += vals[p] * x[(c, j)];
+            }
+        }
+        let a = alpha * s;
+        if beta == T::from_f64(0.0) {
+            a
+        } else {
+            a + beta * init[(r, j)]
+        }
+    })
+}
+
+/// `spmm` on `S` (`m×k`, see [`csr`]; unsorted rows unless `sorted`) times `X` (`k×b`) equals
+/// [`reference`] bit for bit, on one thread and on two.
+fn check<T: CpuElem + Bits>(m: usize, k: usize, b: usize, per_row: usize, bad: bool) {
+    check_order::<T>(m, k, b, per_row, bad, false);
+}
+
+fn check_order<T: CpuElem + Bits>(
+    m: usize,
+    k: usize,
+    b: usize,
+    per_row: usize,
+    bad: bool,
+    sorted: bool,
+) {
+    let seed = (m * 31 + k * 7 + b) as u64;
+    let (indptr, indices, vals) = csr((m, k, per_row), bad, sorted, seed);
+    let vals: Vec<T> = vals.iter().map(|&v| T::from_f64(v)).collect();
+    let values_mat = Mat::<T>::from_fn(vals.len(), 1, |i, _| vals[i]);
+    let xv = values(seed + 2, k * b);
+    let x = Mat::<T>::from_fn(k, b, |i, j| T::from_f64(xv[i + j * k]));
+    let init = Mat::<T>::from_fn(m, b, |i, j| T::from_f64((i as f64 - j as f64) / 7.0));
+    for (alpha, beta) in [(1.0, 0.0), (0.5, -2.0)] {
+        let (alpha, beta) = (T::from_f64(alpha), T::from_f64(beta));
+        let want = reference((&indptr, &indices, &vals), &x, &init, alpha, beta);
+        for par in [Par::Seq, Par::rayon(2)] {
+            let mut out = init.clone();
+            let structure = [indptr.as_slice(), indices.as_slice()];
+            spmm(
+                par,
+                alpha,
+                beta,
+                structure,
+                values_mat.as_ref(),
+                x.as_ref(),
+                &mut out,
+            );
+            for j in 0..b {
+                for r in 0..m {
+                    let (got, exp) = (out[(r, j)], want[(r, j)]);
+                    assert!(
+                        got.to_bits_u64() == exp.to_bits_u64(),
+                        "m={m} k={k} b={b} per_row={per_row} bad={bad} {par:?}: \
+                         out[{r}, {j}] = {got:?}, want {exp:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Bits of a value, to compare NaN-free results exactly (and `-0` apart from `+0`).
+trait Bits {
+    fn to_bits_u64(self) -> u64;
+}
+
+impl Bits for f32 {
+    fn to_bits_u64(self) -> u64 {
+        u64::from(self.to_bits())
+    }
+}
+
+impl Bits for f64 {
+    fn to_bits_u64(self) -> u64 {
+        self.to_bits()
+    }
+}
+
+/// Batch widths around the panel widths (16 and, for f32, 32): below one panel (the element-wise
+/// path), one panel, remainders, several panels.
+const BATCHES: [usize; 9] = [1, 4, 15, 16, 17, 31, 32, 33, 70];
+
+fn row_wise_shapes<T: CpuElem + Bits>() {
+    for b in BATCHES {
+        for (m, k) in [(1, 1), (3, 5), (40, 33), (257, 100), (100, 100)] {
+            assert!(!wide::applies(m, k) && rows::applies::<T>(k, 16));
+            for bad in [false, true] {
+                check::<T>(m, k, b, 6, bad);
+            }
+        }
+    }
+}
+
+#[test]
+fn row_wise_matches_definition_f32() {
+    row_wise_shapes::<f32>();
+}
+
+#[test]
+fn row_wise_matches_definition_f64() {
+    row_wise_shapes::<f64>();
+}
+
+/// An `X` too long for a 32-wide f32 panel (`k·32·4 > 1 MiB`) but not for a 16-wide one: the f32
+/// path falls back to 16 lanes; in f64 the same `k` takes the element-wise gather.
+#[test]
+fn narrow_panel_fallback() {
+    let k = rows::MAX_PANEL_BYTES / (32 * 4) + 3;
+    let m = k / 2 + 1;
+    assert!(!wide::applies(m, k) && rows::applies::<f32>(k, 16) && !rows::applies::<f64>(k, 16));
+    for b in [33, 40] {
+        check::<f32>(m, k, b, 3, true);
+        check::<f64>(m, k, b, 3, true);
+    }
+}
+
+/// The short, wide orientation (the sketches: one running sum per output element across the
+/// chunks of `X`, storage order for sorted rows, as `Csr` keeps them) and the element-wise gather
+/// for an `X` longer than the panel.
+#[test]
+fn wide_and_elementwise_match_definition() {
+    for b in [1, 16, 17, 40] {
+        for bad in [false, true] {
+            assert!(wide::applies(7, 5000));
+            check_order::<f32>(7, 5000, b, 9, bad, true);
+            check_order::<f64>(7, 5000, b, 9, bad, true);
+        }
+    }
+    let k = rows::MAX_PANEL_BYTES / (16 * 8) + 1;
+    assert!(!rows::applies::<f64>(k, 16));
+    check::<f64>(k / 2 + 1, k, 17, 2, true);
+}
