@@ -76,7 +76,7 @@ pub(crate) fn fwht_in_place<T: CpuElem>(v: &mut [T]) {
 }
 
 /// [`fwht_in_place`] with the widest vector instructions the CPU has ([`simd_dispatch`]).
-fn fwht_fast<T: CpuElem>(v: &mut [T]) {
+pub(crate) fn fwht_fast<T: CpuElem>(v: &mut [T]) {
     simd_dispatch!([T: CpuElem] fwht_in_place::<T>(v: &mut [T]))
 }
 

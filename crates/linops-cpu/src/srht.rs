@@ -4,12 +4,12 @@
 //! (the sketch `S·X`), or transposed `out = alpha·D·Pᵀ·H_N·G_idx·Y + beta·out` (`Sᵀ·Y`), with
 //! `H_N` orthonormal. Storage: per worker one scratch column of `N` entries; per column of the
 //! input, the signed (or gathered) entries are written into it, transformed in place by
-//! [`fwht_in_place`] (the same butterflies in the same order as the `fwht` kernel), and the kept
+//! [`fwht_fast`] (the same butterflies in the same order as the `fwht` kernel), and the kept
 //! rows written to the output: the input is read once and the output written once, with no
 //! `N×b` temporaries. Columns are split over the backend's `Par`. Cost: `N·log₂N` additions and
 //! `m + rows(out)` multiplications per column.
 
-use crate::fwht::fwht_in_place;
+use crate::fwht::fwht_fast;
 use crate::par::for_each_col;
 use crate::{CpuElem, t};
 use faer::{Mat, MatRef, Par};
@@ -58,7 +58,7 @@ pub(crate) fn srht<T: CpuElem>(
                 for (b, &s) in buf.iter_mut().zip(idx) {
                     *b = col.get(s as usize).copied().unwrap_or(zero);
                 }
-                fwht_in_place(buf);
+                fwht_fast(buf);
                 for ((o, &b), &d) in o.iter_mut().zip(buf.iter()).zip(&sign) {
                     finish(o, scale * (d * b));
                 }
@@ -68,7 +68,7 @@ pub(crate) fn srht<T: CpuElem>(
                 read_col(x, j, head);
                 head.iter_mut().zip(&sign).for_each(|(e, &d)| *e = d * *e);
                 pad.fill(zero);
-                fwht_in_place(buf);
+                fwht_fast(buf);
                 for (o, &s) in o.iter_mut().zip(idx) {
                     finish(o, scale * buf.get(s as usize).copied().unwrap_or(zero));
                 }
