@@ -187,7 +187,8 @@ pub struct Measurement {
 }
 
 /// A backend's measured limits: the FLOP rate of a dense GEMM and the bandwidth of a streaming
-/// pass, from [`linops::Engine::calibrate`] run in the same process as the suite.
+/// pass, the best of [`ROOFLINE_SAMPLES`] runs of [`linops::Engine::calibrate`] in the same
+/// process as the suite.
 #[derive(Debug, Clone, Copy)]
 pub struct Roofline {
     /// Dense GEMM FLOP/s.
@@ -196,8 +197,14 @@ pub struct Roofline {
     pub bytes_per_s: f64,
 }
 
+/// Calibrations a [`Roofline`] takes the best of. A limit is what the machine can reach, so the
+/// fastest observation estimates it, and one calibration (a median of five short runs) swung by
+/// up to 2× between consecutive suite runs on the shared 2-core dev VM (2026-12-02).
+pub const ROOFLINE_SAMPLES: usize = 3;
+
 impl Roofline {
-    /// Measures `engine`'s limits (about a second) and leaves its cost model as it was.
+    /// Measures `engine`'s limits (the best of [`ROOFLINE_SAMPLES`] calibrations, a few seconds)
+    /// and leaves its cost model as it was.
     ///
     /// # Errors
     /// Device failures.
@@ -209,13 +216,30 @@ impl Roofline {
     /// ```
     pub fn measure(engine: &Engine) -> Result<Roofline> {
         let before = engine.cost_model();
-        let m = engine.calibrate();
+        let mut best = Roofline {
+            gemm_flops_per_s: 0.0,
+            bytes_per_s: 0.0,
+        };
+        let mut failed = None;
+        for _ in 0..ROOFLINE_SAMPLES {
+            match engine.calibrate() {
+                Ok(m) => {
+                    best.gemm_flops_per_s = best
+                        .gemm_flops_per_s
+                        .max(m.rate(linops::plan::KernelKind::Gemm));
+                    best.bytes_per_s = best.bytes_per_s.max(m.bandwidth());
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
         engine.set_cost_model(before);
-        let m = m?;
-        Ok(Roofline {
-            gemm_flops_per_s: m.rate(linops::plan::KernelKind::Gemm),
-            bytes_per_s: m.bandwidth(),
-        })
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(best),
+        }
     }
 
     /// Adds `bytes_ratio` (bytes moved ÷ the minimum), `roofline_ms` (the step list's time at

@@ -22,7 +22,8 @@ use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// A backend's peak as measured by [`linops::Engine::calibrate`] (f32).
+/// A backend's peak as measured by [`crate::measure::Roofline::measure`] (the best of a few
+/// [`linops::Engine::calibrate`] runs, f32).
 ///
 /// # Examples
 /// ```
@@ -42,7 +43,7 @@ pub struct Peak {
     pub copy_gbps: f64,
 }
 
-/// Measures `target`'s peak GEMM rate and copy bandwidth with [`linops::Engine::calibrate`],
+/// Measures `target`'s peak GEMM rate and copy bandwidth ([`crate::measure::Roofline::measure`]),
 /// then puts the engine's cost model back (so the suite plans exactly as without `--plot`).
 ///
 /// # Errors
