@@ -34,7 +34,7 @@ pub(crate) fn batch_transpose<T: CpuElem>(
         }
         ys
     };
-    store(&ys, alpha, beta, out);
+    store(&ys, alpha, beta, out, faer::Par::Seq);
 }
 
 crate::execute::cpu_kernel!(

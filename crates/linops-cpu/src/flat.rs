@@ -3,7 +3,8 @@
 //! read or written, so a reshape costs nothing. Cost: one copy of the buffer each way.
 
 use crate::CpuElem;
-use faer::{Mat, MatRef};
+use crate::par::for_each_col;
+use faer::{Mat, MatRef, Par};
 
 /// The elements of `m` in flat column-major order (columns may be padded in faer's storage).
 pub(crate) fn flat<T: CpuElem>(m: MatRef<'_, T>) -> Vec<T> {
@@ -17,15 +18,21 @@ pub(crate) fn flat<T: CpuElem>(m: MatRef<'_, T>) -> Vec<T> {
     v
 }
 
-/// Writes flat column-major `v` into `out` as `out = alpha·v + beta·out`.
-pub(crate) fn store<T: CpuElem>(v: &[T], alpha: T, beta: T, out: &mut Mat<T>) {
+/// Writes flat column-major `v` into `out` as `out = alpha·v + beta·out`, the columns split over
+/// `par` (element-wise, so the bits do not depend on the thread count).
+pub(crate) fn store<T: CpuElem>(v: &[T], alpha: T, beta: T, out: &mut Mat<T>, par: Par) {
     let zero_beta = beta == T::from_f64(0.0);
     let rows = out.nrows();
-    for j in 0..out.ncols() {
-        let src = &v[j * rows..(j + 1) * rows];
-        for (o, s) in out.col_as_slice_mut(j).iter_mut().zip(src) {
-            let a = alpha * *s;
-            *o = if zero_beta { a } else { a + beta * *o };
-        }
-    }
+    for_each_col(
+        out,
+        par,
+        || (),
+        |(), j, o| {
+            let src = &v[j * rows..(j + 1) * rows];
+            for (o, s) in o.iter_mut().zip(src) {
+                let a = alpha * *s;
+                *o = if zero_beta { a } else { a + beta * *o };
+            }
+        },
+    );
 }

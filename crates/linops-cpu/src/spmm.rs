@@ -87,14 +87,14 @@ pub(crate) fn spmm<T: CpuElem>(
     if wide::applies(m, k)
         && let Some(acc) = wide::spmm_wide(par, &ranges, cols, &values, x, m)
     {
-        store(&acc, alpha, beta, out);
+        store(&acc, alpha, beta, out, par);
         return;
     }
     // Otherwise, when a transposed panel of X fits in cache: row by row over column panels.
     if rows::applies::<T>(k, b)
         && let Some(acc) = rows::spmm_rows(par, &ranges, cols, &values, x, m)
     {
-        store(&acc, alpha, beta, out);
+        store(&acc, alpha, beta, out, par);
         return;
     }
     let xs = flat(x);
@@ -123,7 +123,7 @@ pub(crate) fn spmm<T: CpuElem>(
             }
         },
     );
-    store(&acc, alpha, beta, out);
+    store(&acc, alpha, beta, out, par);
 }
 
 crate::execute::cpu_kernel!(linops_core::plan::kernel::Spmm, |k, be, inputs, out| {
