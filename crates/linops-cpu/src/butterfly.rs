@@ -275,15 +275,22 @@ fn in_place<T: CpuElem>(
                 .try_as_col_major_mut()
                 .expect("out is contiguous")
                 .as_slice_mut();
-            if beta == zero {
-                col.iter_mut().zip(src).for_each(|(o, &v)| *o = alpha * v);
-            } else {
-                col.iter_mut()
-                    .zip(src)
-                    .for_each(|(o, &v)| *o = alpha * v + beta * *o);
-            }
+            store_col(col, src, alpha, beta);
         }
         c0 += w;
+    }
+}
+
+/// `col = alpha·src + beta·col` (`beta = 0` never reads `col`): a panel's scratch column into
+/// its output column, for every path of this kernel.
+#[inline]
+fn store_col<T: CpuElem>(col: &mut [T], src: &[T], alpha: T, beta: T) {
+    if beta == T::from_f64(0.0) {
+        col.iter_mut().zip(src).for_each(|(o, &v)| *o = alpha * v);
+    } else {
+        col.iter_mut()
+            .zip(src)
+            .for_each(|(o, &v)| *o = alpha * v + beta * *o);
     }
 }
 
@@ -504,20 +511,7 @@ crate::execute::cpu_kernel!(Butterfly, |k, be, inputs, out| {
 mod tests {
     use super::*;
 
-    /// Deterministic values in `[-1, 1)` (a small LCG; the bits only need to be varied).
-    fn values(seed: u64, len: usize) -> Vec<f64> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-            })
-            .collect()
-    }
+    use crate::testing::values;
 
     /// The in-place path (`b = 1`) gives the same bits as the lane path for every pair distance
     /// (inside a chunk and across chunks), sub-ranges of factors, transposes, `beta ≠ 0` and

@@ -47,6 +47,8 @@ mod simd;
 mod sketch_gemm;
 mod spmm;
 mod srht;
+#[cfg(test)]
+mod testing;
 
 pub use dct::FftElem;
 

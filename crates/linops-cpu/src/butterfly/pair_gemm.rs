@@ -44,7 +44,6 @@ pub(super) fn pair_gemm<T: CpuElem>(
     alpha: T,
     beta: T,
 ) {
-    let zero = T::from_f64(0.0);
     let one = T::from_f64(1.0);
     let (n, cols, b) = (x.nrows(), x.ncols(), geom.b);
     let width = panel_width::<T>(n).min(cols);
@@ -114,13 +113,7 @@ pub(super) fn pair_gemm<T: CpuElem>(
                 .try_as_col_major_mut()
                 .expect("out is contiguous")
                 .as_slice_mut();
-            if beta == zero {
-                col.iter_mut().zip(src).for_each(|(o, &v)| *o = alpha * v);
-            } else {
-                col.iter_mut()
-                    .zip(src)
-                    .for_each(|(o, &v)| *o = alpha * v + beta * *o);
-            }
+            super::store_col(col, src, alpha, beta);
         }
         c0 += w;
     }

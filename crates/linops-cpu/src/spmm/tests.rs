@@ -8,20 +8,7 @@ use super::{rows, spmm, wide};
 use crate::CpuElem;
 use faer::{Mat, Par};
 
-/// Deterministic values in `[-1, 1)` (a small LCG; the bits only need to be varied).
-fn values(seed: u64, len: usize) -> Vec<f64> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        })
-        .collect()
-}
+use crate::testing::values;
 
 /// A CSR of `m` rows over `k` columns: row `r` has `r % (per_row + 1)` entries (so some rows are
 /// empty), at pseudo-random columns, in increasing order with `sorted` and in no particular
