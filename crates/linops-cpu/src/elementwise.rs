@@ -1,39 +1,63 @@
-//! Elementwise kernels on the CPU, column by column: `axpby`, `diag_scale`, `transpose` (a
-//! strided copy) and `copy_cols` (a column-block copy). Cost: one pass over the input.
+//! Elementwise kernels on the CPU, column by column: `axpby`, `diag_scale` (their columns split
+//! over the backend's `Par`), `transpose` (a strided copy) and `copy_cols` (a column-block copy).
+//! Cost: one pass over the input.
 
+use crate::par::for_each_col;
 use crate::{CpuElem, t};
-use faer::{Mat, MatRef};
+use faer::{Mat, MatRef, Par};
 use linops_core::plan::kernel::{Axpby, CopyCols, DiagScale, Transpose};
 
-crate::execute::cpu_kernel!(Axpby, |k, _, inputs, out| {
-    alpha_beta_columns(out, inputs.mat(0)?, k.alpha, k.beta, |_, x| x);
+crate::execute::cpu_kernel!(Axpby, |k, be, inputs, out| {
+    alpha_beta_columns(out, inputs.mat(0)?, None, k.alpha, k.beta, be.par());
     Ok(())
 });
 
-crate::execute::cpu_kernel!(DiagScale, |k, _, inputs, out| {
-    let (d, x) = (inputs.mat(0)?.col(0), inputs.mat(1)?);
-    alpha_beta_columns(out, x, k.alpha, k.beta, |i, x| d[i] * x);
+crate::execute::cpu_kernel!(DiagScale, |k, be, inputs, out| {
+    let (d, x) = (inputs.mat(0)?, inputs.mat(1)?);
+    alpha_beta_columns(out, x, Some(d), k.alpha, k.beta, be.par());
     Ok(())
 });
 
-/// `out[i, j] = alpha·f(i, x[i, j]) + beta·out[i, j]`, column by column; `out` is not read when
-/// `beta == 0` (so a NaN there does not propagate).
+/// `out[i, j] = alpha·(d[i]·x[i, j]) + beta·out[i, j]` (`d[i]·` omitted when `d` is `None`),
+/// the columns split over `par` ([`for_each_col`]; the same operations in every part, so the
+/// bits do not depend on the thread count); `out` is not read when `beta == 0` (so a NaN there
+/// does not propagate). Contiguous columns run as slice loops (they vectorize).
 fn alpha_beta_columns<T: CpuElem>(
     out: &mut Mat<T>,
     x: MatRef<'_, T>,
+    d: Option<MatRef<'_, T>>,
     alpha: f64,
     beta: f64,
-    f: impl Fn(usize, T) -> T,
+    par: Par,
 ) {
     let (alpha, beta) = (t::<T>(alpha), t::<T>(beta));
     let zero_beta = beta == t(0.0);
-    for j in 0..out.ncols() {
+    let d = d.map(|d| d.col(0));
+    let ds = d.and_then(|d| d.try_as_col_major().map(|c| c.as_slice()));
+    let body = |o: &mut T, d: Option<T>, x: T| {
+        let v = alpha * d.map_or(x, |d| d * x);
+        *o = if zero_beta { v } else { v + beta * *o };
+    };
+    for_each_col(out, par, || (), |(), j, oc| {
         let xc = x.col(j);
-        for (i, o) in out.col_as_slice_mut(j).iter_mut().enumerate() {
-            let v = alpha * f(i, xc[i]);
-            *o = if zero_beta { v } else { v + beta * *o };
+        match (xc.try_as_col_major().map(|c| c.as_slice()), d, ds) {
+            (Some(xs), None, _) => {
+                for (o, &x) in oc.iter_mut().zip(xs) {
+                    body(o, None, x);
+                }
+            }
+            (Some(xs), Some(_), Some(ds)) => {
+                for ((o, &x), &d) in oc.iter_mut().zip(xs).zip(ds) {
+                    body(o, Some(d), x);
+                }
+            }
+            _ => {
+                for (i, o) in oc.iter_mut().enumerate() {
+                    body(o, d.map(|d| d[i]), xc[i]);
+                }
+            }
         }
-    }
+    });
 }
 
 crate::execute::cpu_kernel!(Transpose, |_, _, inputs, out| {

@@ -88,7 +88,9 @@ pub(crate) fn run<T: CpuElem>(
         let (rows, cols) = plan.shape_of(step.output);
         let mut out = match std::mem::replace(&mut slots[step.output.index()], Slot::Empty) {
             Slot::Owned(m) => m,
-            _ if step.output == plan.output() => crate::recycle::take(rows, cols, be.par()),
+            _ if step.output == plan.output() => {
+                crate::recycle::take(rows, cols, be.par(), !writes_every_element(&step.kernel))
+            }
             _ => be.take_scratch(rows, cols),
         };
         {
@@ -123,6 +125,34 @@ pub(crate) fn run<T: CpuElem>(
         _ => Err(Error::InvalidArgument(
             "plan never writes its output".into(),
         )),
+    }
+}
+
+/// Whether the CPU implementation of `kernel` writes every element of its output without reading
+/// it, so that the output's storage need not be zeroed first ([`crate::recycle::take`]): the
+/// kernels whose `beta = 0` form computes each element from the inputs alone (the copies, the
+/// scalings, the transforms, the dense and structured products, the SpMM, whose result is stored
+/// whole). Not listed (zeroed first): kernels that accumulate into or write part of the output
+/// (`CopyCols`, the random fill, the sketches, the reductions), and those no operator's plan
+/// starts its output with (the transposes, the batched GEMM), which the test below could not
+/// cover.
+/// `tests::listed_kernels_overwrite_stale_storage` runs each listed kernel on storage full of
+/// NaN.
+fn writes_every_element(kernel: &Kernel) -> bool {
+    match kernel {
+        Kernel::Gather(k) => k.beta == 0.0,
+        Kernel::DiagScale(k) => k.beta == 0.0,
+        Kernel::Axpby(k) => k.beta == 0.0,
+        Kernel::Fwht(k) => k.beta == 0.0,
+        Kernel::FwhtBase(k) => k.beta == 0.0,
+        Kernel::Dct(k) => k.beta == 0.0,
+        Kernel::Butterfly(k) => k.beta == 0.0,
+        Kernel::Spmm(k) => k.beta == 0.0,
+        Kernel::Monarch(k) => k.beta == 0.0,
+        Kernel::BlockGemm(k) => k.beta == 0.0,
+        Kernel::KroneckerGemm(k) => k.beta == 0.0,
+        Kernel::Gemm(k) => k.beta == 0.0,
+        _ => false,
     }
 }
 
@@ -182,3 +212,114 @@ macro_rules! dispatch {
 }
 
 linops_core::for_each_kernel!(dispatch);
+
+#[cfg(test)]
+mod tests {
+    use crate::CpuBackend;
+    use crate::testing::values;
+    use faer::Mat;
+    use linops_core::op::{Dct, Hadamard, Monarch};
+    use linops_core::{Backend, DType, HostMat, Op, Plan};
+
+    /// Each kernel `writes_every_element` lists, run on recycled output storage full of NaN
+    /// (taken without zeroing), gives the same bits as on fresh zeroed storage: it writes every
+    /// element and reads none. The ops are chosen so that their plans' output steps cover every
+    /// listed kernel (checked).
+    #[test]
+    fn listed_kernels_overwrite_stale_storage() {
+        let n = 512;
+        let host = |seed: u64, r: usize, c: usize| {
+            let v = values(seed, r * c);
+            HostMat::from_fn(r, c, |i, j| v[i + j * r])
+        };
+        let blocks = |seed: u64, count: usize, b: usize| -> Vec<HostMat> {
+            (0..count).map(|i| host(seed + i as u64, b, b)).collect()
+        };
+        let perm: Vec<usize> = (0..n).map(|i| (i * 97 + 5) % n).collect();
+        let (mut indptr, mut indices) = (vec![0], vec![]);
+        for i in 0..n {
+            indices.extend([(i * 7) % n, (i * 7 + 1) % n, (i * 13 + 300) % n]);
+            indices[3 * i..].sort_unstable();
+            indices.dedup();
+            indptr.push(indices.len());
+        }
+        let nnz = indices.len();
+        let ops: Vec<Op> = vec![
+            Op::diagonal(values(1, n)).unwrap(),
+            Op::permutation(perm).unwrap(),
+            Op::hadamard(n).unwrap(),
+            Op::leaf(Hadamard::new(384).unwrap()), // 12·2^5: the m·2^k transform
+            Op::leaf(Dct::new(n).unwrap()),
+            Op::butterfly(n, values(2, 2 * n * 9)).unwrap(),
+            Op::csr(n, n, indptr, indices, values(3, nnz)).unwrap(),
+            Op::leaf(
+                Monarch::square(32, values(10, 1 << 15), values(11, 1 << 15))
+                    .unwrap()
+                    .with_fused(true),
+            ),
+            Op::block_diagonal(blocks(70, 16, 32)).unwrap(),
+            Op::kronecker(vec![
+                Op::from_host(host(4, 16, 16)).unwrap(),
+                Op::from_host(host(5, 32, 32)).unwrap(),
+            ])
+            .unwrap(),
+            Op::from_host(host(6, n, n)).unwrap(),
+            Op::from_host(host(7, n, n)).unwrap().t(),
+            Op::identity(n).unwrap().scaled(2.5).unwrap(),
+        ];
+        let cpu = CpuBackend::<f32>::new();
+        let _pool = crate::recycle::TEST_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut covered = std::collections::BTreeSet::new();
+        for (i, op) in ops.iter().enumerate() {
+            let (rows, cols) = (op.shape().0, 600 + i); // ≥ 1 MiB of f32: recycled; unique
+            let plan = Plan::new(op, op.shape().1, cols, DType::F32).unwrap();
+            let first = plan
+                .steps()
+                .iter()
+                .find(|s| s.output == plan.output())
+                .unwrap();
+            if super::writes_every_element(&first.kernel) {
+                covered.insert(first.kernel.label());
+            }
+            let xv = values(100 + i as u64, op.shape().1 * cols);
+            let x = Mat::<f32>::from_fn(op.shape().1, cols, |r, c| {
+                xv[r + c * op.shape().1] as f32
+            });
+            let fresh = cpu.execute(&plan, &[&x]).unwrap();
+            let poison = Mat::<f32>::from_fn(rows, cols, |_, _| f32::NAN);
+            let ptr = poison.as_ptr();
+            crate::recycle::recycle(poison);
+            let reused = cpu.execute(&plan, &[&x]).unwrap();
+            assert_eq!(reused.as_ptr(), ptr, "op {i}: the stale storage is reused");
+            for c in 0..cols {
+                for r in 0..rows {
+                    assert_eq!(
+                        reused[(r, c)].to_bits(),
+                        fresh[(r, c)].to_bits(),
+                        "op {i} ({}) at ({r}, {c})",
+                        first.kernel.label()
+                    );
+                }
+            }
+        }
+        let listed = [
+            "gather",
+            "diag_scale",
+            "axpby",
+            "fwht",
+            "fwht_base",
+            "dct",
+            "butterfly",
+            "spmm",
+            "monarch",
+            "block_gemm",
+            "kronecker_gemm",
+            "gemm",
+        ];
+        let missing: Vec<_> = listed.iter().filter(|l| !covered.contains(**l)).collect();
+        println!("covered: {covered:?}");
+        assert!(missing.is_empty(), "kernels not exercised: {missing:?}");
+    }
+}

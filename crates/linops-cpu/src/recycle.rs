@@ -7,8 +7,12 @@
 //! thread, whatever the kernel's parallelism. Iterative drivers and repeated applies drop an
 //! output and ask for one of the same shape right away; [`recycle`] (called when a `linops`
 //! `Matrix` on the CPU is dropped) keeps that storage, and a plan's output takes it back
-//! ([`take`]) — zero-filled, so an output never shows a previous result. The GPU backend's buffer
-//! pool does the same for device buffers.
+//! ([`take`]): zero-filled when the step that first writes the output may leave elements
+//! unwritten or read them, so an output never shows a previous result, and as it is when that
+//! step writes every element without reading it (`beta = 0` of the kernels that
+//! [`crate::execute`] lists), which saves a write pass over the output: a third of the memory
+//! traffic of a memory-bound step such as a permutation or a Walsh–Hadamard transform. The GPU
+//! backend's buffer pool does the same for device buffers.
 //!
 //! Bounds: only matrices of at least [`MIN_BYTES`] are kept (smaller ones are cheap for the
 //! allocator), at most [`KEEP_COUNT`] of them and [`KEEP_BYTES`] in all, newest first; one
@@ -38,6 +42,11 @@ struct Kept {
 }
 
 static POOL: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
+
+/// Held by the unit tests that fill the pool and then expect an entry to still be there (the
+/// pool is process-wide and the test harness runs tests concurrently).
+#[cfg(test)]
+pub(crate) static TEST_LOCK: Mutex<()> = Mutex::new(());
 
 fn pool() -> MutexGuard<'static, Vec<Kept>> {
     POOL.lock().unwrap_or_else(|e| e.into_inner())
@@ -94,9 +103,11 @@ pub fn clear() {
     drop(kept);
 }
 
-/// A zero `rows × cols` matrix, on kept storage of that shape and type when there is one (the
-/// newest, zero-filled over the workers of `par`), else newly allocated.
-pub(crate) fn take<T: CpuElem + 'static>(rows: usize, cols: usize, par: Par) -> Mat<T> {
+/// A `rows × cols` matrix on kept storage of that shape and type when there is one (the newest),
+/// else newly allocated (zero). Kept storage is zero-filled over the workers of `par` when
+/// `zero`; otherwise it holds a previous result, for a caller that overwrites every element
+/// before anything reads it.
+pub(crate) fn take<T: CpuElem + 'static>(rows: usize, cols: usize, par: Par, zero: bool) -> Mat<T> {
     if rows.saturating_mul(cols).saturating_mul(size_of::<T>()) >= MIN_BYTES {
         let kept = {
             let mut pool = pool();
@@ -109,6 +120,9 @@ pub(crate) fn take<T: CpuElem + 'static>(rows: usize, cols: usize, par: Par) -> 
                 .mat
                 .downcast::<Mat<T>>()
                 .expect("type checked in rposition");
+            if !zero {
+                return m;
+            }
             for_each_part(par, m.as_mut(), Grain::min(1), &|_,
                                                             mut part: MatMut<
                 '_,
@@ -129,19 +143,27 @@ mod tests {
     /// A recycled matrix comes back for the same shape and type, zeroed, and not for another.
     #[test]
     fn same_shape_comes_back_zeroed() {
+        let _pool = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let (rows, cols) = (1024, 300); // 1.2 MiB of f32, 2.3 MiB of f64
         let mut m = Mat::<f32>::zeros(rows, cols);
         m[(5, 7)] = 3.0;
         let ptr = m.as_ptr();
         recycle(m);
         // Another type or shape does not take it.
-        let other: Mat<f64> = take(rows, cols, Par::Seq);
+        let other: Mat<f64> = take(rows, cols, Par::Seq, true);
         assert_ne!(other.as_ptr() as usize, ptr as usize);
-        let wrong: Mat<f32> = take(rows, cols + 1, Par::Seq);
+        let wrong: Mat<f32> = take(rows, cols + 1, Par::Seq, true);
         assert_ne!(wrong.as_ptr(), ptr);
-        let back: Mat<f32> = take(rows, cols, Par::rayon(2));
+        let back: Mat<f32> = take(rows, cols, Par::rayon(2), true);
         assert_eq!(back.as_ptr(), ptr, "the kept storage is reused");
         assert_eq!(back[(5, 7)], 0.0, "reused storage is zeroed");
+        // Taken for a full overwrite, it comes back as it was.
+        let mut m = back;
+        m[(5, 7)] = 4.0;
+        recycle(m);
+        let kept: Mat<f32> = take(rows, cols, Par::Seq, false);
+        assert_eq!(kept.as_ptr(), ptr);
+        assert_eq!(kept[(5, 7)], 4.0, "not zero-filled when the caller overwrites");
         // The pool never holds more than its bounds.
         for c in 0..KEEP_COUNT + 3 {
             recycle(Mat::<f32>::zeros(rows, 1000 + c));
