@@ -38,26 +38,31 @@ fn alpha_beta_columns<T: CpuElem>(
         let v = alpha * d.map_or(x, |d| d * x);
         *o = if zero_beta { v } else { v + beta * *o };
     };
-    for_each_col(out, par, || (), |(), j, oc| {
-        let xc = x.col(j);
-        match (xc.try_as_col_major().map(|c| c.as_slice()), d, ds) {
-            (Some(xs), None, _) => {
-                for (o, &x) in oc.iter_mut().zip(xs) {
-                    body(o, None, x);
+    for_each_col(
+        out,
+        par,
+        || (),
+        |(), j, oc| {
+            let xc = x.col(j);
+            match (xc.try_as_col_major().map(|c| c.as_slice()), d, ds) {
+                (Some(xs), None, _) => {
+                    for (o, &x) in oc.iter_mut().zip(xs) {
+                        body(o, None, x);
+                    }
+                }
+                (Some(xs), Some(_), Some(ds)) => {
+                    for ((o, &x), &d) in oc.iter_mut().zip(xs).zip(ds) {
+                        body(o, Some(d), x);
+                    }
+                }
+                _ => {
+                    for (i, o) in oc.iter_mut().enumerate() {
+                        body(o, d.map(|d| d[i]), xc[i]);
+                    }
                 }
             }
-            (Some(xs), Some(_), Some(ds)) => {
-                for ((o, &x), &d) in oc.iter_mut().zip(xs).zip(ds) {
-                    body(o, Some(d), x);
-                }
-            }
-            _ => {
-                for (i, o) in oc.iter_mut().enumerate() {
-                    body(o, d.map(|d| d[i]), xc[i]);
-                }
-            }
-        }
-    });
+        },
+    );
 }
 
 crate::execute::cpu_kernel!(Transpose, |_, _, inputs, out| {

@@ -284,9 +284,7 @@ mod tests {
                 covered.insert(first.kernel.label());
             }
             let xv = values(100 + i as u64, op.shape().1 * cols);
-            let x = Mat::<f32>::from_fn(op.shape().1, cols, |r, c| {
-                xv[r + c * op.shape().1] as f32
-            });
+            let x = Mat::<f32>::from_fn(op.shape().1, cols, |r, c| xv[r + c * op.shape().1] as f32);
             let fresh = cpu.execute(&plan, &[&x]).unwrap();
             let poison = Mat::<f32>::from_fn(rows, cols, |_, _| f32::NAN);
             let ptr = poison.as_ptr();

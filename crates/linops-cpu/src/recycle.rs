@@ -163,7 +163,11 @@ mod tests {
         recycle(m);
         let kept: Mat<f32> = take(rows, cols, Par::Seq, false);
         assert_eq!(kept.as_ptr(), ptr);
-        assert_eq!(kept[(5, 7)], 4.0, "not zero-filled when the caller overwrites");
+        assert_eq!(
+            kept[(5, 7)],
+            4.0,
+            "not zero-filled when the caller overwrites"
+        );
         // The pool never holds more than its bounds.
         for c in 0..KEEP_COUNT + 3 {
             recycle(Mat::<f32>::zeros(rows, 1000 + c));

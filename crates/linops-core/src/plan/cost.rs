@@ -6,7 +6,11 @@
 //! roofline). `rate` is a per-kernel throughput in FLOP/s (a dense GEMM reaches a far larger
 //! fraction of peak than a 64×64 block GEMM or a gather), `bandwidth` the backend's streaming
 //! bytes/s; FLOPs and bytes are the step's own counts ([`super::Step`]). A plan costs the sum of
-//! its steps.
+//! its steps. Two refinements on the CPU default: a step whose bytes fit a cache tier
+//! ([`CostModel::with_cache`]) is costed at the cache's bandwidth (a plan applied again finds a
+//! small working set in cache: a dense 1024² matrix–vector product reads its 4 MiB at about four
+//! times the streaming rate), and an SpMM over fewer than 16 columns at the element-wise loop's
+//! rate rather than the panel path's.
 //!
 //! **Where the numbers come from.** [`CostModel::cpu_default`] holds rates measured on the
 //! project's 2-core AMD EPYC development machine (f32, 2026-11-26: dense GEMM 1024³ at about
@@ -57,6 +61,9 @@ pub struct CostModel {
     default_rate: f64,
     rates: HashMap<KernelKind, f64>,
     block_butterfly_speedup: f64,
+    narrow_spmm_rate: Option<f64>,
+    cache_bytes: u64,
+    cache_bytes_per_s: f64,
     materialize: bool,
     ratio: f64,
     min_seconds: f64,
@@ -98,6 +105,9 @@ impl CostModel {
             default_rate,
             rates: HashMap::new(),
             block_butterfly_speedup: 1.0,
+            narrow_spmm_rate: None,
+            cache_bytes: 0,
+            cache_bytes_per_s: bytes_per_s,
             materialize: true,
             ratio: 0.8,
             min_seconds: 50e-6,
@@ -153,7 +163,8 @@ impl CostModel {
             m.rates.insert(k, v);
         }
         m.block_butterfly_speedup = BLOCK_BUTTERFLY_CPU_SPEEDUP;
-        m
+        m.narrow_spmm_rate = Some(NARROW_SPMM_CPU_RATE);
+        m.with_cache(CPU_CACHE_BYTES, CPU_CACHE_BYTES_PER_S)
     }
 
     /// Round figures for a current discrete GPU (tens of TFLOP/s for GEMM, ~2 TB/s, ~8 µs per
@@ -279,6 +290,39 @@ impl CostModel {
         self
     }
 
+    /// Sets the cache tier: a step that moves at most `bytes` bytes (its inputs, parameters and
+    /// output together) is costed at `bytes_per_s` instead of the streaming bandwidth, since a
+    /// plan applied again finds such a working set still in cache (on the CPU default: 8 MiB at
+    /// 40 GB/s, a quarter of the dev box's 32 MiB L3; a dense 1024² `f32` matrix read by a
+    /// matrix–vector product ran at 40 GB/s there). `bytes = 0` turns the tier off (the GPU
+    /// default). Non-finite or non-positive rates are ignored.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_core::plan::{CostModel, KernelKind};
+    /// let m = CostModel::cpu_default().with_launch(0.0).with_cache(1 << 20, 40e9);
+    /// // 1 MiB moved: at the cache rate; 2 MiB: at the streaming rate (10 GB/s).
+    /// assert_eq!(m.kernel_seconds(KernelKind::Gemm, 0, 1 << 20), (1 << 20) as f64 / 40e9);
+    /// assert_eq!(m.kernel_seconds(KernelKind::Gemm, 0, 2 << 20), (2 << 20) as f64 / 10e9);
+    /// ```
+    pub fn with_cache(mut self, bytes: u64, bytes_per_s: f64) -> Self {
+        if bytes_per_s.is_finite() && bytes_per_s > 0.0 {
+            self.cache_bytes = bytes;
+            self.cache_bytes_per_s = bytes_per_s;
+        }
+        self
+    }
+
+    /// The bandwidth a step moving `bytes` bytes is costed at: the cache tier's when it fits
+    /// ([`Self::with_cache`]), else the streaming bandwidth.
+    fn bandwidth_for(&self, bytes: u64) -> f64 {
+        if bytes <= self.cache_bytes {
+            self.cache_bytes_per_s.max(self.bytes_per_s)
+        } else {
+            self.bytes_per_s
+        }
+    }
+
     /// Sets the materialization policy: `ratio` (dense must be below `ratio`× structured),
     /// `min_seconds` (structured estimates below it are never materialized) and the largest dense
     /// form in entries. Out-of-range values are clamped (`ratio` to `(0, 1]`, the others to ≥ 0).
@@ -325,7 +369,8 @@ impl CostModel {
     /// assert!((t - 1.0 / 110.0).abs() < 1e-12);
     /// ```
     pub fn kernel_seconds(&self, kind: KernelKind, flops: u64, bytes: u64) -> f64 {
-        self.launch_s + (flops as f64 / self.rate(kind)).max(bytes as f64 / self.bytes_per_s)
+        self.launch_s
+            + (flops as f64 / self.rate(kind)).max(bytes as f64 / self.bandwidth_for(bytes))
     }
 
     /// Throughput of one step's kernel in FLOP/s: its kind's [`Self::rate`], except a block
@@ -362,8 +407,16 @@ impl CostModel {
         plan.steps()
             .iter()
             .map(|s| {
-                let compute = s.flops as f64 / self.step_rate(&s.kernel);
-                self.launch_s + compute.max(s.bytes as f64 / self.bytes_per_s)
+                let rate = match (&s.kernel, self.narrow_spmm_rate) {
+                    (Kernel::Spmm(_), Some(narrow))
+                        if plan.shape_of(s.output).1 < NARROW_SPMM_COLS =>
+                    {
+                        narrow
+                    }
+                    (k, _) => self.step_rate(k),
+                };
+                let compute = s.flops as f64 / rate;
+                self.launch_s + compute.max(s.bytes as f64 / self.bandwidth_for(s.bytes))
             })
             .sum()
     }
@@ -415,6 +468,21 @@ impl CostModel {
         })
     }
 }
+
+/// Output columns below which an SpMM step is costed at the narrow rate
+/// ([`NARROW_SPMM_CPU_RATE`]): the CPU gathers 16-lane panels of `X` from 16 columns up and runs
+/// an element-wise loop below.
+const NARROW_SPMM_COLS: usize = 16;
+
+/// The CPU's element-wise SpMM rate (FLOP/s, f32), for fewer than [`NARROW_SPMM_COLS`] columns:
+/// 1.6 GFLOP/s measured at batch 1 for 16 and for 192 nonzeros per row (structured suite,
+/// n = 1024, 2026-12-02), a tenth of the panel path's.
+const NARROW_SPMM_CPU_RATE: f64 = 2e9;
+
+/// The CPU default's cache tier ([`CostModel::with_cache`]): working sets up to 8 MiB at 40 GB/s.
+const CPU_CACHE_BYTES: u64 = 8 << 20;
+/// See [`CPU_CACHE_BYTES`].
+const CPU_CACHE_BYTES_PER_S: f64 = 40e9;
 
 /// Smallest block size of a block butterfly step costed at the block-butterfly rate
 /// ([`CostModel::step_rate`]): the CPU runs `b ≥ 16` as small GEMMs per pair of block-rows (and
