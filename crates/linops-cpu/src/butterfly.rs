@@ -3,13 +3,14 @@
 //! Mathematics (see `linops_core::plan::kernel::Butterfly`): the step's factors only mix the
 //! block-rows of one group (`g = 2^count·b` rows), so each group of each tile of columns is
 //! transformed on its own. Three storage schemes:
-//! - **Plain butterfly (`b = 1`, `n ≥ 8`): in place on contiguous columns.** The step's twiddles
-//!   are rearranged once per call into two planes per factor ([`planar`]: `y[i] = P[i]·x[i] +
-//!   Q[i]·x[i ⊕ h]`), a panel of [`PANEL`] columns is copied to a scratch (one column of
-//!   n = 4096 `f32` is 16 KiB: L1-resident), and every factor sweeps each column as contiguous runs
-//!   of pairs `(i, i + h)` that the compiler vectorizes (interleaved loads for `h < 8`). No
-//!   gather or scatter: `X` and `out` are read and written as whole columns.
-//! - **Block butterfly with `b ≤ 8` (or `b = 1` below 8 rows): lanes across columns.** The group of a
+//! - **Plain butterfly (`b = 1`, `n ≥ 16`): on contiguous columns, factors fused in registers.**
+//!   The step's twiddles are rearranged once per call into two planes per factor ([`planar`]:
+//!   `y[i] = P[i]·x[i] + Q[i]·x[i ⊕ h]`); panels of [`in_place::PANEL`] columns go through a few
+//!   passes ([`in_place`]): one for the run of factors that pair lanes of a 64-byte vector (a
+//!   lane permutation), one per two factors that pair whole vectors, each applying its factors
+//!   in registers between one load and one store of the panel. `X` is read once, `out` written
+//!   once, and the planes loaded once per panel and pass. No gather or scatter.
+//! - **Block butterfly with `b ≤ 8` (or `b = 1` below 16 rows): lanes across columns.** The group of a
 //!   tile of `L` columns is gathered into a row-major scratch (`g × L`: row `r` of the group holds
 //!   the tile's `L` values of that row contiguously, `g·L ≤ 4096·16` elements: 256 KiB of `f32`,
 //!   L2-resident), every factor of the step is applied there — a 2×2 pair is four
@@ -37,16 +38,15 @@ use crate::simd::simd_dispatch;
 use faer::{Mat, MatMut, MatRef, Par};
 use linops_core::plan::kernel::Butterfly;
 
+mod in_place;
 mod pair_gemm;
+
+use in_place::{in_place_dispatch, planar};
 
 /// Columns of a tile (the lanes of the scratch) when the step has at least this many columns.
 const WIDE: usize = 16;
 /// Lanes for 4 to 15 columns.
 const NARROW: usize = 4;
-/// Rows of one vector chunk of the in-place path (8 `f32`: one AVX2 register).
-const CHUNK: usize = 8;
-/// Columns that share each load of the planes in the in-place path.
-const PANEL: usize = 4;
 
 /// The geometry of one step: block size, factor range, groups.
 #[derive(Clone, Copy)]
@@ -112,7 +112,7 @@ enum Path {
 /// The path for block size `b`, `n` rows and `cols` columns.
 fn choose(b: usize, n: usize, cols: usize) -> Path {
     if b == 1 {
-        return if n >= CHUNK {
+        return if n >= in_place::MIN_ROWS {
             Path::InPlace
         } else {
             Path::Lanes
@@ -144,7 +144,7 @@ fn apply<T: CpuElem>(
     // The in-place path takes the plain butterfly's twiddles as planes (once per call).
     let planes = (path == Path::InPlace).then(|| planar(geom, tw, n));
     let width = match path {
-        Path::InPlace => PANEL,
+        Path::InPlace => in_place::PANEL,
         Path::PairGemm => pair_gemm::panel_width::<T>(n),
         Path::Lanes if x.ncols() >= WIDE => WIDE,
         Path::Lanes if x.ncols() >= NARROW => NARROW,
@@ -182,105 +182,6 @@ fn columns_dispatch<T: CpuElem, const L: usize>(
     simd_dispatch!([T: CpuElem, const L: usize] columns::<T, L>(geom: Geom, tw: MatRef<'_, T>, x: MatRef<'_, T>, out: MatMut<'_, T>, alpha: T, beta: T))
 }
 
-/// [`in_place`] through [`simd_dispatch`].
-fn in_place_dispatch<T: CpuElem>(
-    geom: Geom,
-    planes: &[T],
-    x: MatRef<'_, T>,
-    out: MatMut<'_, T>,
-    alpha: T,
-    beta: T,
-) {
-    simd_dispatch!([T: CpuElem] in_place::<T>(geom: Geom, planes: &[T], x: MatRef<'_, T>, out: MatMut<'_, T>, alpha: T, beta: T))
-}
-
-/// The step's factors in application order as two planes each, for the in-place path of the
-/// plain butterfly (`b = 1`): factor `f` (pair distance `h = 2^f`) maps
-/// `y[i] = P[i]·x[i] + Q[i]·x[i ⊕ h]`, with `(P, Q) = (a, b)` on the lower row of a pair and
-/// `(d, c)` on the upper one (`[[a, b], [c, d]]` its pair's 2×2 block; transposed: `b` and `c`
-/// swap). Each output is the same two products and one sum as in [`factor_2x2`] (IEEE addition
-/// commutes), so both paths give the same bits. Layout: factor `l` of the step at
-/// `[2nl, 2n(l+1))`, `P` then `Q`.
-fn planar<T: CpuElem>(geom: Geom, tw: MatRef<'_, T>, n: usize) -> Vec<T> {
-    let mut planes = vec![T::from_f64(0.0); 2 * n * geom.count];
-    for (l, plane) in planes.chunks_exact_mut(2 * n).enumerate() {
-        let f = geom.first + if geom.trans { geom.count - 1 - l } else { l };
-        let h = 1usize << f;
-        let t = tw
-            .col(f)
-            .try_as_col_major()
-            .expect("parameters are contiguous")
-            .as_slice();
-        let (p, q) = plane.split_at_mut(n);
-        for i in 0..n {
-            let r0 = i & !h;
-            let j = ((r0 >> (f + 1)) << f) | (r0 & (h - 1));
-            let (a, d) = (t[4 * j], t[4 * j + 3]);
-            let (b, c) = if geom.trans {
-                (t[4 * j + 2], t[4 * j + 1])
-            } else {
-                (t[4 * j + 1], t[4 * j + 2])
-            };
-            (p[i], q[i]) = if i & h == 0 { (a, b) } else { (d, c) };
-        }
-    }
-    planes
-}
-
-/// The plain butterfly (`b = 1`, `n ≥` [`CHUNK`]) on one part of the columns, in place: panels
-/// of [`PANEL`] columns are copied to a scratch (`PANEL·n` elements: 64 KiB of `f32` at
-/// n = 4096, L2-resident; one column is L1-resident) and every factor of the step sweeps it in
-/// chunks of [`CHUNK`] contiguous rows, each chunk of the planes loaded once for the panel's
-/// columns. Pair distances `h ≥ CHUNK` pair whole chunks; `h < CHUNK` pairs lanes inside a chunk
-/// (a fixed shuffle). No gather or scatter of lanes: `X` and `out` are read and written as
-/// contiguous columns.
-#[inline(always)]
-fn in_place<T: CpuElem>(
-    geom: Geom,
-    planes: &[T],
-    x: MatRef<'_, T>,
-    mut out: MatMut<'_, T>,
-    alpha: T,
-    beta: T,
-) {
-    let zero = T::from_f64(0.0);
-    let (n, cols) = (x.nrows(), x.ncols());
-    let mut s = vec![zero; PANEL * n];
-    let mut c0 = 0;
-    while c0 < cols {
-        let w = PANEL.min(cols - c0);
-        let panel = &mut s[..w * n];
-        for (k, dst) in panel.chunks_exact_mut(n).enumerate() {
-            dst.copy_from_slice(
-                x.col(c0 + k)
-                    .try_as_col_major()
-                    .expect("X is contiguous")
-                    .as_slice(),
-            );
-        }
-        for (l, plane) in planes.chunks_exact(2 * n).enumerate() {
-            let f = geom.first + if geom.trans { geom.count - 1 - l } else { l };
-            let (p, q) = plane.split_at(n);
-            match 1usize << f {
-                1 => within_chunk::<T, 1>(p, q, panel, n),
-                2 => within_chunk::<T, 2>(p, q, panel, n),
-                4 => within_chunk::<T, 4>(p, q, panel, n),
-                h => across_chunks(p, q, panel, n, h),
-            }
-        }
-        for (k, src) in panel.chunks_exact(n).enumerate() {
-            let col = out
-                .as_mut()
-                .col_mut(c0 + k)
-                .try_as_col_major_mut()
-                .expect("out is contiguous")
-                .as_slice_mut();
-            store_col(col, src, alpha, beta);
-        }
-        c0 += w;
-    }
-}
-
 /// `col = alpha·src + beta·col` (`beta = 0` never reads `col`): a panel's scratch column into
 /// its output column, for every path of this kernel.
 #[inline]
@@ -291,49 +192,6 @@ fn store_col<T: CpuElem>(col: &mut [T], src: &[T], alpha: T, beta: T) {
         col.iter_mut()
             .zip(src)
             .for_each(|(o, &v)| *o = alpha * v + beta * *o);
-    }
-}
-
-/// One factor with pair distance `h ≥ CHUNK` on a panel of columns of `n` rows ([`planar`]):
-/// blocks of `2h` rows, the first `h` paired with the last `h`, as contiguous runs.
-#[inline(always)]
-fn across_chunks<T: CpuElem>(p: &[T], q: &[T], panel: &mut [T], n: usize, h: usize) {
-    for col in panel.chunks_exact_mut(n) {
-        for ((x, p), q) in col
-            .chunks_exact_mut(2 * h)
-            .zip(p.chunks_exact(2 * h))
-            .zip(q.chunks_exact(2 * h))
-        {
-            let (lo, hi) = x.split_at_mut(h);
-            let (pl, ph) = p.split_at(h);
-            let (ql, qh) = q.split_at(h);
-            for (((((u, v), pl), ql), ph), qh) in
-                lo.iter_mut().zip(hi).zip(pl).zip(ql).zip(ph).zip(qh)
-            {
-                let (a, b) = (*u, *v);
-                *u = *pl * a + *ql * b;
-                *v = *ph * b + *qh * a;
-            }
-        }
-    }
-}
-
-/// One factor with pair distance `H < CHUNK` on a panel: blocks of `2H` rows, the first `H`
-/// paired with the last `H` (a loop the compiler vectorizes as interleaved loads and stores).
-#[inline(always)]
-fn within_chunk<T: CpuElem, const H: usize>(p: &[T], q: &[T], panel: &mut [T], n: usize) {
-    for col in panel.chunks_exact_mut(n) {
-        for ((x, p), q) in col
-            .chunks_exact_mut(2 * H)
-            .zip(p.chunks_exact(2 * H))
-            .zip(q.chunks_exact(2 * H))
-        {
-            for t in 0..H {
-                let (u, v) = (x[t], x[t + H]);
-                x[t] = p[t] * u + q[t] * v;
-                x[t + H] = p[t + H] * v + q[t + H] * u;
-            }
-        }
     }
 }
 
@@ -514,18 +372,29 @@ mod tests {
     use crate::testing::values;
 
     /// The in-place path (`b = 1`) gives the same bits as the lane path for every pair distance
-    /// (inside a chunk and across chunks), sub-ranges of factors, transposes, `beta ≠ 0` and
-    /// panel remainders.
+    /// (inside a vector and across vectors), sub-ranges of factors (only short, only long, one,
+    /// passes of one and two long factors), transposes, `alpha ≠ 1`, `beta ≠ 0` and panel
+    /// remainders.
     fn same_bits<T: CpuElem>() {
-        for n in [8usize, 16, 64, 512] {
+        for n in [16usize, 32, 64, 512, 2048] {
             let levels = n.trailing_zeros() as usize;
             let tw = Mat::<T>::from_fn(2 * n, levels, |i, j| {
                 T::from_f64(values((i * 31 + j) as u64, 1)[0])
             });
-            for cols in [1usize, 3, 4, 9] {
+            for cols in [1usize, 3, 4, 5, 9] {
                 let xv = values(n as u64 + cols as u64, n * cols);
                 let x = Mat::<T>::from_fn(n, cols, |i, j| T::from_f64(xv[i + j * n]));
-                for (first, count) in [(0, levels), (1, levels - 1), (0, 2), (2, 1)] {
+                let ranges = [
+                    (0, levels),
+                    (1, levels - 1),
+                    (0, 2),
+                    (2, 1),
+                    (0, 3),
+                    (levels - 3, 3),
+                    (levels - 1, 1),
+                    (levels - 4, 4),
+                ];
+                for (first, count) in ranges {
                     for trans in [false, true] {
                         for (alpha, beta) in [(1.0, 0.0), (0.5, -2.0)] {
                             let geom = Geom {
@@ -738,12 +607,65 @@ mod tests {
         pair_gemm_same_bits_any_threads::<f64>();
     }
 
-    /// The planner's path choice: the plain butterfly in place (lanes below 8 rows), the pair
+    /// The in-place path gives the same bits with one thread and with two (column counts that
+    /// split into several parts with a partial panel, `beta ≠ 0`, transposed).
+    fn in_place_same_bits_any_threads<T: CpuElem>() {
+        let n = 1024usize;
+        let levels = 10;
+        let tw = Mat::<T>::from_fn(2 * n, levels, |i, j| {
+            T::from_f64(values((i * 13 + j) as u64, 1)[0])
+        });
+        for cols in [1usize, 7 * in_place::PANEL + 3, 33] {
+            let xv = values(cols as u64 + 5, n * cols);
+            let x = Mat::<T>::from_fn(n, cols, |i, j| T::from_f64(xv[i + j * n]));
+            let start = Mat::<T>::from_fn(n, cols, |i, j| T::from_f64((i + 3 * j) as f64 / 9.0));
+            for trans in [false, true] {
+                let geom = Geom {
+                    b: 1,
+                    first: 0,
+                    count: levels,
+                    trans,
+                };
+                let ab = (T::from_f64(0.75), T::from_f64(1.5));
+                let run = |par| {
+                    let mut y = start.clone();
+                    apply(
+                        Path::InPlace,
+                        geom,
+                        tw.as_ref(),
+                        x.as_ref(),
+                        y.as_mut(),
+                        ab,
+                        par,
+                    );
+                    y
+                };
+                assert!(
+                    run(Par::Seq) == run(Par::rayon(2)),
+                    "cols={cols} trans={trans}: bits differ between 1 and 2 threads"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn in_place_deterministic_f32() {
+        in_place_same_bits_any_threads::<f32>();
+    }
+
+    #[test]
+    fn in_place_deterministic_f64() {
+        in_place_same_bits_any_threads::<f64>();
+    }
+
+    /// The planner's path choice: the plain butterfly in place (lanes below 16 rows), the pair
     /// GEMMs from b = 16 and for b = 8 below 4 columns, else the lanes.
     #[test]
     fn chooses_paths() {
         assert_eq!(choose(1, 4096, 64), Path::InPlace);
         assert_eq!(choose(1, 4, 64), Path::Lanes);
+        assert_eq!(choose(1, 8, 64), Path::Lanes);
+        assert_eq!(choose(1, 16, 1), Path::InPlace);
         assert_eq!(choose(4, 4096, 1), Path::Lanes);
         assert_eq!(choose(8, 4096, 1), Path::PairGemm);
         assert_eq!(choose(8, 4096, 64), Path::Lanes);

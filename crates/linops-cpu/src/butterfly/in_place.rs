@@ -1,0 +1,418 @@
+//! The plain butterfly (`b = 1`) on contiguous columns, several factors per pass in registers.
+//!
+//! Mathematics: factor `f` (pair distance `h = 2^f`) maps `y[i] = P[i]·x[i] + Q[i]·x[i ⊕ h]`
+//! with the two planes of [`planar`]. A **vector** is `W` consecutive rows of one column (one
+//! 64-byte register: `W = 16` for `f32`, 8 for `f64`). A factor with `h < W` pairs lanes inside
+//! a vector (a fixed lane permutation); one with `h ≥ W` pairs whole vectors `h` rows apart.
+//!
+//! Storage and order: the step's factors (in application order) are cut into **passes**: a run
+//! of consecutive factors with `h < W` ([`near`]: each vector loaded once, every factor of the
+//! run applied to it in registers, stored), or one or two consecutive factors with `h ≥ W`
+//! ([`far1`], [`far2`]: the two or four vectors a row couples loaded once, both factors applied
+//! in registers, stored). Each pass runs on a panel of [`PANEL`] columns, every plane vector of
+//! the far passes loaded once for the panel. The first pass reads `X`, the last writes
+//! `alpha·y + beta·out` into `out`, and the passes between go through two scratch panels of
+//! `PANEL·n` elements (32 KiB each at n = 4096 `f32`). Twelve factors at n = 4096 `f32` take
+//! five passes (one near, four far).
+//!
+//! Cost: per factor and row, two multiplications and one addition (`3n` FLOPs per column and
+//! factor); per pass, one load and one store of each element of the panel plus, in the far
+//! passes, two plane loads per element and factor shared by the panel's columns. `X` is read
+//! once and `out` written once per step; nothing is gathered or scattered.
+//!
+//! Rounding: each output is the same two products and one sum as in the lane path of
+//! [`super`], whatever the pass a factor lands in, the vector width or the panel, so the bits do
+//! not depend on the CPU's vector instructions, the column count or the thread count.
+
+use super::Geom;
+use crate::CpuElem;
+use crate::simd::simd_dispatch;
+use faer::{MatMut, MatRef};
+
+/// Columns whose rows share each load of the planes.
+pub(super) const PANEL: usize = 2;
+/// Most factors with pair distance of at least one vector per pass (a block of `2^RADIX`
+/// vectors per column).
+const RADIX: usize = 2;
+/// Fewest rows for this path (a multiple of the vector width of `f32` and `f64`).
+pub(super) const MIN_ROWS: usize = 16;
+
+/// The step's factors in application order as two planes each: factor `f` (pair distance
+/// `h = 2^f`) maps `y[i] = P[i]·x[i] + Q[i]·x[i ⊕ h]`, with `(P, Q) = (a, b)` on the lower row of
+/// a pair and `(d, c)` on the upper one (`[[a, b], [c, d]]` its pair's 2×2 block; transposed: `b`
+/// and `c` swap). Each output is the same two products and one sum as in the lane path's
+/// `factor_2x2` (IEEE addition commutes), so both paths give the same bits. Layout: factor `l`
+/// of the step at `[2nl, 2n(l+1))`, `P` then `Q`.
+pub(super) fn planar<T: CpuElem>(geom: Geom, tw: MatRef<'_, T>, n: usize) -> Vec<T> {
+    let mut planes = vec![T::from_f64(0.0); 2 * n * geom.count];
+    let (ib, ic) = if geom.trans { (2, 1) } else { (1, 2) };
+    for (l, plane) in planes.chunks_exact_mut(2 * n).enumerate() {
+        let f = geom.first + if geom.trans { geom.count - 1 - l } else { l };
+        let h = 1usize << f;
+        let t = tw
+            .col(f)
+            .try_as_col_major()
+            .expect("parameters are contiguous")
+            .as_slice();
+        let (p, q) = plane.split_at_mut(n);
+        // Pair j couples rows i (bit f clear) and i + h.
+        for (j, s) in t[..2 * n].chunks_exact(4).enumerate() {
+            let i = ((j >> f) << (f + 1)) | (j & (h - 1));
+            (p[i], q[i]) = (s[0], s[ib]);
+            (p[i + h], q[i + h]) = (s[3], s[ic]);
+        }
+    }
+    planes
+}
+
+/// `out = alpha·(factors of the step)·x + beta·out` for one part of the columns (`n ≥`
+/// [`MIN_ROWS`], a power of two; contiguous columns), in panels of [`PANEL`] columns and then
+/// one column at a time, compiled for the widest vector instructions the CPU has.
+pub(super) fn in_place_dispatch<T: CpuElem>(
+    geom: Geom,
+    planes: &[T],
+    x: MatRef<'_, T>,
+    out: MatMut<'_, T>,
+    alpha: T,
+    beta: T,
+) {
+    if std::mem::size_of::<T>() == 4 {
+        simd_dispatch!([T: CpuElem] in_place_w16::<T>(geom: Geom, planes: &[T], x: MatRef<'_, T>, out: MatMut<'_, T>, alpha: T, beta: T))
+    } else {
+        simd_dispatch!([T: CpuElem] in_place_w8::<T>(geom: Geom, planes: &[T], x: MatRef<'_, T>, out: MatMut<'_, T>, alpha: T, beta: T))
+    }
+}
+
+/// [`in_place`] with vectors of 16 elements (`f32`).
+#[inline(always)]
+fn in_place_w16<T: CpuElem>(
+    geom: Geom,
+    planes: &[T],
+    x: MatRef<'_, T>,
+    out: MatMut<'_, T>,
+    alpha: T,
+    beta: T,
+) {
+    in_place::<T, 16>(geom, planes, x, out, alpha, beta);
+}
+
+/// [`in_place`] with vectors of 8 elements (`f64`).
+#[inline(always)]
+fn in_place_w8<T: CpuElem>(
+    geom: Geom,
+    planes: &[T],
+    x: MatRef<'_, T>,
+    out: MatMut<'_, T>,
+    alpha: T,
+    beta: T,
+) {
+    in_place::<T, 8>(geom, planes, x, out, alpha, beta);
+}
+
+/// One factor of a pass: its pair distance and its two planes `P`, `Q` (`n` elements each).
+type Factor<'a, T> = (usize, &'a [T], &'a [T]);
+
+/// One pass over a panel: a run of factors with `h < W` (applied vector by vector), or one or
+/// two factors with `h ≥ W` (applied row by row, the compiler vectorizing over rows).
+enum Pass<'a, T> {
+    /// Factors with pair distance below the vector width, in application order.
+    Near(Vec<Factor<'a, T>>),
+    /// One or two factors with pair distance of at least the vector width.
+    Far(Vec<Factor<'a, T>>),
+}
+
+/// How a pass writes its result: a plain copy (into a scratch), `alpha·y`, or
+/// `alpha·y + beta·out` (the last pass, into `out`).
+const COPY: u8 = 0;
+/// See [`COPY`].
+const ALPHA: u8 = 1;
+/// See [`COPY`].
+const ALPHA_BETA: u8 = 2;
+
+/// See [`in_place_dispatch`]; `W` rows per vector.
+#[inline(always)]
+fn in_place<T: CpuElem, const W: usize>(
+    geom: Geom,
+    planes: &[T],
+    x: MatRef<'_, T>,
+    mut out: MatMut<'_, T>,
+    alpha: T,
+    beta: T,
+) {
+    let (n, cols) = (x.nrows(), x.ncols());
+    debug_assert!(n >= W && n.is_power_of_two());
+    let mut passes: Vec<Pass<'_, T>> = Vec::new();
+    for (l, plane) in planes.chunks_exact(2 * n).enumerate() {
+        let f = geom.first + if geom.trans { geom.count - 1 - l } else { l };
+        let h = 1usize << f;
+        let (p, q) = plane.split_at(n);
+        match (passes.last_mut(), h < W) {
+            (Some(Pass::Near(run)), true) => run.push((h, p, q)),
+            (Some(Pass::Far(run)), false) if run.len() < RADIX => run.push((h, p, q)),
+            (_, true) => passes.push(Pass::Near(vec![(h, p, q)])),
+            (_, false) => passes.push(Pass::Far(vec![(h, p, q)])),
+        }
+    }
+    let xs: Vec<&[T]> = (0..cols)
+        .map(|k| {
+            x.col(k)
+                .try_as_col_major()
+                .expect("X is contiguous")
+                .as_slice()
+        })
+        .collect();
+    let mut outs: Vec<&mut [T]> = out
+        .as_mut()
+        .col_iter_mut()
+        .map(|c| {
+            c.try_as_col_major_mut()
+                .expect("out is contiguous")
+                .as_slice_mut()
+        })
+        .collect();
+    let mut scratch = vec![T::from_f64(0.0); if passes.len() > 1 { 2 * PANEL * n } else { 0 }];
+    let mode = if beta == T::from_f64(0.0) {
+        ALPHA
+    } else {
+        ALPHA_BETA
+    };
+    let mut c0 = 0;
+    while c0 + PANEL <= cols {
+        let src: &[&[T]; PANEL] = xs[c0..c0 + PANEL].try_into().expect("a panel");
+        let dst = (&mut outs[c0..c0 + PANEL]).try_into().expect("a panel");
+        panel::<T, W, PANEL>(&passes, n, src, dst, &mut scratch, mode, (alpha, beta));
+        c0 += PANEL;
+    }
+    while c0 < cols {
+        let src: &[&[T]; 1] = xs[c0..=c0].try_into().expect("a column");
+        let dst = (&mut outs[c0..=c0]).try_into().expect("a column");
+        panel::<T, W, 1>(&passes, n, src, dst, &mut scratch, mode, (alpha, beta));
+        c0 += 1;
+    }
+}
+
+/// All passes of the step on `K` columns: `X` → scratch → … → `out`.
+#[inline(always)]
+fn panel<T: CpuElem, const W: usize, const K: usize>(
+    passes: &[Pass<'_, T>],
+    n: usize,
+    x: &[&[T]; K],
+    out: &mut [&mut [T]; K],
+    scratch: &mut [T],
+    mode: u8,
+    scale: (T, T),
+) {
+    let (ping, pong) = scratch.split_at_mut(scratch.len() / 2);
+    let mut bufs = [ping, pong];
+    let last = passes.len() - 1;
+    for (p, pass) in passes.iter().enumerate() {
+        // Pass p reads X or scratch (p + 1) % 2 and writes out or scratch p % 2.
+        let [a, b] = &mut bufs;
+        let (from, to) = if p % 2 == 0 { (&*b, a) } else { (&*a, b) };
+        let scratch_src: [&[T]; K];
+        let src = if p == 0 {
+            x
+        } else {
+            scratch_src = std::array::from_fn(|k| &from[k * n..(k + 1) * n]);
+            &scratch_src
+        };
+        if p == last {
+            run_pass::<T, W, K>(pass, n, src, out, mode, scale);
+        } else {
+            let mut cols = to.chunks_exact_mut(n);
+            let mut dst: [&mut [T]; K] =
+                std::array::from_fn(|_| cols.next().expect("K scratch columns"));
+            run_pass::<T, W, K>(pass, n, src, &mut dst, COPY, scale);
+        }
+    }
+}
+
+/// One pass with its store mode and number of factors as constants.
+#[inline(always)]
+fn run_pass<T: CpuElem, const W: usize, const K: usize>(
+    pass: &Pass<'_, T>,
+    n: usize,
+    src: &[&[T]; K],
+    dst: &mut [&mut [T]; K],
+    mode: u8,
+    scale: (T, T),
+) {
+    match (pass, mode) {
+        (Pass::Near(run), COPY) => near::<T, W, K, COPY>(run, n, src, dst, scale),
+        (Pass::Near(run), ALPHA) => near::<T, W, K, ALPHA>(run, n, src, dst, scale),
+        (Pass::Near(run), _) => near::<T, W, K, ALPHA_BETA>(run, n, src, dst, scale),
+        (Pass::Far(run), COPY) if run.len() == 1 => {
+            far1::<T, W, K, COPY>(run[0], n, src, dst, scale)
+        }
+        (Pass::Far(run), ALPHA) if run.len() == 1 => {
+            far1::<T, W, K, ALPHA>(run[0], n, src, dst, scale);
+        }
+        (Pass::Far(run), _) if run.len() == 1 => {
+            far1::<T, W, K, ALPHA_BETA>(run[0], n, src, dst, scale);
+        }
+        (Pass::Far(run), COPY) => far2::<T, W, K, COPY>(run[0], run[1], n, src, dst, scale),
+        (Pass::Far(run), ALPHA) => far2::<T, W, K, ALPHA>(run[0], run[1], n, src, dst, scale),
+        (Pass::Far(run), _) => far2::<T, W, K, ALPHA_BETA>(run[0], run[1], n, src, dst, scale),
+    }
+}
+
+/// `y` as written by a pass in store mode `M` over the old value `o`.
+#[inline(always)]
+fn scaled<T: CpuElem, const M: u8>(y: T, o: T, (alpha, beta): (T, T)) -> T {
+    match M {
+        COPY => y,
+        ALPHA => alpha * y,
+        _ => alpha * y + beta * o,
+    }
+}
+
+/// A run of factors with pair distance `h < W` on `K` columns, one vector at a time (lanes `t`
+/// and `t ⊕ h` of a vector pair up: a fixed permutation).
+#[inline(always)]
+fn near<T: CpuElem, const W: usize, const K: usize, const M: u8>(
+    run: &[Factor<'_, T>],
+    n: usize,
+    src: &[&[T]; K],
+    dst: &mut [&mut [T]; K],
+    scale: (T, T),
+) {
+    for i in (0..n).step_by(W) {
+        for k in 0..K {
+            let mut v: [T; W] = *<&[T; W]>::try_from(&src[k][i..i + W]).expect("W rows");
+            for &(h, p, q) in run {
+                let p: &[T; W] = p[i..i + W].try_into().expect("W rows");
+                let q: &[T; W] = q[i..i + W].try_into().expect("W rows");
+                v = match h {
+                    1 => mix::<T, W, 1>(&v, p, q),
+                    2 => mix::<T, W, 2>(&v, p, q),
+                    4 => mix::<T, W, 4>(&v, p, q),
+                    _ => mix::<T, W, 8>(&v, p, q),
+                };
+            }
+            let o: &mut [T; W] = (&mut dst[k][i..i + W]).try_into().expect("W rows");
+            for t in 0..W {
+                o[t] = scaled::<T, M>(v[t], o[t], scale);
+            }
+        }
+    }
+}
+
+/// `y[t] = p[t]·x[t] + q[t]·x[t ⊕ H]` on one vector.
+#[inline(always)]
+fn mix<T: CpuElem, const W: usize, const H: usize>(x: &[T; W], p: &[T; W], q: &[T; W]) -> [T; W] {
+    let mut y = *x;
+    for t in 0..W {
+        y[t] = p[t] * x[t] + q[t] * x[t ^ H];
+    }
+    y
+}
+
+/// The vector of `s` at row `t`.
+#[inline(always)]
+fn vec<T: CpuElem, const W: usize>(s: &[T], t: usize) -> [T; W] {
+    *<&[T; W]>::try_from(&s[t..t + W]).expect("W rows")
+}
+
+/// `p·u + q·w` lane by lane (one output vector of a pair).
+#[inline(always)]
+fn pair<T: CpuElem, const W: usize>(p: &[T; W], q: &[T; W], u: &[T; W], w: &[T; W]) -> [T; W] {
+    let mut y = *u;
+    for t in 0..W {
+        y[t] = p[t] * u[t] + q[t] * w[t];
+    }
+    y
+}
+
+/// Stores `y` at row `t` of `s` in store mode `M`.
+#[inline(always)]
+fn put<T: CpuElem, const W: usize, const M: u8>(s: &mut [T], t: usize, y: &[T; W], scale: (T, T)) {
+    let o: &mut [T; W] = (&mut s[t..t + W]).try_into().expect("W rows");
+    for l in 0..W {
+        o[l] = scaled::<T, M>(y[l], o[l], scale);
+    }
+}
+
+/// One factor with pair distance `h ≥ W` on `K` columns: rows `r` and `r + h` of each block of
+/// `2h` rows, the compiler vectorizing over `r`.
+#[inline(always)]
+fn far1<T: CpuElem, const W: usize, const K: usize, const M: u8>(
+    (h, p, q): Factor<'_, T>,
+    n: usize,
+    src: &[&[T]; K],
+    dst: &mut [&mut [T]; K],
+    scale: (T, T),
+) {
+    for r in (0..n).step_by(W).filter(|r| r & h == 0) {
+        let (p0, q0) = (vec::<T, W>(p, r), vec::<T, W>(q, r));
+        let (p1, q1) = (vec::<T, W>(p, r + h), vec::<T, W>(q, r + h));
+        for k in 0..K {
+            let (u, w) = (vec::<T, W>(src[k], r), vec::<T, W>(src[k], r + h));
+            let lo = pair(&p0, &q0, &u, &w);
+            let hi = pair(&p1, &q1, &w, &u);
+            put::<T, W, M>(dst[k], r, &lo, scale);
+            put::<T, W, M>(dst[k], r + h, &hi, scale);
+        }
+    }
+}
+
+/// Two factors with pair distances `h_a, h_b ≥ W` on `K` columns (`a` first): the four rows
+/// `r, r + h_a, r + h_b, r + h_a + h_b` in registers, the compiler vectorizing over `r`, each
+/// plane element loaded once for the `K` columns.
+#[inline(always)]
+fn far2<T: CpuElem, const W: usize, const K: usize, const M: u8>(
+    (ha, pa, qa): Factor<'_, T>,
+    (hb, pb, qb): Factor<'_, T>,
+    n: usize,
+    src: &[&[T]; K],
+    dst: &mut [&mut [T]; K],
+    scale: (T, T),
+) {
+    for r in (0..n).step_by(W).filter(|r| r & (ha | hb) == 0) {
+        // The rows r, r + h_a, r + h_b, r + h_a + h_b.
+        let rows = [r, r + ha, r + hb, r + ha + hb];
+        let pa: [[T; W]; 4] = [
+            vec(pa, rows[0]),
+            vec(pa, rows[1]),
+            vec(pa, rows[2]),
+            vec(pa, rows[3]),
+        ];
+        let qa: [[T; W]; 4] = [
+            vec(qa, rows[0]),
+            vec(qa, rows[1]),
+            vec(qa, rows[2]),
+            vec(qa, rows[3]),
+        ];
+        let pb: [[T; W]; 4] = [
+            vec(pb, rows[0]),
+            vec(pb, rows[1]),
+            vec(pb, rows[2]),
+            vec(pb, rows[3]),
+        ];
+        let qb: [[T; W]; 4] = [
+            vec(qb, rows[0]),
+            vec(qb, rows[1]),
+            vec(qb, rows[2]),
+            vec(qb, rows[3]),
+        ];
+        for k in 0..K {
+            let x = src[k];
+            let (v0, v1) = (vec::<T, W>(x, rows[0]), vec::<T, W>(x, rows[1]));
+            let (v2, v3) = (vec::<T, W>(x, rows[2]), vec::<T, W>(x, rows[3]));
+            // Factor a: pairs (0, 1) and (2, 3).
+            let w0 = pair(&pa[0], &qa[0], &v0, &v1);
+            let w1 = pair(&pa[1], &qa[1], &v1, &v0);
+            let w2 = pair(&pa[2], &qa[2], &v2, &v3);
+            let w3 = pair(&pa[3], &qa[3], &v3, &v2);
+            // Factor b: pairs (0, 2) and (1, 3).
+            let z0 = pair(&pb[0], &qb[0], &w0, &w2);
+            let z2 = pair(&pb[2], &qb[2], &w2, &w0);
+            let z1 = pair(&pb[1], &qb[1], &w1, &w3);
+            let z3 = pair(&pb[3], &qb[3], &w3, &w1);
+            let y = &mut *dst[k];
+            put::<T, W, M>(y, rows[0], &z0, scale);
+            put::<T, W, M>(y, rows[1], &z1, scale);
+            put::<T, W, M>(y, rows[2], &z2, scale);
+            put::<T, W, M>(y, rows[3], &z3, scale);
+        }
+    }
+}
