@@ -124,7 +124,7 @@ fn transform_lanes<V: Lanes>(src: Option<&[V::T]>, dst: &mut [V::T], scale: Opti
         }
         fwht_in_place(dst);
         if let Some(c) = scale {
-            dst.iter_mut().for_each(|e| *e = *e * c);
+            dst.iter_mut().for_each(|e| *e *= c);
         }
         return;
     }
@@ -290,7 +290,9 @@ pub(crate) fn fwht<T: CpuElem>(
     let n = r_in.max(r_out);
     let scale = t::<T>(alpha / (n as f64).sqrt());
     let beta_t = t::<T>(beta);
-    let direct = r_out == n && beta == 0.0;
+    let stream = streams::<T>(out) && r_out == n && beta == 0.0;
+    // Transformed in the output column itself, or in a scratch column.
+    let direct = r_out == n && beta == 0.0 && !stream;
     let whole = r_in == n;
     for_each_col(
         out,
@@ -311,13 +313,75 @@ pub(crate) fn fwht<T: CpuElem>(
                     transform_into(None, v, Some(scale));
                 }
             }
-            if !direct {
+            if stream {
+                stream_into(o, buf);
+            } else if !direct {
                 for (e, &t) in o.iter_mut().zip(buf.iter()) {
                     *e = if beta == 0.0 { t } else { t + beta_t * *e };
                 }
             }
         },
     );
+}
+
+/// Outputs of at least this many bytes are written with non-temporal stores: with their input
+/// they exceed a typical L3 share, so their lines would be read from memory before being
+/// overwritten (a third more traffic) and evicted anyway. Smaller ones stay in cache for the
+/// next step.
+const STREAM_MIN_BYTES: usize = 8 << 20;
+
+/// Whether the kernels write `out` with non-temporal stores ([`STREAM_MIN_BYTES`]).
+fn streams<T>(out: &Mat<T>) -> bool {
+    out.nrows() * out.ncols() * size_of::<T>() >= STREAM_MIN_BYTES
+}
+
+/// `dst = src` with non-temporal stores where `dst` is aligned for them (else a plain copy).
+fn stream_into<T: CpuElem>(dst: &mut [T], src: &[T]) {
+    assert_eq!(dst.len(), src.len());
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn f32_avx2(dst: &mut [f32], src: &[f32]) {
+            stream_lanes::<lanes::F32x8>(dst, src);
+        }
+        #[target_feature(enable = "avx2")]
+        fn f64_avx2(dst: &mut [f64], src: &[f64]) {
+            stream_lanes::<lanes::F64x4>(dst, src);
+        }
+        if let (Some(d), Some(s)) = (cast_mut::<T, f32>(dst), cast::<T, f32>(src)) {
+            // SAFETY: the CPU supports AVX2 (checked above), the only requirement.
+            unsafe { f32_avx2(d, s) };
+            return;
+        }
+        if let (Some(d), Some(s)) = (cast_mut::<T, f64>(dst), cast::<T, f64>(src)) {
+            // SAFETY: as above.
+            unsafe { f64_avx2(d, s) };
+            return;
+        }
+    }
+    dst.copy_from_slice(src);
+}
+
+/// [`stream_into`] in vectors `V`.
+#[inline(always)]
+fn stream_lanes<V: Lanes>(dst: &mut [V::T], src: &[V::T]) {
+    let (n, w) = (dst.len(), V::W);
+    if !aligned::<V>(dst.as_ptr()) || !n.is_multiple_of(w) {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
+    for i in (0..n).step_by(w) {
+        // SAFETY: `i + w ≤ n` for both slices, `d + i` is aligned to `w` elements (checked
+        // above), and the lanes type is used only where the CPU supports its instructions.
+        unsafe { V::load(s.add(i)).stream(d.add(i)) };
+    }
+    lanes::fence();
+}
+
+/// Whether `p` is aligned to a whole vector of `V` (as [`Lanes::stream`] needs).
+fn aligned<V: Lanes>(p: *const V::T) -> bool {
+    (p as usize).is_multiple_of(V::W * size_of::<V::T>())
 }
 
 /// `out = alpha/√n·(op(A) ⊗ S_p)·x + beta·out` with `A` the `m×m` `±1` base matrix (`op(A) = Aᵀ`
@@ -335,6 +399,7 @@ pub(crate) fn fwht_base<T: CpuElem>(
     let p = n / m;
     let scale = t::<T>(alpha / (n as f64).sqrt());
     let beta = (beta != 0.0).then(|| t::<T>(beta));
+    let stream = streams::<T>(out) && beta.is_none();
     // Row a of op(A) as signs: true where the entry is −1.
     let neg: Vec<bool> = (0..m * m)
         .map(|e| {
@@ -360,7 +425,7 @@ pub(crate) fn fwht_base<T: CpuElem>(
                         .for_each(|zb| transform_into(None, zb, None));
                 }
             }
-            mix_into(o, z, &neg, scale, beta);
+            mix_into(o, z, &neg, scale, beta, stream);
         },
     );
 }
@@ -368,57 +433,70 @@ pub(crate) fn fwht_base<T: CpuElem>(
 /// `o_a = scale·Σ_{a'} ±z_{a'} (+ beta·o_a)` for each block `a` of `o` (blocks of
 /// `p = o.len()/m`, `m = √neg.len()`), `−` where `neg[a·m + a']`, summed in the order
 /// `a' = 0, 1, …` (the first term negated exactly, then `d + (−z)` for `d − z`, the same bits).
-fn mix_into<T: CpuElem>(o: &mut [T], z: &[T], neg: &[bool], scale: T, beta: Option<T>) {
+/// With `stream` (and no `beta`), `o` is written with non-temporal stores where it is aligned for
+/// them ([`STREAM_MIN_BYTES`]).
+fn mix_into<T: CpuElem>(
+    o: &mut [T],
+    z: &[T],
+    neg: &[bool],
+    scale: T,
+    beta: Option<T>,
+    stream: bool,
+) {
     let m = neg.len().isqrt();
-    assert!(m * m == neg.len() && o.len() == z.len() && z.len() % m.max(1) == 0);
+    assert!(m * m == neg.len() && o.len() == z.len() && z.len().is_multiple_of(m.max(1)));
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         #[target_feature(enable = "avx2")]
-        fn f32_avx2(o: &mut [f32], z: &[f32], neg: &[bool], scale: f32, beta: Option<f32>) {
-            mix_lanes::<lanes::F32x8>(o, z, neg, scale, beta);
+        fn f32_avx2(o: &mut [f32], z: &[f32], neg: &[bool], c: (f32, Option<f32>), st: bool) {
+            mix_lanes::<lanes::F32x8>(o, z, neg, c, st);
         }
         #[target_feature(enable = "avx2")]
-        fn f64_avx2(o: &mut [f64], z: &[f64], neg: &[bool], scale: f64, beta: Option<f64>) {
-            mix_lanes::<lanes::F64x4>(o, z, neg, scale, beta);
+        fn f64_avx2(o: &mut [f64], z: &[f64], neg: &[bool], c: (f64, Option<f64>), st: bool) {
+            mix_lanes::<lanes::F64x4>(o, z, neg, c, st);
         }
         if let (Some(o), Some(z)) = (cast_mut::<T, f32>(o), cast::<T, f32>(z)) {
             let (s, b) = (cast_val(scale).unwrap_or(0.0), beta.and_then(cast_val));
             // SAFETY: the CPU supports AVX2 (checked above), the only requirement.
-            unsafe { f32_avx2(o, z, neg, s, b) };
+            unsafe { f32_avx2(o, z, neg, (s, b), stream) };
             return;
         }
         if let (Some(o), Some(z)) = (cast_mut::<T, f64>(o), cast::<T, f64>(z)) {
             let (s, b) = (cast_val(scale).unwrap_or(0.0), beta.and_then(cast_val));
             // SAFETY: as above.
-            unsafe { f64_avx2(o, z, neg, s, b) };
+            unsafe { f64_avx2(o, z, neg, (s, b), stream) };
             return;
         }
     }
-    mix_lanes::<Quad<T>>(o, z, neg, scale, beta);
+    mix_lanes::<Quad<T>>(o, z, neg, (scale, beta), stream);
 }
 
 /// [`mix_into`] in vectors `V`: up to 8 vectors of an output block in registers across all `m`
 /// input blocks (one load and store of the output per vector).
 #[inline(always)]
-fn mix_lanes<V: Lanes>(o: &mut [V::T], z: &[V::T], neg: &[bool], scale: V::T, beta: Option<V::T>) {
+fn mix_lanes<V: Lanes>(
+    o: &mut [V::T],
+    z: &[V::T],
+    neg: &[bool],
+    (scale, beta): (V::T, Option<V::T>),
+    stream: bool,
+) {
     let m = neg.len().isqrt();
     if m == 0 {
         return;
     }
     let p = o.len() / m;
-    if p < V::W || p % V::W != 0 {
+    if p < V::W || !p.is_multiple_of(V::W) {
         for (a, ob) in o.chunks_exact_mut(p).enumerate() {
             mix_scalar(ob, z, &neg[a * m..(a + 1) * m], scale, beta);
         }
         return;
     }
     let c = (p / V::W).min(8);
+    let stream = stream && beta.is_none() && aligned::<V>(o.as_ptr());
     // SAFETY (both): the lanes type is used only where the CPU supports its instructions.
     let scale = unsafe { V::splat(scale) };
-    let beta = match beta {
-        Some(b) => Some(unsafe { V::splat(b) }),
-        None => None,
-    };
+    let beta = beta.map(|b| unsafe { V::splat(b) });
     let (zp, op) = (z.as_ptr(), o.as_mut_ptr());
     for a in 0..m {
         let row = &neg[a * m..(a + 1) * m];
@@ -426,23 +504,31 @@ fn mix_lanes<V: Lanes>(o: &mut [V::T], z: &[V::T], neg: &[bool], scale: V::T, be
         // a multiple of the `c·W` elements each call covers.
         unsafe {
             let ob = op.add(a * p);
-            match c {
-                1 => mix_block::<V, 1>(ob, zp, p, row, scale, beta),
-                2 => mix_block::<V, 2>(ob, zp, p, row, scale, beta),
-                4 => mix_block::<V, 4>(ob, zp, p, row, scale, beta),
-                _ => mix_block::<V, 8>(ob, zp, p, row, scale, beta),
+            match (c, stream) {
+                (1, false) => mix_block::<V, 1, false>(ob, zp, p, row, scale, beta),
+                (1, true) => mix_block::<V, 1, true>(ob, zp, p, row, scale, beta),
+                (2, false) => mix_block::<V, 2, false>(ob, zp, p, row, scale, beta),
+                (2, true) => mix_block::<V, 2, true>(ob, zp, p, row, scale, beta),
+                (4, false) => mix_block::<V, 4, false>(ob, zp, p, row, scale, beta),
+                (4, true) => mix_block::<V, 4, true>(ob, zp, p, row, scale, beta),
+                (_, false) => mix_block::<V, 8, false>(ob, zp, p, row, scale, beta),
+                (_, true) => mix_block::<V, 8, true>(ob, zp, p, row, scale, beta),
             }
         }
     }
+    if stream {
+        lanes::fence();
+    }
 }
 
-/// One output block (`p` elements at `o`) of [`mix_lanes`], `C` vectors at a time.
+/// One output block (`p` elements at `o`) of [`mix_lanes`], `C` vectors at a time, stored with
+/// non-temporal stores when `STREAM`.
 ///
 /// # Safety
 /// `o` is valid for `p` elements and `z` for `row.len()·p`, `p` a multiple of `C·W`; the CPU
-/// supports the lanes type's instructions.
+/// supports the lanes type's instructions; with `STREAM`, `o` is aligned to `W` elements.
 #[inline(always)]
-unsafe fn mix_block<V: Lanes, const C: usize>(
+unsafe fn mix_block<V: Lanes, const C: usize, const STREAM: bool>(
     o: *mut V::T,
     z: *const V::T,
     p: usize,
@@ -473,7 +559,11 @@ unsafe fn mix_block<V: Lanes, const C: usize>(
             if let Some(b) = beta {
                 t = t.add(b.mul(unsafe { V::load(dst) }));
             }
-            unsafe { t.store(dst) };
+            if STREAM {
+                unsafe { t.stream(dst) };
+            } else {
+                unsafe { t.store(dst) };
+            }
         }
     }
 }
@@ -485,7 +575,7 @@ fn mix_scalar<T: CpuElem>(ob: &mut [T], z: &[T], neg: &[bool], scale: T, beta: O
         let mut d = if neg[0] { -z[i] } else { z[i] };
         for (k, &s) in neg.iter().enumerate().skip(1) {
             let v = z[k * p + i];
-            d = d + if s { -v } else { v };
+            d += if s { -v } else { v };
         }
         let t = d * scale;
         *e = beta.map_or(t, |b| t + b * *e);
@@ -520,6 +610,13 @@ mod lanes {
         /// # Safety
         /// `p` is valid for writing `W` elements.
         unsafe fn store(self, p: *mut Self::T);
+        /// Stores the lanes at `p` past the caches (a non-temporal store, where the type has
+        /// one; a plain store otherwise). Weakly ordered: [`fence`] before the data is handed
+        /// over.
+        ///
+        /// # Safety
+        /// `p` is valid for writing `W` elements and aligned to `W` elements.
+        unsafe fn stream(self, p: *mut Self::T);
         /// `v` in every lane.
         ///
         /// # Safety
@@ -566,6 +663,12 @@ mod lanes {
         }
 
         #[inline(always)]
+        unsafe fn stream(self, p: *mut T) {
+            // SAFETY: as in `load`.
+            unsafe { self.store(p) }
+        }
+
+        #[inline(always)]
         unsafe fn splat(v: T) -> Self {
             Self([v; 4])
         }
@@ -609,17 +712,27 @@ mod lanes {
     #[cfg(target_arch = "x86_64")]
     pub(super) use avx2::{F32x8, F64x4};
 
+    /// Orders the non-temporal stores before ([`Lanes::stream`]) before every later store.
+    #[inline(always)]
+    pub(super) fn fence() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE is in the x86-64 baseline.
+        unsafe {
+            std::arch::x86_64::_mm_sfence();
+        }
+    }
+
     /// The AVX2 lanes (stable intrinsics at our MSRV; on AVX-512 CPUs such as Zen 4, whose
     /// 512-bit operations run as two 256-bit halves, the 256-bit registers lose no throughput).
     #[cfg(target_arch = "x86_64")]
     mod avx2 {
         use super::Lanes;
         use std::arch::x86_64::{
-            __m256, __m256d, _mm256_add_pd, _mm256_add_ps, _mm256_blend_pd, _mm256_blend_ps,
-            _mm256_loadu_pd, _mm256_loadu_ps, _mm256_mul_pd, _mm256_mul_ps, _mm256_permute_pd,
-            _mm256_permute_ps, _mm256_permute2f128_pd, _mm256_permute2f128_ps, _mm256_set1_pd,
-            _mm256_set1_ps, _mm256_storeu_pd, _mm256_storeu_ps, _mm256_sub_pd, _mm256_sub_ps,
-            _mm256_xor_pd, _mm256_xor_ps,
+            __m256, __m256d, _mm256_add_pd, _mm256_add_ps, _mm256_loadu_pd, _mm256_loadu_ps,
+            _mm256_mul_pd, _mm256_mul_ps, _mm256_permute_pd, _mm256_permute_ps,
+            _mm256_permute2f128_pd, _mm256_permute2f128_ps, _mm256_set1_pd, _mm256_set1_ps,
+            _mm256_setr_pd, _mm256_setr_ps, _mm256_storeu_pd, _mm256_storeu_ps, _mm256_stream_pd,
+            _mm256_stream_ps, _mm256_sub_pd, _mm256_sub_ps, _mm256_xor_pd, _mm256_xor_ps,
         };
 
         /// Eight f32 lanes in an AVX register. Made only by the `unsafe` constructors, whose
@@ -646,6 +759,12 @@ mod lanes {
             unsafe fn store(self, p: *mut f32) {
                 // SAFETY: as in `load`; the value exists, so the CPU has AVX.
                 unsafe { _mm256_storeu_ps(p, self.0) }
+            }
+
+            #[inline(always)]
+            unsafe fn stream(self, p: *mut f32) {
+                // SAFETY: `p` is valid and aligned to 32 bytes (the contract).
+                unsafe { _mm256_stream_ps(p, self.0) }
             }
 
             #[inline(always)]
@@ -683,19 +802,19 @@ mod lanes {
 
             #[inline(always)]
             fn within(self) -> Self {
-                // Each stage: the partner lanes `p`, then `x + p` in the lanes with bit h clear
-                // and `p − x` (the lower minus the upper) in the others.
+                // Each stage: the partner lanes `p`, then `p + x` in the lanes with bit h clear
+                // and `p + (−x)`, which is `p − x` (the lower minus the upper) exactly, in the
+                // others: one addition per lane where an addition, a subtraction and a blend
+                // took two.
                 unsafe {
                     let x = self.0;
-                    let p = _mm256_permute_ps::<0xB1>(x);
-                    let x = _mm256_blend_ps::<0xAA>(_mm256_add_ps(x, p), _mm256_sub_ps(p, x));
-                    let p = _mm256_permute_ps::<0x4E>(x);
-                    let x = _mm256_blend_ps::<0xCC>(_mm256_add_ps(x, p), _mm256_sub_ps(p, x));
+                    let m1 = _mm256_setr_ps(0.0, -0.0, 0.0, -0.0, 0.0, -0.0, 0.0, -0.0);
+                    let m2 = _mm256_setr_ps(0.0, 0.0, -0.0, -0.0, 0.0, 0.0, -0.0, -0.0);
+                    let m4 = _mm256_setr_ps(0.0, 0.0, 0.0, 0.0, -0.0, -0.0, -0.0, -0.0);
+                    let x = _mm256_add_ps(_mm256_permute_ps::<0xB1>(x), _mm256_xor_ps(x, m1));
+                    let x = _mm256_add_ps(_mm256_permute_ps::<0x4E>(x), _mm256_xor_ps(x, m2));
                     let p = _mm256_permute2f128_ps::<0x01>(x, x);
-                    Self(_mm256_blend_ps::<0xF0>(
-                        _mm256_add_ps(x, p),
-                        _mm256_sub_ps(p, x),
-                    ))
+                    Self(_mm256_add_ps(p, _mm256_xor_ps(x, m4)))
                 }
             }
         }
@@ -715,6 +834,12 @@ mod lanes {
             unsafe fn store(self, p: *mut f64) {
                 // SAFETY: as in `load`; the value exists, so the CPU has AVX.
                 unsafe { _mm256_storeu_pd(p, self.0) }
+            }
+
+            #[inline(always)]
+            unsafe fn stream(self, p: *mut f64) {
+                // SAFETY: `p` is valid and aligned to 32 bytes (the contract).
+                unsafe { _mm256_stream_pd(p, self.0) }
             }
 
             #[inline(always)]
@@ -755,13 +880,11 @@ mod lanes {
                 // As for `F32x8`, stages h = 1 and 2.
                 unsafe {
                     let x = self.0;
-                    let p = _mm256_permute_pd::<0b0101>(x);
-                    let x = _mm256_blend_pd::<0b1010>(_mm256_add_pd(x, p), _mm256_sub_pd(p, x));
+                    let m1 = _mm256_setr_pd(0.0, -0.0, 0.0, -0.0);
+                    let m2 = _mm256_setr_pd(0.0, 0.0, -0.0, -0.0);
+                    let x = _mm256_add_pd(_mm256_permute_pd::<0b0101>(x), _mm256_xor_pd(x, m1));
                     let p = _mm256_permute2f128_pd::<0x01>(x, x);
-                    Self(_mm256_blend_pd::<0b1100>(
-                        _mm256_add_pd(x, p),
-                        _mm256_sub_pd(p, x),
-                    ))
+                    Self(_mm256_add_pd(p, _mm256_xor_pd(x, m2)))
                 }
             }
         }
@@ -923,6 +1046,34 @@ mod tests {
         check_fwht::<f32>(300, 512, 3, 1.3, 0.5);
         check_fwht::<f32>(4, 3, 2, 1.0, 0.0);
         check_fwht::<f32>(3, 4, 2, 1.0, 0.0);
+        // Outputs of `STREAM_MIN_BYTES` and more: non-temporal stores.
+        check_fwht::<f32>(4096, 4096, STREAM_MIN_BYTES / 4096 / 4, 0.9, 0.0);
+    }
+
+    #[test]
+    fn stream_into_copies_at_any_alignment() {
+        let src: Vec<f32> = values(1, 100).iter().map(|&v| v as f32).collect();
+        for off in 0..9 {
+            for len in [0, 1, 7, 8, 9, 64, 91 - off] {
+                let mut dst = vec![0.0f32; 100];
+                stream_into(&mut dst[off..off + len], &src[..len]);
+                same_bits(
+                    &dst[off..off + len],
+                    &src[..len],
+                    &format!("off {off} len {len}"),
+                );
+                assert!(
+                    dst[..off]
+                        .iter()
+                        .chain(&dst[off + len..])
+                        .all(|&v| v == 0.0)
+                );
+            }
+        }
+        let src = values(2, 64);
+        let mut dst = vec![0.0f64; 65];
+        stream_into(&mut dst[1..], &src);
+        same_bits(&dst[1..], &src, "f64 off 1");
     }
 
     #[test]
@@ -1020,6 +1171,8 @@ mod tests {
         check_base::<f32>(28, 128, 1, 1.0, 0.0);
         check_base::<f32>(20, 4, 3, -2.0, 0.5);
         check_base::<f32>(12, 2048, 2, 1.0, 0.0);
+        // Outputs of `STREAM_MIN_BYTES` and more: non-temporal stores.
+        check_base::<f32>(12, 256, STREAM_MIN_BYTES / 3072 / 4 + 1, 0.8, 0.0);
         for m in [1, 12, 20] {
             for k in [0, 1, 2, 3, 5, 8] {
                 check_base::<f64>(m, 1 << k, 2, 1.0, 0.0);
@@ -1032,7 +1185,7 @@ mod tests {
         let neg: Vec<bool> = values(4, m * m).iter().map(|&s| s < 0.0).collect();
         let o0 = values(5, m * p);
         let (mut a, mut b) = (o0.clone(), o0);
-        mix_lanes::<Quad<f64>>(&mut a, &z, &neg, 0.3, Some(0.5));
+        mix_lanes::<Quad<f64>>(&mut a, &z, &neg, (0.3, Some(0.5)), false);
         for (blk, ob) in b.chunks_exact_mut(p).enumerate() {
             mix_scalar(ob, &z, &neg[blk * m..(blk + 1) * m], 0.3, Some(0.5));
         }
