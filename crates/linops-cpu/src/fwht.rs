@@ -16,7 +16,9 @@
 //! of the output (or of a scratch column when `beta ≠ 0` or the output is truncated); each later
 //! pass runs up to three more stages on groups of 8 vectors `h` apart, in place, in L1 cache, and
 //! the last one multiplies by `alpha/√N` before its store. A column of `N = 4096` f32 is one pass
-//! from `X` and two in cache. Columns are split over the backend's `Par`
+//! from `X` and two in cache. Outputs of 8 MiB and more are transformed in the scratch column and
+//! copied into the output with non-temporal stores (their lines are not read from memory first).
+//! Columns are split over the backend's `Par`
 //! ([`crate::par::for_each_col`]). Cost: `N·log₂N` additions and `N` multiplications per column,
 //! `X` read once and `Y` written once, no allocation per column.
 //!
@@ -25,8 +27,8 @@
 //! column of `n` entries that stays in cache, then the `±1` mix
 //! `y_a = scale·Σ_{a'} A[a, a']·z_{a'}` over the blocks (in the order `a' = 0, 1, …, m−1`, the GPU
 //! kernel's), up to 8 vectors of `y_a` kept in registers across all `m` blocks, scaled (and
-//! `beta·y` added) and stored straight into the output column. `X` is read once and `Y` written
-//! once; `n·log₂p + m·n` additions per column.
+//! `beta·y` added) and stored straight into the output column (non-temporal stores for outputs of
+//! 8 MiB and more). `X` is read once and `Y` written once; `n·log₂p + m·n` additions per column.
 
 use crate::par::for_each_col;
 use crate::{CpuElem, t};
@@ -83,6 +85,10 @@ fn cast_val<T: 'static + Copy, U: 'static + Copy>(v: T) -> Option<U> {
 
 /// `dst = scale·H·src` (unnormalized `H` when `scale` is `None`), `src` the same length as `dst`
 /// (a power of two) or `None` for `dst` in place.
+///
+/// Dispatched here rather than through [`crate::simd::simd_dispatch!`], which compiles one generic
+/// body for every variant: the AVX2 lanes type must be chosen only in the variant compiled for
+/// AVX2 (and its closure-free callees inlined into it, see [`first_pass`]).
 fn transform_into<T: CpuElem>(src: Option<&[T]>, dst: &mut [T], scale: Option<T>) {
     let n = dst.len();
     // The planner checked the length; the passes rely on it for their bounds.
