@@ -8,9 +8,10 @@
 //! (`Z[n] = Z[0]`), and `X_k = s_k·Re(e^{−iπk/2n}·V_k)`. DCT-III runs the same steps backwards:
 //! `V_k = e^{iπk/2n}·(y_k/s_k − i·y_{n−k}/s_{n−k})` (`y_n = 0`) is Hermitian, so a pair goes
 //! through one inverse FFT as `V₁ + i·V₂`, whose real and imaginary parts are the two real
-//! reordered results (`/n`, then the inverse reorder). A last odd column goes alone (imaginary part zero).
-//! Each column's result depends only on its own and its partner's entries, and the partners are
-//! fixed (columns `2j` and `2j + 1`), so the bits are the same for every thread count.
+//! reordered results (`/n`, then the inverse reorder). A last odd column goes alone (imaginary
+//! part zero). Each column's result depends only on its own and its partner's entries, and the
+//! partners are fixed (columns `2j` and `2j + 1`), so the bits are the same for every thread
+//! count.
 //!
 //! Storage: `table` is the `n×4` twiddle table of `linops_core::op::Dct` (columns 2 and 3: `cos`,
 //! `sin` of `πk/2n`); each apply folds the scale factors (`s_k`, `alpha`, the FFT's `1/n`) into
@@ -21,7 +22,7 @@
 //!
 //! Cost: one `n`-point complex FFT per two columns (`5·n·log₂n` flops for powers of two) plus
 //! `O(n)` for the reorder, the split and the twiddle per column; `x` is read and `out` written
-//! once (read too when `beta ≠ 0`).
+//! once (read too when `beta ≠ 0`), the next pair's columns prefetched while a pair's FFT runs.
 
 use crate::par::{Grain, for_each_part};
 use crate::simd::simd_dispatch;
