@@ -8,8 +8,8 @@
 //! - a short, wide `S` (the sketching orientation, [`wide::applies`]) streams `X` once through a
 //!   blocked gather ([`wide`]);
 //! - otherwise, with at least 16 columns and a `k×16` panel of `X` that fits in cache
-//!   ([`rows::applies`]), row by row over column panels with a 16-wide vectorized multiply-add
-//!   ([`rows`]);
+//!   ([`rows::applies`]), row by row over column panels with a 16- or 32-wide vectorized
+//!   multiply-add, four rows at a time, written straight into `out` ([`rows`]);
 //! - otherwise each output element `out[r, j] = Σ_p values[p]·X[indices[p], j]` over row `r`'s
 //!   entries, in entry order; the `m·b` output elements are split in contiguous ranges (rows of
 //!   consecutive columns) over the backend's `Par` ([`crate::par`]).
@@ -25,6 +25,7 @@ use crate::CpuElem;
 use crate::flat::{flat, store};
 use crate::par::{Grain, for_each_part};
 use faer::{Mat, MatRef, Par};
+use std::borrow::Cow;
 
 /// Multiply-adds below which the row-wise path runs on one thread: splitting pays off only
 /// beyond a few tens of thousands.
@@ -72,7 +73,12 @@ pub(crate) fn spmm<T: CpuElem>(
     x: MatRef<'_, T>,
     out: &mut Mat<T>,
 ) {
-    let values = flat(values);
+    // The values as they are when they are one contiguous column (the plan's parameters are),
+    // else a flat copy.
+    let values: Cow<'_, [T]> = match values.col(0).try_as_col_major() {
+        Some(c) if values.ncols() == 1 => c.as_slice().into(),
+        _ => flat(values).into(),
+    };
     let (m, b, k) = (out.nrows(), out.ncols(), x.nrows());
     let nnz = values.len().min(indices.len());
     // The row ranges clamped to [0, nnz] (one pass over m + 1 pointers).
@@ -92,9 +98,8 @@ pub(crate) fn spmm<T: CpuElem>(
     }
     // Otherwise, when a transposed panel of X fits in cache: row by row over column panels.
     if rows::applies::<T>(k, b)
-        && let Some(acc) = rows::spmm_rows(par, &ranges, cols, &values, x, m)
+        && rows::spmm_rows(par, &ranges, cols, &values, x, (alpha, beta), out).is_some()
     {
-        store(&acc, alpha, beta, out, par);
         return;
     }
     let xs = flat(x);

@@ -8,22 +8,30 @@
 //! most [`MAX_PANEL_BYTES`], so it stays in the L2 cache while every row gathers from it). Each
 //! row `r` of `S` then accumulates `a += S(r, i)·panel[i][·]` over its entries in storage order
 //! into a `P`-wide register accumulator (two 512-bit vectors for f32 and f64: one index and one
-//! value read per `P` multiply-adds), written once to the output. The panel kernel is compiled for
+//! value read per `P` multiply-adds). The rows go [`GROUP`] = 4 at a time with their entries
+//! interleaved (four independent chains of additions for the CPU to overlap: one row's chain
+//! waits on the addition latency at every entry), and rows of a group with one column list (the
+//! flat block butterfly's) load each gathered panel row once for the four. Tiles of
+//! [`TILE_ROWS`] rows are written straight into the output's columns as `alpha·sum + beta·out`
+//! (no `m·b` temporary, no second pass). The panel kernel is compiled for
 //! AVX-512 or AVX2 when the CPU has them ([`panel_dispatch`]; the crates build for baseline x86-64,
 //! whose 128-bit lanes the compiler did not even use for the generic fixed-array loop: it ran
 //! scalar). Each element of `X` is read once from memory and each output element written once;
 //! the panels are split over the backend's `Par` ([`crate::par`]), each part owning its columns of
 //! the output.
 //!
-//! Bytes: `X` and the output once each, plus the CSR (`nnz` values and indices, `m + 1`
-//! pointers) once per panel (`⌈b/P⌉` times, from cache after the first); the sum of each output
+//! Bytes: `X` and the output once each (the output read too when `beta ≠ 0`), plus the CSR (`nnz`
+//! values and indices, `m + 1` pointers) once per panel (`⌈b/P⌉` times, from cache after the
+//! first) and, once per call, an interleaved copy of the entries of the groups that do not share
+//! their columns; the sum of each output
 //! element is a multiplication and an addition per entry in storage order (never a fused
 //! multiply-add), so the rounding is that of the element-wise path on every CPU and thread
 //! count. Cost: `2·nnz·b` FLOPs.
 
-use super::{PANEL, panel_parts};
+use super::{MIN_PARALLEL_WORK, PANEL};
 use crate::CpuElem;
-use faer::{MatRef, Par};
+use crate::par::{Grain, for_each_part};
+use faer::{Mat, MatMut, MatRef, Par};
 use std::any::TypeId;
 use std::borrow::Cow;
 
@@ -65,41 +73,122 @@ fn as_f32_mut<T: 'static>(s: &mut [T]) -> &mut [f32] {
 }
 
 /// The rows of `S` as the panel kernel reads them: `ranges[r]` is row `r`'s entry range in
-/// `cols` and `values`, and every column in those ranges is below `k`.
+/// `cols` and `values`, and every column in those ranges is below `k`. The rows are also taken
+/// in groups of [`GROUP`] (`groups[g]` for rows `GROUP·g ..`, whole groups only), see [`Group`].
 #[derive(Clone, Copy)]
 struct Rows<'a, T> {
     ranges: &'a [(usize, usize)],
     cols: &'a [u32],
     values: &'a [T],
+    groups: &'a [Group],
+    /// The first `len` entries of each row of a group, interleaved: entry `q` of the group's row
+    /// `i` at `start + GROUP·q + i`.
+    group_cols: &'a [u32],
+    /// The values of `group_cols`.
+    group_values: &'a [T],
 }
 
-/// `S·X` as a flat column-major `m×b` vector, or `None` when a column of `X` is not contiguous.
-/// `ranges[r]` is the (clamped) entry range of row `r`; an entry whose column `cols[p]` is not
-/// below `k` is skipped.
+/// A group of [`GROUP`] rows: the first `len` entries of each (`len` the shortest row's length)
+/// interleaved from `start` in [`Rows::group_cols`] and [`Rows::group_values`], the rest of each
+/// row read from the CSR after them; or, `shared` when the rows have the same column list (the
+/// flat block butterfly's rows share theirs by blocks of `b`), the rows read from the CSR, each
+/// gathered row of the panel loaded once for the group.
+#[derive(Clone, Copy)]
+struct Group {
+    start: usize,
+    len: usize,
+    shared: bool,
+}
+
+/// The [`Group`]s of the whole groups of rows and the interleaved entries of those that are not
+/// `shared` (the shared ones are read from the CSR as they are). One pass over the entries; random
+/// rows differ at their first entry, so the `shared` test stops there.
+fn interleave<T: Copy>(
+    ranges: &[(usize, usize)],
+    cols: &[u32],
+    values: &[T],
+) -> (Vec<Group>, Vec<u32>, Vec<T>) {
+    let mut groups = Vec::with_capacity(ranges.len() / GROUP);
+    let (mut gc, mut gv) = (Vec::new(), Vec::new());
+    for g in ranges.chunks_exact(GROUP) {
+        let len = g.iter().map(|&(s, e)| e - s).min().unwrap_or(0);
+        let first = &cols[g[0].0..g[0].1];
+        let shared = g[1..].iter().all(|&(s, e)| &cols[s..e] == first);
+        groups.push(Group {
+            start: gc.len(),
+            len,
+            shared,
+        });
+        if !shared {
+            for q in 0..len {
+                for &(s, _) in g {
+                    gc.push(cols[s + q]);
+                    gv.push(values[s + q]);
+                }
+            }
+        }
+    }
+    (groups, gc, gv)
+}
+
+/// `out = alpha·v + beta·out` for one output element, as [`crate::flat::store`] computes it.
+#[derive(Clone, Copy)]
+struct Scale<T> {
+    alpha: T,
+    beta: T,
+}
+
+impl<T: CpuElem> Scale<T> {
+    /// `o ← alpha·v + beta·o` over a run of output elements (`o` is not read when `beta = 0`).
+    #[inline(always)]
+    fn store(self, o: &mut [T], v: &[T]) {
+        if self.beta == T::from_f64(0.0) {
+            for (o, v) in o.iter_mut().zip(v) {
+                *o = self.alpha * *v;
+            }
+        } else {
+            for (o, v) in o.iter_mut().zip(v) {
+                *o = self.alpha * *v + self.beta * *o;
+            }
+        }
+    }
+}
+
+/// `out = alpha·S·X + beta·out`; `None` (and `out` untouched) when a column of `X` is not
+/// contiguous. `ranges[r]` is the (clamped) entry range of row `r`; an entry whose column
+/// `cols[p]` is not below `k` is skipped.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn spmm_rows<T: CpuElem>(
     par: Par,
     ranges: &[(usize, usize)],
     cols: &[u32],
     values: &[T],
     x: MatRef<'_, T>,
-    m: usize,
-) -> Option<Vec<T>> {
+    (alpha, beta): (T, T),
+    out: &mut Mat<T>,
+) -> Option<()> {
     let (k, b) = (x.nrows(), x.ncols());
     let xcols: Vec<&[T]> = (0..b)
         .map(|j| x.col(j).try_as_col_major().map(|c| c.as_slice()))
         .collect::<Option<_>>()?;
     let (ranges, cols, values) = in_range(ranges, cols, values, k);
+    let (groups, group_cols, group_values) = interleave(&ranges, &cols, &values);
     let rows = Rows {
         ranges: &ranges,
         cols: &cols,
         values: &values,
+        groups: &groups,
+        group_cols: &group_cols,
+        group_values: &group_values,
     };
+    let scale = Scale { alpha, beta };
     let wide_fits = k.saturating_mul(WIDE_PANEL * size_of::<T>()) <= MAX_PANEL_BYTES;
-    Some(if size_of::<T>() <= 4 && b >= WIDE_PANEL && wide_fits {
-        panels::<T, WIDE_PANEL>(par, rows, &xcols, m)
+    if size_of::<T>() <= 4 && b >= WIDE_PANEL && wide_fits {
+        panels::<T, WIDE_PANEL>(par, rows, &xcols, scale, out);
     } else {
-        panels::<T, PANEL>(par, rows, &xcols, m)
-    })
+        panels::<T, PANEL>(par, rows, &xcols, scale, out);
+    }
+    Some(())
 }
 
 /// The CSR restricted to the entries whose column is below `k`, in storage order: borrowed as it
@@ -129,25 +218,44 @@ fn in_range<'a, T: Copy>(
     (kept_ranges.into(), kept_cols.into(), kept_values.into())
 }
 
-/// The panel path at width `P`: the output's columns split over `par` in whole panels.
+/// The panel path at width `P`: the output's columns split over `par` in whole panels, each part
+/// writing its own columns of `out`.
 fn panels<T: CpuElem, const P: usize>(
     par: Par,
     rows: Rows<'_, T>,
     xcols: &[&[T]],
-    m: usize,
-) -> Vec<T> {
-    let k = xcols.first().map_or(0, |c| c.len());
+    scale: Scale<T>,
+    out: &mut Mat<T>,
+) {
+    let (k, b) = (xcols.first().map_or(0, |c| c.len()), xcols.len());
+    let par = if rows.values.len() * b >= MIN_PARALLEL_WORK {
+        par
+    } else {
+        Par::Seq
+    };
     let zero = T::from_f64(0.0);
     // The columns of one part of the output, `P` at a time; the part starts at column `j0`.
-    let part = |j0: usize, dst: &mut [T]| {
+    let part = |j0: usize, mut dst: MatMut<'_, T>| {
         let mut panel = vec![[zero; P]; k];
-        for (p, dst) in dst.chunks_mut(P * m).enumerate() {
-            let j0 = j0 + p * P;
-            let w = dst.len() / m;
-            panel_dispatch::<T, P>(rows, &xcols[j0..j0 + w], &mut panel, dst);
+        let w_all = dst.ncols();
+        for c0 in (0..w_all).step_by(P) {
+            let w = P.min(w_all - c0);
+            let mut ocols: Vec<&mut [T]> = dst
+                .as_mut()
+                .subcols_mut(c0, w)
+                .col_iter_mut()
+                .map(|c| {
+                    c.try_as_col_major_mut()
+                        .expect("owned faer matrices have contiguous columns")
+                        .as_slice_mut()
+                })
+                .collect();
+            let xs = &xcols[j0 + c0..j0 + c0 + w];
+            panel_dispatch::<T, P>(rows, xs, &mut panel, &mut ocols, scale);
         }
     };
-    panel_parts(par, rows.values.len(), m, xcols.len(), P, &part)
+    let grain = Grain { min: 1, align: P };
+    for_each_part(par, out.as_mut(), grain, &part);
 }
 
 /// [`panel_kernel`] compiled for AVX-512 or AVX2 when the CPU has them, else for the baseline. Every
@@ -157,7 +265,8 @@ fn panel_dispatch<T: CpuElem, const P: usize>(
     rows: Rows<'_, T>,
     xcols: &[&[T]],
     panel: &mut [[T; P]],
-    dst: &mut [T],
+    out: &mut [&mut [T]],
+    scale: Scale<T>,
 ) {
     #[cfg(target_arch = "x86_64")]
     {
@@ -166,49 +275,51 @@ fn panel_dispatch<T: CpuElem, const P: usize>(
             rows: Rows<'_, T>,
             xcols: &[&[T]],
             panel: &mut [[T; P]],
-            dst: &mut [T],
+            out: &mut [&mut [T]],
+            scale: Scale<T>,
         ) {
-            panel_kernel(rows, xcols, panel, dst, true);
+            panel_kernel(rows, xcols, panel, out, scale, true);
         }
         #[target_feature(enable = "avx2")]
         fn avx2<T: CpuElem, const P: usize>(
             rows: Rows<'_, T>,
             xcols: &[&[T]],
             panel: &mut [[T; P]],
-            dst: &mut [T],
+            out: &mut [&mut [T]],
+            scale: Scale<T>,
         ) {
-            panel_kernel(rows, xcols, panel, dst, true);
+            panel_kernel(rows, xcols, panel, out, scale, true);
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F (checked just above), the only requirement of a
             // `target_feature` function.
-            unsafe { avx512(rows, xcols, panel, dst) };
+            unsafe { avx512(rows, xcols, panel, out, scale) };
             return;
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: as above, for AVX2.
-            unsafe { avx2(rows, xcols, panel, dst) };
+            unsafe { avx2(rows, xcols, panel, out, scale) };
             return;
         }
     }
-    panel_kernel(rows, xcols, panel, dst, false);
+    panel_kernel(rows, xcols, panel, out, scale, false);
 }
 
 /// One panel: the `w = xcols.len()` columns of `X` transposed into `panel` (`k` rows of `P`,
-/// lanes from `w` on left as they are), then every row of `S` gathered from it into `dst`, the
-/// `m×w` column-major output of these columns. With `simd` (only in the functions compiled for
-/// AVX2 or AVX-512F, on a CPU that has them) the f32 transposes go 8×8 blocks at a time through
-/// [`avx::transpose8`].
+/// lanes from `w` on left as they are), then every row of `S` gathered from it, [`TILE_ROWS`]
+/// rows at a time, and written into `out` (the `w` output columns of these columns of `X`) as
+/// `alpha·sum + beta·out`. With `simd` (only in the functions compiled for AVX2 or AVX-512F, on a
+/// CPU that has them) the f32 transposes go 8×8 blocks at a time through [`avx::transpose8`].
 #[inline(always)]
 fn panel_kernel<T: CpuElem, const P: usize>(
     rows: Rows<'_, T>,
     xcols: &[&[T]],
     panel: &mut [[T; P]],
-    dst: &mut [T],
+    out: &mut [&mut [T]],
+    scale: Scale<T>,
     simd: bool,
 ) {
     let w = xcols.len();
-    let m = rows.ranges.len();
     let k = panel.len();
     let fast = cfg!(target_arch = "x86_64") && simd && is_f32::<T>();
     // Columns of X below `done` are in the panel.
@@ -217,16 +328,28 @@ fn panel_kernel<T: CpuElem, const P: usize>(
     if fast {
         let flat = as_f32_mut(panel.as_flattened_mut());
         let k8 = k - k % 8;
+        assert!(xcols.iter().all(|c| c.len() >= k) && flat.len() == k * P);
         while done + 8 <= w {
-            let cols: [&[f32]; 8] = std::array::from_fn(|i| as_f32(xcols[done + i]));
-            for e0 in (0..k8).step_by(8) {
-                let src = cols.map(|c| &c[e0..e0 + 8]);
-                // SAFETY: `fast` implies `simd`, passed only by the functions compiled for AVX2
-                // or AVX-512F (both imply AVX) after the CPU was checked for them.
-                unsafe { avx::transpose8(src, &mut flat[e0 * P + done..], P) };
+            let mut src = [std::ptr::null::<f32>(); 8];
+            for (s, c) in src.iter_mut().zip(&xcols[done..done + 8]) {
+                *s = as_f32(c).as_ptr();
             }
-            for (c, col) in cols.iter().enumerate() {
-                for (e, v) in flat[k8 * P..].chunks_exact_mut(P).zip(&col[k8..]) {
+            let base = flat.as_mut_ptr();
+            for e0 in (0..k8).step_by(8) {
+                // SAFETY: `fast` implies `simd`, passed only by the functions compiled for AVX2
+                // or AVX-512F (both imply AVX) after the CPU was checked for them. The sources
+                // are elements e0..e0+8 ≤ k of columns of at least k (asserted); the
+                // destinations elements (e0 + j)·P + done .. + 8 ≤ k·P = flat.len() (done + 8
+                // ≤ w ≤ P).
+                unsafe {
+                    avx::transpose8(
+                        src.map(|s| s.add(e0)),
+                        std::array::from_fn(|j| base.add((e0 + j) * P + done)),
+                    );
+                }
+            }
+            for (c, col) in xcols[done..done + 8].iter().enumerate() {
+                for (e, v) in flat[k8 * P..].chunks_exact_mut(P).zip(&as_f32(col)[k8..]) {
                     e[done + c] = *v;
                 }
             }
@@ -238,41 +361,162 @@ fn panel_kernel<T: CpuElem, const P: usize>(
             e[c] = *v;
         }
     }
+    let panel = &*panel;
     let zero = T::from_f64(0.0);
     let mut tile = [[zero; P]; TILE_ROWS];
     for (block, ranges) in rows.ranges.chunks(TILE_ROWS).enumerate() {
-        for (t, &(s, e)) in tile.iter_mut().zip(ranges) {
-            let mut a = [zero; P];
-            for (&c, &v) in rows.cols[s..e].iter().zip(&rows.values[s..e]) {
-                // Every column is below k (`in_range`): the index check never fails.
-                let xi = &panel[c as usize];
-                for (a, x) in a.iter_mut().zip(xi) {
-                    *a += v * *x;
-                }
-            }
-            *t = a;
-        }
         let r0 = block * TILE_ROWS;
-        // Columns of the tile below `done` are in the output.
-        let mut done = 0;
-        #[cfg(target_arch = "x86_64")]
-        if fast && ranges.len() == TILE_ROWS {
-            let flat = as_f32(tile.as_flattened());
-            let out = as_f32_mut(dst);
-            while done + 8 <= w {
-                for h in (0..TILE_ROWS).step_by(8) {
-                    let src = std::array::from_fn(|i| &flat[(h + i) * P + done..][..8]);
-                    // SAFETY: as for the panel above.
-                    unsafe { avx::transpose8(src, &mut out[done * m + r0 + h..], m) };
+        for (g, (t, rg)) in tile.chunks_mut(GROUP).zip(ranges.chunks(GROUP)).enumerate() {
+            let group = r0 / GROUP + g;
+            if let Ok(whole) = <&[_; GROUP]>::try_from(rg) {
+                let a = if rows.groups[group].shared {
+                    group_shared(rows, panel, rows.groups[group], whole)
+                } else {
+                    group_rows(rows, panel, rows.groups[group], whole)
+                };
+                t.copy_from_slice(&a);
+            } else {
+                for (t, &(s, e)) in t.iter_mut().zip(rg) {
+                    *t = one_row(rows, panel, s, e);
                 }
-                done += 8;
             }
         }
-        for (c, col) in dst.chunks_exact_mut(m).take(w).enumerate().skip(done) {
-            for (o, t) in col[r0..r0 + ranges.len()].iter_mut().zip(&tile) {
-                *o = t[c];
+        write_tile(&tile, ranges.len(), out, r0, scale, fast);
+    }
+}
+
+/// Rows of `S` summed together: independent running sums for the CPU to overlap (one row's sum
+/// is a chain of dependent additions, each waiting for the previous one's latency).
+const GROUP: usize = 4;
+
+/// `Σ_p values[p]·panel[cols[p]]` over the entries `s..e` of one row, in storage order.
+#[inline(always)]
+fn one_row<T: CpuElem, const P: usize>(
+    rows: Rows<'_, T>,
+    panel: &[[T; P]],
+    s: usize,
+    e: usize,
+) -> [T; P] {
+    let mut a = [T::from_f64(0.0); P];
+    for (&c, &v) in rows.cols[s..e].iter().zip(&rows.values[s..e]) {
+        // Every column is below k (`in_range`): the index check never fails.
+        let xi = &panel[c as usize];
+        for (a, x) in a.iter_mut().zip(xi) {
+            *a += v * *x;
+        }
+    }
+    a
+}
+
+/// [`one_row`] for the [`GROUP`] rows `rg` of group `g`: their first `g.len` entries
+/// interleaved, then the rest of each row (each row's sum still in its storage order).
+#[inline(always)]
+fn group_rows<T: CpuElem, const P: usize>(
+    rows: Rows<'_, T>,
+    panel: &[[T; P]],
+    g: Group,
+    rg: &[(usize, usize); GROUP],
+) -> [[T; P]; GROUP] {
+    let span = g.start..g.start + GROUP * g.len;
+    let (gc, gv) = (&rows.group_cols[span.clone()], &rows.group_values[span]);
+    let mut a = [[T::from_f64(0.0); P]; GROUP];
+    for (c, v) in gc.chunks_exact(GROUP).zip(gv.chunks_exact(GROUP)) {
+        for i in 0..GROUP {
+            // Every column is below k (`in_range`): the index check never fails.
+            let (xi, v) = (&panel[c[i] as usize], v[i]);
+            for (a, x) in a[i].iter_mut().zip(xi) {
+                *a += v * *x;
             }
         }
+    }
+    for (a, &(s, e)) in a.iter_mut().zip(rg) {
+        let s = s + g.len;
+        for (&c, &v) in rows.cols[s..e].iter().zip(&rows.values[s..e]) {
+            let xi = &panel[c as usize];
+            for (a, x) in a.iter_mut().zip(xi) {
+                *a += v * *x;
+            }
+        }
+    }
+    a
+}
+
+/// [`group_rows`] for rows with one column list (`g.shared`, so `g.len` is every row's length),
+/// read from the CSR: each gathered row of the panel is loaded once for the whole group.
+#[inline(always)]
+fn group_shared<T: CpuElem, const P: usize>(
+    rows: Rows<'_, T>,
+    panel: &[[T; P]],
+    g: Group,
+    rg: &[(usize, usize); GROUP],
+) -> [[T; P]; GROUP] {
+    const { assert!(GROUP == 4) };
+    let n = g.len;
+    let cs = &rows.cols[rg[0].0..][..n];
+    let [v0, v1, v2, v3] = rg.map(|(s, _)| &rows.values[s..][..n]);
+    let mut a = [[T::from_f64(0.0); P]; GROUP];
+    for ((((&c, &v0), &v1), &v2), &v3) in cs.iter().zip(v0).zip(v1).zip(v2).zip(v3) {
+        // Every column is below k (`in_range`): the index check never fails.
+        let xi = &panel[c as usize];
+        for (a, v) in a.iter_mut().zip([v0, v1, v2, v3]) {
+            for (a, x) in a.iter_mut().zip(xi) {
+                *a += v * *x;
+            }
+        }
+    }
+    a
+}
+
+/// Writes the first `n` rows of `tile` (rows `r0..r0 + n` of `S`; lane `c` is output column `c`)
+/// into `out` as `alpha·tile + beta·out`, a column (64 bytes in f32) at a time: `P` scalar stores
+/// per row at a stride of `m` elements thrashed the L1 cache, and reading the lanes of a
+/// just-stored accumulator back stalled on store forwarding. With `fast` (f32 in a function
+/// compiled for AVX) whole tiles go 8×8 through [`avx::transpose8`].
+#[inline(always)]
+fn write_tile<T: CpuElem, const P: usize>(
+    tile: &[[T; P]; TILE_ROWS],
+    n: usize,
+    out: &mut [&mut [T]],
+    r0: usize,
+    scale: Scale<T>,
+    fast: bool,
+) {
+    let w = out.len();
+    // Columns of the tile below `done` are in the output.
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if fast && n == TILE_ROWS {
+        let flat = as_f32(tile.as_flattened());
+        let alpha = as_f32(std::slice::from_ref(&scale.alpha))[0];
+        let beta = as_f32(std::slice::from_ref(&scale.beta))[0];
+        while done + 8 <= w {
+            for h in (0..TILE_ROWS).step_by(8) {
+                let src = flat[(h * P + done)..].as_ptr();
+                let mut dst = [std::ptr::null_mut::<f32>(); 8];
+                for (d, col) in dst.iter_mut().zip(&mut out[done..done + 8]) {
+                    *d = as_f32_mut(&mut col[r0 + h..r0 + h + 8]).as_mut_ptr();
+                }
+                // SAFETY: as for the panel; the sources are elements (h + i)·P + done .. + 8 ≤
+                // TILE_ROWS·P of the tile (done + 8 ≤ w ≤ P), the destinations 8-element
+                // ranges of distinct output columns.
+                unsafe {
+                    avx::transpose8_scaled(
+                        std::array::from_fn(|i| src.add(i * P)),
+                        dst,
+                        alpha,
+                        beta,
+                    );
+                }
+            }
+            done += 8;
+        }
+    }
+    let mut col_buf = [T::from_f64(0.0); TILE_ROWS];
+    for (c, col) in out.iter_mut().enumerate().skip(done) {
+        for (b, t) in col_buf.iter_mut().zip(&tile[..n]) {
+            *b = t[c];
+        }
+        scale.store(&mut col[r0..r0 + n], &col_buf[..n]);
     }
 }
 
@@ -283,22 +527,69 @@ fn panel_kernel<T: CpuElem, const P: usize>(
 #[cfg(target_arch = "x86_64")]
 mod avx {
     use std::arch::x86_64::{
-        _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_setzero_ps, _mm256_shuffle_ps,
-        _mm256_storeu_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+        __m256, _mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_permute2f128_ps,
+        _mm256_set1_ps, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_unpackhi_ps,
+        _mm256_unpacklo_ps,
     };
 
-    /// `dst[j·stride + i] = src[i][j]` for `i, j < 8`.
+    /// `*dst[j].add(i) = *src[i].add(j)` for `i, j < 8`.
     ///
-    /// # Panics
-    /// If a source has fewer than 8 elements or `dst` is shorter than `7·stride + 8`.
+    /// # Safety
+    /// The CPU has AVX; each `src[i]` is valid for reading 8 `f32`, each `dst[j]` for writing 8,
+    /// and no destination overlaps a source.
     #[inline]
     #[target_feature(enable = "avx")]
-    pub(super) fn transpose8(src: [&[f32]; 8], dst: &mut [f32], stride: usize) {
-        assert!(src.iter().all(|s| s.len() >= 8) && dst.len() >= 7 * stride + 8);
+    pub(super) unsafe fn transpose8(src: [*const f32; 8], dst: [*mut f32; 8]) {
+        // SAFETY: the caller's contract.
+        let c = unsafe { columns(src) };
+        for (d, c) in dst.into_iter().zip(c) {
+            // SAFETY: `d` is valid for writing 8 elements (the caller's contract).
+            unsafe { _mm256_storeu_ps(d, c) };
+        }
+    }
+
+    /// `*dst[j].add(i) = alpha·v + beta·*dst[j].add(i)` with `v = *src[i].add(j)` for
+    /// `i, j < 8` (a multiplication, then a multiplication and an addition: the element-wise
+    /// rounding of [`super::Scale`]; `dst` is not read when `beta = 0`).
+    ///
+    /// # Safety
+    /// The CPU has AVX; each `src[i]` is valid for reading 8 `f32`, each `dst[j]` for reading
+    /// and writing 8, and no destination overlaps a source.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn transpose8_scaled(
+        src: [*const f32; 8],
+        dst: [*mut f32; 8],
+        alpha: f32,
+        beta: f32,
+    ) {
+        // SAFETY: the caller's contract.
+        let c = unsafe { columns(src) };
+        let (va, vb) = (_mm256_set1_ps(alpha), _mm256_set1_ps(beta));
+        for (d, c) in dst.into_iter().zip(c) {
+            let a = _mm256_mul_ps(va, c);
+            // SAFETY: `d` is valid for reading and writing 8 elements (the caller's contract).
+            unsafe {
+                if beta == 0.0 {
+                    _mm256_storeu_ps(d, a);
+                } else {
+                    _mm256_storeu_ps(d, _mm256_add_ps(a, _mm256_mul_ps(vb, _mm256_loadu_ps(d))));
+                }
+            }
+        }
+    }
+
+    /// The 8 columns of the 8×8 block whose rows start at `src`.
+    ///
+    /// # Safety
+    /// The CPU has AVX; each `src[i]` is valid for reading 8 `f32`.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    unsafe fn columns(src: [*const f32; 8]) -> [__m256; 8] {
         let mut r = [_mm256_setzero_ps(); 8];
         for (r, s) in r.iter_mut().zip(src) {
-            // SAFETY: reads 8 elements of a source of at least 8 (asserted above).
-            *r = unsafe { _mm256_loadu_ps(s.as_ptr()) };
+            // SAFETY: `s` is valid for reading 8 elements (the caller's contract).
+            *r = unsafe { _mm256_loadu_ps(s) };
         }
         // Pairs of rows interleaved, then quadruples: in 128-bit lane `l` of `s[4g + e]`, the
         // rows 4g..4g+4 of column 4l + e.
@@ -316,13 +607,11 @@ mod avx {
             s[4 * g + 3] = _mm256_shuffle_ps::<0xEE>(a1, b1);
         }
         // Column e: the low lanes of s[e] and s[4 + e]; column 4 + e: their high lanes.
+        let mut c = r;
         for e in 0..4 {
-            let lo = _mm256_permute2f128_ps::<0x20>(s[e], s[4 + e]);
-            let hi = _mm256_permute2f128_ps::<0x31>(s[e], s[4 + e]);
-            for (j, c) in [(e, lo), (4 + e, hi)] {
-                // SAFETY: j·stride + 8 ≤ 7·stride + 8 ≤ dst.len() (asserted above).
-                unsafe { _mm256_storeu_ps(dst.as_mut_ptr().add(j * stride), c) };
-            }
+            c[e] = _mm256_permute2f128_ps::<0x20>(s[e], s[4 + e]);
+            c[4 + e] = _mm256_permute2f128_ps::<0x31>(s[e], s[4 + e]);
         }
+        c
     }
 }

@@ -72,7 +72,7 @@ fn reference<T: CpuElem>(
 }
 
 /// `spmm` on `S` (`m×k`, see [`csr`]; unsorted rows unless `sorted`) times `X` (`k×b`) equals
-/// [`reference`] bit for bit, on one thread and on two.
+/// [`reference`] bit for bit ([`check_csr`]).
 fn check<T: CpuElem + Bits>(m: usize, k: usize, b: usize, per_row: usize, bad: bool) {
     check_order::<T>(m, k, b, per_row, bad, false);
 }
@@ -86,16 +86,30 @@ fn check_order<T: CpuElem + Bits>(
     sorted: bool,
 ) {
     let seed = (m * 31 + k * 7 + b) as u64;
-    let (indptr, indices, vals) = csr((m, k, per_row), bad, sorted, seed);
+    let csr = csr((m, k, per_row), bad, sorted, seed);
+    check_csr::<T>(csr, k, b, seed, &format!("per_row={per_row} bad={bad}"));
+}
+
+/// `spmm` on the given CSR (`m = indptr.len() - 1` rows over `k` columns) times a seeded `X`
+/// (`k×b`) equals [`reference`] bit for bit, for several `alpha`, `beta` (zero and not) and on
+/// one, two and three threads.
+fn check_csr<T: CpuElem + Bits>(
+    (indptr, indices, vals): (Vec<u32>, Vec<u32>, Vec<f64>),
+    k: usize,
+    b: usize,
+    seed: u64,
+    what: &str,
+) {
+    let m = indptr.len() - 1;
     let vals: Vec<T> = vals.iter().map(|&v| T::from_f64(v)).collect();
     let values_mat = Mat::<T>::from_fn(vals.len(), 1, |i, _| vals[i]);
     let xv = values(seed + 2, k * b);
     let x = Mat::<T>::from_fn(k, b, |i, j| T::from_f64(xv[i + j * k]));
     let init = Mat::<T>::from_fn(m, b, |i, j| T::from_f64((i as f64 - j as f64) / 7.0));
-    for (alpha, beta) in [(1.0, 0.0), (0.5, -2.0)] {
+    for (alpha, beta) in [(1.0, 0.0), (0.5, -2.0), (-1.5, 0.0), (1.0, 1.0)] {
         let (alpha, beta) = (T::from_f64(alpha), T::from_f64(beta));
         let want = reference((&indptr, &indices, &vals), &x, &init, alpha, beta);
-        for par in [Par::Seq, Par::rayon(2)] {
+        for par in [Par::Seq, Par::rayon(2), Par::rayon(3)] {
             let mut out = init.clone();
             let structure = [indptr.as_slice(), indices.as_slice()];
             spmm(
@@ -112,8 +126,8 @@ fn check_order<T: CpuElem + Bits>(
                     let (got, exp) = (out[(r, j)], want[(r, j)]);
                     assert!(
                         got.to_bits_u64() == exp.to_bits_u64(),
-                        "m={m} k={k} b={b} per_row={per_row} bad={bad} {par:?}: \
-                         out[{r}, {j}] = {got:?}, want {exp:?}"
+                        "m={m} k={k} b={b} {what} alpha={alpha:?} beta={beta:?} {par:?}: \
+                         out[{r}, {j}] = {got:?}, want {exp:?} (seed {seed})"
                     );
                 }
             }
@@ -191,4 +205,83 @@ fn wide_and_elementwise_match_definition() {
     let k = rows::MAX_PANEL_BYTES / (16 * 8) + 1;
     assert!(!rows::applies::<f64>(k, 16));
     check::<f64>(k / 2 + 1, k, 17, 2, true);
+}
+
+/// A CSR of `m` rows over `k` columns in block-rows of `bs` rows that share one column list of
+/// `per_row` pseudo-random columns (the flat block butterfly's pattern: the row groups of the
+/// panel path then load each gathered row of `X` once), except that, with `perturb`, some
+/// block-rows have one row with a column changed, one with an entry less, or an empty row.
+fn csr_blocks(
+    (m, k, per_row, bs): (usize, usize, usize, usize),
+    perturb: bool,
+    seed: u64,
+) -> (Vec<u32>, Vec<u32>, Vec<f64>) {
+    let mut indptr = vec![0u32];
+    let mut indices = Vec::new();
+    for block in 0..m.div_ceil(bs) {
+        let list: Vec<u32> = (0..per_row)
+            .map(|q| ((block * 7919 + q * 104729 + seed as usize) % k) as u32)
+            .collect();
+        for r in block * bs..((block + 1) * bs).min(m) {
+            let mut row = list.clone();
+            if perturb && r % bs == 1 {
+                match block % 4 {
+                    0 => row[per_row / 2] = ((row[per_row / 2] as usize + 1) % k) as u32,
+                    1 => {
+                        row.pop();
+                    }
+                    2 => row.clear(),
+                    _ => {}
+                }
+            }
+            indices.extend_from_slice(&row);
+            indptr.push(indices.len() as u32);
+        }
+    }
+    let vals = values(seed + 1, indices.len());
+    (indptr, indices, vals)
+}
+
+/// Row groups with one shared column list (whole groups, groups cut by the end of `S`, groups
+/// whose rows differ in one column, in length or by an empty row) and random rows, at panel
+/// widths 16 and 32 with remainders: the same bits as the definition.
+#[test]
+fn shared_column_groups_match_definition() {
+    for (m, k, per_row, bs) in [
+        (64, 64, 12, 8),
+        (70, 50, 9, 4),
+        (37, 40, 5, 32),
+        (21, 21, 3, 3),
+    ] {
+        for perturb in [false, true] {
+            for b in [16, 33, 64] {
+                let seed = (m * 13 + b + per_row) as u64;
+                let what = format!("blocks of {bs} rows, {per_row} entries, perturb={perturb}");
+                check_csr::<f32>(
+                    csr_blocks((m, k, per_row, bs), perturb, seed),
+                    k,
+                    b,
+                    seed,
+                    &what,
+                );
+                check_csr::<f64>(
+                    csr_blocks((m, k, per_row, bs), perturb, seed),
+                    k,
+                    b,
+                    seed,
+                    &what,
+                );
+            }
+        }
+    }
+}
+
+/// The structured suite's CSR shape scaled down: 16 random entries per row, several panels of
+/// both widths and a partial one, rows of zero entries among them.
+#[test]
+fn random_rows_several_panels_match_definition() {
+    for b in [64, 100] {
+        check::<f32>(300, 256, b, 16, false);
+        check::<f64>(300, 256, b, 16, false);
+    }
 }
