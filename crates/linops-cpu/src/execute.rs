@@ -273,7 +273,9 @@ mod tests {
             .unwrap_or_else(|e| e.into_inner());
         let mut covered = std::collections::BTreeSet::new();
         for (i, op) in ops.iter().enumerate() {
-            let (rows, cols) = (op.shape().0, 600 + i); // ≥ 1 MiB of f32: recycled; unique
+            // At least MIN_BYTES of f32 (so the pool keeps it) and a shape of its own.
+            let rows = op.shape().0;
+            let cols = crate::recycle::MIN_BYTES / (4 * rows) + 1 + i;
             let plan = Plan::new(op, op.shape().1, cols, DType::F32).unwrap();
             let first = plan
                 .steps()

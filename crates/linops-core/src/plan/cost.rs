@@ -10,7 +10,8 @@
 //! ([`CostModel::with_cache`]) is costed at the cache's bandwidth (a plan applied again finds a
 //! small working set in cache: a dense 1024² matrix–vector product reads its 4 MiB at about four
 //! times the streaming rate), and an SpMM over fewer than 16 columns at the element-wise loop's
-//! rate rather than the panel path's.
+//! rate, over more at the panel path's, which grows with the nonzeros per row (its per-row costs
+//! are amortized over them).
 //!
 //! **Where the numbers come from.** [`CostModel::cpu_default`] holds rates measured on the
 //! project's 2-core AMD EPYC development machine (f32, 2026-11-26: dense GEMM 1024³ at about
@@ -151,8 +152,9 @@ impl CostModel {
             (KernelKind::Monarch, MONARCH_CPU_RATE),
             (KernelKind::Srht, 8e9),
             (KernelKind::Dct, 4e9),
-            // Measured 2026-12-02 (structured suite, quiet): 9.6 GFLOP/s for 16 nonzeros per row,
-            // 25 for the flat block butterfly's dense-ish rows; 16 picks the faster side in both.
+            // The panel path's rate depends on the nonzeros per row and the element-wise loop's
+            // is lower: `plan_seconds` costs SpMM steps by WIDE_SPMM_CPU_PEAK and
+            // NARROW_SPMM_CPU_RATE; this figure is what `rate(Spmm)` reports.
             (KernelKind::Spmm, 16e9),
             // In-place plain butterfly 22 GFLOP/s (n = 4096, batch 1024, measured 2026-12-02
             // quiet); block butterflies (b ≥ 16) at twice this ([`CostModel::step_rate`]).
@@ -407,11 +409,13 @@ impl CostModel {
         plan.steps()
             .iter()
             .map(|s| {
+                let (m, b) = plan.shape_of(s.output);
                 let rate = match (&s.kernel, self.narrow_spmm_rate) {
-                    (Kernel::Spmm(_), Some(narrow))
-                        if plan.shape_of(s.output).1 < NARROW_SPMM_COLS =>
-                    {
-                        narrow
+                    (Kernel::Spmm(_), Some(narrow)) if b < NARROW_SPMM_COLS => narrow,
+                    (Kernel::Spmm(_), Some(_)) => {
+                        // Nonzeros per row: the panel path's per-row work is amortized over them.
+                        let per_row = s.flops as f64 / (2.0 * (m * b).max(1) as f64);
+                        WIDE_SPMM_CPU_PEAK * per_row / (per_row + WIDE_SPMM_CPU_HALF_ROW)
                     }
                     (k, _) => self.step_rate(k),
                 };
@@ -478,6 +482,15 @@ const NARROW_SPMM_COLS: usize = 16;
 /// 1.6 GFLOP/s measured at batch 1 for 16 and for 192 nonzeros per row (structured suite,
 /// n = 1024, 2026-12-02), a tenth of the panel path's.
 const NARROW_SPMM_CPU_RATE: f64 = 2e9;
+
+/// The CPU panel path's SpMM rate with many nonzeros per row (FLOP/s, f32); with `ρ` nonzeros
+/// per row it runs at `peak·ρ/(ρ + WIDE_SPMM_CPU_HALF_ROW)` (a fixed cost per row and column:
+/// the output tile's transposed store and the row's setup). Fitted to the structured suite on the
+/// 2-core dev box, 2026-12-02 12:05 UTC (quiet): about 30 GFLOP/s with 16 nonzeros per row (CSR,
+/// n = 1024, batch 1024), about 96 with the flat block butterfly's 192 (n = 1024, batch 1024).
+const WIDE_SPMM_CPU_PEAK: f64 = 120e9;
+/// See [`WIDE_SPMM_CPU_PEAK`]: the nonzeros per row at which the rate is half the peak.
+const WIDE_SPMM_CPU_HALF_ROW: f64 = 48.0;
 
 /// The CPU default's cache tier ([`CostModel::with_cache`]): working sets up to 8 MiB at 40 GB/s.
 const CPU_CACHE_BYTES: u64 = 8 << 20;
