@@ -75,16 +75,26 @@ fn decisions_follow_shape_and_batch() {
         let p = Plan::with_model(&op, 1024, batch, DType::F32, &m).unwrap();
         assert!(!p.decisions()[0].materialized, "{}", p.explain());
     }
-    // A model on which block GEMMs are 100× slower than GEMMs per FLOP, and launches are
-    // expensive: Monarch loses to dense at large batch, but a one-column apply stays too small
-    // to matter.
+    // A model on which block GEMMs are 100× slower than GEMMs per FLOP, launches are
+    // expensive and every read streams from memory (no cache tier): Monarch loses to dense at
+    // large batch, but for one column the dense matrix's 4 MiB read costs more than the
+    // structure.
     let slow = CostModel::cpu_default()
         .with_rate(KernelKind::BlockGemm, 1e9)
-        .with_launch(20e-6);
+        .with_launch(20e-6)
+        .with_cache(0, 10e9);
     let p = Plan::with_model(&op, 1024, 1024, DType::F32, &slow).unwrap();
     assert!(p.decisions()[0].materialized, "{}", p.explain());
     let p1 = Plan::with_model(&op, 1024, 1, DType::F32, &slow).unwrap();
     assert!(!p1.decisions()[0].materialized, "{}", p1.explain());
+    // With the default cache tier (8 MiB at 40 GB/s) that read is costed at the cache's rate
+    // (the dense matrix stays in cache across applies): a quarter of the streaming estimate,
+    // and then dense wins on this model.
+    let cached = slow.clone().with_cache(8 << 20, 40e9);
+    let pc = Plan::with_model(&op, 1024, 1, DType::F32, &cached).unwrap();
+    let (ds, dc) = (p1.decisions()[0].dense_s, pc.decisions()[0].dense_s);
+    assert!((dc - 20e-6) < 0.3 * (ds - 20e-6), "{ds} vs {dc}");
+    assert!(pc.decisions()[0].materialized, "{}", pc.explain());
     // The transposed leaf is decided as a transposed leaf.
     let pt = Plan::with_model(&op.t(), 1024, 1024, DType::F32, &slow).unwrap();
     assert!(
