@@ -2,28 +2,36 @@
 //! over the backend's `Par`), `transpose` (a strided copy) and `copy_cols` (a column-block copy).
 //! Cost: one pass over the input.
 
-use crate::par::for_each_col;
+use crate::par::for_each_col_of;
 use crate::{CpuElem, t};
-use faer::{Mat, MatRef, Par};
+use faer::{MatMut, MatRef, Par};
 use linops_core::plan::kernel::{Axpby, CopyCols, DiagScale, Transpose};
 
 crate::execute::cpu_kernel!(Axpby, |k, be, inputs, out| {
-    alpha_beta_columns(out, inputs.mat(0)?, None, k.alpha, k.beta, be.par());
+    alpha_beta_columns(
+        out.as_mut(),
+        inputs.mat(0)?,
+        None,
+        k.alpha,
+        k.beta,
+        be.par(),
+    );
     Ok(())
 });
 
 crate::execute::cpu_kernel!(DiagScale, |k, be, inputs, out| {
     let (d, x) = (inputs.mat(0)?, inputs.mat(1)?);
-    alpha_beta_columns(out, x, Some(d), k.alpha, k.beta, be.par());
+    alpha_beta_columns(out.as_mut(), x, Some(d), k.alpha, k.beta, be.par());
     Ok(())
 });
 
 /// `out[i, j] = alpha·(d[i]·x[i, j]) + beta·out[i, j]` (`d[i]·` omitted when `d` is `None`),
 /// the columns split over `par` ([`for_each_col`]; the same operations in every part, so the
 /// bits do not depend on the thread count); `out` is not read when `beta == 0` (so a NaN there
-/// does not propagate). Contiguous columns run as slice loops (they vectorize).
-fn alpha_beta_columns<T: CpuElem>(
-    out: &mut Mat<T>,
+/// does not propagate). Contiguous columns run as slice loops (they vectorize). `out` has
+/// contiguous columns (a plan output or a block of its columns).
+pub(crate) fn alpha_beta_columns<T: CpuElem>(
+    out: MatMut<'_, T>,
     x: MatRef<'_, T>,
     d: Option<MatRef<'_, T>>,
     alpha: f64,
@@ -38,7 +46,7 @@ fn alpha_beta_columns<T: CpuElem>(
         let v = alpha * d.map_or(x, |d| d * x);
         *o = if zero_beta { v } else { v + beta * *o };
     };
-    for_each_col(
+    for_each_col_of(
         out,
         par,
         || (),

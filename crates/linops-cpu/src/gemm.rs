@@ -7,10 +7,25 @@
 //! `alpha·A·B` added by faer's `matmul` (parallel over the backend's `Par`, with the same bits
 //! for every thread count) while the panel is still in cache, so `out` crosses memory once.
 //! Cost: `2·m·n·k + 2·m·n` FLOPs.
+//!
+//! Both run through [`matmul_par`]: faer's `matmul` with the backend's `Par`, except for two
+//! skinny shapes whose parallel split faer leaves to one core (on the 2-core development VM,
+//! 2026-12-02, faer with two threads took as long as with one for `4096×64 · 64×64` and for
+//! `(4096×64)ᵀ · 4096×64`, the low-rank and Householder products of a 64-column block):
+//! - a tall output with a short inner dimension (`k ≤ 256`, `n ≤ 256`, at least two
+//!   [`ROW_BLOCK`]s of rows) is cut into blocks of [`ROW_BLOCK`] rows, each a sequential faer
+//!   product, spread over the workers;
+//! - a small output with a long inner dimension (`m, n ≤ 256`, `k ≥ 2·`[`K_CHUNK`]) is the sum
+//!   of sequential products over chunks of [`K_CHUNK`] of the inner dimension, formed over the
+//!   workers and added in chunk order.
+//!
+//! The blocks and chunks depend on the shape only, so the bits do not depend on the thread
+//! count.
 
+use crate::par::{Grain, Rows, for_each_part};
 use crate::{CpuElem, t};
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use linops_core::plan::kernel::{Gemm, GemmDiag};
 
 crate::execute::cpu_kernel!(Gemm, |k, be, inputs, out| {
@@ -36,7 +51,7 @@ crate::execute::cpu_kernel!(Gemm, |k, be, inputs, out| {
         }
         Accum::Add
     };
-    matmul(out.as_mut(), accum, a, b, t::<T>(k.alpha), be.par());
+    matmul_par(out.as_mut(), accum, a, b, t::<T>(k.alpha), be.par());
     Ok(())
 });
 
@@ -62,33 +77,117 @@ crate::execute::cpu_kernel!(GemmDiag, |k, be, inputs, out| {
         return Ok(());
     }
     let (a, b, x) = (inputs.mat(0)?, inputs.mat(1)?, inputs.mat(3)?);
-    let d = inputs.mat(2)?.col(0);
-    let (alpha, beta) = (t::<T>(k.alpha), t::<T>(k.beta));
-    let zero_beta = k.beta == 0.0;
+    let d = inputs.mat(2)?;
     let width = diag_panel_cols::<T>(out.nrows());
     let mut j0 = 0;
     while j0 < out.ncols() {
         let w = width.min(out.ncols() - j0);
         let mut panel = out.as_mut().subcols_mut(j0, w);
-        // panel = alpha·d∘X + beta·panel, then panel += alpha·A·B while it is in cache.
-        for jj in 0..w {
-            let xc = x.col(j0 + jj);
-            for ((o, &xv), &dv) in panel
-                .as_mut()
-                .col_mut(jj)
-                .iter_mut()
-                .zip(xc.iter())
-                .zip(d.iter())
-            {
-                let v = alpha * (dv * xv);
-                *o = if zero_beta { v } else { v + beta * *o };
-            }
-        }
-        matmul(panel, Accum::Add, a, b.subcols(j0, w), alpha, be.par());
+        // panel = alpha·d∘X + beta·panel (over the workers), then panel += alpha·A·B while it
+        // is in cache.
+        crate::elementwise::alpha_beta_columns(
+            panel.as_mut(),
+            x.subcols(j0, w),
+            Some(d),
+            k.alpha,
+            k.beta,
+            be.par(),
+        );
+        matmul(
+            panel,
+            Accum::Add,
+            a,
+            b.subcols(j0, w),
+            t::<T>(k.alpha),
+            be.par(),
+        );
         j0 += w;
     }
     Ok(())
 });
+
+/// Rows of one block of a tall, short-inner-dimension product ([`matmul_par`]).
+const ROW_BLOCK: usize = 512;
+
+/// Inner-dimension length of one chunk of a small-output, long-inner-dimension product
+/// ([`matmul_par`]).
+const K_CHUNK: usize = 1024;
+
+/// Largest inner dimension (and output width) of a product split into row blocks, and largest
+/// output of one split into inner-dimension chunks.
+const SKINNY: usize = 256;
+
+/// `out = alpha·a·b` (`Accum::Replace`) or `out += alpha·a·b` (`Accum::Add`) over `par`: faer's
+/// `matmul`, or the row-block and inner-chunk splits of the module docs for the shapes faer
+/// runs on one core.
+fn matmul_par<T: CpuElem>(
+    out: MatMut<'_, T>,
+    accum: Accum,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    alpha: T,
+    par: Par,
+) {
+    let (m, n, k) = (out.nrows(), out.ncols(), a.ncols());
+    if par.degree() <= 1 {
+        matmul(out, accum, a, b, alpha, par);
+    } else if k <= SKINNY && n <= SKINNY && m >= 2 * ROW_BLOCK {
+        // Fixed blocks of ROW_BLOCK rows, handed out in runs over the workers.
+        let mut blocks = Vec::with_capacity(m.div_ceil(ROW_BLOCK));
+        let mut rest = out;
+        while rest.nrows() > ROW_BLOCK {
+            let (top, bottom) = rest.split_at_row_mut(ROW_BLOCK);
+            blocks.push(Rows(top));
+            rest = bottom;
+        }
+        blocks.push(Rows(rest));
+        for_each_part(par, blocks.as_mut_slice(), Grain::min(1), &|first, part| {
+            for (i, Rows(block)) in part.iter_mut().enumerate() {
+                let r0 = (first + i) * ROW_BLOCK;
+                let rows = block.nrows();
+                matmul(
+                    block.as_mut(),
+                    accum,
+                    a.subrows(r0, rows),
+                    b,
+                    alpha,
+                    Par::Seq,
+                );
+            }
+        });
+    } else if m <= SKINNY && n <= SKINNY && k >= 2 * K_CHUNK {
+        // Partial products over fixed chunks of the inner dimension, summed in chunk order.
+        let mut partial: Vec<Mat<T>> = (0..k.div_ceil(K_CHUNK)).map(|_| Mat::zeros(m, n)).collect();
+        for_each_part(
+            par,
+            partial.as_mut_slice(),
+            Grain::min(1),
+            &|first, part| {
+                for (i, p) in part.iter_mut().enumerate() {
+                    let k0 = (first + i) * K_CHUNK;
+                    let len = K_CHUNK.min(k - k0);
+                    let (ac, bc) = (a.subcols(k0, len), b.subrows(k0, len));
+                    matmul(p.as_mut(), Accum::Replace, ac, bc, t(1.0), Par::Seq);
+                }
+            },
+        );
+        let mut out = out;
+        for j in 0..n {
+            for i in 0..m {
+                let sum = partial[1..]
+                    .iter()
+                    .fold(partial[0][(i, j)], |acc, p| acc + p[(i, j)]);
+                let v = alpha * sum;
+                out[(i, j)] = match accum {
+                    Accum::Replace => v,
+                    Accum::Add => out[(i, j)] + v,
+                };
+            }
+        }
+    } else {
+        matmul(out, accum, a, b, alpha, par);
+    }
+}
 
 /// `m ← beta·m`, or zeros when `beta == 0` (BLAS semantics: the old values are not read).
 fn scale_or_zero<T: CpuElem>(m: &mut Mat<T>, beta: f64) {
@@ -104,6 +203,108 @@ fn scale_in_place<T: CpuElem>(m: &mut Mat<T>, s: T) {
     for j in 0..m.ncols() {
         for v in m.col_as_slice_mut(j) {
             *v *= s;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mat(seed: u64, rows: usize, cols: usize) -> Mat<f64> {
+        let v = crate::testing::values(seed, rows * cols);
+        Mat::from_fn(rows, cols, |i, j| v[i + j * rows])
+    }
+
+    /// `alpha·a·b (+ c)` summed in f64 one term at a time, the definition.
+    fn reference(
+        a: MatRef<'_, f64>,
+        b: MatRef<'_, f64>,
+        c: Option<&Mat<f64>>,
+        alpha: f64,
+    ) -> Mat<f64> {
+        Mat::from_fn(a.nrows(), b.ncols(), |i, j| {
+            let s: f64 = (0..a.ncols()).map(|p| a[(i, p)] * b[(p, j)]).sum();
+            alpha * s + c.map_or(0.0, |c| c[(i, j)])
+        })
+    }
+
+    /// Every path of `matmul_par` (row blocks with a partial last block, inner chunks with a
+    /// partial last chunk, transposed operands, faer's own split and the sequential case) gives
+    /// the product within the GEMM bound `k·u·Σ|a||b|` of the definition, for `Accum::Replace`
+    /// on NaN storage (never read) and `Accum::Add`, and the same bits for 1, 2, 3 and 5 workers.
+    #[test]
+    fn matmul_par_splits_match_the_product_and_not_the_thread_count() {
+        // (m, n, k, transposed a): row blocks, inner chunks, both transposed, faer's split.
+        let shapes = [
+            (2 * ROW_BLOCK + 37, 64, 64, false),
+            (3 * ROW_BLOCK, 1, 256, false),
+            (64, 64, 2 * K_CHUNK + 5, true),
+            (17, 3, 4 * K_CHUNK, false),
+            (300, 300, 300, false),
+            (5, 4, 3, false),
+        ];
+        for (si, &(m, n, k, trans)) in shapes.iter().enumerate() {
+            let seed = 10 * si as u64;
+            let a_store = if trans {
+                mat(seed, k, m)
+            } else {
+                mat(seed, m, k)
+            };
+            let a = if trans {
+                a_store.transpose()
+            } else {
+                a_store.as_ref()
+            };
+            let b = mat(seed + 1, k, n);
+            let c = mat(seed + 2, m, n);
+            let alpha: f64 = -0.75;
+            let bound = |i: usize, j: usize| {
+                let s: f64 = (0..k).map(|p| (a[(i, p)] * b[(p, j)]).abs()).sum();
+                4.0 * k as f64 * f64::EPSILON * (alpha.abs() * s + c[(i, j)].abs()) + 1e-300
+            };
+            for accum in [Accum::Replace, Accum::Add] {
+                let want = reference(
+                    a,
+                    b.as_ref(),
+                    matches!(accum, Accum::Add).then_some(&c),
+                    alpha,
+                );
+                let mut bits: Option<Mat<f64>> = None;
+                for workers in [1, 2, 3, 5] {
+                    let par = if workers == 1 {
+                        Par::Seq
+                    } else {
+                        Par::rayon(workers)
+                    };
+                    let mut out = match accum {
+                        Accum::Replace => Mat::from_fn(m, n, |_, _| f64::NAN),
+                        Accum::Add => c.clone(),
+                    };
+                    matmul_par(out.as_mut(), accum, a, b.as_ref(), alpha, par);
+                    for j in 0..n {
+                        for i in 0..m {
+                            let err = (out[(i, j)] - want[(i, j)]).abs();
+                            assert!(
+                                err <= bound(i, j),
+                                "shape {si} ({m}x{n}x{k}) at ({i},{j}): error {err:e}"
+                            );
+                        }
+                    }
+                    // Bits: the same for every count of two or more workers (with one, faer's
+                    // unsplit product runs).
+                    if workers > 1 {
+                        match &bits {
+                            None => bits = Some(out),
+                            Some(first) => assert!(
+                                (0..n).all(|j| (0..m)
+                                    .all(|i| first[(i, j)].to_bits() == out[(i, j)].to_bits())),
+                                "shape {si}: bits differ with {workers} workers"
+                            ),
+                        }
+                    }
+                }
+            }
         }
     }
 }

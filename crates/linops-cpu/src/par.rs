@@ -38,6 +38,20 @@ impl<T: Send> Parts for MatMut<'_, T> {
     }
 }
 
+/// The rows of a matrix view as [`Parts`] (units are rows; a part is a block of rows).
+pub(crate) struct Rows<'a, T>(pub MatMut<'a, T>);
+
+impl<T: Send> Parts for Rows<'_, T> {
+    fn units(&self) -> usize {
+        self.0.nrows()
+    }
+
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let (top, bottom) = self.0.split_at_row_mut(at);
+        (Rows(top), Rows(bottom))
+    }
+}
+
 impl<T: Send> Parts for &mut [T] {
     fn units(&self) -> usize {
         self.len()
@@ -137,6 +151,21 @@ pub(crate) fn for_each_col<T: Send, S>(
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, usize, &mut [T]) + Sync,
 ) {
+    for_each_col_of(out.as_mut(), par, init, f);
+}
+
+/// [`for_each_col`] on a view of a matrix with contiguous columns (an owned matrix or a block
+/// of its columns, e.g. one panel of a plan's output).
+///
+/// # Panics
+/// If `out`'s columns are not contiguous (row stride 1): callers pass views of owned matrices.
+#[inline]
+pub(crate) fn for_each_col_of<T: Send, S>(
+    mut out: MatMut<'_, T>,
+    par: Par,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &mut [T]) + Sync,
+) {
     let par = if out.ncols() < 2 || out.nrows() * out.ncols() < MIN_PARALLEL_COL_WORK {
         Par::Seq
     } else {
@@ -147,24 +176,21 @@ pub(crate) fn for_each_col<T: Send, S>(
     if matches!(par, Par::Seq) {
         let mut state = init();
         for j in 0..out.ncols() {
-            f(&mut state, j, out.col_as_slice_mut(j));
+            f(&mut state, j, contiguous(out.as_mut().col_mut(j)));
         }
         return;
     }
-    for_each_part(par, out.as_mut(), Grain::min(1), &|j0,
-                                                      mut part: MatMut<
-        '_,
-        T,
-    >| {
+    for_each_part(par, out, Grain::min(1), &|j0, mut part: MatMut<'_, T>| {
         let mut state = init();
         for c in 0..part.ncols() {
-            let col = part
-                .as_mut()
-                .col_mut(c)
-                .try_as_col_major_mut()
-                .expect("owned faer matrices have contiguous columns")
-                .as_slice_mut();
-            f(&mut state, j0 + c, col);
+            f(&mut state, j0 + c, contiguous(part.as_mut().col_mut(c)));
         }
     });
+}
+
+/// A column of a matrix with row stride 1 as a slice.
+fn contiguous<T>(col: faer::ColMut<'_, T>) -> &mut [T] {
+    col.try_as_col_major_mut()
+        .expect("owned faer matrices and their column blocks have contiguous columns")
+        .as_slice_mut()
 }
