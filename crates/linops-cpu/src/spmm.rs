@@ -8,7 +8,7 @@
 //! - a short, wide `S` (the sketching orientation, [`wide::applies`]) streams `X` once through a
 //!   blocked gather ([`wide`]);
 //! - otherwise, with at least 16 columns and a `k×16` panel of `X` that fits in cache
-//!   ([`rows::applies`]), row by row over column panels with a 16- or 32-wide vectorized
+//!   ([`rows::applies`]), row by row over column panels with a 16-, 32- or 64-wide vectorized
 //!   multiply-add, four rows at a time, written straight into `out` ([`rows`]);
 //! - otherwise each output element `out[r, j] = Σ_p values[p]·X[indices[p], j]` over row `r`'s
 //!   entries, in entry order; the `m·b` output elements are split in contiguous ranges (rows of

@@ -1,32 +1,35 @@
 //! CPU SpMM, row-wise over column panels: `S` (`m×k`) of any shape whose `X` panel fits in cache
 //! (the structured operators' CSR, square `S` at batch widths of tens to thousands).
 //!
-//! Method: the column indices are checked once per call (entries whose column is not below `k`
-//! are dropped from a copy of the CSR, in storage order, so the inner loop indexes without a
-//! skip test). The columns of `X` (`k×b`) are taken `P` at a time (`P` = 32 for f32 when `b ≥ 32`
-//! and the panel fits, else [`PANEL`] = 16) and transposed into a `k×P` panel (`k·P` entries, at
-//! most [`MAX_PANEL_BYTES`], so it stays in the L2 cache while every row gathers from it). Each
-//! row `r` of `S` then accumulates `a += S(r, i)·panel[i][·]` over its entries in storage order
-//! into a `P`-wide register accumulator (two 512-bit vectors for f32 and f64: one index and one
-//! value read per `P` multiply-adds). The rows go [`GROUP`] = 4 at a time with their entries
-//! interleaved (four independent chains of additions for the CPU to overlap: one row's chain
-//! waits on the addition latency at every entry), and rows of a group with one column list (the
-//! flat block butterfly's) load each gathered panel row once for the four. Tiles of
-//! [`TILE_ROWS`] rows are written straight into the output's columns as `alpha·sum + beta·out`
-//! (no `m·b` temporary, no second pass). The panel kernel is compiled for
-//! AVX-512 or AVX2 when the CPU has them ([`panel_dispatch`]; the crates build for baseline x86-64,
-//! whose 128-bit lanes the compiler did not even use for the generic fixed-array loop: it ran
-//! scalar). Each element of `X` is read once from memory and each output element written once;
-//! the panels are split over the backend's `Par` ([`crate::par`]), each part owning its columns of
-//! the output.
+//! Method: one pass over the column indices per call, split over the backend's `Par`, flags
+//! each group of [`GROUP`] rows: whether a column is not below `k` (then, and only then, those
+//! entries are dropped from a copy of the CSR, in storage order, so the inner loop indexes
+//! without a skip test) and whether the group's rows have one column list (the flat block
+//! butterfly's rows share theirs by blocks; random rows differ at their first entry, so that
+//! test stops there). Nothing else is set up per call. The columns of `X` (`k×b`) are taken `P`
+//! at a time and transposed into a `k×P` panel of cache-line-aligned rows (`k·P` entries, at most
+//! [`MAX_PANEL_BYTES`], so it stays in the L2 cache while every row gathers from it): for f32,
+//! `P` = 64 when most groups share their column lists and `b ≥ 64`, else 32 when `b ≥ 32`, else
+//! [`PANEL`] = 16, each only when its panel fits. Each row `r` of `S` then accumulates
+//! `a += S(r, i)·panel[i][·]` over its entries in storage order into a `P`-wide register
+//! accumulator (one index and one value read per `P` multiply-adds). The rows go four at a time,
+//! read from the CSR as they are, with their entries interleaved (four independent chains of
+//! additions for the CPU to overlap: one row's chain waits on the addition latency at every
+//! entry), and a group of rows with one column list loads each gathered panel row once for the
+//! four. Tiles of [`TILE_ROWS`] rows are written straight into the output's columns as
+//! `alpha·sum + beta·out` (no `m·b` temporary, no second pass). The panel kernel is compiled for
+//! AVX-512 or AVX2 when the CPU has them ([`panel_dispatch`]; the crates build for baseline
+//! x86-64, whose 128-bit lanes the compiler did not even use for the generic fixed-array loop: it
+//! ran scalar). The output is cut into tiles, a panel's columns by a block of rows (the whole
+//! height unless there are fewer panels than two per worker), split over the backend's `Par`
+//! ([`crate::par`]), each part owning its tiles of the output.
 //!
-//! Bytes: `X` and the output once each (the output read too when `beta ≠ 0`), plus the CSR (`nnz`
-//! values and indices, `m + 1` pointers) once per panel (`⌈b/P⌉` times, from cache after the
-//! first) and, once per call, an interleaved copy of the entries of the groups that do not share
-//! their columns; the sum of each output
-//! element is a multiplication and an addition per entry in storage order (never a fused
-//! multiply-add), so the rounding is that of the element-wise path on every CPU and thread
-//! count. Cost: `2·nnz·b` FLOPs.
+//! Bytes: `X` once per block of rows (once when the panels are enough to share out) and the
+//! output once (read too when `beta ≠ 0`), plus the CSR (`nnz` values and indices, `m + 1`
+//! pointers) once per panel (`⌈b/P⌉` times, from cache after the first) and once for the scan;
+//! the sum of each output element is a multiplication and an addition per entry in storage order
+//! (never a fused multiply-add), so the rounding is that of the element-wise path on every CPU,
+//! panel width, block of rows and thread count. Cost: `2·nnz·b` FLOPs.
 
 use super::{MIN_PARALLEL_WORK, PANEL};
 use crate::CpuElem;
@@ -121,8 +124,7 @@ fn scan(par: Par, ranges: &[(usize, usize)], cols: &[u32], k: usize) -> Vec<Grou
                     .iter()
                     .any(|&(s, e)| cols[s..e].iter().fold(false, |o, &c| o | (c as usize >= k)));
                 let list = &cols[rg[0].0..rg[0].1];
-                f.shared =
-                    rg.len() == GROUP && rg[1..].iter().all(|&(s, e)| &cols[s..e] == list);
+                f.shared = rg.len() == GROUP && rg[1..].iter().all(|&(s, e)| &cols[s..e] == list);
             }
         },
     );
@@ -259,7 +261,7 @@ struct Line<T, const P: usize>([T; P]);
 impl<T, const P: usize> Line<T, P> {
     /// The lines as the plain rows they hold.
     fn rows(lines: &mut [Self]) -> &mut [[T; P]] {
-        const { assert!(size_of::<[T; P]>() % 64 == 0) };
+        const { assert!(size_of::<[T; P]>().is_multiple_of(64)) };
         let len = lines.len();
         // SAFETY: `Line` is `repr(C)` around one `[T; P]` whose size is a multiple of its
         // alignment (asserted), so the lines are `len` consecutive `[T; P]` without padding.
@@ -279,7 +281,11 @@ fn panels<T: CpuElem, const P: usize>(
     scale: Scale<T>,
     out: &mut Mat<T>,
 ) {
-    let (k, b, m) = (xcols.first().map_or(0, |c| c.len()), xcols.len(), out.nrows());
+    let (k, b, m) = (
+        xcols.first().map_or(0, |c| c.len()),
+        xcols.len(),
+        out.nrows(),
+    );
     let par = if rows.values.len() * b >= MIN_PARALLEL_WORK {
         par
     } else {
@@ -291,7 +297,10 @@ fn panels<T: CpuElem, const P: usize>(
     } else {
         1
     };
-    let block_rows = m.div_ceil(blocks).next_multiple_of(TILE_ROWS).max(TILE_ROWS);
+    let block_rows = m
+        .div_ceil(blocks)
+        .next_multiple_of(TILE_ROWS)
+        .max(TILE_ROWS);
     // The tiles: (first column, first row, the output's block).
     let mut tiles: Vec<(usize, usize, MatMut<'_, T>)> = Vec::new();
     let mut rest = out.as_mut();

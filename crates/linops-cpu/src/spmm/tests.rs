@@ -107,8 +107,7 @@ fn check_csr<T: CpuElem + Bits>(
 
 /// A run of one SpMM path: `out = alpha·S·X + beta·out` on `par`, `S` as `([indptr, indices],
 /// values)`.
-type Run<'a, T> =
-    dyn Fn(Par, T, T, ([&[u32]; 2], MatRef<'_, T>), MatRef<'_, T>, &mut Mat<T>) + 'a;
+type Run<'a, T> = dyn Fn(Par, T, T, ([&[u32]; 2], MatRef<'_, T>), MatRef<'_, T>, &mut Mat<T>) + 'a;
 
 /// [`check_csr`] through `run` (a path of [`spmm`] called directly).
 fn check_csr_with<T: CpuElem + Bits>(
@@ -310,18 +309,38 @@ fn random_rows_several_panels_match_definition() {
 /// through a view whose columns are contiguous but apart (a block of rows of a taller matrix).
 #[test]
 fn panel_widths_match_definition() {
-    fn at<T: CpuElem + Bits>(width: usize) -> impl Fn(Par, T, T, ([&[u32]; 2], MatRef<'_, T>), MatRef<'_, T>, &mut Mat<T>) {
+    #[allow(clippy::type_complexity)]
+    fn at<T: CpuElem + Bits>(
+        width: usize,
+    ) -> impl Fn(Par, T, T, ([&[u32]; 2], MatRef<'_, T>), MatRef<'_, T>, &mut Mat<T>) {
         move |par, alpha, beta, ([indptr, indices], values), x, out| {
             let values: Vec<T> = (0..values.nrows()).map(|i| values[(i, 0)]).collect();
             let ranges = super::row_ranges(indptr, out.nrows(), values.len().min(indices.len()));
             let cols = &indices[..values.len().min(indices.len())];
             // The same X one row down in a taller matrix: columns contiguous, not adjacent.
             let tall = Mat::<T>::from_fn(x.nrows() + 3, x.ncols(), |i, j| {
-                if i == 0 || i > x.nrows() { T::from_f64(f64::NAN) } else { x[(i - 1, j)] }
+                if i == 0 || i > x.nrows() {
+                    T::from_f64(f64::NAN)
+                } else {
+                    x[(i - 1, j)]
+                }
             });
             let view = tall.as_ref().subrows(1, x.nrows());
-            let used = rows::spmm_rows_at(Some(width), par, &ranges, cols, &values, view, (alpha, beta), out);
-            let expect = if size_of::<T>() == 4 && width <= x.ncols() { width } else { 16 };
+            let used = rows::spmm_rows_at(
+                Some(width),
+                par,
+                &ranges,
+                cols,
+                &values,
+                view,
+                (alpha, beta),
+                out,
+            );
+            let expect = if size_of::<T>() == 4 && width <= x.ncols() {
+                width
+            } else {
+                16
+            };
             assert_eq!(used, Some(expect), "width {width}, b = {}", x.ncols());
         }
     }
@@ -360,12 +379,27 @@ fn strided_x_matches_definition() {
         let csr = csr((m, k, 7), true, false, seed);
         for transposed in [false, true] {
             let what = format!("transposed={transposed}");
-            check_csr_with::<f32>(csr.clone(), (k, b), seed, &what, &move |par, alpha, beta, s, x, out| {
-                let xt = x.transpose().to_owned();
-                let tall = Mat::<f32>::from_fn(k + 2, b, |i, j| if i < 2 { f32::NAN } else { x[(i - 2, j)] });
-                let view = if transposed { xt.as_ref().transpose() } else { tall.as_ref().subrows(2, k) };
-                spmm(par, alpha, beta, s.0, s.1, view, out);
-            });
+            check_csr_with::<f32>(
+                csr.clone(),
+                (k, b),
+                seed,
+                &what,
+                &move |par, alpha, beta, s, x, out| {
+                    let xt = x.transpose().to_owned();
+                    let tall =
+                        Mat::<f32>::from_fn(
+                            k + 2,
+                            b,
+                            |i, j| if i < 2 { f32::NAN } else { x[(i - 2, j)] },
+                        );
+                    let view = if transposed {
+                        xt.as_ref().transpose()
+                    } else {
+                        tall.as_ref().subrows(2, k)
+                    };
+                    spmm(par, alpha, beta, s.0, s.1, view, out);
+                },
+            );
         }
     }
 }
