@@ -8,7 +8,7 @@
 //! - a short, wide `S` (the sketching orientation, [`wide::applies`]) streams `X` once through a
 //!   blocked gather ([`wide`]);
 //! - otherwise, with at least 16 columns and a `k×16` panel of `X` that fits in cache
-//!   ([`rows::applies`]), row by row over column panels with a 16- or 32-wide vectorized
+//!   ([`rows::applies`]), row by row over column panels with a 16-, 32- or 64-wide vectorized
 //!   multiply-add, four rows at a time, written straight into `out` ([`rows`]);
 //! - otherwise each output element `out[r, j] = Σ_p values[p]·X[indices[p], j]` over row `r`'s
 //!   entries, in entry order; the `m·b` output elements are split in contiguous ranges (rows of
@@ -62,6 +62,19 @@ fn panel_parts<T: CpuElem>(
     out
 }
 
+/// The entry ranges of the `m` rows of a CSR with row pointers `indptr`, clamped to `[0, nnz]`
+/// (one pass over `m + 1` pointers): a pointer past the entries ends there, and a row whose
+/// pointers run backwards is empty.
+fn row_ranges(indptr: &[u32], m: usize, nnz: usize) -> Vec<(usize, usize)> {
+    indptr[..=m]
+        .windows(2)
+        .map(|w| {
+            let end = (w[1] as usize).min(nnz);
+            ((w[0] as usize).min(end), end)
+        })
+        .collect()
+}
+
 /// `out = alpha·S·X + beta·out` with `S` in CSR form: `[indptr, indices]` and `values`. Entries
 /// with a column index not below `X.nrows()` are skipped.
 pub(crate) fn spmm<T: CpuElem>(
@@ -81,13 +94,7 @@ pub(crate) fn spmm<T: CpuElem>(
     };
     let (m, b, k) = (out.nrows(), out.ncols(), x.nrows());
     let nnz = values.len().min(indices.len());
-    // The row ranges clamped to [0, nnz] (one pass over m + 1 pointers).
-    let ranges: Vec<(usize, usize)> = (0..m)
-        .map(|r| {
-            let end = (indptr[r + 1] as usize).min(nnz);
-            ((indptr[r] as usize).min(end), end)
-        })
-        .collect();
+    let ranges = row_ranges(indptr, m, nnz);
     let cols = &indices[..nnz];
     // A short, wide S (the sketching orientation) streams X once through a blocked gather.
     if wide::applies(m, k)

@@ -1,32 +1,35 @@
 //! CPU SpMM, row-wise over column panels: `S` (`m×k`) of any shape whose `X` panel fits in cache
 //! (the structured operators' CSR, square `S` at batch widths of tens to thousands).
 //!
-//! Method: the column indices are checked once per call (entries whose column is not below `k`
-//! are dropped from a copy of the CSR, in storage order, so the inner loop indexes without a
-//! skip test). The columns of `X` (`k×b`) are taken `P` at a time (`P` = 32 for f32 when `b ≥ 32`
-//! and the panel fits, else [`PANEL`] = 16) and transposed into a `k×P` panel (`k·P` entries, at
-//! most [`MAX_PANEL_BYTES`], so it stays in the L2 cache while every row gathers from it). Each
-//! row `r` of `S` then accumulates `a += S(r, i)·panel[i][·]` over its entries in storage order
-//! into a `P`-wide register accumulator (two 512-bit vectors for f32 and f64: one index and one
-//! value read per `P` multiply-adds). The rows go [`GROUP`] = 4 at a time with their entries
-//! interleaved (four independent chains of additions for the CPU to overlap: one row's chain
-//! waits on the addition latency at every entry), and rows of a group with one column list (the
-//! flat block butterfly's) load each gathered panel row once for the four. Tiles of
-//! [`TILE_ROWS`] rows are written straight into the output's columns as `alpha·sum + beta·out`
-//! (no `m·b` temporary, no second pass). The panel kernel is compiled for
-//! AVX-512 or AVX2 when the CPU has them ([`panel_dispatch`]; the crates build for baseline x86-64,
-//! whose 128-bit lanes the compiler did not even use for the generic fixed-array loop: it ran
-//! scalar). Each element of `X` is read once from memory and each output element written once;
-//! the panels are split over the backend's `Par` ([`crate::par`]), each part owning its columns of
-//! the output.
+//! Method: one pass over the column indices per call, split over the backend's `Par`, flags
+//! each group of [`GROUP`] rows: whether a column is not below `k` (then, and only then, those
+//! entries are dropped from a copy of the CSR, in storage order, so the inner loop indexes
+//! without a skip test) and whether the group's rows have one column list (the flat block
+//! butterfly's rows share theirs by blocks; random rows differ at their first entry, so that
+//! test stops there). Nothing else is set up per call. The columns of `X` (`k×b`) are taken `P`
+//! at a time and transposed into a `k×P` panel of cache-line-aligned rows (`k·P` entries, at most
+//! [`MAX_PANEL_BYTES`], so it stays in the L2 cache while every row gathers from it): for f32,
+//! `P` = 64 when most groups share their column lists and `b ≥ 64`, else 32 when `b ≥ 32`, else
+//! [`PANEL`] = 16, each only when its panel fits. Each row `r` of `S` then accumulates
+//! `a += S(r, i)·panel[i][·]` over its entries in storage order into a `P`-wide register
+//! accumulator (one index and one value read per `P` multiply-adds). The rows go four at a time,
+//! read from the CSR as they are, with their entries interleaved (four independent chains of
+//! additions for the CPU to overlap: one row's chain waits on the addition latency at every
+//! entry), and a group of rows with one column list loads each gathered panel row once for the
+//! four. Tiles of [`TILE_ROWS`] rows are written straight into the output's columns as
+//! `alpha·sum + beta·out` (no `m·b` temporary, no second pass). The panel kernel is compiled for
+//! AVX-512 or AVX2 when the CPU has them ([`panel_dispatch`]; the crates build for baseline
+//! x86-64, whose 128-bit lanes the compiler did not even use for the generic fixed-array loop: it
+//! ran scalar). The output is cut into tiles, a panel's columns by a block of rows (the whole
+//! height unless there are fewer panels than two per worker), split over the backend's `Par`
+//! ([`crate::par`]), each part owning its tiles of the output.
 //!
-//! Bytes: `X` and the output once each (the output read too when `beta ≠ 0`), plus the CSR (`nnz`
-//! values and indices, `m + 1` pointers) once per panel (`⌈b/P⌉` times, from cache after the
-//! first) and, once per call, an interleaved copy of the entries of the groups that do not share
-//! their columns; the sum of each output
-//! element is a multiplication and an addition per entry in storage order (never a fused
-//! multiply-add), so the rounding is that of the element-wise path on every CPU and thread
-//! count. Cost: `2·nnz·b` FLOPs.
+//! Bytes: `X` once per block of rows (once when the panels are enough to share out) and the
+//! output once (read too when `beta ≠ 0`), plus the CSR (`nnz` values and indices, `m + 1`
+//! pointers) once per panel (`⌈b/P⌉` times, from cache after the first) and once for the scan;
+//! the sum of each output element is a multiplication and an addition per entry in storage order
+//! (never a fused multiply-add), so the rounding is that of the element-wise path on every CPU,
+//! panel width, block of rows and thread count. Cost: `2·nnz·b` FLOPs.
 
 use super::{MIN_PARALLEL_WORK, PANEL};
 use crate::CpuElem;
@@ -45,6 +48,9 @@ const TILE_ROWS: usize = 16;
 
 /// The wider panel for f32: 32 lanes, two 512-bit vectors (f64 has two at [`PANEL`] already).
 const WIDE_PANEL: usize = 32;
+
+/// The panel for f32 rows that share their column lists: 64 lanes, four 512-bit vectors.
+const SHARED_PANEL: usize = 64;
 
 /// Whether the panel path is chosen for `X` of `k×b`: a [`PANEL`]-wide panel fits
 /// [`MAX_PANEL_BYTES`] and `b` fills at least one panel (with fewer columns most of the 16-wide
@@ -73,62 +79,56 @@ fn as_f32_mut<T: 'static>(s: &mut [T]) -> &mut [f32] {
 }
 
 /// The rows of `S` as the panel kernel reads them: `ranges[r]` is row `r`'s entry range in
-/// `cols` and `values`, and every column in those ranges is below `k`. The rows are also taken
-/// in groups of [`GROUP`] (`groups[g]` for rows `GROUP·g ..`, whole groups only), see [`Group`].
+/// `cols` and `values`, and every column in those ranges is below `k`. `shared[g]` says whether
+/// the [`GROUP`] rows `GROUP·g ..` (a whole group) have one column list (the flat block
+/// butterfly's rows share theirs by blocks of `b`): such a group loads each gathered row of the
+/// panel once for its rows.
 #[derive(Clone, Copy)]
 struct Rows<'a, T> {
     ranges: &'a [(usize, usize)],
     cols: &'a [u32],
     values: &'a [T],
-    groups: &'a [Group],
-    /// The first `len` entries of each row of a group, interleaved: entry `q` of the group's row
-    /// `i` at `start + GROUP·q + i`.
-    group_cols: &'a [u32],
-    /// The values of `group_cols`.
-    group_values: &'a [T],
+    shared: &'a [bool],
+    /// The row of `S` that `ranges[0]` is (a multiple of [`TILE_ROWS`]): a part of the output
+    /// may hold a block of rows.
+    first: usize,
 }
 
-/// A group of [`GROUP`] rows: the first `len` entries of each (`len` the shortest row's length)
-/// interleaved from `start` in [`Rows::group_cols`] and [`Rows::group_values`], the rest of each
-/// row read from the CSR after them; or, `shared` when the rows have the same column list (the
-/// flat block butterfly's rows share theirs by blocks of `b`), the rows read from the CSR, each
-/// gathered row of the panel loaded once for the group.
-#[derive(Clone, Copy)]
-struct Group {
-    start: usize,
-    len: usize,
+/// One group of rows in [`scan`]: whether its rows share one column list, and whether one of
+/// its columns is not below `k`.
+#[derive(Clone, Copy, Default)]
+struct GroupScan {
     shared: bool,
+    out_of_range: bool,
 }
 
-/// The [`Group`]s of the whole groups of rows and the interleaved entries of those that are not
-/// `shared` (the shared ones are read from the CSR as they are). One pass over the entries; random
-/// rows differ at their first entry, so the `shared` test stops there.
-fn interleave<T: Copy>(
-    ranges: &[(usize, usize)],
-    cols: &[u32],
-    values: &[T],
-) -> (Vec<Group>, Vec<u32>, Vec<T>) {
-    let mut groups = Vec::with_capacity(ranges.len() / GROUP);
-    let (mut gc, mut gv) = (Vec::new(), Vec::new());
-    for g in ranges.chunks_exact(GROUP) {
-        let len = g.iter().map(|&(s, e)| e - s).min().unwrap_or(0);
-        let first = &cols[g[0].0..g[0].1];
-        let shared = g[1..].iter().all(|&(s, e)| &cols[s..e] == first);
-        groups.push(Group {
-            start: gc.len(),
-            len,
-            shared,
-        });
-        if !shared {
-            for q in 0..len {
-                for &(s, _) in g {
-                    gc.push(cols[s + q]);
-                    gv.push(values[s + q]);
-                }
+/// For each group of [`GROUP`] rows (the last one possibly partial): whether it is a whole group
+/// whose rows have one column list, and whether a column is not below `k`. One pass over the
+/// column indices, the groups split over `par`; random rows differ at their first entry, so the
+/// `shared` test stops there.
+fn scan(par: Par, ranges: &[(usize, usize)], cols: &[u32], k: usize) -> Vec<GroupScan> {
+    let mut flags = vec![GroupScan::default(); ranges.len().div_ceil(GROUP)];
+    let par = if cols.len() >= MIN_PARALLEL_WORK {
+        par
+    } else {
+        Par::Seq
+    };
+    for_each_part(
+        par,
+        flags.as_mut_slice(),
+        Grain::min(64),
+        &|first, part: &mut [GroupScan]| {
+            for (g, f) in part.iter_mut().enumerate() {
+                let rg = &ranges[(first + g) * GROUP..((first + g + 1) * GROUP).min(ranges.len())];
+                f.out_of_range = rg
+                    .iter()
+                    .any(|&(s, e)| cols[s..e].iter().fold(false, |o, &c| o | (c as usize >= k)));
+                let list = &cols[rg[0].0..rg[0].1];
+                f.shared = rg.len() == GROUP && rg[1..].iter().all(|&(s, e)| &cols[s..e] == list);
             }
-        }
-    }
-    (groups, gc, gv)
+        },
+    );
+    flags
 }
 
 /// `out = alpha·v + beta·out` for one output element, as [`crate::flat::store`] computes it.
@@ -157,8 +157,24 @@ impl<T: CpuElem> Scale<T> {
 /// `out = alpha·S·X + beta·out`; `None` (and `out` untouched) when a column of `X` is not
 /// contiguous. `ranges[r]` is the (clamped) entry range of row `r`; an entry whose column
 /// `cols[p]` is not below `k` is skipped.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn spmm_rows<T: CpuElem>(
+    par: Par,
+    ranges: &[(usize, usize)],
+    cols: &[u32],
+    values: &[T],
+    x: MatRef<'_, T>,
+    scale: (T, T),
+    out: &mut Mat<T>,
+) -> Option<()> {
+    spmm_rows_at(None, par, ranges, cols, values, x, scale, out).map(|_| ())
+}
+
+/// [`spmm_rows`] at panel width `width` when it is given and applies (f32, at most `b`, and the
+/// panel fits [`MAX_PANEL_BYTES`]), else at [`PANEL`] when it is given, else at the width of
+/// [`panel_width`]; returns the width it ran at.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn spmm_rows_at<T: CpuElem>(
+    width: Option<usize>,
     par: Par,
     ranges: &[(usize, usize)],
     cols: &[u32],
@@ -166,34 +182,54 @@ pub(crate) fn spmm_rows<T: CpuElem>(
     x: MatRef<'_, T>,
     (alpha, beta): (T, T),
     out: &mut Mat<T>,
-) -> Option<()> {
+) -> Option<usize> {
     let (k, b) = (x.nrows(), x.ncols());
     let xcols: Vec<&[T]> = (0..b)
         .map(|j| x.col(j).try_as_col_major().map(|c| c.as_slice()))
         .collect::<Option<_>>()?;
-    let (ranges, cols, values) = in_range(ranges, cols, values, k);
-    let (groups, group_cols, group_values) = interleave(&ranges, &cols, &values);
+    let mut flags = scan(par, ranges, cols, k);
+    let (ranges, cols, values) = if flags.iter().any(|f| f.out_of_range) {
+        let kept = in_range(ranges, cols, values, k);
+        flags = scan(par, &kept.0, &kept.1, k);
+        kept
+    } else {
+        (ranges.into(), cols.into(), values.into())
+    };
+    let shared: Vec<bool> = flags.iter().map(|f| f.shared).collect();
     let rows = Rows {
         ranges: &ranges,
         cols: &cols,
         values: &values,
-        groups: &groups,
-        group_cols: &group_cols,
-        group_values: &group_values,
+        shared: &shared,
+        first: 0,
     };
     let scale = Scale { alpha, beta };
-    let wide_fits = k.saturating_mul(WIDE_PANEL * size_of::<T>()) <= MAX_PANEL_BYTES;
-    if size_of::<T>() <= 4 && b >= WIDE_PANEL && wide_fits {
-        panels::<T, WIDE_PANEL>(par, rows, &xcols, scale, out);
-    } else {
-        panels::<T, PANEL>(par, rows, &xcols, scale, out);
+    let fits = |p: usize| {
+        size_of::<T>() == 4 && b >= p && k.saturating_mul(p * size_of::<T>()) <= MAX_PANEL_BYTES
+    };
+    let width = match width {
+        Some(w) if fits(w) => w,
+        Some(_) => PANEL,
+        // Rows that share their column lists load a gathered panel row once per group, so the
+        // multiply-adds, not the gathers, bound them: the widest panel reads the CSR the fewest
+        // times. Random rows keep the panel at 32 lanes (128 KiB per 1024 rows of X), in L2
+        // next to the CSR that streams through it.
+        None if fits(SHARED_PANEL) && 2 * shared.iter().filter(|&&s| s).count() >= shared.len() => {
+            SHARED_PANEL
+        }
+        None if fits(WIDE_PANEL) => WIDE_PANEL,
+        None => PANEL,
+    };
+    match width {
+        SHARED_PANEL => panels::<T, SHARED_PANEL>(par, rows, &xcols, scale, out),
+        WIDE_PANEL => panels::<T, WIDE_PANEL>(par, rows, &xcols, scale, out),
+        _ => panels::<T, PANEL>(par, rows, &xcols, scale, out),
     }
-    Some(())
+    Some(width)
 }
 
-/// The CSR restricted to the entries whose column is below `k`, in storage order: borrowed as it
-/// is when every column index is (one pass over the indices), else a filtered copy with new
-/// ranges.
+/// The CSR restricted to the entries whose column is below `k`, in storage order: a filtered copy
+/// with new ranges.
 #[allow(clippy::type_complexity)]
 fn in_range<'a, T: Copy>(
     ranges: &'a [(usize, usize)],
@@ -201,9 +237,6 @@ fn in_range<'a, T: Copy>(
     values: &'a [T],
     k: usize,
 ) -> (Cow<'a, [(usize, usize)]>, Cow<'a, [u32]>, Cow<'a, [T]>) {
-    if cols.iter().all(|&c| (c as usize) < k) {
-        return (ranges.into(), cols.into(), values.into());
-    }
     let (mut kept_ranges, mut kept_cols, mut kept_values) = (Vec::new(), Vec::new(), Vec::new());
     for &(s, e) in ranges {
         let start = kept_cols.len();
@@ -218,8 +251,29 @@ fn in_range<'a, T: Copy>(
     (kept_ranges.into(), kept_cols.into(), kept_values.into())
 }
 
-/// The panel path at width `P`: the output's columns split over `par` in whole panels, each part
-/// writing its own columns of `out`.
+/// A row of the transposed panel of `X`, aligned to a 64-byte cache line: a gathered row then
+/// spans whole lines (`P·size_of::<T>()` is a multiple of 64 for every panel width), where the
+/// allocator's 16-byte alignment split every 512-bit load across two lines.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line<T, const P: usize>([T; P]);
+
+impl<T, const P: usize> Line<T, P> {
+    /// The lines as the plain rows they hold.
+    fn rows(lines: &mut [Self]) -> &mut [[T; P]] {
+        const { assert!(size_of::<[T; P]>().is_multiple_of(64)) };
+        let len = lines.len();
+        // SAFETY: `Line` is `repr(C)` around one `[T; P]` whose size is a multiple of its
+        // alignment (asserted), so the lines are `len` consecutive `[T; P]` without padding.
+        unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<[T; P]>(), len) }
+    }
+}
+
+/// The panel path at width `P`: the output's columns in panels of `P`, and, when there are
+/// fewer panels than two per worker (a batch of 64 at 32 or 64 lanes), each panel's rows in
+/// blocks, so that every worker has work; the (panel, block) tiles are split over `par`, each
+/// part writing its own tiles of `out` and transposing each tile's panel itself (the blocks of a
+/// panel repeat its transpose, a copy of `k·P` elements, against `nnz·P` multiply-adds).
 fn panels<T: CpuElem, const P: usize>(
     par: Par,
     rows: Rows<'_, T>,
@@ -227,22 +281,52 @@ fn panels<T: CpuElem, const P: usize>(
     scale: Scale<T>,
     out: &mut Mat<T>,
 ) {
-    let (k, b) = (xcols.first().map_or(0, |c| c.len()), xcols.len());
+    let (k, b, m) = (
+        xcols.first().map_or(0, |c| c.len()),
+        xcols.len(),
+        out.nrows(),
+    );
     let par = if rows.values.len() * b >= MIN_PARALLEL_WORK {
         par
     } else {
         Par::Seq
     };
+    let count = b.div_ceil(P);
+    let blocks = if par.degree() > 1 && count < 2 * par.degree() {
+        (2 * par.degree()).div_ceil(count)
+    } else {
+        1
+    };
+    let block_rows = m
+        .div_ceil(blocks)
+        .next_multiple_of(TILE_ROWS)
+        .max(TILE_ROWS);
+    // The tiles: (first column, first row, the output's block).
+    let mut tiles: Vec<(usize, usize, MatMut<'_, T>)> = Vec::new();
+    let mut rest = out.as_mut();
+    let mut j0 = 0;
+    while rest.ncols() > 0 {
+        let w = P.min(rest.ncols());
+        let (mut panel, right) = rest.split_at_col_mut(w);
+        rest = right;
+        let mut r0 = 0;
+        while panel.nrows() > 0 {
+            let h = block_rows.min(panel.nrows());
+            let (block, below) = panel.split_at_row_mut(h);
+            panel = below;
+            tiles.push((j0, r0, block));
+            r0 += block_rows;
+        }
+        j0 += P;
+    }
     let zero = T::from_f64(0.0);
-    // The columns of one part of the output, `P` at a time; the part starts at column `j0`.
-    let part = |j0: usize, mut dst: MatMut<'_, T>| {
-        let mut panel = vec![[zero; P]; k];
-        let w_all = dst.ncols();
-        for c0 in (0..w_all).step_by(P) {
-            let w = P.min(w_all - c0);
+    let part = |_: usize, tiles: &mut [(usize, usize, MatMut<'_, T>)]| {
+        let mut lines = vec![Line([zero; P]); k];
+        let panel = Line::rows(&mut lines);
+        for (j0, r0, dst) in tiles {
+            let (j0, r0, h, w) = (*j0, *r0, dst.nrows(), dst.ncols());
             let mut ocols: Vec<&mut [T]> = dst
                 .as_mut()
-                .subcols_mut(c0, w)
                 .col_iter_mut()
                 .map(|c| {
                     c.try_as_col_major_mut()
@@ -250,12 +334,15 @@ fn panels<T: CpuElem, const P: usize>(
                         .as_slice_mut()
                 })
                 .collect();
-            let xs = &xcols[j0 + c0..j0 + c0 + w];
-            panel_dispatch::<T, P>(rows, xs, &mut panel, &mut ocols, scale);
+            let block = Rows {
+                ranges: &rows.ranges[r0..r0 + h],
+                first: r0,
+                ..rows
+            };
+            panel_dispatch::<T, P>(block, &xcols[j0..j0 + w], panel, &mut ocols, scale);
         }
     };
-    let grain = Grain { min: 1, align: P };
-    for_each_part(par, out.as_mut(), grain, &part);
+    for_each_part(par, tiles.as_mut_slice(), Grain::min(1), &part);
 }
 
 /// [`panel_kernel`] compiled for AVX-512 or AVX2 when the CPU has them, else for the baseline. Every
@@ -367,12 +454,12 @@ fn panel_kernel<T: CpuElem, const P: usize>(
     for (block, ranges) in rows.ranges.chunks(TILE_ROWS).enumerate() {
         let r0 = block * TILE_ROWS;
         for (g, (t, rg)) in tile.chunks_mut(GROUP).zip(ranges.chunks(GROUP)).enumerate() {
-            let group = r0 / GROUP + g;
+            let group = (rows.first + r0) / GROUP + g;
             if let Ok(whole) = <&[_; GROUP]>::try_from(rg) {
-                let a = if rows.groups[group].shared {
-                    group_shared(rows, panel, rows.groups[group], whole)
+                let a = if rows.shared[group] {
+                    group_shared(rows, panel, whole)
                 } else {
-                    group_rows(rows, panel, rows.groups[group], whole)
+                    group_rows(rows, panel, whole)
                 };
                 t.copy_from_slice(&a);
             } else {
@@ -408,50 +495,61 @@ fn one_row<T: CpuElem, const P: usize>(
     a
 }
 
-/// [`one_row`] for the [`GROUP`] rows `rg` of group `g`: their first `g.len` entries
-/// interleaved, then the rest of each row (each row's sum still in its storage order).
+/// [`one_row`] for the [`GROUP`] rows `rg` of a group, read from the CSR as they are: their
+/// first `len` entries (`len` the shortest row's length) interleaved, then the rest of each row
+/// (each row's sum still in its storage order).
 #[inline(always)]
 fn group_rows<T: CpuElem, const P: usize>(
     rows: Rows<'_, T>,
     panel: &[[T; P]],
-    g: Group,
     rg: &[(usize, usize); GROUP],
 ) -> [[T; P]; GROUP] {
-    let span = g.start..g.start + GROUP * g.len;
-    let (gc, gv) = (&rows.group_cols[span.clone()], &rows.group_values[span]);
-    let mut a = [[T::from_f64(0.0); P]; GROUP];
-    for (c, v) in gc.chunks_exact(GROUP).zip(gv.chunks_exact(GROUP)) {
-        for i in 0..GROUP {
-            // Every column is below k (`in_range`): the index check never fails.
-            let (xi, v) = (&panel[c[i] as usize], v[i]);
-            for (a, x) in a[i].iter_mut().zip(xi) {
-                *a += v * *x;
-            }
-        }
+    const { assert!(GROUP == 4) };
+    let len = rg.iter().map(|&(s, e)| e - s).min().unwrap_or(0);
+    let [c0, c1, c2, c3] = rg.map(|(s, _)| &rows.cols[s..][..len]);
+    let [v0, v1, v2, v3] = rg.map(|(s, _)| &rows.values[s..][..len]);
+    let zero = [T::from_f64(0.0); P];
+    let [mut a0, mut a1, mut a2, mut a3] = [zero; GROUP];
+    let entries = c0.iter().zip(c1).zip(c2).zip(c3);
+    let values = v0.iter().zip(v1).zip(v2).zip(v3);
+    for ((((&c0, &c1), &c2), &c3), (((&v0, &v1), &v2), &v3)) in entries.zip(values) {
+        // Every column is below k (`in_range`): the index checks never fail.
+        multiply_add(&mut a0, v0, &panel[c0 as usize]);
+        multiply_add(&mut a1, v1, &panel[c1 as usize]);
+        multiply_add(&mut a2, v2, &panel[c2 as usize]);
+        multiply_add(&mut a3, v3, &panel[c3 as usize]);
     }
-    for (a, &(s, e)) in a.iter_mut().zip(rg) {
-        let s = s + g.len;
+    // The rest of each row, one row at a time (the accumulators stay in registers: a loop over
+    // the four rows kept them in memory, stored at every entry of the loop above).
+    let tail = |mut a: [T; P], i: usize| {
+        let (s, e) = rg[i];
+        let s = s + len;
         for (&c, &v) in rows.cols[s..e].iter().zip(&rows.values[s..e]) {
-            let xi = &panel[c as usize];
-            for (a, x) in a.iter_mut().zip(xi) {
-                *a += v * *x;
-            }
+            multiply_add(&mut a, v, &panel[c as usize]);
         }
-    }
-    a
+        a
+    };
+    [tail(a0, 0), tail(a1, 1), tail(a2, 2), tail(a3, 3)]
 }
 
-/// [`group_rows`] for rows with one column list (`g.shared`, so `g.len` is every row's length),
-/// read from the CSR: each gathered row of the panel is loaded once for the whole group.
+/// `a += v·x` lane by lane (a multiplication and an addition, never fused).
+#[inline(always)]
+fn multiply_add<T: CpuElem, const P: usize>(a: &mut [T; P], v: T, x: &[T; P]) {
+    for (a, x) in a.iter_mut().zip(x) {
+        *a += v * *x;
+    }
+}
+
+/// [`group_rows`] for rows with one column list (their group's [`Rows::shared`]), read from the CSR: each
+/// gathered row of the panel is loaded once for the whole group.
 #[inline(always)]
 fn group_shared<T: CpuElem, const P: usize>(
     rows: Rows<'_, T>,
     panel: &[[T; P]],
-    g: Group,
     rg: &[(usize, usize); GROUP],
 ) -> [[T; P]; GROUP] {
     const { assert!(GROUP == 4) };
-    let n = g.len;
+    let n = rg[0].1 - rg[0].0;
     let cs = &rows.cols[rg[0].0..][..n];
     let [v0, v1, v2, v3] = rg.map(|(s, _)| &rows.values[s..][..n]);
     let mut a = [[T::from_f64(0.0); P]; GROUP];

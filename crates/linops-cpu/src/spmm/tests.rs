@@ -6,7 +6,7 @@
 
 use super::{rows, spmm, wide};
 use crate::CpuElem;
-use faer::{Mat, Par};
+use faer::{Mat, MatRef, Par};
 
 use crate::testing::values;
 
@@ -94,11 +94,28 @@ fn check_order<T: CpuElem + Bits>(
 /// (`k×b`) equals [`reference`] bit for bit, for several `alpha`, `beta` (zero and not) and on
 /// one, two and three threads.
 fn check_csr<T: CpuElem + Bits>(
-    (indptr, indices, vals): (Vec<u32>, Vec<u32>, Vec<f64>),
+    csr: (Vec<u32>, Vec<u32>, Vec<f64>),
     k: usize,
     b: usize,
     seed: u64,
     what: &str,
+) {
+    check_csr_with::<T>(csr, (k, b), seed, what, &|par, alpha, beta, csr, x, out| {
+        spmm(par, alpha, beta, csr.0, csr.1, x, out);
+    });
+}
+
+/// A run of one SpMM path: `out = alpha·S·X + beta·out` on `par`, `S` as `([indptr, indices],
+/// values)`.
+type Run<'a, T> = dyn Fn(Par, T, T, ([&[u32]; 2], MatRef<'_, T>), MatRef<'_, T>, &mut Mat<T>) + 'a;
+
+/// [`check_csr`] through `run` (a path of [`spmm`] called directly).
+fn check_csr_with<T: CpuElem + Bits>(
+    (indptr, indices, vals): (Vec<u32>, Vec<u32>, Vec<f64>),
+    (k, b): (usize, usize),
+    seed: u64,
+    what: &str,
+    run: &Run<'_, T>,
 ) {
     let m = indptr.len() - 1;
     let vals: Vec<T> = vals.iter().map(|&v| T::from_f64(v)).collect();
@@ -112,12 +129,11 @@ fn check_csr<T: CpuElem + Bits>(
         for par in [Par::Seq, Par::rayon(2), Par::rayon(3)] {
             let mut out = init.clone();
             let structure = [indptr.as_slice(), indices.as_slice()];
-            spmm(
+            run(
                 par,
                 alpha,
                 beta,
-                structure,
-                values_mat.as_ref(),
+                (structure, values_mat.as_ref()),
                 x.as_ref(),
                 &mut out,
             );
@@ -283,5 +299,107 @@ fn random_rows_several_panels_match_definition() {
     for b in [64, 100] {
         check::<f32>(300, 256, b, 16, false);
         check::<f64>(300, 256, b, 16, false);
+    }
+}
+
+/// The panel path at each of its widths (16, and for f32 32 and 64 lanes), whatever width it
+/// would choose itself: random rows (some empty, some with columns not below `k`), row groups
+/// sharing one column list (whole, perturbed, cut by the end of `S`), at batch widths below,
+/// at and between the panel widths (partial panels), on one to three threads; and `X` read
+/// through a view whose columns are contiguous but apart (a block of rows of a taller matrix).
+#[test]
+fn panel_widths_match_definition() {
+    #[allow(clippy::type_complexity)]
+    fn at<T: CpuElem + Bits>(
+        width: usize,
+    ) -> impl Fn(Par, T, T, ([&[u32]; 2], MatRef<'_, T>), MatRef<'_, T>, &mut Mat<T>) {
+        move |par, alpha, beta, ([indptr, indices], values), x, out| {
+            let values: Vec<T> = (0..values.nrows()).map(|i| values[(i, 0)]).collect();
+            let ranges = super::row_ranges(indptr, out.nrows(), values.len().min(indices.len()));
+            let cols = &indices[..values.len().min(indices.len())];
+            // The same X one row down in a taller matrix: columns contiguous, not adjacent.
+            let tall = Mat::<T>::from_fn(x.nrows() + 3, x.ncols(), |i, j| {
+                if i == 0 || i > x.nrows() {
+                    T::from_f64(f64::NAN)
+                } else {
+                    x[(i - 1, j)]
+                }
+            });
+            let view = tall.as_ref().subrows(1, x.nrows());
+            let used = rows::spmm_rows_at(
+                Some(width),
+                par,
+                &ranges,
+                cols,
+                &values,
+                view,
+                (alpha, beta),
+                out,
+            );
+            let expect = if size_of::<T>() == 4 && width <= x.ncols() {
+                width
+            } else {
+                16
+            };
+            assert_eq!(used, Some(expect), "width {width}, b = {}", x.ncols());
+        }
+    }
+    for width in [16, 32, 64] {
+        for b in [16, 17, 33, 64, 65, 100] {
+            for (m, k) in [(1, 1), (40, 33), (257, 100)] {
+                for bad in [false, true] {
+                    let seed = (m * 31 + k * 7 + b + width) as u64;
+                    let what = format!("width {width} bad={bad}");
+                    let csr = csr((m, k, 6), bad, false, seed);
+                    check_csr_with::<f32>(csr.clone(), (k, b), seed, &what, &at(width));
+                    check_csr_with::<f64>(csr, (k, b), seed, &what, &at(width));
+                }
+            }
+            for (m, k, per_row, bs) in [(70, 50, 9, 4), (37, 40, 5, 32), (64, 64, 12, 8)] {
+                for perturb in [false, true] {
+                    let seed = (m * 13 + b + per_row + width) as u64;
+                    let what = format!("width {width}, blocks of {bs} rows, perturb={perturb}");
+                    let csr = csr_blocks((m, k, per_row, bs), perturb, seed);
+                    check_csr_with::<f32>(csr.clone(), (k, b), seed, &what, &at(width));
+                    check_csr_with::<f64>(csr, (k, b), seed, &what, &at(width));
+                }
+            }
+        }
+    }
+}
+
+/// `X` through views the panel path cannot read column by column (a transposed matrix: rows
+/// apart by its row count) and can (a block of rows of a taller matrix), at one column and at
+/// several panels: the same bits as the definition through [`spmm`].
+#[test]
+fn strided_x_matches_definition() {
+    let (m, k) = (70, 50);
+    for b in [1, 16, 40, 64] {
+        let seed = (m + k + b) as u64;
+        let csr = csr((m, k, 7), true, false, seed);
+        for transposed in [false, true] {
+            let what = format!("transposed={transposed}");
+            check_csr_with::<f32>(
+                csr.clone(),
+                (k, b),
+                seed,
+                &what,
+                &move |par, alpha, beta, s, x, out| {
+                    let xt = x.transpose().to_owned();
+                    let tall =
+                        Mat::<f32>::from_fn(
+                            k + 2,
+                            b,
+                            |i, j| if i < 2 { f32::NAN } else { x[(i - 2, j)] },
+                        );
+                    let view = if transposed {
+                        xt.as_ref().transpose()
+                    } else {
+                        tall.as_ref().subrows(2, k)
+                    };
+                    spmm(par, alpha, beta, s.0, s.1, view, out);
+                },
+            );
+        }
     }
 }
