@@ -11,8 +11,9 @@
 //! ([`far1`], [`far2`]: the two or four vectors a row couples loaded once, both factors applied
 //! in registers, stored). Each pass runs on a panel of [`PANEL`] columns, every plane vector of
 //! the far passes loaded once for the panel. The first pass reads `X`, the last writes
-//! `alpha·y + beta·out` into `out`, and the passes between go through two scratch panels of
-//! `PANEL·n` elements (32 KiB each at n = 4096 `f32`). Twelve factors at n = 4096 `f32` take
+//! `alpha·y + beta·out`; with `beta = 0` the first writes `out` and the others run in place
+//! there (no scratch; the panel, 128 KiB at n = 4096 `f32`, stays in L2), else they run in place
+//! in one scratch panel of `PANEL·n` elements and the last reads it. Twelve factors at n = 4096 `f32` take
 //! five passes (one near, four far).
 //!
 //! Cost: per factor and row, two multiplications and one addition (`3n` FLOPs per column and
@@ -26,11 +27,14 @@
 
 use super::Geom;
 use crate::CpuElem;
+use crate::par::{Grain, for_each_part};
 use crate::simd::simd_dispatch;
-use faer::{MatMut, MatRef};
+use faer::{MatMut, MatRef, Par};
+use std::mem::MaybeUninit;
 
-/// Columns whose rows share each load of the planes.
-pub(super) const PANEL: usize = 2;
+/// Columns whose rows share each load of the planes (measured 2026-12-02, n = 4096 `f32`,
+/// batch 64: 8 columns, 128 KiB of panel in L2, read the planes a quarter as often as 2).
+pub(super) const PANEL: usize = 8;
 /// Most factors with pair distance of at least one vector per pass (a block of `2^RADIX`
 /// vectors per column).
 const RADIX: usize = 2;
@@ -42,26 +46,53 @@ pub(super) const MIN_ROWS: usize = 16;
 /// a pair and `(d, c)` on the upper one (`[[a, b], [c, d]]` its pair's 2×2 block; transposed: `b`
 /// and `c` swap). Each output is the same two products and one sum as in the lane path's
 /// `factor_2x2` (IEEE addition commutes), so both paths give the same bits. Layout: factor `l`
-/// of the step at `[2nl, 2n(l+1))`, `P` then `Q`.
-pub(super) fn planar<T: CpuElem>(geom: Geom, tw: MatRef<'_, T>, n: usize) -> Vec<T> {
-    let mut planes = vec![T::from_f64(0.0); 2 * n * geom.count];
-    let (ib, ic) = if geom.trans { (2, 1) } else { (1, 2) };
-    for (l, plane) in planes.chunks_exact_mut(2 * n).enumerate() {
-        let f = geom.first + if geom.trans { geom.count - 1 - l } else { l };
-        let h = 1usize << f;
-        let t = tw
-            .col(f)
-            .try_as_col_major()
-            .expect("parameters are contiguous")
-            .as_slice();
-        let (p, q) = plane.split_at_mut(n);
-        // Pair j couples rows i (bit f clear) and i + h.
-        for (j, s) in t[..2 * n].chunks_exact(4).enumerate() {
-            let i = ((j >> f) << (f + 1)) | (j & (h - 1));
-            (p[i], q[i]) = (s[0], s[ib]);
-            (p[i + h], q[i + h]) = (s[3], s[ic]);
+/// of the step at `[2nl, 2n(l+1))`, `P` then `Q`. The planes are split over the workers of
+/// `par` and each written once in row order (nothing is zeroed first).
+pub(super) fn planar<T: CpuElem>(geom: Geom, tw: MatRef<'_, T>, n: usize, par: Par) -> Vec<T> {
+    let len = 2 * n * geom.count;
+    let mut planes: Vec<T> = Vec::with_capacity(len);
+    let fill = |start: usize, part: &mut [MaybeUninit<T>]| {
+        for (c, plane) in part.chunks_exact_mut(n).enumerate() {
+            let (l, which) = ((start / n + c) / 2, (start / n + c) % 2);
+            let f = geom.first + if geom.trans { geom.count - 1 - l } else { l };
+            let h = 1usize << f;
+            let t = tw
+                .col(f)
+                .try_as_col_major()
+                .expect("parameters are contiguous")
+                .as_slice();
+            // Row offsets of the pair's entries in the lower and upper rows of each pair.
+            let (lo, hi) = match (which, geom.trans) {
+                (0, _) => (0, 3),
+                (_, false) => (1, 2),
+                (_, true) => (2, 1),
+            };
+            // Rows [2hm, 2hm + h) are the lower rows of pairs j = hm + i, the next h rows the
+            // upper rows of the same pairs.
+            for (m, rows) in plane.chunks_exact_mut(2 * h).enumerate() {
+                let pairs = &t[4 * h * m..4 * h * (m + 1)];
+                let (lower, upper) = rows.split_at_mut(h);
+                for ((o, e), s) in lower
+                    .iter_mut()
+                    .zip(upper.iter_mut())
+                    .zip(pairs.chunks_exact(4))
+                {
+                    o.write(s[lo]);
+                    e.write(s[hi]);
+                }
+            }
         }
-    }
+    };
+    for_each_part(
+        par,
+        &mut planes.spare_capacity_mut()[..len],
+        Grain { min: n, align: n },
+        &fill,
+    );
+    // SAFETY: the parts of `for_each_part` cover the first `len` elements, and `fill` writes
+    // every element of its part (each plane of `n` rows is `n / 2h` blocks of `2h` rows, every
+    // row written once).
+    unsafe { planes.set_len(len) };
     planes
 }
 
@@ -170,12 +201,18 @@ fn in_place<T: CpuElem, const W: usize>(
                 .as_slice_mut()
         })
         .collect();
-    let mut scratch = vec![T::from_f64(0.0); if passes.len() > 1 { 2 * PANEL * n } else { 0 }];
-    let mode = if beta == T::from_f64(0.0) {
-        ALPHA
-    } else {
-        ALPHA_BETA
-    };
+    let beta_zero = beta == T::from_f64(0.0);
+    // With beta = 0 the passes after the first run in place in `out`; otherwise in a scratch
+    // panel, the last one reading it and writing `alpha·y + beta·out`.
+    let mut scratch = vec![
+        T::from_f64(0.0);
+        if passes.len() > 1 && !beta_zero {
+            PANEL * n
+        } else {
+            0
+        }
+    ];
+    let mode = if beta_zero { ALPHA } else { ALPHA_BETA };
     let mut c0 = 0;
     while c0 + PANEL <= cols {
         let src: &[&[T]; PANEL] = xs[c0..c0 + PANEL].try_into().expect("a panel");
@@ -191,7 +228,9 @@ fn in_place<T: CpuElem, const W: usize>(
     }
 }
 
-/// All passes of the step on `K` columns: `X` → scratch → … → `out`.
+/// All passes of the step on `K` columns: `X` → `out`, then in place in `out` (`scratch`
+/// empty: `beta = 0`); or `X` → scratch, in place there, scratch → `out` (`K·n` elements of
+/// scratch). One pass goes straight from `X` to `out`.
 #[inline(always)]
 fn panel<T: CpuElem, const W: usize, const K: usize>(
     passes: &[Pass<'_, T>],
@@ -202,34 +241,37 @@ fn panel<T: CpuElem, const W: usize, const K: usize>(
     mode: u8,
     scale: (T, T),
 ) {
-    let (ping, pong) = scratch.split_at_mut(scratch.len() / 2);
-    let mut bufs = [ping, pong];
     let last = passes.len() - 1;
+    let none: [&[T]; K] = [&[]; K];
+    if scratch.is_empty() {
+        for (p, pass) in passes.iter().enumerate() {
+            let m = if p == last { mode } else { COPY };
+            if p == 0 {
+                run_pass::<T, W, K, false>(pass, n, x, out, m, scale);
+            } else {
+                run_pass::<T, W, K, true>(pass, n, &none, out, m, scale);
+            }
+        }
+        return;
+    }
+    let mut cols = scratch.chunks_exact_mut(n);
+    let mut work: [&mut [T]; K] = std::array::from_fn(|_| cols.next().expect("K scratch columns"));
     for (p, pass) in passes.iter().enumerate() {
-        // Pass p reads X or scratch (p + 1) % 2 and writes out or scratch p % 2.
-        let [a, b] = &mut bufs;
-        let (from, to) = if p % 2 == 0 { (&*b, a) } else { (&*a, b) };
-        let scratch_src: [&[T]; K];
-        let src = if p == 0 {
-            x
+        if p == 0 {
+            run_pass::<T, W, K, false>(pass, n, x, &mut work, COPY, scale);
+        } else if p < last {
+            run_pass::<T, W, K, true>(pass, n, &none, &mut work, COPY, scale);
         } else {
-            scratch_src = std::array::from_fn(|k| &from[k * n..(k + 1) * n]);
-            &scratch_src
-        };
-        if p == last {
-            run_pass::<T, W, K>(pass, n, src, out, mode, scale);
-        } else {
-            let mut cols = to.chunks_exact_mut(n);
-            let mut dst: [&mut [T]; K] =
-                std::array::from_fn(|_| cols.next().expect("K scratch columns"));
-            run_pass::<T, W, K>(pass, n, src, &mut dst, COPY, scale);
+            let src: [&[T]; K] = std::array::from_fn(|k| &*work[k]);
+            run_pass::<T, W, K, false>(pass, n, &src, out, mode, scale);
         }
     }
 }
 
-/// One pass with its store mode and number of factors as constants.
+/// One pass with its store mode and number of factors as constants; `IN`: read `dst` and
+/// write it in place (`src` unused).
 #[inline(always)]
-fn run_pass<T: CpuElem, const W: usize, const K: usize>(
+fn run_pass<T: CpuElem, const W: usize, const K: usize, const IN: bool>(
     pass: &Pass<'_, T>,
     n: usize,
     src: &[&[T]; K],
@@ -238,21 +280,27 @@ fn run_pass<T: CpuElem, const W: usize, const K: usize>(
     scale: (T, T),
 ) {
     match (pass, mode) {
-        (Pass::Near(run), COPY) => near::<T, W, K, COPY>(run, n, src, dst, scale),
-        (Pass::Near(run), ALPHA) => near::<T, W, K, ALPHA>(run, n, src, dst, scale),
-        (Pass::Near(run), _) => near::<T, W, K, ALPHA_BETA>(run, n, src, dst, scale),
+        (Pass::Near(run), COPY) => near::<T, W, K, COPY, IN>(run, n, src, dst, scale),
+        (Pass::Near(run), ALPHA) => near::<T, W, K, ALPHA, IN>(run, n, src, dst, scale),
+        (Pass::Near(run), _) => near::<T, W, K, ALPHA_BETA, IN>(run, n, src, dst, scale),
         (Pass::Far(run), COPY) if run.len() == 1 => {
-            far1::<T, W, K, COPY>(run[0], n, src, dst, scale)
+            far1::<T, W, K, COPY, IN>(run[0], n, src, dst, scale);
         }
         (Pass::Far(run), ALPHA) if run.len() == 1 => {
-            far1::<T, W, K, ALPHA>(run[0], n, src, dst, scale);
+            far1::<T, W, K, ALPHA, IN>(run[0], n, src, dst, scale);
         }
         (Pass::Far(run), _) if run.len() == 1 => {
-            far1::<T, W, K, ALPHA_BETA>(run[0], n, src, dst, scale);
+            far1::<T, W, K, ALPHA_BETA, IN>(run[0], n, src, dst, scale);
         }
-        (Pass::Far(run), COPY) => far2::<T, W, K, COPY>(run[0], run[1], n, src, dst, scale),
-        (Pass::Far(run), ALPHA) => far2::<T, W, K, ALPHA>(run[0], run[1], n, src, dst, scale),
-        (Pass::Far(run), _) => far2::<T, W, K, ALPHA_BETA>(run[0], run[1], n, src, dst, scale),
+        (Pass::Far(run), COPY) => {
+            far2::<T, W, K, COPY, IN>(run[0], run[1], n, src, dst, scale);
+        }
+        (Pass::Far(run), ALPHA) => {
+            far2::<T, W, K, ALPHA, IN>(run[0], run[1], n, src, dst, scale);
+        }
+        (Pass::Far(run), _) => {
+            far2::<T, W, K, ALPHA_BETA, IN>(run[0], run[1], n, src, dst, scale);
+        }
     }
 }
 
@@ -269,7 +317,7 @@ fn scaled<T: CpuElem, const M: u8>(y: T, o: T, (alpha, beta): (T, T)) -> T {
 /// A run of factors with pair distance `h < W` on `K` columns, one vector at a time (lanes `t`
 /// and `t ⊕ h` of a vector pair up: a fixed permutation).
 #[inline(always)]
-fn near<T: CpuElem, const W: usize, const K: usize, const M: u8>(
+fn near<T: CpuElem, const W: usize, const K: usize, const M: u8, const IN: bool>(
     run: &[Factor<'_, T>],
     n: usize,
     src: &[&[T]; K],
@@ -278,7 +326,8 @@ fn near<T: CpuElem, const W: usize, const K: usize, const M: u8>(
 ) {
     for i in (0..n).step_by(W) {
         for k in 0..K {
-            let mut v: [T; W] = *<&[T; W]>::try_from(&src[k][i..i + W]).expect("W rows");
+            let from: &[T] = if IN { &*dst[k] } else { src[k] };
+            let mut v: [T; W] = vec::<T, W>(from, i);
             for &(h, p, q) in run {
                 let p: &[T; W] = p[i..i + W].try_into().expect("W rows");
                 let q: &[T; W] = q[i..i + W].try_into().expect("W rows");
@@ -335,7 +384,7 @@ fn put<T: CpuElem, const W: usize, const M: u8>(s: &mut [T], t: usize, y: &[T; W
 /// One factor with pair distance `h ≥ W` on `K` columns: rows `r` and `r + h` of each block of
 /// `2h` rows, the compiler vectorizing over `r`.
 #[inline(always)]
-fn far1<T: CpuElem, const W: usize, const K: usize, const M: u8>(
+fn far1<T: CpuElem, const W: usize, const K: usize, const M: u8, const IN: bool>(
     (h, p, q): Factor<'_, T>,
     n: usize,
     src: &[&[T]; K],
@@ -346,7 +395,8 @@ fn far1<T: CpuElem, const W: usize, const K: usize, const M: u8>(
         let (p0, q0) = (vec::<T, W>(p, r), vec::<T, W>(q, r));
         let (p1, q1) = (vec::<T, W>(p, r + h), vec::<T, W>(q, r + h));
         for k in 0..K {
-            let (u, w) = (vec::<T, W>(src[k], r), vec::<T, W>(src[k], r + h));
+            let from: &[T] = if IN { &*dst[k] } else { src[k] };
+            let (u, w) = (vec::<T, W>(from, r), vec::<T, W>(from, r + h));
             let lo = pair(&p0, &q0, &u, &w);
             let hi = pair(&p1, &q1, &w, &u);
             put::<T, W, M>(dst[k], r, &lo, scale);
@@ -359,7 +409,7 @@ fn far1<T: CpuElem, const W: usize, const K: usize, const M: u8>(
 /// `r, r + h_a, r + h_b, r + h_a + h_b` in registers, the compiler vectorizing over `r`, each
 /// plane element loaded once for the `K` columns.
 #[inline(always)]
-fn far2<T: CpuElem, const W: usize, const K: usize, const M: u8>(
+fn far2<T: CpuElem, const W: usize, const K: usize, const M: u8, const IN: bool>(
     (ha, pa, qa): Factor<'_, T>,
     (hb, pb, qb): Factor<'_, T>,
     n: usize,
@@ -395,7 +445,7 @@ fn far2<T: CpuElem, const W: usize, const K: usize, const M: u8>(
             vec(qb, rows[3]),
         ];
         for k in 0..K {
-            let x = src[k];
+            let x: &[T] = if IN { &*dst[k] } else { src[k] };
             let (v0, v1) = (vec::<T, W>(x, rows[0]), vec::<T, W>(x, rows[1]));
             let (v2, v3) = (vec::<T, W>(x, rows[2]), vec::<T, W>(x, rows[3]));
             // Factor a: pairs (0, 1) and (2, 3).
