@@ -338,6 +338,9 @@ unsafe fn store_partial<T: CpuElem>(p: *mut T, acc: &V<T>, n: usize, alpha: T, b
 /// # Safety
 /// `y[c] + r·ys .. + n` is writable and not aliased, for every `(c, r)`.
 #[inline(always)]
+// Index loops over the constant tile shape: they unroll to constant indices, which is what keeps
+// `acc` in registers (checked in the generated code); iterator chains give no such guarantee.
+#[allow(clippy::needless_range_loop)]
 unsafe fn store_tile<T: CpuElem, const R: usize, const C: usize>(
     (y, ys): ([*mut T; C], usize),
     acc: &[[V<T>; R]; C],
@@ -605,7 +608,7 @@ fn rows_dispatch<T: CpuElem>(
 /// Those elements are readable (weights: all `LANES` lanes; `X`: the first `lanes`) and
 /// writable (`Y`: the first `lanes`), and `Y` aliases nothing else.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)] // see `store_tile`
 unsafe fn lanes_tile<
     T: CpuElem,
     const R: usize,
