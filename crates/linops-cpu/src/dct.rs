@@ -17,8 +17,10 @@
 //! `sin` of `πk/2n`); each apply folds the scale factors (`s_k`, `alpha`, the FFT's `1/n`) into
 //! two length-`n` copies of them. The FFT plan (rustfft: AVX when the CPU has it; radix-2/4/8
 //! for powers of two, mixed radix or Rader/Bluestein otherwise) is kept in a small process-wide
-//! cache ([`plan`]). Each part of the output has one complex buffer and scratch. Column pairs are
-//! split over the backend's `Par` ([`crate::par::for_each_part`]).
+//! cache ([`plan`]). Each part of the output has one complex buffer and scratch, kept between
+//! applies ([`Work::take`]). Outputs of 8 MiB and more (`beta = 0`) are staged per column and
+//! copied out with non-temporal stores. Column pairs are split over the backend's `Par`
+//! ([`crate::par::for_each_part`]).
 //!
 //! Cost: one `n`-point complex FFT per two columns (`5·n·log₂n` flops for powers of two) plus
 //! `O(n)` for the reorder, the split and the twiddle per column; `x` is read and `out` written
@@ -182,6 +184,7 @@ fn dct<T: CpuElem + FftNum>(
         ws: &ws,
         beta: t::<T>(beta),
         accumulate: beta != 0.0,
+        stream: beta == 0.0 && crate::fwht::streams(out),
         inverse,
     };
     let cols = out.ncols();
@@ -194,15 +197,18 @@ fn dct<T: CpuElem + FftNum>(
     // Parts start at even columns, so column 2j's partner is 2j + 1 whatever the split.
     let grain = Grain { min: 2, align: 2 };
     for_each_part(par, out.as_mut(), grain, &|j0, mut part: MatMut<'_, T>| {
-        let mut work = Work::new(n, scratch_len);
+        let mut work = Work::take(n, scratch_len);
         let mut c = 0;
         while c < part.ncols() {
             // The next pair's input and output, fetched into the cache while this pair's FFT
-            // runs (its reorder and split would otherwise wait on memory).
+            // runs (its reorder and split would otherwise wait on memory); not the output when
+            // it is written with non-temporal stores, which would evict the fetched lines.
             for d in [c + 2, c + 3] {
                 if d < part.ncols() {
                     prefetch(x.col(j0 + d));
-                    prefetch(part.as_ref().col(d));
+                    if !step.stream {
+                        prefetch(part.as_ref().col(d));
+                    }
                 }
             }
             let (left, right) = part.as_mut().split_at_col_mut(c + 1);
@@ -217,6 +223,7 @@ fn dct<T: CpuElem + FftNum>(
             step.pair(x.col(j0 + c), xb, oa, ob, &mut work);
             c += if paired { 2 } else { 1 };
         }
+        work.give_back();
     });
 }
 
@@ -254,9 +261,51 @@ struct Work<T> {
     copy_b: Vec<T>,
     zeros: Vec<T>,
     discard: Vec<T>,
+    stage_a: Vec<T>,
+    stage_b: Vec<T>,
 }
 
+/// Most part buffers kept by [`Work::give_back`].
+const KEEP_WORKS: usize = 4;
+
+/// Longest FFT whose part buffers are kept (larger ones cost little to zero next to their FFTs).
+const KEEP_WORK_LEN: usize = 1 << 16;
+
+/// The part buffers given back, most recently last (type-erased `Work<T>`: `f32` and `f64` share
+/// the list).
+static WORKS: Mutex<Vec<Box<dyn Any + Send>>> = Mutex::new(Vec::new());
+
 impl<T: CpuElem + FftNum> Work<T> {
+    /// Buffers for an `n`-point FFT with `scratch_len` scratch: kept ones of that size when
+    /// there are ([`Work::give_back`]), else new. A new `Work` zeroes its `O(n)` buffers, which
+    /// at n = 4096 costs about half an FFT, once per part of every apply.
+    fn take(n: usize, scratch_len: usize) -> Self {
+        let fits = |w: &Box<dyn Any + Send>| {
+            w.downcast_ref::<Self>()
+                .is_some_and(|w| w.buf.len() == n && w.scratch.len() == scratch_len)
+        };
+        let kept = {
+            let mut works = WORKS.lock().unwrap_or_else(|e| e.into_inner());
+            works.iter().rposition(fits).map(|i| works.remove(i))
+        };
+        match kept.map(|w| w.downcast::<Self>()) {
+            Some(Ok(w)) => *w,
+            _ => Self::new(n, scratch_len),
+        }
+    }
+
+    /// Keeps the buffers for the next [`Work::take`] of the same size (at most [`KEEP_WORKS`],
+    /// of FFTs up to [`KEEP_WORK_LEN`]). Their contents are never read before being written.
+    fn give_back(self) {
+        if self.buf.len() > KEEP_WORK_LEN {
+            return;
+        }
+        let mut works = WORKS.lock().unwrap_or_else(|e| e.into_inner());
+        works.push(Box::new(self));
+        let cut = works.len().saturating_sub(KEEP_WORKS);
+        works.drain(..cut);
+    }
+
     fn new(n: usize, scratch_len: usize) -> Self {
         let zero = t::<T>(0.0);
         Self {
@@ -266,6 +315,8 @@ impl<T: CpuElem + FftNum> Work<T> {
             copy_b: Vec::new(),
             zeros: Vec::new(),
             discard: Vec::new(),
+            stage_a: Vec::new(),
+            stage_b: Vec::new(),
         }
     }
 }
@@ -290,6 +341,10 @@ struct Step<'a, T: CpuElem + FftNum> {
     ws: &'a [T],
     beta: T,
     accumulate: bool,
+    /// Results staged in the part's buffers and copied out with non-temporal stores
+    /// ([`crate::fwht::stream_into`]: outputs of 8 MiB and more, `beta = 0`), so that the
+    /// output's lines are not read from memory before being overwritten.
+    stream: bool,
     inverse: bool,
 }
 
@@ -314,6 +369,9 @@ impl<T: CpuElem + FftNum> Step<'_, T> {
             copy_b,
             zeros,
             discard,
+            stage_a,
+            stage_b,
+            ..
         } = work;
         let xa = as_slice(xa, copy_a);
         let xb = match xb {
@@ -333,20 +391,27 @@ impl<T: CpuElem + FftNum> Step<'_, T> {
         let (wc, ws, beta) = (self.wc, self.ws, self.beta);
         if self.inverse {
             spread_dispatch(xa, xb, wc, ws, buf);
-            self.fft.process_with_scratch(buf, scratch);
-            if self.accumulate {
-                unorder_dispatch::<T, true>(buf, oa, ob, beta);
-            } else {
-                unorder_dispatch::<T, false>(buf, oa, ob, beta);
-            }
         } else {
             reorder_dispatch(xa, xb, buf);
-            self.fft.process_with_scratch(buf, scratch);
-            if self.accumulate {
-                split_dispatch::<T, true>(buf, wc, ws, oa, ob, beta);
-            } else {
-                split_dispatch::<T, false>(buf, wc, ws, oa, ob, beta);
-            }
+        }
+        self.fft.process_with_scratch(buf, scratch);
+        // Where the results go first: the output, or the staging buffers.
+        let (ta, tb) = if self.stream {
+            stage_a.resize(n, t::<T>(0.0));
+            stage_b.resize(n, t::<T>(0.0));
+            (&mut stage_a[..], &mut stage_b[..])
+        } else {
+            (&mut *oa, &mut *ob)
+        };
+        match (self.inverse, self.accumulate) {
+            (true, true) => unorder_dispatch::<T, true>(buf, ta, tb, beta),
+            (true, false) => unorder_dispatch::<T, false>(buf, ta, tb, beta),
+            (false, true) => split_dispatch::<T, true>(buf, wc, ws, ta, tb, beta),
+            (false, false) => split_dispatch::<T, false>(buf, wc, ws, ta, tb, beta),
+        }
+        if self.stream {
+            crate::fwht::stream_into(oa, stage_a);
+            crate::fwht::stream_into(ob, stage_b);
         }
     }
 }
@@ -644,6 +709,55 @@ mod tests {
                     "n={n} b={b} inverse={inverse}"
                 );
             }
+        }
+    }
+
+    /// An output of 8 MiB and more (staged and copied with non-temporal stores) gives the same
+    /// bits as the same columns in two smaller applies (written directly), odd column count
+    /// (a last column alone) included; and a second apply, which reuses the kept part buffers
+    /// ([`Work::take`]), gives the same bits as the first.
+    #[test]
+    fn streamed_output_same_bits() {
+        let n = 2048;
+        let b = (8 << 20) / (n * 4) + 1;
+        let tab = table::<f32>(n);
+        let xv = values(77, n * b);
+        let x = Mat::from_fn(n, b, |i, j| xv[j * n + i] as f32);
+        for inverse in [false, true] {
+            let mut whole = Mat::<f32>::zeros(n, b);
+            assert!(crate::fwht::streams(&whole));
+            f32::dct_columns(
+                x.as_ref(),
+                tab.as_ref(),
+                &mut whole,
+                inverse,
+                0.5,
+                0.0,
+                Par::rayon(2),
+            );
+            // Parts start at even columns, as the pairs do.
+            let h = (b / 2) & !1;
+            for (j0, w) in [(0, h), (h, b - h)] {
+                let mut part = Mat::<f32>::zeros(n, w);
+                assert!(!crate::fwht::streams(&part));
+                let xs = x.as_ref().subcols(j0, w);
+                f32::dct_columns(xs, tab.as_ref(), &mut part, inverse, 0.5, 0.0, Par::Seq);
+                assert!(
+                    part.as_ref() == whole.as_ref().subcols(j0, w),
+                    "inverse={inverse} columns {j0}.."
+                );
+            }
+            let mut again = Mat::<f32>::zeros(n, b);
+            f32::dct_columns(
+                x.as_ref(),
+                tab.as_ref(),
+                &mut again,
+                inverse,
+                0.5,
+                0.0,
+                Par::Seq,
+            );
+            assert!(again.as_ref() == whole.as_ref(), "inverse={inverse} again");
         }
     }
 

@@ -28,7 +28,10 @@
 //! `y_a = scale·Σ_{a'} A[a, a']·z_{a'}` over the blocks (in the order `a' = 0, 1, …, m−1`, the GPU
 //! kernel's), up to 8 vectors of `y_a` kept in registers across all `m` blocks, scaled (and
 //! `beta·y` added) and stored straight into the output column (non-temporal stores for outputs of
-//! 8 MiB and more). `X` is read once and `Y` written once; `n·log₂p + m·n` additions per column.
+//! 8 MiB and more). The mix is one addition per loaded vector, so it is bound by the adders and
+//! the loads alike; on CPUs with FMA and AVX-512VL (32 vector registers) two output blocks go
+//! together, each loaded vector of `z` added into one by a multiply-add with `±1` (exact product,
+//! one rounding: the same bits) and into the other by the adders. `X` is read once and `Y` written once; `n·log₂p + m·n` additions per column.
 
 use crate::par::for_each_col;
 use crate::{CpuElem, t};
@@ -90,33 +93,63 @@ fn cast_val<T: 'static + Copy, U: 'static + Copy>(v: T) -> Option<U> {
 /// body for every variant: the AVX2 lanes type must be chosen only in the variant compiled for
 /// AVX2 (and its closure-free callees inlined into it, see [`first_pass`]).
 fn transform_into<T: CpuElem>(src: Option<&[T]>, dst: &mut [T], scale: Option<T>) {
+    transform_blocks(src, dst, scale, dst.len());
+}
+
+/// [`transform_into`] on each block of `p` contiguous elements of `dst` (a power of two dividing
+/// `dst.len()`; `p = dst.len()` for the whole), in one call: the `m` blocks of `fwht_base` pay
+/// the dispatch once per column, not once per block.
+fn transform_blocks<T: CpuElem>(src: Option<&[T]>, dst: &mut [T], scale: Option<T>, p: usize) {
     let n = dst.len();
     // The planner checked the length; the passes rely on it for their bounds.
-    assert!((n == 0 || n.is_power_of_two()) && src.is_none_or(|s| s.len() == n));
+    assert!(
+        (n == 0 || (p.is_power_of_two() && n.is_multiple_of(p)))
+            && src.is_none_or(|s| s.len() == n)
+    );
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         #[target_feature(enable = "avx2")]
-        fn f32_avx2(src: Option<&[f32]>, dst: &mut [f32], scale: Option<f32>) {
-            transform_lanes::<lanes::F32x8>(src, dst, scale);
+        fn f32_avx2(src: Option<&[f32]>, dst: &mut [f32], scale: Option<f32>, p: usize) {
+            lanes_blocks::<lanes::F32x8>(src, dst, scale, p);
         }
         #[target_feature(enable = "avx2")]
-        fn f64_avx2(src: Option<&[f64]>, dst: &mut [f64], scale: Option<f64>) {
-            transform_lanes::<lanes::F64x4>(src, dst, scale);
+        fn f64_avx2(src: Option<&[f64]>, dst: &mut [f64], scale: Option<f64>, p: usize) {
+            lanes_blocks::<lanes::F64x4>(src, dst, scale, p);
         }
         if let Some(d) = cast_mut::<T, f32>(dst) {
             let (s, c) = (src.and_then(cast), scale.and_then(cast_val));
             // SAFETY: the CPU supports AVX2 (checked above), the only requirement.
-            unsafe { f32_avx2(s, d, c) };
+            unsafe { f32_avx2(s, d, c, p) };
             return;
         }
         if let Some(d) = cast_mut::<T, f64>(dst) {
             let (s, c) = (src.and_then(cast), scale.and_then(cast_val));
             // SAFETY: as above.
-            unsafe { f64_avx2(s, d, c) };
+            unsafe { f64_avx2(s, d, c, p) };
             return;
         }
     }
-    transform_lanes::<Quad<T>>(src, dst, scale);
+    lanes_blocks::<Quad<T>>(src, dst, scale, p);
+}
+
+/// [`transform_lanes`] on each block of `p` elements (see [`transform_blocks`]).
+#[inline(always)]
+fn lanes_blocks<V: Lanes>(src: Option<&[V::T]>, dst: &mut [V::T], scale: Option<V::T>, p: usize) {
+    if p == 0 {
+        return;
+    }
+    match src {
+        Some(s) => {
+            for (d, s) in dst.chunks_exact_mut(p).zip(s.chunks_exact(p)) {
+                transform_lanes::<V>(Some(s), d, scale);
+            }
+        }
+        None => {
+            for d in dst.chunks_exact_mut(p) {
+                transform_lanes::<V>(None, d, scale);
+            }
+        }
+    }
 }
 
 /// [`transform_into`] in vectors `V` (the module docs' passes).
@@ -337,12 +370,12 @@ pub(crate) fn fwht<T: CpuElem>(
 const STREAM_MIN_BYTES: usize = 8 << 20;
 
 /// Whether the kernels write `out` with non-temporal stores ([`STREAM_MIN_BYTES`]).
-fn streams<T>(out: &Mat<T>) -> bool {
+pub(crate) fn streams<T>(out: &Mat<T>) -> bool {
     out.nrows() * out.ncols() * size_of::<T>() >= STREAM_MIN_BYTES
 }
 
 /// `dst = src` with non-temporal stores where `dst` is aligned for them (else a plain copy).
-fn stream_into<T: CpuElem>(dst: &mut [T], src: &[T]) {
+pub(crate) fn stream_into<T: CpuElem>(dst: &mut [T], src: &[T]) {
     assert_eq!(dst.len(), src.len());
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -420,15 +453,10 @@ pub(crate) fn fwht_base<T: CpuElem>(
         || vec![t::<T>(0.0); n],
         |z, j, o| {
             match x.col(j).try_as_col_major() {
-                Some(c) => {
-                    for (zb, xb) in z.chunks_exact_mut(p).zip(c.as_slice().chunks_exact(p)) {
-                        transform_into(Some(xb), zb, None);
-                    }
-                }
+                Some(c) => transform_blocks(Some(c.as_slice()), z, None, p),
                 None => {
                     z.iter_mut().zip(x.col(j).iter()).for_each(|(e, s)| *e = *s);
-                    z.chunks_exact_mut(p)
-                        .for_each(|zb| transform_into(None, zb, None));
+                    transform_blocks(None, z, None, p);
                 }
             }
             mix_into(o, z, &neg, scale, beta, stream);
@@ -452,35 +480,71 @@ fn mix_into<T: CpuElem>(
     let m = neg.len().isqrt();
     assert!(m * m == neg.len() && o.len() == z.len() && z.len().is_multiple_of(m.max(1)));
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    {
+        use std::arch::is_x86_feature_detected as has;
+        // The paired mix keeps 16 accumulators and 8 loaded vectors in registers: the 32
+        // registers of AVX-512 (its 256-bit forms, AVX-512VL), not the 16 of AVX2.
+        #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+        fn f32_paired(o: &mut [f32], z: &[f32], neg: &[bool], c: (f32, Option<f32>), st: bool) {
+            // SAFETY: the CPU has FMA (this function's target features).
+            unsafe { mix_lanes::<lanes::F32x8, true>(o, z, neg, c, st) };
+        }
+        #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+        fn f64_paired(o: &mut [f64], z: &[f64], neg: &[bool], c: (f64, Option<f64>), st: bool) {
+            // SAFETY: as above.
+            unsafe { mix_lanes::<lanes::F64x4, true>(o, z, neg, c, st) };
+        }
         #[target_feature(enable = "avx2")]
         fn f32_avx2(o: &mut [f32], z: &[f32], neg: &[bool], c: (f32, Option<f32>), st: bool) {
-            mix_lanes::<lanes::F32x8>(o, z, neg, c, st);
+            // SAFETY: `FUSED` is false.
+            unsafe { mix_lanes::<lanes::F32x8, false>(o, z, neg, c, st) };
         }
         #[target_feature(enable = "avx2")]
         fn f64_avx2(o: &mut [f64], z: &[f64], neg: &[bool], c: (f64, Option<f64>), st: bool) {
-            mix_lanes::<lanes::F64x4>(o, z, neg, c, st);
-        }
-        if let (Some(o), Some(z)) = (cast_mut::<T, f32>(o), cast::<T, f32>(z)) {
-            let (s, b) = (cast_val(scale).unwrap_or(0.0), beta.and_then(cast_val));
-            // SAFETY: the CPU supports AVX2 (checked above), the only requirement.
-            unsafe { f32_avx2(o, z, neg, (s, b), stream) };
-            return;
-        }
-        if let (Some(o), Some(z)) = (cast_mut::<T, f64>(o), cast::<T, f64>(z)) {
-            let (s, b) = (cast_val(scale).unwrap_or(0.0), beta.and_then(cast_val));
             // SAFETY: as above.
-            unsafe { f64_avx2(o, z, neg, (s, b), stream) };
-            return;
+            unsafe { mix_lanes::<lanes::F64x4, false>(o, z, neg, c, st) };
+        }
+        let paired = has!("avx2") && has!("fma") && has!("avx512f") && has!("avx512vl");
+        if paired || has!("avx2") {
+            if let (Some(o), Some(z)) = (cast_mut::<T, f32>(o), cast::<T, f32>(z)) {
+                let (s, b) = (cast_val(scale).unwrap_or(0.0), beta.and_then(cast_val));
+                // SAFETY: the CPU supports the features of the function called (checked above).
+                unsafe {
+                    if paired {
+                        f32_paired(o, z, neg, (s, b), stream);
+                    } else {
+                        f32_avx2(o, z, neg, (s, b), stream);
+                    }
+                }
+                return;
+            }
+            if let (Some(o), Some(z)) = (cast_mut::<T, f64>(o), cast::<T, f64>(z)) {
+                let (s, b) = (cast_val(scale).unwrap_or(0.0), beta.and_then(cast_val));
+                // SAFETY: as above.
+                unsafe {
+                    if paired {
+                        f64_paired(o, z, neg, (s, b), stream);
+                    } else {
+                        f64_avx2(o, z, neg, (s, b), stream);
+                    }
+                }
+                return;
+            }
         }
     }
-    mix_lanes::<Quad<T>>(o, z, neg, (scale, beta), stream);
+    // SAFETY: `FUSED` is false.
+    unsafe { mix_lanes::<Quad<T>, false>(o, z, neg, (scale, beta), stream) };
 }
 
 /// [`mix_into`] in vectors `V`: up to 8 vectors of an output block in registers across all `m`
-/// input blocks (one load and store of the output per vector).
+/// input blocks (one load and store of the output per vector). With `FUSED`, two output blocks
+/// at a time ([`mix_block_pair`]): each loaded vector of `z` goes into both, one through the
+/// fused multiply-add units and one through the adders.
+///
+/// # Safety
+/// With `FUSED`, the CPU supports FMA ([`Lanes::mul_add`]).
 #[inline(always)]
-fn mix_lanes<V: Lanes>(
+unsafe fn mix_lanes<V: Lanes, const FUSED: bool>(
     o: &mut [V::T],
     z: &[V::T],
     neg: &[bool],
@@ -504,7 +568,28 @@ fn mix_lanes<V: Lanes>(
     let scale = unsafe { V::splat(scale) };
     let beta = beta.map(|b| unsafe { V::splat(b) });
     let (zp, op) = (z.as_ptr(), o.as_mut_ptr());
-    for a in 0..m {
+    // The blocks that go in pairs (all but an odd last one, or none).
+    let paired = if FUSED { m & !1 } else { 0 };
+    let cp = (p / V::W).min(8);
+    for a in (0..paired).step_by(2) {
+        let (ra, rb) = (&neg[a * m..(a + 1) * m], &neg[(a + 1) * m..(a + 2) * m]);
+        let ab = (ra, rb);
+        // SAFETY: as below, for blocks `a` and `a + 1`; the CPU has FMA (the contract).
+        unsafe {
+            let oa = op.add(a * p);
+            match (cp, stream) {
+                (1, false) => mix_block_pair::<V, 1, false>(oa, zp, p, ab, scale, beta),
+                (1, true) => mix_block_pair::<V, 1, true>(oa, zp, p, ab, scale, beta),
+                (2, false) => mix_block_pair::<V, 2, false>(oa, zp, p, ab, scale, beta),
+                (2, true) => mix_block_pair::<V, 2, true>(oa, zp, p, ab, scale, beta),
+                (4, false) => mix_block_pair::<V, 4, false>(oa, zp, p, ab, scale, beta),
+                (4, true) => mix_block_pair::<V, 4, true>(oa, zp, p, ab, scale, beta),
+                (_, false) => mix_block_pair::<V, 8, false>(oa, zp, p, ab, scale, beta),
+                (_, true) => mix_block_pair::<V, 8, true>(oa, zp, p, ab, scale, beta),
+            }
+        }
+    }
+    for a in paired..m {
         let row = &neg[a * m..(a + 1) * m];
         // SAFETY: `z` and `o` hold `m·p` elements; block `a` of `o` is `p` elements from `a·p`,
         // a multiple of the `c·W` elements each call covers.
@@ -569,6 +654,73 @@ unsafe fn mix_block<V: Lanes, const C: usize, const STREAM: bool>(
                 unsafe { t.stream(dst) };
             } else {
                 unsafe { t.store(dst) };
+            }
+        }
+    }
+}
+
+/// Two output blocks (`p` elements each, from `o`) of [`mix_lanes`], `C` vectors of each at a
+/// time: every vector of `z` is loaded once and added into both, `±z` into the first block by a
+/// fused multiply-add with `±1` (the product is exact, so `d·1 ± z` rounds once to the same bits
+/// as `d ± z`) and into the second by an addition or a subtraction (`d − z` is `d + (−z)`
+/// exactly), so the adders and the multiply-add units run at once. Stored with non-temporal
+/// stores when `STREAM`.
+///
+/// # Safety
+/// `o` is valid for `2·p` elements and `z` for `row.len()·p`, `p` a multiple of `C·W`; the CPU
+/// supports the lanes type's instructions and FMA; with `STREAM`, `o` is aligned to `W` elements.
+#[inline(always)]
+unsafe fn mix_block_pair<V: Lanes, const C: usize, const STREAM: bool>(
+    o: *mut V::T,
+    z: *const V::T,
+    p: usize,
+    (row_a, row_b): (&[bool], &[bool]),
+    scale: V,
+    beta: Option<V>,
+) {
+    let w = V::W;
+    // SAFETY (splat and every `sign`): the CPU supports the lanes type's instructions.
+    let one = unsafe { V::splat(t(1.0)) };
+    // No closures (see `first_pass`).
+    for c0 in (0..p).step_by(C * w) {
+        // SAFETY (loads and stores): `c0 + C·w ≤ p`, block `a'` of `z` is the `p` elements
+        // from `a'·p`, and the two output blocks are the `p` elements from `o` and from `o + p`.
+        let (sa, sb) = unsafe { (V::sign(row_a[0]), V::sign(row_b[0])) };
+        let z0 = [unsafe { V::load(z.add(c0)) }; C];
+        let mut acc_a = z0;
+        let mut acc_b = z0;
+        for c in 0..C {
+            let v = unsafe { V::load(z.add(c0 + c * w)) };
+            acc_a[c] = v.signed(sa);
+            acc_b[c] = v.signed(sb);
+        }
+        for k in 1..row_a.len() {
+            let one_a = one.signed(unsafe { V::sign(row_a[k]) });
+            let neg_b = row_b[k];
+            let zk = unsafe { z.add(k * p + c0) };
+            for c in 0..C {
+                let v = unsafe { V::load(zk.add(c * w)) };
+                // SAFETY: the CPU has FMA (the contract).
+                acc_a[c] = unsafe { v.mul_add(one_a, acc_a[c]) };
+                acc_b[c] = if neg_b {
+                    acc_b[c].sub(v)
+                } else {
+                    acc_b[c].add(v)
+                };
+            }
+        }
+        for (half, acc) in [acc_a, acc_b].into_iter().enumerate() {
+            for (c, d) in acc.into_iter().enumerate() {
+                let dst = unsafe { o.add(half * p + c0 + c * w) };
+                let mut t = d.mul(scale);
+                if let Some(b) = beta {
+                    t = t.add(b.mul(unsafe { V::load(dst) }));
+                }
+                if STREAM {
+                    unsafe { t.stream(dst) };
+                } else {
+                    unsafe { t.store(dst) };
+                }
             }
         }
     }
@@ -639,6 +791,13 @@ mod lanes {
         fn sub(self, o: Self) -> Self;
         /// Lane by lane `self · o`.
         fn mul(self, o: Self) -> Self;
+        /// Lane by lane `self · s + acc`, rounded once (a fused multiply-add) on the AVX2 types;
+        /// the portable type rounds the product first, which gives the same bits when `s` is
+        /// `±1` (the product is exact), the only use.
+        ///
+        /// # Safety
+        /// The CPU supports FMA (the AVX2 types).
+        unsafe fn mul_add(self, s: Self, acc: Self) -> Self;
         /// Every lane negated (exactly: the sign bit flipped) when `s` is `−`.
         fn signed(self, s: Self::Sign) -> Self;
         /// The stages `h = 1, 2, …, W/2` of butterflies inside the vector, in that order: lane
@@ -703,6 +862,11 @@ mod lanes {
         }
 
         #[inline(always)]
+        unsafe fn mul_add(self, s: Self, acc: Self) -> Self {
+            self.mul(s).add(acc)
+        }
+
+        #[inline(always)]
         fn signed(self, s: bool) -> Self {
             if s { Self(self.0.map(|v| -v)) } else { self }
         }
@@ -734,11 +898,12 @@ mod lanes {
     mod avx2 {
         use super::Lanes;
         use std::arch::x86_64::{
-            __m256, __m256d, _mm256_add_pd, _mm256_add_ps, _mm256_loadu_pd, _mm256_loadu_ps,
-            _mm256_mul_pd, _mm256_mul_ps, _mm256_permute_pd, _mm256_permute_ps,
-            _mm256_permute2f128_pd, _mm256_permute2f128_ps, _mm256_set1_pd, _mm256_set1_ps,
-            _mm256_setr_pd, _mm256_setr_ps, _mm256_storeu_pd, _mm256_storeu_ps, _mm256_stream_pd,
-            _mm256_stream_ps, _mm256_sub_pd, _mm256_sub_ps, _mm256_xor_pd, _mm256_xor_ps,
+            __m256, __m256d, _mm256_add_pd, _mm256_add_ps, _mm256_fmadd_pd, _mm256_fmadd_ps,
+            _mm256_loadu_pd, _mm256_loadu_ps, _mm256_mul_pd, _mm256_mul_ps, _mm256_permute_pd,
+            _mm256_permute_ps, _mm256_permute2f128_pd, _mm256_permute2f128_ps, _mm256_set1_pd,
+            _mm256_set1_ps, _mm256_setr_pd, _mm256_setr_ps, _mm256_storeu_pd, _mm256_storeu_ps,
+            _mm256_stream_pd, _mm256_stream_ps, _mm256_sub_pd, _mm256_sub_ps, _mm256_xor_pd,
+            _mm256_xor_ps,
         };
 
         /// Eight f32 lanes in an AVX register. Made only by the `unsafe` constructors, whose
@@ -799,6 +964,12 @@ mod lanes {
             #[inline(always)]
             fn mul(self, o: Self) -> Self {
                 Self(unsafe { _mm256_mul_ps(self.0, o.0) })
+            }
+
+            #[inline(always)]
+            unsafe fn mul_add(self, s: Self, acc: Self) -> Self {
+                // SAFETY: the CPU has FMA (the contract) and AVX2 (a value exists).
+                Self(unsafe { _mm256_fmadd_ps(self.0, s.0, acc.0) })
             }
 
             #[inline(always)]
@@ -874,6 +1045,12 @@ mod lanes {
             #[inline(always)]
             fn mul(self, o: Self) -> Self {
                 Self(unsafe { _mm256_mul_pd(self.0, o.0) })
+            }
+
+            #[inline(always)]
+            unsafe fn mul_add(self, s: Self, acc: Self) -> Self {
+                // SAFETY: as for `F32x8`.
+                Self(unsafe { _mm256_fmadd_pd(self.0, s.0, acc.0) })
             }
 
             #[inline(always)]
@@ -1191,10 +1368,24 @@ mod tests {
         let neg: Vec<bool> = values(4, m * m).iter().map(|&s| s < 0.0).collect();
         let o0 = values(5, m * p);
         let (mut a, mut b) = (o0.clone(), o0);
-        mix_lanes::<Quad<f64>>(&mut a, &z, &neg, (0.3, Some(0.5)), false);
+        // SAFETY: the portable lanes need no CPU feature; `Quad::mul_add` none either.
+        unsafe { mix_lanes::<Quad<f64>, false>(&mut a, &z, &neg, (0.3, Some(0.5)), false) };
         for (blk, ob) in b.chunks_exact_mut(p).enumerate() {
             mix_scalar(ob, &z, &neg[blk * m..(blk + 1) * m], 0.3, Some(0.5));
         }
         same_bits(&a, &b, "portable mix");
+        // The paired blocks (`FUSED`) in portable lanes, an odd block count included.
+        for m in [3, 12] {
+            let z = values(6, m * p);
+            let neg: Vec<bool> = values(7, m * m).iter().map(|&s| s < 0.0).collect();
+            let o0 = values(8, m * p);
+            let (mut a, mut b) = (o0.clone(), o0);
+            // SAFETY: the portable lanes need no CPU feature.
+            unsafe { mix_lanes::<Quad<f64>, true>(&mut a, &z, &neg, (0.3, Some(0.5)), false) };
+            for (blk, ob) in b.chunks_exact_mut(p).enumerate() {
+                mix_scalar(ob, &z, &neg[blk * m..(blk + 1) * m], 0.3, Some(0.5));
+            }
+            same_bits(&a, &b, &format!("portable paired mix m={m}"));
+        }
     }
 }
