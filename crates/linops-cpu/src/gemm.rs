@@ -19,8 +19,9 @@
 //!   of sequential products over chunks of [`K_CHUNK`] of the inner dimension, formed over the
 //!   workers and added in chunk order.
 //!
-//! The blocks and chunks depend on the shape only, so the bits do not depend on the thread
-//! count.
+//! Products of fewer than [`MIN_SPLIT_MACS`] multiply-adds run sequentially (faer on the calling
+//! thread). The blocks and chunks depend on the shape only, so the bits do not depend on the
+//! thread count.
 
 use crate::par::{Grain, Rows, for_each_part};
 use crate::{CpuElem, t};
@@ -117,6 +118,13 @@ const K_CHUNK: usize = 1024;
 /// output of one split into inner-dimension chunks.
 const SKINNY: usize = 256;
 
+/// Fewest multiply-adds (`m·n·k`) of a product [`matmul_par`] runs over the workers: below this
+/// (about 20 µs on one core) starting them costs more than it saves (a low-rank apply to one
+/// column, `1024×64 · 64×1`, ran 2–6× slower split), so it runs sequentially — which also keeps
+/// the bits of faer's matrix–vector products, whose parallel split depends on the thread
+/// count, independent of it.
+const MIN_SPLIT_MACS: usize = 1 << 21;
+
 /// `out = alpha·a·b` (`Accum::Replace`) or `out += alpha·a·b` (`Accum::Add`) over `par`: faer's
 /// `matmul`, or the row-block and inner-chunk splits of the module docs for the shapes faer
 /// runs on one core.
@@ -129,9 +137,12 @@ fn matmul_par<T: CpuElem>(
     par: Par,
 ) {
     let (m, n, k) = (out.nrows(), out.ncols(), a.ncols());
-    if par.degree() <= 1 {
+    let how = split(m, n, k, par);
+    if how == Split::Seq {
+        matmul(out, accum, a, b, alpha, Par::Seq);
+    } else if how == Split::Faer {
         matmul(out, accum, a, b, alpha, par);
-    } else if k <= SKINNY && n <= SKINNY && m >= 2 * ROW_BLOCK {
+    } else if how == Split::Rows {
         // Fixed blocks of ROW_BLOCK rows, handed out in runs over the workers.
         let mut blocks = Vec::with_capacity(m.div_ceil(ROW_BLOCK));
         let mut rest = out;
@@ -155,7 +166,7 @@ fn matmul_par<T: CpuElem>(
                 );
             }
         });
-    } else if m <= SKINNY && n <= SKINNY && k >= 2 * K_CHUNK {
+    } else {
         // Partial products over fixed chunks of the inner dimension, summed in chunk order.
         let mut partial: Vec<Mat<T>> = (0..k.div_ceil(K_CHUNK)).map(|_| Mat::zeros(m, n)).collect();
         for_each_part(
@@ -184,8 +195,32 @@ fn matmul_par<T: CpuElem>(
                 };
             }
         }
+    }
+}
+
+/// How [`matmul_par`] runs an `m×k · k×n` product over `par`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Split {
+    /// faer's `matmul` on the calling thread.
+    Seq,
+    /// faer's `matmul` with `par`.
+    Faer,
+    /// Blocks of [`ROW_BLOCK`] rows.
+    Rows,
+    /// Chunks of [`K_CHUNK`] of the inner dimension.
+    Inner,
+}
+
+/// The [`Split`] of an `m×k · k×n` product over `par` (the rules of the module docs).
+fn split(m: usize, n: usize, k: usize, par: Par) -> Split {
+    if par.degree() <= 1 || m.saturating_mul(n).saturating_mul(k) < MIN_SPLIT_MACS {
+        Split::Seq
+    } else if k <= SKINNY && n <= SKINNY && m >= 2 * ROW_BLOCK {
+        Split::Rows
+    } else if m <= SKINNY && n <= SKINNY && k >= 2 * K_CHUNK {
+        Split::Inner
     } else {
-        matmul(out, accum, a, b, alpha, par);
+        Split::Faer
     }
 }
 
@@ -237,14 +272,17 @@ mod tests {
     fn matmul_par_splits_match_the_product_and_not_the_thread_count() {
         // (m, n, k, transposed a): row blocks, inner chunks, both transposed, faer's split.
         let shapes = [
-            (2 * ROW_BLOCK + 37, 64, 64, false),
-            (3 * ROW_BLOCK, 1, 256, false),
-            (64, 64, 2 * K_CHUNK + 5, true),
-            (17, 3, 4 * K_CHUNK, false),
-            (300, 300, 300, false),
-            (5, 4, 3, false),
+            (2 * ROW_BLOCK + 37, 64, 64, false, Split::Rows),
+            (3 * ROW_BLOCK, 8, 256, false, Split::Rows),
+            (64, 64, 2 * K_CHUNK + 5, true, Split::Inner),
+            (17, 40, 4 * K_CHUNK, false, Split::Inner),
+            (300, 300, 300, false, Split::Faer),
+            (3 * ROW_BLOCK, 1, 64, false, Split::Seq),
+            (5, 4, 3, false, Split::Seq),
         ];
-        for (si, &(m, n, k, trans)) in shapes.iter().enumerate() {
+        for (si, &(m, n, k, trans, how)) in shapes.iter().enumerate() {
+            assert_eq!(split(m, n, k, Par::rayon(2)), how, "shape {si}");
+            assert_eq!(split(m, n, k, Par::Seq), Split::Seq);
             let seed = 10 * si as u64;
             let a_store = if trans {
                 mat(seed, k, m)
