@@ -425,20 +425,20 @@ impl Tally {
 
     pub fn add(&mut self, i: u64, o: Outcome, trail: String) {
         self.cases += u64::from(o.class != Class::Skipped);
-        if o.class.is_failure() {
-            if let Ok(path) = std::env::var("LINOPS_FUZZ_LOG") {
-                use std::io::Write;
-                if let Ok(mut f) = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                {
-                    let _ = writeln!(
-                        f,
-                        "{} case {i}: {:?} in {}: {}\n    case: {}",
-                        self.name, o.class, o.key, o.detail, trail
-                    );
-                }
+        if o.class.is_failure()
+            && let Ok(path) = std::env::var("LINOPS_FUZZ_LOG")
+        {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(
+                    f,
+                    "{} case {i}: {:?} in {}: {}\n    case: {}",
+                    self.name, o.class, o.key, o.detail, trail
+                );
             }
         }
         *self.counts.entry(o.class).or_default() += 1;

@@ -406,18 +406,18 @@ fn transforms_are_orthogonal_and_invert() {
             ),
             eps(U32),
         ));
-        if let Some((g, _)) = &gpu {
-            if def.gpu_supported() {
-                results.push((
-                    "gpu f32",
-                    widen(
-                        g.apply(&op, to_f32(eye.as_ref()).as_ref())
-                            .unwrap()
-                            .as_ref(),
-                    ),
-                    eps(U32),
-                ));
-            }
+        if let Some((g, _)) = &gpu
+            && def.gpu_supported()
+        {
+            results.push((
+                "gpu f32",
+                widen(
+                    g.apply(&op, to_f32(eye.as_ref()).as_ref())
+                        .unwrap()
+                        .as_ref(),
+                ),
+                eps(U32),
+            ));
         }
         for (name, q, e) in results {
             // QᵀQ − I = Q₀ᵀE + EᵀQ₀ + EᵀE with ‖E e_j‖ ≤ e: entries at most 2e + e².
@@ -439,10 +439,10 @@ fn transforms_are_orthogonal_and_invert() {
         let round = Op::product(vec![op.t(), op.clone()]).unwrap();
         let x = Rng::new(0xB0B).mat(cols, 3);
         let mut engines = vec![("cpu", &cpu)];
-        if let Some((g, _)) = &gpu {
-            if def.gpu_supported() {
-                engines.push(("gpu", g));
-            }
+        if let Some((g, _)) = &gpu
+            && def.gpu_supported()
+        {
+            engines.push(("gpu", g));
         }
         for (name, eng) in engines {
             let y = widen(

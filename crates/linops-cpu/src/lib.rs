@@ -172,10 +172,10 @@ impl<T: CpuElem> CpuBackend<T> {
 
     fn param(&self, p: &Param) -> Arc<Mat<T>> {
         let mut cache = self.params.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((weak, m)) = cache.get(&p.key) {
-            if weak.strong_count() > 0 {
-                return m.clone();
-            }
+        if let Some((weak, m)) = cache.get(&p.key)
+            && weak.strong_count() > 0
+        {
+            return m.clone();
         }
         cache.retain(|_, (w, _)| w.strong_count() > 0);
         let m = Arc::new(Mat::from_fn(p.rows, p.cols, |i, j| {

@@ -66,10 +66,10 @@ impl GpuBackend {
 
     fn param(&self, p: &Param) -> Result<Arc<GpuMat>> {
         let mut cache = self.params.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((weak, m)) = cache.get(&p.key) {
-            if weak.strong_count() > 0 {
-                return Ok(m.clone());
-            }
+        if let Some((weak, m)) = cache.get(&p.key)
+            && weak.strong_count() > 0
+        {
+            return Ok(m.clone());
         }
         cache.retain(|_, (w, _)| w.strong_count() > 0);
         let data: Vec<f32> = p.data.iter().map(|v| *v as f32).collect();
@@ -82,10 +82,10 @@ impl GpuBackend {
     /// while the op is alive.
     fn index(&self, p: &IndexParam) -> Result<Arc<GpuIndices>> {
         let mut cache = self.indices.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((weak, m)) = cache.get(&p.key()) {
-            if weak.strong_count() > 0 {
-                return Ok(m.clone());
-            }
+        if let Some((weak, m)) = cache.get(&p.key())
+            && weak.strong_count() > 0
+        {
+            return Ok(m.clone());
         }
         cache.retain(|_, (w, _)| w.strong_count() > 0);
         let m = Arc::new(self.dev.upload_indices(p.indices())?);

@@ -448,14 +448,13 @@ fn svd_case(d: &mut D<'_, '_>, krylov: bool) -> Outcome {
         let sk1 = exact.get(k).copied().unwrap_or(0.0);
         // Exact recovery needs the sketch's k + p columns to capture rank(A) ≤ k with a
         // well-conditioned VᵀΩ: p ≥ 2 makes κ(VᵀΩ) > 10³ a 10⁻⁹ event.
-        if let Kind::LowRank(rank) | Kind::Psd(rank) = a.kind {
-            if rank <= k && opts.oversample >= 2 {
-                c.check(err <= rounding, Class::WrongAnswer, || {
-                    format!(
-                        "rank {rank} ≤ k = {k} but ‖A − UΣVᵀ‖ = {err:e} > {rounding:e} (σ₁ {s1:e})"
-                    )
-                });
-            }
+        if let Kind::LowRank(rank) | Kind::Psd(rank) = a.kind
+            && rank <= k
+            && opts.oversample >= 2
+        {
+            c.check(err <= rounding, Class::WrongAnswer, || {
+                format!("rank {rank} ≤ k = {k} but ‖A − UΣVᵀ‖ = {err:e} > {rounding:e} (σ₁ {s1:e})")
+            });
         }
         if opts.oversample >= 10 {
             // HMT 2011 §10.3: ‖A − QQᵀA‖ ≤ (1 + 11√(k+p)·√min(m,n))·σ_{k+1} except with
@@ -565,16 +564,17 @@ fn range_case(d: &mut D<'_, '_>, adaptive: bool) -> Outcome {
     );
     c.finite(&qh, "Q");
     c.orth(&qh, d.u(), "Q");
-    if let (Kind::LowRank(r), false) = (a.kind, adaptive) {
-        if r + 2 <= qh.ncols() && c.fail.is_none() {
-            let resid = &a.a - &qh * (qh.transpose() * &a.a);
-            let err = spectral(&resid);
-            let s1 = spectral(&a.a);
-            let tol = 1e3 * (m + n) as f64 * d.u() * s1;
-            c.check(err <= tol, Class::WrongAnswer, || {
-                format!("rank {r} ≤ l but ‖(I − QQᵀ)A‖ = {err:e} > {tol:e}")
-            });
-        }
+    if let (Kind::LowRank(r), false) = (a.kind, adaptive)
+        && r + 2 <= qh.ncols()
+        && c.fail.is_none()
+    {
+        let resid = &a.a - &qh * (qh.transpose() * &a.a);
+        let err = spectral(&resid);
+        let s1 = spectral(&a.a);
+        let tol = 1e3 * (m + n) as f64 * d.u() * s1;
+        c.check(err <= tol, Class::WrongAnswer, || {
+            format!("rank {r} ≤ l but ‖(I − QQᵀ)A‖ = {err:e} > {tol:e}")
+        });
     }
     c.done()
 }
@@ -690,15 +690,17 @@ fn nystrom_case(d: &mut D<'_, '_>, pcg: bool) -> Outcome {
     // conditioning, which only the driver sees), with a factor 2 for second-order terms.
     let tol = 100.0 * n as f64 * d.u() * l1 + r.shift + 2.0 * r.rounding_slack;
     check_interlacing(&mut c, &r.lambda, &exact, tol, "λ");
-    if let Kind::Psd(rank) = a.kind {
-        if rank <= k && opts.oversample >= 2 && c.fail.is_none() {
-            let approx = Mat::from_fn(n, k, |i, j| u[(i, j)] * r.lambda[j]) * u.transpose();
-            let err = spectral(&(&a.a - &approx));
-            let tol = 1e3 * n as f64 * d.u() * l1 + 10.0 * r.shift + 2.0 * r.rounding_slack;
-            c.check(err <= tol, Class::WrongAnswer, || {
-                format!("rank {rank} ≤ k: ‖A − UΛUᵀ‖ = {err:e} > {tol:e}")
-            });
-        }
+    if let Kind::Psd(rank) = a.kind
+        && rank <= k
+        && opts.oversample >= 2
+        && c.fail.is_none()
+    {
+        let approx = Mat::from_fn(n, k, |i, j| u[(i, j)] * r.lambda[j]) * u.transpose();
+        let err = spectral(&(&a.a - &approx));
+        let tol = 1e3 * n as f64 * d.u() * l1 + 10.0 * r.shift + 2.0 * r.rounding_slack;
+        c.check(err <= tol, Class::WrongAnswer, || {
+            format!("rank {rank} ≤ k: ‖A − UΛUᵀ‖ = {err:e} > {tol:e}")
+        });
     }
     c.done()
 }
@@ -836,15 +838,16 @@ fn id_case(d: &mut D<'_, '_>, which: usize) -> Outcome {
         c.finite(&cm, "C");
         c.finite(&rm, "R");
         c.finite(&f.u, "U");
-        if let (Kind::LowRank(r), true) = (a.kind, c.fail.is_none()) {
-            if r == k && opts.oversample >= 2 {
-                let err = spectral(&(&a.a - &cm * &f.u * &rm));
-                let s1 = spectral(&a.a);
-                let tol = 1e4 * (m + n) as f64 * d.u() * s1;
-                c.check(err <= tol, Class::WrongAnswer, || {
-                    format!("rank k: ‖A − CUR‖ = {err:e} > {tol:e}")
-                });
-            }
+        if let (Kind::LowRank(r), true) = (a.kind, c.fail.is_none())
+            && r == k
+            && opts.oversample >= 2
+        {
+            let err = spectral(&(&a.a - &cm * &f.u * &rm));
+            let s1 = spectral(&a.a);
+            let tol = 1e4 * (m + n) as f64 * d.u() * s1;
+            c.check(err <= tol, Class::WrongAnswer, || {
+                format!("rank k: ‖A − CUR‖ = {err:e} > {tol:e}")
+            });
         }
         return c.done();
     }
@@ -900,15 +903,16 @@ fn id_case(d: &mut D<'_, '_>, which: usize) -> Outcome {
         Class::WrongAnswer,
         || format!("error estimate {}", id.error_estimate),
     );
-    if let (Kind::LowRank(r), true) = (a.kind, c.fail.is_none()) {
-        if r == k && opts.oversample >= 2 {
-            let sel = Mat::from_fn(at.nrows(), k, |i, j| at[(i, id.cols[j])]);
-            let err = spectral(&(&at - &sel * &id.x));
-            let tol = 1e3 * (m + n) as f64 * d.u() * spectral(&at) * (1.0 + id.growth);
-            c.check(err <= tol, Class::WrongAnswer, || {
-                format!("rank k: ‖A − A[:,J]X‖ = {err:e} > {tol:e}")
-            });
-        }
+    if let (Kind::LowRank(r), true) = (a.kind, c.fail.is_none())
+        && r == k
+        && opts.oversample >= 2
+    {
+        let sel = Mat::from_fn(at.nrows(), k, |i, j| at[(i, id.cols[j])]);
+        let err = spectral(&(&at - &sel * &id.x));
+        let tol = 1e3 * (m + n) as f64 * d.u() * spectral(&at) * (1.0 + id.growth);
+        c.check(err <= tol, Class::WrongAnswer, || {
+            format!("rank k: ‖A − A[:,J]X‖ = {err:e} > {tol:e}")
+        });
     }
     c.done()
 }
@@ -1048,47 +1052,48 @@ fn lstsq_case(d: &mut D<'_, '_>, solve: bool) -> Outcome {
         Class::NonFiniteFromFiniteInRange,
         || format!("residual norm {} for a finite residual", r.residual_norm),
     );
-    if let (Kind::LowRank(rank), true) = (a.kind, c.fail.is_none()) {
-        if rank == n && (r.converged || solve) {
-            // x* from a dense QR of the normalized problem A/2^{e_A}, b/2^{eb}, scaled back.
-            let (sa, sb) = (pow2(a.e), pow2(eb));
-            let an = Mat::from_fn(m, n, |i, j| a.a[(i, j)] / sa);
-            let bm = Mat::from_fn(m, 1, |i, _| b[i] / sb);
-            let qr = an.qr();
-            let q = qr.compute_thin_Q();
-            let rr = qr.thin_R().to_owned();
-            let qtb = q.transpose() * &bm;
-            let mut xs = vec![0.0; n];
-            for i in (0..n).rev() {
-                let s: f64 = (i + 1..n).map(|j| rr[(i, j)] * xs[j]).sum();
-                xs[i] = (qtb[(i, 0)] - s) / rr[(i, i)];
-            }
-            // In the normalized units: ‖A'(x/2^{eb−e_A} − x'*)‖ against ‖b'‖.
-            let xscale = pow2(eb - a.e);
-            let dx = Mat::from_fn(n, 1, |i, _| r.x[i] / xscale - xs[i]);
-            let err = spectral(&(&an * &dx));
-            let bn = spectral(&bm);
-            let usk = if f32_sketch { F32.u } else { F64.u };
-            let tol = if solve {
-                if consistent {
-                    1e3 * (m + n) as f64 * usk * bn
-                } else {
-                    f64::INFINITY
-                }
+    if let (Kind::LowRank(rank), true) = (a.kind, c.fail.is_none())
+        && rank == n
+        && (r.converged || solve)
+    {
+        // x* from a dense QR of the normalized problem A/2^{e_A}, b/2^{eb}, scaled back.
+        let (sa, sb) = (pow2(a.e), pow2(eb));
+        let an = Mat::from_fn(m, n, |i, j| a.a[(i, j)] / sa);
+        let bm = Mat::from_fn(m, 1, |i, _| b[i] / sb);
+        let qr = an.qr();
+        let q = qr.compute_thin_Q();
+        let rr = qr.thin_R().to_owned();
+        let qtb = q.transpose() * &bm;
+        let mut xs = vec![0.0; n];
+        for i in (0..n).rev() {
+            let s: f64 = (i + 1..n).map(|j| rr[(i, j)] * xs[j]).sum();
+            xs[i] = (qtb[(i, 0)] - s) / rr[(i, i)];
+        }
+        // In the normalized units: ‖A'(x/2^{eb−e_A} − x'*)‖ against ‖b'‖.
+        let xscale = pow2(eb - a.e);
+        let dx = Mat::from_fn(n, 1, |i, _| r.x[i] / xscale - xs[i]);
+        let err = spectral(&(&an * &dx));
+        let bn = spectral(&bm);
+        let usk = if f32_sketch { F32.u } else { F64.u };
+        let tol = if solve {
+            if consistent {
+                1e3 * (m + n) as f64 * usk * bn
             } else {
-                // LSQR's stopping rule (Paige & Saunders): ‖r‖ ≤ tol·(‖b‖ + ‖Ā‖_est·‖y‖) with
-                // Ā = A·R⁻¹, y = R·x and ‖Ā‖_est ≤ ‖Ā‖_F ≤ √n·‖A‖·‖R⁻¹‖, so for a consistent
-                // problem ‖A(x − x*)‖ = ‖r‖ ≤ tol·(‖b‖ + √n·‖A‖·cond(R)·‖x‖), plus f64 rounding
-                // of the iteration; refinement passes only lower it. Factor 2 for the recurrence.
-                let xn = r.x.iter().map(|v| (v / xscale).powi(2)).sum::<f64>().sqrt();
-                let an_norm = spectral(&an);
-                2.0 * opts.tol * (bn + (n as f64).sqrt() * an_norm * r.r_cond * xn)
-                    + 1e3 * (m + n) as f64 * F64.u * bn
-            };
-            c.check(err <= tol, Class::WrongAnswer, || {
+                f64::INFINITY
+            }
+        } else {
+            // LSQR's stopping rule (Paige & Saunders): ‖r‖ ≤ tol·(‖b‖ + ‖Ā‖_est·‖y‖) with
+            // Ā = A·R⁻¹, y = R·x and ‖Ā‖_est ≤ ‖Ā‖_F ≤ √n·‖A‖·‖R⁻¹‖, so for a consistent
+            // problem ‖A(x − x*)‖ = ‖r‖ ≤ tol·(‖b‖ + √n·‖A‖·cond(R)·‖x‖), plus f64 rounding
+            // of the iteration; refinement passes only lower it. Factor 2 for the recurrence.
+            let xn = r.x.iter().map(|v| (v / xscale).powi(2)).sum::<f64>().sqrt();
+            let an_norm = spectral(&an);
+            2.0 * opts.tol * (bn + (n as f64).sqrt() * an_norm * r.r_cond * xn)
+                + 1e3 * (m + n) as f64 * F64.u * bn
+        };
+        c.check(err <= tol, Class::WrongAnswer, || {
                 format!("‖A(x − x*)‖/2^eb = {err:e} > {tol:e} (‖b‖/2^eb {bn:e}, converged {}, {} iterations)", r.converged, r.iterations)
             });
-        }
     }
     let mut out = c.done();
     if f32_out && out.class.is_failure() {
@@ -1196,24 +1201,24 @@ fn trace_case(d: &mut D<'_, '_>, plus: bool) -> Outcome {
         });
     }
     // Exact up to rounding amplified by κ(A·S) (unknown here): checked in f64 only.
-    if let (true, Kind::Psd(rank), true) = (plus, a.kind, d.t.prec == F64) {
-        if rank <= k {
-            // The rounding of Q = orth(A·S) is amplified by κ(A·S) restricted to range(A):
-            // recompute S (the Rademacher block of the seed, host_la's layout).
-            let rng = RngState::new(seed);
-            let sm = Mat::from_fn(n, k, |i, j| {
-                f64::from(rng.entry(linops_core::rng::Dist::Rademacher, i as u64, j as u64))
-            });
-            let sv = singular_values(&(&a.a * &sm));
-            let kappa = sv[0] / sv[rank - 1];
-            let tol = 1e3 * n as f64 * d.u() * abs_tr * kappa * kappa;
-            c.check((r.estimate - tr).abs() <= tol, Class::WrongAnswer, || {
-                format!(
-                    "PSD of rank {rank} ≤ k = {k}: estimate {:e}, trace {tr:e}",
-                    r.estimate
-                )
-            });
-        }
+    if let (true, Kind::Psd(rank), true) = (plus, a.kind, d.t.prec == F64)
+        && rank <= k
+    {
+        // The rounding of Q = orth(A·S) is amplified by κ(A·S) restricted to range(A):
+        // recompute S (the Rademacher block of the seed, host_la's layout).
+        let rng = RngState::new(seed);
+        let sm = Mat::from_fn(n, k, |i, j| {
+            f64::from(rng.entry(linops_core::rng::Dist::Rademacher, i as u64, j as u64))
+        });
+        let sv = singular_values(&(&a.a * &sm));
+        let kappa = sv[0] / sv[rank - 1];
+        let tol = 1e3 * n as f64 * d.u() * abs_tr * kappa * kappa;
+        c.check((r.estimate - tr).abs() <= tol, Class::WrongAnswer, || {
+            format!(
+                "PSD of rank {rank} ≤ k = {k}: estimate {:e}, trace {tr:e}",
+                r.estimate
+            )
+        });
     }
     c.done()
 }

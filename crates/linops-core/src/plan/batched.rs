@@ -87,14 +87,14 @@ impl Plan {
             found: format!("A {}x{}, B {}x{}", a.0, a.1, b.0, b.1),
         })?;
         let out = (m, batch * n);
-        if let Some(cs) = c {
-            if cs != out {
-                return Err(Error::ShapeMismatch {
-                    context: "batched_gemm: C".into(),
-                    expected: format!("{}x{}", out.0, out.1),
-                    found: format!("{}x{}", cs.0, cs.1),
-                });
-            }
+        if let Some(cs) = c
+            && cs != out
+        {
+            return Err(Error::ShapeMismatch {
+                context: "batched_gemm: C".into(),
+                expected: format!("{}x{}", out.0, out.1),
+                found: format!("{}x{}", cs.0, cs.1),
+            });
         }
         let mut shapes = vec![a, b];
         shapes.extend(c);

@@ -562,11 +562,11 @@ fn sum(terms: Vec<NormalForm>, r: Range, stats: &mut Rewrites) -> Result<NormalF
             }
         }
     }
-    if let Some((pos, d, count)) = acc {
-        if count > 1 {
-            stats.diagonals_merged += count - 1;
-            flat[pos] = d.into_norm()?;
-        }
+    if let Some((pos, d, count)) = acc
+        && count > 1
+    {
+        stats.diagonals_merged += count - 1;
+        flat[pos] = d.into_norm()?;
     }
     Ok(if flat.len() == 1 {
         flat.pop().expect("one term")

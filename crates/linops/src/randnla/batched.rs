@@ -466,12 +466,12 @@ pub fn batched_polar_newton_schulz(
     if max_iter == 0 {
         return Err(Error::InvalidArgument("max_iter must be at least 1".into()));
     }
-    if let Some(t) = tol {
-        if !t.is_finite() || t <= 0.0 {
-            return Err(Error::InvalidArgument(format!(
-                "tol must be positive, got {t}"
-            )));
-        }
+    if let Some(t) = tol
+        && (!t.is_finite() || t <= 0.0)
+    {
+        return Err(Error::InvalidArgument(format!(
+            "tol must be positive, got {t}"
+        )));
     }
     let tol = tol.unwrap_or(default_tol(a.dtype(), n));
     check_block("batched newton-schulz: the identity batch", n, n * batch)?;

@@ -453,10 +453,10 @@ fn sketch_qr(
         }
         _ => {
             let (sketch, sa) = sketch_op(engine, kind, d, seed, op, dtype)?;
-            if dtype == DType::F32 {
-                if let Some(why) = f32_sketch_weakness(&sa) {
-                    return Ok(Err(why));
-                }
+            if dtype == DType::F32
+                && let Some(why) = f32_sketch_weakness(&sa)
+            {
+                return Ok(Err(why));
             }
             let qr = sa.qr();
             let qtsb = match b {

@@ -313,12 +313,12 @@ fn check_iters(max_iter: usize, tol: Option<f64>) -> Result<()> {
     if max_iter == 0 {
         return Err(Error::InvalidArgument("max_iter must be at least 1".into()));
     }
-    if let Some(t) = tol {
-        if !t.is_finite() || t <= 0.0 {
-            return Err(Error::InvalidArgument(format!(
-                "tol must be positive, got {t}"
-            )));
-        }
+    if let Some(t) = tol
+        && (!t.is_finite() || t <= 0.0)
+    {
+        return Err(Error::InvalidArgument(format!(
+            "tol must be positive, got {t}"
+        )));
     }
     Ok(())
 }
