@@ -9,9 +9,12 @@
 //! Cost: `2·m·n·k + 2·m·n` FLOPs.
 //!
 //! Both run through [`matmul_par`]: faer's `matmul` with the backend's `Par`, except for two
-//! skinny shapes whose parallel split faer leaves to one core (on the 2-core development VM,
-//! 2026-12-02, faer with two threads took as long as with one for `4096×64 · 64×64` and for
-//! `(4096×64)ᵀ · 4096×64`, the low-rank and Householder products of a 64-column block):
+//! skinny shapes. On the 2-core development VM (2026-12-02, quiet) faer with two threads took as
+//! long as with one for `(4096×64)ᵀ · 4096×64` (min 0.32–0.34 ms against 0.33 ms), the first
+//! product of a low-rank, Householder or Pixelated apply to 64 columns; the inner-chunk split
+//! below runs it over both cores. For `4096×64 · 64×64` faer's own split works (0.22 against
+//! 0.32 ms) and the row-block split measured the same as it; it is kept so that the bits of
+//! these products do not depend on faer's choice of split:
 //! - a tall output with a short inner dimension (`k ≤ 256`, `n ≤ 256`, at least two
 //!   [`ROW_BLOCK`]s of rows) is cut into blocks of [`ROW_BLOCK`] rows, each a sequential faer
 //!   product, spread over the workers;
