@@ -114,8 +114,7 @@ struct Common {
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
     /// Most timed repetitions per measurement (suite default: quick 10, gpu-suite 20,
-    /// structured 10); fewer are
-    /// run when one apply is slow.
+    /// structured 40); fewer are run when one apply is slow.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     reps: Option<u32>,
     /// Also draw the rows as SVG charts into DIR (created if needed): `SUITE-speedup.svg`

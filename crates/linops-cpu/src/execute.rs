@@ -152,6 +152,9 @@ fn writes_every_element(kernel: &Kernel) -> bool {
         Kernel::BlockGemm(k) => k.beta == 0.0,
         Kernel::KroneckerGemm(k) => k.beta == 0.0,
         Kernel::Gemm(k) => k.beta == 0.0,
+        // Each panel is first set to `alpha·d∘X` (not read), then gets `alpha·A·B` added;
+        // with `alpha = 0` the output is zeroed.
+        Kernel::GemmDiag(k) => k.beta == 0.0,
         _ => false,
     }
 }
@@ -266,6 +269,7 @@ mod tests {
             Op::from_host(host(6, n, n)).unwrap(),
             Op::from_host(host(7, n, n)).unwrap().t(),
             Op::identity(n).unwrap().scaled(2.5).unwrap(),
+            Op::diag_plus_low_rank(values(12, n), host(13, n, 8), host(14, n, 8)).unwrap(),
         ];
         let cpu = CpuBackend::<f32>::new();
         let _pool = crate::recycle::TEST_LOCK
@@ -317,6 +321,7 @@ mod tests {
             "block_gemm",
             "kronecker_gemm",
             "gemm",
+            "gemm_diag",
         ];
         let missing: Vec<_> = listed.iter().filter(|l| !covered.contains(**l)).collect();
         println!("covered: {covered:?}");
