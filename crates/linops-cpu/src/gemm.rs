@@ -4,7 +4,7 @@
 //! `gemm_diag` (`out = alpha·(A·B + diag(d)·X) + beta·out`, the output pass of diagonal plus low
 //! rank) in column panels of [`diag_panel_cols`] columns: each panel of `out` is first set to
 //! `alpha·d∘X + beta·out` (one read of `X` and, with `beta ≠ 0`, of `out`), then gets
-//! `alpha·A·B` added by faer's `matmul` (parallel over the backend's `Par`, with the same bits
+//! `alpha·A·B` added by [`matmul_par`] (parallel over the backend's `Par`, with the same bits
 //! for every thread count) while the panel is still in cache, so `out` crosses memory once.
 //! Cost: `2·m·n·k + 2·m·n` FLOPs.
 //!
@@ -97,7 +97,7 @@ crate::execute::cpu_kernel!(GemmDiag, |k, be, inputs, out| {
             k.beta,
             be.par(),
         );
-        matmul(
+        matmul_par(
             panel,
             Accum::Add,
             a,
