@@ -170,6 +170,12 @@ fn budget(c: &Common, s: &mut Summary) -> CliResult<u64> {
     Ok(b)
 }
 
+/// Streaming sizes its panels to `--mem`: the CPU backend's pool of recycled outputs would hold
+/// dropped panels' storage beyond that budget (up to 8 matrices of other shapes), so it is off.
+fn keep_no_recycled_storage() {
+    linops::recycle::set_keep_bytes(0);
+}
+
 fn describe(src: &Source, s: &mut Summary) {
     s.set("input", src.name());
     let (m, n) = src.shape();
@@ -340,6 +346,7 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
     }
     let mut streamed_cols = false;
     let (sv, v, err_est, total, mean, u_host) = if streaming {
+        keep_no_recycled_storage();
         let d: &Dense = src.dense(what)?;
         // PCA centers the columns, so it reads panels of rows (gathered from a Fortran-order
         // file). The SVD reads lines along the longer side, so that the resident n×(k + p) blocks
@@ -570,6 +577,7 @@ fn sketch<T: Num>(a: &SketchArgs<'_>, c: &Common, e: &Engine, s: &mut Summary) -
     };
     s.set("out_shape", json!([rows_out, cols_out]));
     if streaming {
+        keep_no_recycled_storage();
         let d = src.dense("sketch")?;
         // Both sides go through panels of rows (gathered from a Fortran-order file): the left
         // sketch accumulates S_i·A_i, the right one writes the rows A_i·Sᵀ.

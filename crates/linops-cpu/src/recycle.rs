@@ -16,19 +16,25 @@
 //!
 //! Bounds: only matrices of at least [`MIN_BYTES`] are kept (smaller ones are cheap for the
 //! allocator; from a few hundred KiB up a fresh output still costs a zero-fill pass of its own,
-//! 6% of a batch-64 `m·2^k` Walsh–Hadamard apply at n = 3584 with its 0.9 MiB output), at most [`KEEP_COUNT`] of them and [`KEEP_BYTES`] in all, newest first; one
-//! process-wide pool shared by every engine (a mutex held only to push or pick an entry);
-//! [`clear`] frees it.
+//! 6% of a batch-64 `m·2^k` Walsh–Hadamard apply at n = 3584 with its 0.9 MiB output), at most
+//! [`KEEP_COUNT`] of them and [`keep_bytes`] in all ([`KEEP_BYTES`] unless [`set_keep_bytes`]
+//! changed it), newest first; one process-wide pool shared by every engine (a mutex held only to
+//! push or pick an entry); [`clear`] frees it.
+//!
+//! The kept storage is memory the process holds beyond what its live matrices need. A program
+//! that works within a memory budget (the `linops` command line reading a file in panels under
+//! `--mem`) turns the pool off with `set_keep_bytes(0)`, or bounds it to what its budget leaves.
 
 use crate::CpuElem;
 use crate::par::{Grain, for_each_part};
 use faer::{Mat, MatMut, Par};
 use std::any::Any;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// Smallest matrix kept, in bytes.
 pub const MIN_BYTES: usize = 256 << 10;
-/// Most bytes of storage kept.
+/// Most bytes of storage kept by default ([`set_keep_bytes`] changes the bound).
 pub const KEEP_BYTES: usize = 256 << 20;
 /// Most matrices kept.
 pub const KEEP_COUNT: usize = 8;
@@ -43,6 +49,8 @@ struct Kept {
 }
 
 static POOL: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
+/// The bound on the bytes kept: [`KEEP_BYTES`] until [`set_keep_bytes`].
+static LIMIT: AtomicUsize = AtomicUsize::new(KEEP_BYTES);
 
 /// Held by the unit tests that fill the pool and then expect an entry to still be there (the
 /// pool is process-wide and the test harness runs tests concurrently).
@@ -53,8 +61,49 @@ fn pool() -> MutexGuard<'static, Vec<Kept>> {
     POOL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The most bytes of storage the pool keeps ([`KEEP_BYTES`] unless [`set_keep_bytes`] changed it).
+pub fn keep_bytes() -> usize {
+    LIMIT.load(Ordering::Relaxed)
+}
+
+/// Bounds the bytes of storage the pool keeps, process-wide, and frees the oldest kept matrices
+/// over the new bound; `0` turns recycling off (every dropped matrix is freed). For a program
+/// that must stay within a memory budget: kept storage is not part of any live matrix.
+///
+/// # Examples
+/// ```
+/// use linops_cpu::recycle;
+/// recycle::set_keep_bytes(0); // recycling off: nothing is kept
+/// recycle::recycle(faer::Mat::<f32>::zeros(1024, 512));
+/// assert_eq!(recycle::keep_bytes(), 0);
+/// recycle::set_keep_bytes(recycle::KEEP_BYTES); // the default again
+/// ```
+pub fn set_keep_bytes(bytes: usize) {
+    LIMIT.store(bytes, Ordering::Relaxed);
+    let evicted = {
+        let mut pool = pool();
+        trim(&mut pool, bytes)
+    };
+    drop(evicted);
+}
+
+/// Removes all but the newest entries within [`KEEP_COUNT`] and `limit` bytes; returns the
+/// removed ones, for the caller to free outside the lock.
+fn trim(pool: &mut Vec<Kept>, limit: usize) -> Vec<Kept> {
+    let (mut total, mut keep) = (0usize, 0usize);
+    for k in pool.iter().rev() {
+        if keep == KEEP_COUNT || total + k.bytes > limit {
+            break;
+        }
+        total += k.bytes;
+        keep += 1;
+    }
+    let cut = pool.len() - keep;
+    pool.drain(..cut).collect()
+}
+
 /// Gives the storage of a dropped matrix to the pool (module docs); a matrix under
-/// [`MIN_BYTES`] or over [`KEEP_BYTES`] is simply freed.
+/// [`MIN_BYTES`] or over [`keep_bytes`] is simply freed.
 ///
 /// # Examples
 /// ```
@@ -65,7 +114,8 @@ fn pool() -> MutexGuard<'static, Vec<Kept>> {
 pub fn recycle<T: CpuElem + 'static>(m: Mat<T>) {
     let (rows, cols) = (m.nrows(), m.ncols());
     let bytes = rows.saturating_mul(cols).saturating_mul(size_of::<T>());
-    if !(MIN_BYTES..=KEEP_BYTES).contains(&bytes) {
+    let limit = keep_bytes();
+    if !(MIN_BYTES..=limit).contains(&bytes) {
         return;
     }
     let evicted: Vec<Kept> = {
@@ -77,16 +127,7 @@ pub fn recycle<T: CpuElem + 'static>(m: Mat<T>) {
             mat: Box::new(m),
         });
         // Keep the newest entries within both bounds; free the rest outside the lock.
-        let (mut total, mut keep) = (0usize, 0usize);
-        for k in pool.iter().rev() {
-            if keep == KEEP_COUNT || total + k.bytes > KEEP_BYTES {
-                break;
-            }
-            total += k.bytes;
-            keep += 1;
-        }
-        let cut = pool.len() - keep;
-        pool.drain(..cut).collect()
+        trim(&mut pool, limit)
     };
     drop(evicted);
 }
@@ -175,5 +216,29 @@ mod tests {
         }
         assert!(pool().len() <= KEEP_COUNT);
         assert!(pool().iter().map(|k| k.bytes).sum::<usize>() <= KEEP_BYTES);
+    }
+
+    /// `set_keep_bytes` bounds the pool at once and for later drops; `0` keeps nothing.
+    #[test]
+    fn the_bound_is_set_at_run_time() {
+        let _pool = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        for c in 0..4 {
+            recycle(Mat::<f32>::zeros(1024, 256 + c)); // about 1 MiB each
+        }
+        set_keep_bytes(2 << 20 | 1 << 19); // 2.5 MiB: the two newest stay
+        let held: Vec<usize> = pool().iter().map(|k| k.cols).collect();
+        assert_eq!(held, vec![258, 259]);
+        assert_eq!(keep_bytes(), 2 << 20 | 1 << 19);
+        recycle(Mat::<f32>::zeros(1024, 260));
+        let held: Vec<usize> = pool().iter().map(|k| k.cols).collect();
+        assert_eq!(held, vec![259, 260]);
+        set_keep_bytes(0);
+        assert!(pool().is_empty());
+        recycle(Mat::<f32>::zeros(1024, 261));
+        assert!(pool().is_empty(), "with a bound of 0 nothing is kept");
+        set_keep_bytes(KEEP_BYTES);
+        recycle(Mat::<f32>::zeros(1024, 262));
+        assert_eq!(pool().len(), 1);
+        clear();
     }
 }

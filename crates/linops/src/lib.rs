@@ -106,6 +106,10 @@ pub mod prelude {
     pub use faer::{Mat, MatRef};
 }
 pub use linops_cpu::CpuBackend;
+/// The CPU backend's pool of recycled output storage (a dropped CPU [`Matrix`] of at least
+/// `recycle::MIN_BYTES` is kept for the next plan output of its shape): bound it with
+/// `recycle::set_keep_bytes` (`0` turns it off) where the process must stay within a memory budget.
+pub use linops_cpu::recycle;
 #[cfg(feature = "gpu")]
 pub use linops_gpu::{AdapterChoice, DeviceOptions, GpuBackend, GpuDevice};
 
