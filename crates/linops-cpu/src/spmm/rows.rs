@@ -20,13 +20,18 @@
 //! `alpha·sum + beta·out` (no `m·b` temporary, no second pass). The panel kernel is compiled for
 //! AVX-512 or AVX2 when the CPU has them ([`panel_dispatch`]; the crates build for baseline
 //! x86-64, whose 128-bit lanes the compiler did not even use for the generic fixed-array loop: it
-//! ran scalar). The output is cut into tiles, a panel's columns by a block of rows (the whole
-//! height unless there are fewer panels than two per worker), split over the backend's `Par`
-//! ([`crate::par`]), each part owning its tiles of the output.
+//! ran scalar); for f32 both layout changes (`X` into the panel, the tiles into the output) go
+//! through 16×16 transposes in AVX-512 registers, a whole 64-byte line of each column moved at a
+//! time ([`avx512`]; 8×8 ones with AVX2, [`avx`]). The output is cut into tiles, a panel's columns
+//! by a block of rows (the whole height unless there are fewer panels than two per worker), split
+//! over the backend's `Par` ([`crate::par`]), each part owning its tiles of the output and
+//! transposing a panel once for its consecutive tiles of it.
 //!
-//! Bytes: `X` once per block of rows (once when the panels are enough to share out) and the
-//! output once (read too when `beta ≠ 0`), plus the CSR (`nnz` values and indices, `m + 1`
-//! pointers) once per panel (`⌈b/P⌉` times, from cache after the first) and once for the scan;
+//! Bytes: `X` once per part that holds tiles of its panel (once when the panels are enough to
+//! share out) and the output once (read too when `beta ≠ 0`; with AVX-512, `beta = 0` and an
+//! output above [`STREAM_BYTES`], written by streaming stores, which read no line for
+//! ownership), plus the CSR (`nnz` values and indices, `m + 1` pointers) once per panel (`⌈b/P⌉`
+//! times, from cache after the first) and once for the scan;
 //! the sum of each output element is a multiplication and an addition per entry in storage order
 //! (never a fused multiply-add), so the rounding is that of the element-wise path on every CPU,
 //! panel width, block of rows and thread count. Cost: `2·nnz·b` FLOPs.
@@ -136,7 +141,16 @@ fn scan(par: Par, ranges: &[(usize, usize)], cols: &[u32], k: usize) -> Vec<Grou
 struct Scale<T> {
     alpha: T,
     beta: T,
+    /// Whether whole aligned lines of the output go out with streaming (non-temporal) stores:
+    /// `beta = 0` and the output is larger than [`STREAM_BYTES`].
+    stream: bool,
 }
+
+/// Outputs above which the AVX-512 kernel streams its stores past the caches: no line is read
+/// for ownership before it is overwritten, and an output of many times the per-core L2 would
+/// leave it anyway (a 4096×1024 f32 output, 16 MiB, took 0.6–0.65× the time of plain stores;
+/// a 1 MiB one, which the next step of a plan may read back from cache, stays below).
+const STREAM_BYTES: usize = 8 << 20;
 
 impl<T: CpuElem> Scale<T> {
     /// `o ← alpha·v + beta·o` over a run of output elements (`o` is not read when `beta = 0`).
@@ -166,15 +180,17 @@ pub(crate) fn spmm_rows<T: CpuElem>(
     scale: (T, T),
     out: &mut Mat<T>,
 ) -> Option<()> {
-    spmm_rows_at(None, par, ranges, cols, values, x, scale, out).map(|_| ())
+    spmm_rows_at(None, None, par, ranges, cols, values, x, scale, out).map(|_| ())
 }
 
 /// [`spmm_rows`] at panel width `width` when it is given and applies (f32, at most `b`, and the
 /// panel fits [`MAX_PANEL_BYTES`]), else at [`PANEL`] when it is given, else at the width of
-/// [`panel_width`]; returns the width it ran at.
+/// [`panel_width`]; returns the width it ran at. `stream` (when given) says whether the
+/// AVX-512 kernel streams the output when `beta = 0`, in place of the size test ([`Scale`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn spmm_rows_at<T: CpuElem>(
     width: Option<usize>,
+    stream: Option<bool>,
     par: Par,
     ranges: &[(usize, usize)],
     cols: &[u32],
@@ -203,7 +219,12 @@ pub(crate) fn spmm_rows_at<T: CpuElem>(
         shared: &shared,
         first: 0,
     };
-    let scale = Scale { alpha, beta };
+    let stream = stream.unwrap_or(out.nrows() * out.ncols() * size_of::<T>() > STREAM_BYTES);
+    let scale = Scale {
+        alpha,
+        beta,
+        stream: stream && beta == T::from_f64(0.0),
+    };
     let fits = |p: usize| {
         size_of::<T>() == 4 && b >= p && k.saturating_mul(p * size_of::<T>()) <= MAX_PANEL_BYTES
     };
@@ -323,6 +344,9 @@ fn panels<T: CpuElem, const P: usize>(
     let part = |_: usize, tiles: &mut [(usize, usize, MatMut<'_, T>)]| {
         let mut lines = vec![Line([zero; P]); k];
         let panel = Line::rows(&mut lines);
+        // The first column of `X` whose panel `panel` holds: a part's consecutive tiles of one
+        // panel (its blocks of rows) transpose it once.
+        let mut held = None;
         for (j0, r0, dst) in tiles {
             let (j0, r0, h, w) = (*j0, *r0, dst.nrows(), dst.ncols());
             let mut ocols: Vec<&mut [T]> = dst
@@ -339,7 +363,10 @@ fn panels<T: CpuElem, const P: usize>(
                 first: r0,
                 ..rows
             };
-            panel_dispatch::<T, P>(block, &xcols[j0..j0 + w], panel, &mut ocols, scale);
+            let fill = held != Some(j0);
+            held = Some(j0);
+            let xcols = &xcols[j0..j0 + w];
+            panel_dispatch::<T, P>(block, xcols, fill, panel, &mut ocols, scale);
         }
     };
     for_each_part(par, tiles.as_mut_slice(), Grain::min(1), &part);
@@ -351,6 +378,7 @@ fn panels<T: CpuElem, const P: usize>(
 fn panel_dispatch<T: CpuElem, const P: usize>(
     rows: Rows<'_, T>,
     xcols: &[&[T]],
+    fill: bool,
     panel: &mut [[T; P]],
     out: &mut [&mut [T]],
     scale: Scale<T>,
@@ -361,58 +389,94 @@ fn panel_dispatch<T: CpuElem, const P: usize>(
         fn avx512<T: CpuElem, const P: usize>(
             rows: Rows<'_, T>,
             xcols: &[&[T]],
+            fill: bool,
             panel: &mut [[T; P]],
             out: &mut [&mut [T]],
             scale: Scale<T>,
         ) {
-            panel_kernel(rows, xcols, panel, out, scale, true);
+            panel_kernel(rows, xcols, fill, panel, out, scale, Simd::Avx512);
         }
         #[target_feature(enable = "avx2")]
         fn avx2<T: CpuElem, const P: usize>(
             rows: Rows<'_, T>,
             xcols: &[&[T]],
+            fill: bool,
             panel: &mut [[T; P]],
             out: &mut [&mut [T]],
             scale: Scale<T>,
         ) {
-            panel_kernel(rows, xcols, panel, out, scale, true);
+            panel_kernel(rows, xcols, fill, panel, out, scale, Simd::Avx2);
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F (checked just above), the only requirement of a
             // `target_feature` function.
-            unsafe { avx512(rows, xcols, panel, out, scale) };
+            unsafe { avx512(rows, xcols, fill, panel, out, scale) };
             return;
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: as above, for AVX2.
-            unsafe { avx2(rows, xcols, panel, out, scale) };
+            unsafe { avx2(rows, xcols, fill, panel, out, scale) };
             return;
         }
     }
-    panel_kernel(rows, xcols, panel, out, scale, false);
+    panel_kernel(rows, xcols, fill, panel, out, scale, Simd::None);
 }
 
 /// One panel: the `w = xcols.len()` columns of `X` transposed into `panel` (`k` rows of `P`,
-/// lanes from `w` on left as they are), then every row of `S` gathered from it, [`TILE_ROWS`]
+/// lanes from `w` on left as they are) when `fill` (else `panel` holds them already), then every row of `S` gathered from it, [`TILE_ROWS`]
 /// rows at a time, and written into `out` (the `w` output columns of these columns of `X`) as
-/// `alpha·sum + beta·out`. With `simd` (only in the functions compiled for AVX2 or AVX-512F, on a
-/// CPU that has them) the f32 transposes go 8×8 blocks at a time through [`avx::transpose8`].
+/// `alpha·sum + beta·out`. In the functions compiled for AVX-512F or AVX2 (`simd`, on a CPU that
+/// has them) the f32 transposes go in 16×16 blocks ([`avx512`]) or 8×8 ones ([`avx`]), the rest
+/// (a last partial block) element by element.
 #[inline(always)]
 fn panel_kernel<T: CpuElem, const P: usize>(
     rows: Rows<'_, T>,
     xcols: &[&[T]],
+    fill: bool,
     panel: &mut [[T; P]],
     out: &mut [&mut [T]],
     scale: Scale<T>,
-    simd: bool,
+    simd: Simd,
 ) {
     let w = xcols.len();
     let k = panel.len();
-    let fast = cfg!(target_arch = "x86_64") && simd && is_f32::<T>();
+    let fast = cfg!(target_arch = "x86_64") && simd != Simd::None && is_f32::<T>();
+    let wide = fast && simd == Simd::Avx512;
     // Columns of X below `done` are in the panel.
-    let mut done = 0;
+    let mut done = if fill { 0 } else { w };
     #[cfg(target_arch = "x86_64")]
-    if fast {
+    if wide && fill {
+        let flat = as_f32_mut(panel.as_flattened_mut());
+        let k16 = k - k % 16;
+        assert!(xcols.iter().all(|c| c.len() >= k) && flat.len() == k * P);
+        while done + 16 <= w {
+            let mut src = [std::ptr::null::<f32>(); 16];
+            for (s, c) in src.iter_mut().zip(&xcols[done..done + 16]) {
+                *s = as_f32(c).as_ptr();
+            }
+            let base = flat.as_mut_ptr();
+            for e0 in (0..k16).step_by(16) {
+                // SAFETY: `wide` implies AVX-512F (passed only by the function compiled for it
+                // after the CPU was checked). The sources are elements e0..e0+16 ≤ k of columns
+                // of at least k (asserted); the destinations elements (e0 + j)·P + done .. + 16
+                // ≤ k·P = flat.len() (done + 16 ≤ w ≤ P).
+                let (mut from, mut to) = (src, [base; 16]);
+                for j in 0..16 {
+                    from[j] = from[j].wrapping_add(e0);
+                    to[j] = to[j].wrapping_add((e0 + j) * P + done);
+                }
+                unsafe { avx512::transpose16(from, to) };
+            }
+            for (c, col) in xcols[done..done + 16].iter().enumerate() {
+                for (e, v) in flat[k16 * P..].chunks_exact_mut(P).zip(&as_f32(col)[k16..]) {
+                    e[done + c] = *v;
+                }
+            }
+            done += 16;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if fast && fill {
         let flat = as_f32_mut(panel.as_flattened_mut());
         let k8 = k - k % 8;
         assert!(xcols.iter().all(|c| c.len() >= k) && flat.len() == k * P);
@@ -451,6 +515,7 @@ fn panel_kernel<T: CpuElem, const P: usize>(
     let panel = &*panel;
     let zero = T::from_f64(0.0);
     let mut tile = [[zero; P]; TILE_ROWS];
+    let stream = scale.stream;
     for (block, ranges) in rows.ranges.chunks(TILE_ROWS).enumerate() {
         let r0 = block * TILE_ROWS;
         for (g, (t, rg)) in tile.chunks_mut(GROUP).zip(ranges.chunks(GROUP)).enumerate() {
@@ -468,8 +533,34 @@ fn panel_kernel<T: CpuElem, const P: usize>(
                 }
             }
         }
-        write_tile(&tile, ranges.len(), out, r0, scale, fast);
+        write_tile(
+            &tile,
+            ranges.len(),
+            out,
+            r0,
+            scale,
+            fast,
+            wide.then_some(stream),
+        );
     }
+    #[cfg(target_arch = "x86_64")]
+    if wide && stream {
+        // SAFETY: `wide` implies AVX-512F, hence SSE. The streaming stores are weakly ordered:
+        // this fence orders them before whatever ends the part (another thread reads `out`).
+        unsafe { std::arch::x86_64::_mm_sfence() };
+    }
+}
+
+/// The instruction set a [`panel_kernel`] was compiled for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+enum Simd {
+    /// Baseline x86-64 or another architecture.
+    None,
+    /// AVX2 (and AVX).
+    Avx2,
+    /// AVX-512F (and AVX2).
+    Avx512,
 }
 
 /// Rows of `S` summed together: independent running sums for the CPU to overlap (one row's sum
@@ -569,8 +660,11 @@ fn group_shared<T: CpuElem, const P: usize>(
 /// into `out` as `alpha·tile + beta·out`, a column (64 bytes in f32) at a time: `P` scalar stores
 /// per row at a stride of `m` elements thrashed the L1 cache, and reading the lanes of a
 /// just-stored accumulator back stalled on store forwarding. With `fast` (f32 in a function
-/// compiled for AVX) whole tiles go 8×8 through [`avx::transpose8`].
+/// compiled for AVX) whole tiles go 8×8 through [`avx::transpose8`], and with `wide` (in the
+/// AVX-512F function; `Some(stream)`) 16×16 first through [`avx512::transpose16_scaled`],
+/// streamed when `stream`, `beta = 0` and the columns are 64-byte aligned.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn write_tile<T: CpuElem, const P: usize>(
     tile: &[[T; P]; TILE_ROWS],
     n: usize,
@@ -578,10 +672,45 @@ fn write_tile<T: CpuElem, const P: usize>(
     r0: usize,
     scale: Scale<T>,
     fast: bool,
+    wide: Option<bool>,
 ) {
     let w = out.len();
     // Columns of the tile below `done` are in the output.
     let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if let Some(stream) = wide
+        && n == TILE_ROWS
+    {
+        const { assert!(TILE_ROWS == 16) };
+        let flat = as_f32(tile.as_flattened());
+        let alpha = as_f32(std::slice::from_ref(&scale.alpha))[0];
+        let beta = as_f32(std::slice::from_ref(&scale.beta))[0];
+        while done + 16 <= w {
+            let src = flat[done..].as_ptr();
+            let mut dst = [std::ptr::null_mut::<f32>(); 16];
+            for (d, col) in dst.iter_mut().zip(&mut out[done..done + 16]) {
+                *d = as_f32_mut(&mut col[r0..r0 + 16]).as_mut_ptr();
+            }
+            let aligned = dst.iter().all(|d| d.align_offset(64) == 0);
+            // SAFETY: `wide` is given only by the AVX-512F kernel; the sources are elements
+            // i·P + done .. + 16 ≤ TILE_ROWS·P of the tile (done + 16 ≤ w ≤ P), the
+            // destinations 16-element ranges of distinct output columns, 64-byte aligned when
+            // streamed.
+            let mut from = [src; 16];
+            for (i, f) in from.iter_mut().enumerate() {
+                *f = f.wrapping_add(i * P);
+            }
+            unsafe {
+                avx512::transpose16_scaled(
+                    from,
+                    dst,
+                    (alpha, beta),
+                    stream && aligned && beta == 0.0,
+                );
+            }
+            done += 16;
+        }
+    }
     #[cfg(target_arch = "x86_64")]
     if fast && n == TILE_ROWS {
         let flat = as_f32(tile.as_flattened());
@@ -618,10 +747,128 @@ fn write_tile<T: CpuElem, const P: usize>(
     }
 }
 
+/// 16×16 transposes of f32 in AVX-512 registers: a whole 64-byte line of `X`, of the panel and
+/// of the output moved at a time (the 8×8 blocks of [`avx`] read and wrote half lines, which
+/// the columns 16 KiB apart evicted from L1 between the halves).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::{
+        __m512, _mm512_add_ps, _mm512_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        _mm512_shuffle_f32x4, _mm512_shuffle_ps, _mm512_storeu_ps, _mm512_stream_ps,
+        _mm512_unpackhi_ps, _mm512_unpacklo_ps,
+    };
+
+    /// `*dst[j].add(i) = *src[i].add(j)` for `i, j < 16`.
+    ///
+    /// # Safety
+    /// The caller is compiled for AVX-512F (these helpers are inlined into it: their own
+    /// `target_feature` would stop the inlining, and a closure or call in between would pass
+    /// every vector through memory); each `src[i]` is valid for reading 16 `f32`, each `dst[j]` for
+    /// writing 16, and no destination overlaps a source.
+    #[inline(always)]
+    pub(super) unsafe fn transpose16(src: [*const f32; 16], dst: [*mut f32; 16]) {
+        // SAFETY: the caller's contract.
+        let c = unsafe { columns(src) };
+        for (d, c) in dst.into_iter().zip(c) {
+            // SAFETY: `d` is valid for writing 16 elements (the caller's contract).
+            unsafe { _mm512_storeu_ps(d, c) };
+        }
+    }
+
+    /// `*dst[j].add(i) = alpha·v + beta·*dst[j].add(i)` with `v = *src[i].add(j)` for
+    /// `i, j < 16` (a multiplication, then a multiplication and an addition: the element-wise
+    /// rounding of [`super::Scale`]; `dst` is not read when `beta = 0`), with streaming stores
+    /// when `stream`.
+    ///
+    /// # Safety
+    /// The caller is compiled for AVX-512F (these helpers are inlined into it: their own
+    /// `target_feature` would stop the inlining, and a closure or call in between would pass
+    /// every vector through memory); each `src[i]` is valid for reading 16 `f32`, each `dst[j]` for
+    /// reading and writing 16 (and 64-byte aligned with `stream`), and no destination overlaps
+    /// a source.
+    #[inline(always)]
+    pub(super) unsafe fn transpose16_scaled(
+        src: [*const f32; 16],
+        dst: [*mut f32; 16],
+        (alpha, beta): (f32, f32),
+        stream: bool,
+    ) {
+        // SAFETY: the caller's contract: AVX-512F, and each `d` valid for reading and writing
+        // 16 elements, aligned when streamed.
+        unsafe {
+            let c = columns(src);
+            let (va, vb) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+            for (d, c) in dst.into_iter().zip(c) {
+                let a = _mm512_mul_ps(va, c);
+                if stream {
+                    _mm512_stream_ps(d, a);
+                } else if beta == 0.0 {
+                    _mm512_storeu_ps(d, a);
+                } else {
+                    _mm512_storeu_ps(d, _mm512_add_ps(a, _mm512_mul_ps(vb, _mm512_loadu_ps(d))));
+                }
+            }
+        }
+    }
+
+    /// The 16 columns of the 16×16 block whose rows start at `src`.
+    ///
+    /// # Safety
+    /// The caller is compiled for AVX-512F (these helpers are inlined into it: their own
+    /// `target_feature` would stop the inlining, and a closure or call in between would pass
+    /// every vector through memory); each `src[i]` is valid for reading 16 `f32`.
+    #[inline(always)]
+    unsafe fn columns(src: [*const f32; 16]) -> [__m512; 16] {
+        // SAFETY: the caller's contract (AVX-512F, `src` valid for reading).
+        unsafe {
+            // A loop, not `array::map`: a closure is not compiled for AVX-512 and was not inlined.
+            let mut r = [_mm512_setzero_ps(); 16];
+            for (r, s) in r.iter_mut().zip(src) {
+                *r = _mm512_loadu_ps(s);
+            }
+            // Pairs of rows interleaved: in 128-bit lane l, t[2i] holds rows 2i, 2i+1 of columns
+            // 4l, 4l+1 and t[2i+1] of columns 4l+2, 4l+3.
+            let mut t = r;
+            for i in 0..8 {
+                t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+            }
+            // Quadruples: in lane l of u[4g + e], rows 4g..4g+4 of column 4l + e.
+            let mut u = t;
+            for g in 0..4 {
+                let (a0, a1, b0, b1) = (t[4 * g], t[4 * g + 1], t[4 * g + 2], t[4 * g + 3]);
+                u[4 * g] = _mm512_shuffle_ps::<0x44>(a0, b0);
+                u[4 * g + 1] = _mm512_shuffle_ps::<0xEE>(a0, b0);
+                u[4 * g + 2] = _mm512_shuffle_ps::<0x44>(a1, b1);
+                u[4 * g + 3] = _mm512_shuffle_ps::<0xEE>(a1, b1);
+            }
+            // Lanes gathered across the groups: v[e] = (u[e].0, u[e].2, u[4+e].0, u[4+e].2),
+            // v[4+e] = (u[e].1, u[e].3, u[4+e].1, u[4+e].3), and v[8+e], v[12+e] from u[8+e],
+            // u[12+e] alike.
+            let mut v = u;
+            for e in 0..4 {
+                v[e] = _mm512_shuffle_f32x4::<0x88>(u[e], u[4 + e]);
+                v[4 + e] = _mm512_shuffle_f32x4::<0xDD>(u[e], u[4 + e]);
+                v[8 + e] = _mm512_shuffle_f32x4::<0x88>(u[8 + e], u[12 + e]);
+                v[12 + e] = _mm512_shuffle_f32x4::<0xDD>(u[8 + e], u[12 + e]);
+            }
+            // Column 4l + e: lane l of u[e], u[4+e], u[8+e], u[12+e].
+            let mut c = v;
+            for e in 0..4 {
+                c[e] = _mm512_shuffle_f32x4::<0x88>(v[e], v[8 + e]);
+                c[8 + e] = _mm512_shuffle_f32x4::<0xDD>(v[e], v[8 + e]);
+                c[4 + e] = _mm512_shuffle_f32x4::<0x88>(v[4 + e], v[12 + e]);
+                c[12 + e] = _mm512_shuffle_f32x4::<0xDD>(v[4 + e], v[12 + e]);
+            }
+            c
+        }
+    }
+}
+
 /// 8×8 transposes of f32 in AVX registers for the two layout changes of the panel path (`X` into
 /// the panel, the row tile into the output), which as scalar code (or the scatters and gathers
-/// the compiler made of it) took about as long as the multiply-adds. (AVX, not AVX-512: its
-/// intrinsics are stable from Rust 1.27, the AVX-512 ones only from 1.89, above our MSRV.)
+/// the compiler made of it) took about as long as the multiply-adds: the whole blocks on AVX2
+/// CPUs, and the 8-column remainders after the 16×16 blocks of [`avx512`].
 #[cfg(target_arch = "x86_64")]
 mod avx {
     use std::arch::x86_64::{

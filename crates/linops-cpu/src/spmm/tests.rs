@@ -305,13 +305,16 @@ fn random_rows_several_panels_match_definition() {
 /// The panel path at each of its widths (16, and for f32 32 and 64 lanes), whatever width it
 /// would choose itself: random rows (some empty, some with columns not below `k`), row groups
 /// sharing one column list (whole, perturbed, cut by the end of `S`), at batch widths below,
-/// at and between the panel widths (partial panels), on one to three threads; and `X` read
-/// through a view whose columns are contiguous but apart (a block of rows of a taller matrix).
+/// at and between the panel widths (partial panels), on one to three threads (a part's blocks
+/// of rows of one panel share its transpose), with the output written by plain and by streaming
+/// stores; and `X` read through a view whose columns are contiguous but apart (a block of rows
+/// of a taller matrix).
 #[test]
 fn panel_widths_match_definition() {
     #[allow(clippy::type_complexity)]
     fn at<T: CpuElem + Bits>(
         width: usize,
+        stream: bool,
     ) -> impl Fn(Par, T, T, ([&[u32]; 2], MatRef<'_, T>), MatRef<'_, T>, &mut Mat<T>) {
         move |par, alpha, beta, ([indptr, indices], values), x, out| {
             let values: Vec<T> = (0..values.nrows()).map(|i| values[(i, 0)]).collect();
@@ -328,6 +331,7 @@ fn panel_widths_match_definition() {
             let view = tall.as_ref().subrows(1, x.nrows());
             let used = rows::spmm_rows_at(
                 Some(width),
+                Some(stream),
                 par,
                 &ranges,
                 cols,
@@ -344,24 +348,32 @@ fn panel_widths_match_definition() {
             assert_eq!(used, Some(expect), "width {width}, b = {}", x.ncols());
         }
     }
-    for width in [16, 32, 64] {
+    for (width, stream) in [
+        (16, false),
+        (32, false),
+        (64, false),
+        (16, true),
+        (64, true),
+    ] {
         for b in [16, 17, 33, 64, 65, 100] {
             for (m, k) in [(1, 1), (40, 33), (257, 100)] {
                 for bad in [false, true] {
                     let seed = (m * 31 + k * 7 + b + width) as u64;
-                    let what = format!("width {width} bad={bad}");
+                    let what = format!("width {width} stream={stream} bad={bad}");
                     let csr = csr((m, k, 6), bad, false, seed);
-                    check_csr_with::<f32>(csr.clone(), (k, b), seed, &what, &at(width));
-                    check_csr_with::<f64>(csr, (k, b), seed, &what, &at(width));
+                    check_csr_with::<f32>(csr.clone(), (k, b), seed, &what, &at(width, stream));
+                    check_csr_with::<f64>(csr, (k, b), seed, &what, &at(width, stream));
                 }
             }
             for (m, k, per_row, bs) in [(70, 50, 9, 4), (37, 40, 5, 32), (64, 64, 12, 8)] {
                 for perturb in [false, true] {
                     let seed = (m * 13 + b + per_row + width) as u64;
-                    let what = format!("width {width}, blocks of {bs} rows, perturb={perturb}");
+                    let what = format!(
+                        "width {width} stream={stream}, blocks of {bs} rows, perturb={perturb}"
+                    );
                     let csr = csr_blocks((m, k, per_row, bs), perturb, seed);
-                    check_csr_with::<f32>(csr.clone(), (k, b), seed, &what, &at(width));
-                    check_csr_with::<f64>(csr, (k, b), seed, &what, &at(width));
+                    check_csr_with::<f32>(csr.clone(), (k, b), seed, &what, &at(width, stream));
+                    check_csr_with::<f64>(csr, (k, b), seed, &what, &at(width, stream));
                 }
             }
         }
