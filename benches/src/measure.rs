@@ -247,6 +247,10 @@ impl Roofline {
     /// measured time: the fraction of the limits reached) to `row`. The bandwidth is that of a
     /// pass over a 16 MiB column (out of cache on a CPU), so a problem whose data stay in cache
     /// can exceed it (`roofline_frac > 1`); the suites' large rows are the meaningful ones.
+    /// Also `load_avg`, the machine's one-minute load average when the row was measured
+    /// ([`load_average`]; `null` where unknown): on a 2-core machine a load near or above 2
+    /// means another process shared the cores, and both the measured time and the limits read
+    /// low by up to several times, so `roofline_frac` is meaningful only at a low load.
     pub fn annotate(self, row: &mut crate::row::Row, m: &Measurement) {
         let roof = m
             .plan
@@ -263,7 +267,28 @@ impl Roofline {
         row.extra.insert("roofline_ms".into(), num(roof * 1e3));
         row.extra
             .insert("roofline_frac".into(), num(roof / m.median_s));
+        row.extra.insert(
+            "load_avg".into(),
+            load_average().map_or(serde_json::Value::Null, |v| serde_json::json!(v)),
+        );
     }
+}
+
+/// The one-minute load average (`/proc/loadavg`'s first field), or `None` where the file is
+/// absent or unreadable (not Linux).
+///
+/// # Examples
+/// ```
+/// let l = linops_bench::measure::load_average();
+/// assert!(l.is_none_or(|v| v >= 0.0));
+/// ```
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -378,4 +403,34 @@ pub fn max_rel_err(y: MatRef<'_, f64>, y_ref: MatRef<'_, f64>) -> f64 {
         }
     }
     if scale > 0.0 { diff / scale } else { diff }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `annotate` adds the roofline columns, consistent with each other and the measurement,
+    /// and the load average where the system reports one.
+    #[test]
+    fn annotate_adds_the_roofline_and_the_load() {
+        let target = Target::cpu_f32();
+        let case = crate::cases::diag(4096, 4).unwrap();
+        let m = run(&target, &case, &RepPolicy::default()).unwrap();
+        let roof = Roofline {
+            gemm_flops_per_s: 1e11,
+            bytes_per_s: 1e10,
+        };
+        let mut row = crate::row::Row::new("test", "diag", "n=4096,batch=4", "cpu", "test");
+        roof.annotate(&mut row, &m);
+        let get = |k: &str| row.extra[k].as_f64().unwrap();
+        let want = m.plan.roofline_seconds(1e11, 1e10);
+        assert!((get("roofline_ms") - want * 1e3).abs() <= 1e-12 * want * 1e3);
+        assert!((get("roofline_frac") - want / m.median_s).abs() <= 1e-9 * want / m.median_s);
+        assert_eq!(get("bytes_ratio"), m.plan.bytes_ratio());
+        // The load moves between two reads, so only its presence and sign are checked.
+        match load_average() {
+            Some(_) => assert!(get("load_avg") >= 0.0),
+            None => assert!(row.extra["load_avg"].is_null()),
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! `sketch` family on `A` of 65536×1024 down to `d = 256` (the shapes of
 //! `../shared/device/torch_anchors.py`). Only the GPU is timed; the CPU `f64` reference is still
 //! computed once per case (untimed) for `max_rel_err`, which is the slow part on a small host.
-//! Rows carry `bytes_ratio`, `roofline_ms` and `roofline_frac` ([`crate::measure::Roofline`]).
+//! Rows carry `bytes_ratio`, `roofline_ms`, `roofline_frac` and `load_avg` ([`crate::measure::Roofline`]).
 //! The randomized drivers at GPU sizes (rSVD 8192², Newton–Schulz 4096², CholeskyQR2
 //! 65536×256) are the `randnla` suite's GPU rows; `benches/scripts/device_run.sh` runs both
 //! suites and the PyTorch anchors in one device call.

@@ -17,7 +17,10 @@
 //! - `roofline_ms` = `Σ_steps max(FLOPs / GEMM rate, bytes / bandwidth)` with the dense GEMM
 //!   rate and the streaming bandwidth measured by `Engine::calibrate` in the same run
 //!   ([`measure::Roofline`]), and `roofline_frac` = `roofline_ms / median_ms`, the fraction of
-//!   those limits the step list reaches.
+//!   those limits the step list reaches;
+//! - `load_avg` = the one-minute load average when the row was measured: with other work on
+//!   the cores both the time and the measured limits read low, so `roofline_frac` means
+//!   something only when it is low ([`measure::load_average`]).
 //!
 //! **The dense baseline is measured once per `(n, batch, backend)`**, with a random dense `n×n`
 //! matrix, and shared by every family at that `(n, batch)`: the time of a dense GEMM depends on
