@@ -47,6 +47,7 @@ use crate::par::{Grain, for_each_part};
 use crate::simd::simd_dispatch;
 use faer::{Mat, MatMut, MatRef, Par};
 use linops_core::plan::kernel::Butterfly;
+use std::sync::Arc;
 
 mod block_rows;
 mod in_place;
@@ -80,6 +81,9 @@ impl Geom {
 
 /// `out = alpha·(factors of the step)·x + beta·out`; shapes were checked by the planner
 /// (`Kernel::cost`) and are asserted again here.
+/// `kept` (the backend and the twiddles' converted parameter) keeps the in-place path's planes
+/// of the step with the parameter ([`crate::CpuBackend::derived`]), so a repeated apply does
+/// not rebuild them; without it they are made for this call.
 pub(crate) fn butterfly<T: CpuElem>(
     k: Butterfly,
     tw: MatRef<'_, T>,
@@ -87,6 +91,7 @@ pub(crate) fn butterfly<T: CpuElem>(
     out: &mut Mat<T>,
     scalars: (T, T),
     par: Par,
+    kept: Option<(&crate::CpuBackend<T>, &Arc<Mat<T>>)>,
 ) {
     let n = x.nrows();
     let geom = Geom {
@@ -106,7 +111,25 @@ pub(crate) fn butterfly<T: CpuElem>(
         "butterfly: shapes not checked by the planner"
     );
     let path = choose::<T>(k.block, n, x.ncols());
-    apply(path, geom, tw, x, out.as_mut(), scalars, par);
+    let kept = match kept {
+        Some((be, param)) if path == Path::InPlace => {
+            // What is derived: the step's factor range and direction.
+            let what = (k.first as u64) | (k.count as u64) << 16 | u64::from(k.trans) << 32;
+            Some(be.derived(param, what, || planar(geom, tw, n, planes_par(par, x.ncols()))))
+        }
+        _ => None,
+    };
+    apply(path, geom, tw, x, out.as_mut(), scalars, par, kept.as_deref().map(Vec::as_slice));
+}
+
+/// Where the in-place path's planes are made: over the workers only when the columns go over
+/// them too (at one panel the start of the workers costs more than it saves).
+fn planes_par(par: Par, cols: usize) -> Par {
+    if cols >= 2 * in_place::PANEL {
+        par
+    } else {
+        Par::Seq
+    }
 }
 
 /// The three ways of running a step (module docs).
@@ -150,7 +173,9 @@ fn choose<T: CpuElem>(b: usize, n: usize, cols: usize) -> Path {
     }
 }
 
-/// Runs one step on `path`, the columns split over `par` in whole tiles or panels.
+/// Runs one step on `path`, the columns split over `par` in whole tiles or panels; the in-place
+/// path takes `planes` (the step's [`planar`] planes) when given, else makes them.
+#[allow(clippy::too_many_arguments)]
 fn apply<T: CpuElem>(
     path: Path,
     geom: Geom,
@@ -159,17 +184,12 @@ fn apply<T: CpuElem>(
     out: MatMut<'_, T>,
     (alpha, beta): (T, T),
     par: Par,
+    planes: Option<&[T]>,
 ) {
     let n = x.nrows();
-    // The in-place path takes the plain butterfly's twiddles as planes (once per call).
-    // The planes over the workers only when the columns go over them too (at one panel the
-    // start of the workers costs more than it saves).
-    let planes_par = if x.ncols() >= 2 * in_place::PANEL {
-        par
-    } else {
-        Par::Seq
-    };
-    let planes = (path == Path::InPlace).then(|| planar(geom, tw, n, planes_par));
+    let made = (path == Path::InPlace && planes.is_none())
+        .then(|| planar(geom, tw, n, planes_par(par, x.ncols())));
+    let planes = planes.or(made.as_deref()).filter(|_| path == Path::InPlace);
     let width = width_of::<T>(path, n, x.ncols());
     let grain = match path {
         // Parts of at least four vectors of columns (so that batch 64 `f32` splits in two);
@@ -401,7 +421,8 @@ fn factor_blocks<T: CpuElem, const L: usize>(
 
 crate::execute::cpu_kernel!(Butterfly, |k, be, inputs, out| {
     let scalars = (crate::t(k.alpha), crate::t(k.beta));
-    butterfly(*k, inputs.mat(0)?, inputs.mat(1)?, out, scalars, be.par());
+    let kept = inputs.param(0).map(|param| (be, param));
+    butterfly(*k, inputs.mat(0)?, inputs.mat(1)?, out, scalars, be.par(), kept);
     Ok(())
 });
 
@@ -473,6 +494,50 @@ mod tests {
         same_bits::<f64>();
     }
 
+    /// The planes a backend keeps for a butterfly's twiddles follow the parameter: two
+    /// butterflies of one shape applied in turn through one backend (planes kept between
+    /// applies) give the bits of a fresh backend for each apply, and a new operator after one
+    /// is dropped never sees the old one's planes.
+    #[test]
+    fn kept_planes_follow_their_parameter() {
+        use crate::CpuBackend;
+        use linops_core::{Backend, DType, Op, Plan};
+        let n = 256usize;
+        let levels = n.trailing_zeros() as usize;
+        let op = |seed: u64| Op::butterfly(n, values(seed, 2 * n * levels)).unwrap();
+        let xv = values(7, n * 64);
+        let run = |be: &CpuBackend<f32>, op: &Op| {
+            let x = be.upload(n, 64, &xv.iter().map(|&v| v as f32).collect::<Vec<_>>());
+            let plan = Plan::new(op, n, 64, DType::F32).unwrap();
+            be.download(&be.execute(&plan, &[&x.unwrap()]).unwrap()).unwrap()
+        };
+        let fresh = |op: &Op| run(&CpuBackend::new(), op);
+        let kept = CpuBackend::<f32>::new();
+        let (a, b) = (op(1), op(2));
+        let (ya, yb) = (fresh(&a), fresh(&b));
+        assert_ne!(ya, yb);
+        for _ in 0..2 {
+            assert_eq!(run(&kept, &a), ya);
+            assert_eq!(run(&kept, &b), yb);
+        }
+        drop((a, b));
+        for seed in 3..6 {
+            let c = op(seed);
+            assert_eq!(run(&kept, &c), fresh(&c), "seed {seed}");
+        }
+        // One parameter's entries: one per derived layout, made once.
+        let p = Arc::new(Mat::<f32>::zeros(2, 2));
+        let made = std::cell::Cell::new(0);
+        let make = |v: f32| {
+            made.set(made.get() + 1);
+            vec![v]
+        };
+        assert_eq!(*kept.derived(&p, 1, || make(1.0)), [1.0]);
+        assert_eq!(*kept.derived(&p, 1, || make(9.0)), [1.0]);
+        assert_eq!(*kept.derived(&p, 2, || make(2.0)), [2.0]);
+        assert_eq!(made.get(), 2);
+    }
+
     /// Unit roundoff of `T` (`2^-24` or `2^-53`).
     fn unit<T: CpuElem>() -> f64 {
         if std::mem::size_of::<T>() == 4 {
@@ -542,6 +607,7 @@ mod tests {
                             abs.as_mut(),
                             s,
                             Par::Seq,
+                            None,
                         );
                         for (alpha, beta) in [(1.0, 0.0), (0.5, -2.0)] {
                             let init = |i: usize, j: usize| (i as f64 - j as f64) / 7.0;
@@ -556,6 +622,7 @@ mod tests {
                                 lanes.as_mut(),
                                 ab,
                                 Par::Seq,
+                                None,
                             );
                             let mut gemm = start.clone();
                             apply(
@@ -566,6 +633,7 @@ mod tests {
                                 gemm.as_mut(),
                                 ab,
                                 Par::Seq,
+                                None,
                             );
                             let c = (2 * b * count + 3) as f64;
                             for j in 0..cols {
@@ -630,6 +698,7 @@ mod tests {
                     seq.as_mut(),
                     ab,
                     Par::Seq,
+                    None,
                 );
                 let mut two = start.clone();
                 apply(
@@ -640,6 +709,7 @@ mod tests {
                     two.as_mut(),
                     ab,
                     Par::rayon(2),
+                    None,
                 );
                 assert!(
                     seq == two,
@@ -686,6 +756,7 @@ mod tests {
                             y.as_mut(),
                             ab,
                             par,
+                            None,
                         );
                         y
                     };
@@ -704,6 +775,7 @@ mod tests {
                             y.as_mut(),
                             ab,
                             Par::Seq,
+                            None,
                         );
                         assert!(
                             y.col(0) == seq.col(j),
@@ -765,6 +837,7 @@ mod tests {
                         y.as_mut(),
                         ab,
                         par,
+                        None,
                     );
                     y
                 };

@@ -20,6 +20,9 @@ enum Slot<'a, T: CpuElem> {
 #[derive(Clone, Copy)]
 enum Arg<'a, T: CpuElem> {
     Mat(MatRef<'a, T>),
+    /// A parameter, converted once and shared while its operator lives (see
+    /// [`Args::param`]).
+    Param(&'a Arc<Mat<T>>),
     Index(&'a [u32]),
 }
 
@@ -28,7 +31,7 @@ impl<T: CpuElem> Slot<'_, T> {
         match self {
             Slot::Empty => None,
             Slot::Input(m) => Some(Arg::Mat(m.as_ref())),
-            Slot::Param(m) => Some(Arg::Mat(m.as_ref().as_ref())),
+            Slot::Param(m) => Some(Arg::Param(m)),
             Slot::Index(i) => Some(Arg::Index(i)),
             Slot::Owned(m) => Some(Arg::Mat(m.as_ref())),
         }
@@ -43,9 +46,20 @@ impl<'a, T: CpuElem> Args<'a, T> {
     pub(crate) fn mat(&self, i: usize) -> Result<MatRef<'a, T>> {
         match self.0.get(i) {
             Some(Arg::Mat(m)) => Ok(*m),
+            Some(&Arg::Param(m)) => Ok(m.as_ref().as_ref()),
             _ => Err(Error::InvalidArgument(format!(
                 "plan step argument {i} is not a matrix of values"
             ))),
+        }
+    }
+
+    /// Argument `i` when it is a parameter of the plan: the converted matrix the backend keeps
+    /// while the operator lives, so that data derived from it can be kept with it
+    /// ([`CpuBackend::derived`]).
+    pub(crate) fn param(&self, i: usize) -> Option<&'a Arc<Mat<T>>> {
+        match self.0.get(i) {
+            Some(Arg::Param(m)) => Some(*m),
+            _ => None,
         }
     }
 

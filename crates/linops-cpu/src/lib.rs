@@ -79,6 +79,9 @@ const SCRATCH_KEEP_BYTES: usize = 256 << 20;
 
 type ParamCache<T> = HashMap<u64, (Weak<[f64]>, Arc<Mat<T>>)>;
 
+/// Data derived from a converted parameter, by the parameter's address and what was derived.
+type DerivedCache<T> = HashMap<(usize, u64), (Weak<Mat<T>>, Arc<Vec<T>>)>;
+
 /// The faer backend computing in `T`.
 ///
 /// # Examples
@@ -91,6 +94,9 @@ type ParamCache<T> = HashMap<u64, (Weak<[f64]>, Arc<Mat<T>>)>;
 pub struct CpuBackend<T: CpuElem> {
     par: Par,
     params: Mutex<ParamCache<T>>,
+    /// Kernel-specific layouts of parameters ([`CpuBackend::derived`]), kept while the
+    /// parameter lives.
+    derived: Mutex<DerivedCache<T>>,
     /// Plan temporaries kept between executions (see [`execute`]): a repeated apply reuses them
     /// instead of faulting in and zeroing fresh pages every time.
     scratch: Mutex<Vec<Mat<T>>>,
@@ -123,6 +129,7 @@ impl<T: CpuElem> CpuBackend<T> {
         Self {
             par,
             params: Mutex::new(HashMap::new()),
+            derived: Mutex::new(HashMap::new()),
             scratch: Mutex::new(Vec::new()),
         }
     }
@@ -168,6 +175,34 @@ impl<T: CpuElem> CpuBackend<T> {
         }
         let drop_n = pool.len() - keep;
         pool.drain(..drop_n);
+    }
+
+    /// `make()`, the layout `what` of parameter `param` that a kernel derives from it, made
+    /// once and kept while the parameter lives (a repeated apply of one operator reuses it).
+    /// The entry holds a weak reference to the parameter, which keeps its allocation (and so
+    /// its address, the key) from being reused by another parameter until the entry goes; entries
+    /// of parameters that are gone are dropped at the next insertion.
+    pub(crate) fn derived(
+        &self,
+        param: &Arc<Mat<T>>,
+        what: u64,
+        make: impl FnOnce() -> Vec<T>,
+    ) -> Arc<Vec<T>> {
+        let key = (Arc::as_ptr(param).addr(), what);
+        {
+            let cache = self.derived.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((weak, d)) = cache.get(&key)
+                && weak.upgrade().is_some_and(|w| Arc::ptr_eq(&w, param))
+            {
+                return d.clone();
+            }
+        }
+        // Made outside the lock: another thread's kernels go on meanwhile.
+        let d = Arc::new(make());
+        let mut cache = self.derived.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|_, (w, _)| w.strong_count() > 0);
+        cache.insert(key, (Arc::downgrade(param), d.clone()));
+        d
     }
 
     fn param(&self, p: &Param) -> Arc<Mat<T>> {
