@@ -117,11 +117,22 @@ pub(crate) fn butterfly<T: CpuElem>(
         Some((be, param)) if path == Path::InPlace => {
             // What is derived: the step's factor range and direction.
             let what = (k.first as u64) | (k.count as u64) << 16 | u64::from(k.trans) << 32;
-            Some(be.derived(param, what, || planar(geom, tw, n, planes_par(par, x.ncols()))))
+            Some(be.derived(param, what, || {
+                planar(geom, tw, n, planes_par(par, x.ncols()))
+            }))
         }
         _ => None,
     };
-    apply(path, geom, tw, x, out.as_mut(), scalars, par, kept.as_deref().map(Vec::as_slice));
+    apply(
+        path,
+        geom,
+        tw,
+        x,
+        out.as_mut(),
+        scalars,
+        par,
+        kept.as_deref().map(Vec::as_slice),
+    );
 }
 
 /// Where the in-place path's planes are made: over the workers only when the columns go over
@@ -424,7 +435,15 @@ fn factor_blocks<T: CpuElem, const L: usize>(
 crate::execute::cpu_kernel!(Butterfly, |k, be, inputs, out| {
     let scalars = (crate::t(k.alpha), crate::t(k.beta));
     let kept = inputs.param(0).map(|param| (be, param));
-    butterfly(*k, inputs.mat(0)?, inputs.mat(1)?, out, scalars, be.par(), kept);
+    butterfly(
+        *k,
+        inputs.mat(0)?,
+        inputs.mat(1)?,
+        out,
+        scalars,
+        be.par(),
+        kept,
+    );
     Ok(())
 });
 
@@ -511,7 +530,8 @@ mod tests {
         let run = |be: &CpuBackend<f32>, op: &Op| {
             let x = be.upload(n, 64, &xv.iter().map(|&v| v as f32).collect::<Vec<_>>());
             let plan = Plan::new(op, n, 64, DType::F32).unwrap();
-            be.download(&be.execute(&plan, &[&x.unwrap()]).unwrap()).unwrap()
+            be.download(&be.execute(&plan, &[&x.unwrap()]).unwrap())
+                .unwrap()
         };
         let fresh = |op: &Op| run(&CpuBackend::new(), op);
         let kept = CpuBackend::<f32>::new();

@@ -1,8 +1,9 @@
 //! CPU SpMM, row-wise over column panels: `S` (`m×k`) of any shape whose `X` panel fits in cache
 //! (the structured operators' CSR, square `S` at batch widths of tens to thousands).
 //!
-//! Method: one pass over the column indices per call, split over the backend's `Par`, flags
-//! each group of [`GROUP`] rows: whether a column is not below `k` (then, and only then, those
+//! Method: one pass over the column indices per call ([`scan`]: their maximum, then per group
+//! the first entries of its rows) flags each group of [`GROUP`] rows: whether a column is not
+//! below `k` (then, and only then, those
 //! entries are dropped from a copy of the CSR, in storage order, so the inner loop indexes
 //! without a skip test) and whether the group's rows have one column list (the flat block
 //! butterfly's rows share theirs by blocks; random rows differ at their first entry, so that
@@ -108,12 +109,17 @@ struct GroupScan {
 }
 
 /// For each group of [`GROUP`] rows (the last one possibly partial): whether it is a whole group
-/// whose rows have one column list, and whether a column is not below `k`. One pass over the
-/// column indices, the groups split over `par`; random rows differ at their first entry, so the
-/// `shared` test stops there.
+/// whose rows have one column list, and whether a column is not below `k`. First the largest
+/// column index of all (one vectorized pass): when it is below `k`, no group has a column out of
+/// range and only the `shared` test runs per group; else every group's columns are checked.
+/// Random rows differ at their first entry, so the `shared` test stops there (the first entries
+/// are compared before the lists). Split over `par` only from [`SCAN_PARALLEL`] indices: below,
+/// starting the workers cost more than the scan (`scan` took 5–7% of a batch-64 apply of the
+/// suite's CSR, 4096 rows of 16 entries, when it split and compared whole lists; 2026-12-03).
 fn scan(par: Par, ranges: &[(usize, usize)], cols: &[u32], k: usize) -> Vec<GroupScan> {
     let mut flags = vec![GroupScan::default(); ranges.len().div_ceil(GROUP)];
-    let par = if cols.len() >= MIN_PARALLEL_WORK {
+    let any_out = cols.iter().fold(0u32, |m, &c| m.max(c)) as usize >= k && !cols.is_empty();
+    let par = if cols.len() >= SCAN_PARALLEL {
         par
     } else {
         Par::Seq
@@ -125,16 +131,25 @@ fn scan(par: Par, ranges: &[(usize, usize)], cols: &[u32], k: usize) -> Vec<Grou
         &|first, part: &mut [GroupScan]| {
             for (g, f) in part.iter_mut().enumerate() {
                 let rg = &ranges[(first + g) * GROUP..((first + g + 1) * GROUP).min(ranges.len())];
-                f.out_of_range = rg
-                    .iter()
-                    .any(|&(s, e)| cols[s..e].iter().fold(false, |o, &c| o | (c as usize >= k)));
+                f.out_of_range = any_out
+                    && rg
+                        .iter()
+                        .any(|&(s, e)| cols[s..e].iter().any(|&c| c as usize >= k));
                 let list = &cols[rg[0].0..rg[0].1];
-                f.shared = rg.len() == GROUP && rg[1..].iter().all(|&(s, e)| &cols[s..e] == list);
+                f.shared = rg.len() == GROUP
+                    && rg[1..].iter().all(|&(s, e)| {
+                        e - s == list.len()
+                            && list.first().is_none_or(|&c| cols[s] == c)
+                            && &cols[s..e] == list
+                    });
             }
         },
     );
     flags
 }
+
+/// Column indices from which [`scan`] splits over the workers.
+const SCAN_PARALLEL: usize = 1 << 20;
 
 /// `out = alpha·v + beta·out` for one output element, as [`crate::flat::store`] computes it.
 #[derive(Clone, Copy)]
@@ -487,17 +502,17 @@ fn panel_kernel<T: CpuElem, const P: usize>(
             }
             let base = flat.as_mut_ptr();
             for e0 in (0..k8).step_by(8) {
+                let (mut from, mut to) = (src, [base; 8]);
+                for j in 0..8 {
+                    from[j] = from[j].wrapping_add(e0);
+                    to[j] = to[j].wrapping_add((e0 + j) * P + done);
+                }
                 // SAFETY: `fast` implies `simd`, passed only by the functions compiled for AVX2
                 // or AVX-512F (both imply AVX) after the CPU was checked for them. The sources
                 // are elements e0..e0+8 ≤ k of columns of at least k (asserted); the
                 // destinations elements (e0 + j)·P + done .. + 8 ≤ k·P = flat.len() (done + 8
                 // ≤ w ≤ P).
-                unsafe {
-                    avx::transpose8(
-                        src.map(|s| s.add(e0)),
-                        std::array::from_fn(|j| base.add((e0 + j) * P + done)),
-                    );
-                }
+                unsafe { avx::transpose8(from, to) };
             }
             for (c, col) in xcols[done..done + 8].iter().enumerate() {
                 for (e, v) in flat[k8 * P..].chunks_exact_mut(P).zip(&as_f32(col)[k8..]) {
@@ -597,8 +612,20 @@ fn group_rows<T: CpuElem, const P: usize>(
 ) -> [[T; P]; GROUP] {
     const { assert!(GROUP == 4) };
     let len = rg.iter().map(|&(s, e)| e - s).min().unwrap_or(0);
-    let [c0, c1, c2, c3] = rg.map(|(s, _)| &rows.cols[s..][..len]);
-    let [v0, v1, v2, v3] = rg.map(|(s, _)| &rows.values[s..][..len]);
+    // Plain indexing, no `array::map` or closures: this runs inside the functions compiled for
+    // AVX-512 or AVX2, and a closure the compiler kept out of line ran without those features
+    // (the tail below as a closure: 7% of a batch-64 apply in 128-bit copies of the
+    // accumulators, which it also forced through memory; 2026-12-03).
+    let (c0, c1) = (&rows.cols[rg[0].0..][..len], &rows.cols[rg[1].0..][..len]);
+    let (c2, c3) = (&rows.cols[rg[2].0..][..len], &rows.cols[rg[3].0..][..len]);
+    let (v0, v1) = (
+        &rows.values[rg[0].0..][..len],
+        &rows.values[rg[1].0..][..len],
+    );
+    let (v2, v3) = (
+        &rows.values[rg[2].0..][..len],
+        &rows.values[rg[3].0..][..len],
+    );
     let zero = [T::from_f64(0.0); P];
     let [mut a0, mut a1, mut a2, mut a3] = [zero; GROUP];
     let entries = c0.iter().zip(c1).zip(c2).zip(c3);
@@ -612,15 +639,26 @@ fn group_rows<T: CpuElem, const P: usize>(
     }
     // The rest of each row, one row at a time (the accumulators stay in registers: a loop over
     // the four rows kept them in memory, stored at every entry of the loop above).
-    let tail = |mut a: [T; P], i: usize| {
-        let (s, e) = rg[i];
-        let s = s + len;
-        for (&c, &v) in rows.cols[s..e].iter().zip(&rows.values[s..e]) {
-            multiply_add(&mut a, v, &panel[c as usize]);
-        }
-        a
-    };
-    [tail(a0, 0), tail(a1, 1), tail(a2, 2), tail(a3, 3)]
+    row_tail(rows, panel, &mut a0, rg[0], len);
+    row_tail(rows, panel, &mut a1, rg[1], len);
+    row_tail(rows, panel, &mut a2, rg[2], len);
+    row_tail(rows, panel, &mut a3, rg[3], len);
+    [a0, a1, a2, a3]
+}
+
+/// Adds the entries of the row `(s, e)` from its `skip`-th on to `a`, in storage order.
+#[inline(always)]
+fn row_tail<T: CpuElem, const P: usize>(
+    rows: Rows<'_, T>,
+    panel: &[[T; P]],
+    a: &mut [T; P],
+    (s, e): (usize, usize),
+    skip: usize,
+) {
+    let s = s + skip;
+    for (&c, &v) in rows.cols[s..e].iter().zip(&rows.values[s..e]) {
+        multiply_add(a, v, &panel[c as usize]);
+    }
 }
 
 /// `a += v·x` lane by lane (a multiplication and an addition, never fused).
@@ -642,7 +680,8 @@ fn group_shared<T: CpuElem, const P: usize>(
     const { assert!(GROUP == 4) };
     let n = rg[0].1 - rg[0].0;
     let cs = &rows.cols[rg[0].0..][..n];
-    let [v0, v1, v2, v3] = rg.map(|(s, _)| &rows.values[s..][..n]);
+    let (v0, v1) = (&rows.values[rg[0].0..][..n], &rows.values[rg[1].0..][..n]);
+    let (v2, v3) = (&rows.values[rg[2].0..][..n], &rows.values[rg[3].0..][..n]);
     let mut a = [[T::from_f64(0.0); P]; GROUP];
     for ((((&c, &v0), &v1), &v2), &v3) in cs.iter().zip(v0).zip(v1).zip(v2).zip(v3) {
         // Every column is below k (`in_range`): the index check never fails.
