@@ -21,6 +21,10 @@
 //! - `load_avg` = the one-minute load average when the row was measured: with other work on
 //!   the cores both the time and the measured limits read low, so `roofline_frac` means
 //!   something only when it is low ([`measure::load_average`]).
+//! - `limit` (CPU rows below half of their roofline only) = the limit the roofline does not
+//!   model that stops the family there, as measured: `l2-gather` (`csr`), `odd-fft`
+//!   (`dct2_odd`), `mem+mul` (`butterfly`); see [`cpu_limit`]. A row below half with no `limit`
+//!   has no measured explanation yet.
 //!
 //! **The dense baseline is measured once per `(n, batch, backend)`**, with a random dense `n×n`
 //! matrix, and shared by every family at that `(n, batch)`: the time of a dense GEMM depends on
@@ -184,6 +188,69 @@ fn isqrt(n: usize) -> usize {
         b += 1;
     }
     b
+}
+
+/// Below this `roofline_frac`, a CPU row of a family with a known limit ([`cpu_limit`]) names it
+/// in its `limit` column: the acceptance line of issue 13 (half of the roofline, or the
+/// hardware limit that stops the row).
+pub const LIMIT_BELOW_FRAC: f64 = 0.5;
+
+/// What stops family `name` on the CPU short of its roofline, where that was measured: the
+/// roofline is `max(FLOPs / GEMM rate, bytes / streaming bandwidth)` per step, and these
+/// families run into a limit that model does not see. Each was measured on the 2-core Zen 4 dev
+/// box (docs/benchmarks.md, "Session 13"):
+///
+/// - `csr` → `l2-gather`: every entry of `S` multiplies one whole row of the transposed `X`
+///   panel (32 `f32`, 128 bytes, at a random row of a 512 KiB panel) into its row's sums. The
+///   loop alone (`cargo bench -p linops-bench --bench limits`, one core) takes about 1.4 ns per
+///   entry when the rows come from L1 and about 2 ns from the panel in L2, random or in order,
+///   so the gathers alone take `nnz·b/32 × 2 ns / cores` (0.13 ms at batch 64, 2.1 ms at
+///   1024), more than the roofline (about 0.08 and 1.4 ms); the transposes of `X` and the
+///   writes of `Y` come on top of them.
+/// - `dct2_odd` → `odd-fft`: rustfft's mixed-radix FFT of the odd length `n − 1` (no
+///   power-of-two kernels) takes 2.3× (4095) and 5× (1023) the time of its FFT of length `n`
+///   (`limits/fft`), 73–83% of the apply; its 32 FFTs at batch 64 alone take 2.4× the row's
+///   roofline on two cores, which counts them at the GEMM rate.
+/// - `butterfly` → `mem+mul`: the time is the memory passes (`X` in, `Y` out: the roofline)
+///   plus the multiplications (two per element and factor, one 512-bit multiply per cycle per
+///   core on Zen 4: 1 ms at batch 1024), not the larger of the two: the factors run on a panel
+///   of `X` in L2, so a panel's multiplications wait on its load and its store (prefetching the
+///   next panel gained nothing). That caps the fraction near 0.6.
+///
+/// Other families: `None` (those below half of the roofline in some runs are so by noise or by
+/// limits not measured yet; the closing notes of issue 13 list them).
+///
+/// # Examples
+/// ```
+/// use linops_bench::suites::structured::cpu_limit;
+/// assert_eq!(cpu_limit("csr"), Some("l2-gather"));
+/// assert_eq!(cpu_limit("monarch"), None);
+/// ```
+pub fn cpu_limit(name: &str) -> Option<&'static str> {
+    match name {
+        "csr" => Some("l2-gather"),
+        "dct2_odd" => Some("odd-fft"),
+        "butterfly" => Some("mem+mul"),
+        _ => None,
+    }
+}
+
+/// The `limit` of a row: [`cpu_limit`] of family `name` for a row of the `cpu` target whose
+/// `roofline_frac` is below [`LIMIT_BELOW_FRAC`], else `None` (a row that reaches half of its
+/// roofline, or whose fraction is unknown, names no limit).
+///
+/// # Examples
+/// ```
+/// use linops_bench::suites::structured::row_limit;
+/// assert_eq!(row_limit("cpu", "csr", Some(0.3)), Some("l2-gather"));
+/// assert_eq!(row_limit("cpu", "csr", Some(0.7)), None);
+/// assert_eq!(row_limit("gpu", "csr", Some(0.3)), None);
+/// ```
+pub fn row_limit(target: &str, name: &str, frac: Option<f64>) -> Option<&'static str> {
+    match frac {
+        Some(f) if target == "cpu" && f < LIMIT_BELOW_FRAC => cpu_limit(name),
+        _ => None,
+    }
 }
 
 /// The length of family `name` at suite size `n`: `n` except for the `m·2^k` Walsh–Hadamard
@@ -715,6 +782,10 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
                             .unwrap_or("-");
                             row.extra
                                 .insert("planner_choice".into(), serde_json::json!(choice));
+                            let frac = row.extra.get("roofline_frac").and_then(|v| v.as_f64());
+                            if let Some(l) = row_limit(target.label, name, frac) {
+                                row.extra.insert("limit".into(), serde_json::json!(l));
+                            }
                             eprintln!(
                                 "{:.3} ms ({} reps), speedup {}",
                                 row.median_ms,
