@@ -74,11 +74,18 @@ impl<'a, T: CpuElem> Args<'a, T> {
     }
 }
 
+/// Runs `plan` on `inputs`: its steps in order, on a worker of the thread pool when the
+/// backend runs on more than one thread ([`crate::par::in_pool`]).
 pub(crate) fn run<T: CpuElem>(
     be: &CpuBackend<T>,
     plan: &Plan,
     inputs: &[&Mat<T>],
 ) -> Result<Mat<T>> {
+    crate::par::in_pool(be.par(), || run_steps(be, plan, inputs))
+}
+
+/// [`run`] on the calling thread.
+fn run_steps<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, inputs: &[&Mat<T>]) -> Result<Mat<T>> {
     if plan.dtype() != T::DTYPE {
         return Err(Error::InvalidArgument(format!(
             "execute: a plan in {} on the {} CPU backend",
