@@ -5,14 +5,14 @@
 
 use crate::{CpuBackend, CpuElem};
 use faer::{Mat, MatRef};
-use linops_core::{BufferRole, Error, Kernel, Plan, Result};
+use linops_core::{BufferRole, Error, IndexParam, Kernel, Plan, Result};
 use std::sync::Arc;
 
 enum Slot<'a, T: CpuElem> {
     Empty,
     Input(&'a Mat<T>),
     Param(Arc<Mat<T>>),
-    Index(&'a [u32]),
+    Index(&'a IndexParam),
     Owned(Mat<T>),
 }
 
@@ -23,7 +23,8 @@ enum Arg<'a, T: CpuElem> {
     /// A parameter, converted once and shared while its operator lives (see
     /// [`Args::param`]).
     Param(&'a Arc<Mat<T>>),
-    Index(&'a [u32]),
+    /// An index array of the plan (see [`Args::index_param`]).
+    Index(&'a IndexParam),
 }
 
 impl<T: CpuElem> Slot<'_, T> {
@@ -63,10 +64,19 @@ impl<'a, T: CpuElem> Args<'a, T> {
         }
     }
 
+    /// Argument `i` when it is an index array: the plan's parameter itself, whose
+    /// process-unique key identifies data derived from it ([`CpuBackend::index_derived`]).
+    pub(crate) fn index_param(&self, i: usize) -> Option<&'a IndexParam> {
+        match self.0.get(i) {
+            Some(Arg::Index(p)) => Some(*p),
+            _ => None,
+        }
+    }
+
     /// Argument `i` as an index array.
     pub(crate) fn index(&self, i: usize) -> Result<&'a [u32]> {
         match self.0.get(i) {
-            Some(Arg::Index(s)) => Ok(s),
+            Some(Arg::Index(s)) => Ok(s.indices()),
             _ => Err(Error::InvalidArgument(format!(
                 "plan step argument {i} is not an index array"
             ))),
@@ -101,7 +111,7 @@ fn run_steps<T: CpuElem>(be: &CpuBackend<T>, plan: &Plan, inputs: &[&Mat<T>]) ->
         .map(|b| match &b.role {
             BufferRole::Input(i) => Slot::Input(inputs[*i]),
             BufferRole::Param(p) => Slot::Param(be.param(p)),
-            BufferRole::Index(p) => Slot::Index(p.indices()),
+            BufferRole::Index(p) => Slot::Index(p),
             BufferRole::Output | BufferRole::Temp => Slot::Empty,
         })
         .collect();

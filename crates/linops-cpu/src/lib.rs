@@ -53,7 +53,8 @@ mod testing;
 pub use dct::FftElem;
 
 use faer::{Mat, Par};
-use linops_core::{Backend, Element, Error, Param, Plan, Result};
+use linops_core::{Backend, Element, Error, IndexParam, Param, Plan, Result};
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -82,6 +83,11 @@ type ParamCache<T> = HashMap<u64, (Weak<[f64]>, Arc<Mat<T>>)>;
 /// Data derived from a converted parameter, by the parameter's address and what was derived.
 type DerivedCache<T> = HashMap<(usize, u64), (Weak<Mat<T>>, Arc<Vec<T>>)>;
 
+/// Data derived from two index parameters (by their process-unique keys) and three numbers that
+/// say what was derived, with weak references to the two (to drop the entry when they go).
+type IndexDerivedCache =
+    HashMap<(u64, u64, [u64; 3]), (Weak<[u32]>, Weak<[u32]>, Arc<dyn Any + Send + Sync>)>;
+
 /// The faer backend computing in `T`.
 ///
 /// # Examples
@@ -97,6 +103,8 @@ pub struct CpuBackend<T: CpuElem> {
     /// Kernel-specific layouts of parameters ([`CpuBackend::derived`]), kept while the
     /// parameter lives.
     derived: Mutex<DerivedCache<T>>,
+    /// Kernel-specific data derived from index parameters ([`CpuBackend::index_derived`]).
+    index_derived: Mutex<IndexDerivedCache>,
     /// Plan temporaries kept between executions (see [`execute`]): a repeated apply reuses them
     /// instead of faulting in and zeroing fresh pages every time.
     scratch: Mutex<Vec<Mat<T>>>,
@@ -130,6 +138,7 @@ impl<T: CpuElem> CpuBackend<T> {
             par,
             params: Mutex::new(HashMap::new()),
             derived: Mutex::new(HashMap::new()),
+            index_derived: Mutex::new(HashMap::new()),
             scratch: Mutex::new(Vec::new()),
         }
     }
@@ -202,6 +211,43 @@ impl<T: CpuElem> CpuBackend<T> {
         let mut cache = self.derived.lock().unwrap_or_else(|e| e.into_inner());
         cache.retain(|_, (w, _)| w.strong_count() > 0);
         cache.insert(key, (Arc::downgrade(param), d.clone()));
+        d
+    }
+
+    /// `make()`, the data `what` that a kernel derives from the index parameters `a` and `b`
+    /// (e.g. the SpMM's row ranges and scan from a CSR's `indptr` and `indices`), made once and
+    /// kept while both live. The keys of index parameters are unique in the process, so an
+    /// entry is never taken for another parameter's; entries of parameters that are gone are
+    /// dropped at the next insertion.
+    pub(crate) fn index_derived<D: Any + Send + Sync>(
+        &self,
+        a: &IndexParam,
+        b: &IndexParam,
+        what: [u64; 3],
+        make: impl FnOnce() -> D,
+    ) -> Arc<D> {
+        let key = (a.key(), b.key(), what);
+        {
+            let cache = self.index_derived.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, _, d)) = cache.get(&key)
+                && let Ok(d) = d.clone().downcast::<D>()
+            {
+                return d;
+            }
+        }
+        // Made outside the lock: another thread's kernels go on meanwhile.
+        let d = Arc::new(make());
+        let mut cache = self.index_derived.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|_, (wa, wb, _)| wa.strong_count() > 0 && wb.strong_count() > 0);
+        let entry: Arc<dyn Any + Send + Sync> = d.clone();
+        cache.insert(
+            key,
+            (
+                Arc::downgrade(a.shared()),
+                Arc::downgrade(b.shared()),
+                entry,
+            ),
+        );
         d
     }
 

@@ -1,13 +1,14 @@
 //! CPU SpMM, row-wise over column panels: `S` (`m×k`) of any shape whose `X` panel fits in cache
 //! (the structured operators' CSR, square `S` at batch widths of tens to thousands).
 //!
-//! Method: one pass over the column indices per call ([`scan`]: their maximum, then per group
-//! the first entries of its rows) flags each group of [`GROUP`] rows: whether a column is not
-//! below `k` (then, and only then, those
-//! entries are dropped from a copy of the CSR, in storage order, so the inner loop indexes
-//! without a skip test) and whether the group's rows have one column list (the flat block
-//! butterfly's rows share theirs by blocks; random rows differ at their first entry, so that
-//! test stops there). Nothing else is set up per call. The columns of `X` (`k×b`) are taken `P`
+//! Method: one pass over the column indices ([`scan`]: their maximum, then per group the first
+//! entries of its rows; once per operator when the backend keeps it with the plan's index
+//! arrays, [`super::Structure`], else once per call) flags each group of [`GROUP`] rows: whether
+//! a column is not below `k` (then, and only then, those entries are dropped from a copy of the
+//! CSR, in storage order, so the inner loop indexes without a skip test) and whether the group's
+//! rows have one column list (the flat block butterfly's rows share theirs by blocks; random
+//! rows differ at their first entry, so that test stops there). Nothing else is set up per
+//! call. The columns of `X` (`k×b`) are taken `P`
 //! at a time and transposed into a `k×P` panel of cache-line-aligned rows (`k·P` entries, at most
 //! [`MAX_PANEL_BYTES`], so it stays in the L2 cache while every row gathers from it): for f32,
 //! `P` = 64 when most groups share their column lists and `b ≥ 64`, else 32 when `b ≥ 32`, else
@@ -103,7 +104,7 @@ struct Rows<'a, T> {
 /// One group of rows in [`scan`]: whether its rows share one column list, and whether one of
 /// its columns is not below `k`.
 #[derive(Clone, Copy, Default)]
-struct GroupScan {
+pub(crate) struct GroupScan {
     shared: bool,
     out_of_range: bool,
 }
@@ -116,7 +117,7 @@ struct GroupScan {
 /// are compared before the lists). Split over `par` only from [`SCAN_PARALLEL`] indices: below,
 /// starting the workers cost more than the scan (`scan` took 5–7% of a batch-64 apply of the
 /// suite's CSR, 4096 rows of 16 entries, when it split and compared whole lists; 2026-12-03).
-fn scan(par: Par, ranges: &[(usize, usize)], cols: &[u32], k: usize) -> Vec<GroupScan> {
+pub(crate) fn scan(par: Par, ranges: &[(usize, usize)], cols: &[u32], k: usize) -> Vec<GroupScan> {
     let mut flags = vec![GroupScan::default(); ranges.len().div_ceil(GROUP)];
     let any_out = cols.iter().fold(0u32, |m, &c| m.max(c)) as usize >= k && !cols.is_empty();
     let par = if cols.len() >= SCAN_PARALLEL {
@@ -185,7 +186,9 @@ impl<T: CpuElem> Scale<T> {
 
 /// `out = alpha·S·X + beta·out`; `None` (and `out` untouched) when a column of `X` is not
 /// contiguous. `ranges[r]` is the (clamped) entry range of row `r`; an entry whose column
-/// `cols[p]` is not below `k` is skipped.
+/// `cols[p]` is not below `k` is skipped. `scanned` is [`scan`] of these rows and columns
+/// against `k` when the caller keeps it (made here otherwise).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn spmm_rows<T: CpuElem>(
     par: Par,
     ranges: &[(usize, usize)],
@@ -194,8 +197,12 @@ pub(crate) fn spmm_rows<T: CpuElem>(
     x: MatRef<'_, T>,
     scale: (T, T),
     out: &mut Mat<T>,
+    scanned: Option<&[GroupScan]>,
 ) -> Option<()> {
-    spmm_rows_at(None, None, par, ranges, cols, values, x, scale, out).map(|_| ())
+    spmm_rows_at(
+        None, None, par, ranges, cols, values, x, scale, out, scanned,
+    )
+    .map(|_| ())
 }
 
 /// [`spmm_rows`] at panel width `width` when it is given and applies (f32, at most `b`, and the
@@ -213,15 +220,19 @@ pub(crate) fn spmm_rows_at<T: CpuElem>(
     x: MatRef<'_, T>,
     (alpha, beta): (T, T),
     out: &mut Mat<T>,
+    scanned: Option<&[GroupScan]>,
 ) -> Option<usize> {
     let (k, b) = (x.nrows(), x.ncols());
     let xcols: Vec<&[T]> = (0..b)
         .map(|j| x.col(j).try_as_col_major().map(|c| c.as_slice()))
         .collect::<Option<_>>()?;
-    let mut flags = scan(par, ranges, cols, k);
+    let mut flags: Cow<'_, [GroupScan]> = match scanned {
+        Some(f) => f.into(),
+        None => scan(par, ranges, cols, k).into(),
+    };
     let (ranges, cols, values) = if flags.iter().any(|f| f.out_of_range) {
         let kept = in_range(ranges, cols, values, k);
-        flags = scan(par, &kept.0, &kept.1, k);
+        flags = scan(par, &kept.0, &kept.1, k).into();
         kept
     } else {
         (ranges.into(), cols.into(), values.into())

@@ -101,7 +101,7 @@ fn check_csr<T: CpuElem + Bits>(
     what: &str,
 ) {
     check_csr_with::<T>(csr, (k, b), seed, what, &|par, alpha, beta, csr, x, out| {
-        spmm(par, alpha, beta, csr.0, csr.1, x, out);
+        spmm(par, alpha, beta, csr.0, csr.1, x, out, None);
     });
 }
 
@@ -339,6 +339,7 @@ fn panel_widths_match_definition() {
                 view,
                 (alpha, beta),
                 out,
+                None,
             );
             let expect = if size_of::<T>() == 4 && width <= x.ncols() {
                 width
@@ -409,9 +410,86 @@ fn strided_x_matches_definition() {
                     } else {
                         tall.as_ref().subrows(2, k)
                     };
-                    spmm(par, alpha, beta, s.0, s.1, view, out);
+                    spmm(par, alpha, beta, s.0, s.1, view, out, None);
                 },
             );
         }
     }
+}
+
+/// The structure a backend keeps with a CSR (row ranges and scan, [`super::Structure`]) follows
+/// its index parameters: applies of two CSRs of one shape, one with random rows and one whose
+/// rows share their column lists by fours, and of a wider one, alternated on one backend, give the bits of a fresh backend every time, and new operators made after others
+/// are dropped do too. Then the cache itself: one entry per (parameters, what), made once.
+#[test]
+fn kept_structure_follows_its_parameters() {
+    use crate::CpuBackend;
+    use linops_core::{Backend, DType, IndexParam, Op, Plan};
+    use std::sync::Arc;
+    let (n, b) = (64usize, 32usize);
+    // Row r's 8 columns: random, or the same list for each group of four rows; `wide` makes
+    // S n × (n + 8) with some columns past n.
+    let op = |seed: u64, shared: bool, wide: bool| {
+        let mut indptr = vec![0usize];
+        let mut indices = Vec::new();
+        for r in 0..n {
+            let base = if shared { r / 4 } else { r };
+            for q in 0..8 {
+                let c = (base * 7919 + q * 104_729 + seed as usize * 31) % n;
+                indices.push(if wide && (r + q) % 5 == 0 { n + q } else { c });
+            }
+            indptr.push(indices.len());
+        }
+        let nnz = indices.len();
+        Op::csr(
+            n,
+            n + 8 * usize::from(wide),
+            indptr,
+            indices,
+            values(seed, nnz),
+        )
+        .unwrap()
+    };
+    let xv = values(7, (n + 8) * b);
+    let run = |be: &CpuBackend<f32>, op: &Op| {
+        let k = op.shape().1;
+        let x = be.upload(
+            k,
+            b,
+            &xv[..k * b].iter().map(|&v| v as f32).collect::<Vec<_>>(),
+        );
+        let plan = Plan::new(op, k, b, DType::F32).unwrap();
+        be.download(&be.execute(&plan, &[&x.unwrap()]).unwrap())
+            .unwrap()
+    };
+    let fresh = |op: &Op| run(&CpuBackend::new(), op);
+    let kept = CpuBackend::<f32>::new();
+    let ops = [op(1, false, false), op(2, true, false), op(3, false, true)];
+    let ys: Vec<_> = ops.iter().map(fresh).collect();
+    assert_ne!(ys[0], ys[1]);
+    for _ in 0..2 {
+        for (op, y) in ops.iter().zip(&ys) {
+            assert_eq!(&run(&kept, op), y);
+        }
+    }
+    drop(ops);
+    for seed in 4..7 {
+        let c = op(seed, seed % 2 == 0, false);
+        assert_eq!(run(&kept, &c), fresh(&c), "seed {seed}");
+    }
+    let (p, q) = (
+        IndexParam::new(&[0, 1]).unwrap(),
+        IndexParam::new(&[1]).unwrap(),
+    );
+    let made = std::cell::Cell::new(0);
+    let make = |v: u32| {
+        made.set(made.get() + 1);
+        v
+    };
+    assert_eq!(*kept.index_derived(&p, &q, [1, 2, 3], || make(1)), 1);
+    assert_eq!(*kept.index_derived(&p, &q, [1, 2, 3], || make(9)), 1);
+    assert_eq!(*kept.index_derived(&p, &q, [1, 2, 4], || make(2)), 2);
+    assert_eq!(*kept.index_derived(&q, &p, [1, 2, 3], || make(3)), 3);
+    assert_eq!(made.get(), 3);
+    let _: Arc<u32> = kept.index_derived(&p, &q, [0; 3], || 5);
 }
