@@ -208,9 +208,9 @@ pub const LIMIT_BELOW_FRAC: f64 = 0.5;
 ///   1024), more than the roofline (about 0.08 and 1.4 ms); the transposes of `X` and the
 ///   writes of `Y` come on top of them.
 /// - `dct2_odd` → `odd-fft`: rustfft's mixed-radix FFT of the odd length `n − 1` (no
-///   power-of-two kernels) takes 2.3× (4095) and 5× (1023) the time of its FFT of length `n`
-///   (`limits/fft`), 73–83% of the apply; its 32 FFTs at batch 64 alone take 2.4× the row's
-///   roofline on two cores, which counts them at the GEMM rate.
+///   power-of-two kernels) takes 1.9–2.3× (4095) and 5–6.5× (1023) the time of its FFT of
+///   length `n` (`limits/fft`), 73–83% of the apply; its 32 FFTs at batch 64 alone take about
+///   2.4× the row's roofline on two cores, which counts them at the GEMM rate.
 /// - `butterfly` → `mem+mul`: the time is the memory passes (`X` in, `Y` out: the roofline)
 ///   plus the multiplications (two per element and factor, one 512-bit multiply per cycle per
 ///   core on Zen 4: 1 ms at batch 1024), not the larger of the two: the factors run on a panel
