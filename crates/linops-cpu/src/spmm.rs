@@ -149,20 +149,12 @@ pub(crate) fn spmm<T: CpuElem>(
         return;
     }
     // Otherwise, when a transposed panel of X fits in cache: row by row over column panels.
-    if rows::applies::<T>(k, b) && x.col_iter().all(|c| c.try_as_col_major().is_some()) {
+    if rows::applies::<T>(k, b) {
         let scan = structure.scan(par, cols, k);
-        rows::spmm_rows(
-            par,
-            ranges,
-            cols,
-            &values,
-            x,
-            (alpha, beta),
-            out,
-            Some(scan),
-        )
-        .expect("the columns of X are contiguous (checked)");
-        return;
+        let scale = (alpha, beta);
+        if rows::spmm_rows(par, ranges, cols, &values, x, scale, out, Some(scan)).is_some() {
+            return;
+        }
     }
     let xs = flat(x);
     let mut acc = vec![T::from_f64(0.0); m * b];
