@@ -16,7 +16,7 @@
 
 use faer::{Mat, MatMut, Par};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Parts per worker: enough that the workers balance their load when one of them is slowed
 /// down, few enough that a part amortizes its setup (scratch, a panel of weights).
@@ -140,9 +140,13 @@ fn start_workers(count: usize, work: &(impl Fn() + Sync)) {
     );
 }
 
+/// Whether [`in_pool`] enters the pool ([`crate::set_plans_in_pool`]).
+pub(crate) static PLANS_IN_POOL: AtomicBool = AtomicBool::new(true);
+
 /// Runs `f` on a worker thread of the pool that `par`'s workers come from (rayon's global pool,
-/// which faer's `Par::rayon` uses) when `par` has more than one thread and the caller is not such
-/// a worker already; else on the calling thread. The caller waits either way.
+/// which faer's `Par::rayon` uses) when `par` has more than one thread, the caller is not such
+/// a worker already and [`crate::set_plans_in_pool`] has not turned it off; else on the calling
+/// thread. The caller waits either way.
 ///
 /// Why: [`for_each_part`] from a thread outside the pool hands its joins to the pool and sleeps
 /// until they are done, a wake-up of a worker and of the caller for every parallel kernel;
@@ -152,7 +156,10 @@ fn start_workers(count: usize, work: &(impl Fn() + Sync)) {
 /// VM (rayon joins of 2×49 µs of work, 2026-12-03: 59 µs each from the main thread, 51 µs
 /// inside one pool call).
 pub(crate) fn in_pool<R: Send>(par: Par, f: impl FnOnce() -> R + Send) -> R {
-    if par.degree() > 1 && rayon::current_thread_index().is_none() {
+    if par.degree() > 1
+        && PLANS_IN_POOL.load(Ordering::Relaxed)
+        && rayon::current_thread_index().is_none()
+    {
         rayon::scope(|_| f())
     } else {
         f()
@@ -220,8 +227,9 @@ fn contiguous<T>(col: faer::ColMut<'_, T>) -> &mut [T] {
 mod tests {
     use super::*;
 
-    /// `in_pool` runs on a worker of the pool when `par` has two threads or more and the caller
-    /// is outside it, on the calling thread otherwise, and returns what `f` returns.
+    /// `in_pool` runs on a worker of the pool when `par` has two threads or more, the caller is
+    /// outside it and plans in the pool are on; on the calling thread otherwise; and returns
+    /// what `f` returns.
     #[test]
     fn in_pool_enters_the_pool_once() {
         let here = std::thread::current().id();
@@ -242,5 +250,10 @@ mod tests {
         // One thread: the caller's.
         assert_eq!(in_pool(Par::Seq, || std::thread::current().id()), here);
         assert_eq!(in_pool(Par::rayon(1), || 7), 7);
+        // Turned off (process-wide; other tests' results do not depend on it): the caller's.
+        crate::set_plans_in_pool(false);
+        let off = in_pool(Par::rayon(2), || std::thread::current().id());
+        crate::set_plans_in_pool(true);
+        assert_eq!(off, here);
     }
 }

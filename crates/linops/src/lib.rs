@@ -110,6 +110,10 @@ pub use linops_cpu::CpuBackend;
 /// `recycle::MIN_BYTES` is kept for the next plan output of its shape): bound it with
 /// `recycle::set_keep_bytes` (`0` turns it off) where the process must stay within a memory budget.
 pub use linops_cpu::recycle;
+/// Whether the CPU backend runs each plan's steps on one worker of its thread pool (the
+/// default) or on the calling thread: off where the process must stay within a memory budget
+/// (see [`linops_cpu::set_plans_in_pool`]).
+pub use linops_cpu::set_plans_in_pool;
 #[cfg(feature = "gpu")]
 pub use linops_gpu::{AdapterChoice, DeviceOptions, GpuBackend, GpuDevice};
 
