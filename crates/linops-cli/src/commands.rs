@@ -170,12 +170,12 @@ fn budget(c: &Common, s: &mut Summary) -> CliResult<u64> {
     Ok(b)
 }
 
-/// Streaming sizes its panels to `--mem`: the CPU backend's pool of recycled outputs would hold
-/// dropped panels' storage beyond that budget (up to 8 matrices of other shapes), so it is off;
-/// and plans run on this thread, not on a worker of the pool, so that what they allocate stays
+/// The CPU backend's process-wide settings for a streaming run. Streaming sizes its panels to
+/// `--mem`: the pool of recycled outputs would hold dropped panels' storage beyond that budget
+/// (up to 8 matrices of other shapes), so it is off; and plans run on this thread, not on a worker of the pool, so that what they allocate stays
 /// in this thread's allocator arena (in the pool the peak resident memory of `svd --mem 4M` on
 /// a 41 MB file rose by 2.3 MB, 2026-12-03).
-fn keep_no_recycled_storage() {
+fn hold_to_the_memory_budget() {
     linops::recycle::set_keep_bytes(0);
     linops::set_plans_in_pool(false);
 }
@@ -350,7 +350,7 @@ fn svd<T: Num>(a: &SvdArgs, pca: bool, c: &Common, e: &Engine, s: &mut Summary) 
     }
     let mut streamed_cols = false;
     let (sv, v, err_est, total, mean, u_host) = if streaming {
-        keep_no_recycled_storage();
+        hold_to_the_memory_budget();
         let d: &Dense = src.dense(what)?;
         // PCA centers the columns, so it reads panels of rows (gathered from a Fortran-order
         // file). The SVD reads lines along the longer side, so that the resident n×(k + p) blocks
@@ -581,7 +581,7 @@ fn sketch<T: Num>(a: &SketchArgs<'_>, c: &Common, e: &Engine, s: &mut Summary) -
     };
     s.set("out_shape", json!([rows_out, cols_out]));
     if streaming {
-        keep_no_recycled_storage();
+        hold_to_the_memory_budget();
         let d = src.dense("sketch")?;
         // Both sides go through panels of rows (gathered from a Fortran-order file): the left
         // sketch accumulates S_i·A_i, the right one writes the rows A_i·Sᵀ.
