@@ -18,13 +18,15 @@
 //! two length-`n` copies of them. The FFT plan (rustfft: AVX when the CPU has it; radix-2/4/8
 //! for powers of two, mixed radix or Rader/Bluestein otherwise) is kept in a small process-wide
 //! cache ([`plan`]). Each part of the output has one complex buffer and scratch, kept between
-//! applies ([`Work::take`]). Outputs of 8 MiB and more (`beta = 0`) are staged per column and
-//! copied out with non-temporal stores. Column pairs are split over the backend's `Par`
+//! applies ([`Work::take`]). Outputs of 8 MiB and more (`beta = 0`) are staged a block at a
+//! time and copied out with non-temporal stores, fenced once per part. Column pairs are split over the backend's `Par`
 //! ([`crate::par::for_each_part`]).
 //!
 //! Cost: one `n`-point complex FFT per two columns (`5·n·log₂n` flops for powers of two) plus
 //! `O(n)` for the reorder, the split and the twiddle per column; `x` is read and `out` written
-//! once (read too when `beta ≠ 0`), the next pair's columns prefetched while a pair's FFT runs.
+//! once (read too when `beta ≠ 0`). A pair's output pass runs in blocks ([`BLOCK`]), each
+//! followed by its share of the prefetches of the next pair's columns ([`Ahead`]) and, when
+//! streaming, by its copy out.
 
 use crate::par::{Grain, for_each_part};
 use crate::simd::simd_dispatch;
@@ -200,14 +202,16 @@ fn dct<T: CpuElem + FftNum>(
         let mut work = Work::take(n, scratch_len);
         let mut c = 0;
         while c < part.ncols() {
-            // The next pair's input and output, fetched into the cache while this pair's FFT
-            // runs (its reorder and split would otherwise wait on memory); not the output when
-            // it is written with non-temporal stores, which would evict the fetched lines.
+            // The next pair's input and output, fetched into the cache a share at a time during
+            // this pair's output pass (its reorder and split would otherwise wait on memory);
+            // not the output when it is written with non-temporal stores, which would evict
+            // the fetched lines.
+            let mut ahead = Ahead::default();
             for d in [c + 2, c + 3] {
                 if d < part.ncols() {
-                    prefetch(x.col(j0 + d));
+                    ahead.add(x.col(j0 + d));
                     if !step.stream {
-                        prefetch(part.as_ref().col(d));
+                        ahead.add(part.as_ref().col(d));
                     }
                 }
             }
@@ -220,29 +224,61 @@ fn dct<T: CpuElem + FftNum>(
                 None
             };
             let xb = paired.then(|| x.col(j0 + c + 1));
-            step.pair(x.col(j0 + c), xb, oa, ob, &mut work);
+            step.pair(x.col(j0 + c), xb, oa, ob, &ahead, &mut work);
             c += if paired { 2 } else { 1 };
+        }
+        if step.stream {
+            crate::fwht::stream_fence();
         }
         work.give_back();
     });
 }
 
-/// Asks the cache hierarchy (L2) for the lines of `col` ahead of their use; no effect on any
-/// result, and nothing on other architectures or for a strided column.
-#[inline(always)]
-fn prefetch<T>(col: ColRef<'_, T>) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(c) = col.try_as_col_major() {
-        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-        let s = c.as_slice();
-        let p = s.as_ptr().cast::<i8>();
-        for off in (0..size_of_val(s)).step_by(64) {
-            // SAFETY: `p + off` lies inside `s` (and a prefetch never faults).
-            unsafe { _mm_prefetch::<_MM_HINT_T1>(p.add(off)) };
+/// Entries per block of a pair's output pass (the split or the inverse reorder, the copy out
+/// when streaming, and a share of the next pair's prefetches): 2 KiB of each `f32` output
+/// column, so that a streamed block's staging stays in L1.
+const BLOCK: usize = 512;
+
+/// The memory the next pair will touch (up to four contiguous columns), to be asked of the
+/// cache hierarchy (L2) a share at a time ([`Ahead::fetch`]); no effect on any result.
+/// Spreading the prefetches over the output pass keeps them from stalling the core: a burst of
+/// 512 of them (the next pair's two 16 KiB columns at n = 4096) before the FFT filled the load
+/// queue and took 10% of a batch-1024 apply's samples (`perf`, 2026-12-03).
+#[derive(Default)]
+struct Ahead {
+    /// Start and length in bytes of each column; strided columns are left out.
+    spans: [(usize, usize); 4],
+    count: usize,
+}
+
+impl Ahead {
+    fn add<T>(&mut self, col: ColRef<'_, T>) {
+        if let Some(c) = col.try_as_col_major()
+            && self.count < self.spans.len()
+        {
+            let s = c.as_slice();
+            self.spans[self.count] = (s.as_ptr() as usize, size_of_val(s));
+            self.count += 1;
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = col;
+
+    /// Prefetches the share `[k0, k1)` of `n` of every span's cache lines.
+    #[inline(always)]
+    fn fetch(&self, k0: usize, k1: usize, n: usize) {
+        #[cfg(target_arch = "x86_64")]
+        for &(start, bytes) in &self.spans[..self.count] {
+            use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+            let lines = bytes.div_ceil(64);
+            for l in lines * k0 / n..lines * k1 / n {
+                // The address lies inside the span (and a prefetch never faults).
+                let p = (start + l * 64) as *const i8;
+                // SAFETY: `_mm_prefetch` has no memory-safety requirement.
+                unsafe { _mm_prefetch::<_MM_HINT_T1>(p) };
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (k0, k1, n);
+    }
 }
 
 /// The column as a slice (the output is an owned `Mat`, whose columns are contiguous).
@@ -350,8 +386,10 @@ struct Step<'a, T: CpuElem + FftNum> {
 
 impl<T: CpuElem + FftNum> Step<'_, T> {
     /// `oa`, `ob` from the columns `xa`, `xb` through one FFT (module docs); `xb` absent: `xa`
-    /// alone (its partner zero, its partner's result discarded). Not inlined: its code is then
-    /// the same whatever loop runs it.
+    /// alone (its partner zero, its partner's result discarded). The output pass runs in blocks
+    /// of [`BLOCK`] entries, each followed by its share of `ahead`'s prefetches (and, when
+    /// streaming, by its copy out; the caller fences once per part). Not inlined: its code is
+    /// then the same whatever loop runs it.
     #[inline(never)]
     fn pair(
         &self,
@@ -359,6 +397,7 @@ impl<T: CpuElem + FftNum> Step<'_, T> {
         xb: Option<ColRef<'_, T>>,
         oa: &mut [T],
         ob: Option<&mut [T]>,
+        ahead: &Ahead,
         work: &mut Work<T>,
     ) {
         let n = oa.len();
@@ -395,23 +434,32 @@ impl<T: CpuElem + FftNum> Step<'_, T> {
             reorder_dispatch(xa, xb, buf);
         }
         self.fft.process_with_scratch(buf, scratch);
-        // Where the results go first: the output, or the staging buffers.
-        let (ta, tb) = if self.stream {
-            stage_a.resize(n, t::<T>(0.0));
-            stage_b.resize(n, t::<T>(0.0));
-            (&mut stage_a[..], &mut stage_b[..])
-        } else {
-            (&mut *oa, &mut *ob)
-        };
-        match (self.inverse, self.accumulate) {
-            (true, true) => unorder_dispatch::<T, true>(buf, ta, tb, beta),
-            (true, false) => unorder_dispatch::<T, false>(buf, ta, tb, beta),
-            (false, true) => split_dispatch::<T, true>(buf, wc, ws, ta, tb, beta),
-            (false, false) => split_dispatch::<T, false>(buf, wc, ws, ta, tb, beta),
-        }
         if self.stream {
-            crate::fwht::stream_into(oa, stage_a);
-            crate::fwht::stream_into(ob, stage_b);
+            stage_a.resize(BLOCK, t::<T>(0.0));
+            stage_b.resize(BLOCK, t::<T>(0.0));
+        }
+        let mut k0 = 0;
+        while k0 < n {
+            let k1 = (k0 + BLOCK).min(n);
+            let (ea, eb) = (&mut oa[k0..k1], &mut ob[k0..k1]);
+            // Where the block's results go first: the output, or the staging buffers.
+            let (ta, tb) = if self.stream {
+                (&mut stage_a[..k1 - k0], &mut stage_b[..k1 - k0])
+            } else {
+                (&mut *ea, &mut *eb)
+            };
+            match (self.inverse, self.accumulate) {
+                (true, true) => unorder_dispatch::<T, true>(buf, k0, ta, tb, beta),
+                (true, false) => unorder_dispatch::<T, false>(buf, k0, ta, tb, beta),
+                (false, true) => split_dispatch::<T, true>(buf, k0, wc, ws, ta, tb, beta),
+                (false, false) => split_dispatch::<T, false>(buf, k0, wc, ws, ta, tb, beta),
+            }
+            if self.stream {
+                crate::fwht::stream_unfenced(ea, &stage_a[..k1 - k0]);
+                crate::fwht::stream_unfenced(eb, &stage_b[..k1 - k0]);
+            }
+            ahead.fetch(k0, k1, n);
+            k0 = k1;
         }
     }
 }
@@ -447,13 +495,23 @@ fn reorder<T: CpuElem>(xa: &[T], xb: &[T], buf: &mut [Complex<T>]) {
     }
 }
 
-/// DCT-II, after the FFT `Z` of `v_a + i·v_b`: with `(c, s)` the scaled twiddles,
-/// `oa_k = c·(Re Z[k] + Re Z[n−k]) + s·(Im Z[k] − Im Z[n−k])` and
+/// One entry of [`split`]: `(oa_k, ob_k)` from `Z[k]`, `Z[n−k]` and the scaled twiddle `(c, s)`.
+#[inline(always)]
+fn split_one<T: CpuElem>(zk: Complex<T>, zm: Complex<T>, c: T, s: T) -> (T, T) {
+    (
+        c * (zk.re + zm.re) + s * (zk.im - zm.im),
+        c * (zk.im + zm.im) + s * (zm.re - zk.re),
+    )
+}
+
+/// DCT-II, after the FFT `Z` of `v_a + i·v_b`, entries `k0..k0 + oa.len()`: with `(c, s)` the
+/// scaled twiddles, `oa_k = c·(Re Z[k] + Re Z[n−k]) + s·(Im Z[k] − Im Z[n−k])` and
 /// `ob_k = c·(Im Z[k] + Im Z[n−k]) + s·(Re Z[n−k] − Re Z[k])` (`Z[n] = Z[0]`), that is
 /// `s_k·Re(e^{−iπk/2n}·V_k)` of each column's spectrum `V`.
 #[inline(always)]
 fn split<T: CpuElem, const ACC: bool>(
     z: &[Complex<T>],
+    k0: usize,
     wc: &[T],
     ws: &[T],
     oa: &mut [T],
@@ -461,22 +519,24 @@ fn split<T: CpuElem, const ACC: bool>(
     beta: T,
 ) {
     let n = z.len();
-    let one = |zk: Complex<T>, zm: Complex<T>, c: T, s: T| {
-        (
-            c * (zk.re + zm.re) + s * (zk.im - zm.im),
-            c * (zk.im + zm.im) + s * (zm.re - zk.re),
-        )
+    let k1 = k0 + oa.len();
+    let (oa, ob) = if k0 == 0 {
+        let (a, b) = split_one(z[0], z[0], wc[0], ws[0]);
+        put::<T, ACC>(&mut oa[0], a, beta);
+        put::<T, ACC>(&mut ob[0], b, beta);
+        (&mut oa[1..], &mut ob[1..])
+    } else {
+        (oa, ob)
     };
-    let (a, b) = one(z[0], z[0], wc[0], ws[0]);
-    put::<T, ACC>(&mut oa[0], a, beta);
-    put::<T, ACC>(&mut ob[0], b, beta);
-    let rest = z[1..n]
+    let from = k0.max(1);
+    // k runs over from..k1, so n − k over n − k1 + 1 ..= n − from, backwards.
+    let rest = z[from..k1]
         .iter()
-        .zip(z[1..n].iter().rev())
-        .zip(wc[1..n].iter().zip(&ws[1..n]))
-        .zip(oa[1..n].iter_mut().zip(&mut ob[1..n]));
+        .zip(z[n + 1 - k1..n + 1 - from].iter().rev())
+        .zip(wc[from..k1].iter().zip(&ws[from..k1]))
+        .zip(oa.iter_mut().zip(ob.iter_mut()));
     for (((zk, zm), (c, s)), (ea, eb)) in rest {
-        let (a, b) = one(*zk, *zm, *c, *s);
+        let (a, b) = split_one(*zk, *zm, *c, *s);
         put::<T, ACC>(ea, a, beta);
         put::<T, ACC>(eb, b, beta);
     }
@@ -503,15 +563,23 @@ fn spread<T: CpuElem>(ya: &[T], yb: &[T], wc: &[T], ws: &[T], buf: &mut [Complex
     }
 }
 
-/// DCT-III, after the inverse FFT: Makhoul's order undone, `o[2m] = v[m]`, `o[2m+1] = v[n−1−m]`,
-/// with `v_a = Re buf` and `v_b = Im buf`.
+/// DCT-III, after the inverse FFT, entries `k0..k0 + oa.len()` (`k0` even): Makhoul's order
+/// undone, `o[2m] = v[m]`, `o[2m+1] = v[n−1−m]`, with `v_a = Re buf` and `v_b = Im buf`.
 #[inline(always)]
-fn unorder<T: CpuElem, const ACC: bool>(buf: &[Complex<T>], oa: &mut [T], ob: &mut [T], beta: T) {
+fn unorder<T: CpuElem, const ACC: bool>(
+    buf: &[Complex<T>],
+    k0: usize,
+    oa: &mut [T],
+    ob: &mut [T],
+    beta: T,
+) {
     let n = buf.len();
-    let (front, back) = buf.split_at(n.div_ceil(2));
-    let pairs = front
+    let k1 = k0 + oa.len();
+    // Whole pairs m in m0..m1 (o[2m], o[2m+1]); a last odd entry (n odd) alone.
+    let (m0, m1) = (k0 / 2, k1 / 2);
+    let pairs = buf[m0..m1]
         .iter()
-        .zip(back.iter().rev())
+        .zip(buf[n - m1..n - m0].iter().rev())
         .zip(oa.chunks_exact_mut(2).zip(ob.chunks_exact_mut(2)));
     for ((f, r), (a, b)) in pairs {
         put::<T, ACC>(&mut a[0], f.re, beta);
@@ -519,10 +587,11 @@ fn unorder<T: CpuElem, const ACC: bool>(buf: &[Complex<T>], oa: &mut [T], ob: &m
         put::<T, ACC>(&mut b[0], f.im, beta);
         put::<T, ACC>(&mut b[1], r.im, beta);
     }
-    if n % 2 == 1 {
-        let f = front[n / 2];
-        put::<T, ACC>(&mut oa[n - 1], f.re, beta);
-        put::<T, ACC>(&mut ob[n - 1], f.im, beta);
+    if k1 == n && n % 2 == 1 {
+        let f = buf[n / 2];
+        let last = oa.len() - 1;
+        put::<T, ACC>(&mut oa[last], f.re, beta);
+        put::<T, ACC>(&mut ob[last], f.im, beta);
     }
 }
 
@@ -534,13 +603,14 @@ fn reorder_dispatch<T: CpuElem>(xa: &[T], xb: &[T], buf: &mut [Complex<T>]) {
 /// [`split`] with the widest vector instructions the CPU has ([`simd_dispatch`]).
 fn split_dispatch<T: CpuElem, const ACC: bool>(
     z: &[Complex<T>],
+    k0: usize,
     wc: &[T],
     ws: &[T],
     oa: &mut [T],
     ob: &mut [T],
     beta: T,
 ) {
-    simd_dispatch!([T: CpuElem, const ACC: bool] split::<T, ACC>(z: &[Complex<T>], wc: &[T], ws: &[T], oa: &mut [T], ob: &mut [T], beta: T))
+    simd_dispatch!([T: CpuElem, const ACC: bool] split::<T, ACC>(z: &[Complex<T>], k0: usize, wc: &[T], ws: &[T], oa: &mut [T], ob: &mut [T], beta: T))
 }
 
 /// [`spread`] with the widest vector instructions the CPU has ([`simd_dispatch`]).
@@ -551,11 +621,12 @@ fn spread_dispatch<T: CpuElem>(ya: &[T], yb: &[T], wc: &[T], ws: &[T], buf: &mut
 /// [`unorder`] with the widest vector instructions the CPU has ([`simd_dispatch`]).
 fn unorder_dispatch<T: CpuElem, const ACC: bool>(
     buf: &[Complex<T>],
+    k0: usize,
     oa: &mut [T],
     ob: &mut [T],
     beta: T,
 ) {
-    simd_dispatch!([T: CpuElem, const ACC: bool] unorder::<T, ACC>(buf: &[Complex<T>], oa: &mut [T], ob: &mut [T], beta: T))
+    simd_dispatch!([T: CpuElem, const ACC: bool] unorder::<T, ACC>(buf: &[Complex<T>], k0: usize, oa: &mut [T], ob: &mut [T], beta: T))
 }
 
 crate::execute::cpu_kernel!(linops_core::plan::kernel::Dct, |k, be, inputs, out| {

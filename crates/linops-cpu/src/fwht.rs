@@ -374,8 +374,25 @@ pub(crate) fn streams<T>(out: &Mat<T>) -> bool {
     out.nrows() * out.ncols() * size_of::<T>() >= STREAM_MIN_BYTES
 }
 
-/// `dst = src` with non-temporal stores where `dst` is aligned for them (else a plain copy).
+/// `dst = src` with non-temporal stores where `dst` is aligned for them (else a plain copy),
+/// then [`stream_fence`].
 pub(crate) fn stream_into<T: CpuElem>(dst: &mut [T], src: &[T]) {
+    stream_unfenced(dst, src);
+    stream_fence();
+}
+
+/// Orders every non-temporal store this thread made before ([`stream_unfenced`]) before its
+/// later stores, so that whoever sees those later (the end of a kernel's part) sees the streamed
+/// values too.
+#[inline]
+pub(crate) fn stream_fence() {
+    lanes::fence();
+}
+
+/// [`stream_into`] without the fence: for a kernel that streams many short pieces and fences
+/// once at the end of its part ([`stream_fence`]); an `sfence` per piece would wait for the
+/// write-combining buffers each time.
+pub(crate) fn stream_unfenced<T: CpuElem>(dst: &mut [T], src: &[T]) {
     assert_eq!(dst.len(), src.len());
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -415,7 +432,6 @@ fn stream_lanes<V: Lanes>(dst: &mut [V::T], src: &[V::T]) {
         // above), and the lanes type is used only where the CPU supports its instructions.
         unsafe { V::load(s.add(i)).stream(d.add(i)) };
     }
-    lanes::fence();
 }
 
 /// Whether `p` is aligned to a whole vector of `V` (as [`Lanes::stream`] needs).
