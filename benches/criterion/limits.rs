@@ -13,7 +13,8 @@
 //! - `limits/l2_in_order/p=32`: the same loop with the columns in order (entry `p` reads panel
 //!   row `p mod 4096`, so the hardware prefetchers see sequential streams): what the loop costs
 //!   when the gathered rows are not random.
-//! - `limits/fft/n=…`: rustfft's forward complex f32 FFT (the DCT's engine, `odd-fft`) at
+//! - `limits/fft/n=…`: rustfft's forward complex f32 FFT (the DCT's engine: `odd-fft`, and the
+//!   FFT part of `fft+mem`) at
 //!   4096 and 4095 = 3²·5·7·13, 1024 and 1023 = 3·11·31, 32 transforms per iteration (a batch
 //!   of 64 real columns, two per FFT). Throughput in transformed elements.
 //!

@@ -12,8 +12,8 @@
 //! NaN (no f64 reference is timed); extra `distortion` = `max_j |‖S·a_j‖/‖a_j‖ − 1|` over the
 //! 1024 columns of `A`, measured on the result (every family has `E‖S·a‖² = ‖a‖²`; the
 //! Johnson–Lindenstrauss scale at `d = 256` is about `√(2/d)·few ≈ 0.1–0.3`); `bytes_ratio`,
-//! `roofline_ms`, `roofline_frac` and `load_avg` as in the `structured` suite
-//! ([`measure::Roofline`]: the plan's bytes against reading `A` and a stored sketch's entries
+//! `roofline_ms`, `roofline_frac`, `roofline_frac_best` and `load_avg` as in the `structured`
+//! suite ([`measure::Roofline`]: the plan's bytes against reading `A` and a stored sketch's entries
 //! once and writing `S·A` once; a sketch generated from its seed has no parameter bytes).
 
 use super::{CaseSpec, Failure, Outcome, Suite};

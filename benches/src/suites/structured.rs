@@ -17,14 +17,16 @@
 //! - `roofline_ms` = `Σ_steps max(FLOPs / GEMM rate, bytes / bandwidth)` with the dense GEMM
 //!   rate and the streaming bandwidth measured by `Engine::calibrate` in the same run
 //!   ([`measure::Roofline`]), and `roofline_frac` = `roofline_ms / median_ms`, the fraction of
-//!   those limits the step list reaches;
+//!   those limits the step list reaches; `roofline_frac_best` the same with the fastest timed
+//!   rep (on the shared dev VM one process's median of a sub-millisecond row can sit 30–60%
+//!   above another's for the same binary, 2026-12-03, while the fastest rep moves far less);
 //! - `load_avg` = the one-minute load average when the row was measured: with other work on
 //!   the cores both the time and the measured limits read low, so `roofline_frac` means
 //!   something only when it is low ([`measure::load_average`]).
 //! - `limit` (CPU rows below half of their roofline only) = the limit the roofline does not
 //!   model that stops the family there, as measured: `l2-gather` (`csr`), `odd-fft`
-//!   (`dct2_odd`), `mem+mul` (`butterfly`); see [`cpu_limit`]. A row below half with no `limit`
-//!   has no measured explanation yet.
+//!   (`dct2_odd`), `fft+mem` (`dct2`), `mem+mul` (`butterfly`); see [`cpu_limit`]. A row below
+//!   half with no `limit` has no measured explanation yet.
 //!
 //! **The dense baseline is measured once per `(n, batch, backend)`**, with a random dense `n×n`
 //! matrix, and shared by every family at that `(n, batch)`: the time of a dense GEMM depends on
@@ -211,6 +213,13 @@ pub const LIMIT_BELOW_FRAC: f64 = 0.5;
 ///   power-of-two kernels) takes 1.9–2.3× (4095) and 5–6.5× (1023) the time of its FFT of
 ///   length `n` (`limits/fft`), 73–83% of the apply; its 32 FFTs at batch 64 alone take about
 ///   2.4× the row's roofline on two cores, which counts them at the GEMM rate.
+/// - `dct2` → `fft+mem`: rustfft's power-of-two FFT (`limits/fft/n=4096`: 5.8–6.7 µs per
+///   transform on one core, 2026-12-03) alone takes 1.2–1.35× the roofline on two cores (512
+///   FFTs at batch 1024, 32 at batch 64), which counts the DCT's flops at the GEMM rate; at
+///   batch 1024 the reads of `X` and the non-temporal writes of `Y` (the roofline's byte term,
+///   about as long again) come between the FFTs, not during them (an FFT is one library call
+///   with no memory traffic of its own to overlap, and prefetching the next pair during the
+///   output pass already hides what it can). FFT plus memory caps the row near 0.45.
 /// - `butterfly` → `mem+mul`: the time is the memory passes (`X` in, `Y` out: the roofline)
 ///   plus the multiplications (two per element and factor, one 512-bit multiply per cycle per
 ///   core on Zen 4: 1 ms at batch 1024), not the larger of the two: the factors run on a panel
@@ -224,12 +233,14 @@ pub const LIMIT_BELOW_FRAC: f64 = 0.5;
 /// ```
 /// use linops_bench::suites::structured::cpu_limit;
 /// assert_eq!(cpu_limit("csr"), Some("l2-gather"));
+/// assert_eq!(cpu_limit("dct2"), Some("fft+mem"));
 /// assert_eq!(cpu_limit("monarch"), None);
 /// ```
 pub fn cpu_limit(name: &str) -> Option<&'static str> {
     match name {
         "csr" => Some("l2-gather"),
         "dct2_odd" => Some("odd-fft"),
+        "dct2" => Some("fft+mem"),
         "butterfly" => Some("mem+mul"),
         _ => None,
     }
