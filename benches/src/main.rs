@@ -4,6 +4,7 @@
 //! linops-bench quick     [--json PATH] [--backend cpu|gpu|all] [--reps N] [--smoke]
 //! linops-bench gpu-suite [--json PATH] [--reps N]
 //! linops-bench structured [--json PATH] [--backend cpu|gpu|all] [--reps N] [--family NAME]...
+//!                          [--rounds N]
 //! linops-bench sketch     [--json PATH] [--backend cpu|gpu|all] [--reps N]
 //! linops-bench randnla    [--json PATH] [--backend cpu|gpu|all] [--reps N]
 //! linops-bench accuracy   [--json PATH] [--backend cpu|gpu|all]   (LINOPS_ACCURACY_SEEDS=N)
@@ -69,6 +70,12 @@ enum Command {
         /// always runs. Default: every family.
         #[arg(long = "family", value_name = "NAME")]
         family: Vec<String>,
+        /// Measure every row this many times, a whole pass over the suite apart, and report
+        /// the round with the lowest median (the fastest rep of any round in
+        /// `roofline_frac_best`): leaves out slow stretches of a shared machine.
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        rounds: u32,
     },
     /// Sketching families on m×1024 f32 down to d = 256 (m 16384 CPU, 65536 GPU) vs a stored
     /// Gaussian GEMM, with a `distortion` column.
@@ -288,8 +295,11 @@ fn main() -> ExitCode {
             common,
             backend,
             family,
+            rounds,
         } => {
-            if let Err(e) = suites::structured::set_family_filter(family) {
+            if let Err(e) = suites::structured::set_family_filter(family)
+                .and_then(|()| suites::structured::set_rounds(*rounds as usize))
+            {
                 eprintln!("linops-bench: {e}");
                 return ExitCode::from(2);
             }

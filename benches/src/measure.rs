@@ -247,6 +247,25 @@ impl Roofline {
         }
     }
 
+    /// The higher GEMM rate and the higher bandwidth of the two: the limits of a machine
+    /// measured twice, a slow moment of either measurement left out.
+    ///
+    /// # Examples
+    /// ```
+    /// use linops_bench::measure::Roofline;
+    /// let a = Roofline { gemm_flops_per_s: 2.0, bytes_per_s: 5.0 };
+    /// let b = Roofline { gemm_flops_per_s: 3.0, bytes_per_s: 4.0 };
+    /// let m = a.max(b);
+    /// assert_eq!((m.gemm_flops_per_s, m.bytes_per_s), (3.0, 5.0));
+    /// ```
+    #[must_use]
+    pub fn max(self, other: Roofline) -> Roofline {
+        Roofline {
+            gemm_flops_per_s: self.gemm_flops_per_s.max(other.gemm_flops_per_s),
+            bytes_per_s: self.bytes_per_s.max(other.bytes_per_s),
+        }
+    }
+
     /// Adds `bytes_ratio` (bytes moved ÷ the minimum), `roofline_ms` (the step list's time at
     /// these limits, [`linops::Plan::roofline_seconds`]) and `roofline_frac` (roofline ÷
     /// measured time: the fraction of the limits reached) and `roofline_frac_best` (roofline ÷

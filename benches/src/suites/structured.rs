@@ -23,10 +23,10 @@
 //! - `load_avg` = the one-minute load average when the row was measured: with other work on
 //!   the cores both the time and the measured limits read low, so `roofline_frac` means
 //!   something only when it is low ([`measure::load_average`]).
-//! - `limit` (CPU rows below half of their roofline only) = the limit the roofline does not
-//!   model that stops the family there, as measured: `l2-gather` (`csr`), `odd-fft`
-//!   (`dct2_odd`), `fft+mem` (`dct2`), `mem+mul` (`butterfly`); see [`cpu_limit`]. A row below
-//!   half with no `limit` has no measured explanation yet.
+//! - `limit` (CPU rows at batch 64 and 1024 below half of their roofline only) = the limit the
+//!   roofline does not model that stops the family there, as measured: `l2-gather` (`csr`),
+//!   `odd-fft` (`dct2_odd`), `fft+mem` (`dct2`), `mem+mul` (`butterfly`); see [`cpu_limit`]. A
+//!   row below half with no `limit` has no measured explanation yet.
 //!
 //! **The dense baseline is measured once per `(n, batch, backend)`**, with a random dense `n×n`
 //! matrix, and shared by every family at that `(n, batch)`: the time of a dense GEMM depends on
@@ -70,7 +70,9 @@
 //! Time on a 2-core CPU: the dense `4096×4096 · 4096×1024` apply (~0.7 s) dominates; the rep
 //! policy (budget 0.5 s, at least 3 reps) keeps it to a few applies. A fast apply gets up to 40
 //! timed reps: the median of 10 sub-millisecond applies swung by ±30% between runs on the shared
-//! 2-core VM (2026-12-02), and the batch-64 rows' roofline fractions with it.
+//! 2-core VM (2026-12-02), and the batch-64 rows' roofline fractions with it. `--rounds N`
+//! ([`set_rounds`]) runs the whole suite `N` times in one process and reports each row's best
+//! round: `N` times as long, and far less at the mercy of a slow stretch of the machine.
 
 use super::{CaseSpec, Failure, Outcome, Suite};
 use crate::cases::Case;
@@ -165,6 +167,64 @@ pub fn set_family_filter(names: &[String]) -> Result<()> {
     Ok(())
 }
 
+static ROUNDS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Runs every measurement of [`run`] `rounds` times (one pass over the whole suite per round,
+/// so that the rounds lie seconds apart) and reports each row from the round with the lowest
+/// median, its `roofline_frac_best` from the fastest rep of any round; at least 1 (the default).
+/// Set once per process (later calls keep the first value).
+///
+/// Why: on the shared 2-core dev VM whole stretches of a run read slow together (in one run of
+/// 2026-12-03 every batch-64 row at n = 4096, the dense baseline included, took 1.3–1.8× its
+/// time in the runs before and after), so a row's fraction moved by ±30% from run to run; the
+/// best of rounds seconds apart leaves most of those stretches out.
+///
+/// # Errors
+/// [`linops::Error::InvalidArgument`] for `rounds = 0`.
+///
+/// # Examples
+/// ```
+/// use linops_bench::suites::structured::set_rounds;
+/// assert!(set_rounds(0).is_err());
+/// ```
+pub fn set_rounds(rounds: usize) -> Result<()> {
+    if rounds == 0 {
+        return Err(linops::Error::InvalidArgument(
+            "--rounds must be at least 1".into(),
+        ));
+    }
+    let _ = ROUNDS.set(rounds);
+    Ok(())
+}
+
+fn rounds() -> usize {
+    ROUNDS.get().copied().unwrap_or(1)
+}
+
+/// The best measurement of each (case label, target index) over the rounds ([`set_rounds`]):
+/// the one with the lowest median, carrying the lowest single rep of any round in `min_s`.
+#[derive(Default)]
+struct Best(std::collections::HashMap<(String, usize), Measurement>);
+
+impl Best {
+    /// Keeps `m` if it is the first or has a lower median than the kept one; returns the kept.
+    fn keep(&mut self, label: String, target: usize, m: Measurement) -> &Measurement {
+        use std::collections::hash_map::Entry;
+        match self.0.entry((label, target)) {
+            Entry::Occupied(e) => {
+                let kept = e.into_mut();
+                let min_s = kept.min_s.min(m.min_s);
+                if m.median_s < kept.median_s {
+                    *kept = m;
+                }
+                kept.min_s = min_s;
+                kept
+            }
+            Entry::Vacant(e) => e.insert(m),
+        }
+    }
+}
+
 fn selected(name: &str) -> bool {
     FAMILY_FILTER
         .get()
@@ -246,23 +306,36 @@ pub fn cpu_limit(name: &str) -> Option<&'static str> {
     }
 }
 
-/// The `limit` of a row: [`cpu_limit`] of family `name` for a row of the `cpu` target whose
-/// `roofline_frac` is below [`LIMIT_BELOW_FRAC`], else `None` (a row that reaches half of its
-/// roofline, or whose fraction is unknown, names no limit).
+/// The `limit` of a row: [`cpu_limit`] of family `name` for a row of the `cpu` target at a
+/// batch of at least [`LIMIT_MIN_BATCH`] whose `roofline_frac` is below [`LIMIT_BELOW_FRAC`],
+/// else `None` (a row that reaches half of its roofline, or whose fraction is unknown, names no
+/// limit; nor does a batch-1 row, whose time is the latency of one small apply rather than any
+/// of these limits, which were measured at batch 64 and 1024).
 ///
 /// # Examples
 /// ```
 /// use linops_bench::suites::structured::row_limit;
-/// assert_eq!(row_limit("cpu", "csr", Some(0.3)), Some("l2-gather"));
-/// assert_eq!(row_limit("cpu", "csr", Some(0.7)), None);
-/// assert_eq!(row_limit("gpu", "csr", Some(0.3)), None);
+/// assert_eq!(row_limit("cpu", "csr", 64, Some(0.3)), Some("l2-gather"));
+/// assert_eq!(row_limit("cpu", "csr", 1024, Some(0.7)), None);
+/// assert_eq!(row_limit("cpu", "csr", 1, Some(0.3)), None);
+/// assert_eq!(row_limit("gpu", "csr", 64, Some(0.3)), None);
 /// ```
-pub fn row_limit(target: &str, name: &str, frac: Option<f64>) -> Option<&'static str> {
+pub fn row_limit(
+    target: &str,
+    name: &str,
+    batch: usize,
+    frac: Option<f64>,
+) -> Option<&'static str> {
     match frac {
-        Some(f) if target == "cpu" && f < LIMIT_BELOW_FRAC => cpu_limit(name),
+        Some(f) if target == "cpu" && batch >= LIMIT_MIN_BATCH && f < LIMIT_BELOW_FRAC => {
+            cpu_limit(name)
+        }
         _ => None,
     }
 }
+
+/// The smallest batch whose rows name a [`cpu_limit`] ([`row_limit`]).
+pub const LIMIT_MIN_BATCH: usize = 64;
 
 /// The length of family `name` at suite size `n`: `n` except for the `m·2^k` Walsh–Hadamard
 /// families (the largest `m·2^k ≤ n`) and `dct2_odd` (`n − 1`).
@@ -601,211 +674,229 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
             m
         })
         .collect();
-    // The limits each row's roofline is computed with, measured in this run.
-    let roofs: Vec<Option<measure::Roofline>> = targets
-        .iter()
-        .map(|t| match measure::Roofline::measure(&t.engine) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("  measuring the roofline on {} FAILED: {e}", t.label);
-                None
-            }
-        })
-        .collect();
+    // The limits each row's roofline is computed with, measured in this run: at the start of
+    // every round, the highest rates of all rounds kept (the rows keep their best round too).
+    let mut roofs: Vec<Option<measure::Roofline>> = vec![None; targets.len()];
     let n_fams = FAMILIES.iter().filter(|f| selected(f)).count();
     let n_own = FAMILIES
         .iter()
         .filter(|f| selected(f) && SIZES.iter().any(|&n| family_len(f, n) != n))
         .count();
-    let total = SIZES.len() * BATCHES.len() * (1 + n_fams + n_own) * targets.len();
+    let rounds = rounds();
+    let total = SIZES.len() * BATCHES.len() * (1 + n_fams + n_own) * targets.len() * rounds;
     let mut out = Outcome::default();
+    let mut best = Best::default();
     let mut step = 0;
-    for n in SIZES {
-        // Operators are built once per n and shared by the batches (the backends cache their
-        // converted parameters while an op is alive).
-        let dense = dense_baseline(n);
-        let fams: Vec<(&'static str, Result<(Op, String)>)> = FAMILIES
-            .iter()
-            .filter(|f| selected(f))
-            .map(|&f| (f, family(f, n)))
-            .collect();
-        for batch in BATCHES {
-            let x = block(n, batch);
-            let base_shape = shape(n, "", batch);
-            // Dense baseline: once per (n, batch, backend).
-            let mut dense_s: Vec<Option<f64>> = vec![None; targets.len()];
-            let mut dense_flops: Vec<Option<u64>> = vec![None; targets.len()];
-            let dense_case = match &dense {
-                Ok(op) => Some(Case {
-                    op_name: "dense",
-                    shape: base_shape.clone(),
-                    op: op.clone(),
-                    x: x.clone(),
-                }),
-                Err(e) => {
-                    step += targets.len();
-                    eprintln!("  dense {base_shape} FAILED (building the case): {e}");
-                    out.failures.push(Failure {
-                        case: format!("dense {base_shape}"),
-                        backend: "-".into(),
-                        error: format!("building the case: {e}"),
-                    });
-                    None
-                }
-            };
-            if let Some(case) = &dense_case {
-                for (ti, target) in targets.iter().enumerate() {
-                    step += 1;
-                    progress(step, total, &case.label(), target.label);
-                    dense_flops[ti] = target
-                        .engine
-                        .plan::<f32>(&case.op, n, batch)
-                        .ok()
-                        .map(|p| p.total_flops());
-                    match measure::run(target, case, &target.policy(policy)) {
-                        Ok(m) => {
-                            dense_s[ti] = Some(m.median_s);
-                            let mut row = make_row(target, case, &m);
-                            if let Some(r) = roofs[ti] {
-                                r.annotate(&mut row, &m);
-                            }
-                            row.max_rel_err = Some(f64::NAN); // the baseline is not checked
-                            row.extra
-                                .insert("speedup_vs_dense".into(), json_num(Some(1.0)));
-                            row.extra.insert("flop_ratio".into(), json_num(Some(1.0)));
-                            eprintln!("{:.3} ms ({} reps)", row.median_ms, m.reps);
-                            out.rows.push(row);
-                        }
-                        Err(e) => failure(&mut out, &case.label(), target.label, e.to_string()),
-                    }
-                }
+    for round in 0..rounds {
+        // Rows are made in the last round, from the best measurement of every round.
+        let last = round + 1 == rounds;
+        if rounds > 1 {
+            eprintln!("round {} of {rounds}", round + 1);
+        }
+        for (ti, t) in targets.iter().enumerate() {
+            match measure::Roofline::measure(&t.engine) {
+                Ok(r) => roofs[ti] = Some(roofs[ti].map_or(r, |kept| kept.max(r))),
+                Err(e) => eprintln!("  measuring the roofline on {} FAILED: {e}", t.label),
             }
-            drop(dense_case);
-            for (name, fam) in &fams {
-                let (op, params) = match fam {
-                    Ok(f) => f,
+        }
+        for n in SIZES {
+            // Operators are built once per n and shared by the batches (the backends cache their
+            // converted parameters while an op is alive).
+            let dense = dense_baseline(n);
+            let fams: Vec<(&'static str, Result<(Op, String)>)> = FAMILIES
+                .iter()
+                .filter(|f| selected(f))
+                .map(|&f| (f, family(f, n)))
+                .collect();
+            for batch in BATCHES {
+                let x = block(n, batch);
+                let base_shape = shape(n, "", batch);
+                // Dense baseline: once per (n, batch, backend).
+                let mut dense_s: Vec<Option<f64>> = vec![None; targets.len()];
+                let mut dense_flops: Vec<Option<u64>> = vec![None; targets.len()];
+                let dense_case = match &dense {
+                    Ok(op) => Some(Case {
+                        op_name: "dense",
+                        shape: base_shape.clone(),
+                        op: op.clone(),
+                        x: x.clone(),
+                    }),
                     Err(e) => {
                         step += targets.len();
-                        let label = format!("{name} {base_shape}");
-                        eprintln!("  {label} FAILED (building the case): {e}");
+                        eprintln!("  dense {base_shape} FAILED (building the case): {e}");
                         out.failures.push(Failure {
-                            case: label,
+                            case: format!("dense {base_shape}"),
                             backend: "-".into(),
                             error: format!("building the case: {e}"),
                         });
-                        continue;
+                        None
                     }
                 };
-                let nf = family_len(name, n);
-                let (x_f, own_dense) = if nf == n {
-                    (x.clone(), None)
-                } else {
-                    (block(nf, batch), Some(nf))
-                };
-                // A family of another length gets its own dense baseline (no row).
-                let mut fam_dense_s = dense_s.clone();
-                let mut fam_dense_flops = dense_flops.clone();
-                if let Some(nf) = own_dense {
-                    let own = dense_baseline(nf).map(|op| Case {
-                        op_name: "dense",
-                        shape: shape(nf, "", batch),
-                        op,
-                        x: x_f.clone(),
-                    });
+                if let Some(case) = &dense_case {
                     for (ti, target) in targets.iter().enumerate() {
                         step += 1;
-                        let label = format!("dense {} (baseline of {name})", shape(nf, "", batch));
-                        progress(step, total, &label, target.label);
-                        fam_dense_s[ti] = None;
-                        fam_dense_flops[ti] = None;
-                        let run = own.as_ref().map_err(ToString::to_string).and_then(|c| {
-                            fam_dense_flops[ti] = target
-                                .engine
-                                .plan::<f32>(&c.op, nf, batch)
-                                .ok()
-                                .map(|p| p.total_flops());
-                            measure::run(target, c, &target.policy(policy))
-                                .map_err(|e| e.to_string())
-                        });
-                        match run {
+                        progress(step, total, &case.label(), target.label);
+                        dense_flops[ti] = target
+                            .engine
+                            .plan::<f32>(&case.op, n, batch)
+                            .ok()
+                            .map(|p| p.total_flops());
+                        match measure::run(target, case, &target.policy(policy)) {
                             Ok(m) => {
-                                fam_dense_s[ti] = Some(m.median_s);
                                 eprintln!("{:.3} ms ({} reps)", m.median_s * 1e3, m.reps);
+                                let m = best.keep(case.label(), ti, m);
+                                dense_s[ti] = Some(m.median_s);
+                                if last {
+                                    let mut row = make_row(target, case, m);
+                                    if let Some(r) = roofs[ti] {
+                                        r.annotate(&mut row, m);
+                                    }
+                                    row.max_rel_err = Some(f64::NAN); // the baseline is not checked
+                                    row.extra
+                                        .insert("speedup_vs_dense".into(), json_num(Some(1.0)));
+                                    row.extra.insert("flop_ratio".into(), json_num(Some(1.0)));
+                                    out.rows.push(row);
+                                }
                             }
-                            Err(e) => failure(&mut out, &label, target.label, e),
+                            Err(e) => failure(&mut out, &case.label(), target.label, e.to_string()),
                         }
                     }
                 }
-                let case = Case {
-                    op_name: family_op_name(name),
-                    shape: shape(nf, params, batch),
-                    op: op.clone(),
-                    x: x_f,
-                };
-                let y_ref = if batch <= REF_MAX_BATCH {
-                    match measure::reference(&case) {
-                        Ok(y) => Some(y),
+                drop(dense_case);
+                for (name, fam) in &fams {
+                    let (op, params) = match fam {
+                        Ok(f) => f,
                         Err(e) => {
-                            eprintln!("  {} FAILED (cpu-f64 reference): {e}", case.label());
+                            step += targets.len();
+                            let label = format!("{name} {base_shape}");
+                            eprintln!("  {label} FAILED (building the case): {e}");
                             out.failures.push(Failure {
-                                case: case.label(),
+                                case: label,
                                 backend: "-".into(),
-                                error: format!("cpu-f64 reference: {e}"),
+                                error: format!("building the case: {e}"),
                             });
-                            None
+                            continue;
+                        }
+                    };
+                    let nf = family_len(name, n);
+                    let (x_f, own_dense) = if nf == n {
+                        (x.clone(), None)
+                    } else {
+                        (block(nf, batch), Some(nf))
+                    };
+                    // A family of another length gets its own dense baseline (no row).
+                    let mut fam_dense_s = dense_s.clone();
+                    let mut fam_dense_flops = dense_flops.clone();
+                    if let Some(nf) = own_dense {
+                        let own = dense_baseline(nf).map(|op| Case {
+                            op_name: "dense",
+                            shape: shape(nf, "", batch),
+                            op,
+                            x: x_f.clone(),
+                        });
+                        for (ti, target) in targets.iter().enumerate() {
+                            step += 1;
+                            let label =
+                                format!("dense {} (baseline of {name})", shape(nf, "", batch));
+                            progress(step, total, &label, target.label);
+                            fam_dense_s[ti] = None;
+                            fam_dense_flops[ti] = None;
+                            let run = own.as_ref().map_err(ToString::to_string).and_then(|c| {
+                                fam_dense_flops[ti] = target
+                                    .engine
+                                    .plan::<f32>(&c.op, nf, batch)
+                                    .ok()
+                                    .map(|p| p.total_flops());
+                                measure::run(target, c, &target.policy(policy))
+                                    .map_err(|e| e.to_string())
+                            });
+                            match run {
+                                Ok(m) => {
+                                    eprintln!("{:.3} ms ({} reps)", m.median_s * 1e3, m.reps);
+                                    fam_dense_s[ti] = Some(best.keep(label, ti, m).median_s);
+                                }
+                                Err(e) => failure(&mut out, &label, target.label, e),
+                            }
                         }
                     }
-                } else {
-                    None
-                };
-                for (ti, target) in targets.iter().enumerate() {
-                    step += 1;
-                    progress(step, total, &case.label(), target.label);
-                    match measure::run(target, &case, &target.policy(policy)) {
-                        Ok(m) => {
-                            let mut row = make_row(target, &case, &m);
-                            if let Some(r) = roofs[ti] {
-                                r.annotate(&mut row, &m);
+                    let case = Case {
+                        op_name: family_op_name(name),
+                        shape: shape(nf, params, batch),
+                        op: op.clone(),
+                        x: x_f,
+                    };
+                    // The reference is needed only for the rows, made in the last round.
+                    let y_ref = if last && batch <= REF_MAX_BATCH {
+                        match measure::reference(&case) {
+                            Ok(y) => Some(y),
+                            Err(e) => {
+                                eprintln!("  {} FAILED (cpu-f64 reference): {e}", case.label());
+                                out.failures.push(Failure {
+                                    case: case.label(),
+                                    backend: "-".into(),
+                                    error: format!("cpu-f64 reference: {e}"),
+                                });
+                                None
                             }
-                            row.max_rel_err = Some(y_ref.as_ref().map_or(f64::NAN, |r| {
-                                measure::max_rel_err(m.y.as_ref(), r.as_ref())
-                            }));
-                            let speedup = fam_dense_s[ti].map(|d| d / m.median_s);
-                            let ratio =
-                                fam_dense_flops[ti].map(|d| d as f64 / m.flops.max(1) as f64);
-                            row.extra
-                                .insert("speedup_vs_dense".into(), json_num(speedup));
-                            row.extra.insert("flop_ratio".into(), json_num(ratio));
-                            let choice = linops::Plan::with_model(
-                                &case.op,
-                                nf,
-                                batch,
-                                linops::DType::F32,
-                                &models[ti],
-                            )
-                            .map(|p| {
-                                if p.decisions().iter().any(|d| d.materialized) {
-                                    "materialized"
-                                } else {
-                                    "structured"
-                                }
-                            })
-                            .unwrap_or("-");
-                            row.extra
-                                .insert("planner_choice".into(), serde_json::json!(choice));
-                            let frac = row.extra.get("roofline_frac").and_then(|v| v.as_f64());
-                            if let Some(l) = row_limit(target.label, name, frac) {
-                                row.extra.insert("limit".into(), serde_json::json!(l));
-                            }
-                            eprintln!(
-                                "{:.3} ms ({} reps), speedup {}",
-                                row.median_ms,
-                                m.reps,
-                                speedup.map_or_else(|| "-".into(), |s| format!("{s:.1}x"))
-                            );
-                            out.rows.push(row);
                         }
-                        Err(e) => failure(&mut out, &case.label(), target.label, e.to_string()),
+                    } else {
+                        None
+                    };
+                    for (ti, target) in targets.iter().enumerate() {
+                        step += 1;
+                        progress(step, total, &case.label(), target.label);
+                        match measure::run(target, &case, &target.policy(policy)) {
+                            Ok(m) if !last => {
+                                eprintln!("{:.3} ms ({} reps)", m.median_s * 1e3, m.reps);
+                                best.keep(case.label(), ti, m);
+                            }
+                            Ok(m) => {
+                                let (reps, this_ms) = (m.reps, m.median_s * 1e3);
+                                let m = best.keep(case.label(), ti, m);
+                                let mut row = make_row(target, &case, m);
+                                if let Some(r) = roofs[ti] {
+                                    r.annotate(&mut row, m);
+                                }
+                                row.max_rel_err = Some(y_ref.as_ref().map_or(f64::NAN, |r| {
+                                    measure::max_rel_err(m.y.as_ref(), r.as_ref())
+                                }));
+                                let speedup = fam_dense_s[ti].map(|d| d / m.median_s);
+                                let ratio =
+                                    fam_dense_flops[ti].map(|d| d as f64 / m.flops.max(1) as f64);
+                                row.extra
+                                    .insert("speedup_vs_dense".into(), json_num(speedup));
+                                row.extra.insert("flop_ratio".into(), json_num(ratio));
+                                let choice = linops::Plan::with_model(
+                                    &case.op,
+                                    nf,
+                                    batch,
+                                    linops::DType::F32,
+                                    &models[ti],
+                                )
+                                .map(|p| {
+                                    if p.decisions().iter().any(|d| d.materialized) {
+                                        "materialized"
+                                    } else {
+                                        "structured"
+                                    }
+                                })
+                                .unwrap_or("-");
+                                row.extra
+                                    .insert("planner_choice".into(), serde_json::json!(choice));
+                                let frac = row.extra.get("roofline_frac").and_then(|v| v.as_f64());
+                                if let Some(l) = row_limit(target.label, name, batch, frac) {
+                                    row.extra.insert("limit".into(), serde_json::json!(l));
+                                }
+                                eprintln!(
+                                    "{:.3} ms ({reps} reps; best of the rounds {:.3} ms), speedup {}",
+                                    this_ms,
+                                    row.median_ms,
+                                    speedup.map_or_else(|| "-".into(), |s| format!("{s:.1}x"))
+                                );
+                                out.rows.push(row);
+                            }
+                            Err(e) => failure(&mut out, &case.label(), target.label, e.to_string()),
+                        }
                     }
                 }
             }
@@ -813,4 +904,34 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
     }
     let _ = suite;
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Best::keep` keeps the measurement with the lowest median per (label, target), and the
+    /// lowest single rep of every measurement of that key, whichever round it came from.
+    #[test]
+    fn best_keeps_the_lowest_median_and_the_fastest_rep() {
+        let case = crate::cases::diag(16, 2).unwrap();
+        let m = measure::run(&Target::cpu_f32(), &case, &RepPolicy::default()).unwrap();
+        let with = |median_s: f64, min_s: f64| Measurement {
+            median_s,
+            min_s,
+            ..m.clone()
+        };
+        let mut best = Best::default();
+        assert_eq!(best.keep("a".into(), 0, with(2.0, 1.5)).median_s, 2.0);
+        // A slower median with a faster rep: the median stays, the rep is taken.
+        let k = best.keep("a".into(), 0, with(3.0, 1.0));
+        assert_eq!((k.median_s, k.min_s), (2.0, 1.0));
+        // A faster median with a slower rep: the median is taken, the rep stays.
+        let k = best.keep("a".into(), 0, with(1.8, 1.7));
+        assert_eq!((k.median_s, k.min_s), (1.8, 1.0));
+        // Other labels and targets are kept apart.
+        assert_eq!(best.keep("a".into(), 1, with(9.0, 9.0)).median_s, 9.0);
+        assert_eq!(best.keep("b".into(), 0, with(7.0, 7.0)).median_s, 7.0);
+        assert_eq!(best.0.len(), 3);
+    }
 }
