@@ -15,21 +15,26 @@
 //!   (64 rows in f32) × `TILE_C` columns, and step `κ` of the reduction adds `op(W_t)[i.., κ]`
 //!   (one contiguous column of the block) times the broadcast scalar `X_t[κ, j]` (read with the
 //!   layout's row stride). `W` is used in place when it is not transposed; transposed, it is
-//!   first packed, once per call, into `Ap[(t·k + κ)·m + i] = op(W_t)[i, κ]`. Groups of blocks
+//!   first packed into `Ap[(t·k + κ)·m + i] = op(W_t)[i, κ]`. Groups of blocks
 //!   whose weights fit in L2 go in the outer loop, then tiles of columns, then the group's
 //!   blocks: each column of `X` and `Y` is then read and written in sequential runs the
 //!   hardware prefetchers follow, and each tile prefetches the next tile's `X` in software.
 //! - **lanes** (`X` and `Y` strided, the second factor of a Monarch): the vector lanes are
 //!   `LANES` consecutive *blocks* `l`, whose rows are adjacent in memory in the strided layout
 //!   (`X_l[κ, j]` at row `l + κ·b`, `Y_l[i, j]` at row `l + i·b`), so every load and store of
-//!   `X` and `Y` is a contiguous vector; the weights are packed once per call (split over the
-//!   workers) into `Wp[((g·m + i)·k + κ)·LANES + λ] = op(W_l)[i, κ]`, `l = g·LANES + λ` (zero
-//!   lanes past `b`). A tile is `TILE_R` output rows × `TILE_C` columns of one group of blocks;
-//!   step `κ` multiplies the packed weight vectors by the `X` vectors lane by lane.
+//!   `X` and `Y` is a contiguous vector; the weights are packed (split over the workers) into
+//!   `Wp[((g·m + i)·k + κ)·LANES + λ] = op(W_l)[i, κ]`, `l = g·LANES + λ` (zero lanes past
+//!   `b`). A tile is `TILE_R` output rows × `TILE_C` columns of one group of blocks; step `κ`
+//!   multiplies the packed weight vectors by the `X` vectors lane by lane.
+//!
+//! Packed weights are kept with the weights' converted parameter on the backend
+//! ([`crate::CpuBackend::derived`]): an operator's first apply packs them, later applies reuse
+//! them. Weights that are not a parameter (a plan temporary) are packed for each call.
 //!
 //! The faer path runs the rest: row counts that are not a multiple of `LANES`, transposed
-//! weights below `TILE_MIN_COLS` columns and strided layouts below `LANES_MIN_COLS` (where a
-//! packing pass does not pay), and the mixed layouts no operator produces. Each block is one
+//! weights below `TILE_MIN_COLS` columns, strided layouts below `LANES_MIN_COLS_KEPT` columns
+//! (`LANES_MIN_COLS` when the packing is for one call only, where it does not pay below), and
+//! the mixed layouts no operator produces. Each block is one
 //! faer `matmul` on contiguous operands (a strided side gathered into or scattered from a
 //! block-ordered panel scratch first).
 //!
@@ -44,7 +49,8 @@
 //! [`crate::par::for_each_part`] (at least [`MIN_COLS_PER_THREAD`] per part, parts aligned to
 //! tiles); every part runs all blocks on its own columns, so outputs never overlap. Cost:
 //! `2·b·m·k·B` FLOPs for `B` columns; `X` read once and `Y` written once; the weights (`b·m·k`)
-//! read once per part from L2/L3, plus one packing pass over them when packed.
+//! read once per part from L2/L3, plus one packing pass over them when packed (at the first apply
+//! only when kept).
 
 use crate::CpuElem;
 use crate::par::{Grain, for_each_part};
@@ -87,13 +93,30 @@ const GROUP_BYTES: usize = 256 << 10;
 /// (`b·m·k` elements) pays: narrower transposed applies run the faer path.
 const TILE_MIN_COLS: usize = 8;
 
-/// Fewest columns for the lanes kernel, whose weight packing is a scattered `b·m·k`-element
-/// transpose: measured slower than the faer path at 64 columns (n = 4096 Monarch, 1.6–2.0 ms
+/// Fewest columns for the lanes kernel when its weights are packed for this call alone (no
+/// backend to keep them, [`block_gemm`]'s `kept`): the packing is a scattered `b·m·k`-element
+/// transpose, measured slower than the faer path at 64 columns (n = 4096 Monarch, 1.6–2.0 ms
 /// against 1.25–1.3), faster at 1024 (40–48 ms against 61–62), 2 threads, load ≈ 9.
 const LANES_MIN_COLS: usize = 128;
 
+/// Fewest columns for the lanes kernel when its packed weights are kept with the parameter
+/// (packed at the first apply only). n = 4096 Monarch at 64 columns, 2 threads, 2026-12-03:
+/// the packing took 40% of an apply that packed every time (0.95–1.16 ms), the lanes kernel
+/// itself about as long as the first factor's rows kernel.
+const LANES_MIN_COLS_KEPT: usize = MIN_COLS_PER_THREAD;
+
+/// What [`crate::CpuBackend::derived`] keeps for a block GEMM's weights: the packing (`tag`)
+/// for `g`'s block count and transposition.
+fn kept_what(tag: u64, g: BlockGemm) -> u64 {
+    (tag << 56) | (u64::from(g.trans) << 48) | g.blocks as u64
+}
+
 /// `Y_t = alpha·op(W_t)·X_t + beta·Y_t` for every block; shapes were checked by the planner
-/// (`Kernel::cost`), and are asserted again here before any raw view is built.
+/// (`Kernel::cost`), and are asserted again here before any raw view is built. `kept` (the
+/// backend and `W`'s converted parameter) keeps the packed weights of the lanes kernel and of
+/// the transposed rows kernel with the parameter ([`crate::CpuBackend::derived`]), so a
+/// repeated apply does not pack them again; without it they are packed for this call.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn block_gemm<T: CpuElem>(
     g: BlockGemm,
     w: MatRef<'_, T>,
@@ -102,6 +125,7 @@ pub(crate) fn block_gemm<T: CpuElem>(
     alpha: T,
     beta: T,
     par: Par,
+    kept: Option<(&crate::CpuBackend<T>, &std::sync::Arc<Mat<T>>)>,
 ) {
     let bc = w.ncols() / g.blocks;
     let (m, k) = if g.trans {
@@ -151,7 +175,10 @@ pub(crate) fn block_gemm<T: CpuElem>(
             return;
         }
         (_, BlockLayout::Contiguous) if cols >= TILE_MIN_COLS => {
-            let ap = pack_rows(g, dims, w);
+            let ap = match kept {
+                Some((be, param)) => be.derived(param, kept_what(1, g), || pack_rows(g, dims, w)),
+                None => std::sync::Arc::new(pack_rows(g, dims, w)),
+            };
             let a = Weights {
                 ptr: ap.as_ptr(),
                 lda: m,
@@ -160,8 +187,15 @@ pub(crate) fn block_gemm<T: CpuElem>(
             rows_parts(g, dims, a, x, out.as_mut(), (alpha, beta), par, rows_grain);
             return;
         }
-        (BlockLayout::Strided, BlockLayout::Strided) if cols >= LANES_MIN_COLS => {
-            let wp = pack_lanes(g, dims, w, par);
+        (BlockLayout::Strided, BlockLayout::Strided)
+            if cols >= LANES_MIN_COLS || (kept.is_some() && cols >= LANES_MIN_COLS_KEPT) =>
+        {
+            let wp = match kept {
+                Some((be, param)) => {
+                    be.derived(param, kept_what(2, g), || pack_lanes(g, dims, w, par))
+                }
+                None => std::sync::Arc::new(pack_lanes(g, dims, w, par)),
+            };
             let parts = |c0: usize, part: MatMut<'_, T>| {
                 let xp = x.subcols(c0, part.ncols());
                 lanes_dispatch(dims, &wp, xp, part, alpha, beta);
@@ -950,6 +984,7 @@ fn panel_blocks<T: CpuElem>(
 
 crate::execute::cpu_kernel!(BlockGemm, |k, be, inputs, out| {
     let (alpha, beta) = (crate::t(k.alpha), crate::t(k.beta));
+    let kept = inputs.param(0).map(|param| (be, param));
     block_gemm(
         *k,
         inputs.mat(0)?,
@@ -958,6 +993,7 @@ crate::execute::cpu_kernel!(BlockGemm, |k, be, inputs, out| {
         alpha,
         beta,
         be.par(),
+        kept,
     );
     Ok(())
 });
@@ -1066,7 +1102,7 @@ mod tests {
                                 yt0.clone()
                             };
                             let (a, bt) = (T::from_f64(alpha), T::from_f64(beta));
-                            block_gemm(g, wt.as_ref(), xt.as_ref(), &mut out, a, bt, par);
+                            block_gemm(g, wt.as_ref(), xt.as_ref(), &mut out, a, bt, par, None);
                             outs.push(out);
                         }
                         let gamma = |n: f64| n * u / (1.0 - n * u);
@@ -1098,6 +1134,88 @@ mod tests {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// With a backend to keep them (`kept`), the lanes kernel runs from `LANES_MIN_COLS_KEPT`
+    /// columns on, its packed weights made at the first call and reused (the cache entry is
+    /// there afterwards, and `make` is not called again); every call matches the definition,
+    /// and repeated calls and other thread counts give the same bits. At `LANES_MIN_COLS` and
+    /// up, kept and per-call packing give the same bits too (same kernel, same weights).
+    #[test]
+    fn kept_lanes_weights_match_the_definition() {
+        use std::sync::Arc;
+        let s = BlockLayout::Strided;
+        let u = f64::from(f32::EPSILON) / 2.0;
+        let (b, wr, bc) = (24, 32, 32);
+        let backend = crate::CpuBackend::<f32>::with_par(Par::rayon(2));
+        for trans in [false, true] {
+            let (m, k) = if trans { (bc, wr) } else { (wr, bc) };
+            let g = BlockGemm {
+                blocks: b,
+                trans,
+                x_layout: s,
+                y_layout: s,
+                alpha: 1.25,
+                beta: 0.0,
+            };
+            let f = |seed: u64, r: usize, c: usize| {
+                let v = values(seed, r * c);
+                Mat::<f64>::from_fn(r, c, |i, j| v[i + j * r])
+            };
+            let w64 = f(11 + u64::from(trans), wr, b * bc);
+            let w = Arc::new(Mat::<f32>::from_fn(wr, b * bc, |i, j| w64[(i, j)] as f32));
+            let w_seen = Mat::<f64>::from_fn(wr, b * bc, |i, j| f64::from(w[(i, j)]));
+            for cols in [LANES_MIN_COLS_KEPT, 37, LANES_MIN_COLS] {
+                let x64 = f(cols as u64, b * k, cols);
+                let x = Mat::<f32>::from_fn(b * k, cols, |i, j| x64[(i, j)] as f32);
+                let x_seen = Mat::<f64>::from_fn(b * k, cols, |i, j| f64::from(x[(i, j)]));
+                let zeros = Mat::<f64>::zeros(b * m, cols);
+                let (want, mag) = reference(g, (&w_seen, &x_seen, &zeros), (m, k, bc));
+                let run = |par: Par, kept: bool| {
+                    let mut out = Mat::<f32>::from_fn(b * m, cols, |_, _| f32::NAN);
+                    let kept = kept.then_some((&backend, &w));
+                    block_gemm(
+                        g,
+                        w.as_ref().as_ref(),
+                        x.as_ref(),
+                        &mut out,
+                        1.25,
+                        0.0,
+                        par,
+                        kept,
+                    );
+                    out
+                };
+                let first = run(Par::rayon(2), true);
+                let bound = 2.0 * (k as f64 + 2.0) * u / (1.0 - (k as f64 + 2.0) * u);
+                for j in 0..cols {
+                    for i in 0..b * m {
+                        let err = (f64::from(first[(i, j)]) - want[(i, j)]).abs();
+                        assert!(
+                            err <= bound * mag[(i, j)] + f64::MIN_POSITIVE,
+                            "trans={trans} cols={cols} ({i}, {j}): err {err:e}"
+                        );
+                    }
+                }
+                // Kept: the packing is not made again.
+                let kept_wp = backend.derived(&w, kept_what(2, g), || panic!("not kept"));
+                assert_eq!(kept_wp.len(), b.div_ceil(LANES) * m * k * LANES);
+                assert!(
+                    run(Par::rayon(2), true) == first,
+                    "trans={trans} cols={cols} again"
+                );
+                assert!(
+                    run(Par::Seq, true) == first,
+                    "trans={trans} cols={cols} one thread"
+                );
+                if cols >= LANES_MIN_COLS {
+                    assert!(
+                        run(Par::Seq, false) == first,
+                        "trans={trans} cols={cols} per call"
+                    );
                 }
             }
         }
