@@ -15,10 +15,10 @@
 //!   (64 rows in f32) × `TILE_C` columns, and step `κ` of the reduction adds `op(W_t)[i.., κ]`
 //!   (one contiguous column of the block) times the broadcast scalar `X_t[κ, j]` (read with the
 //!   layout's row stride). `W` is used in place when it is not transposed; transposed, it is
-//!   first packed into `Ap[(t·k + κ)·m + i] = op(W_t)[i, κ]`. Groups of blocks
-//!   whose weights fit in L2 go in the outer loop, then tiles of columns, then the group's
-//!   blocks: each column of `X` and `Y` is then read and written in sequential runs the
-//!   hardware prefetchers follow, and each tile prefetches the next tile's `X` in software.
+//!   first packed into `Ap[(t·k + κ)·m + i] = op(W_t)[i, κ]`. Groups of blocks whose weights
+//!   fit in L2 go in the outer loop, then tiles of columns, then the group's blocks: each
+//!   column of `X` and `Y` is then read and written in sequential runs the hardware
+//!   prefetchers follow, and each tile prefetches the next tile's `X` in software.
 //! - **lanes** (`X` and `Y` strided, the second factor of a Monarch): the vector lanes are
 //!   `LANES` consecutive *blocks* `l`, whose rows are adjacent in memory in the strided layout
 //!   (`X_l[κ, j]` at row `l + κ·b`, `Y_l[i, j]` at row `l + i·b`), so every load and store of
@@ -34,9 +34,9 @@
 //! The faer path runs the rest: row counts that are not a multiple of `LANES`, transposed
 //! weights below `TILE_MIN_COLS` columns, strided layouts below `LANES_MIN_COLS_KEPT` columns
 //! (`LANES_MIN_COLS` when the packing is for one call only, where it does not pay below), and
-//! the mixed layouts no operator produces. Each block is one
-//! faer `matmul` on contiguous operands (a strided side gathered into or scattered from a
-//! block-ordered panel scratch first).
+//! the mixed layouts no operator produces. Each block is one faer `matmul` on contiguous
+//! operands (a strided side gathered into or scattered from a block-ordered panel scratch
+//! first).
 //!
 //! Numerics: each output element of the kernels is `alpha·(Σ_κ op(W_t)[i, κ]·X_t[κ, j])` summed
 //! in the order `κ = 0, 1, …` (fused multiply-adds where the CPU has FMA, as in faer's own
@@ -49,8 +49,8 @@
 //! [`crate::par::for_each_part`] (at least [`MIN_COLS_PER_THREAD`] per part, parts aligned to
 //! tiles); every part runs all blocks on its own columns, so outputs never overlap. Cost:
 //! `2·b·m·k·B` FLOPs for `B` columns; `X` read once and `Y` written once; the weights (`b·m·k`)
-//! read once per part from L2/L3, plus one packing pass over them when packed (at the first apply
-//! only when kept).
+//! read once per part from L2/L3, plus one packing pass over them when packed (at the first
+//! apply only, when kept).
 
 use crate::CpuElem;
 use crate::par::{Grain, for_each_part};

@@ -19,8 +19,8 @@
 //! for powers of two, mixed radix or Rader/Bluestein otherwise) is kept in a small process-wide
 //! cache ([`plan`]). Each part of the output has one complex buffer and scratch, kept between
 //! applies ([`Work::take`]). Outputs of 8 MiB and more (`beta = 0`) are staged a block at a
-//! time and copied out with non-temporal stores, fenced once per part. Column pairs are split over the backend's `Par`
-//! ([`crate::par::for_each_part`]).
+//! time and copied out with non-temporal stores, fenced once per part. Column pairs are split
+//! over the backend's `Par` ([`crate::par::for_each_part`]).
 //!
 //! Cost: one `n`-point complex FFT per two columns (`5·n·log₂n` flops for powers of two) plus
 //! `O(n)` for the reorder, the split and the twiddle per column; `x` is read and `out` written
