@@ -11,8 +11,10 @@
 //! linops-bench lstsq      [--json PATH] [--reps N]               (CPU f64)
 //! ```
 //!
-//! Every suite also takes `--plot DIR`: SVG charts of its rows (speedups over the dense baseline
-//! by size, GFLOP/s and GB/s against the peak `Engine::calibrate` measures in the same run; see
+//! Every suite also takes `--processes N` (the suite run in `N` child processes one after the
+//! other, each row reported from the process with its lowest median: [`row::best_of_runs`])
+//! and `--plot DIR`: SVG charts of its rows (speedups over the dense baseline by size, GFLOP/s
+//! and GB/s against the peak `Engine::calibrate` measures in the same run; see
 //! [`linops_bench::plot`]).
 //!
 //! Progress goes to stderr, the table to stdout. Targets: `cpu-f64` (the reference), `cpu` (f32)
@@ -26,6 +28,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use linops_bench::measure::Target;
 use linops_bench::suites::{self, Suite};
 use linops_bench::{plot, row};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -129,6 +132,12 @@ struct Common {
     /// rate and copy bandwidth `Engine::calibrate` measures on each backend in this run).
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
+    /// Run the suite in N processes, one after the other, and report each row from the process
+    /// that measured its lowest median (every column of a row from that one process; a
+    /// `process` column says which). On a shared machine one process can run slow throughout.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    processes: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -231,7 +240,14 @@ fn run(suite: &Suite, choice: BackendChoice, common: &Common) -> ExitCode {
         Vec::new()
     };
     let start = Instant::now();
-    let out = suites::run_suite(suite, &targets, &policy);
+    let out = if common.processes > 1 {
+        match across_processes(common.processes) {
+            Ok(out) => out,
+            Err(code) => return code,
+        }
+    } else {
+        suites::run_suite(suite, &targets, &policy)
+    };
     let elapsed = start.elapsed().as_secs_f64();
     print!("{}", row::table(&out.rows));
     if let Some(path) = &common.json {
@@ -279,6 +295,84 @@ fn run(suite: &Suite, choice: BackendChoice, common: &Common) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The arguments of one child of `--processes`: this process's own, without `--processes`,
+/// `--json` and `--plot` (with their values, as separate words or after `=`); the parent adds
+/// the child's `--json` and writes the merged rows where it was asked to.
+///
+/// ```text
+/// structured --processes 3 --json out.json --rounds 2  →  structured --rounds 2
+/// ```
+fn child_args(args: &[OsString]) -> Vec<OsString> {
+    let dropped = ["--processes", "--json", "--plot"];
+    let mut out = Vec::new();
+    let mut skip_value = false;
+    for a in args {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        let text = a.to_string_lossy();
+        if dropped.contains(&text.as_ref()) {
+            skip_value = true;
+        } else if !dropped.iter().any(|d| text.starts_with(&format!("{d}="))) {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+/// Runs this command `n` times as child processes, one after the other, each writing its rows
+/// to a temporary JSON file, and merges them ([`row::best_of_runs`]). A child that could not
+/// start its suite (exit status 2) stops the run with that status; a child with failed
+/// measurements (status 1) makes the merged run fail too (its rows still count).
+fn across_processes(n: u32) -> Result<suites::Outcome, ExitCode> {
+    let exe = std::env::current_exe().map_err(|e| {
+        eprintln!("linops-bench: cannot find this executable to run it again: {e}");
+        ExitCode::from(2)
+    })?;
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let args = child_args(&args);
+    let mut runs = Vec::new();
+    let mut out = suites::Outcome::default();
+    for i in 0..n {
+        eprintln!("linops-bench: process {} of {n}", i + 1);
+        let json = std::env::temp_dir().join(format!(
+            "linops-bench-{}-process-{i}.json",
+            std::process::id()
+        ));
+        let status = std::process::Command::new(&exe)
+            .args(&args)
+            .arg("--json")
+            .arg(&json)
+            .stdout(std::process::Stdio::null())
+            .status();
+        let rows = row::read_json(&json);
+        let _ = std::fs::remove_file(&json);
+        match status {
+            Ok(s) if s.code() == Some(2) => return Err(ExitCode::from(2)),
+            Ok(s) if !s.success() => out.failures.push(suites::Failure {
+                case: format!("process {}", i + 1),
+                backend: "-".into(),
+                error: format!("exited with {s} (its failures are listed above)"),
+            }),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("linops-bench: cannot run {}: {e}", exe.display());
+                return Err(ExitCode::from(2));
+            }
+        }
+        match rows {
+            Ok(rows) => runs.push(rows),
+            Err(e) => out.failures.push(suites::Failure {
+                case: format!("process {}", i + 1),
+                backend: "-".into(),
+                error: format!("its rows could not be read: {e}"),
+            }),
+        }
+    }
+    out.rows = row::best_of_runs(&runs);
+    Ok(out)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (name, choice, common) = match &cli.command {
@@ -312,4 +406,29 @@ fn main() -> ExitCode {
     };
     let suite = suites::find(name).expect("every subcommand names a registered suite");
     run(suite, choice, common)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<OsString> {
+        s.split_whitespace().map(OsString::from).collect()
+    }
+
+    /// The children get every argument but `--processes`, `--json` and `--plot` (with their
+    /// values, in either spelling); values equal to those flags' names are not taken for them.
+    #[test]
+    fn child_args_drop_what_the_parent_handles() {
+        let got = child_args(&words(
+            "structured --processes 3 --json out.json --rounds 2 --plot=dir --family csr \
+             --json=x.json --reps 5 --processes=2",
+        ));
+        assert_eq!(
+            got,
+            words("structured --rounds 2 --family csr --reps 5"),
+            "{got:?}"
+        );
+        assert_eq!(child_args(&words("quick --smoke")), words("quick --smoke"));
+    }
 }

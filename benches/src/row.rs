@@ -5,7 +5,7 @@
 //! are flattened into the JSON object and become extra table columns, so the row type and the
 //! writers need no change when a suite is added.
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -24,7 +24,7 @@ use std::path::Path;
 /// assert!(json.contains("\"flop_ratio\":0.5"));
 /// assert!(json.contains("\"max_rel_err\":null"));
 /// ```
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     /// Suite name (`quick`, `gpu-suite`, …).
     pub suite: String,
@@ -37,10 +37,13 @@ pub struct Row {
     /// Device: CPU model or GPU adapter name.
     pub device: String,
     /// Median wall time of one apply, in milliseconds.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub median_ms: f64,
     /// `plan.total_flops() / time`, in GFLOP/s.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub gflops: f64,
     /// `plan.total_bytes() / time`, in GB/s.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub gbps: f64,
     /// Max relative error against the CPU `f64` reference; `None` on the reference row.
     pub max_rel_err: Option<f64>,
@@ -71,6 +74,104 @@ impl Row {
             extra: BTreeMap::new(),
         }
     }
+}
+
+/// A number, or NaN for JSON `null` (which is how `serde_json` writes a NaN or an infinity).
+fn f64_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// The label of the backend whose rows are the `f64` reference (`max_rel_err` `None`).
+const REFERENCE_BACKEND: &str = "cpu-f64";
+
+/// The rows written by [`write_json`] at `path`, as they were: a `null` number reads as NaN, and
+/// a `null` `max_rel_err` as NaN (not checked) except on the reference backend's rows (`None`).
+///
+/// # Errors
+/// The I/O error, or the JSON error as an I/O error of kind `InvalidData`.
+///
+/// # Examples
+/// ```
+/// use linops_bench::row::{Row, read_json, write_json};
+/// let mut a = Row::new("quick", "diag", "n=4,batch=1", "cpu", "x86");
+/// a.median_ms = f64::NAN;
+/// a.max_rel_err = Some(f64::NAN);
+/// let b = Row::new("quick", "diag", "n=4,batch=1", "cpu-f64", "x86");
+/// let path = std::env::temp_dir().join("linops_bench_read_json_doctest.json");
+/// write_json(&path, &[a, b]).unwrap();
+/// let rows = read_json(&path).unwrap();
+/// assert!(rows[0].median_ms.is_nan() && rows[0].max_rel_err.unwrap().is_nan());
+/// assert_eq!(rows[1].max_rel_err, None);
+/// ```
+pub fn read_json(path: &Path) -> std::io::Result<Vec<Row>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut rows: Vec<Row> = serde_json::from_str(&text)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    for r in &mut rows {
+        if r.max_rel_err.is_none() && r.backend != REFERENCE_BACKEND {
+            r.max_rel_err = Some(f64::NAN);
+        }
+    }
+    Ok(rows)
+}
+
+/// Each row (by suite, op, shape and backend) from the run in which its `median_ms` was lowest,
+/// with `process` (that run's index) added to its `extra`: the rows of several runs of one suite
+/// (e.g. in separate processes, `linops-bench --processes`) merged so that a run that was slow
+/// throughout is left out. Every column of a row comes from the same run, so its ratios
+/// (`speedup_vs_dense`, `roofline_frac`) stay those that run measured. Rows appear in the order
+/// of the first run that has them; a NaN median loses to any number.
+///
+/// # Examples
+/// ```
+/// use linops_bench::row::{Row, best_of_runs};
+/// let row = |ms: f64| {
+///     let mut r = Row::new("s", "diag", "n=4", "cpu", "x86");
+///     r.median_ms = ms;
+///     r
+/// };
+/// let best = best_of_runs(&[vec![row(2.0)], vec![row(1.5)], vec![row(f64::NAN)]]);
+/// assert_eq!(best.len(), 1);
+/// assert_eq!(best[0].median_ms, 1.5);
+/// assert_eq!(best[0].extra["process"], 1);
+/// ```
+pub fn best_of_runs(runs: &[Vec<Row>]) -> Vec<Row> {
+    let key = |r: &Row| {
+        (
+            r.suite.clone(),
+            r.op.clone(),
+            r.shape.clone(),
+            r.backend.clone(),
+        )
+    };
+    let mut order = Vec::new();
+    let mut best: std::collections::HashMap<_, (usize, &Row)> = std::collections::HashMap::new();
+    for (i, run) in runs.iter().enumerate() {
+        for r in run {
+            let k = key(r);
+            match best.get(&k) {
+                None => {
+                    order.push(k.clone());
+                    best.insert(k, (i, r));
+                }
+                Some((_, kept)) if r.median_ms < kept.median_ms || kept.median_ms.is_nan() => {
+                    if !r.median_ms.is_nan() {
+                        best.insert(k, (i, r));
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    order
+        .into_iter()
+        .map(|k| {
+            let (i, r) = best[&k];
+            let mut r = r.clone();
+            r.extra.insert("process".into(), serde_json::json!(i));
+            r
+        })
+        .collect()
 }
 
 fn fmt_value(v: &serde_json::Value) -> String {
