@@ -72,51 +72,29 @@ pub(crate) fn gather<T: CpuElem>(
             let xc = x.col(j);
             let col = xc.try_as_col_major().map(|c| c.as_slice());
             match col {
-                Some(xs) if stream && stage => {
-                    // The next column, asked for while this one is gathered and copied out.
-                    let next = (j + 1 < x.ncols())
-                        .then(|| x.col(j + 1).try_as_col_major())
-                        .flatten()
-                        .map(|c| c.as_slice());
-                    let xs = if w.fetched == Some(j) {
-                        xs
-                    } else {
-                        w.staged.clear();
-                        w.staged.extend_from_slice(xs);
-                        w.staged.as_slice()
-                    };
-                    let mut k0 = 0;
-                    while k0 < rows {
-                        let k1 = (k0 + BLOCK).min(rows);
-                        let g = &mut w.gathered[..k1 - k0];
-                        gather_block(g, &idx[k0..k1], xs, alpha, in_range);
-                        crate::fwht::stream_unfenced(&mut oc[k0..k1], g);
-                        if let Some(nx) = next {
-                            prefetch_share(nx, k0, k1, rows);
-                        }
-                        k0 = k1;
-                    }
-                    crate::fwht::stream_fence();
-                    w.fetched = next.map(|_| j + 1);
-                }
                 Some(xs) => {
-                    let xs = if stage {
-                        w.staged.clear();
-                        w.staged.extend_from_slice(xs);
-                        w.staged.as_slice()
+                    let Work {
+                        staged,
+                        gathered,
+                        fetched,
+                    } = w;
+                    // Gathered where it lies when small enough and asked for ahead (streamed
+                    // path, previous column on this worker), else from an in-order copy.
+                    let xs = if stage && !(stream && *fetched == Some(j)) {
+                        staged.clear();
+                        staged.extend_from_slice(xs);
+                        staged.as_slice()
                     } else {
                         xs
                     };
                     if stream {
-                        let mut k0 = 0;
-                        while k0 < rows {
-                            let k1 = (k0 + BLOCK).min(rows);
-                            let g = &mut w.gathered[..k1 - k0];
-                            gather_block(g, &idx[k0..k1], xs, alpha, in_range);
-                            crate::fwht::stream_unfenced(&mut oc[k0..k1], g);
-                            k0 = k1;
-                        }
-                        crate::fwht::stream_fence();
+                        // The next column, asked for while this one is gathered and copied out.
+                        let next = (stage && j + 1 < x.ncols())
+                            .then(|| x.col(j + 1).try_as_col_major())
+                            .flatten()
+                            .map(|c| c.as_slice());
+                        stream_blocks(oc, idx, xs, alpha, in_range, gathered, next);
+                        *fetched = next.map(|_| j + 1);
                     } else if beta == zero {
                         gather_block(oc, idx, xs, alpha, in_range);
                     } else {
@@ -137,6 +115,33 @@ pub(crate) fn gather<T: CpuElem>(
             }
         },
     );
+}
+
+/// `oc = alpha·xs[idx]` (`beta = 0`) in blocks of [`BLOCK`] entries, each gathered into
+/// `gathered`, copied out with non-temporal stores and followed by its share of the prefetches
+/// of `next` (the column of `X` this worker gathers next, if any); one fence at the end.
+fn stream_blocks<T: CpuElem>(
+    oc: &mut [T],
+    idx: &[u32],
+    xs: &[T],
+    alpha: T,
+    in_range: bool,
+    gathered: &mut [T],
+    next: Option<&[T]>,
+) {
+    let rows = oc.len();
+    let mut k0 = 0;
+    while k0 < rows {
+        let k1 = (k0 + BLOCK).min(rows);
+        let g = &mut gathered[..k1 - k0];
+        gather_block(g, &idx[k0..k1], xs, alpha, in_range);
+        crate::fwht::stream_unfenced(&mut oc[k0..k1], g);
+        if let Some(nx) = next {
+            prefetch_share(nx, k0, k1, rows);
+        }
+        k0 = k1;
+    }
+    crate::fwht::stream_fence();
 }
 
 /// One worker's buffers: the staged column of `X`, the gathered block of a streamed output, and
