@@ -208,8 +208,19 @@ struct Best(std::collections::HashMap<(String, usize), Measurement>);
 
 impl Best {
     /// Keeps `m` if it is the first or has a lower median than the kept one; returns the kept.
-    fn keep(&mut self, label: String, target: usize, m: Measurement) -> &Measurement {
+    /// Its result `y` is kept only with `keep_y` (a row that is checked against the reference):
+    /// a batch-1024 result is 32 MiB, and the suite has dozens of them.
+    fn keep(
+        &mut self,
+        label: String,
+        target: usize,
+        mut m: Measurement,
+        keep_y: bool,
+    ) -> &Measurement {
         use std::collections::hash_map::Entry;
+        if !keep_y {
+            m.y = Mat::new();
+        }
         match self.0.entry((label, target)) {
             Entry::Occupied(e) => {
                 let kept = e.into_mut();
@@ -744,7 +755,7 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
                         match measure::run(target, case, &target.policy(policy)) {
                             Ok(m) => {
                                 eprintln!("{:.3} ms ({} reps)", m.median_s * 1e3, m.reps);
-                                let m = best.keep(case.label(), ti, m);
+                                let m = best.keep(case.label(), ti, m, false);
                                 dense_s[ti] = Some(m.median_s);
                                 if last {
                                     let mut row = make_row(target, case, m);
@@ -813,7 +824,7 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
                             match run {
                                 Ok(m) => {
                                     eprintln!("{:.3} ms ({} reps)", m.median_s * 1e3, m.reps);
-                                    fam_dense_s[ti] = Some(best.keep(label, ti, m).median_s);
+                                    fam_dense_s[ti] = Some(best.keep(label, ti, m, false).median_s);
                                 }
                                 Err(e) => failure(&mut out, &label, target.label, e),
                             }
@@ -848,11 +859,11 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
                         match measure::run(target, &case, &target.policy(policy)) {
                             Ok(m) if !last => {
                                 eprintln!("{:.3} ms ({} reps)", m.median_s * 1e3, m.reps);
-                                best.keep(case.label(), ti, m);
+                                best.keep(case.label(), ti, m, batch <= REF_MAX_BATCH);
                             }
                             Ok(m) => {
                                 let (reps, this_ms) = (m.reps, m.median_s * 1e3);
-                                let m = best.keep(case.label(), ti, m);
+                                let m = best.keep(case.label(), ti, m, batch <= REF_MAX_BATCH);
                                 let mut row = make_row(target, &case, m);
                                 if let Some(r) = roofs[ti] {
                                     r.annotate(&mut row, m);
@@ -922,16 +933,20 @@ mod tests {
             ..m.clone()
         };
         let mut best = Best::default();
-        assert_eq!(best.keep("a".into(), 0, with(2.0, 1.5)).median_s, 2.0);
+        assert_eq!(best.keep("a".into(), 0, with(2.0, 1.5), true).median_s, 2.0);
         // A slower median with a faster rep: the median stays, the rep is taken.
-        let k = best.keep("a".into(), 0, with(3.0, 1.0));
+        let k = best.keep("a".into(), 0, with(3.0, 1.0), true);
         assert_eq!((k.median_s, k.min_s), (2.0, 1.0));
         // A faster median with a slower rep: the median is taken, the rep stays.
-        let k = best.keep("a".into(), 0, with(1.8, 1.7));
+        let k = best.keep("a".into(), 0, with(1.8, 1.7), false);
         assert_eq!((k.median_s, k.min_s), (1.8, 1.0));
+        // Without `keep_y` the kept result is dropped (it is large and unused).
+        assert_eq!((k.y.nrows(), k.y.ncols()), (0, 0));
+        assert_eq!(best.0[&("a".to_string(), 0)].y.nrows(), 0);
         // Other labels and targets are kept apart.
-        assert_eq!(best.keep("a".into(), 1, with(9.0, 9.0)).median_s, 9.0);
-        assert_eq!(best.keep("b".into(), 0, with(7.0, 7.0)).median_s, 7.0);
+        let k = best.keep("a".into(), 1, with(9.0, 9.0), true);
+        assert_eq!((k.median_s, k.y.nrows()), (9.0, m.y.nrows()));
+        assert_eq!(best.keep("b".into(), 0, with(7.0, 7.0), true).median_s, 7.0);
         assert_eq!(best.0.len(), 3);
     }
 }
