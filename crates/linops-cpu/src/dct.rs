@@ -262,22 +262,13 @@ impl Ahead {
         }
     }
 
-    /// Prefetches the share `[k0, k1)` of `n` of every span's cache lines.
+    /// Prefetches the share `[k0, k1)` of `n` of every span's cache lines
+    /// ([`crate::simd::prefetch_share`]).
     #[inline(always)]
     fn fetch(&self, k0: usize, k1: usize, n: usize) {
-        #[cfg(target_arch = "x86_64")]
         for &(start, bytes) in &self.spans[..self.count] {
-            use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-            let lines = bytes.div_ceil(64);
-            for l in lines * k0 / n..lines * k1 / n {
-                // The address lies inside the span (and a prefetch never faults).
-                let p = (start + l * 64) as *const i8;
-                // SAFETY: `_mm_prefetch` has no memory-safety requirement.
-                unsafe { _mm_prefetch::<_MM_HINT_T1>(p) };
-            }
+            crate::simd::prefetch_share(start, bytes, k0, k1, n);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (k0, k1, n);
     }
 }
 

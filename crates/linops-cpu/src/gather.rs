@@ -137,7 +137,8 @@ fn stream_blocks<T: CpuElem>(
         gather_block(g, &idx[k0..k1], xs, alpha, in_range);
         crate::fwht::stream_unfenced(&mut oc[k0..k1], g);
         if let Some(nx) = next {
-            prefetch_share(nx, k0, k1, rows);
+            let (start, bytes) = (nx.as_ptr() as usize, size_of_val(nx));
+            crate::simd::prefetch_share(start, bytes, k0, k1, rows);
         }
         k0 = k1;
     }
@@ -145,30 +146,12 @@ fn stream_blocks<T: CpuElem>(
 }
 
 /// One worker's buffers: the staged column of `X`, the gathered block of a streamed output, and
-/// which column of `X` this worker has asked the cache for ([`prefetch_share`]).
+/// which column of `X` this worker has asked the cache for
+/// ([`crate::simd::prefetch_share`]).
 struct Work<T> {
     staged: Vec<T>,
     gathered: Vec<T>,
     fetched: Option<usize>,
-}
-
-/// Asks the cache hierarchy (L2) for the share `[k0, k1)` of `n` of the cache lines of `col`;
-/// no effect on any result.
-#[inline]
-fn prefetch_share<T>(col: &[T], k0: usize, k1: usize, n: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-        let lines = size_of_val(col).div_ceil(64);
-        let start = col.as_ptr().cast::<i8>();
-        for l in lines * k0 / n..lines * k1 / n {
-            // SAFETY: `_mm_prefetch` has no memory-safety requirement (it never faults); the
-            // address lies inside `col` anyway (`l < lines`).
-            unsafe { _mm_prefetch::<_MM_HINT_T1>(start.wrapping_add(l * 64)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (col, k0, k1, n);
 }
 
 /// `o[i] = alpha·xs[idx[i]]` (`beta = 0`): without a bounds test per entry when `in_range`

@@ -38,3 +38,25 @@ macro_rules! simd_dispatch {
 }
 
 pub(crate) use simd_dispatch;
+
+/// Asks the cache hierarchy (L2) for the share `[k0, k1)` of `n` of the 64-byte lines of the
+/// `bytes` bytes at address `start` (share `k0..k1` of a pass over `n` entries, so that a pass
+/// spreads the prefetches of the next unit of work over its own: a burst of hundreds stalls
+/// the core; used by the DCT's output pass and the streamed gather). No effect on any result;
+/// nothing on other architectures.
+#[inline(always)]
+pub(crate) fn prefetch_share(start: usize, bytes: usize, k0: usize, k1: usize, n: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        let lines = bytes.div_ceil(64);
+        for l in lines * k0 / n..lines * k1 / n {
+            // The address lies inside the span (and a prefetch never faults).
+            let p = (start + l * 64) as *const i8;
+            // SAFETY: `_mm_prefetch` has no memory-safety requirement.
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(p) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (start, bytes, k0, k1, n);
+}
