@@ -25,7 +25,7 @@
 //! failed (rows of the others are still printed and written), 2 when the suite could not start.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use linops_bench::measure::Target;
+use linops_bench::measure::{self, Target};
 use linops_bench::suites::{self, Suite};
 use linops_bench::{plot, row};
 use std::ffi::OsString;
@@ -204,7 +204,7 @@ fn measure_peaks(targets: &[Target]) -> Vec<plot::Peak> {
     let has_cpu = targets.iter().any(|t| t.label == "cpu");
     let mut peaks = Vec::new();
     for t in targets {
-        if t.label == "cpu-f64" && has_cpu {
+        if t.label == measure::CPU_F64 && has_cpu {
             continue;
         }
         match plot::measure_peak(t) {
@@ -252,6 +252,8 @@ fn run(suite: &Suite, choice: BackendChoice, common: &Common) -> ExitCode {
     print!("{}", row::table(&out.rows));
     if let Some(path) = &common.json {
         match row::write_json(path, &out.rows) {
+            // A child of `--processes` writes to a temporary file its parent reads and removes.
+            Ok(()) if std::env::var_os(CHILD_ENV).is_some() => {}
             Ok(()) => eprintln!(
                 "linops-bench: wrote {} rows to {}",
                 out.rows.len(),
@@ -320,6 +322,9 @@ fn child_args(args: &[OsString]) -> Vec<OsString> {
     out
 }
 
+/// Set in the environment of the child processes of `--processes`.
+const CHILD_ENV: &str = "LINOPS_BENCH_CHILD";
+
 /// Runs this command `n` times as child processes, one after the other, each writing its rows
 /// to a temporary JSON file, and merges them ([`row::best_of_runs`]). A child that could not
 /// start its suite (exit status 2) stops the run with that status; a child with failed
@@ -340,6 +345,7 @@ fn across_processes(n: u32) -> Result<suites::Outcome, ExitCode> {
             std::process::id()
         ));
         let status = std::process::Command::new(&exe)
+            .env(CHILD_ENV, "1")
             .args(&args)
             .arg("--json")
             .arg(&json)

@@ -16,6 +16,16 @@ use faer::{Mat, MatRef};
 use linops::{Engine, Result, Scalar};
 use std::time::Instant;
 
+/// The label of the CPU `f64` target ([`Target::cpu_f64`]): the reference backend whose rows
+/// carry no error (`max_rel_err` `None`) and against whose results the others are checked.
+///
+/// # Examples
+/// ```
+/// use linops_bench::measure::{CPU_F64, Target};
+/// assert_eq!(Target::cpu_f64().label, CPU_F64);
+/// ```
+pub const CPU_F64: &str = "cpu-f64";
+
 /// How many warm-ups and timed repetitions to run.
 ///
 /// # Examples
@@ -107,7 +117,7 @@ impl Target {
     /// ```
     pub fn cpu_f64() -> Target {
         Target {
-            label: "cpu-f64",
+            label: CPU_F64,
             engine: Engine::cpu(),
             f64: true,
         }

@@ -5,6 +5,7 @@
 //! are flattened into the JSON object and become extra table columns, so the row type and the
 //! writers need no change when a suite is added.
 
+use crate::measure::CPU_F64;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -81,9 +82,6 @@ fn f64_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
-/// The label of the backend whose rows are the `f64` reference (`max_rel_err` `None`).
-const REFERENCE_BACKEND: &str = "cpu-f64";
-
 /// The rows written by [`write_json`] at `path`, as they were: a `null` number reads as NaN, and
 /// a `null` `max_rel_err` as NaN (not checked) except on the reference backend's rows (`None`).
 ///
@@ -108,7 +106,7 @@ pub fn read_json(path: &Path) -> std::io::Result<Vec<Row>> {
     let mut rows: Vec<Row> = serde_json::from_str(&text)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     for r in &mut rows {
-        if r.max_rel_err.is_none() && r.backend != REFERENCE_BACKEND {
+        if r.max_rel_err.is_none() && r.backend != CPU_F64 {
             r.max_rel_err = Some(f64::NAN);
         }
     }

@@ -25,7 +25,7 @@
 //! `forward_error` as above; `iterations` LSQR iterations in all.
 
 use super::{CaseSpec, Failure, Outcome, Suite};
-use crate::measure::{RepPolicy, Target};
+use crate::measure::{CPU_F64, RepPolicy, Target};
 use crate::row::Row;
 use faer::Mat;
 use linops::randnla::lstsq::{LstsqOptions, lstsq, lstsq_sketch_solve};
@@ -164,7 +164,7 @@ fn one(engine: &Engine, m: usize, n: usize, e: i32, policy: &RepPolicy) -> Resul
         "lstsq",
         "lstsq",
         &format!("m={m},n={n},kappa=2^{e}"),
-        "cpu-f64",
+        CPU_F64,
         &engine.device(),
     );
     row.median_ms = seconds * 1e3;
@@ -186,7 +186,7 @@ fn one(engine: &Engine, m: usize, n: usize, e: i32, policy: &RepPolicy) -> Resul
 /// Runs the rows on the `cpu-f64` target (other targets are skipped: the suite is CPU f64).
 pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
     let mut out = Outcome::default();
-    let Some(target) = targets.iter().find(|t| t.label == "cpu-f64") else {
+    let Some(target) = targets.iter().find(|t| t.label == CPU_F64) else {
         eprintln!("lstsq: no cpu-f64 target (the suite runs CPU f64 only); nothing to do");
         return out;
     };
@@ -207,7 +207,7 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
                 eprintln!("FAILED: {err}");
                 out.failures.push(Failure {
                     case: format!("lstsq m={m},n={n}"),
-                    backend: "cpu-f64".into(),
+                    backend: CPU_F64.into(),
                     error: err.to_string(),
                 });
             }

@@ -17,7 +17,7 @@ pub mod sketch;
 pub mod structured;
 
 use crate::cases::Case;
-use crate::measure::{self, RepPolicy, Target};
+use crate::measure::{self, CPU_F64, RepPolicy, Target};
 use crate::row::Row;
 use std::io::Write as _;
 
@@ -187,7 +187,7 @@ pub fn run_suite(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outco
         };
         // Reference first, from the cpu-f64 target when there is one.
         let mut y_ref = None;
-        if !targets.iter().any(|t| t.label == "cpu-f64") {
+        if !targets.iter().any(|t| t.label == CPU_F64) {
             match measure::reference(&case) {
                 Ok(y) => y_ref = Some(y),
                 Err(e) => fail_case(&mut out, "cpu-f64 reference", e),
@@ -196,12 +196,12 @@ pub fn run_suite(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outco
         let ordered = targets
             .iter()
             .zip(&roofs)
-            .filter(|(t, _)| t.label == "cpu-f64")
+            .filter(|(t, _)| t.label == CPU_F64)
             .chain(
                 targets
                     .iter()
                     .zip(&roofs)
-                    .filter(|(t, _)| t.label != "cpu-f64"),
+                    .filter(|(t, _)| t.label != CPU_F64),
             );
         for (target, roof) in ordered {
             step += 1;
@@ -222,7 +222,7 @@ pub fn run_suite(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outco
                     if let Some(r) = roof {
                         r.annotate(&mut row, &m);
                     }
-                    if target.label == "cpu-f64" {
+                    if target.label == CPU_F64 {
                         y_ref = Some(m.y);
                     } else {
                         // NaN (JSON null, table NaN) when the reference itself failed.

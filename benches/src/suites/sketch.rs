@@ -145,7 +145,10 @@ fn block(m: usize) -> Mat<f64> {
 /// assert!(out.failures.is_empty());
 /// ```
 pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
-    let targets: Vec<&Target> = targets.iter().filter(|t| t.label != "cpu-f64").collect();
+    let targets: Vec<&Target> = targets
+        .iter()
+        .filter(|t| t.label != measure::CPU_F64)
+        .collect();
     for t in &targets {
         // Time each sketch as such, never a materialized dense copy.
         t.engine

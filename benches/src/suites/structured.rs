@@ -664,6 +664,191 @@ fn json_num(v: Option<f64>) -> serde_json::Value {
         .map_or(serde_json::Value::Null, |v| serde_json::json!(v))
 }
 
+/// The dense baseline at one `(n, batch)`, per target: its median seconds and plan FLOPs (`None`
+/// where it was not measured).
+#[derive(Clone)]
+struct Baseline {
+    seconds: Vec<Option<f64>>,
+    flops: Vec<Option<u64>>,
+}
+
+impl Baseline {
+    fn none(targets: usize) -> Self {
+        Baseline {
+            seconds: vec![None; targets],
+            flops: vec![None; targets],
+        }
+    }
+}
+
+/// One run of the suite: its targets, what it carries from row to row and from round to round,
+/// and what it has produced.
+struct SuiteRun<'a> {
+    targets: Vec<&'a Target>,
+    policy: &'a RepPolicy,
+    /// Each target's own cost model: the suite times the structure, `planner_choice` asks these.
+    models: Vec<linops::plan::CostModel>,
+    /// The limits each row's roofline is computed with, measured in this run: at the start of
+    /// every round, the highest rates of all rounds kept (the rows keep their best round too).
+    roofs: Vec<Option<measure::Roofline>>,
+    best: Best,
+    /// Whether this is the last round: rows are made in it, from the best measurement of every
+    /// round.
+    last: bool,
+    step: usize,
+    total: usize,
+    out: Outcome,
+}
+
+impl SuiteRun<'_> {
+    /// Counts the next measurement and shows it.
+    fn next(&mut self, label: &str, target: &str) {
+        self.step += 1;
+        progress(self.step, self.total, label, target);
+    }
+
+    /// A case that could not be built: its measurements count as done, and it is one failure.
+    fn not_built(&mut self, label: String, e: &dyn std::fmt::Display) {
+        self.step += self.targets.len();
+        eprintln!("  {label} FAILED (building the case): {e}");
+        self.out.failures.push(Failure {
+            case: label,
+            backend: "-".into(),
+            error: format!("building the case: {e}"),
+        });
+    }
+
+    /// Measures each target's roofline, keeping the highest rates of all rounds.
+    fn measure_roofs(&mut self) {
+        for (ti, t) in self.targets.iter().enumerate() {
+            match measure::Roofline::measure(&t.engine) {
+                Ok(r) => self.roofs[ti] = Some(self.roofs[ti].map_or(r, |kept| kept.max(r))),
+                Err(e) => eprintln!("  measuring the roofline on {} FAILED: {e}", t.label),
+            }
+        }
+    }
+
+    /// Times the dense `case` (`n×n` on `n×batch`) on every target under `label`; with `rows`,
+    /// the last round makes its rows (speedup and FLOP ratio 1, not checked).
+    fn dense(&mut self, case: &Case, n: usize, batch: usize, label: &str, rows: bool) -> Baseline {
+        let mut base = Baseline::none(self.targets.len());
+        for ti in 0..self.targets.len() {
+            let target = self.targets[ti];
+            self.next(label, target.label);
+            base.flops[ti] = target
+                .engine
+                .plan::<f32>(&case.op, n, batch)
+                .ok()
+                .map(|p| p.total_flops());
+            match measure::run(target, case, &target.policy(self.policy)) {
+                Ok(m) => {
+                    eprintln!("{:.3} ms ({} reps)", m.median_s * 1e3, m.reps);
+                    let m = self.best.keep(label.into(), ti, m, false);
+                    base.seconds[ti] = Some(m.median_s);
+                    if rows && self.last {
+                        let mut row = make_row(target, case, m);
+                        if let Some(r) = self.roofs[ti] {
+                            r.annotate(&mut row, m);
+                        }
+                        row.max_rel_err = Some(f64::NAN); // the baseline is not checked
+                        row.extra
+                            .insert("speedup_vs_dense".into(), json_num(Some(1.0)));
+                        row.extra.insert("flop_ratio".into(), json_num(Some(1.0)));
+                        self.out.rows.push(row);
+                    }
+                }
+                Err(e) => failure(&mut self.out, label, target.label, e.to_string()),
+            }
+        }
+        base
+    }
+
+    /// Times family `name`'s `case` (length `nf`, `batch` columns) on every target; the last
+    /// round makes its rows against `base`: error against the `f64` reference (`batch ≤
+    /// REF_MAX_BATCH`), roofline, speedup, FLOP ratio, planner choice and limit.
+    fn family(&mut self, name: &str, case: &Case, nf: usize, batch: usize, base: &Baseline) {
+        let label = case.label();
+        let keep_y = batch <= REF_MAX_BATCH;
+        // The reference is needed only for the rows.
+        let y_ref = if self.last && keep_y {
+            match measure::reference(case) {
+                Ok(y) => Some(y),
+                Err(e) => {
+                    eprintln!("  {label} FAILED (cpu-f64 reference): {e}");
+                    self.out.failures.push(Failure {
+                        case: label.clone(),
+                        backend: "-".into(),
+                        error: format!("cpu-f64 reference: {e}"),
+                    });
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        for ti in 0..self.targets.len() {
+            let target = self.targets[ti];
+            self.next(&label, target.label);
+            let m = match measure::run(target, case, &target.policy(self.policy)) {
+                Ok(m) => m,
+                Err(e) => {
+                    failure(&mut self.out, &label, target.label, e.to_string());
+                    continue;
+                }
+            };
+            let (reps, this_ms) = (m.reps, m.median_s * 1e3);
+            let m = self.best.keep(label.clone(), ti, m, keep_y);
+            if !self.last {
+                eprintln!("{this_ms:.3} ms ({reps} reps)");
+                continue;
+            }
+            let mut row = make_row(target, case, m);
+            if let Some(r) = self.roofs[ti] {
+                r.annotate(&mut row, m);
+            }
+            row.max_rel_err = Some(
+                y_ref
+                    .as_ref()
+                    .map_or(f64::NAN, |r| measure::max_rel_err(m.y.as_ref(), r.as_ref())),
+            );
+            let speedup = base.seconds[ti].map(|d| d / m.median_s);
+            let ratio = base.flops[ti].map(|d| d as f64 / m.flops.max(1) as f64);
+            row.extra
+                .insert("speedup_vs_dense".into(), json_num(speedup));
+            row.extra.insert("flop_ratio".into(), json_num(ratio));
+            let choice = planner_choice(case, nf, batch, &self.models[ti]);
+            row.extra
+                .insert("planner_choice".into(), serde_json::json!(choice));
+            let frac = row.extra.get("roofline_frac").and_then(|v| v.as_f64());
+            if let Some(l) = row_limit(target.label, name, batch, frac) {
+                row.extra.insert("limit".into(), serde_json::json!(l));
+            }
+            eprintln!(
+                "{this_ms:.3} ms ({reps} reps; best of the rounds {:.3} ms), speedup {}",
+                row.median_ms,
+                speedup.map_or_else(|| "-".into(), |s| format!("{s:.1}x"))
+            );
+            self.out.rows.push(row);
+        }
+    }
+}
+
+/// What `model` would run for `case` (`structured` or `materialized`; `-` if it cannot plan).
+fn planner_choice(
+    case: &Case,
+    n: usize,
+    batch: usize,
+    model: &linops::plan::CostModel,
+) -> &'static str {
+    linops::Plan::with_model(&case.op, n, batch, linops::DType::F32, model).map_or("-", |p| {
+        if p.decisions().iter().any(|d| d.materialized) {
+            "materialized"
+        } else {
+            "structured"
+        }
+    })
+}
+
 /// Runs the suite on `targets` (a `cpu-f64` target is ignored: its rows are not part of this
 /// suite). See the module documentation for what is measured.
 ///
@@ -674,7 +859,10 @@ fn json_num(v: Option<f64>) -> serde_json::Value {
 /// assert!(out.rows.iter().any(|r| r.extra.contains_key("speedup_vs_dense")));
 /// ```
 pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
-    let targets: Vec<&Target> = targets.iter().filter(|t| t.label != "cpu-f64").collect();
+    let targets: Vec<&Target> = targets
+        .iter()
+        .filter(|t| t.label != measure::CPU_F64)
+        .collect();
     // Time the structure itself; record what the engine's own cost model would choose.
     let models: Vec<linops::plan::CostModel> = targets
         .iter()
@@ -685,9 +873,6 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
             m
         })
         .collect();
-    // The limits each row's roofline is computed with, measured in this run: at the start of
-    // every round, the highest rates of all rounds kept (the rows keep their best round too).
-    let mut roofs: Vec<Option<measure::Roofline>> = vec![None; targets.len()];
     let n_fams = FAMILIES.iter().filter(|f| selected(f)).count();
     let n_own = FAMILIES
         .iter()
@@ -695,21 +880,23 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
         .count();
     let rounds = rounds();
     let total = SIZES.len() * BATCHES.len() * (1 + n_fams + n_own) * targets.len() * rounds;
-    let mut out = Outcome::default();
-    let mut best = Best::default();
-    let mut step = 0;
+    let mut run = SuiteRun {
+        roofs: vec![None; targets.len()],
+        targets,
+        policy,
+        models,
+        best: Best::default(),
+        last: false,
+        step: 0,
+        total,
+        out: Outcome::default(),
+    };
     for round in 0..rounds {
-        // Rows are made in the last round, from the best measurement of every round.
-        let last = round + 1 == rounds;
+        run.last = round + 1 == rounds;
         if rounds > 1 {
             eprintln!("round {} of {rounds}", round + 1);
         }
-        for (ti, t) in targets.iter().enumerate() {
-            match measure::Roofline::measure(&t.engine) {
-                Ok(r) => roofs[ti] = Some(roofs[ti].map_or(r, |kept| kept.max(r))),
-                Err(e) => eprintln!("  measuring the roofline on {} FAILED: {e}", t.label),
-            }
-        }
+        run.measure_roofs();
         for n in SIZES {
             // Operators are built once per n and shared by the batches (the backends cache their
             // converted parameters while an op is alive).
@@ -722,199 +909,67 @@ pub fn run(suite: &Suite, targets: &[Target], policy: &RepPolicy) -> Outcome {
             for batch in BATCHES {
                 let x = block(n, batch);
                 let base_shape = shape(n, "", batch);
-                // Dense baseline: once per (n, batch, backend).
-                let mut dense_s: Vec<Option<f64>> = vec![None; targets.len()];
-                let mut dense_flops: Vec<Option<u64>> = vec![None; targets.len()];
-                let dense_case = match &dense {
-                    Ok(op) => Some(Case {
-                        op_name: "dense",
-                        shape: base_shape.clone(),
-                        op: op.clone(),
-                        x: x.clone(),
-                    }),
+                // Dense baseline: once per (n, batch, backend), with rows.
+                let base = match &dense {
+                    Ok(op) => {
+                        let case = dense_case(op.clone(), n, batch, x.clone());
+                        run.dense(&case, n, batch, &case.label(), true)
+                    }
                     Err(e) => {
-                        step += targets.len();
-                        eprintln!("  dense {base_shape} FAILED (building the case): {e}");
-                        out.failures.push(Failure {
-                            case: format!("dense {base_shape}"),
-                            backend: "-".into(),
-                            error: format!("building the case: {e}"),
-                        });
-                        None
+                        run.not_built(format!("dense {base_shape}"), e);
+                        Baseline::none(run.targets.len())
                     }
                 };
-                if let Some(case) = &dense_case {
-                    for (ti, target) in targets.iter().enumerate() {
-                        step += 1;
-                        progress(step, total, &case.label(), target.label);
-                        dense_flops[ti] = target
-                            .engine
-                            .plan::<f32>(&case.op, n, batch)
-                            .ok()
-                            .map(|p| p.total_flops());
-                        match measure::run(target, case, &target.policy(policy)) {
-                            Ok(m) => {
-                                eprintln!("{:.3} ms ({} reps)", m.median_s * 1e3, m.reps);
-                                let m = best.keep(case.label(), ti, m, false);
-                                dense_s[ti] = Some(m.median_s);
-                                if last {
-                                    let mut row = make_row(target, case, m);
-                                    if let Some(r) = roofs[ti] {
-                                        r.annotate(&mut row, m);
-                                    }
-                                    row.max_rel_err = Some(f64::NAN); // the baseline is not checked
-                                    row.extra
-                                        .insert("speedup_vs_dense".into(), json_num(Some(1.0)));
-                                    row.extra.insert("flop_ratio".into(), json_num(Some(1.0)));
-                                    out.rows.push(row);
-                                }
-                            }
-                            Err(e) => failure(&mut out, &case.label(), target.label, e.to_string()),
-                        }
-                    }
-                }
-                drop(dense_case);
                 for (name, fam) in &fams {
                     let (op, params) = match fam {
                         Ok(f) => f,
                         Err(e) => {
-                            step += targets.len();
-                            let label = format!("{name} {base_shape}");
-                            eprintln!("  {label} FAILED (building the case): {e}");
-                            out.failures.push(Failure {
-                                case: label,
-                                backend: "-".into(),
-                                error: format!("building the case: {e}"),
-                            });
+                            run.not_built(format!("{name} {base_shape}"), e);
                             continue;
                         }
                     };
                     let nf = family_len(name, n);
-                    let (x_f, own_dense) = if nf == n {
-                        (x.clone(), None)
+                    let (x_f, base) = if nf == n {
+                        (x.clone(), base.clone())
                     } else {
-                        (block(nf, batch), Some(nf))
-                    };
-                    // A family of another length gets its own dense baseline (no row).
-                    let mut fam_dense_s = dense_s.clone();
-                    let mut fam_dense_flops = dense_flops.clone();
-                    if let Some(nf) = own_dense {
-                        let own = dense_baseline(nf).map(|op| Case {
-                            op_name: "dense",
-                            shape: shape(nf, "", batch),
-                            op,
-                            x: x_f.clone(),
-                        });
-                        for (ti, target) in targets.iter().enumerate() {
-                            step += 1;
-                            let label =
-                                format!("dense {} (baseline of {name})", shape(nf, "", batch));
-                            progress(step, total, &label, target.label);
-                            fam_dense_s[ti] = None;
-                            fam_dense_flops[ti] = None;
-                            let run = own.as_ref().map_err(ToString::to_string).and_then(|c| {
-                                fam_dense_flops[ti] = target
-                                    .engine
-                                    .plan::<f32>(&c.op, nf, batch)
-                                    .ok()
-                                    .map(|p| p.total_flops());
-                                measure::run(target, c, &target.policy(policy))
-                                    .map_err(|e| e.to_string())
-                            });
-                            match run {
-                                Ok(m) => {
-                                    eprintln!("{:.3} ms ({} reps)", m.median_s * 1e3, m.reps);
-                                    fam_dense_s[ti] = Some(best.keep(label, ti, m, false).median_s);
-                                }
-                                Err(e) => failure(&mut out, &label, target.label, e),
+                        // A family of another length gets its own dense baseline (no row).
+                        let x_f = block(nf, batch);
+                        let label = format!("dense {} (baseline of {name})", shape(nf, "", batch));
+                        let own = match dense_baseline(nf) {
+                            Ok(op) => {
+                                let case = dense_case(op, nf, batch, x_f.clone());
+                                run.dense(&case, nf, batch, &label, false)
                             }
-                        }
-                    }
+                            Err(e) => {
+                                run.not_built(label, &e);
+                                Baseline::none(run.targets.len())
+                            }
+                        };
+                        (x_f, own)
+                    };
                     let case = Case {
                         op_name: family_op_name(name),
                         shape: shape(nf, params, batch),
                         op: op.clone(),
                         x: x_f,
                     };
-                    // The reference is needed only for the rows, made in the last round.
-                    let y_ref = if last && batch <= REF_MAX_BATCH {
-                        match measure::reference(&case) {
-                            Ok(y) => Some(y),
-                            Err(e) => {
-                                eprintln!("  {} FAILED (cpu-f64 reference): {e}", case.label());
-                                out.failures.push(Failure {
-                                    case: case.label(),
-                                    backend: "-".into(),
-                                    error: format!("cpu-f64 reference: {e}"),
-                                });
-                                None
-                            }
-                        }
-                    } else {
-                        None
-                    };
-                    for (ti, target) in targets.iter().enumerate() {
-                        step += 1;
-                        progress(step, total, &case.label(), target.label);
-                        match measure::run(target, &case, &target.policy(policy)) {
-                            Ok(m) if !last => {
-                                eprintln!("{:.3} ms ({} reps)", m.median_s * 1e3, m.reps);
-                                best.keep(case.label(), ti, m, batch <= REF_MAX_BATCH);
-                            }
-                            Ok(m) => {
-                                let (reps, this_ms) = (m.reps, m.median_s * 1e3);
-                                let m = best.keep(case.label(), ti, m, batch <= REF_MAX_BATCH);
-                                let mut row = make_row(target, &case, m);
-                                if let Some(r) = roofs[ti] {
-                                    r.annotate(&mut row, m);
-                                }
-                                row.max_rel_err = Some(y_ref.as_ref().map_or(f64::NAN, |r| {
-                                    measure::max_rel_err(m.y.as_ref(), r.as_ref())
-                                }));
-                                let speedup = fam_dense_s[ti].map(|d| d / m.median_s);
-                                let ratio =
-                                    fam_dense_flops[ti].map(|d| d as f64 / m.flops.max(1) as f64);
-                                row.extra
-                                    .insert("speedup_vs_dense".into(), json_num(speedup));
-                                row.extra.insert("flop_ratio".into(), json_num(ratio));
-                                let choice = linops::Plan::with_model(
-                                    &case.op,
-                                    nf,
-                                    batch,
-                                    linops::DType::F32,
-                                    &models[ti],
-                                )
-                                .map(|p| {
-                                    if p.decisions().iter().any(|d| d.materialized) {
-                                        "materialized"
-                                    } else {
-                                        "structured"
-                                    }
-                                })
-                                .unwrap_or("-");
-                                row.extra
-                                    .insert("planner_choice".into(), serde_json::json!(choice));
-                                let frac = row.extra.get("roofline_frac").and_then(|v| v.as_f64());
-                                if let Some(l) = row_limit(target.label, name, batch, frac) {
-                                    row.extra.insert("limit".into(), serde_json::json!(l));
-                                }
-                                eprintln!(
-                                    "{:.3} ms ({reps} reps; best of the rounds {:.3} ms), speedup {}",
-                                    this_ms,
-                                    row.median_ms,
-                                    speedup.map_or_else(|| "-".into(), |s| format!("{s:.1}x"))
-                                );
-                                out.rows.push(row);
-                            }
-                            Err(e) => failure(&mut out, &case.label(), target.label, e.to_string()),
-                        }
-                    }
+                    run.family(name, &case, nf, batch, &base);
                 }
             }
         }
     }
     let _ = suite;
-    out
+    run.out
+}
+
+/// The dense baseline's case: `op` (`n×n`) on `x` (`n×batch`).
+fn dense_case(op: Op, n: usize, batch: usize, x: Mat<f64>) -> Case {
+    Case {
+        op_name: "dense",
+        shape: shape(n, "", batch),
+        op,
+        x,
+    }
 }
 
 #[cfg(test)]
