@@ -61,6 +61,9 @@
 //!   the same bulk traffic and plan builds for 5 and 20 steps, agreement with a host f64 run.
 //! - `resident_f32`, `streamed`: resident iterative drivers on f32 engines; operands past device
 //!   memory streamed in row panels (issue 10).
+//! - `host_views`: `Engine::apply` from owned matrices, columns in place, strided columns and
+//!   transposes: the resident apply's bits, one upload and one download, NaNs where the view
+//!   has them.
 //! - `scale_invariance`: every driver, `Monarch::project`, `orthonormalize` and `col_norms` on
 //!   inputs scaled by `2^e` across each precision's exponent range give the scaled answer.
 //!
@@ -93,6 +96,8 @@ mod fuzz;
 mod gemm_diag;
 #[cfg(test)]
 mod gpu_kernels;
+#[cfg(test)]
+mod host_views;
 #[cfg(test)]
 mod index_params;
 #[cfg(test)]

@@ -331,7 +331,16 @@ impl<T: CpuElem> Backend for CpuBackend<T> {
                 found: format!("{} elements", data.len()),
             });
         }
-        Ok(Mat::from_fn(rows, cols, |i, j| data[i + j * rows]))
+        // Kept storage of a dropped matrix of this shape when there is one (no page faults:
+        // `Engine::apply` uploads and drops an `X` of the same shape on every call).
+        let x = faer::MatRef::from_column_major_slice(data, rows, cols);
+        Ok(match recycle::take_kept::<T>(rows, cols) {
+            Some(mut m) => {
+                m.copy_from(x);
+                m
+            }
+            None => x.to_owned(),
+        })
     }
 
     fn download(&self, m: &Mat<T>) -> Result<Vec<T>> {

@@ -7,7 +7,8 @@
 //! thread, whatever the kernel's parallelism. Iterative drivers and repeated applies drop an
 //! output and ask for one of the same shape right away; [`recycle`] (called when a `linops`
 //! `Matrix` on the CPU is dropped) keeps that storage, and a plan's output takes it back
-//! ([`take`]): zero-filled when the step that first writes the output may leave elements
+//! ([`take`]; the backend's `upload` takes kept storage of its shape too, [`take_kept`]):
+//! zero-filled when the step that first writes the output may leave elements
 //! unwritten or read them, so an output never shows a previous result, and as it is when that
 //! step writes every element without reading it (`beta = 0` of the kernels that
 //! [`crate::execute`] lists), which saves a write pass over the output: a third of the memory
@@ -150,32 +151,38 @@ pub fn clear() {
 /// `zero`; otherwise it holds a previous result, for a caller that overwrites every element
 /// before anything reads it.
 pub(crate) fn take<T: CpuElem + 'static>(rows: usize, cols: usize, par: Par, zero: bool) -> Mat<T> {
-    if rows.saturating_mul(cols).saturating_mul(size_of::<T>()) >= MIN_BYTES {
-        let kept = {
-            let mut pool = pool();
-            pool.iter()
-                .rposition(|k| k.rows == rows && k.cols == cols && k.mat.is::<Mat<T>>())
-                .map(|i| pool.remove(i))
-        };
-        if let Some(k) = kept {
-            let mut m = *k
-                .mat
-                .downcast::<Mat<T>>()
-                .expect("type checked in rposition");
-            if !zero {
-                return m;
-            }
-            for_each_part(par, m.as_mut(), Grain::min(1), &|_,
-                                                            mut part: MatMut<
-                '_,
-                T,
-            >| {
-                part.fill(T::from_f64(0.0));
-            });
-            return m;
-        }
+    let Some(mut m) = take_kept::<T>(rows, cols) else {
+        return Mat::zeros(rows, cols);
+    };
+    if zero {
+        for_each_part(par, m.as_mut(), Grain::min(1), &|_,
+                                                        mut part: MatMut<
+            '_,
+            T,
+        >| {
+            part.fill(T::from_f64(0.0));
+        });
     }
-    Mat::zeros(rows, cols)
+    m
+}
+
+/// The newest kept `rows × cols` matrix of `T` (holding a previous result), if there is one.
+pub(crate) fn take_kept<T: CpuElem + 'static>(rows: usize, cols: usize) -> Option<Mat<T>> {
+    if rows.saturating_mul(cols).saturating_mul(size_of::<T>()) < MIN_BYTES {
+        return None;
+    }
+    let kept = {
+        let mut pool = pool();
+        pool.iter()
+            .rposition(|k| k.rows == rows && k.cols == cols && k.mat.is::<Mat<T>>())
+            .map(|i| pool.remove(i))
+    }?;
+    Some(
+        *kept
+            .mat
+            .downcast::<Mat<T>>()
+            .expect("type checked in rposition"),
+    )
 }
 
 #[cfg(test)]

@@ -317,12 +317,10 @@ impl Engine {
                 m.dtype()
             )));
         }
-        // Both conversions are exact: the matrix holds `T`.
+        // The matrix holds `T`: no conversion.
         let (rows, cols) = m.shape();
-        let v = self.download_vec(m)?;
-        Ok(Mat::from_fn(rows, cols, |i, j| {
-            T::from_f64(v[i + j * rows])
-        }))
+        let v = self.download_as::<T>(m)?;
+        Ok(MatRef::from_column_major_slice(&v, rows, cols).to_owned())
     }
 
     /// Copies a matrix back to the host in `f64`, whatever it is stored in (`f32` widens
@@ -345,11 +343,17 @@ impl Engine {
 
     /// The entries of `m` in `f64`, column-major.
     pub(crate) fn download_vec(&self, m: &Matrix) -> Result<Vec<f64>> {
+        self.download_as::<f64>(m)
+    }
+
+    /// The entries of `m` as `T`, column-major: exact when `T` is `f64` or `m`'s own dtype.
+    pub(crate) fn download_as<T: Scalar>(&self, m: &Matrix) -> Result<Vec<T>> {
         self.dispatch(
             m.dtype(),
             Download {
                 m,
                 engine: self.name(),
+                as_type: std::marker::PhantomData::<T>,
             },
         )
     }

@@ -48,6 +48,24 @@ impl Drop for Matrix {
 }
 
 impl Matrix {
+    /// The matrix itself when it holds `T` on the CPU (its storage moves out, no copy); the
+    /// matrix back otherwise.
+    pub(crate) fn into_cpu<T: crate::Scalar>(mut self) -> Result<Mat<T>, Matrix> {
+        let taken: Box<dyn std::any::Any> = match &mut self.data {
+            MatData::Cpu32(m) if T::DTYPE == DType::F32 => {
+                Box::new(std::mem::replace(m, Mat::new()))
+            }
+            MatData::Cpu64(m) if T::DTYPE == DType::F64 => {
+                Box::new(std::mem::replace(m, Mat::new()))
+            }
+            _ => return Err(self),
+        };
+        // `self` now holds an empty matrix: dropping it recycles nothing.
+        Ok(*taken
+            .downcast::<Mat<T>>()
+            .expect("the dtype names the element type"))
+    }
+
     /// `(rows, cols)`.
     ///
     /// # Examples

@@ -9,6 +9,8 @@ use crate::matrix::{MatData, Matrix};
 use crate::{BackendKind, Engine, Scalar};
 use faer::MatRef;
 use linops_core::{Backend, DType, Element, Error, Plan, Result, check_finite};
+use std::any::TypeId;
+use std::borrow::Cow;
 
 /// Where the matrices of one backend live in [`MatData`]: its variant, both ways.
 pub(crate) struct Home<B: Backend> {
@@ -133,24 +135,21 @@ fn elsewhere(what: &str, m: &Matrix, engine: &str) -> Error {
     ))
 }
 
-/// Uploads column-major `data` (converted exactly: the caller checked the dtype).
-pub(crate) struct Upload<T> {
+/// Uploads column-major `data` (converted exactly: the caller checked the dtype; no copy on the
+/// way when it is already the backend's element type).
+pub(crate) struct Upload<'a, T: Clone> {
     pub rows: usize,
     pub cols: usize,
-    pub data: Vec<T>,
+    pub data: Cow<'a, [T]>,
 }
 
-impl<T: Element> OnBackend for Upload<T> {
+impl<T: Element> OnBackend for Upload<'_, T> {
     type Out = Matrix;
     fn traffic(&self, dtype: DType) -> Traffic {
         Traffic::Upload((self.rows * self.cols) as u64 * dtype.size_bytes())
     }
     fn run<B: Backend>(self, be: &B, home: Home<B>) -> Result<Matrix> {
-        let data: Vec<B::Elem> = self
-            .data
-            .iter()
-            .map(|v| B::Elem::from_f64(v.to_f64()))
-            .collect();
+        let data: Cow<'_, [B::Elem]> = convert_slice(&self.data);
         let m = be.upload(self.rows, self.cols, &data)?;
         Ok(Matrix {
             data: (home.wrap)(m),
@@ -158,22 +157,50 @@ impl<T: Element> OnBackend for Upload<T> {
     }
 }
 
-/// Downloads a matrix, widened to `f64` (exact).
-pub(crate) struct Download<'a> {
-    pub m: &'a Matrix,
-    pub engine: &'static str,
+/// `v` as a vector of `U`, each entry through `f64` (exact for the same type or `f32 → f64`,
+/// rounding to nearest for `f64 → f32`); the vector itself when `U` is `T`, without a copy.
+fn convert<T: Element, U: Element>(v: Vec<T>) -> Vec<U> {
+    let any: Box<dyn std::any::Any> = Box::new(v);
+    match any.downcast::<Vec<U>>() {
+        Ok(same) => *same,
+        Err(any) => {
+            let v = any
+                .downcast::<Vec<T>>()
+                .expect("the box holds the Vec<T> it was made from");
+            v.iter().map(|x| U::from_f64(x.to_f64())).collect()
+        }
+    }
 }
 
-impl OnBackend for Download<'_> {
-    type Out = Vec<f64>;
+/// `v` as a slice of `U`, each entry through `f64` as in [`convert`]; `v` itself, borrowed, when
+/// `U` is `T`.
+fn convert_slice<T: Element, U: Element>(v: &[T]) -> Cow<'_, [U]> {
+    if TypeId::of::<T>() == TypeId::of::<U>() {
+        // SAFETY: `T` and `U` are the same type, so the slice's elements are `U`s.
+        Cow::Borrowed(unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<U>(), v.len()) })
+    } else {
+        Cow::Owned(v.iter().map(|x| U::from_f64(x.to_f64())).collect())
+    }
+}
+
+/// Downloads a matrix as column-major entries of `T` (widened to `f64` exactly with
+/// `T = f64`; the caller checked that `T` holds the matrix's entries exactly otherwise).
+pub(crate) struct Download<'a, T> {
+    pub m: &'a Matrix,
+    pub engine: &'static str,
+    pub as_type: std::marker::PhantomData<T>,
+}
+
+impl<T: Element> OnBackend for Download<'_, T> {
+    type Out = Vec<T>;
     fn traffic(&self, dtype: DType) -> Traffic {
         let (rows, cols) = self.m.shape();
         Traffic::Download((rows * cols) as u64 * dtype.size_bytes())
     }
-    fn run<B: Backend>(self, be: &B, home: Home<B>) -> Result<Vec<f64>> {
+    fn run<B: Backend>(self, be: &B, home: Home<B>) -> Result<Vec<T>> {
         let m =
             (home.get)(&self.m.data).ok_or_else(|| elsewhere("download", self.m, self.engine))?;
-        Ok(be.download(m)?.into_iter().map(Element::to_f64).collect())
+        Ok(convert(be.download(m)?))
     }
 }
 
@@ -200,7 +227,7 @@ impl OnBackend for Execute<'_> {
 
 /// `x`'s entries in column-major order, after checking it is non-empty and finite (the
 /// checks every host input passes before it reaches a backend).
-pub(crate) fn host_data<T: Scalar>(x: MatRef<'_, T>) -> Result<Vec<T>> {
+pub(crate) fn host_data<T: Scalar>(x: MatRef<'_, T>) -> Result<Cow<'_, [T]>> {
     let (rows, cols) = (x.nrows(), x.ncols());
     if rows == 0 || cols == 0 {
         return Err(Error::EmptyDimension {
@@ -209,9 +236,25 @@ pub(crate) fn host_data<T: Scalar>(x: MatRef<'_, T>) -> Result<Vec<T>> {
             cols,
         });
     }
-    let data: Vec<T> = (0..cols)
-        .flat_map(|j| (0..rows).map(move |i| x[(i, j)]))
-        .collect();
+    let data = match x.try_as_col_major() {
+        // Contiguous columns one after the other: the matrix's own storage, not a copy.
+        Some(c) if cols == 1 || c.col_stride() == rows as isize => {
+            // SAFETY: the row stride is 1 and each column starts `rows` elements after the one
+            // before, so the `rows·cols` elements from the first are exactly the matrix's,
+            // borrowed for as long as `x` is.
+            Cow::Borrowed(unsafe { std::slice::from_raw_parts(c.as_ptr(), rows * cols) })
+        }
+        _ => {
+            let mut data: Vec<T> = Vec::with_capacity(rows * cols);
+            for j in 0..cols {
+                match x.col(j).try_as_col_major() {
+                    Some(c) => data.extend_from_slice(c.as_slice()),
+                    None => data.extend(x.col(j).iter().copied()),
+                }
+            }
+            Cow::Owned(data)
+        }
+    };
     check_finite("input matrix", rows, &data)?;
     Ok(data)
 }

@@ -241,9 +241,19 @@ impl Engine {
             let xm = self.dispatch(dtype, Upload { rows, cols, data })?;
             self.run_streamed(op, st, &xm)?
         } else if tiled.panels().len() == 1 {
+            // One plan: the result comes back as `T` (the dtype it was computed in), not through
+            // `f64`; on the CPU it is the plan's output itself (counted as the download it
+            // stands for).
             let xm = self.dispatch(dtype, Upload { rows, cols, data })?;
             let ym = self.run(&tiled.plans()[0], &[&xm])?;
-            self.download_vec(&ym)?
+            return match ym.into_cpu::<T>() {
+                Ok(y) => {
+                    self.counter
+                        .download((y.nrows() * y.ncols()) as u64 * dtype.size_bytes());
+                    Ok(y)
+                }
+                Err(ym) => self.download::<T>(&ym),
+            };
         } else {
             self.run_panels(&tiled, rows, &data, dtype)?
         };
@@ -273,7 +283,7 @@ impl Engine {
                 Upload {
                     rows: st.rows,
                     cols: x.shape().1,
-                    data: y,
+                    data: y.into(),
                 },
             );
         }
@@ -307,7 +317,7 @@ impl Engine {
             Upload {
                 rows: y_rows,
                 cols,
-                data: y,
+                data: y.into(),
             },
         )
     }
@@ -326,13 +336,12 @@ impl Engine {
         let cols = tiled.panels().last().map_or(0, |p| p.end);
         let mut y = vec![0.0f64; y_rows * cols];
         for p in tiled.panels() {
-            let panel = data[p.start * rows..p.end * rows].to_vec();
             let xm = self.dispatch(
                 dtype,
                 Upload {
                     rows,
                     cols: p.end - p.start,
-                    data: panel,
+                    data: data[p.start * rows..p.end * rows].into(),
                 },
             )?;
             let ym = self.run(&tiled.plans()[p.plan], &[&xm])?;
