@@ -244,16 +244,39 @@ pub(crate) fn host_data<T: Scalar>(x: MatRef<'_, T>) -> Result<Cow<'_, [T]>> {
             // borrowed for as long as `x` is.
             Cow::Borrowed(unsafe { std::slice::from_raw_parts(c.as_ptr(), rows * cols) })
         }
-        _ => {
-            let mut data: Vec<T> = Vec::with_capacity(rows * cols);
-            for j in 0..cols {
-                match x.col(j).try_as_col_major() {
-                    Some(c) => data.extend_from_slice(c.as_slice()),
-                    None => data.extend(x.col(j).iter().copied()),
+        _ => match x.transpose().try_as_col_major() {
+            // Rows contiguous (a row-major matrix, e.g. a C-order NumPy array): copied in tiles
+            // of 16 columns, each row's piece of a tile read whole, the tile's columns written
+            // in order. Column by column every element read was a cache line of its own: at
+            // 3584x1024 f32 `apply` took 30-45 ms at best from a row-major X, now 13-19 (4 from
+            // a column-major one; 64-column tiles were slower: their columns, 14 KB apart, share
+            // two L1 sets), 2026-12-03.
+            Some(t) => {
+                const TILE: usize = 16;
+                let mut data = vec![T::from_f64(0.0); rows * cols];
+                for j0 in (0..cols).step_by(TILE) {
+                    let j1 = (j0 + TILE).min(cols);
+                    for i in 0..rows {
+                        let row = t.col(i).try_as_col_major().map(|r| r.as_slice());
+                        let row = row.expect("a column of a column-major matrix is contiguous");
+                        for (j, &v) in (j0..j1).zip(&row[j0..j1]) {
+                            data[i + j * rows] = v;
+                        }
+                    }
                 }
+                Cow::Owned(data)
             }
-            Cow::Owned(data)
-        }
+            None => {
+                let mut data: Vec<T> = Vec::with_capacity(rows * cols);
+                for j in 0..cols {
+                    match x.col(j).try_as_col_major() {
+                        Some(c) => data.extend_from_slice(c.as_slice()),
+                        None => data.extend(x.col(j).iter().copied()),
+                    }
+                }
+                Cow::Owned(data)
+            }
+        },
     };
     check_finite("input matrix", rows, &data)?;
     Ok(data)
