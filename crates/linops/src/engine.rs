@@ -338,7 +338,7 @@ impl Engine {
     pub fn download_f64(&self, m: &Matrix) -> Result<Mat<f64>> {
         let (rows, cols) = m.shape();
         let v = self.download_vec(m)?;
-        Ok(Mat::from_fn(rows, cols, |i, j| v[i + j * rows]))
+        Ok(MatRef::from_column_major_slice(&v, rows, cols).to_owned())
     }
 
     /// The entries of `m` in `f64`, column-major.

@@ -160,16 +160,11 @@ impl<T: Element> OnBackend for Upload<'_, T> {
 /// `v` as a vector of `U`, each entry through `f64` (exact for the same type or `f32 → f64`,
 /// rounding to nearest for `f64 → f32`); the vector itself when `U` is `T`, without a copy.
 fn convert<T: Element, U: Element>(v: Vec<T>) -> Vec<U> {
-    let any: Box<dyn std::any::Any> = Box::new(v);
-    match any.downcast::<Vec<U>>() {
-        Ok(same) => *same,
-        Err(any) => {
-            let v = any
-                .downcast::<Vec<T>>()
-                .expect("the box holds the Vec<T> it was made from");
-            v.iter().map(|x| U::from_f64(x.to_f64())).collect()
-        }
+    if TypeId::of::<T>() == TypeId::of::<U>() {
+        let any: Box<dyn std::any::Any> = Box::new(v);
+        return *any.downcast::<Vec<U>>().expect("`T` is `U`");
     }
+    convert_slice(&v).into_owned()
 }
 
 /// `v` as a slice of `U`, each entry through `f64` as in [`convert`]; `v` itself, borrowed, when
