@@ -9,8 +9,10 @@
 //! so every CPU, path and thread count gives the same bits as the plain radix-2 loop
 //! ([`fwht_in_place`]).
 //!
-//! Storage: a column is transformed in vectors of `W` lanes (8 f32 or 4 f64 in AVX2 registers on
-//! x86-64 CPUs that have it, else 4 lanes of portable code the compiler vectorizes). The first
+//! Storage: a column is transformed in vectors of `W` lanes (16 f32 or 8 f64 in AVX-512
+//! registers on x86-64 CPUs with AVX-512F, 8 f32 or 4 f64 in AVX2 registers on those with AVX2,
+//! else 4 lanes of portable code the compiler vectorizes; lengths below one AVX-512 register take
+//! the AVX2 lanes). The first
 //! pass reads groups of up to 8 contiguous vectors straight from `X` (no separate copy), runs the
 //! stages `h < W` inside each register and the next three across the group, and writes the column
 //! of the output (or of a scratch column when `beta ≠ 0` or the output is truncated); each later
@@ -29,9 +31,11 @@
 //! kernel's), up to 8 vectors of `y_a` kept in registers across all `m` blocks, scaled (and
 //! `beta·y` added) and stored straight into the output column (non-temporal stores for outputs of
 //! 8 MiB and more). The mix is one addition per loaded vector, so it is bound by the adders and
-//! the loads alike; on CPUs with FMA and AVX-512VL (32 vector registers) two output blocks go
-//! together, each loaded vector of `z` added into one by a multiply-add with `±1` (exact product,
-//! one rounding: the same bits) and into the other by the adders. `X` is read once and `Y` written once; `n·log₂p + m·n` additions per column.
+//! the loads alike; with FMA, two output blocks go together, each loaded vector of `z` added
+//! into one by a multiply-add with `±1` (exact product, one rounding: the same bits) and into the
+//! other by the adders (in AVX-512 registers where the CPU has AVX-512F and a block holds whole
+//! ones; in AVX2 registers on CPUs with AVX-512VL, whose 32 registers hold the 16 accumulators).
+//! `X` is read once and `Y` written once; `n·log₂p + m·n` additions per column.
 
 use crate::par::for_each_col;
 use crate::{CpuElem, t};
@@ -106,6 +110,29 @@ fn transform_blocks<T: CpuElem>(src: Option<&[T]>, dst: &mut [T], scale: Option<
         (n == 0 || (p.is_power_of_two() && n.is_multiple_of(p)))
             && src.is_none_or(|s| s.len() == n)
     );
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") && p >= 16 {
+        #[target_feature(enable = "avx512f")]
+        fn f32_avx512(src: Option<&[f32]>, dst: &mut [f32], scale: Option<f32>, p: usize) {
+            lanes_blocks::<lanes::F32x16>(src, dst, scale, p);
+        }
+        #[target_feature(enable = "avx512f")]
+        fn f64_avx512(src: Option<&[f64]>, dst: &mut [f64], scale: Option<f64>, p: usize) {
+            lanes_blocks::<lanes::F64x8>(src, dst, scale, p);
+        }
+        if let Some(d) = cast_mut::<T, f32>(dst) {
+            let (s, c) = (src.and_then(cast), scale.and_then(cast_val));
+            // SAFETY: the CPU supports AVX-512F (checked above), the only requirement.
+            unsafe { f32_avx512(s, d, c, p) };
+            return;
+        }
+        if let Some(d) = cast_mut::<T, f64>(dst) {
+            let (s, c) = (src.and_then(cast), scale.and_then(cast_val));
+            // SAFETY: as above.
+            unsafe { f64_avx512(s, d, c, p) };
+            return;
+        }
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         #[target_feature(enable = "avx2")]
@@ -520,6 +547,32 @@ fn mix_into<T: CpuElem>(
             // SAFETY: as above.
             unsafe { mix_lanes::<lanes::F64x4, false>(o, z, neg, c, st) };
         }
+        // 512-bit registers where a block holds whole ones (16 f32, 8 f64).
+        #[target_feature(enable = "avx512f")]
+        fn f32_wide(o: &mut [f32], z: &[f32], neg: &[bool], c: (f32, Option<f32>), st: bool) {
+            // SAFETY: AVX-512F has the fused multiply-add of its registers.
+            unsafe { mix_lanes::<lanes::F32x16, true>(o, z, neg, c, st) };
+        }
+        #[target_feature(enable = "avx512f")]
+        fn f64_wide(o: &mut [f64], z: &[f64], neg: &[bool], c: (f64, Option<f64>), st: bool) {
+            // SAFETY: as above.
+            unsafe { mix_lanes::<lanes::F64x8, true>(o, z, neg, c, st) };
+        }
+        let p = o.len() / m.max(1);
+        if has!("avx512f") && p > 0 && p.is_multiple_of(64 / size_of::<T>()) {
+            if let (Some(o), Some(z)) = (cast_mut::<T, f32>(o), cast::<T, f32>(z)) {
+                let (s, b) = (cast_val(scale).unwrap_or(0.0), beta.and_then(cast_val));
+                // SAFETY: the CPU supports AVX-512F (checked above).
+                unsafe { f32_wide(o, z, neg, (s, b), stream) };
+                return;
+            }
+            if let (Some(o), Some(z)) = (cast_mut::<T, f64>(o), cast::<T, f64>(z)) {
+                let (s, b) = (cast_val(scale).unwrap_or(0.0), beta.and_then(cast_val));
+                // SAFETY: as above.
+                unsafe { f64_wide(o, z, neg, (s, b), stream) };
+                return;
+            }
+        }
         let paired = has!("avx2") && has!("fma") && has!("avx512f") && has!("avx512vl");
         if paired || has!("avx2") {
             if let (Some(o), Some(z)) = (cast_mut::<T, f32>(o), cast::<T, f32>(z)) {
@@ -897,6 +950,8 @@ mod lanes {
 
     #[cfg(target_arch = "x86_64")]
     pub(super) use avx2::{F32x8, F64x4};
+    #[cfg(target_arch = "x86_64")]
+    pub(super) use avx512::{F32x16, F64x8};
 
     /// Orders the non-temporal stores before ([`Lanes::stream`]) before every later store.
     #[inline(always)]
@@ -908,8 +963,7 @@ mod lanes {
         }
     }
 
-    /// The AVX2 lanes (stable intrinsics at our MSRV; on AVX-512 CPUs such as Zen 4, whose
-    /// 512-bit operations run as two 256-bit halves, the 256-bit registers lose no throughput).
+    /// The AVX2 lanes (CPUs without AVX-512F, and lengths below one AVX-512 register).
     #[cfg(target_arch = "x86_64")]
     mod avx2 {
         use super::Lanes;
@@ -1084,6 +1138,220 @@ mod lanes {
                     let x = _mm256_add_pd(_mm256_permute_pd::<0b0101>(x), _mm256_xor_pd(x, m1));
                     let p = _mm256_permute2f128_pd::<0x01>(x, x);
                     Self(_mm256_add_pd(p, _mm256_xor_pd(x, m2)))
+                }
+            }
+        }
+    }
+
+    /// The AVX-512F lanes: twice the AVX2 ones per instruction. On Zen 4, whose 512-bit
+    /// operations run as two 256-bit halves, they still pay: the kernels here are bound by how
+    /// many instructions the core issues per cycle, not by its adders (the `m·2^k` mix at
+    /// `m = 28`: 1120 → 620 ns per column of 3584 f32 in a microbenchmark, 2026-12-03).
+    #[cfg(target_arch = "x86_64")]
+    mod avx512 {
+        use super::Lanes;
+        use std::arch::x86_64::{
+            __m512, __m512d, _mm512_add_pd, _mm512_add_ps, _mm512_castpd_si512,
+            _mm512_castps_si512, _mm512_castsi512_pd, _mm512_castsi512_ps, _mm512_fmadd_pd,
+            _mm512_fmadd_ps, _mm512_loadu_pd, _mm512_loadu_ps, _mm512_mul_pd, _mm512_mul_ps,
+            _mm512_permute_pd, _mm512_permute_ps, _mm512_set1_pd, _mm512_set1_ps, _mm512_setr_pd,
+            _mm512_setr_ps, _mm512_shuffle_f32x4, _mm512_shuffle_f64x2, _mm512_storeu_pd,
+            _mm512_storeu_ps, _mm512_stream_pd, _mm512_stream_ps, _mm512_sub_pd, _mm512_sub_ps,
+            _mm512_xor_si512,
+        };
+
+        /// Sixteen f32 lanes in an AVX-512 register. Made only by the `unsafe` constructors,
+        /// whose contract includes a CPU with AVX-512F (see [`Lanes`]).
+        #[derive(Clone, Copy)]
+        pub(in super::super) struct F32x16(__m512);
+
+        /// Eight f64 lanes in an AVX-512 register (as [`F32x16`]).
+        #[derive(Clone, Copy)]
+        pub(in super::super) struct F64x8(__m512d);
+
+        /// `x` with the sign bit flipped where `m` has it (AVX-512F has no `xor` of floats).
+        #[inline(always)]
+        fn flip_ps(x: __m512, m: __m512) -> __m512 {
+            // SAFETY: callers hold a value, so the CPU has AVX-512F.
+            unsafe {
+                _mm512_castsi512_ps(_mm512_xor_si512(
+                    _mm512_castps_si512(x),
+                    _mm512_castps_si512(m),
+                ))
+            }
+        }
+
+        /// As [`flip_ps`], for f64.
+        #[inline(always)]
+        fn flip_pd(x: __m512d, m: __m512d) -> __m512d {
+            // SAFETY: as above.
+            unsafe {
+                _mm512_castsi512_pd(_mm512_xor_si512(
+                    _mm512_castpd_si512(x),
+                    _mm512_castpd_si512(m),
+                ))
+            }
+        }
+
+        impl Lanes for F32x16 {
+            type T = f32;
+            type Sign = __m512;
+            const W: usize = 16;
+
+            #[inline(always)]
+            unsafe fn load(p: *const f32) -> Self {
+                // SAFETY: `p` is valid for 16 elements and the CPU has AVX-512F (the contract).
+                Self(unsafe { _mm512_loadu_ps(p) })
+            }
+
+            #[inline(always)]
+            unsafe fn store(self, p: *mut f32) {
+                // SAFETY: as in `load`; the value exists, so the CPU has AVX-512F.
+                unsafe { _mm512_storeu_ps(p, self.0) }
+            }
+
+            #[inline(always)]
+            unsafe fn stream(self, p: *mut f32) {
+                // SAFETY: `p` is valid and aligned to 64 bytes (the contract: 16 elements).
+                unsafe { _mm512_stream_ps(p, self.0) }
+            }
+
+            #[inline(always)]
+            unsafe fn splat(v: f32) -> Self {
+                // SAFETY: the CPU has AVX-512F (the contract).
+                Self(unsafe { _mm512_set1_ps(v) })
+            }
+
+            #[inline(always)]
+            unsafe fn sign(neg: bool) -> __m512 {
+                // SAFETY: as in `splat`.
+                unsafe { _mm512_set1_ps(if neg { -0.0 } else { 0.0 }) }
+            }
+
+            // SAFETY (every operation below): a value exists, so the CPU has AVX-512F.
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                Self(unsafe { _mm512_add_ps(self.0, o.0) })
+            }
+
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                Self(unsafe { _mm512_sub_ps(self.0, o.0) })
+            }
+
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                Self(unsafe { _mm512_mul_ps(self.0, o.0) })
+            }
+
+            #[inline(always)]
+            unsafe fn mul_add(self, s: Self, acc: Self) -> Self {
+                // SAFETY: AVX-512F has the fused multiply-add of its registers.
+                Self(unsafe { _mm512_fmadd_ps(self.0, s.0, acc.0) })
+            }
+
+            #[inline(always)]
+            fn signed(self, s: __m512) -> Self {
+                Self(flip_ps(self.0, s))
+            }
+
+            #[inline(always)]
+            fn within(self) -> Self {
+                // As for `F32x8`: each stage the partner lanes `p`, then `p + x` where bit h is
+                // clear and `p + (−x)` where it is set; stages h = 4 and 8 swap 128-bit lanes.
+                unsafe {
+                    let x = self.0;
+                    let (z, n) = (0.0, -0.0);
+                    let m1 = _mm512_setr_ps(z, n, z, n, z, n, z, n, z, n, z, n, z, n, z, n);
+                    let m2 = _mm512_setr_ps(z, z, n, n, z, z, n, n, z, z, n, n, z, z, n, n);
+                    let m4 = _mm512_setr_ps(z, z, z, z, n, n, n, n, z, z, z, z, n, n, n, n);
+                    let m8 = _mm512_setr_ps(z, z, z, z, z, z, z, z, n, n, n, n, n, n, n, n);
+                    let x = _mm512_add_ps(_mm512_permute_ps::<0xB1>(x), flip_ps(x, m1));
+                    let x = _mm512_add_ps(_mm512_permute_ps::<0x4E>(x), flip_ps(x, m2));
+                    let p = _mm512_shuffle_f32x4::<0xB1>(x, x);
+                    let x = _mm512_add_ps(p, flip_ps(x, m4));
+                    let p = _mm512_shuffle_f32x4::<0x4E>(x, x);
+                    Self(_mm512_add_ps(p, flip_ps(x, m8)))
+                }
+            }
+        }
+
+        impl Lanes for F64x8 {
+            type T = f64;
+            type Sign = __m512d;
+            const W: usize = 8;
+
+            #[inline(always)]
+            unsafe fn load(p: *const f64) -> Self {
+                // SAFETY: `p` is valid for 8 elements and the CPU has AVX-512F (the contract).
+                Self(unsafe { _mm512_loadu_pd(p) })
+            }
+
+            #[inline(always)]
+            unsafe fn store(self, p: *mut f64) {
+                // SAFETY: as in `load`; the value exists, so the CPU has AVX-512F.
+                unsafe { _mm512_storeu_pd(p, self.0) }
+            }
+
+            #[inline(always)]
+            unsafe fn stream(self, p: *mut f64) {
+                // SAFETY: `p` is valid and aligned to 64 bytes (the contract: 8 elements).
+                unsafe { _mm512_stream_pd(p, self.0) }
+            }
+
+            #[inline(always)]
+            unsafe fn splat(v: f64) -> Self {
+                // SAFETY: the CPU has AVX-512F (the contract).
+                Self(unsafe { _mm512_set1_pd(v) })
+            }
+
+            #[inline(always)]
+            unsafe fn sign(neg: bool) -> __m512d {
+                // SAFETY: as in `splat`.
+                unsafe { _mm512_set1_pd(if neg { -0.0 } else { 0.0 }) }
+            }
+
+            // SAFETY (every operation below): a value exists, so the CPU has AVX-512F.
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                Self(unsafe { _mm512_add_pd(self.0, o.0) })
+            }
+
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                Self(unsafe { _mm512_sub_pd(self.0, o.0) })
+            }
+
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                Self(unsafe { _mm512_mul_pd(self.0, o.0) })
+            }
+
+            #[inline(always)]
+            unsafe fn mul_add(self, s: Self, acc: Self) -> Self {
+                // SAFETY: as for `F32x16`.
+                Self(unsafe { _mm512_fmadd_pd(self.0, s.0, acc.0) })
+            }
+
+            #[inline(always)]
+            fn signed(self, s: __m512d) -> Self {
+                Self(flip_pd(self.0, s))
+            }
+
+            #[inline(always)]
+            fn within(self) -> Self {
+                // As for `F32x16`, stages h = 1, 2 and 4.
+                unsafe {
+                    let x = self.0;
+                    let (z, n) = (0.0, -0.0);
+                    let m1 = _mm512_setr_pd(z, n, z, n, z, n, z, n);
+                    let m2 = _mm512_setr_pd(z, z, n, n, z, z, n, n);
+                    let m4 = _mm512_setr_pd(z, z, z, z, n, n, n, n);
+                    let x = _mm512_add_pd(_mm512_permute_pd::<0x55>(x), flip_pd(x, m1));
+                    let p = _mm512_shuffle_f64x2::<0xB1>(x, x);
+                    let x = _mm512_add_pd(p, flip_pd(x, m2));
+                    let p = _mm512_shuffle_f64x2::<0x4E>(x, x);
+                    Self(_mm512_add_pd(p, flip_pd(x, m4)))
                 }
             }
         }
@@ -1402,6 +1670,108 @@ mod tests {
                 mix_scalar(ob, &z, &neg[blk * m..(blk + 1) * m], 0.3, Some(0.5));
             }
             same_bits(&a, &b, &format!("portable paired mix m={m}"));
+        }
+    }
+
+    /// The transform and the mix in lanes `V` against the plain loops ([`fwht_in_place`],
+    /// [`mix_scalar`]), bit for bit: from a source and in place, scaled or not, every length up
+    /// to 2^11, the mix unpaired and (with `fused`) paired, odd block counts included. Runs each
+    /// lanes type directly, so the narrower paths stay tested on a CPU whose dispatch picks the
+    /// widest.
+    ///
+    /// # Safety
+    /// The CPU supports `V`'s instructions, and FMA when `fused`.
+    #[inline(always)]
+    unsafe fn check_lanes<V: Lanes>(what: &str, fused: bool) {
+        let cv =
+            |seed: u64, len: usize| -> Vec<V::T> { values(seed, len).into_iter().map(t).collect() };
+        for k in 0..=11 {
+            let n = 1usize << k;
+            let v = cv(k as u64, n);
+            let mut want = v.clone();
+            fwht_in_place(&mut want);
+            let mut got = v.clone();
+            transform_lanes::<V>(Some(&v), &mut got, None);
+            same_bits(&got, &want, &format!("{what} transform n={n}"));
+            let mut got = v.clone();
+            transform_lanes::<V>(None, &mut got, Some(t(0.3)));
+            let scaled: Vec<V::T> = want.iter().map(|&e| e * t::<V::T>(0.3)).collect();
+            same_bits(&got, &scaled, &format!("{what} scaled in place n={n}"));
+        }
+        for m in [1, 3, 12, 28] {
+            for p in [V::W, 2 * V::W, 8 * V::W, 16 * V::W] {
+                let z = cv(6, m * p);
+                let neg: Vec<bool> = values(7, m * m).iter().map(|&s| s < 0.0).collect();
+                let o0 = cv(8, m * p);
+                let mut want = o0.clone();
+                for (blk, ob) in want.chunks_exact_mut(p).enumerate() {
+                    mix_scalar(ob, &z, &neg[blk * m..(blk + 1) * m], t(0.3), Some(t(0.5)));
+                }
+                for beta in [Some(t(0.5)), None] {
+                    let want = match beta {
+                        Some(_) => want.clone(),
+                        None => {
+                            let mut w = o0.clone();
+                            for (blk, ob) in w.chunks_exact_mut(p).enumerate() {
+                                mix_scalar(ob, &z, &neg[blk * m..(blk + 1) * m], t(0.3), None);
+                            }
+                            w
+                        }
+                    };
+                    let c = (t(0.3), beta);
+                    let mut got = o0.clone();
+                    // SAFETY: the caller's contract.
+                    unsafe { mix_lanes::<V, false>(&mut got, &z, &neg, c, false) };
+                    same_bits(&got, &want, &format!("{what} mix m={m} p={p}"));
+                    if fused {
+                        let mut got = o0.clone();
+                        // SAFETY: as above, with FMA.
+                        unsafe { mix_lanes::<V, true>(&mut got, &z, &neg, c, false) };
+                        same_bits(&got, &want, &format!("{what} paired mix m={m} p={p}"));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_lanes_type_matches_the_plain_loops() {
+        // SAFETY: the portable lanes need no CPU feature; `Quad::mul_add` none either.
+        unsafe {
+            check_lanes::<Quad<f32>>("portable f32", true);
+            check_lanes::<Quad<f64>>("portable f64", true);
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2() {
+                // SAFETY: the CPU has AVX2 and FMA (this function's features).
+                unsafe {
+                    check_lanes::<lanes::F32x8>("avx2 f32", true);
+                    check_lanes::<lanes::F64x4>("avx2 f64", true);
+                }
+            }
+            #[target_feature(enable = "avx512f")]
+            fn avx512() {
+                // SAFETY: the CPU has AVX-512F, whose registers have the fused multiply-add.
+                unsafe {
+                    check_lanes::<lanes::F32x16>("avx512 f32", true);
+                    check_lanes::<lanes::F64x8>("avx512 f64", true);
+                }
+            }
+            if has!("avx2") && has!("fma") {
+                // SAFETY: checked just above.
+                unsafe { avx2() };
+            } else {
+                eprintln!("every_lanes_type: no AVX2+FMA on this CPU, its lanes not tested");
+            }
+            if has!("avx512f") {
+                // SAFETY: as above.
+                unsafe { avx512() };
+            } else {
+                eprintln!("every_lanes_type: no AVX-512F on this CPU, its lanes not tested");
+            }
         }
     }
 }
