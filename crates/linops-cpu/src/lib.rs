@@ -49,6 +49,7 @@ mod spmm;
 mod srht;
 #[cfg(test)]
 mod testing;
+pub mod transpose;
 
 pub use dct::FftElem;
 

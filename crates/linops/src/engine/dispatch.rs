@@ -239,31 +239,13 @@ pub(crate) fn host_data<T: Scalar>(x: MatRef<'_, T>) -> Result<Cow<'_, [T]>> {
             // borrowed for as long as `x` is.
             Cow::Borrowed(unsafe { std::slice::from_raw_parts(c.as_ptr(), rows * cols) })
         }
-        _ => match x.transpose().try_as_col_major() {
-            // Rows contiguous (a row-major matrix, e.g. a C-order NumPy array): copied in 8x8
-            // blocks (8 rows read, 8 columns written, a few lines each), a band of 8 rows at a
-            // time. Column by column every element read was a cache line of its own: at
-            // 3584x1024 f32 `apply` took 30-45 ms at best from a row-major X; tiles of 16 whole
-            // columns 13-14; 8x8 blocks 6.7-8.5 (16x16: 7.3-12, 32x32: 13); 3-4 from a
-            // column-major X (2026-12-03).
-            Some(t) => {
-                const TILE: usize = 8;
-                let mut data = vec![T::from_f64(0.0); rows * cols];
-                for i0 in (0..rows).step_by(TILE) {
-                    let i1 = (i0 + TILE).min(rows);
-                    for j0 in (0..cols).step_by(TILE) {
-                        let j1 = (j0 + TILE).min(cols);
-                        for i in i0..i1 {
-                            let row = t.col(i).try_as_col_major().map(|r| r.as_slice());
-                            let row = row.expect("a column of a column-major matrix is contiguous");
-                            for (j, &v) in (j0..j1).zip(&row[j0..j1]) {
-                                data[i + j * rows] = v;
-                            }
-                        }
-                    }
-                }
-                Cow::Owned(data)
-            }
+        // Rows contiguous (a row-major matrix, e.g. a C-order NumPy array): transposed in
+        // blocks in vector registers, a band of rows at a time (`rows_to_columns`). Column by
+        // column every element read was a cache line of its own: at 3584x1024 f32 `apply`
+        // took 30-45 ms at best from a row-major X; 8x8 blocks of scalar copies 6.7-8.5; 3-4
+        // from a column-major X (2026-12-03).
+        _ => match linops_cpu::transpose::rows_to_columns(x) {
+            Some(data) => Cow::Owned(data),
             None => {
                 let mut data: Vec<T> = Vec::with_capacity(rows * cols);
                 for j in 0..cols {
