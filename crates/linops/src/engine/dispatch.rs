@@ -240,10 +240,11 @@ pub(crate) fn host_data<T: Scalar>(x: MatRef<'_, T>) -> Result<Cow<'_, [T]>> {
             Cow::Borrowed(unsafe { std::slice::from_raw_parts(c.as_ptr(), rows * cols) })
         }
         // Rows contiguous (a row-major matrix, e.g. a C-order NumPy array): transposed in
-        // blocks in vector registers, a band of rows at a time (`rows_to_columns`). Column by
-        // column every element read was a cache line of its own: at 3584x1024 f32 `apply`
-        // took 30-45 ms at best from a row-major X; 8x8 blocks of scalar copies 6.7-8.5; 3-4
-        // from a column-major X (2026-12-03).
+        // blocks in vector registers, a band of rows at a time (`rows_to_columns`). At
+        // 3584x1024 f32 (`hadamard28`), `apply` from a row-major X took at best 30-45 ms
+        // element by element (a cache line per element read), 4.9-5.1 ms in 8x8 blocks of
+        // scalar copies into zeroed storage, 3.7-4.0 ms now; 2.0-2.2 ms from a column-major X
+        // (2026-12-03).
         _ => match linops_cpu::transpose::rows_to_columns(x) {
             Some(data) => Cow::Owned(data),
             None => {
