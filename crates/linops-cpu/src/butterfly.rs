@@ -175,9 +175,9 @@ fn choose<T: CpuElem>(b: usize, n: usize, cols: usize) -> Path {
     // With AVX-512F, the row-major FMA micro-kernels replace the GEMMs (measured 2026-12-02 at
     // n = 4096, b = 32, load 4–9 on 2 cores: 1.1–1.4× faster at batch 64, 1.4–1.8× at batch
     // 1024; the GEMMs spent a third of their time packing the operands of each tiny product).
-    // Below one vector of columns most lanes would be padding (measured 5x slower than the
-    // GEMMs at one column).
-    if b >= 16 && cols >= block_rows::lanes::<T>() && block_rows::available::<T>() {
+    // Below half a vector of columns most lanes would be padding (measured 5x slower than the
+    // GEMMs at one column, with 256-bit vectors).
+    if b >= 16 && 2 * cols >= block_rows::lanes::<T>() && block_rows::available::<T>() {
         Path::BlockRows
     } else if b >= 16 || (b >= 8 && cols < NARROW) {
         Path::PairGemm
@@ -205,10 +205,10 @@ fn apply<T: CpuElem>(
     let planes = planes.or(made.as_deref()).filter(|_| path == Path::InPlace);
     let width = width_of::<T>(path, n, x.ncols());
     let grain = match path {
-        // Parts of at least four vectors of columns (so that batch 64 `f32` splits in two);
+        // Parts of at least two vectors of columns (so that batch 64 `f32` splits in two);
         // the bits do not depend on the split (module docs of [`block_rows`]).
         Path::BlockRows => Grain {
-            min: 4 * block_rows::lanes::<T>(),
+            min: 2 * block_rows::lanes::<T>(),
             align: block_rows::lanes::<T>(),
         },
         _ => Grain {

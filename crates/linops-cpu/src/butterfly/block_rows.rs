@@ -4,13 +4,13 @@
 //! `[y_R; y_R'] = [[D₁, D₂], [D₃, D₄]]·[x_R; x_R']` (transposed: `[[D₁ᵀ, D₃ᵀ], [D₂ᵀ, D₄ᵀ]]`), so
 //! output row `u` of block-row `R` is `y[u, :] = Σ_v D₁[u, v]·x_R[v, :] + Σ_v D₂[u, v]·x_R'[v, :]`.
 //!
-//! Storage: a panel of up to `8·L` columns of `X` (`L` = 8 lanes of `f32`, 4 of `f64`: eight
-//! 32-byte vectors) is transposed into a **row-major** scratch of `n` rows of `P = NV·L` lanes
+//! Storage: a panel of up to `4·L` columns of `X` (`L` = 16 lanes of `f32`, 8 of `f64`: four
+//! 64-byte vectors) is transposed into a **row-major** scratch of `n` rows of `P = NV·L` lanes
 //! (row `r` holds the panel's values of row `r` contiguously; lanes past the panel's width are
 //! never written out). A micro-kernel computes `RU` output rows × `NV` vectors of lanes in
-//! `RU·NV ≤ 18` registers (256-bit FMAs, run where the CPU has AVX-512F and VL, so that all 32
-//! vector registers are available; on Zen 4 two 256-bit FMAs per cycle are the peak of 512-bit
-//! ones, and the 256-bit intrinsics are stable on the crate's minimum Rust): for each of the `2b` terms `v`, it loads the `NV` vectors of input
+//! `RU·NV ≤ 16` AVX-512 registers (512-bit FMAs: on the Zen 5 dev box, whose FMA units are 512
+//! bits wide, 256-bit ones ran at half its peak; measured 2026-12-03 at n = 4096, b = 32, f32,
+//! see docs/benchmarks.md "Session 16"): for each of the `2b` terms `v`, it loads the `NV` vectors of input
 //! row `v` (L1-resident: the two input blocks are `2b·P` elements, 16 KiB at `b = 32` `f32`) and
 //! multiply-adds each against one broadcast coefficient per output row, read in place from the
 //! twiddles (row-major `D`, or column-major for the transpose: a broadcast needs no contiguity,
@@ -33,16 +33,15 @@ use crate::CpuElem;
 use std::any::TypeId;
 
 /// Vectors of lanes per scratch row at most (a panel of 64 `f32` or 32 `f64` columns).
-const MAX_VECTORS: usize = 8;
+const MAX_VECTORS: usize = 4;
 
-/// Whether this path runs here: an x86-64 CPU with AVX-512F, AVX-512VL and FMA, and an element
-/// type it has kernels for (`f32`, `f64`).
+/// Whether this path runs here: an x86-64 CPU with AVX-512F (and FMA), and an element type it
+/// has kernels for (`f32`, `f64`).
 pub(super) fn available<T: 'static>() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         (is::<T, f32>() || is::<T, f64>())
             && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
             && std::arch::is_x86_feature_detected!("fma")
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -56,12 +55,12 @@ fn is<T: 'static, U: 'static>() -> bool {
     TypeId::of::<T>() == TypeId::of::<U>()
 }
 
-/// Lanes of one 32-byte vector of `T`.
+/// Lanes of one 64-byte (AVX-512) vector of `T`.
 pub(super) fn lanes<T>() -> usize {
-    32 / std::mem::size_of::<T>()
+    64 / std::mem::size_of::<T>()
 }
 
-/// Columns of one panel: eight vectors of lanes.
+/// Columns of one panel: [`MAX_VECTORS`] vectors of lanes.
 pub(super) fn panel_width<T>() -> usize {
     MAX_VECTORS * lanes::<T>()
 }
@@ -162,11 +161,11 @@ fn factor<T: CpuElem>(geom: Geom, f: usize, tw: &[T], s: &[T], d: &mut [T], p: u
     {
         assert!(
             available::<T>(),
-            "block_rows: called without AVX-512F/VL and FMA"
+            "block_rows: called without AVX-512F and FMA"
         );
         if is::<T, f32>() {
             // SAFETY: the CPU has AVX-512F (asserted just above), and the shapes are those the
-            // kernel's contract asks for (asserted above: n rows of p ≥ nv·8 lanes, b | n, the
+            // kernel's contract asks for (asserted above: n rows of p ≥ nv·16 lanes, b | n, the
             // factor's pairs inside the twiddles' column).
             unsafe { avx512::factor_f32(geom, f, cast(tw), cast(s), cast_mut(d), p, nv) };
         } else {
@@ -200,13 +199,13 @@ fn cast_mut<T: 'static, U: 'static>(s: &mut [T]) -> &mut [U] {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     //! The kernels, one per element type (the same code through [`kernels!`]), compiled with
-    //! AVX-512F/VL (32 vector registers) and FMA.
+    //! AVX-512F (32 vector registers of 512 bits) and FMA.
 
     use super::Geom;
     use std::arch::x86_64::{
-        __m256, __m256d, _mm256_fmadd_pd, _mm256_fmadd_ps, _mm256_loadu_pd, _mm256_loadu_ps,
-        _mm256_set1_pd, _mm256_set1_ps, _mm256_setzero_pd, _mm256_setzero_ps, _mm256_storeu_pd,
-        _mm256_storeu_ps,
+        __m512, __m512d, _mm512_fmadd_pd, _mm512_fmadd_ps, _mm512_loadu_pd, _mm512_loadu_ps,
+        _mm512_set1_pd, _mm512_set1_ps, _mm512_setzero_pd, _mm512_setzero_ps, _mm512_storeu_pd,
+        _mm512_storeu_ps,
     };
 
     /// Defines `$factor` (one factor over the scratch) and its micro-kernel `$tile` for element
@@ -218,10 +217,10 @@ mod avx512 {
             /// use): every pair of block-rows, both output halves, through [`$rows`].
             ///
             /// # Safety
-            /// The CPU has AVX-512F/VL and FMA; `b | n`, `n / b` is a power of two above `2^f`,
-            /// `tw` holds at least `2nb` elements, `d.len() == s.len()`, `1 ≤ nv ≤ 8` and
+            /// The CPU has AVX-512F and FMA; `b | n`, `n / b` is a power of two above `2^f`,
+            /// `tw` holds at least `2nb` elements, `d.len() == s.len()`, `1 ≤ nv ≤ 4` and
             /// `nv·$l ≤ p`.
-            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            #[target_feature(enable = "avx512f,fma")]
             pub(super) unsafe fn $factor(
                 geom: Geom,
                 f: usize,
@@ -251,17 +250,13 @@ mod avx512 {
                         let y = d[row * b * p..(row + 1) * b * p].as_mut_ptr();
                         // SAFETY: the blocks are inside `pair` (4·b² elements), the input
                         // blocks and the output block are b rows of p ≥ nv·$l lanes inside
-                        // `s` and `d` (r + h < n / b), and the CPU has AVX-512F/VL and FMA.
+                        // `s` and `d` (r + h < n / b), and the CPU has AVX-512F and FMA.
                         unsafe {
                             match nv {
                                 1 => $rows::<16, 1>(a, (su, sv), x, y, b, p),
                                 2 => $rows::<8, 2>(a, (su, sv), x, y, b, p),
                                 3 => $rows::<5, 3>(a, (su, sv), x, y, b, p),
-                                4 => $rows::<4, 4>(a, (su, sv), x, y, b, p),
-                                5 => $rows::<3, 5>(a, (su, sv), x, y, b, p),
-                                6 => $rows::<3, 6>(a, (su, sv), x, y, b, p),
-                                7 => $rows::<2, 7>(a, (su, sv), x, y, b, p),
-                                _ => $rows::<2, 8>(a, (su, sv), x, y, b, p),
+                                _ => $rows::<4, 4>(a, (su, sv), x, y, b, p),
                             }
                         }
                     }
@@ -271,9 +266,9 @@ mod avx512 {
             /// All `b` output rows of one half of a pair: tiles of `RU` rows, then single rows.
             ///
             /// # Safety
-            /// The CPU has AVX-512F/VL and FMA; `a[i]` points at a `b×b` block read at `u·su + v·sv`,
+            /// The CPU has AVX-512F and FMA; `a[i]` points at a `b×b` block read at `u·su + v·sv`,
             /// `x[i]` at `b` rows of `p ≥ NV·$l` lanes, `y` at `b` rows of `p` lanes.
-            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            #[target_feature(enable = "avx512f,fma")]
             #[inline]
             unsafe fn $rows<const RU: usize, const NV: usize>(
                 a: [*const $t; 2],
@@ -318,10 +313,10 @@ mod avx512 {
             /// (one fused multiply-add per term, left block first), accumulated in registers.
             ///
             /// # Safety
-            /// The CPU has AVX-512F/VL and FMA; `a[k]` is valid for reading at `i·su + v·sv` for `i < RU`,
+            /// The CPU has AVX-512F and FMA; `a[k]` is valid for reading at `i·su + v·sv` for `i < RU`,
             /// `v < b`; `x[k]` for `b` rows of `p ≥ NV·$l` lanes; `y` for writing `RU` rows of
             /// `p` lanes (not overlapping the inputs).
-            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            #[target_feature(enable = "avx512f,fma")]
             #[inline]
             unsafe fn $tile<const RU: usize, const NV: usize>(
                 a: [*const $t; 2],
@@ -361,26 +356,26 @@ mod avx512 {
 
     kernels!(
         f32,
-        __m256,
-        8,
-        _mm256_setzero_ps,
-        _mm256_loadu_ps,
-        _mm256_storeu_ps,
-        _mm256_set1_ps,
-        _mm256_fmadd_ps,
+        __m512,
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
         factor_f32,
         rows_f32,
         tile_f32
     );
     kernels!(
         f64,
-        __m256d,
-        4,
-        _mm256_setzero_pd,
-        _mm256_loadu_pd,
-        _mm256_storeu_pd,
-        _mm256_set1_pd,
-        _mm256_fmadd_pd,
+        __m512d,
+        8,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_storeu_pd,
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
         factor_f64,
         rows_f64,
         tile_f64
