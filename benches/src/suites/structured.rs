@@ -270,7 +270,7 @@ pub const LIMIT_BELOW_FRAC: f64 = 0.5;
 
 /// What stops family `name` on the CPU short of its roofline, where that was measured: the
 /// roofline is `max(FLOPs / GEMM rate, bytes / streaming bandwidth)` per step, and these
-/// families run into a limit that model does not see. Each was measured on the 2-core Zen 4 dev
+/// families run into a limit that model does not see. Each was measured on the 2-core Zen 5 dev
 /// box (docs/benchmarks.md, "Session 13"):
 ///
 /// - `csr` → `l2-gather`: every entry of `S` multiplies one whole row of the transposed `X`

@@ -86,7 +86,7 @@ const ROWS_PART_ALIGN: usize = 8;
 
 /// Bytes of weights in one group of blocks of the rows kernel, which every column tile passes
 /// through before the next group starts: the group stays in a core's L2 cache (1 MiB on the
-/// Zen 4 this was tuned on) next to the streaming `X` and `Y`.
+/// Zen 5 dev box this was tuned on) next to the streaming `X` and `Y`.
 const GROUP_BYTES: usize = 256 << 10;
 
 /// Fewest columns for which a packing pass over the transposed weights of the rows kernel

@@ -235,8 +235,8 @@ fn transform_lanes<V: Lanes>(src: Option<&[V::T]>, dst: &mut [V::T], scale: Opti
     }
 }
 
-/// How far ahead of its reads the first pass prefetches `X` (measured on Zen 4: the hardware
-/// prefetcher alone left the loads of `X` the hottest instructions of the transform).
+/// How far ahead of its reads the first pass prefetches `X` (measured on the Zen 5 dev box: the
+/// hardware prefetcher alone left the loads of `X` the hottest instructions of the transform).
 const PREFETCH_BYTES: usize = 4096;
 
 /// A hint to bring the cache line at `p` into the cache (nothing off x86-64).
@@ -1143,10 +1143,10 @@ mod lanes {
         }
     }
 
-    /// The AVX-512F lanes: twice the AVX2 ones per instruction. On Zen 4, whose 512-bit
-    /// operations run as two 256-bit halves, they still pay: the kernels here are bound by how
-    /// many instructions the core issues per cycle, not by its adders (the `m·2^k` mix at
-    /// `m = 28`: 1120 → 620 ns per column of 3584 f32 in a microbenchmark, 2026-12-03).
+    /// The AVX-512F lanes: twice the AVX2 ones per instruction. On the Zen 5 dev box (512-bit
+    /// adders and multiply-add units) a 256-bit operation takes a whole unit for half the work,
+    /// and the core issues only so many instructions per cycle: the `m·2^k` mix at `m = 28`
+    /// went from 1120 to 620 ns per column of 3584 f32 in a microbenchmark (2026-12-03).
     #[cfg(target_arch = "x86_64")]
     mod avx512 {
         use super::Lanes;

@@ -41,7 +41,7 @@ const BLOCK: usize = 512;
 /// lies (the copy and the gather no longer wait on memory one after the other).
 ///
 /// When every index is in range (checked once per call), the gather runs without a bounds test
-/// per entry, as scalar loads: compiled for AVX-512 it became `vgatherqps`, slower on the Zen 4
+/// per entry, as scalar loads: compiled for AVX-512 it became `vgatherqps`, slower on the Zen 5
 /// dev box (n = 4096, batch 1024: minima 1.34–1.65 ms against 1.0–1.27, 2026-12-03).
 pub(crate) fn gather<T: CpuElem>(
     idx: &[u32],

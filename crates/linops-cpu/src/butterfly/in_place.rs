@@ -15,7 +15,7 @@
 //! writes `alpha·y + beta·out` (a single pass goes from `X` to `out`). The scratch's columns are
 //! `n + W` elements apart, not `n`: at a power-of-two distance the panel's columns fell into the
 //! same L1 sets, and a load of one column waited on the store to the same offset of the previous
-//! one (same low 12 address bits); measured 2026-12-03 on the 2-core Zen 4 dev box (quiet,
+//! one (same low 12 address bits); measured 2026-12-03 on the 2-core Zen 5 dev box (quiet,
 //! interleaved, n = 4096, twelve factors): 1.5× faster at batch 64 (0.33–0.37 → 0.21 ms, min of
 //! 400) and 1.25× at 1024 (3.1–3.4 → 2.4–2.6 ms, min of 40) than the passes in place in `out`.
 //! Twelve factors at n = 4096 `f32` take five passes (one near, four far).
