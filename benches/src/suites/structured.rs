@@ -292,10 +292,14 @@ pub const LIMIT_BELOW_FRAC: f64 = 0.5;
 ///   with no memory traffic of its own to overlap, and prefetching the next pair during the
 ///   output pass already hides what it can). FFT plus memory caps the row near 0.45.
 /// - `butterfly` → `mem+mul`: the time is the memory passes (`X` in, `Y` out: the roofline)
-///   plus the multiplications (two per element and factor, one 512-bit multiply per cycle per
-///   core on Zen 4: 1 ms at batch 1024), not the larger of the two: the factors run on a panel
-///   of `X` in L2, so a panel's multiplications wait on its load and its store (prefetching the
-///   next panel gained nothing). That caps the fraction near 0.6.
+///   plus the passes over a panel of `X` in L2 and the multiplications (two per element and
+///   factor: about 0.4 ms at batch 1024 on the two 512-bit multiply units per core of the Zen 5
+///   dev box), not the larger of them: the factors run on a panel of `X` in L2, so a panel's
+///   multiplications wait on its load and its store (prefetching the next panel gained
+///   nothing). Re-measured 2026-12-03 (batch 1024, `perf`: the kernel's time is on its loads):
+///   about 2.8 µs per column and core, the sum of about 1.45 (32 KiB of `X` and `Y` per column
+///   from and to memory), 0.6 (five load-and-store passes of the panel in L2) and 0.75 (the
+///   multiplications). That caps the fraction near 0.5.
 ///
 /// Other families: `None` (those below half of the roofline in some runs are so by noise or by
 /// limits not measured yet; the closing notes of issue 13 list them).
