@@ -287,6 +287,16 @@ impl Roofline {
     /// means another process shared the cores, and both the measured time and the limits read
     /// low by up to several times, so `roofline_frac` is meaningful only at a low load.
     pub fn annotate(self, row: &mut crate::row::Row, m: &Measurement) {
+        self.annotate_limits(row, m);
+        row.extra.insert(
+            "load_avg".into(),
+            load_average().map_or(serde_json::Value::Null, |v| serde_json::json!(v)),
+        );
+    }
+
+    /// [`Roofline::annotate`] without `load_avg`: for a row annotated again, after its
+    /// measurement, with limits known only later (the load then is not the row's).
+    pub fn annotate_limits(self, row: &mut crate::row::Row, m: &Measurement) {
         let roof = m
             .plan
             .roofline_seconds(self.gemm_flops_per_s, self.bytes_per_s);
@@ -304,10 +314,6 @@ impl Roofline {
             .insert("roofline_frac".into(), num(roof / m.median_s));
         row.extra
             .insert("roofline_frac_best".into(), num(roof / m.min_s));
-        row.extra.insert(
-            "load_avg".into(),
-            load_average().map_or(serde_json::Value::Null, |v| serde_json::json!(v)),
-        );
     }
 }
 
