@@ -4,14 +4,17 @@
 //! panels `G[:, J]` of [`PANEL`] columns are generated into one `rows×PANEL` scratch and
 //! multiplied by faer. For `op(G) = G` the panels accumulate `G[:, J]·X[J, :]` into `out`; for
 //! `op(G) = Gᵀ` each panel writes its own row block `out[J, :] = alpha·G[:, J]ᵀ·X + beta·out[J, :]`.
-//! Entries are generated sequentially (each is a pure function of its position, so the bits do
-//! not depend on the order); the panel products are faer `matmul`s with the backend's `Par`.
+//! A panel's columns are generated over the workers of the backend's `Par` (each entry is a pure
+//! function of its position, so the bits depend neither on the order nor on the split), in the
+//! widest vector instructions the CPU has (`crate::random_fill::column`); the panel products are
+//! faer `matmul`s with the backend's `Par`.
 //! Cost: `2·rows·cols·n` FLOPs plus generating `rows·cols` entries once; extra memory
 //! `rows·PANEL` elements.
 
 use crate::CpuElem;
+use crate::par::{Grain, for_each_part};
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use linops_core::plan::kernel::SketchGemm;
 
 /// Columns of `G` generated per panel.
@@ -21,7 +24,6 @@ pub(crate) const PANEL: usize = 256;
 pub(crate) fn run<T: CpuElem>(k: &SketchGemm, par: Par, x: MatRef<'_, T>, out: &mut Mat<T>) {
     let width = PANEL.min(k.cols);
     let mut panel = Mat::<T>::zeros(k.rows, width);
-    let mut col = vec![0.0f32; k.rows];
     let alpha = T::from_f64(k.alpha);
     if !k.trans && k.beta != 0.0 && k.beta != 1.0 {
         let b = T::from_f64(k.beta);
@@ -34,12 +36,16 @@ pub(crate) fn run<T: CpuElem>(k: &SketchGemm, par: Par, x: MatRef<'_, T>, out: &
     let mut j0 = 0;
     while j0 < k.cols {
         let w = width.min(k.cols - j0);
-        for c in 0..w {
-            k.rng.column_into(k.dist, 0, (j0 + c) as u64, &mut col);
-            for (dst, &g) in panel.col_as_slice_mut(c).iter_mut().zip(&col) {
-                *dst = T::from_f64(f64::from(g));
+        let cols = panel.as_mut().subcols_mut(0, w);
+        for_each_part(par, cols, Grain::min(4), &|c0, mut part: MatMut<'_, T>| {
+            let mut col = vec![0.0f32; k.rows];
+            for c in 0..part.ncols() {
+                crate::random_fill::column(&k.rng, k.dist, 0, (j0 + c0 + c) as u64, &mut col);
+                for (dst, &g) in part.as_mut().col_mut(c).iter_mut().zip(&col) {
+                    *dst = T::from_f64(f64::from(g));
+                }
             }
-        }
+        });
         let g = panel.as_ref().subcols(0, w);
         if k.trans {
             let mut dst = out.as_mut().subrows_mut(j0, w);

@@ -73,6 +73,7 @@ fn c(bits: u32) -> f32 {
 /// assert_eq!(uniform_f32(u32::MAX), 1.0 - 2f32.powi(-24));
 /// ```
 #[must_use]
+#[inline(always)]
 pub fn uniform_f32(w: u32) -> f32 {
     (w >> 8) as f32 * TWO_M24
 }
@@ -112,11 +113,13 @@ pub fn uniform_f64(hi: u32, lo: u32) -> f64 {
 /// assert_eq!((rademacher(0x7fff_ffff), rademacher(0x8000_0000)), (1.0, -1.0));
 /// ```
 #[must_use]
+#[inline(always)]
 pub fn rademacher(w: u32) -> f32 {
     if w >> 31 == 0 { 1.0 } else { -1.0 }
 }
 
 /// `ln(n·2⁻²⁴)` for an integer `1 ≤ n ≤ 2²⁴`, by the recipe of the module docs.
+#[inline(always)]
 fn ln_scaled(n: u32) -> f32 {
     let bits = (n as f32).to_bits(); // exact: n ≤ 2²⁴
     let mut e = ((bits >> 23) as i32) - 127;
@@ -140,6 +143,7 @@ fn ln_scaled(n: u32) -> f32 {
 }
 
 /// `(cos θ, sin θ)` for `θ = 2π·k·2⁻²⁴`, `0 ≤ k < 2²⁴`, reduced exactly to `[0, π/4]`.
+#[inline(always)]
 fn cos_sin_turn(k: u32) -> (f32, f32) {
     let octant = k >> 21;
     let rest = k & 0x001f_ffff;
@@ -156,12 +160,14 @@ fn cos_sin_turn(k: u32) -> (f32, f32) {
     pc = pc * z + c(COS_P[2]);
     let cos_a = (pc * z * z - 0.5 * z) + 1.0;
     let (cb, sb) = if odd { (sin_a, cos_a) } else { (cos_a, sin_a) };
-    match octant >> 1 {
-        0 => (cb, sb),
-        1 => (-sb, cb),
-        2 => (-cb, -sb),
-        _ => (sb, -cb),
-    }
+    // By quadrant q = octant / 2: (cb, sb), (−sb, cb), (−cb, −sb), (sb, −cb). Written as a
+    // swap and two sign flips (exact), not a `match`, so that the lanes of a batch
+    // ([`super::lanes`]) compile to selects.
+    let q = octant >> 1;
+    let (x, y) = if q & 1 == 1 { (sb, cb) } else { (cb, sb) };
+    let x = if (q ^ (q >> 1)) & 1 == 1 { -x } else { x };
+    let y = if q >= 2 { -y } else { y };
+    (x, y)
 }
 
 /// Box–Muller: two standard Gaussians `(√(−2 ln u₁)·cos θ, √(−2 ln u₁)·sin θ)` from two words
@@ -175,6 +181,7 @@ fn cos_sin_turn(k: u32) -> (f32, f32) {
 /// assert_eq!(g1, 0.0);
 /// ```
 #[must_use]
+#[inline(always)]
 pub fn box_muller(w0: u32, w1: u32) -> (f32, f32) {
     let s = -2.0 * ln_scaled((w0 >> 8) + 1);
     let r = if s > 0.0 { s } else { 0.0 }.sqrt();

@@ -29,9 +29,13 @@
 //! (bit-identical except Gaussian: at most [`GAUSSIAN_GPU_MAX_ULPS`] ulps).
 //!
 //! Cost: one Philox block (10 rounds) per four entries; Box–Muller adds one `ln`, one `sqrt`
-//! and one `sin`/`cos` pair per two entries.
+//! and one `sin`/`cos` pair per two entries. [`RngState::column_into_lanes`] ([`lanes`]) gives
+//! the same entries 16 blocks at a time, in loops a caller compiled for wide vector
+//! instructions turns into vector code (the CPU backend's generator: 5.3× faster Gaussian
+//! sketches on the 2-core dev box, 2026-12-03).
 
 pub mod dist;
+pub mod lanes;
 pub mod philox;
 
 pub use dist::{

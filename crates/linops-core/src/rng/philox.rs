@@ -31,6 +31,7 @@ pub const PHILOX_W1: u32 = 0xBB67_AE85;
 /// Number of rounds.
 pub const PHILOX_ROUNDS: u32 = 10;
 
+#[inline(always)]
 fn mulhilo(a: u32, b: u32) -> (u32, u32) {
     let p = u64::from(a) * u64::from(b);
     ((p >> 32) as u32, p as u32)
@@ -45,6 +46,7 @@ fn mulhilo(a: u32, b: u32) -> (u32, u32) {
 /// assert_eq!(philox4x32_10([0; 4], [0; 2]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
 /// ```
 #[must_use]
+#[inline(always)]
 pub fn philox4x32_10(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     let mut c = ctr;
     let mut k = key;
