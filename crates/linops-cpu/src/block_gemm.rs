@@ -77,12 +77,14 @@ const TILE_R: usize = 4;
 /// `TILE_R` weight vectors and one operand of `X` (32 vector registers with AVX-512).
 const TILE_C: usize = 6;
 
-/// Column alignment of the rows kernel's parts. `crate::par::for_each_part` adds the remainder
+/// Column alignment of both kernels' parts. `crate::par::for_each_part` adds the remainder
 /// of the columns to the last part, so the alignment sets the balance: aligned to `TILE_C`,
 /// 64 columns on 2 workers split 18 + 18 + 28 (one worker runs 46 of them) and 1024 columns
 /// 7 × 132 with 232 in the last part; aligned to 8, they split 4 × 16 and 8 × 128. Parts of
-/// 16 columns end in a 4-column tile.
-const ROWS_PART_ALIGN: usize = 8;
+/// 16 columns end in a 4-column tile. (The lanes kernel kept `TILE_C` until 2026-12-03:
+/// Monarch n = 4096, alternated, batch 64 0.29–0.33 → 0.21–0.23 ms, batch 1024 3.9 → 3.5 ms,
+/// with its 4-column tile added.)
+const PART_ALIGN: usize = 8;
 
 /// Bytes of weights in one group of blocks of the rows kernel, which every column tile passes
 /// through before the next group starts: the group stays in a core's L2 cache (1 MiB on the
@@ -154,11 +156,7 @@ pub(crate) fn block_gemm<T: CpuElem>(
         && w.col_stride() >= 0;
     let grain = Grain {
         min: MIN_COLS_PER_THREAD,
-        align: TILE_C,
-    };
-    let rows_grain = Grain {
-        min: MIN_COLS_PER_THREAD,
-        align: ROWS_PART_ALIGN,
+        align: PART_ALIGN,
     };
     match (g.x_layout, g.y_layout) {
         _ if !strides_ok || m == 0 || k == 0 || cols == 0 => {}
@@ -171,7 +169,7 @@ pub(crate) fn block_gemm<T: CpuElem>(
                 lda: ld,
                 block: bc * ld,
             };
-            rows_parts(g, dims, a, x, out.as_mut(), (alpha, beta), par, rows_grain);
+            rows_parts(g, dims, a, x, out.as_mut(), (alpha, beta), par, grain);
             return;
         }
         (_, BlockLayout::Contiguous) if cols >= TILE_MIN_COLS => {
@@ -184,7 +182,7 @@ pub(crate) fn block_gemm<T: CpuElem>(
                 lda: m,
                 block: k * m,
             };
-            rows_parts(g, dims, a, x, out.as_mut(), (alpha, beta), par, rows_grain);
+            rows_parts(g, dims, a, x, out.as_mut(), (alpha, beta), par, grain);
             return;
         }
         (BlockLayout::Strided, BlockLayout::Strided)
@@ -728,7 +726,8 @@ unsafe fn lanes_tile<
 }
 
 /// The lanes kernel on one part of the columns (module docs): groups of `LANES` blocks outer,
-/// then tiles of columns (whose `X` vectors stay in L1), then groups of `TILE_R` output rows.
+/// then tiles of columns (whose `X` vectors stay in L1; `TILE_C` wide, then 4, 2 or 1 at the
+/// part's end), then groups of `TILE_R` output rows.
 #[inline(always)]
 fn lanes_part<T: CpuElem, const FMA: bool>(
     d: Dims,
@@ -764,14 +763,17 @@ fn lanes_part<T: CpuElem, const FMA: bool>(
         while j < cols {
             let c = match cols - j {
                 n if n >= TILE_C => TILE_C,
+                n if n >= 4 => 4,
                 n if n >= 2 => 2,
                 _ => 1,
             };
             match (c, lanes == LANES) {
                 (TILE_C, true) => tile.lanes_rows::<TILE_C, true, FMA>(j, d.m),
+                (4, true) => tile.lanes_rows::<4, true, FMA>(j, d.m),
                 (2, true) => tile.lanes_rows::<2, true, FMA>(j, d.m),
                 (_, true) => tile.lanes_rows::<1, true, FMA>(j, d.m),
                 (TILE_C, false) => tile.lanes_rows::<TILE_C, false, FMA>(j, d.m),
+                (4, false) => tile.lanes_rows::<4, false, FMA>(j, d.m),
                 (2, false) => tile.lanes_rows::<2, false, FMA>(j, d.m),
                 (_, false) => tile.lanes_rows::<1, false, FMA>(j, d.m),
             }
