@@ -82,13 +82,90 @@ pub fn rows_to_columns<T: CpuElem>(x: MatRef<'_, T>) -> Option<Vec<T>> {
     Some(data)
 }
 
-/// The bands of 16 rows of [`rows_to_columns`] for `f32`: 16×16 blocks in AVX-512 registers,
-/// the last columns (under 16) element by element. Returns how many rows it wrote (the whole
-/// bands).
+/// A `B×B` block transpose of `f32` in vector registers: `*dst[j].add(i) = *src[i].add(j)`.
+#[cfg(target_arch = "x86_64")]
+trait BlockT<const B: usize> {
+    /// # Safety
+    /// As the transpose it calls ([`avx512::transpose16`], [`avx::transpose8`]), and the caller
+    /// is compiled for its instructions.
+    unsafe fn transpose(src: [*const f32; B], dst: [*mut f32; B]);
+}
+
+/// [`avx512::transpose16`].
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+impl BlockT<16> for Avx512 {
+    #[inline(always)]
+    unsafe fn transpose(src: [*const f32; 16], dst: [*mut f32; 16]) {
+        // SAFETY: the caller's contract.
+        unsafe { avx512::transpose16(src, dst) }
+    }
+}
+
+/// [`avx::transpose8`].
+#[cfg(target_arch = "x86_64")]
+struct Avx;
+
+#[cfg(target_arch = "x86_64")]
+impl BlockT<8> for Avx {
+    #[inline(always)]
+    unsafe fn transpose(src: [*const f32; 8], dst: [*mut f32; 8]) {
+        // SAFETY: the caller's contract.
+        unsafe { avx::transpose8(src, dst) }
+    }
+}
+
+/// The bands of `B` rows of [`rows_to_columns`] for `f32`: `B×B` blocks through `K`, the last
+/// columns (under `B`) element by element. Returns how many rows it wrote (the whole bands).
 ///
 /// # Safety
-/// The CPU has AVX-512F; row `i < rows` of the matrix is the `cols` elements from
-/// `src + i·stride`; `dst` is valid for writing `rows·cols` elements and overlaps no row.
+/// The caller is compiled for `K`'s instructions and the CPU has them; row `i < rows` of the
+/// matrix is the `cols` elements from `src + i·stride`; `dst` is valid for writing `rows·cols`
+/// elements and overlaps no row.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn bands<const B: usize, K: BlockT<B>>(
+    src: *const f32,
+    stride: isize,
+    dst: *mut f32,
+    rows: usize,
+    cols: usize,
+) -> usize {
+    let bands = rows / B * B;
+    let cb = cols / B * B;
+    for i0 in (0..bands).step_by(B) {
+        let mut from = [src; B];
+        for (r, f) in from.iter_mut().enumerate() {
+            *f = src.wrapping_offset((i0 + r) as isize * stride);
+        }
+        for j0 in (0..cb).step_by(B) {
+            let mut a = from;
+            let mut b = [dst; B];
+            for k in 0..B {
+                a[k] = a[k].wrapping_add(j0);
+                b[k] = dst.wrapping_add((j0 + k) * rows + i0);
+            }
+            // SAFETY: rows i0..i0+B ≤ rows, elements j0..j0+B ≤ cols of each; the destinations
+            // are elements i0..i0+B of columns j0..j0+B of the `rows·cols` output, and the
+            // caller has `K`'s instructions (the contract).
+            unsafe { K::transpose(a, b) };
+        }
+        for (r, f) in from.iter().enumerate() {
+            for j in cb..cols {
+                // SAFETY: as above, for the entry (i0 + r, j).
+                unsafe { dst.add(i0 + r + j * rows).write(*f.add(j)) };
+            }
+        }
+    }
+    bands
+}
+
+/// [`bands`] of 16 rows in AVX-512 registers.
+///
+/// # Safety
+/// The CPU has AVX-512F; the rest of [`bands`]' contract.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn bands_avx512(
@@ -98,39 +175,14 @@ unsafe fn bands_avx512(
     rows: usize,
     cols: usize,
 ) -> usize {
-    let bands = rows / 16 * 16;
-    let c16 = cols / 16 * 16;
-    for i0 in (0..bands).step_by(16) {
-        let mut from = [src; 16];
-        for (r, f) in from.iter_mut().enumerate() {
-            *f = src.wrapping_offset((i0 + r) as isize * stride);
-        }
-        for j0 in (0..c16).step_by(16) {
-            let mut a = from;
-            let mut b = [dst; 16];
-            for k in 0..16 {
-                a[k] = a[k].wrapping_add(j0);
-                b[k] = dst.wrapping_add((j0 + k) * rows + i0);
-            }
-            // SAFETY: rows i0..i0+16 ≤ rows, elements j0..j0+16 ≤ cols of each; the destinations
-            // are elements i0..i0+16 of columns j0..j0+16 of the `rows·cols` output (the
-            // caller's contract), and this function is compiled for AVX-512F.
-            unsafe { avx512::transpose16(a, b) };
-        }
-        for (r, f) in from.iter().enumerate() {
-            for j in c16..cols {
-                // SAFETY: as above, for the entry (i0 + r, j).
-                unsafe { dst.add(i0 + r + j * rows).write(*f.add(j)) };
-            }
-        }
-    }
-    bands
+    // SAFETY: this function is compiled for AVX-512F; the rest is the caller's contract.
+    unsafe { bands::<16, Avx512>(src, stride, dst, rows, cols) }
 }
 
-/// As [`bands_avx512`], in bands of 8 rows and 8×8 blocks in AVX registers.
+/// [`bands`] of 8 rows in AVX registers.
 ///
 /// # Safety
-/// As [`bands_avx512`], with AVX instead of AVX-512F.
+/// The CPU has AVX; the rest of [`bands`]' contract.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 unsafe fn bands_avx(
@@ -140,31 +192,8 @@ unsafe fn bands_avx(
     rows: usize,
     cols: usize,
 ) -> usize {
-    let bands = rows / 8 * 8;
-    let c8 = cols / 8 * 8;
-    for i0 in (0..bands).step_by(8) {
-        let mut from = [src; 8];
-        for (r, f) in from.iter_mut().enumerate() {
-            *f = src.wrapping_offset((i0 + r) as isize * stride);
-        }
-        for j0 in (0..c8).step_by(8) {
-            let mut a = from;
-            let mut b = [dst; 8];
-            for k in 0..8 {
-                a[k] = a[k].wrapping_add(j0);
-                b[k] = dst.wrapping_add((j0 + k) * rows + i0);
-            }
-            // SAFETY: as in `bands_avx512`, for 8×8 blocks; the CPU has AVX.
-            unsafe { avx::transpose8(a, b) };
-        }
-        for (r, f) in from.iter().enumerate() {
-            for j in c8..cols {
-                // SAFETY: as above, for the entry (i0 + r, j).
-                unsafe { dst.add(i0 + r + j * rows).write(*f.add(j)) };
-            }
-        }
-    }
-    bands
+    // SAFETY: as above, with AVX.
+    unsafe { bands::<8, Avx>(src, stride, dst, rows, cols) }
 }
 
 /// 16×16 transposes of f32 in AVX-512 registers: a whole 64-byte line of `X`, of the panel and
