@@ -13,7 +13,7 @@
 //! zeroed first.
 
 use crate::CpuElem;
-use faer::MatRef;
+use faer::{Mat, MatRef};
 use std::any::TypeId;
 
 /// The entries of `x` in column-major order (`rows·cols` of them, column after column) when its
@@ -32,18 +32,64 @@ use std::any::TypeId;
 /// assert!(rows_to_columns(t.as_ref()).is_none());
 /// ```
 pub fn rows_to_columns<T: CpuElem>(x: MatRef<'_, T>) -> Option<Vec<T>> {
-    let (rows, cols) = (x.nrows(), x.ncols());
-    let t = x.transpose().try_as_col_major()?;
-    let len = rows.checked_mul(cols)?;
+    let len = x.nrows().checked_mul(x.ncols())?;
+    x.transpose().try_as_col_major()?;
     let mut data: Vec<T> = Vec::with_capacity(len);
-    if len == 0 {
-        return Some(data);
+    let dst = data.spare_capacity_mut().as_mut_ptr().cast::<T>();
+    // SAFETY: the rows of `x` are contiguous (checked above) and `dst` holds `rows·cols`
+    // elements, columns `rows` apart.
+    unsafe { transpose_into(x, dst, x.nrows()) };
+    // SAFETY: `transpose_into` wrote every `(i, j)`, at `i + j·rows < len`.
+    unsafe { data.set_len(len) };
+    Some(data)
+}
+
+/// [`rows_to_columns`] into a matrix of the CPU backend's own storage: the kept storage of a
+/// dropped matrix of that shape when [`crate::recycle`] has one (no page faults), else a new
+/// one; `None` unless the rows of `x` are contiguous. One pass over `x`, one over the result.
+///
+/// # Examples
+/// ```
+/// use faer::Mat;
+/// let t = Mat::<f64>::from_fn(2, 3, |i, j| (10 * j + i) as f64);
+/// let m = linops_cpu::transpose::rows_to_mat(t.as_ref().transpose()).unwrap();
+/// assert_eq!(m, t.transpose().to_owned());
+/// ```
+pub fn rows_to_mat<T: CpuElem>(x: MatRef<'_, T>) -> Option<Mat<T>> {
+    let (rows, cols) = (x.nrows(), x.ncols());
+    x.transpose().try_as_col_major()?;
+    rows.checked_mul(cols)?;
+    let mut m =
+        crate::recycle::take_kept::<T>(rows, cols).unwrap_or_else(|| Mat::zeros(rows, cols));
+    let ld = if cols > 1 {
+        m.col_stride() as usize
+    } else {
+        rows
+    };
+    // SAFETY: the rows of `x` are contiguous (checked above); `m` is `rows×cols` with unit row
+    // stride and columns `ld ≥ rows` apart, and does not overlap `x` (it is owned).
+    unsafe { transpose_into(x, m.as_ptr_mut(), ld) };
+    Some(m)
+}
+
+/// Writes entry `(i, j)` of `x` to `dst + i + j·ld`.
+///
+/// # Safety
+/// The rows of `x` are contiguous (column stride 1); `dst` is valid for writing every `i + j·ld`
+/// (`ld ≥ rows`) and overlaps no entry of `x`.
+unsafe fn transpose_into<T: CpuElem>(x: MatRef<'_, T>, dst: *mut T, ld: usize) {
+    let (rows, cols) = (x.nrows(), x.ncols());
+    if rows == 0 || cols == 0 {
+        return;
     }
+    let t = x
+        .transpose()
+        .try_as_col_major()
+        .expect("the caller's contract: contiguous rows");
     let src = t.as_ptr();
     let stride = t.col_stride();
     // Row `i` starts `i·stride` elements from `src` (possibly negative for a reversed view).
     let row = |i: usize| src.wrapping_offset(i as isize * stride);
-    let dst = data.spare_capacity_mut().as_mut_ptr().cast::<T>();
     // Rows below `done` are written.
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
@@ -52,11 +98,11 @@ pub fn rows_to_columns<T: CpuElem>(x: MatRef<'_, T>) -> Option<Vec<T>> {
         let (s, d) = (src.cast::<f32>(), dst.cast::<f32>());
         if has!("avx512f") {
             // SAFETY: the CPU has AVX-512F; `s` is the matrix's storage (rows of `cols`
-            // elements `stride` apart) and `d` holds `rows·cols`.
-            done = unsafe { bands_avx512(s, stride, d, rows, cols) };
+            // elements `stride` apart) and `d` holds every `i + j·ld` (the contract).
+            done = unsafe { bands_avx512(s, stride, d, (rows, cols), ld) };
         } else if has!("avx") {
             // SAFETY: as above, with AVX.
-            done = unsafe { bands_avx(s, stride, d, rows, cols) };
+            done = unsafe { bands_avx(s, stride, d, (rows, cols), ld) };
         }
     }
     // The rest (every row without the vector paths) in 8×8 blocks: 8 rows read, 8 columns
@@ -69,17 +115,13 @@ pub fn rows_to_columns<T: CpuElem>(x: MatRef<'_, T>) -> Option<Vec<T>> {
             for i in i0..i1 {
                 let r = row(i);
                 for j in j0..j1 {
-                    // SAFETY: `(i, j)` is inside `x` (so `r + j` is its entry) and
-                    // `i + j·rows < len`, the capacity of `data`.
-                    unsafe { dst.add(i + j * rows).write(*r.add(j)) };
+                    // SAFETY: `(i, j)` is inside `x` (so `r + j` is its entry) and `i + j·ld`
+                    // is inside `dst` (the contract).
+                    unsafe { dst.add(i + j * ld).write(*r.add(j)) };
                 }
             }
         }
     }
-    // SAFETY: every `(i, j)` was written above: rows below `done` by the vector bands, the
-    // rest by the blocks.
-    unsafe { data.set_len(len) };
-    Some(data)
 }
 
 /// A `B×B` block transpose of `f32` in vector registers: `*dst[j].add(i) = *src[i].add(j)`.
@@ -117,21 +159,22 @@ impl BlockT<8> for Avx {
     }
 }
 
-/// The bands of `B` rows of [`rows_to_columns`] for `f32`: `B×B` blocks through `K`, the last
-/// columns (under `B`) element by element. Returns how many rows it wrote (the whole bands).
+/// The bands of `B` rows of [`transpose_into`] for `f32`: `B×B` blocks through `K`, the last
+/// columns (under `B`) element by element; entry `(i, j)` to `dst + i + j·ld`. Returns how many
+/// rows it wrote (the whole bands).
 ///
 /// # Safety
 /// The caller is compiled for `K`'s instructions and the CPU has them; row `i < rows` of the
-/// matrix is the `cols` elements from `src + i·stride`; `dst` is valid for writing `rows·cols`
-/// elements and overlaps no row.
+/// matrix is the `cols` elements from `src + i·stride`; `dst` is valid for writing every
+/// `i + j·ld` (`ld ≥ rows`) and overlaps no row.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn bands<const B: usize, K: BlockT<B>>(
     src: *const f32,
     stride: isize,
     dst: *mut f32,
-    rows: usize,
-    cols: usize,
+    (rows, cols): (usize, usize),
+    ld: usize,
 ) -> usize {
     let bands = rows / B * B;
     let cb = cols / B * B;
@@ -145,17 +188,17 @@ unsafe fn bands<const B: usize, K: BlockT<B>>(
             let mut b = [dst; B];
             for k in 0..B {
                 a[k] = a[k].wrapping_add(j0);
-                b[k] = dst.wrapping_add((j0 + k) * rows + i0);
+                b[k] = dst.wrapping_add((j0 + k) * ld + i0);
             }
             // SAFETY: rows i0..i0+B ≤ rows, elements j0..j0+B ≤ cols of each; the destinations
-            // are elements i0..i0+B of columns j0..j0+B of the `rows·cols` output, and the
-            // caller has `K`'s instructions (the contract).
+            // are elements i0..i0+B of columns j0..j0+B of the output, and the caller has `K`'s
+            // instructions (the contract).
             unsafe { K::transpose(a, b) };
         }
         for (r, f) in from.iter().enumerate() {
             for j in cb..cols {
                 // SAFETY: as above, for the entry (i0 + r, j).
-                unsafe { dst.add(i0 + r + j * rows).write(*f.add(j)) };
+                unsafe { dst.add(i0 + r + j * ld).write(*f.add(j)) };
             }
         }
     }
@@ -172,11 +215,11 @@ unsafe fn bands_avx512(
     src: *const f32,
     stride: isize,
     dst: *mut f32,
-    rows: usize,
-    cols: usize,
+    shape: (usize, usize),
+    ld: usize,
 ) -> usize {
     // SAFETY: this function is compiled for AVX-512F; the rest is the caller's contract.
-    unsafe { bands::<16, Avx512>(src, stride, dst, rows, cols) }
+    unsafe { bands::<16, Avx512>(src, stride, dst, shape, ld) }
 }
 
 /// [`bands`] of 8 rows in AVX registers.
@@ -189,11 +232,11 @@ unsafe fn bands_avx(
     src: *const f32,
     stride: isize,
     dst: *mut f32,
-    rows: usize,
-    cols: usize,
+    shape: (usize, usize),
+    ld: usize,
 ) -> usize {
     // SAFETY: as above, with AVX.
-    unsafe { bands::<8, Avx>(src, stride, dst, rows, cols) }
+    unsafe { bands::<8, Avx>(src, stride, dst, shape, ld) }
 }
 
 /// 16×16 transposes of f32 in AVX-512 registers: a whole 64-byte line of `X`, of the panel and
@@ -473,6 +516,34 @@ mod tests {
         assert!(rows_to_columns(m.as_ref()).is_none(), "columns contiguous");
     }
 
+    /// `rows_to_mat` equals the view's own copy (faer pads the columns of an owned matrix, so
+    /// the destination's columns are further apart than its rows), on new storage and on kept
+    /// storage of the shape that holds NaN from a previous use (every entry overwritten).
+    #[test]
+    fn rows_to_mat_fills_padded_and_kept_storage() {
+        let _pool = crate::recycle::TEST_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (rows, cols) in SHAPES.into_iter().chain([(600, 300)]) {
+            let m = row_major::<f32>(rows, cols, 3);
+            let x = m.as_ref().subrows(0, cols).transpose();
+            assert_eq!(rows_to_mat(x).unwrap(), x.to_owned(), "f32 {rows}x{cols}");
+            let m = row_major::<f64>(rows, cols, 0);
+            let x = m.as_ref().subrows(0, cols).transpose();
+            assert_eq!(rows_to_mat(x).unwrap(), x.to_owned(), "f64 {rows}x{cols}");
+        }
+        let (rows, cols) = (600, 300); // 720 KB of f32: kept by the pool
+        let poisoned = Mat::<f32>::from_fn(rows, cols, |_, _| f32::NAN);
+        let at = poisoned.as_ptr();
+        crate::recycle::recycle(poisoned);
+        let m = row_major::<f32>(rows, cols, 1);
+        let x = m.as_ref().subrows(0, cols).transpose();
+        let got = rows_to_mat(x).unwrap();
+        assert_eq!(got.as_ptr(), at, "the kept storage was taken");
+        assert_eq!(got, x.to_owned());
+        assert!(rows_to_mat(Mat::<f32>::zeros(4, 3).as_ref()).is_none());
+    }
+
     /// Each vector path directly (the dispatch takes the widest, so the AVX one is otherwise
     /// untested on AVX-512 CPUs); the rows below the whole bands stay for the caller.
     #[test]
@@ -484,7 +555,7 @@ mod tests {
             let x = m.as_ref().subrows(0, cols).transpose();
             let t = x.transpose().try_as_col_major().unwrap();
             let w = want::<f32>(rows, cols);
-            type Bands = unsafe fn(*const f32, isize, *mut f32, usize, usize) -> usize;
+            type Bands = unsafe fn(*const f32, isize, *mut f32, (usize, usize), usize) -> usize;
             let mut paths: Vec<(&str, Bands, usize)> = Vec::new();
             if has!("avx512f") {
                 paths.push(("avx512", bands_avx512, 16));
@@ -496,7 +567,15 @@ mod tests {
                 let mut out = vec![f32::NAN; rows * cols];
                 // SAFETY: the CPU has the path's features (checked above); the view's rows are
                 // `t.col_stride()` apart and `out` holds `rows·cols`.
-                let done = unsafe { f(t.as_ptr(), t.col_stride(), out.as_mut_ptr(), rows, cols) };
+                let done = unsafe {
+                    f(
+                        t.as_ptr(),
+                        t.col_stride(),
+                        out.as_mut_ptr(),
+                        (rows, cols),
+                        rows,
+                    )
+                };
                 assert_eq!(done, rows / b * b, "{name} {rows}x{cols}: rows done");
                 for j in 0..cols {
                     for i in 0..rows {

@@ -48,6 +48,16 @@ impl Drop for Matrix {
 }
 
 impl Matrix {
+    /// A CPU matrix of `T` (its storage moves in, no copy).
+    pub(crate) fn from_cpu<T: crate::Scalar>(m: Mat<T>) -> Matrix {
+        let any: Box<dyn std::any::Any> = Box::new(m);
+        let data = match T::DTYPE {
+            DType::F32 => MatData::Cpu32(*any.downcast::<Mat<f32>>().expect("f32 is `T`")),
+            _ => MatData::Cpu64(*any.downcast::<Mat<f64>>().expect("f64 is `T`")),
+        };
+        Matrix { data }
+    }
+
     /// The matrix itself when it holds `T` on the CPU (its storage moves out, no copy); the
     /// matrix back otherwise.
     pub(crate) fn into_cpu<T: crate::Scalar>(mut self) -> Result<Mat<T>, Matrix> {
