@@ -236,7 +236,7 @@ impl Engine {
         if let Some(xm) = self.upload_rows_cpu(x)? {
             let tiled = self.tiled_plan_in(op, rows, cols, xm.dtype())?;
             let ym = self.run_tiled(op, &tiled, &xm)?;
-            return self.into_host::<T>(ym);
+            return self.returned::<T>(ym);
         }
         let data = super::dispatch::host_data(x)?;
         let dtype = self.compute_dtype::<T>()?;
@@ -251,7 +251,7 @@ impl Engine {
             // stands for).
             let xm = self.dispatch(dtype, Upload { rows, cols, data })?;
             let ym = self.run(&tiled.plans()[0], &[&xm])?;
-            return self.into_host::<T>(ym);
+            return self.returned::<T>(ym);
         } else {
             self.run_panels(&tiled, rows, &data, dtype)?
         };
@@ -262,7 +262,7 @@ impl Engine {
 
     /// A result back on the host as `T` (the dtype it was computed in, not through `f64`); on
     /// the CPU the matrix itself, counted as the download it stands for.
-    fn into_host<T: Scalar>(&self, ym: Matrix) -> Result<Mat<T>> {
+    fn returned<T: Scalar>(&self, ym: Matrix) -> Result<Mat<T>> {
         let dtype = ym.dtype();
         match ym.into_cpu::<T>() {
             Ok(y) => {
