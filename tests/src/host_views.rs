@@ -72,6 +72,20 @@ fn same_bits<T: Scalar>(
             "{name}: {t:?}"
         );
         assert_eq!((y.nrows(), y.ncols()), (out_rows, cols), "{name}");
+        // `upload` of the view holds its entries (one bulk upload), whatever its layout.
+        let before = e.transfers();
+        let m = e.upload(x).unwrap();
+        assert_eq!(
+            e.transfers().since(&before).bulk_uploads,
+            1,
+            "{name}: upload"
+        );
+        let back = e.download::<T>(&m).unwrap();
+        assert!(
+            back == x.to_owned(),
+            "{name} on {}: upload and download changed entries",
+            e.name()
+        );
         let first = results.first().unwrap_or(&y);
         for j in 0..cols {
             for i in 0..out_rows {

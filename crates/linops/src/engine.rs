@@ -289,6 +289,9 @@ impl Engine {
     /// assert!(matches!(e.upload(m.as_ref()), Err(linops::Error::NonFinite { .. })));
     /// ```
     pub fn upload<T: Scalar>(&self, x: MatRef<'_, T>) -> Result<Matrix> {
+        if let Some(m) = self.upload_rows_cpu(x)? {
+            return Ok(m);
+        }
         let data = dispatch::host_data(x)?;
         let dtype = self.compute_dtype::<T>()?;
         let (rows, cols) = (x.nrows(), x.ncols());

@@ -283,7 +283,7 @@ impl Engine {
     ///
     /// # Errors
     /// [`Error::NonFinite`] at the entry's coordinates in `x`.
-    fn upload_rows_cpu<T: Scalar>(&self, x: MatRef<'_, T>) -> Result<Option<Matrix>> {
+    pub(crate) fn upload_rows_cpu<T: Scalar>(&self, x: MatRef<'_, T>) -> Result<Option<Matrix>> {
         let (rows, cols) = (x.nrows(), x.ncols());
         if self.kind() != crate::BackendKind::Cpu
             || rows == 0
