@@ -243,8 +243,10 @@ pub(crate) fn host_data<T: Scalar>(x: MatRef<'_, T>) -> Result<Cow<'_, [T]>> {
         // blocks in vector registers, a band of rows at a time (`rows_to_columns`). At
         // 3584x1024 f32 (`hadamard28`), `apply` from a row-major X took at best 30-45 ms
         // element by element (a cache line per element read), 4.9-5.1 ms in 8x8 blocks of
-        // scalar copies into zeroed storage, 3.7-4.0 ms now; 2.0-2.2 ms from a column-major X
-        // (2026-12-03).
+        // scalar copies into zeroed storage, 3.7-4.0 ms this way; 2.0-2.2 ms from a
+        // column-major X (2026-12-03). The CPU engine's `apply` and `upload` transpose
+        // straight into the backend's storage instead (`Engine::upload_rows_cpu`); this path
+        // serves the GPU and the column panels of a tiled apply.
         _ => match linops_cpu::transpose::rows_to_columns(x) {
             Some(data) => Cow::Owned(data),
             None => {
