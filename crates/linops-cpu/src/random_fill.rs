@@ -57,16 +57,32 @@ pub(crate) fn random_fill<T: CpuElem>(
         });
     } else {
         debug_assert_eq!(out.ncols(), cols);
-        for_each_part(par, out.as_mut(), grain, &|j0, mut part: MatMut<'_, T>| {
-            let mut col = vec![0.0f32; rows];
-            for c in 0..part.ncols() {
-                column(&rng, dist, 0, (j0 + c) as u64, &mut col);
-                for (o, &g) in part.as_mut().col_mut(c).iter_mut().zip(&col) {
-                    *o = convert(g);
-                }
-            }
-        });
+        fill_columns(&rng, dist, 0, out.as_mut(), par, convert);
     }
+}
+
+/// Column `c` of `out` = `convert` of column `first + c` of `G` (its rows `0..out.nrows()`),
+/// the columns split over the workers of `par` ([`column`] for each). `sketch_gemm` fills its
+/// panels of `G` with this too.
+pub(crate) fn fill_columns<T: CpuElem>(
+    rng: &RngState,
+    dist: Dist,
+    first: usize,
+    out: MatMut<'_, T>,
+    par: Par,
+    convert: impl Fn(f32) -> T + Sync,
+) {
+    let rows = out.nrows();
+    let grain = Grain::min(MIN_COLS_PER_PART);
+    for_each_part(par, out, grain, &|c0, mut part: MatMut<'_, T>| {
+        let mut col = vec![0.0f32; rows];
+        for c in 0..part.ncols() {
+            column(rng, dist, 0, (first + c0 + c) as u64, &mut col);
+            for (o, &g) in part.as_mut().col_mut(c).iter_mut().zip(&col) {
+                *o = convert(g);
+            }
+        }
+    });
 }
 
 crate::execute::cpu_kernel!(linops_core::plan::kernel::RandomFill, |k, be, _, out| {

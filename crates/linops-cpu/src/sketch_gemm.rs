@@ -6,15 +6,14 @@
 //! `op(G) = Gᵀ` each panel writes its own row block `out[J, :] = alpha·G[:, J]ᵀ·X + beta·out[J, :]`.
 //! A panel's columns are generated over the workers of the backend's `Par` (each entry is a pure
 //! function of its position, so the bits depend neither on the order nor on the split), in the
-//! widest vector instructions the CPU has (`crate::random_fill::column`); the panel products are
+//! widest vector instructions the CPU has (`crate::random_fill::fill_columns`); the panel products are
 //! faer `matmul`s with the backend's `Par`.
 //! Cost: `2·rows·cols·n` FLOPs plus generating `rows·cols` entries once; extra memory
 //! `rows·PANEL` elements.
 
 use crate::CpuElem;
-use crate::par::{Grain, for_each_part};
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Mat, MatRef, Par};
 use linops_core::plan::kernel::SketchGemm;
 
 /// Columns of `G` generated per panel.
@@ -37,15 +36,8 @@ pub(crate) fn run<T: CpuElem>(k: &SketchGemm, par: Par, x: MatRef<'_, T>, out: &
     while j0 < k.cols {
         let w = width.min(k.cols - j0);
         let cols = panel.as_mut().subcols_mut(0, w);
-        for_each_part(par, cols, Grain::min(4), &|c0, mut part: MatMut<'_, T>| {
-            let mut col = vec![0.0f32; k.rows];
-            for c in 0..part.ncols() {
-                crate::random_fill::column(&k.rng, k.dist, 0, (j0 + c0 + c) as u64, &mut col);
-                for (dst, &g) in part.as_mut().col_mut(c).iter_mut().zip(&col) {
-                    *dst = T::from_f64(f64::from(g));
-                }
-            }
-        });
+        let convert = |g: f32| T::from_f64(f64::from(g));
+        crate::random_fill::fill_columns(&k.rng, k.dist, j0, cols, par, convert);
         let g = panel.as_ref().subcols(0, w);
         if k.trans {
             let mut dst = out.as_mut().subrows_mut(j0, w);
