@@ -46,6 +46,7 @@
 
 use crate::CpuElem;
 use crate::par::{Grain, for_each_part};
+use crate::simd::Scratch;
 use crate::simd::simd_dispatch;
 use faer::{Mat, MatMut, MatRef, Par};
 use linops_core::plan::kernel::Butterfly;
@@ -283,8 +284,8 @@ fn columns<T: CpuElem, const L: usize>(
     let (n, b) = (x.nrows(), geom.b);
     let group = (1usize << geom.count) * b;
     let groups = n / group;
-    let mut s = vec![zero; group * L];
-    let mut tmp = vec![zero; if b > 1 { 2 * b * L } else { 0 }];
+    let mut s = Scratch::<T>::zeroed(group * L);
+    let mut tmp = Scratch::<T>::zeroed(if b > 1 { 2 * b * L } else { 0 });
     let twiddle: Vec<&[T]> = (0..tw.ncols())
         .map(|f| {
             tw.col(f)

@@ -31,13 +31,17 @@
 //! kernel's), up to 8 vectors of `y_a` kept in registers across all `m` blocks, scaled (and
 //! `beta·y` added) and stored straight into the output column (non-temporal stores for outputs of
 //! 8 MiB and more). The mix is one addition per loaded vector, so it is bound by the adders and
-//! the loads alike; with FMA, two output blocks go together, each loaded vector of `z` added
-//! into one by a multiply-add with `±1` (exact product, one rounding: the same bits) and into the
-//! other by the adders (in AVX-512 registers where the CPU has AVX-512F and a block holds whole
-//! ones; in AVX2 registers on CPUs with AVX-512VL, whose 32 registers hold the 16 accumulators).
-//! `X` is read once and `Y` written once; `n·log₂p + m·n` additions per column.
+//! the loads alike; with FMA, four output blocks go together (then a pair, then one, for the
+//! blocks left over), each loaded vector of `z` added into two of them by multiply-adds with `±1`
+//! (exact product, one rounding: the same bits) and into the other two by the adders, so the
+//! multiply-add units and the adders both work and each load serves four additions (in AVX-512
+//! registers where the CPU has AVX-512F and a block holds whole ones; in AVX2 registers on CPUs
+//! with AVX-512VL, whose 32 registers hold the 16 accumulators). The scratch column starts a
+//! cache line ([`crate::simd::Scratch`]). `X` is read once and `Y` written once;
+//! `n·log₂p + m·n` additions per column.
 
 use crate::par::for_each_col;
+use crate::simd::Scratch;
 use crate::{CpuElem, t};
 use faer::{Mat, MatRef, Par};
 use lanes::{Lanes, Quad};
@@ -363,10 +367,10 @@ pub(crate) fn fwht<T: CpuElem>(
     for_each_col(
         out,
         par,
-        || vec![t::<T>(0.0); if direct && whole { 0 } else { n }],
+        || Scratch::<T>::zeroed(if direct && whole { 0 } else { n }),
         |buf, j, o| {
             let col = x.col(j).try_as_col_major().filter(|_| whole);
-            let v: &mut [T] = if direct { o } else { buf.as_mut_slice() };
+            let v: &mut [T] = if direct { o } else { &mut buf[..] };
             match col {
                 Some(c) => transform_into(Some(c.as_slice()), v, Some(scale)),
                 None => {
@@ -493,7 +497,7 @@ pub(crate) fn fwht_base<T: CpuElem>(
     for_each_col(
         out,
         par,
-        || vec![t::<T>(0.0); n],
+        || Scratch::<T>::zeroed(n),
         |z, j, o| {
             match x.col(j).try_as_col_major() {
                 Some(c) => transform_blocks(Some(c.as_slice()), z, None, p),
@@ -606,9 +610,14 @@ fn mix_into<T: CpuElem>(
 }
 
 /// [`mix_into`] in vectors `V`: up to 8 vectors of an output block in registers across all `m`
-/// input blocks (one load and store of the output per vector). With `FUSED`, two output blocks
-/// at a time ([`mix_block_pair`]): each loaded vector of `z` goes into both, one through the
-/// fused multiply-add units and one through the adders.
+/// input blocks (one load and store of the output per vector). With `FUSED`, four output blocks
+/// at a time ([`mix_block_quad`], up to 4 vectors of each), then two ([`mix_block_pair`]) and
+/// one for what is left: each loaded vector of `z` goes into all of them, half through the
+/// fused multiply-add units and half through the adders. Four blocks rather than two: the
+/// paired loop loads one vector per two additions, so its loads (two 512-bit ones per cycle
+/// on a Zen 5) take as many cycles as its additions (four units); the four-block loop halves
+/// them. `hadamard28` 3584×64 on the Zen 5 dev VM (2026-12-03, medians, scratch aligned): one
+/// thread 66–67 µs paired, 61–62 in fours; two threads 42 and 39–40.
 ///
 /// # Safety
 /// With `FUSED`, the CPU supports FMA ([`Lanes::mul_add`]).
@@ -637,10 +646,27 @@ unsafe fn mix_lanes<V: Lanes, const FUSED: bool>(
     let scale = unsafe { V::splat(scale) };
     let beta = beta.map(|b| unsafe { V::splat(b) });
     let (zp, op) = (z.as_ptr(), o.as_mut_ptr());
-    // The blocks that go in pairs (all but an odd last one, or none).
-    let paired = if FUSED { m & !1 } else { 0 };
+    // The blocks that go in fours, then in pairs (all but an odd last one, or none).
+    let quads = if FUSED { m & !3 } else { 0 };
+    let cq = (p / V::W).min(4);
+    for a in (0..quads).step_by(4) {
+        let rows = [0, 1, 2, 3].map(|i| &neg[(a + i) * m..(a + i + 1) * m]);
+        // SAFETY: as below, for blocks `a` to `a + 3`; the CPU has FMA (the contract).
+        unsafe {
+            let oa = op.add(a * p);
+            match (cq, stream) {
+                (1, false) => mix_block_quad::<V, 1, false>(oa, zp, p, rows, scale, beta),
+                (1, true) => mix_block_quad::<V, 1, true>(oa, zp, p, rows, scale, beta),
+                (2, false) => mix_block_quad::<V, 2, false>(oa, zp, p, rows, scale, beta),
+                (2, true) => mix_block_quad::<V, 2, true>(oa, zp, p, rows, scale, beta),
+                (_, false) => mix_block_quad::<V, 4, false>(oa, zp, p, rows, scale, beta),
+                (_, true) => mix_block_quad::<V, 4, true>(oa, zp, p, rows, scale, beta),
+            }
+        }
+    }
+    let paired = if FUSED { quads + ((m - quads) & !1) } else { 0 };
     let cp = (p / V::W).min(8);
-    for a in (0..paired).step_by(2) {
+    for a in (quads..paired).step_by(2) {
         let (ra, rb) = (&neg[a * m..(a + 1) * m], &neg[(a + 1) * m..(a + 2) * m]);
         let ab = (ra, rb);
         // SAFETY: as below, for blocks `a` and `a + 1`; the CPU has FMA (the contract).
@@ -781,6 +807,80 @@ unsafe fn mix_block_pair<V: Lanes, const C: usize, const STREAM: bool>(
         for (half, acc) in [acc_a, acc_b].into_iter().enumerate() {
             for (c, d) in acc.into_iter().enumerate() {
                 let dst = unsafe { o.add(half * p + c0 + c * w) };
+                let mut t = d.mul(scale);
+                if let Some(b) = beta {
+                    t = t.add(b.mul(unsafe { V::load(dst) }));
+                }
+                if STREAM {
+                    unsafe { t.stream(dst) };
+                } else {
+                    unsafe { t.store(dst) };
+                }
+            }
+        }
+    }
+}
+
+/// Four output blocks (`p` elements each, from `o`) of [`mix_lanes`], `C` vectors of each at a
+/// time: every vector of `z` is loaded once and added into all four, into blocks 0 and 2 by
+/// fused multiply-adds with `±1` and into blocks 1 and 3 by additions or subtractions (the same
+/// bits, see [`mix_block_pair`]): half the loads of two pairs for the same arithmetic.
+///
+/// # Safety
+/// `o` is valid for `4·p` elements and `z` for `rows[0].len()·p`, `p` a multiple of `C·W`; the
+/// CPU supports the lanes type's instructions and FMA; with `STREAM`, `o` is aligned to `W`
+/// elements.
+// The loops index the four rows of signs and accumulators by one counter each.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn mix_block_quad<V: Lanes, const C: usize, const STREAM: bool>(
+    o: *mut V::T,
+    z: *const V::T,
+    p: usize,
+    rows: [&[bool]; 4],
+    scale: V,
+    beta: Option<V>,
+) {
+    let w = V::W;
+    // SAFETY (splat and every `sign`): the CPU supports the lanes type's instructions.
+    let one = unsafe { V::splat(t(1.0)) };
+    // No closures (see `first_pass`).
+    for c0 in (0..p).step_by(C * w) {
+        // SAFETY (loads and stores): `c0 + C·w ≤ p`, block `a'` of `z` is the `p` elements
+        // from `a'·p`, and output block `i` is the `p` elements from `o + i·p`.
+        let z0 = [unsafe { V::load(z.add(c0)) }; C];
+        let mut acc = [z0; 4];
+        for c in 0..C {
+            let v = unsafe { V::load(z.add(c0 + c * w)) };
+            for (i, a) in acc.iter_mut().enumerate() {
+                a[c] = v.signed(unsafe { V::sign(rows[i][0]) });
+            }
+        }
+        for k in 1..rows[0].len() {
+            let one_0 = one.signed(unsafe { V::sign(rows[0][k]) });
+            let one_2 = one.signed(unsafe { V::sign(rows[2][k]) });
+            let (neg_1, neg_3) = (rows[1][k], rows[3][k]);
+            let zk = unsafe { z.add(k * p + c0) };
+            for c in 0..C {
+                let v = unsafe { V::load(zk.add(c * w)) };
+                // SAFETY: the CPU has FMA (the contract).
+                acc[0][c] = unsafe { v.mul_add(one_0, acc[0][c]) };
+                acc[1][c] = if neg_1 {
+                    acc[1][c].sub(v)
+                } else {
+                    acc[1][c].add(v)
+                };
+                acc[2][c] = unsafe { v.mul_add(one_2, acc[2][c]) };
+                acc[3][c] = if neg_3 {
+                    acc[3][c].sub(v)
+                } else {
+                    acc[3][c].add(v)
+                };
+            }
+        }
+        for (i, a) in acc.into_iter().enumerate() {
+            for (c, d) in a.into_iter().enumerate() {
+                let dst = unsafe { o.add(i * p + c0 + c * w) };
                 let mut t = d.mul(scale);
                 if let Some(b) = beta {
                     t = t.add(b.mul(unsafe { V::load(dst) }));
@@ -1658,8 +1758,8 @@ mod tests {
             mix_scalar(ob, &z, &neg[blk * m..(blk + 1) * m], 0.3, Some(0.5));
         }
         same_bits(&a, &b, "portable mix");
-        // The paired blocks (`FUSED`) in portable lanes, an odd block count included.
-        for m in [3, 12] {
+        // The blocks in fours and pairs (`FUSED`) in portable lanes, odd block counts included.
+        for m in [3, 7, 12] {
             let z = values(6, m * p);
             let neg: Vec<bool> = values(7, m * m).iter().map(|&s| s < 0.0).collect();
             let o0 = values(8, m * p);
@@ -1675,7 +1775,8 @@ mod tests {
 
     /// The transform and the mix in lanes `V` against the plain loops ([`fwht_in_place`],
     /// [`mix_scalar`]), bit for bit: from a source and in place, scaled or not, every length up
-    /// to 2^11, the mix unpaired and (with `fused`) paired, odd block counts included. Runs each
+    /// to 2^11, the mix one block at a time and (with `fused`) in fours and pairs, block counts that
+    /// leave a pair or a single block over included. Runs each
     /// lanes type directly, so the narrower paths stay tested on a CPU whose dispatch picks the
     /// widest.
     ///
@@ -1698,8 +1799,9 @@ mod tests {
             let scaled: Vec<V::T> = want.iter().map(|&e| e * t::<V::T>(0.3)).collect();
             same_bits(&got, &scaled, &format!("{what} scaled in place n={n}"));
         }
-        for m in [1, 3, 12, 28] {
-            for p in [V::W, 2 * V::W, 8 * V::W, 16 * V::W] {
+        // Block counts that go in fours only (12, 28), fours then a pair (6), then one more (7).
+        for m in [1, 3, 6, 7, 12, 28] {
+            for p in [V::W, 2 * V::W, 4 * V::W, 8 * V::W, 16 * V::W] {
                 let z = cv(6, m * p);
                 let neg: Vec<bool> = values(7, m * m).iter().map(|&s| s < 0.0).collect();
                 let o0 = cv(8, m * p);
@@ -1727,7 +1829,7 @@ mod tests {
                         let mut got = o0.clone();
                         // SAFETY: as above, with FMA.
                         unsafe { mix_lanes::<V, true>(&mut got, &z, &neg, c, false) };
-                        same_bits(&got, &want, &format!("{what} paired mix m={m} p={p}"));
+                        same_bits(&got, &want, &format!("{what} fused mix m={m} p={p}"));
                     }
                 }
             }

@@ -14,6 +14,7 @@
 //! model keeps the two block GEMMs for large blocks.
 
 use crate::par::for_each_col;
+use crate::simd::Scratch;
 use crate::{CpuElem, t};
 use faer::{Mat, MatRef, Par};
 use linops_core::plan::kernel::monarch_dims;
@@ -46,7 +47,7 @@ pub(crate) fn monarch<T: CpuElem>(
     for_each_col(
         out,
         par,
-        || vec![t::<T>(0.0); mid + acc_len + x.nrows()],
+        || Scratch::<T>::zeroed(mid + acc_len + x.nrows()),
         |buf, j, o| {
             let (tm, rest) = buf.split_at_mut(mid);
             let (acc, xc) = rest.split_at_mut(acc_len);

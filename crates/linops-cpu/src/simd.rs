@@ -60,3 +60,67 @@ pub(crate) fn prefetch_share(start: usize, bytes: usize, k0: usize, k1: usize, n
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (start, bytes, k0, k1, n);
 }
+
+/// Bytes to which [`Scratch`] aligns its start: a cache line, and one AVX-512 register.
+const SCRATCH_ALIGN: usize = 64;
+
+/// A zeroed scratch buffer of `len` elements whose first element starts a cache line.
+///
+/// Why: a `Vec` of `f32` from the allocator starts wherever its chunk does (16-byte aligned
+/// on glibc), and the kernels' 512-bit loads and stores on such a buffer cross a cache line
+/// every time, each counted as two by the load units. The `m·2^k` Walsh–Hadamard mix, which
+/// loads its scratch column 28 times per output, ran 1.4× slower on one thread of the Zen 5
+/// dev VM with a misaligned scratch (2026-12-03, `hadamard28` 3584×64, medians: 91–92 against
+/// 66–67 µs; two threads 54–55 against 42). No effect on any result: the same elements, at
+/// another address.
+pub(crate) struct Scratch<T> {
+    buf: Vec<T>,
+    start: usize,
+    len: usize,
+}
+
+impl<T: crate::CpuElem> Scratch<T> {
+    /// `len` zeros, the first at a multiple of 64 bytes.
+    pub(crate) fn zeroed(len: usize) -> Self {
+        let pad = SCRATCH_ALIGN / size_of::<T>();
+        let buf = vec![crate::t::<T>(0.0); len + pad];
+        // At most `pad − 1`: the buffer is aligned to `size_of::<T>()`, which divides 64.
+        let start = buf.as_ptr().align_offset(SCRATCH_ALIGN).min(pad);
+        Self { buf, start, len }
+    }
+}
+
+impl<T> std::ops::Deref for Scratch<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        &self.buf[self.start..self.start + self.len]
+    }
+}
+
+impl<T> std::ops::DerefMut for Scratch<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scratch;
+
+    /// Every length's scratch starts at a multiple of 64 bytes, holds `len` zeros, and keeps
+    /// what is written into it.
+    #[test]
+    fn scratch_is_aligned_zeroed_and_of_its_length() {
+        for len in [0, 1, 15, 16, 17, 3584, 100_000] {
+            let mut s = Scratch::<f32>::zeroed(len);
+            assert_eq!(s.len(), len);
+            assert!(s.iter().all(|&v| v == 0.0));
+            assert_eq!(s.as_ptr() as usize % 64, 0, "len {len}");
+            s.iter_mut().enumerate().for_each(|(i, v)| *v = i as f32);
+            assert!(s.iter().enumerate().all(|(i, &v)| v == i as f32));
+            let d = Scratch::<f64>::zeroed(len);
+            assert_eq!((d.len(), d.as_ptr() as usize % 64), (len, 0));
+        }
+    }
+}

@@ -30,6 +30,7 @@
 
 use super::Geom;
 use crate::CpuElem;
+use crate::simd::Scratch;
 use std::any::TypeId;
 
 /// Vectors of lanes per scratch row at most (a panel of 64 `f32` or 32 `f64` columns).
@@ -82,8 +83,8 @@ pub(super) fn block_rows<T: CpuElem>(
     let first_w = panel_width::<T>().min(cols);
     // Lanes per scratch row: the first (widest) panel's width rounded up to whole vectors.
     let p = first_w.div_ceil(lane) * lane;
-    let mut s = vec![zero; n * p];
-    let mut d = vec![zero; n * p];
+    let mut s = Scratch::<T>::zeroed(n * p);
+    let mut d = Scratch::<T>::zeroed(n * p);
     let twiddle: Vec<&[T]> = (0..tw.ncols())
         .map(|f| {
             tw.col(f)

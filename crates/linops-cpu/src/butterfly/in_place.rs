@@ -32,6 +32,7 @@
 use super::Geom;
 use crate::CpuElem;
 use crate::par::{Grain, for_each_part};
+use crate::simd::Scratch;
 use crate::simd::simd_dispatch;
 use faer::{MatMut, MatRef, Par};
 use std::mem::MaybeUninit;
@@ -207,7 +208,7 @@ fn in_place<T: CpuElem, const W: usize>(
         .collect();
     // Several passes run in place in a scratch panel whose columns are `n + W` elements apart
     // (see the module docs), the last one reading it and writing `alpha·y + beta·out`.
-    let mut scratch = vec![T::from_f64(0.0); if passes.len() > 1 { PANEL * (n + W) } else { 0 }];
+    let mut scratch = Scratch::<T>::zeroed(if passes.len() > 1 { PANEL * (n + W) } else { 0 });
     let mode = if beta == T::from_f64(0.0) {
         ALPHA
     } else {
