@@ -22,7 +22,12 @@
 //!   every fraction, 2026-12-03), and `roofline_frac` = `roofline_ms / median_ms`, the fraction of
 //!   those limits the step list reaches; `roofline_frac_best` the same with the fastest timed
 //!   rep (on the shared dev VM one process's median of a sub-millisecond row can sit 30–60%
-//!   above another's for the same binary, 2026-12-03, while the fastest rep moves far less);
+//!   above another's for the same binary, 2026-12-03, while the fastest rep moves far less).
+//!   The bandwidth is that of a stream through memory (48 MiB), so a row whose `X` and `Y`
+//!   stay in the caches between reps can beat its byte term: fractions above 1 (e.g. the
+//!   Walsh–Hadamard rows at n = 4096: 2 MiB at batch 64 in the L2s, 32 MiB at batch 1024 in
+//!   the dev VM's 32 MiB L3, 1.3–1.5 on 2026-12-03) say the row runs at cache speed, a limit
+//!   the roofline does not model;
 //! - `load_avg` = the one-minute load average when the row was measured: with other work on
 //!   the cores both the time and the measured limits read low, so `roofline_frac` means
 //!   something only when it is low ([`measure::load_average`]).
