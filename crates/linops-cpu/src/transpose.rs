@@ -77,7 +77,7 @@ pub fn rows_to_mat<T: CpuElem>(x: MatRef<'_, T>) -> Option<Mat<T>> {
 /// # Safety
 /// The rows of `x` are contiguous (column stride 1); `dst` is valid for writing every `i + j·ld`
 /// (`ld ≥ rows`) and overlaps no entry of `x`.
-unsafe fn transpose_into<T: CpuElem>(x: MatRef<'_, T>, dst: *mut T, ld: usize) {
+pub(crate) unsafe fn transpose_into<T: CpuElem>(x: MatRef<'_, T>, dst: *mut T, ld: usize) {
     let (rows, cols) = (x.nrows(), x.ncols());
     if rows == 0 || cols == 0 {
         return;

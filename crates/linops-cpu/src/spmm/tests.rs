@@ -223,6 +223,32 @@ fn wide_and_elementwise_match_definition() {
     check::<f64>(k / 2 + 1, k, 17, 2, true);
 }
 
+/// The wide path's rows go four at a time with their entries interleaved: rows of 20 to 65
+/// sorted entries (several in every chunk of `X`, so the interleaved part runs, then each
+/// row's rest), and a last group cut short (`m = 10`), each row summed in its own order.
+#[test]
+fn wide_row_groups_keep_each_rows_order() {
+    let (m, k) = (10, 5000);
+    let mut indptr = vec![0u32];
+    let mut indices = Vec::new();
+    for r in 0..m {
+        let mut row: Vec<u32> = (0..20 + 5 * r)
+            .map(|q| ((r * 7919 + q * 104729 + 13) % k) as u32)
+            .collect();
+        row.sort_unstable();
+        row.dedup();
+        indices.extend_from_slice(&row);
+        indptr.push(indices.len() as u32);
+    }
+    let vals = values(77, indices.len());
+    assert!(wide::applies(m, k));
+    for b in [16, 40] {
+        let csr = (indptr.clone(), indices.clone(), vals.clone());
+        check_csr::<f32>(csr.clone(), k, b, 5, &format!("row groups b={b}"));
+        check_csr::<f64>(csr, k, b, 5, &format!("row groups b={b}"));
+    }
+}
+
 /// A CSR of `m` rows over `k` columns in block-rows of `bs` rows that share one column list of
 /// `per_row` pseudo-random columns (the flat block butterfly's pattern: the row groups of the
 /// panel path then load each gathered row of `X` once), except that, with `perturb`, some
