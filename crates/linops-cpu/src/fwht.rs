@@ -41,7 +41,7 @@
 //! `n·log₂p + m·n` additions per column.
 
 use crate::par::for_each_col;
-use crate::simd::Scratch;
+use crate::simd::{Scratch, prefetch_line};
 use crate::{CpuElem, t};
 use faer::{Mat, MatRef, Par};
 use lanes::{Lanes, Quad};
@@ -243,18 +243,6 @@ fn transform_lanes<V: Lanes>(src: Option<&[V::T]>, dst: &mut [V::T], scale: Opti
 /// hardware prefetcher alone left the loads of `X` the hottest instructions of the transform).
 const PREFETCH_BYTES: usize = 4096;
 
-/// A hint to bring the cache line at `p` into the cache (nothing off x86-64).
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults, for any address; SSE is in the baseline.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
 /// The butterflies `(r[k], r[k + t]) → (r[k] + r[k + t], r[k] − r[k + t])` for `t = 1, 2, …, G/2`
 /// in turn (the stages `h = t·s` of vectors `s` apart).
 #[inline(always)]
@@ -292,7 +280,7 @@ unsafe fn first_pass<V: Lanes, const G: usize, const SCALE: bool>(
         // A hint only (never faults), so any address will do.
         let ahead = src.wrapping_add(i + PREFETCH_BYTES / size_of::<V::T>());
         for line in (0..G * w * size_of::<V::T>()).step_by(64) {
-            prefetch(ahead.cast::<u8>().wrapping_add(line));
+            prefetch_line(ahead.cast::<u8>().wrapping_add(line));
         }
         // SAFETY: `i + G·w ≤ n` (the caller's contract).
         let mut r = [unsafe { V::load(src.add(i)) }; G];

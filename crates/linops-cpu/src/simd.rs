@@ -61,6 +61,19 @@ pub(crate) fn prefetch_share(start: usize, bytes: usize, k0: usize, k1: usize, n
     let _ = (start, bytes, k0, k1, n);
 }
 
+/// A hint to bring the cache line at `p` into L1 (nothing on other architectures; never faults,
+/// whatever the address).
+#[inline(always)]
+pub(crate) fn prefetch_line(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch has no memory-safety requirement.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Bytes to which [`Scratch`] aligns its start: a cache line, and one AVX-512 register.
 const SCRATCH_ALIGN: usize = 64;
 
