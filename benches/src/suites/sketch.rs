@@ -299,11 +299,7 @@ mod tests {
                 "diag, calibrated {calibrated:e}"
             );
         }
-        assert!(
-            annotated(vec![(row("dense"), md)], None)[0]
-                .extra
-                .get("roofline_ms")
-                .is_none()
-        );
+        let plain = annotated(vec![(row("dense"), md)], None);
+        assert!(!plain[0].extra.contains_key("roofline_ms"));
     }
 }
