@@ -729,15 +729,31 @@ unsafe fn mix_block<V: Lanes, const C: usize, const STREAM: bool>(
         }
         for (c, d) in acc.into_iter().enumerate() {
             let dst = unsafe { o.add(c0 + c * w) };
-            let mut t = d.mul(scale);
-            if let Some(b) = beta {
-                t = t.add(b.mul(unsafe { V::load(dst) }));
-            }
-            if STREAM {
-                unsafe { t.stream(dst) };
-            } else {
-                unsafe { t.store(dst) };
-            }
+            // SAFETY: `dst` is inside the output block (as the loads above).
+            unsafe { finish::<V, STREAM>(dst, d, scale, beta) };
+        }
+    }
+}
+
+/// Stores `scale·d (+ beta·*dst)` at `dst`: the mix's last step for one vector of an output
+/// block, with a non-temporal store when `STREAM`.
+///
+/// # Safety
+/// `dst` is valid for reading and writing `W` elements (aligned to `W` with `STREAM`); the CPU
+/// supports the lanes type's instructions.
+#[inline(always)]
+unsafe fn finish<V: Lanes, const STREAM: bool>(dst: *mut V::T, d: V, scale: V, beta: Option<V>) {
+    let mut t = d.mul(scale);
+    if let Some(b) = beta {
+        // SAFETY: the caller's contract.
+        t = t.add(b.mul(unsafe { V::load(dst) }));
+    }
+    // SAFETY: the caller's contract.
+    unsafe {
+        if STREAM {
+            t.stream(dst);
+        } else {
+            t.store(dst);
         }
     }
 }
@@ -795,15 +811,8 @@ unsafe fn mix_block_pair<V: Lanes, const C: usize, const STREAM: bool>(
         for (half, acc) in [acc_a, acc_b].into_iter().enumerate() {
             for (c, d) in acc.into_iter().enumerate() {
                 let dst = unsafe { o.add(half * p + c0 + c * w) };
-                let mut t = d.mul(scale);
-                if let Some(b) = beta {
-                    t = t.add(b.mul(unsafe { V::load(dst) }));
-                }
-                if STREAM {
-                    unsafe { t.stream(dst) };
-                } else {
-                    unsafe { t.store(dst) };
-                }
+                // SAFETY: `dst` is inside block `half` of the output (as the loads above).
+                unsafe { finish::<V, STREAM>(dst, d, scale, beta) };
             }
         }
     }
@@ -869,15 +878,8 @@ unsafe fn mix_block_quad<V: Lanes, const C: usize, const STREAM: bool>(
         for (i, a) in acc.into_iter().enumerate() {
             for (c, d) in a.into_iter().enumerate() {
                 let dst = unsafe { o.add(i * p + c0 + c * w) };
-                let mut t = d.mul(scale);
-                if let Some(b) = beta {
-                    t = t.add(b.mul(unsafe { V::load(dst) }));
-                }
-                if STREAM {
-                    unsafe { t.stream(dst) };
-                } else {
-                    unsafe { t.store(dst) };
-                }
+                // SAFETY: `dst` is inside block `i` of the output (as the loads above).
+                unsafe { finish::<V, STREAM>(dst, d, scale, beta) };
             }
         }
     }
