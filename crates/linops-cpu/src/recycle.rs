@@ -7,11 +7,11 @@
 //! thread, whatever the kernel's parallelism. Iterative drivers and repeated applies drop an
 //! output and ask for one of the same shape right away; [`recycle`] (called when a `linops`
 //! `Matrix` on the CPU is dropped) keeps that storage, and a plan's output takes it back
-//! ([`take`]; the backend's `upload` takes kept storage of its shape too, [`take_kept`]):
+//! (`take`; the backend's `upload` takes kept storage of its shape too, `take_kept`):
 //! zero-filled when the step that first writes the output may leave elements
 //! unwritten or read them, so an output never shows a previous result, and as it is when that
 //! step writes every element without reading it (`beta = 0` of the kernels that
-//! [`crate::execute`] lists), which saves a write pass over the output: a third of the memory
+//! `crate::execute` lists), which saves a write pass over the output: a third of the memory
 //! traffic of a memory-bound step such as a permutation or a Walsh–Hadamard transform. The GPU
 //! backend's buffer pool does the same for device buffers.
 //!

@@ -1,7 +1,7 @@
 //! Transposes of `f32` blocks in vector registers, and the copy of a row-major matrix into
 //! column-major storage built on them.
 //!
-//! [`avx512`] moves 16×16 blocks and [`avx`] 8×8 ones (the CSR panel path's two layout changes,
+//! `avx512` moves 16×16 blocks and `avx` 8×8 ones (the CSR panel path's two layout changes,
 //! `crate::spmm`, and [`rows_to_columns`]); each block is read as rows and written as columns
 //! in a few shuffles per register, where an element-by-element copy is one load and one store
 //! per element and, across a large matrix, a cache line per element.

@@ -11,8 +11,8 @@
 //!   per column;
 //! - every other n up to [`DCT_DIRECT_MAX_LEN`] (entry point `dct_direct`): the direct sum
 //!   `y[k] = Σ_j C[k, j]·x[j]` with `C`'s cosines read from the table's quarter-wave columns and a
-//!   pairwise sum, `~2·n²` flops per column; workgroups of [`DIRECT_WG`] invocations compute
-//!   [`DIRECT_WG`] outputs of 4 columns, staging the inputs in workgroup memory. Its rounding
+//!   pairwise sum, `~2·n²` flops per column; workgroups of `DIRECT_WG` invocations compute
+//!   `DIRECT_WG` outputs of 4 columns, staging the inputs in workgroup memory. Its rounding
 //!   error is that of the f32 table entries and products plus `⌈log₂n⌉·u` for the sum, the
 //!   FFT's order. A Bluestein/mixed-radix FFT would make these lengths `O(n log n)` too; the
 //!   direct sum is the simple exact-in-structure path for now.

@@ -24,7 +24,7 @@
 //! whole (zero-padded) basis, `c = Uᵀx`, `x ← x − U·c`; norms come from the engine's column-norm
 //! kernel and the normalization `x ← x·(1/α)` takes its scalar as a `1×1` upload. Every plan
 //! (the operator's, the factors', the GEMMs above) is built once per estimate, and the core `M`
-//! of a [`Factored`] residual is uploaded once. Per step only scalars cross between host and
+//! of a `Factored` residual is uploaded once. Per step only scalars cross between host and
 //! engine: `α` and `β` come down, `1/α` and `1/β` go up (8 bytes each); the `j×j` bidiagonal
 //! and its SVD stay on the host.
 //!

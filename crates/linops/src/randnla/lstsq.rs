@@ -23,7 +23,7 @@
 //! LSQR pass starts from the sketch-and-solve answer `x₀ = R⁻¹·Qᵀ·(S·b)` (the warm start of
 //! Rokhlin and Tygert's SPIR), so it solves for the correction `b − A·x₀`.
 //! **A dense operator on the host** (an f64 sketch: a CPU engine) takes a faster route over its
-//! own data ([`super::host_dense`]): the sparse sign sketch `S·[A b]` in one pass (its QR gives
+//! own data (`super::host_dense`): the sparse sign sketch `S·[A b]` in one pass (its QR gives
 //! `R` and `Qᵀ·S·b` together), then conjugate gradients on the normal equations of `A·R⁻¹`, whose
 //! product `R⁻ᵀ·Aᵀ·(A·(R⁻¹·p))` reads `A` once per iteration (LSQR reads it twice), in
 //! refinement passes on the normal residual (below). The sketch factor defaults to the `f ∈ [8,
@@ -71,7 +71,7 @@
 //! stalls at the `cond(A)²·u·‖r‖/(‖A‖·‖x‖)` term (measured: 10× QR's forward error at
 //! 4096×64, `cond(A) = 1.3e8`, `‖r‖ = 2⁻¹⁴`). For a **dense operator held on the host**, the
 //! passes after the first instead form the normal residual `c = R⁻ᵀ·Aᵀ·(b − A·x)` with `b − A·x`
-//! and `Aᵀ·(b − A·x)` in double-double arithmetic ([`super::host_dense`]; classical mixed-precision
+//! and `Aᵀ·(b − A·x)` in double-double arithmetic (`super::host_dense`; classical mixed-precision
 //! refinement, Higham, *Accuracy and Stability*, ch. 12) and solve `(ĀᵀĀ)·w = c` by conjugate
 //! gradients (`cond(ĀᵀĀ) ≈ 4`), `x ← x + R⁻¹·w`: every error of a pass is then relative to the
 //! shrinking normal residual, and the passes contract by about `cond(A)·u` each down to

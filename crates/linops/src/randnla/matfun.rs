@@ -27,7 +27,7 @@
 //! factor; the default tolerance is `tol = 4·√n·u·(n_cols)` of the dtype (see [`default_tol`]).
 //!
 //! **Residency.** The iterations' one-step plans (each GEMM and `axpby` of a given shape and
-//! scalars) are built on first use and reused ([`Steps`]), and each residual `‖M‖_F` is reduced
+//! scalars) are built on first use and reused (`Steps`), and each residual `‖M‖_F` is reduced
 //! on the engine to one scalar (the column norms, then the norm of that vector): per iteration
 //! one 8-byte download and no plan build, whatever `n`.
 
