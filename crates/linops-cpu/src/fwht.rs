@@ -31,8 +31,8 @@
 //! kernel's), up to 8 vectors of `y_a` kept in registers across all `m` blocks, scaled (and
 //! `beta·y` added) and stored straight into the output column (non-temporal stores for outputs of
 //! 8 MiB and more). The mix is one addition per loaded vector, so it is bound by the adders and
-//! the loads alike; with FMA, four output blocks go together (then a pair, then one, for the
-//! blocks left over), each loaded vector of `z` added into two of them by multiply-adds with `±1`
+//! the loads alike; with FMA, four output blocks go together (the `m mod 4` left over one at a
+//! time; none for the built-in orders 12, 20, 28), each loaded vector of `z` added into two of them by multiply-adds with `±1`
 //! (exact product, one rounding: the same bits) and into the other two by the adders, so the
 //! multiply-add units and the adders both work and each load serves four additions (in AVX-512
 //! registers where the CPU has AVX-512F and a block holds whole ones; in AVX2 registers on CPUs
@@ -517,15 +517,15 @@ fn mix_into<T: CpuElem>(
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        // The paired mix keeps 16 accumulators and 8 loaded vectors in registers: the 32
-        // registers of AVX-512 (its 256-bit forms, AVX-512VL), not the 16 of AVX2.
+        // The mix in fours keeps 16 accumulators, the loaded vectors and two signs in registers:
+        // the 32 registers of AVX-512 (its 256-bit forms, AVX-512VL), not the 16 of AVX2.
         #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-        fn f32_paired(o: &mut [f32], z: &[f32], neg: &[bool], c: (f32, Option<f32>), st: bool) {
+        fn f32_fused(o: &mut [f32], z: &[f32], neg: &[bool], c: (f32, Option<f32>), st: bool) {
             // SAFETY: the CPU has FMA (this function's target features).
             unsafe { mix_lanes::<lanes::F32x8, true>(o, z, neg, c, st) };
         }
         #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-        fn f64_paired(o: &mut [f64], z: &[f64], neg: &[bool], c: (f64, Option<f64>), st: bool) {
+        fn f64_fused(o: &mut [f64], z: &[f64], neg: &[bool], c: (f64, Option<f64>), st: bool) {
             // SAFETY: as above.
             unsafe { mix_lanes::<lanes::F64x4, true>(o, z, neg, c, st) };
         }
@@ -565,14 +565,14 @@ fn mix_into<T: CpuElem>(
                 return;
             }
         }
-        let paired = has!("avx2") && has!("fma") && has!("avx512f") && has!("avx512vl");
-        if paired || has!("avx2") {
+        let fused = has!("avx2") && has!("fma") && has!("avx512f") && has!("avx512vl");
+        if fused || has!("avx2") {
             if let (Some(o), Some(z)) = (cast_mut::<T, f32>(o), cast::<T, f32>(z)) {
                 let (s, b) = (cast_val(scale).unwrap_or(0.0), beta.and_then(cast_val));
                 // SAFETY: the CPU supports the features of the function called (checked above).
                 unsafe {
-                    if paired {
-                        f32_paired(o, z, neg, (s, b), stream);
+                    if fused {
+                        f32_fused(o, z, neg, (s, b), stream);
                     } else {
                         f32_avx2(o, z, neg, (s, b), stream);
                     }
@@ -583,8 +583,8 @@ fn mix_into<T: CpuElem>(
                 let (s, b) = (cast_val(scale).unwrap_or(0.0), beta.and_then(cast_val));
                 // SAFETY: as above.
                 unsafe {
-                    if paired {
-                        f64_paired(o, z, neg, (s, b), stream);
+                    if fused {
+                        f64_fused(o, z, neg, (s, b), stream);
                     } else {
                         f64_avx2(o, z, neg, (s, b), stream);
                     }
@@ -599,13 +599,13 @@ fn mix_into<T: CpuElem>(
 
 /// [`mix_into`] in vectors `V`: up to 8 vectors of an output block in registers across all `m`
 /// input blocks (one load and store of the output per vector). With `FUSED`, four output blocks
-/// at a time ([`mix_block_quad`], up to 4 vectors of each), then two ([`mix_block_pair`]) and
-/// one for what is left: each loaded vector of `z` goes into all of them, half through the
-/// fused multiply-add units and half through the adders. Four blocks rather than two: the
-/// paired loop loads one vector per two additions, so its loads (two 512-bit ones per cycle
-/// on a Zen 5) take as many cycles as its additions (four units); the four-block loop halves
-/// them. `hadamard28` 3584×64 on the Zen 5 dev VM (2026-12-03, medians, scratch aligned): one
-/// thread 66–67 µs paired, 61–62 in fours; two threads 42 and 39–40.
+/// at a time ([`mix_block_quad`], up to 4 vectors of each), the `m mod 4` left over one at a
+/// time: each loaded vector of `z` goes into all four, half through the fused multiply-add
+/// units and half through the adders. Four blocks rather than two (the loop this replaced):
+/// two blocks load one vector per two additions, so their loads (two 512-bit ones per cycle
+/// on a Zen 5) take as many cycles as their additions (four units); four blocks halve them.
+/// `hadamard28` 3584×64 on the Zen 5 dev VM (2026-12-03, medians, scratch aligned): one thread
+/// 66–67 µs two blocks at a time, 61–62 in fours; two threads 42 and 39–40.
 ///
 /// # Safety
 /// With `FUSED`, the CPU supports FMA ([`Lanes::mul_add`]).
@@ -634,7 +634,8 @@ unsafe fn mix_lanes<V: Lanes, const FUSED: bool>(
     let scale = unsafe { V::splat(scale) };
     let beta = beta.map(|b| unsafe { V::splat(b) });
     let (zp, op) = (z.as_ptr(), o.as_mut_ptr());
-    // The blocks that go in fours, then in pairs (all but an odd last one, or none).
+    // The blocks that go in fours (all but the last `m mod 4`, or none without FMA); the rest
+    // one at a time.
     let quads = if FUSED { m & !3 } else { 0 };
     let cq = (p / V::W).min(4);
     for a in (0..quads).step_by(4) {
@@ -652,27 +653,7 @@ unsafe fn mix_lanes<V: Lanes, const FUSED: bool>(
             }
         }
     }
-    let paired = if FUSED { quads + ((m - quads) & !1) } else { 0 };
-    let cp = (p / V::W).min(8);
-    for a in (quads..paired).step_by(2) {
-        let (ra, rb) = (&neg[a * m..(a + 1) * m], &neg[(a + 1) * m..(a + 2) * m]);
-        let ab = (ra, rb);
-        // SAFETY: as below, for blocks `a` and `a + 1`; the CPU has FMA (the contract).
-        unsafe {
-            let oa = op.add(a * p);
-            match (cp, stream) {
-                (1, false) => mix_block_pair::<V, 1, false>(oa, zp, p, ab, scale, beta),
-                (1, true) => mix_block_pair::<V, 1, true>(oa, zp, p, ab, scale, beta),
-                (2, false) => mix_block_pair::<V, 2, false>(oa, zp, p, ab, scale, beta),
-                (2, true) => mix_block_pair::<V, 2, true>(oa, zp, p, ab, scale, beta),
-                (4, false) => mix_block_pair::<V, 4, false>(oa, zp, p, ab, scale, beta),
-                (4, true) => mix_block_pair::<V, 4, true>(oa, zp, p, ab, scale, beta),
-                (_, false) => mix_block_pair::<V, 8, false>(oa, zp, p, ab, scale, beta),
-                (_, true) => mix_block_pair::<V, 8, true>(oa, zp, p, ab, scale, beta),
-            }
-        }
-    }
-    for a in paired..m {
+    for a in quads..m {
         let row = &neg[a * m..(a + 1) * m];
         // SAFETY: `z` and `o` hold `m·p` elements; block `a` of `o` is `p` elements from `a·p`,
         // a multiple of the `c·W` elements each call covers.
@@ -758,70 +739,11 @@ unsafe fn finish<V: Lanes, const STREAM: bool>(dst: *mut V::T, d: V, scale: V, b
     }
 }
 
-/// Two output blocks (`p` elements each, from `o`) of [`mix_lanes`], `C` vectors of each at a
-/// time: every vector of `z` is loaded once and added into both, `±z` into the first block by a
-/// fused multiply-add with `±1` (the product is exact, so `d·1 ± z` rounds once to the same bits
-/// as `d ± z`) and into the second by an addition or a subtraction (`d − z` is `d + (−z)`
-/// exactly), so the adders and the multiply-add units run at once. Stored with non-temporal
-/// stores when `STREAM`.
-///
-/// # Safety
-/// `o` is valid for `2·p` elements and `z` for `row.len()·p`, `p` a multiple of `C·W`; the CPU
-/// supports the lanes type's instructions and FMA; with `STREAM`, `o` is aligned to `W` elements.
-#[inline(always)]
-unsafe fn mix_block_pair<V: Lanes, const C: usize, const STREAM: bool>(
-    o: *mut V::T,
-    z: *const V::T,
-    p: usize,
-    (row_a, row_b): (&[bool], &[bool]),
-    scale: V,
-    beta: Option<V>,
-) {
-    let w = V::W;
-    // SAFETY (splat and every `sign`): the CPU supports the lanes type's instructions.
-    let one = unsafe { V::splat(t(1.0)) };
-    // No closures (see `first_pass`).
-    for c0 in (0..p).step_by(C * w) {
-        // SAFETY (loads and stores): `c0 + C·w ≤ p`, block `a'` of `z` is the `p` elements
-        // from `a'·p`, and the two output blocks are the `p` elements from `o` and from `o + p`.
-        let (sa, sb) = unsafe { (V::sign(row_a[0]), V::sign(row_b[0])) };
-        let z0 = [unsafe { V::load(z.add(c0)) }; C];
-        let mut acc_a = z0;
-        let mut acc_b = z0;
-        for c in 0..C {
-            let v = unsafe { V::load(z.add(c0 + c * w)) };
-            acc_a[c] = v.signed(sa);
-            acc_b[c] = v.signed(sb);
-        }
-        for k in 1..row_a.len() {
-            let one_a = one.signed(unsafe { V::sign(row_a[k]) });
-            let neg_b = row_b[k];
-            let zk = unsafe { z.add(k * p + c0) };
-            for c in 0..C {
-                let v = unsafe { V::load(zk.add(c * w)) };
-                // SAFETY: the CPU has FMA (the contract).
-                acc_a[c] = unsafe { v.mul_add(one_a, acc_a[c]) };
-                acc_b[c] = if neg_b {
-                    acc_b[c].sub(v)
-                } else {
-                    acc_b[c].add(v)
-                };
-            }
-        }
-        for (half, acc) in [acc_a, acc_b].into_iter().enumerate() {
-            for (c, d) in acc.into_iter().enumerate() {
-                let dst = unsafe { o.add(half * p + c0 + c * w) };
-                // SAFETY: `dst` is inside block `half` of the output (as the loads above).
-                unsafe { finish::<V, STREAM>(dst, d, scale, beta) };
-            }
-        }
-    }
-}
-
 /// Four output blocks (`p` elements each, from `o`) of [`mix_lanes`], `C` vectors of each at a
 /// time: every vector of `z` is loaded once and added into all four, into blocks 0 and 2 by
-/// fused multiply-adds with `±1` and into blocks 1 and 3 by additions or subtractions (the same
-/// bits, see [`mix_block_pair`]): half the loads of two pairs for the same arithmetic.
+/// fused multiply-adds with `±1` (the product is exact, so `d·1 ± z` rounds once to the same bits
+/// as `d ± z`) and into blocks 1 and 3 by additions or subtractions (`d − z` is `d + (−z)`
+/// exactly), so the adders and the multiply-add units run at once.
 ///
 /// # Safety
 /// `o` is valid for `4·p` elements and `z` for `rows[0].len()·p`, `p` a multiple of `C·W`; the
@@ -1748,7 +1670,7 @@ mod tests {
             mix_scalar(ob, &z, &neg[blk * m..(blk + 1) * m], 0.3, Some(0.5));
         }
         same_bits(&a, &b, "portable mix");
-        // The blocks in fours and pairs (`FUSED`) in portable lanes, odd block counts included.
+        // The blocks in fours (`FUSED`) in portable lanes, block counts with 3 left over included.
         for m in [3, 7, 12] {
             let z = values(6, m * p);
             let neg: Vec<bool> = values(7, m * m).iter().map(|&s| s < 0.0).collect();
@@ -1759,14 +1681,14 @@ mod tests {
             for (blk, ob) in b.chunks_exact_mut(p).enumerate() {
                 mix_scalar(ob, &z, &neg[blk * m..(blk + 1) * m], 0.3, Some(0.5));
             }
-            same_bits(&a, &b, &format!("portable paired mix m={m}"));
+            same_bits(&a, &b, &format!("portable fused mix m={m}"));
         }
     }
 
     /// The transform and the mix in lanes `V` against the plain loops ([`fwht_in_place`],
     /// [`mix_scalar`]), bit for bit: from a source and in place, scaled or not, every length up
-    /// to 2^11, the mix one block at a time and (with `fused`) in fours and pairs, block counts that
-    /// leave a pair or a single block over included. Runs each
+    /// to 2^11, the mix one block at a time and (with `fused`) in fours, block counts that leave
+    /// one to three blocks over included. Runs each
     /// lanes type directly, so the narrower paths stay tested on a CPU whose dispatch picks the
     /// widest.
     ///
@@ -1789,7 +1711,7 @@ mod tests {
             let scaled: Vec<V::T> = want.iter().map(|&e| e * t::<V::T>(0.3)).collect();
             same_bits(&got, &scaled, &format!("{what} scaled in place n={n}"));
         }
-        // Block counts that go in fours only (12, 28), fours then a pair (6), then one more (7).
+        // Block counts that go in fours only (12, 28) and with 1 to 3 left over (1, 3, 6, 7).
         for m in [1, 3, 6, 7, 12, 28] {
             for p in [V::W, 2 * V::W, 4 * V::W, 8 * V::W, 16 * V::W] {
                 let z = cv(6, m * p);
